@@ -1,0 +1,330 @@
+/**
+ * The engine: claim the event id (dedupe), check the resource's version (ordering), derive what
+ * changed against the mirror, call the app's handlers, then record the new state, all inside one
+ * store transaction so a failure leaves nothing behind.
+ */
+import type {
+  Directory,
+  DirectoryEvent,
+  DirectoryGroup,
+  DirectoryUser,
+  GroupRef,
+  IncomingEvent,
+  PassthroughEvent,
+} from '../model.js';
+import type { EventOutcome, ProvisioningStore, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
+import { parseRfc3339Nanos } from '../time.js';
+import { changedGroupFields, changedUserFields, diffMemberships } from './diff.js';
+import { EngineError, HandlerError } from './errors.js';
+import type { HandlerName, ProvisioningHandlers } from './handlers.js';
+
+export interface EngineOptions {
+  store: ProvisioningStore;
+  handlers?: ProvisioningHandlers;
+  /** Call `userDeleted` instead of `userDeactivated` when the directory deletes a user. Default false. */
+  hardDelete?: boolean;
+  /**
+   * How long a claim holds while its handlers run. Make it longer than your slowest handler: after
+   * it runs out, a redelivery may claim the event again. Default 60 s.
+   */
+  leaseMs?: number;
+  /** Milliseconds since the epoch; injectable for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+export type ProcessStatus =
+  /** Handlers ran (possibly none, when nothing changed) and the new state was recorded. */
+  | 'applied'
+  /** Older than what the store holds for that resource (or its tombstone): acknowledged, skipped. */
+  | 'stale'
+  /** A type the engine does not interpret and no `otherEvent` handler: acknowledged. */
+  | 'ignored'
+  /** Already completed earlier: acknowledged without calling handlers. */
+  | 'duplicate'
+  /** Another worker is applying it right now: answer non-2xx so the sender retries. */
+  | 'in_flight';
+
+export interface ProcessResult {
+  readonly eventId: string;
+  readonly status: ProcessStatus;
+  /** The handlers this delivery called, in order (empty for anything but `applied`). */
+  readonly handlers: readonly HandlerName[];
+  /** For `in_flight`: when the other worker's lease runs out. */
+  readonly retryAfterMs?: number;
+}
+
+export interface ProvisioningEngine {
+  readonly store: ProvisioningStore;
+  /**
+   * Applies one event at most once. Resolves with what happened; rejects with a `HandlerError`
+   * (a handler threw) or an `EngineError` (the store failed), after releasing the claim so the
+   * redelivery can succeed.
+   */
+  process(event: IncomingEvent): Promise<ProcessResult>;
+}
+
+const DEFAULT_LEASE_MS = 60_000;
+/** How often a group deletion re-locks when members joined between reading and locking them. */
+const MEMBER_LOCK_ATTEMPTS = 5;
+
+class MembersChanged extends Error {
+  constructor(readonly memberIds: readonly string[]) {
+    super('group members changed while locking');
+  }
+}
+
+function userRef(organizationId: string, id: string): ResourceRef {
+  return { organizationId, kind: 'user', id };
+}
+function groupRef(organizationId: string, id: string): ResourceRef {
+  return { organizationId, kind: 'group', id };
+}
+
+function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
+  const at = parseRfc3339Nanos(event.occurredAt);
+  if (at === undefined) {
+    throw new EngineError(
+      'invalid_event',
+      `Event ${event.id} has occurredAt "${event.occurredAt}", which is not RFC 3339.`,
+    );
+  }
+  return { at, eventId: event.id, deleted };
+}
+
+/** A user the mirror never saw, as far as a deletion tells us. */
+function userFromDeletion(ref: Extract<DirectoryEvent, { type: 'user.deleted' }>['user']): DirectoryUser {
+  return { ...ref, active: false, groups: [], roles: [], attributes: {}, customAttributes: {} };
+}
+
+/** Creates the engine. One per app; it holds no state of its own besides the store. */
+export function createEngine(options: EngineOptions): ProvisioningEngine {
+  const { store, hardDelete = false } = options;
+  const handlers: ProvisioningHandlers = options.handlers ?? {};
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const clock = options.now ?? Date.now;
+
+  /** One event's dispatch: calls handlers in order and remembers which ran. */
+  class Dispatch {
+    readonly called: HandlerName[] = [];
+    constructor(
+      readonly event: DirectoryEvent,
+      readonly tx: StoreOperations,
+    ) {}
+
+    async call<N extends Exclude<HandlerName, 'otherEvent'>>(
+      name: N,
+      change: Omit<Parameters<NonNullable<ProvisioningHandlers[N]>>[0], 'event' | 'tx'>,
+    ): Promise<void> {
+      const handler = handlers[name] as ((arg: unknown) => unknown) | undefined;
+      if (!handler) return;
+      this.called.push(name);
+      try {
+        await handler.call(handlers, { ...change, event: this.event, tx: this.tx });
+      } catch (cause) {
+        throw new HandlerError(name, this.event.id, cause);
+      }
+    }
+
+    async done(outcome: EventOutcome, now: number): Promise<ProcessResult> {
+      await this.tx.completeEvent(this.event.id, outcome, now);
+      return { eventId: this.event.id, status: outcome, handlers: outcome === 'applied' ? this.called : [] };
+    }
+  }
+
+  async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, now: number) {
+    const { organizationId, id } = event.user;
+    const ref = userRef(organizationId, id);
+    return store.transaction([ref], async (tx) => {
+      const d = new Dispatch(event, tx);
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+      const previous = await tx.getUser(organizationId, id);
+      const user = await withoutDeletedGroups(tx, event.user, previous);
+
+      if (!previous) {
+        await d.call('userCreated', { user });
+        for (const group of user.groups) await d.call('membershipAdded', { organizationId, user, group });
+      } else {
+        const changed = changedUserFields(previous, user);
+        const reactivated = !previous.active && user.active;
+        const deactivated = previous.active && !user.active;
+        const others = changed.filter((field) => field !== 'active');
+        if (reactivated && handlers.userReactivated) await d.call('userReactivated', { user, previous });
+        if (others.length > 0 || (reactivated && !handlers.userReactivated)) {
+          await d.call('userUpdated', { user, previous, changed });
+        }
+        const { added, removed } = diffMemberships(previous.groups, user.groups);
+        for (const group of added) await d.call('membershipAdded', { organizationId, user, group });
+        for (const group of removed) await d.call('membershipRemoved', { organizationId, user, group });
+        if (deactivated) await d.call('userDeactivated', { user, previous, reason: 'inactive' });
+      }
+      await tx.putUser(user);
+      return d.done('applied', now);
+    });
+  }
+
+  /**
+   * A user snapshot may still list a group that was deleted (the snapshot was taken first, or the
+   * deletion overtook it). Such memberships are dropped, so a late snapshot cannot resurrect them.
+   */
+  async function withoutDeletedGroups(
+    tx: StoreOperations,
+    user: DirectoryUser,
+    previous: DirectoryUser | undefined,
+  ): Promise<DirectoryUser> {
+    const known = new Set(previous?.groups.map((g) => g.id));
+    const fresh = user.groups.filter((g) => !known.has(g.id));
+    if (fresh.length === 0) return user;
+    const versions = await tx.getVersions(fresh.map((g) => groupRef(user.organizationId, g.id)));
+    const deleted = new Set(fresh.filter((_, i) => versions[i]?.deleted).map((g) => g.id));
+    return deleted.size === 0 ? user : { ...user, groups: user.groups.filter((g) => !deleted.has(g.id)) };
+  }
+
+  async function deleteUser(event: Extract<DirectoryEvent, { type: 'user.deleted' }>, now: number) {
+    const { organizationId, id } = event.user;
+    const ref = userRef(organizationId, id);
+    return store.transaction([ref], async (tx) => {
+      const d = new Dispatch(event, tx);
+      if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
+      const previous = await tx.getUser(organizationId, id);
+      const user: DirectoryUser = { ...(previous ?? userFromDeletion(event.user)), active: false, groups: [] };
+      for (const group of previous?.groups ?? []) {
+        await d.call('membershipRemoved', { organizationId, user, group });
+      }
+      if (hardDelete) await d.call('userDeleted', { user, previous });
+      else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
+      await tx.deleteUser(organizationId, id);
+      return d.done('applied', now);
+    });
+  }
+
+  async function upsertGroup(event: Extract<DirectoryEvent, { type: 'group.upserted' }>, now: number) {
+    const { organizationId, id } = event.group;
+    const ref = groupRef(organizationId, id);
+    return store.transaction([ref], async (tx) => {
+      const d = new Dispatch(event, tx);
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+      const previous = await tx.getGroup(organizationId, id);
+      const group: DirectoryGroup = event.group;
+      if (!previous) {
+        await d.call('groupCreated', { group });
+      } else {
+        const changed = changedGroupFields(previous, group);
+        if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
+      }
+      await tx.putGroup(group);
+      return d.done('applied', now);
+    });
+  }
+
+  async function deleteGroup(event: Extract<DirectoryEvent, { type: 'group.deleted' }>, now: number) {
+    const { organizationId, id } = event.group;
+    const ref = groupRef(organizationId, id);
+    // Members are locked too, since their memberships change. A user joining between the read and
+    // the lock is caught inside the transaction, which then retries with the larger set.
+    let memberIds = await store.listGroupMemberIds(organizationId, id);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await store.transaction([ref, ...memberIds.map((m) => userRef(organizationId, m))], async (tx) => {
+          const d = new Dispatch(event, tx);
+          if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
+          const current = await tx.listGroupMemberIds(organizationId, id);
+          const locked = new Set(memberIds);
+          if (current.some((m) => !locked.has(m))) throw new MembersChanged(current);
+          const previous = await tx.getGroup(organizationId, id);
+          for (const memberId of current) {
+            const member = await tx.getUser(organizationId, memberId);
+            if (!member) continue;
+            const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
+            const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+            await d.call('membershipRemoved', { organizationId, user, group });
+            await tx.putUser(user);
+          }
+          await d.call('groupDeleted', { group: previous ?? event.group, previous });
+          await tx.deleteGroup(organizationId, id);
+          return d.done('applied', now);
+        });
+      } catch (error) {
+        if (!(error instanceof MembersChanged) || attempt >= MEMBER_LOCK_ATTEMPTS) throw error;
+        memberIds = [...new Set([...memberIds, ...error.memberIds])];
+      }
+    }
+  }
+
+  async function directoryChanged(
+    event: Extract<DirectoryEvent, { type: 'directory.enabled' | 'directory.disabled' }>,
+    now: number,
+  ) {
+    const directory: Directory = event.directory;
+    const ref: ResourceRef = { organizationId: directory.organizationId, kind: 'directory', id: directory.id };
+    return store.transaction([ref], async (tx) => {
+      const d = new Dispatch(event, tx);
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+      await d.call(event.type === 'directory.enabled' ? 'directoryEnabled' : 'directoryDisabled', { directory });
+      return d.done('applied', now);
+    });
+  }
+
+  async function other(event: PassthroughEvent, now: number): Promise<ProcessResult> {
+    return store.transaction([], async (tx) => {
+      const handler = handlers.otherEvent;
+      if (handler) {
+        try {
+          await handler.call(handlers, event);
+        } catch (cause) {
+          throw new HandlerError('otherEvent', event.id, cause);
+        }
+      }
+      const outcome: EventOutcome = handler ? 'applied' : 'ignored';
+      await tx.completeEvent(event.id, outcome, now);
+      return { eventId: event.id, status: outcome, handlers: handler ? ['otherEvent'] : [] };
+    });
+  }
+
+  function apply(event: IncomingEvent, now: number): Promise<ProcessResult> {
+    switch (event.type) {
+      case 'user.upserted':
+        return upsertUser(event, now);
+      case 'user.deleted':
+        return deleteUser(event, now);
+      case 'group.upserted':
+        return upsertGroup(event, now);
+      case 'group.deleted':
+        return deleteGroup(event, now);
+      case 'directory.enabled':
+      case 'directory.disabled':
+        return directoryChanged(event, now);
+      case 'other':
+        return other(event, now);
+    }
+  }
+
+  return {
+    store,
+    async process(event) {
+      const now = clock();
+      let claim: Awaited<ReturnType<ProvisioningStore['claimEvent']>>;
+      try {
+        claim = await store.claimEvent({ eventId: event.id, now, leaseMs });
+      } catch (cause) {
+        throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
+      }
+      if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
+      if (claim.status === 'busy') {
+        return {
+          eventId: event.id,
+          status: 'in_flight',
+          handlers: [],
+          retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
+        };
+      }
+      try {
+        return await apply(event, now);
+      } catch (error) {
+        // Best effort: if the store is down this fails too, and the lease frees the claim instead.
+        await store.releaseEvent(event.id).catch(() => {});
+        if (error instanceof HandlerError || error instanceof EngineError) throw error;
+        throw new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
+      }
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The app's side of the engine: one optional function per kind of change. Each receives the
+ * normalized resource, what the mirror held before (`previous`), and the event that caused it.
+ *
+ * A handler that throws fails the whole event: nothing is recorded, the webhook answers 5xx, and
+ * the redelivery runs every handler of that event again, so make handlers idempotent (upserts,
+ * "set active = false" rather than "toggle").
+ */
+import type { Directory, DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, PassthroughEvent } from '../model.js';
+import type { StoreOperations } from '../store/types.js';
+
+type Awaitable<T> = T | Promise<T>;
+
+/** What every handler gets besides its resource. */
+export interface HandlerContext {
+  /** The event being applied. */
+  readonly event: DirectoryEvent;
+  /**
+   * The store's transaction for this event. With a store that shares your database (PostgreSQL),
+   * writes made through it commit together with the ledger entry, or not at all.
+   */
+  readonly tx: StoreOperations;
+}
+
+/** Fields of a user whose change is reported to `userUpdated` (memberships are reported separately). */
+export type UserField = Exclude<keyof DirectoryUser, 'id' | 'organizationId' | 'groups'>;
+export type GroupField = Exclude<keyof DirectoryGroup, 'id' | 'organizationId'>;
+
+export interface UserCreated extends HandlerContext {
+  readonly user: DirectoryUser;
+}
+export interface UserUpdated extends HandlerContext {
+  readonly user: DirectoryUser;
+  readonly previous: DirectoryUser;
+  /** Which fields differ from `previous`, in a stable order. */
+  readonly changed: readonly UserField[];
+}
+export interface UserDeactivated extends HandlerContext {
+  /** The user as last known with `active: false`; after a deletion only the identifiers may be filled. */
+  readonly user: DirectoryUser;
+  /** `undefined` when the deletion is the first the mirror hears of this user. */
+  readonly previous: DirectoryUser | undefined;
+  /** `inactive`: the directory set `active` to false. `deleted`: the directory deleted the user. */
+  readonly reason: 'inactive' | 'deleted';
+}
+export interface UserReactivated extends HandlerContext {
+  readonly user: DirectoryUser;
+  readonly previous: DirectoryUser;
+}
+export interface UserDeleted extends HandlerContext {
+  readonly user: DirectoryUser;
+  readonly previous: DirectoryUser | undefined;
+}
+export interface GroupCreated extends HandlerContext {
+  readonly group: DirectoryGroup;
+}
+export interface GroupUpdated extends HandlerContext {
+  readonly group: DirectoryGroup;
+  readonly previous: DirectoryGroup;
+  readonly changed: readonly GroupField[];
+}
+export interface GroupDeleted extends HandlerContext {
+  readonly group: DirectoryGroup;
+  readonly previous: DirectoryGroup | undefined;
+}
+export interface MembershipChanged extends HandlerContext {
+  readonly organizationId: string;
+  /** The member, as it stands after this event. */
+  readonly user: DirectoryUser;
+  /** The group as the user's snapshot names it (`id`, and `name` when the directory sent one). */
+  readonly group: GroupRef;
+}
+export interface DirectoryChanged extends HandlerContext {
+  readonly directory: Directory;
+}
+
+/**
+ * The functions the engine calls. All optional: a change with no handler is still recorded in
+ * the mirror, so adding a handler later never replays old changes.
+ *
+ * Order within one event: created / reactivated / updated, then memberships, then deactivated.
+ */
+export interface ProvisioningHandlers {
+  /** A user the mirror has not seen (or has seen deleted). May already be inactive. */
+  userCreated?(change: UserCreated): Awaitable<void>;
+  /** Profile, role or `active` changes of a known user. Not called when nothing but memberships changed. */
+  userUpdated?(change: UserUpdated): Awaitable<void>;
+  /** `active` turned true again. Without this handler, reactivation reaches `userUpdated` with `active` in `changed`. */
+  userReactivated?(change: UserReactivated): Awaitable<void>;
+  /** `active` turned false, or the user was deleted and `hardDelete` is off. Deactivate; do not delete. */
+  userDeactivated?(change: UserDeactivated): Awaitable<void>;
+  /** The user was deleted and the engine runs with `hardDelete: true`. */
+  userDeleted?(change: UserDeleted): Awaitable<void>;
+  groupCreated?(change: GroupCreated): Awaitable<void>;
+  groupUpdated?(change: GroupUpdated): Awaitable<void>;
+  /** After `membershipRemoved` for each of its members. */
+  groupDeleted?(change: GroupDeleted): Awaitable<void>;
+  membershipAdded?(change: MembershipChanged): Awaitable<void>;
+  membershipRemoved?(change: MembershipChanged): Awaitable<void>;
+  directoryEnabled?(change: DirectoryChanged): Awaitable<void>;
+  directoryDisabled?(change: DirectoryChanged): Awaitable<void>;
+  /** Any event type the engine does not interpret (`organization.created`, `role.*`, …). Deduplicated, not ordered. */
+  otherEvent?(event: PassthroughEvent): Awaitable<void>;
+}
+
+export type HandlerName = keyof ProvisioningHandlers;

@@ -1,0 +1,197 @@
+/**
+ * The Scalekit webhook route, framework-free: raw bytes and headers in, a status and a JSON body
+ * out. Adapters that hold the raw bytes call `receive`; Web-standard runtimes call `handle`.
+ *
+ * Contract: verified before parsed; nothing written and no handler run on any 4xx.
+ *
+ * | answer | when |
+ * |---|---|
+ * | 200 | applied, duplicate of a completed event, stale (older than the stored version), unknown type |
+ * | 400 | body is not UTF-8 JSON, or a directory event does not match its schema |
+ * | 401 | signature headers missing or wrong, timestamp malformed, stale or in the future |
+ * | 409 | the same event is being applied by another request right now (Scalekit retries) |
+ * | 413 | body over `maxBodyBytes` |
+ * | 500 | a handler or the store failed; the claim was released, so the redelivery can succeed |
+ */
+
+import type { ProcessResult, ProvisioningEngine } from '../engine/engine.js';
+import { EngineError, HandlerError } from '../engine/errors.js';
+import { normalizeScalekitEvent } from '../scalekit/normalize.js';
+import { parseScalekitEvent } from '../scalekit/schemas.js';
+import {
+  createWebhookVerifier,
+  type HeaderSource,
+  WebhookVerificationError,
+  type WebhookVerificationErrorCode,
+} from '../webhooks/standard-webhooks.js';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from './body.js';
+
+export type WebhookErrorCode =
+  | WebhookVerificationErrorCode
+  | 'payload_too_large'
+  | 'invalid_json'
+  | 'invalid_event'
+  | 'event_in_flight'
+  | 'handler_failed'
+  | 'store_failed'
+  | 'method_not_allowed';
+
+export interface WebhookErrorBody {
+  error: { code: WebhookErrorCode; message: string };
+}
+
+export interface WebhookAcceptedBody {
+  received: true;
+  eventId: string;
+  status: ProcessResult['status'];
+  handlers: ProcessResult['handlers'];
+}
+
+export interface WebhookResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: WebhookAcceptedBody | WebhookErrorBody;
+}
+
+/** A delivery that was not applied, as reported to `onError`. */
+export interface WebhookFailure {
+  status: number;
+  code: WebhookErrorCode;
+  message: string;
+  /** The underlying error for 5xx answers (the handler's own error is its `cause`). */
+  error?: unknown;
+}
+
+export interface ScalekitWebhookOptions {
+  engine: ProvisioningEngine;
+  /** `SCALEKIT_WEBHOOK_SECRET` (`whsec_…`), or several while rotating. */
+  secret: string | readonly string[];
+  /** Largest body accepted, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Allowed clock difference for `webhook-timestamp`, in seconds. Default 300. */
+  toleranceSeconds?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+  /** Every delivery that was not applied. Default: 5xx answers are logged with `console.error`. */
+  onError?: (failure: WebhookFailure) => void;
+}
+
+export interface ScalekitWebhookReceiver {
+  /** For adapters that already hold the raw body bytes, exactly as received. */
+  receive(input: { headers: HeaderSource; body: Uint8Array | string }): Promise<WebhookResponse>;
+  /** The Web-standard route: `(Request) => Promise<Response>`. */
+  handle(request: Request): Promise<Response>;
+  /** The body cap, for adapters that enforce it while reading. */
+  readonly maxBodyBytes: number;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function logServerErrors(failure: WebhookFailure): void {
+  if (failure.status >= 500)
+    console.error(`[scim-sync] webhook ${failure.status} ${failure.code}: ${failure.message}`, failure.error ?? '');
+}
+
+function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  const shown = issues.slice(0, 3).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+  return shown.join('; ') + (issues.length > 3 ? `; and ${issues.length - 3} more` : '');
+}
+
+/** Builds the receiver. Decodes the secret once, so a bad secret fails here, at start-up. */
+export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): ScalekitWebhookReceiver {
+  const verify = createWebhookVerifier({
+    secret: options.secret,
+    ...(options.toleranceSeconds !== undefined && { toleranceSeconds: options.toleranceSeconds }),
+    ...(options.now !== undefined && { now: options.now }),
+  });
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const onError = options.onError ?? logServerErrors;
+
+  function fail(
+    status: number,
+    code: WebhookErrorCode,
+    message: string,
+    error?: unknown,
+    headers?: Record<string, string>,
+  ): WebhookResponse {
+    onError(error === undefined ? { status, code, message } : { status, code, message, error });
+    return { status, headers: { ...JSON_HEADERS, ...headers }, body: { error: { code, message } } };
+  }
+
+  async function receive({
+    headers,
+    body,
+  }: {
+    headers: HeaderSource;
+    body: Uint8Array | string;
+  }): Promise<WebhookResponse> {
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    if (size > maxBodyBytes)
+      return fail(413, 'payload_too_large', `The body is larger than the ${maxBodyBytes}-byte limit.`);
+    try {
+      verify(headers, body);
+    } catch (error) {
+      if (error instanceof WebhookVerificationError) return fail(401, error.code, error.message);
+      throw error;
+    }
+
+    let json: unknown;
+    try {
+      json = JSON.parse(typeof body === 'string' ? body : utf8.decode(body));
+    } catch (error) {
+      return fail(400, 'invalid_json', `The body is not UTF-8 JSON: ${(error as Error).message}`);
+    }
+    const parsed = parseScalekitEvent(json);
+    if (!parsed.success)
+      return fail(400, 'invalid_event', `The event does not match Scalekit's schema: ${describeIssues(parsed.issues)}`);
+
+    let result: ProcessResult;
+    try {
+      result = await options.engine.process(normalizeScalekitEvent(parsed.value));
+    } catch (error) {
+      if (error instanceof HandlerError) return fail(500, 'handler_failed', error.message, error);
+      const message = error instanceof EngineError ? error.message : 'The event could not be applied.';
+      return fail(500, 'store_failed', message, error);
+    }
+    if (result.status === 'in_flight') {
+      const seconds = Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000));
+      return fail(
+        409,
+        'event_in_flight',
+        `Event ${result.eventId} is being applied by another request; retry later.`,
+        undefined,
+        {
+          'retry-after': String(seconds),
+        },
+      );
+    }
+    return {
+      status: 200,
+      headers: { ...JSON_HEADERS },
+      body: { received: true, eventId: result.eventId, status: result.status, handlers: result.handlers },
+    };
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    let response: WebhookResponse;
+    if (request.method !== 'POST') {
+      response = fail(405, 'method_not_allowed', 'Scalekit delivers webhooks with POST.', undefined, { allow: 'POST' });
+    } else {
+      try {
+        response = await receive({ headers: request.headers, body: await readBodyWithLimit(request, maxBodyBytes) });
+      } catch (error) {
+        if (!(error instanceof BodyTooLargeError)) throw error;
+        response = fail(413, 'payload_too_large', error.message);
+      }
+    }
+    return new Response(JSON.stringify(response.body), { status: response.status, headers: response.headers });
+  }
+
+  return { receive, handle, maxBodyBytes };
+}
+
+/** Shorthand for the Web-standard route alone. */
+export function createScalekitWebhookHandler(options: ScalekitWebhookOptions): (request: Request) => Promise<Response> {
+  return createScalekitWebhookReceiver(options).handle;
+}

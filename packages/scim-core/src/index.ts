@@ -1,0 +1,37 @@
+export * from './engine/engine.js';
+export * from './engine/errors.js';
+export type * from './engine/handlers.js';
+export { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from './http/body.js';
+export * from './http/scalekit-webhook.js';
+export type {
+  Directory,
+  DirectoryEvent,
+  DirectoryEventType,
+  DirectoryGroup,
+  DirectoryUser,
+  DirectoryUserRef,
+  EventSource,
+  GroupRef,
+  IncomingEvent,
+  PassthroughEvent,
+} from './model.js';
+export {
+  directoryEventSchema,
+  directoryGroupSchema,
+  directorySchema,
+  directoryUserRefSchema,
+  directoryUserSchema,
+  groupRefSchema,
+} from './model.js';
+export {
+  normalizeScalekitDirectoryEvent,
+  normalizeScalekitEvent,
+  normalizeScalekitGroup,
+  normalizeScalekitUser,
+} from './scalekit/normalize.js';
+export * from './scalekit/schemas.js';
+export { memoryStore } from './store/memory.js';
+export type * from './store/types.js';
+export { compareVersions, isNewerVersion, resourceKey } from './store/versions.js';
+export { formatNanos, isRfc3339, parseRfc3339Nanos } from './time.js';
+export * from './webhooks/standard-webhooks.js';

@@ -1,0 +1,123 @@
+/**
+ * `ProvisioningStore`: the one interface to implement to keep scim-sync's state in your own
+ * database. `docs/writing-a-storage-adapter.md` walks through an implementation, and
+ * `runStoreConformanceSuite` from `@org/scim-testing` proves one.
+ *
+ * It holds four things:
+ * - the **ledger**: which event ids were claimed, by a lease, and which completed;
+ * - **versions**: per resource, the version it was last changed at, and a tombstone once deleted;
+ * - the **mirror**: users and groups as last delivered to your handlers (the "previous state");
+ * - a **transaction** that serialises work on a set of resources and undoes it on failure.
+ */
+import type { DirectoryGroup, DirectoryUser } from '../model.js';
+
+/** What a resource is. Organization-scoped: the same id in two organizations is two resources. */
+export type ResourceKind = 'user' | 'group' | 'directory';
+
+export interface ResourceRef {
+  readonly organizationId: string;
+  readonly kind: ResourceKind;
+  readonly id: string;
+}
+
+/**
+ * The version a resource was last changed at. Versions are ordered by `at`, then by `eventId`
+ * (so two events stamped with the same nanosecond are still ordered, the same way everywhere).
+ */
+export interface ResourceVersion {
+  /** Nanoseconds since the Unix epoch of the change (`occurred_at`). Fits PostgreSQL `bigint` until 2262. */
+  readonly at: bigint;
+  /** The event that set it. */
+  readonly eventId: string;
+  /** A tombstone: the resource was deleted at this version, and older events must not revive it. */
+  readonly deleted: boolean;
+}
+
+/** What the ledger remembers about a completed event. */
+export type EventOutcome = 'applied' | 'stale' | 'ignored';
+
+export type ClaimResult =
+  /** The caller now holds the event until `completeEvent`, `releaseEvent` or the lease runs out. */
+  | { readonly status: 'claimed' }
+  /** Someone completed it already; do not run it again. */
+  | { readonly status: 'done'; readonly outcome: EventOutcome }
+  /** Another worker holds an unexpired lease on it. */
+  | { readonly status: 'busy'; readonly leaseExpiresAt: number };
+
+export interface ClaimRequest {
+  readonly eventId: string;
+  /** The caller's clock, in milliseconds since the epoch. */
+  readonly now: number;
+  /** How long the claim holds if never completed or released (a crashed worker). */
+  readonly leaseMs: number;
+}
+
+/** Keyset pagination: items after `after` (an id), in ascending id order. */
+export interface PageRequest {
+  readonly after?: string;
+  readonly limit: number;
+}
+
+/** Secondary keys a user can be found by, within one organization. */
+export type UserLookup = { readonly externalId: string } | { readonly userName: string } | { readonly email: string };
+
+/** Everything the engine does to a store, inside or outside a transaction. */
+export interface StoreOperations {
+  // ── Ledger ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Claims an event id. **Atomic**: of any number of concurrent callers for the same id, exactly
+   * one gets `claimed`. A claim whose lease has run out (`now >= claimedAt + leaseMs`) can be
+   * claimed again. A completed id answers `done` forever (or for as long as you retain the ledger:
+   * keep it longer than Scalekit retries, about 28 hours).
+   */
+  claimEvent(request: ClaimRequest): Promise<ClaimResult>;
+
+  /** Marks a claimed event done with its outcome. Called inside the event's transaction. */
+  completeEvent(eventId: string, outcome: EventOutcome, now: number): Promise<void>;
+
+  /** Drops a claim after a failure so the redelivery can claim it at once. A no-op for a completed id. */
+  releaseEvent(eventId: string): Promise<void>;
+
+  // ── Versions and tombstones ───────────────────────────────────────────────────────────────
+
+  /** The stored version of each resource (same order as `refs`), `undefined` where none. */
+  getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]>;
+
+  /**
+   * Compare-and-set. **Atomic**: stores `next` and answers `true` only if it is newer than the stored
+   * version (see `compareVersions`), tombstones included; otherwise changes nothing and answers `false`.
+   */
+  advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean>;
+
+  // ── Mirror ────────────────────────────────────────────────────────────────────────────────
+
+  getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined>;
+  /** Inserts or replaces the user, and its memberships (its `groups`) in both directions. */
+  putUser(user: DirectoryUser): Promise<void>;
+  /** Removes the user and its memberships. */
+  deleteUser(organizationId: string, id: string): Promise<void>;
+  /** Finds a user by a secondary key. `userName` and `email` match case-insensitively. */
+  findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined>;
+  /** Users of an organization in ascending `id` order. */
+  listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]>;
+
+  getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined>;
+  putGroup(group: DirectoryGroup): Promise<void>;
+  /** Removes the group row only; the engine removes memberships through `putUser` first. */
+  deleteGroup(organizationId: string, id: string): Promise<void>;
+  /** Groups of an organization in ascending `id` order. */
+  listGroups(organizationId: string, page: PageRequest): Promise<DirectoryGroup[]>;
+  /** Ids of the users whose `groups` contain `groupId`, ascending. */
+  listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]>;
+}
+
+export interface ProvisioningStore extends StoreOperations {
+  /**
+   * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`,
+   * across every process that shares this store. Locks are taken in a canonical order so two
+   * transactions never deadlock. If `fn` throws, every write it made through `tx` is undone and
+   * the error is rethrown; if it returns, the writes are committed before this promise resolves.
+   */
+  transaction<T>(resources: readonly ResourceRef[], fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
+}
