@@ -92,8 +92,15 @@ export interface SignWebhookOptions {
   payload: string | Uint8Array;
 }
 
+/** The three headers of a signed delivery. */
+export type WebhookHeaders = {
+  'webhook-id': string;
+  'webhook-timestamp': string;
+  'webhook-signature': string;
+};
+
 /** Computes the Standard Webhooks headers for a payload. Used by the test signer and the CLI's `trigger`. */
-export function signWebhook(options: SignWebhookOptions): Record<string, string> {
+export function signWebhook(options: SignWebhookOptions): WebhookHeaders {
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
   const digest = hmacDigest(decodeWebhookSecret(options.secret), options.id, timestamp, toBytes(options.payload));
   return {

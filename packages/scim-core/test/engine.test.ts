@@ -1,0 +1,267 @@
+import { describe, expect, it, vi } from 'vitest';
+import { createEngine, HandlerError, memoryStore, type ProvisioningHandlers } from '../src/index.js';
+import { dumpStore, events, group, ORG, referenceApp, T0, user } from './helpers.js';
+
+const MS = 1_000_000n;
+
+function setup(handlers: ProvisioningHandlers = referenceApp().handlers, options: { hardDelete?: boolean } = {}) {
+  const store = memoryStore();
+  let now = 1_000_000;
+  const engine = createEngine({ store, handlers, now: () => now, leaseMs: 30_000, ...options });
+  return { store, engine, advance: (ms: number) => (now += ms) };
+}
+
+describe('engine: users', () => {
+  it('creates a user and adds each of its memberships, passing the normalized user', async () => {
+    const app = referenceApp();
+    const { engine } = setup(app.handlers);
+    const u = user('diruser_1', {
+      email: 'ada@example.com',
+      groups: [{ id: 'dirgroup_a', name: 'A' }, { id: 'dirgroup_b' }],
+    });
+    const result = await engine.process(events.userUpserted(T0, u));
+    expect(result).toMatchObject({
+      status: 'applied',
+      handlers: ['userCreated', 'membershipAdded', 'membershipAdded'],
+    });
+    expect(app.users.get('diruser_1')).toMatchObject({
+      email: 'ada@example.com',
+      active: true,
+      groups: ['dirgroup_a', 'dirgroup_b'],
+    });
+  });
+
+  it('reports which fields changed, and turns a group snapshot into added and removed memberships', async () => {
+    const userUpdated = vi.fn();
+    const membershipAdded = vi.fn();
+    const membershipRemoved = vi.fn();
+    const { engine } = setup({ userUpdated, membershipAdded, membershipRemoved });
+    await engine.process(
+      events.userUpserted(T0, user('u', { roles: ['member'], groups: [{ id: 'g1' }, { id: 'g2' }] })),
+    );
+    membershipAdded.mockClear();
+    const result = await engine.process(
+      events.userUpserted(T0 + MS, user('u', { roles: ['admin'], groups: [{ id: 'g2' }, { id: 'g3', name: 'G3' }] })),
+    );
+    expect(result.handlers).toEqual(['userUpdated', 'membershipAdded', 'membershipRemoved']);
+    expect(userUpdated.mock.calls[0]?.[0]).toMatchObject({ changed: ['roles'], previous: { roles: ['member'] } });
+    expect(membershipAdded.mock.calls[0]?.[0]).toMatchObject({ organizationId: ORG, group: { id: 'g3', name: 'G3' } });
+    expect(membershipRemoved.mock.calls[0]?.[0]).toMatchObject({ group: { id: 'g1' }, user: { id: 'u' } });
+  });
+
+  it('applies an identical snapshot without calling any handler (no spurious updates)', async () => {
+    const { engine } = setup();
+    await engine.process(events.userUpserted(T0, user('u', { email: 'a@example.com' })));
+    expect(await engine.process(events.userUpserted(T0 + MS, user('u', { email: 'a@example.com' })))).toMatchObject({
+      status: 'applied',
+      handlers: [],
+    });
+  });
+
+  it('sends active=false to the deactivation handler, and active=true back to the reactivation handler', async () => {
+    const app = referenceApp();
+    const userDeactivated = vi.fn(app.handlers.userDeactivated);
+    const { engine } = setup({ ...app.handlers, userDeactivated });
+    await engine.process(events.userUpserted(T0, user('u')));
+    const off = await engine.process(events.userUpserted(T0 + MS, user('u', { active: false })));
+    expect(off.handlers).toEqual(['userDeactivated']);
+    expect(userDeactivated.mock.calls[0]?.[0]).toMatchObject({ reason: 'inactive', user: { active: false } });
+    expect(app.users.get('u')?.active).toBe(false);
+    const on = await engine.process(events.userUpserted(T0 + 2n * MS, user('u')));
+    expect(on.handlers).toEqual(['userReactivated']);
+    expect(app.users.get('u')?.active).toBe(true);
+  });
+
+  it('sends a reactivation to userUpdated when no userReactivated handler is registered', async () => {
+    const userUpdated = vi.fn();
+    const { engine } = setup({ userUpdated });
+    await engine.process(events.userUpserted(T0, user('u', { active: false })));
+    await engine.process(events.userUpserted(T0 + MS, user('u')));
+    expect(userUpdated).toHaveBeenCalledTimes(1);
+    expect(userUpdated.mock.calls[0]?.[0].changed).toEqual(['active']);
+  });
+
+  it('deactivates, never deletes, a deleted user, and removes its memberships first', async () => {
+    const app = referenceApp();
+    const userDeleted = vi.fn();
+    const { engine, store } = setup({ ...app.handlers, userDeleted });
+    await engine.process(events.userUpserted(T0, user('u', { email: 'u@example.com', groups: [{ id: 'g1' }] })));
+    const result = await engine.process(events.userDeleted(T0 + MS, 'u'));
+    expect(result.handlers).toEqual(['membershipRemoved', 'userDeactivated']);
+    expect(userDeleted).not.toHaveBeenCalled();
+    expect(app.users.get('u')).toMatchObject({ active: false, groups: [], email: 'u@example.com' });
+    expect(await store.getUser(ORG, 'u')).toBeUndefined();
+    expect(await store.listGroupMemberIds(ORG, 'g1')).toEqual([]);
+  });
+
+  it('deletes through userDeleted only when the app opts into hard deletes', async () => {
+    const userDeleted = vi.fn();
+    const userDeactivated = vi.fn();
+    const { engine } = setup({ userDeleted, userDeactivated }, { hardDelete: true });
+    await engine.process(events.userUpserted(T0, user('u')));
+    await engine.process(events.userDeleted(T0 + MS, 'u'));
+    expect(userDeleted).toHaveBeenCalledOnce();
+    expect(userDeactivated).not.toHaveBeenCalled();
+  });
+
+  it('still tells the app to deactivate a deleted user the mirror never saw (a pre-existing account)', async () => {
+    const userDeactivated = vi.fn();
+    const { engine } = setup({ userDeactivated });
+    await engine.process(events.userDeleted(T0, 'u'));
+    expect(userDeactivated.mock.calls[0]?.[0]).toMatchObject({
+      reason: 'deleted',
+      previous: undefined,
+      user: { id: 'u', active: false },
+    });
+  });
+});
+
+describe('engine: ordering', () => {
+  it('skips a late update that is older than the stored version', async () => {
+    const app = referenceApp();
+    const { engine } = setup(app.handlers);
+    await engine.process(events.userUpserted(T0 + 2n * MS, user('u', { email: 'new@example.com' })));
+    const late = await engine.process(events.userUpserted(T0 + MS, user('u', { email: 'old@example.com' })));
+    expect(late).toMatchObject({ status: 'stale', handlers: [] });
+    expect(app.users.get('u')?.email).toBe('new@example.com');
+  });
+
+  it('orders by nanoseconds: events 1 µs apart in the same millisecond', async () => {
+    const app = referenceApp();
+    const { engine } = setup(app.handlers);
+    const at = T0 + 123_456n;
+    await engine.process(events.userUpserted(at + 1_000n, user('u', { email: 'later@example.com' })));
+    expect((await engine.process(events.userUpserted(at, user('u', { email: 'earlier@example.com' })))).status).toBe(
+      'stale',
+    );
+    expect(app.users.get('u')?.email).toBe('later@example.com');
+  });
+
+  it('leaves a tombstone: an update older than the deletion cannot bring the user back', async () => {
+    const app = referenceApp();
+    const { engine, store } = setup(app.handlers);
+    await engine.process(events.userUpserted(T0, user('u')));
+    await engine.process(events.userDeleted(T0 + 2n * MS, 'u'));
+    expect((await engine.process(events.userUpserted(T0 + MS, user('u')))).status).toBe('stale');
+    expect(await store.getUser(ORG, 'u')).toBeUndefined();
+    expect(app.users.get('u')?.active).toBe(false);
+  });
+
+  it('drops memberships to a group deleted before the user snapshot arrived', async () => {
+    const app = referenceApp();
+    const { engine } = setup(app.handlers);
+    await engine.process(events.groupDeleted(T0 + 2n * MS, group('g1')));
+    const result = await engine.process(
+      events.userUpserted(T0 + MS, user('u', { groups: [{ id: 'g1' }, { id: 'g2' }] })),
+    );
+    expect(result.handlers).toEqual(['userCreated', 'membershipAdded']);
+    expect(app.users.get('u')?.groups).toEqual(['g2']);
+  });
+});
+
+describe('engine: groups', () => {
+  it('creates, updates only on change, and on deletion removes every membership before groupDeleted', async () => {
+    const app = referenceApp();
+    const { engine, store } = setup(app.handlers);
+    expect((await engine.process(events.groupUpserted(T0, group('g1', { displayName: 'Eng' })))).handlers).toEqual([
+      'groupCreated',
+    ]);
+    expect((await engine.process(events.groupUpserted(T0 + MS, group('g1', { displayName: 'Eng' })))).handlers).toEqual(
+      [],
+    );
+    expect(
+      (await engine.process(events.groupUpserted(T0 + 2n * MS, group('g1', { displayName: 'R&D' })))).handlers,
+    ).toEqual(['groupUpdated']);
+    await engine.process(events.userUpserted(T0, user('a', { groups: [{ id: 'g1' }, { id: 'g2' }] })));
+    await engine.process(events.userUpserted(T0, user('b', { groups: [{ id: 'g1' }] })));
+
+    const deleted = await engine.process(events.groupDeleted(T0 + 3n * MS, group('g1')));
+    expect(deleted.handlers).toEqual(['membershipRemoved', 'membershipRemoved', 'groupDeleted']);
+    expect(app.users.get('a')?.groups).toEqual(['g2']);
+    expect(app.users.get('b')?.groups).toEqual([]);
+    expect(app.groups.has('g1')).toBe(false);
+    expect((await store.getUser(ORG, 'a'))?.groups).toEqual([{ id: 'g2' }]);
+    expect((await engine.process(events.groupUpserted(T0 + 2n * MS, group('g1')))).status).toBe('stale');
+  });
+});
+
+describe('engine: the ledger', () => {
+  it('acknowledges a duplicate without calling handlers again', async () => {
+    const app = referenceApp();
+    const { engine } = setup(app.handlers);
+    const event = events.userUpserted(T0, user('u'));
+    await engine.process(event);
+    expect(await engine.process(event)).toMatchObject({ status: 'duplicate', handlers: [] });
+    expect(app.calls.get(`userCreated ${event.id}`)).toBe(1);
+  });
+
+  it('answers in_flight for a duplicate that arrives while the first is still running', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { engine } = setup({ userCreated: () => gate });
+    const event = events.userUpserted(T0, user('u'));
+    const first = engine.process(event);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await engine.process(event)).toMatchObject({ status: 'in_flight', retryAfterMs: 30_000 });
+    release();
+    expect((await first).status).toBe('applied');
+  });
+
+  it('on a handler failure records nothing, releases the claim, and lets the redelivery apply', async () => {
+    let fail = true;
+    const app = referenceApp();
+    const { engine, store } = setup({
+      ...app.handlers,
+      membershipAdded: (change) => {
+        if (fail) throw new Error('database is down');
+        return app.handlers.membershipAdded?.(change);
+      },
+    });
+    const event = events.userUpserted(T0, user('u', { groups: [{ id: 'g1' }] }));
+    const error = await engine.process(event).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HandlerError);
+    expect(error).toMatchObject({
+      handler: 'membershipAdded',
+      eventId: event.id,
+      message: expect.stringContaining('database is down'),
+    });
+    expect(await dumpStore(store)).toEqual({ users: [], groups: [] });
+    expect(await store.getVersions([{ organizationId: ORG, kind: 'user', id: 'u' }])).toEqual([undefined]);
+
+    fail = false;
+    expect((await engine.process(event)).status).toBe('applied');
+    expect(app.users.get('u')?.groups).toEqual(['g1']);
+  });
+
+  it('lets the redelivery take over a claim whose worker died, once the lease ran out', async () => {
+    const { engine, store, advance } = setup();
+    const event = events.userUpserted(T0, user('u'));
+    await store.claimEvent({ eventId: event.id, now: 1_000_000, leaseMs: 30_000 });
+    expect((await engine.process(event)).status).toBe('in_flight');
+    advance(30_000);
+    expect((await engine.process(event)).status).toBe('applied');
+  });
+});
+
+describe('engine: other event types', () => {
+  const other = {
+    type: 'other' as const,
+    id: 'evt_other_1',
+    organizationId: ORG,
+    occurredAt: '2025-01-06T18:44:25.153954Z',
+    source: 'scalekit' as const,
+    sourceType: 'organization.created',
+    payload: { hello: 'world' },
+  };
+
+  it('hands unknown types to the catch-all once, and acknowledges them without one', async () => {
+    const otherEvent = vi.fn();
+    const withCatchAll = setup({ otherEvent });
+    expect((await withCatchAll.engine.process(other)).status).toBe('applied');
+    expect((await withCatchAll.engine.process(other)).status).toBe('duplicate');
+    expect(otherEvent).toHaveBeenCalledExactlyOnceWith(other);
+    expect((await setup({}).engine.process(other)).status).toBe('ignored');
+  });
+});

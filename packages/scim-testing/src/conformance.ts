@@ -1,0 +1,1 @@
+export { runStoreConformanceSuite, type StoreConformanceOptions } from './store-conformance.js';

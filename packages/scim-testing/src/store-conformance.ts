@@ -1,0 +1,360 @@
+/**
+ * The store conformance suite: every `ProvisioningStore` (ours and yours) must pass it.
+ *
+ * ```ts
+ * import { runStoreConformanceSuite } from '@org/scim-testing/conformance';
+ * runStoreConformanceSuite('my store', { create: () => myStore(pool) });
+ * ```
+ *
+ * Every test works in its own freshly named organization and event ids, so a store shared between
+ * tests (one database schema for the whole file) is fine.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DirectoryGroup, DirectoryUser, ProvisioningStore, ResourceRef, ResourceVersion } from '@org/scim-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+export interface StoreConformanceOptions {
+  /** Returns the store under test; called once for the suite. */
+  create: () => ProvisioningStore | Promise<ProvisioningStore>;
+  /** Closes it after the suite (drop the schema, end the pool). */
+  destroy?: (store: ProvisioningStore) => void | Promise<void>;
+  /** Concurrent callers in the race tests. Default 50. */
+  concurrency?: number;
+}
+
+const T0 = 1_750_000_000_000;
+
+function fresh(prefix: string): string {
+  return `${prefix}_${randomUUID().replaceAll('-', '')}`;
+}
+
+function user(organizationId: string, id: string, extra: Partial<DirectoryUser> = {}): DirectoryUser {
+  return {
+    id,
+    organizationId,
+    active: true,
+    groups: [],
+    roles: [],
+    attributes: {},
+    customAttributes: {},
+    ...extra,
+  };
+}
+
+function group(organizationId: string, id: string, extra: Partial<DirectoryGroup> = {}): DirectoryGroup {
+  return { id, organizationId, displayName: id, ...extra };
+}
+
+const v = (at: bigint, eventId: string, deleted = false): ResourceVersion => ({ at, eventId, deleted });
+
+/** Registers the suite with vitest under `describe(name)`. */
+export function runStoreConformanceSuite(name: string, options: StoreConformanceOptions): void {
+  const concurrency = options.concurrency ?? 50;
+
+  describe(`ProvisioningStore conformance: ${name}`, () => {
+    let store: ProvisioningStore;
+    beforeAll(async () => {
+      store = await options.create();
+    });
+    afterAll(async () => {
+      if (store) await options.destroy?.(store);
+    });
+
+    describe('ledger', () => {
+      it('claims an unseen event id, then answers busy while the lease holds', async () => {
+        const eventId = fresh('evt');
+        expect(await store.claimEvent({ eventId, now: T0, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+        expect(await store.claimEvent({ eventId, now: T0 + 999, leaseMs: 1000 })).toMatchObject({ status: 'busy' });
+      });
+
+      it('lets a claim be taken again once its lease ran out (a crashed worker)', async () => {
+        const eventId = fresh('evt');
+        await store.claimEvent({ eventId, now: T0, leaseMs: 1000 });
+        expect(await store.claimEvent({ eventId, now: T0 + 1000, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+      });
+
+      it('remembers a completed event and its outcome, even after the lease would have run out', async () => {
+        const eventId = fresh('evt');
+        await store.claimEvent({ eventId, now: T0, leaseMs: 1000 });
+        await store.completeEvent(eventId, 'stale', T0 + 1);
+        expect(await store.claimEvent({ eventId, now: T0 + 10_000_000, leaseMs: 1000 })).toEqual({
+          status: 'done',
+          outcome: 'stale',
+        });
+      });
+
+      it('makes a released claim claimable at once, and ignores a release of a completed event', async () => {
+        const released = fresh('evt');
+        await store.claimEvent({ eventId: released, now: T0, leaseMs: 60_000 });
+        await store.releaseEvent(released);
+        expect(await store.claimEvent({ eventId: released, now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'claimed',
+        });
+
+        const completed = fresh('evt');
+        await store.claimEvent({ eventId: completed, now: T0, leaseMs: 60_000 });
+        await store.completeEvent(completed, 'applied', T0);
+        await store.releaseEvent(completed);
+        expect(await store.claimEvent({ eventId: completed, now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'applied',
+        });
+      });
+
+      it(`grants a claim raced by ${concurrency} concurrent callers to exactly one`, async () => {
+        const eventId = fresh('evt');
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, () => store.claimEvent({ eventId, now: T0, leaseMs: 60_000 })),
+        );
+        expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
+        expect(results.filter((r) => r.status === 'busy')).toHaveLength(concurrency - 1);
+      });
+
+      it(`grants an expired claim raced by ${concurrency} callers to exactly one`, async () => {
+        const eventId = fresh('evt');
+        await store.claimEvent({ eventId, now: T0, leaseMs: 10 });
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, () => store.claimEvent({ eventId, now: T0 + 100, leaseMs: 60_000 })),
+        );
+        expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
+      });
+    });
+
+    describe('versions and tombstones', () => {
+      const ref = (): ResourceRef => ({ organizationId: fresh('org'), kind: 'user', id: fresh('diruser') });
+
+      it('stores the first version and answers it back; unknown resources read as undefined', async () => {
+        const r = ref();
+        const other = ref();
+        expect(await store.advanceVersion(r, v(10n, 'evt_a'))).toBe(true);
+        expect(await store.getVersions([other, r])).toEqual([undefined, v(10n, 'evt_a')]);
+      });
+
+      it('keeps nanosecond precision beyond what a double can hold', async () => {
+        const r = ref();
+        const at = 1_750_000_000_123_456_789n;
+        await store.advanceVersion(r, v(at, 'evt_a'));
+        expect(await store.advanceVersion(r, v(at + 1n, 'evt_b'))).toBe(true);
+        expect((await store.getVersions([r]))[0]?.at).toBe(at + 1n);
+      });
+
+      it('refuses an older or equal version and changes nothing', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_b'));
+        expect(await store.advanceVersion(r, v(9n, 'evt_z'))).toBe(false);
+        expect(await store.advanceVersion(r, v(10n, 'evt_b'))).toBe(false);
+        expect((await store.getVersions([r]))[0]).toEqual(v(10n, 'evt_b'));
+      });
+
+      it('breaks a same-nanosecond tie by event id, the same way every time', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_b'));
+        expect(await store.advanceVersion(r, v(10n, 'evt_a'))).toBe(false);
+        expect(await store.advanceVersion(r, v(10n, 'evt_c'))).toBe(true);
+      });
+
+      it('keeps a tombstone that blocks older versions but yields to newer ones', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_a'));
+        expect(await store.advanceVersion(r, v(20n, 'evt_b', true))).toBe(true);
+        expect(await store.advanceVersion(r, v(15n, 'evt_c'))).toBe(false);
+        expect((await store.getVersions([r]))[0]).toEqual(v(20n, 'evt_b', true));
+        expect(await store.advanceVersion(r, v(30n, 'evt_d'))).toBe(true);
+        expect((await store.getVersions([r]))[0]?.deleted).toBe(false);
+      });
+
+      it('scopes versions by organization and kind', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_a'));
+        const sameIdElsewhere = { ...r, organizationId: fresh('org') };
+        const sameIdGroup = { ...r, kind: 'group' as const };
+        expect(await store.getVersions([sameIdElsewhere, sameIdGroup])).toEqual([undefined, undefined]);
+      });
+
+      it(`ends at the newest of ${concurrency} concurrent compare-and-sets, and only its caller may win last`, async () => {
+        const r = ref();
+        const versions = Array.from({ length: concurrency }, (_, i) =>
+          v(BigInt(1000 + ((i * 7919) % concurrency)), `evt_${i}`),
+        );
+        const won = await Promise.all(versions.map((version) => store.advanceVersion(r, version)));
+        const newest = versions.reduce((a, b) => (a.at > b.at ? a : b));
+        expect((await store.getVersions([r]))[0]).toEqual(newest);
+        expect(won[versions.indexOf(newest)]).toBe(true);
+      });
+    });
+
+    describe('mirror', () => {
+      it('puts, gets, replaces and deletes users, returning copies', async () => {
+        const org = fresh('org');
+        const u = user(org, 'diruser_1', { email: 'a@example.com', attributes: { title: 'Eng' }, roles: ['admin'] });
+        await store.putUser(u);
+        const got = await store.getUser(org, 'diruser_1');
+        expect(got).toEqual(u);
+        (got as DirectoryUser).roles.push('mutated');
+        expect(await store.getUser(org, 'diruser_1')).toEqual(u);
+
+        await store.putUser({ ...u, active: false, email: 'b@example.com' });
+        expect(await store.getUser(org, 'diruser_1')).toMatchObject({ active: false, email: 'b@example.com' });
+        await store.deleteUser(org, 'diruser_1');
+        expect(await store.getUser(org, 'diruser_1')).toBeUndefined();
+        await store.deleteUser(org, 'diruser_missing');
+      });
+
+      it('finds users by externalId exactly and by userName or email case-insensitively, within one organization', async () => {
+        const org = fresh('org');
+        const u = user(org, 'diruser_1', {
+          externalId: 'okta-1',
+          userName: 'Ada@Example.com',
+          email: 'Ada@Example.com',
+        });
+        await store.putUser(u);
+        expect(await store.findUser(org, { externalId: 'okta-1' })).toEqual(u);
+        expect(await store.findUser(org, { externalId: 'OKTA-1' })).toBeUndefined();
+        expect(await store.findUser(org, { userName: 'ada@example.COM' })).toEqual(u);
+        expect(await store.findUser(org, { email: 'ADA@example.com' })).toEqual(u);
+        expect(await store.findUser(fresh('org'), { email: 'ada@example.com' })).toBeUndefined();
+
+        await store.putUser({ ...u, email: 'lovelace@example.com' });
+        expect(await store.findUser(org, { email: 'ada@example.com' })).toBeUndefined();
+        expect(await store.findUser(org, { email: 'lovelace@example.com' })).toMatchObject({ id: 'diruser_1' });
+      });
+
+      it('lists users in ascending id order with a cursor, per organization', async () => {
+        const org = fresh('org');
+        const ids = ['diruser_c', 'diruser_a', 'diruser_e', 'diruser_b', 'diruser_d'];
+        for (const id of ids) await store.putUser(user(org, id));
+        await store.putUser(user(fresh('org'), 'diruser_0'));
+        const first = await store.listUsers(org, { limit: 2 });
+        expect(first.map((u) => u.id)).toEqual(['diruser_a', 'diruser_b']);
+        const rest = await store.listUsers(org, { after: 'diruser_b', limit: 10 });
+        expect(rest.map((u) => u.id)).toEqual(['diruser_c', 'diruser_d', 'diruser_e']);
+        expect(await store.listUsers(org, { after: 'diruser_e', limit: 10 })).toEqual([]);
+      });
+
+      it('keeps memberships both ways as users are put and deleted', async () => {
+        const org = fresh('org');
+        await store.putUser(
+          user(org, 'diruser_1', { groups: [{ id: 'dirgroup_a', name: 'A' }, { id: 'dirgroup_b' }] }),
+        );
+        await store.putUser(user(org, 'diruser_2', { groups: [{ id: 'dirgroup_a' }] }));
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1', 'diruser_2']);
+        expect(await store.listGroupMemberIds(org, 'dirgroup_b')).toEqual(['diruser_1']);
+
+        await store.putUser(user(org, 'diruser_1', { groups: [{ id: 'dirgroup_b' }] }));
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_2']);
+        await store.deleteUser(org, 'diruser_2');
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual([]);
+        expect(await store.listGroupMemberIds(fresh('org'), 'dirgroup_b')).toEqual([]);
+      });
+
+      it('puts, gets, lists and deletes groups', async () => {
+        const org = fresh('org');
+        const g = group(org, 'dirgroup_b', { externalId: 'ext', directoryId: 'dir_1' });
+        await store.putGroup(g);
+        await store.putGroup(group(org, 'dirgroup_a'));
+        expect(await store.getGroup(org, 'dirgroup_b')).toEqual(g);
+        expect((await store.listGroups(org, { limit: 10 })).map((x) => x.id)).toEqual(['dirgroup_a', 'dirgroup_b']);
+        expect((await store.listGroups(org, { after: 'dirgroup_a', limit: 10 })).map((x) => x.id)).toEqual([
+          'dirgroup_b',
+        ]);
+        await store.putGroup({ ...g, displayName: 'Renamed' });
+        expect(await store.getGroup(org, 'dirgroup_b')).toMatchObject({ displayName: 'Renamed' });
+        await store.deleteGroup(org, 'dirgroup_b');
+        expect(await store.getGroup(org, 'dirgroup_b')).toBeUndefined();
+        expect(await store.getGroup(fresh('org'), 'dirgroup_a')).toBeUndefined();
+      });
+    });
+
+    describe('transactions', () => {
+      it('commits every write when the function returns', async () => {
+        const org = fresh('org');
+        const eventId = fresh('evt');
+        const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
+        await store.claimEvent({ eventId, now: T0, leaseMs: 60_000 });
+        const answer = await store.transaction([r], async (tx) => {
+          await tx.advanceVersion(r, v(5n, eventId));
+          await tx.putUser(user(org, 'diruser_1', { groups: [{ id: 'dirgroup_a' }] }));
+          await tx.putGroup(group(org, 'dirgroup_a'));
+          await tx.completeEvent(eventId, 'applied', T0);
+          return 42;
+        });
+        expect(answer).toBe(42);
+        expect(await store.getUser(org, 'diruser_1')).toBeDefined();
+        expect(await store.getGroup(org, 'dirgroup_a')).toBeDefined();
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1']);
+        expect((await store.getVersions([r]))[0]).toEqual(v(5n, eventId));
+        expect(await store.claimEvent({ eventId, now: T0, leaseMs: 1 })).toEqual({
+          status: 'done',
+          outcome: 'applied',
+        });
+      });
+
+      it('undoes every write, in every part of the store, when the function throws', async () => {
+        const org = fresh('org');
+        const eventId = fresh('evt');
+        const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
+        const before = user(org, 'diruser_1', { email: 'before@example.com', groups: [{ id: 'dirgroup_a' }] });
+        await store.putUser(before);
+        await store.putGroup(group(org, 'dirgroup_a'));
+        await store.advanceVersion(r, v(1n, 'evt_0'));
+        await store.claimEvent({ eventId, now: T0, leaseMs: 60_000 });
+
+        const failure = new Error('handler failed');
+        await expect(
+          store.transaction([r], async (tx) => {
+            await tx.advanceVersion(r, v(2n, eventId));
+            await tx.putUser({ ...before, email: 'after@example.com', groups: [{ id: 'dirgroup_b' }] });
+            await tx.putUser(user(org, 'diruser_2'));
+            await tx.deleteGroup(org, 'dirgroup_a');
+            await tx.putGroup(group(org, 'dirgroup_b'));
+            await tx.completeEvent(eventId, 'applied', T0);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+
+        expect(await store.getUser(org, 'diruser_1')).toEqual(before);
+        expect(await store.getUser(org, 'diruser_2')).toBeUndefined();
+        expect(await store.findUser(org, { email: 'before@example.com' })).toEqual(before);
+        expect(await store.getGroup(org, 'dirgroup_a')).toBeDefined();
+        expect(await store.getGroup(org, 'dirgroup_b')).toBeUndefined();
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1']);
+        expect(await store.listGroupMemberIds(org, 'dirgroup_b')).toEqual([]);
+        expect((await store.getVersions([r]))[0]).toEqual(v(1n, 'evt_0'));
+        // The claim itself was taken outside the transaction and survives; the completion does not.
+        expect(await store.claimEvent({ eventId, now: T0 + 1, leaseMs: 60_000 })).toMatchObject({ status: 'busy' });
+      });
+
+      it('serialises transactions on the same resource: a read-modify-write never loses an update', async () => {
+        const org = fresh('org');
+        const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_counter' };
+        await store.putUser(user(org, r.id, { attributes: { count: 0 } }));
+        await Promise.all(
+          Array.from({ length: concurrency }, () =>
+            store.transaction([r], async (tx) => {
+              const current = (await tx.getUser(org, r.id)) as DirectoryUser;
+              await new Promise((resolve) => setTimeout(resolve, 0));
+              await tx.putUser({ ...current, attributes: { count: (current.attributes.count as number) + 1 } });
+            }),
+          ),
+        );
+        expect((await store.getUser(org, r.id))?.attributes.count).toBe(concurrency);
+      });
+
+      it('does not deadlock when transactions lock overlapping sets in different orders', async () => {
+        const org = fresh('org');
+        const a: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_a' };
+        const b: ResourceRef = { organizationId: org, kind: 'group', id: 'dirgroup_b' };
+        const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.transaction(i % 2 ? [a, b] : [b, a], async () => {
+              await pause();
+              return i;
+            }),
+          ),
+        );
+        expect(results).toHaveLength(20);
+      });
+    });
+  });
+}
