@@ -147,6 +147,22 @@ describe('engine: ordering', () => {
     expect(app.users.get('u')?.active).toBe(false);
   });
 
+  it('regression (found by the property test): a join racing the group deletion never leaves a membership to the deleted group', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { engine, store } = setup({ userCreated: () => gate });
+    const joining = engine.process(events.userUpserted(T0, user('u', { groups: [{ id: 'g1' }] })));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const deleting = engine.process(events.groupDeleted(T0 + MS, group('g1')));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    release();
+    await Promise.all([joining, deleting]);
+    expect((await store.getUser(ORG, 'u'))?.groups).toEqual([]);
+    expect(await store.listGroupMemberIds(ORG, 'g1')).toEqual([]);
+  });
+
   it('drops memberships to a group deleted before the user snapshot arrived', async () => {
     const app = referenceApp();
     const { engine } = setup(app.handlers);

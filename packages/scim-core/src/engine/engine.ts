@@ -13,6 +13,7 @@ import type {
   PassthroughEvent,
 } from '../model.js';
 import type { EventOutcome, ProvisioningStore, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
+import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
 import { changedGroupFields, changedUserFields, diffMemberships } from './diff.js';
 import { EngineError, HandlerError } from './errors.js';
@@ -64,12 +65,13 @@ export interface ProvisioningEngine {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
-/** How often a group deletion re-locks when members joined between reading and locking them. */
-const MEMBER_LOCK_ATTEMPTS = 5;
+/** How often a transaction is retried with more locks when the set it needs grew between reading and locking. */
+const LOCK_ATTEMPTS = 5;
 
-class MembersChanged extends Error {
-  constructor(readonly memberIds: readonly string[]) {
-    super('group members changed while locking');
+/** Thrown inside a transaction that found it needs resources it did not lock; it is retried with them. */
+class NeedsLocks extends Error {
+  constructor(readonly refs: readonly ResourceRef[]) {
+    super('the transaction needs more locks');
   }
 }
 
@@ -103,6 +105,30 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const clock = options.now ?? Date.now;
 
+  /**
+   * A transaction whose lock set is read beforehand and may have grown by the time the locks are
+   * held: `fn` calls `require(refs)`, which aborts and retries with the larger set if any is missing.
+   */
+  async function lockedTransaction<T>(
+    initial: readonly ResourceRef[],
+    fn: (tx: StoreOperations, require: (refs: readonly ResourceRef[]) => void) => Promise<T>,
+  ): Promise<T> {
+    let refs = initial;
+    for (let attempt = 1; ; attempt++) {
+      const held = new Set(refs.map(resourceKey));
+      const require = (needed: readonly ResourceRef[]) => {
+        const missing = needed.filter((ref) => !held.has(resourceKey(ref)));
+        if (missing.length > 0) throw new NeedsLocks(missing);
+      };
+      try {
+        return await store.transaction(refs, (tx) => fn(tx, require));
+      } catch (error) {
+        if (!(error instanceof NeedsLocks) || attempt >= LOCK_ATTEMPTS) throw error;
+        refs = [...refs, ...error.refs];
+      }
+    }
+  }
+
   /** One event's dispatch: calls handlers in order and remembers which ran. */
   class Dispatch {
     readonly called: HandlerName[] = [];
@@ -134,11 +160,20 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
-    return store.transaction([ref], async (tx) => {
+    // Groups the user joins are locked too, so that joining cannot interleave with the group's
+    // deletion (which would leave a membership to a deleted group). Usually there are none.
+    const joined = (previous: DirectoryUser | undefined) => {
+      const known = new Set(previous?.groups.map((g) => g.id));
+      return event.user.groups.filter((g) => !known.has(g.id)).map((g) => groupRef(organizationId, g.id));
+    };
+    const guess = joined(await store.getUser(organizationId, id));
+    return lockedTransaction([ref, ...guess], async (tx, require) => {
       const d = new Dispatch(event, tx);
-      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const previous = await tx.getUser(organizationId, id);
-      const user = await withoutDeletedGroups(tx, event.user, previous);
+      const joins = joined(previous);
+      require(joins);
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+      const user = await withoutDeletedGroups(tx, event.user, joins);
 
       if (!previous) {
         await d.call('userCreated', { user });
@@ -165,17 +200,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /**
    * A user snapshot may still list a group that was deleted (the snapshot was taken first, or the
    * deletion overtook it). Such memberships are dropped, so a late snapshot cannot resurrect them.
+   * Only groups the user joins need checking: the deletion removed existing members itself.
    */
   async function withoutDeletedGroups(
     tx: StoreOperations,
     user: DirectoryUser,
-    previous: DirectoryUser | undefined,
+    joins: readonly ResourceRef[],
   ): Promise<DirectoryUser> {
-    const known = new Set(previous?.groups.map((g) => g.id));
-    const fresh = user.groups.filter((g) => !known.has(g.id));
-    if (fresh.length === 0) return user;
-    const versions = await tx.getVersions(fresh.map((g) => groupRef(user.organizationId, g.id)));
-    const deleted = new Set(fresh.filter((_, i) => versions[i]?.deleted).map((g) => g.id));
+    if (joins.length === 0) return user;
+    const versions = await tx.getVersions(joins);
+    const deleted = new Set(joins.filter((_, i) => versions[i]?.deleted).map((ref) => ref.id));
     return deleted.size === 0 ? user : { ...user, groups: user.groups.filter((g) => !deleted.has(g.id)) };
   }
 
@@ -221,33 +255,25 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const ref = groupRef(organizationId, id);
     // Members are locked too, since their memberships change. A user joining between the read and
     // the lock is caught inside the transaction, which then retries with the larger set.
-    let memberIds = await store.listGroupMemberIds(organizationId, id);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await store.transaction([ref, ...memberIds.map((m) => userRef(organizationId, m))], async (tx) => {
-          const d = new Dispatch(event, tx);
-          if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
-          const current = await tx.listGroupMemberIds(organizationId, id);
-          const locked = new Set(memberIds);
-          if (current.some((m) => !locked.has(m))) throw new MembersChanged(current);
-          const previous = await tx.getGroup(organizationId, id);
-          for (const memberId of current) {
-            const member = await tx.getUser(organizationId, memberId);
-            if (!member) continue;
-            const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
-            const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
-            await d.call('membershipRemoved', { organizationId, user, group });
-            await tx.putUser(user);
-          }
-          await d.call('groupDeleted', { group: previous ?? event.group, previous });
-          await tx.deleteGroup(organizationId, id);
-          return d.done('applied', now);
-        });
-      } catch (error) {
-        if (!(error instanceof MembersChanged) || attempt >= MEMBER_LOCK_ATTEMPTS) throw error;
-        memberIds = [...new Set([...memberIds, ...error.memberIds])];
+    const members = await store.listGroupMemberIds(organizationId, id);
+    return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
+      const d = new Dispatch(event, tx);
+      const current = await tx.listGroupMemberIds(organizationId, id);
+      require(current.map((m) => userRef(organizationId, m)));
+      if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
+      const previous = await tx.getGroup(organizationId, id);
+      for (const memberId of current) {
+        const member = await tx.getUser(organizationId, memberId);
+        if (!member) continue;
+        const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
+        const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+        await d.call('membershipRemoved', { organizationId, user, group });
+        await tx.putUser(user);
       }
-    }
+      await d.call('groupDeleted', { group: previous ?? event.group, previous });
+      await tx.deleteGroup(organizationId, id);
+      return d.done('applied', now);
+    });
   }
 
   async function directoryChanged(

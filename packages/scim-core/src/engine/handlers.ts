@@ -9,7 +9,8 @@
 import type { Directory, DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, PassthroughEvent } from '../model.js';
 import type { StoreOperations } from '../store/types.js';
 
-type Awaitable<T> = T | Promise<T>;
+/** Whatever a handler returns is ignored; a promise is awaited. So `({ user }) => users.createUser(user)` fits. */
+type HandlerResult = unknown;
 
 /** What every handler gets besides its resource. */
 export interface HandlerContext {
@@ -82,25 +83,25 @@ export interface DirectoryChanged extends HandlerContext {
  */
 export interface ProvisioningHandlers {
   /** A user the mirror has not seen (or has seen deleted). May already be inactive. */
-  userCreated?(change: UserCreated): Awaitable<void>;
+  userCreated?(change: UserCreated): HandlerResult;
   /** Profile, role or `active` changes of a known user. Not called when nothing but memberships changed. */
-  userUpdated?(change: UserUpdated): Awaitable<void>;
+  userUpdated?(change: UserUpdated): HandlerResult;
   /** `active` turned true again. Without this handler, reactivation reaches `userUpdated` with `active` in `changed`. */
-  userReactivated?(change: UserReactivated): Awaitable<void>;
+  userReactivated?(change: UserReactivated): HandlerResult;
   /** `active` turned false, or the user was deleted and `hardDelete` is off. Deactivate; do not delete. */
-  userDeactivated?(change: UserDeactivated): Awaitable<void>;
+  userDeactivated?(change: UserDeactivated): HandlerResult;
   /** The user was deleted and the engine runs with `hardDelete: true`. */
-  userDeleted?(change: UserDeleted): Awaitable<void>;
-  groupCreated?(change: GroupCreated): Awaitable<void>;
-  groupUpdated?(change: GroupUpdated): Awaitable<void>;
+  userDeleted?(change: UserDeleted): HandlerResult;
+  groupCreated?(change: GroupCreated): HandlerResult;
+  groupUpdated?(change: GroupUpdated): HandlerResult;
   /** After `membershipRemoved` for each of its members. */
-  groupDeleted?(change: GroupDeleted): Awaitable<void>;
-  membershipAdded?(change: MembershipChanged): Awaitable<void>;
-  membershipRemoved?(change: MembershipChanged): Awaitable<void>;
-  directoryEnabled?(change: DirectoryChanged): Awaitable<void>;
-  directoryDisabled?(change: DirectoryChanged): Awaitable<void>;
+  groupDeleted?(change: GroupDeleted): HandlerResult;
+  membershipAdded?(change: MembershipChanged): HandlerResult;
+  membershipRemoved?(change: MembershipChanged): HandlerResult;
+  directoryEnabled?(change: DirectoryChanged): HandlerResult;
+  directoryDisabled?(change: DirectoryChanged): HandlerResult;
   /** Any event type the engine does not interpret (`organization.created`, `role.*`, …). Deduplicated, not ordered. */
-  otherEvent?(event: PassthroughEvent): Awaitable<void>;
+  otherEvent?(event: PassthroughEvent): HandlerResult;
 }
 
 export type HandlerName = keyof ProvisioningHandlers;

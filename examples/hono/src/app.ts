@@ -1,0 +1,33 @@
+import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
+import { scalekitWebhook } from '@org/scim-hono';
+import { Hono } from 'hono';
+import type { ExampleConfig } from './config.js';
+import { createProvisioning } from './provisioning.js';
+import { createUserService } from './user-service.js';
+
+export function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: ProvisioningStore) {
+  const users = createUserService();
+  const engine = createProvisioning(users, store);
+  const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+
+  const app = new Hono();
+  app.post('/webhooks/scalekit', scalekitWebhook(webhooks));
+
+  const requireOrganization = (organizationId: string | undefined) =>
+    organizationId
+      ? undefined
+      : { error: { code: 'missing_organization_id', message: 'Add ?organization_id=org_… to the URL.' } };
+
+  app.get('/api/users', (c) => {
+    const organizationId = c.req.query('organization_id');
+    const problem = requireOrganization(organizationId);
+    return problem ? c.json(problem, 400) : c.json(users.listUsers(organizationId as string));
+  });
+  app.get('/api/groups', (c) => {
+    const organizationId = c.req.query('organization_id');
+    const problem = requireOrganization(organizationId);
+    return problem ? c.json(problem, 400) : c.json(users.listGroups(organizationId as string));
+  });
+
+  return { app, users, engine };
+}
