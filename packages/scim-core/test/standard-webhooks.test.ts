@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ScalekitClient } from '@scalekit-sdk/node';
+import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import {
@@ -66,6 +67,73 @@ describe('interop: what the reference signers produce', () => {
     expect(verify(good, payload).id).toBe('msg_3');
     expect(() => scalekit.verifyWebhookPayload(secret, tampered, payload)).toThrow();
     expectCode(() => verify(tampered, payload), 'invalid_signature');
+  });
+});
+
+describe('interop properties (fast-check)', () => {
+  const deliveryArb = fc.record({
+    payload: fc.string({ unit: 'grapheme', maxLength: 400 }),
+    id: fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/),
+    offset: fc.integer({ min: -290, max: 290 }),
+  });
+
+  it('all three verifiers accept whatever the standardwebhooks package signs, and whatever ours signs', () => {
+    fc.assert(
+      fc.property(deliveryArb, ({ payload, id, offset }) => {
+        const timestamp = Math.floor(Date.now() / 1000) + offset;
+        const theirs = {
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': new Webhook(secret).sign(id, new Date(timestamp * 1000), payload),
+        };
+        const ours = signWebhook({ secret, id, timestamp, payload });
+        expect(ours).toEqual(theirs);
+        expect(verifyWebhook({ secret, headers: theirs, payload }).id).toBe(id);
+        expect(scalekit.verifyWebhookPayload(secret, ours, payload)).toBe(true);
+        expect(() => new Webhook(secret).verify(payload, ours, { jsonParse: false })).not.toThrow();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('whatever the SDK or standardwebhooks accepts after tampering, ours accepts too (and vice versa)', () => {
+    const mutation = fc.oneof(
+      fc.constant('none'),
+      fc.constant('flip-body'),
+      fc.constant('other-id'),
+      fc.constant('extra-signature-after'),
+      fc.constant('other-secret'),
+    );
+    fc.assert(
+      fc.property(deliveryArb, mutation, ({ payload, id, offset }, how) => {
+        const timestamp = Math.floor(Date.now() / 1000) + offset;
+        const headers: Record<string, string> = { ...signWebhook({ secret, id, timestamp, payload }) };
+        let body = payload;
+        if (how === 'flip-body') body = `${payload} `;
+        if (how === 'other-id') headers['webhook-id'] = `${id}x`;
+        if (how === 'extra-signature-after')
+          headers['webhook-signature'] += ` v1,${randomBytes(32).toString('base64')}`;
+        if (how === 'other-secret')
+          headers['webhook-signature'] = signWebhook({ secret: otherSecret, id, timestamp, payload })[
+            'webhook-signature'
+          ];
+        const accepts = (fn: () => unknown) => {
+          try {
+            fn();
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        const sdk = accepts(() => scalekit.verifyWebhookPayload(secret, headers, body));
+        const reference = accepts(() => new Webhook(secret).verify(body, headers, { jsonParse: false }));
+        const ours = accepts(() => verifyWebhook({ secret, headers, payload: body }));
+        expect(ours).toBe(reference);
+        expect(ours).toBe(sdk);
+        expect(ours).toBe(how === 'none' || how === 'extra-signature-after');
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
