@@ -34,7 +34,8 @@ export type WebhookErrorCode =
   | 'event_in_flight'
   | 'handler_failed'
   | 'store_failed'
-  | 'method_not_allowed';
+  | 'method_not_allowed'
+  | 'raw_body_unavailable';
 
 export interface WebhookErrorBody {
   error: { code: WebhookErrorCode; message: string };
@@ -81,6 +82,11 @@ export interface ScalekitWebhookReceiver {
   receive(input: { headers: HeaderSource; body: Uint8Array | string }): Promise<WebhookResponse>;
   /** The Web-standard route: `(Request) => Promise<Response>`. */
   handle(request: Request): Promise<Response>;
+  /**
+   * An error answer in the route's format, reported to `onError` like every other: for adapters that
+   * refuse a delivery before `receive` (body over the cap while streaming, raw bytes unavailable).
+   */
+  reject(status: number, code: WebhookErrorCode, message: string, headers?: Record<string, string>): WebhookResponse;
   /** The body cap, for adapters that enforce it while reading. */
   readonly maxBodyBytes: number;
 }
@@ -182,13 +188,18 @@ export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): 
         response = await receive({ headers: request.headers, body: await readBodyWithLimit(request, maxBodyBytes) });
       } catch (error) {
         if (!(error instanceof BodyTooLargeError)) throw error;
-        response = fail(413, 'payload_too_large', error.message);
+        response = fail(413, 'payload_too_large', error.message, undefined, { connection: 'close' });
       }
     }
     return new Response(JSON.stringify(response.body), { status: response.status, headers: response.headers });
   }
 
-  return { receive, handle, maxBodyBytes };
+  return {
+    receive,
+    handle,
+    reject: (status, code, message, headers) => fail(status, code, message, undefined, headers),
+    maxBodyBytes,
+  };
 }
 
 /** Shorthand for the Web-standard route alone. */

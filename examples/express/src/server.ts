@@ -1,0 +1,19 @@
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+try {
+  const config = loadConfig();
+  const { app } = createApp(config);
+  const server = app.listen(config.port, config.host, () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    console.log(`example-express listening on http://${config.host}:${port}`);
+  });
+  const shutdown = () => server.close(() => process.exit(0));
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`example-express: ${error.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,36 @@
+import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
+import { scalekitWebhookPlugin } from '@org/scim-fastify';
+import Fastify, { type FastifyReply } from 'fastify';
+import type { ExampleConfig } from './config.js';
+import { createProvisioning } from './provisioning.js';
+import { createUserService } from './user-service.js';
+
+export async function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: ProvisioningStore) {
+  const users = createUserService();
+  const engine = createProvisioning(users, store);
+  const receiver = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+
+  const app = Fastify();
+  // Encapsulated: the plugin's raw-body parser applies to the webhook route only.
+  await app.register(scalekitWebhookPlugin, { receiver });
+
+  const organizationOf = (query: unknown, reply: FastifyReply): string | undefined => {
+    const organizationId = (query as { organization_id?: unknown }).organization_id;
+    if (typeof organizationId === 'string' && organizationId) return organizationId;
+    void reply
+      .code(400)
+      .send({ error: { code: 'missing_organization_id', message: 'Add ?organization_id=org_… to the URL.' } });
+    return undefined;
+  };
+
+  app.get('/api/users', async (request, reply) => {
+    const organizationId = organizationOf(request.query, reply);
+    return organizationId ? users.listUsers(organizationId) : reply;
+  });
+  app.get('/api/groups', async (request, reply) => {
+    const organizationId = organizationOf(request.query, reply);
+    return organizationId ? users.listGroups(organizationId) : reply;
+  });
+
+  return { app, users, engine };
+}

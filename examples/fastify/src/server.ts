@@ -1,0 +1,16 @@
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+try {
+  const config = loadConfig();
+  const { app } = await createApp(config);
+  const address = await app.listen({ port: config.port, host: config.host });
+  console.log(`example-fastify listening on ${address}`);
+  const shutdown = () => app.close().then(() => process.exit(0));
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`example-fastify: ${error.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,44 @@
+/**
+ * Express adapter (Express 4 and 5): `app.post('/webhooks/scalekit', scalekitWebhook(receiver))`.
+ *
+ * The route reads the raw request stream itself, with the size cap enforced while reading, so it
+ * needs no body parser and works whatever the app mounts after it. If a parser mounted before it
+ * already consumed the body, the route uses the bytes that parser kept (`express.raw()`, or
+ * `express.json({ verify: keepRawBody })`), and otherwise answers 500 with the fix rather than a
+ * misleading 401.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type NodeDelivery, receiveNodeRequest, type ScalekitWebhookReceiver, writeNodeResponse } from '@org/scim-core';
+import type { RequestHandler } from 'express';
+
+const CONSUMED =
+  'A body parser mounted before the webhook route (app.use(express.json()) or similar) consumed the body, so the signed bytes are gone. Register the webhook route before the parser: app.post("/webhooks/scalekit", scalekitWebhook(receiver)) first, then app.use(express.json()). Or keep the bytes: app.use(express.json({ verify: keepRawBody })) with keepRawBody from @org/scim-express.';
+
+interface ParsedRequest extends IncomingMessage {
+  body?: unknown;
+  rawBody?: unknown;
+  /** Set by body-parser once it has read the stream. */
+  _body?: boolean;
+}
+
+/** `express.json({ verify: keepRawBody })`: keeps the exact bytes so the webhook route can still verify them. */
+export function keepRawBody(request: IncomingMessage, _response: ServerResponse, bytes: Buffer): void {
+  (request as ParsedRequest).rawBody = bytes;
+}
+
+function bodySource(request: ParsedRequest): Omit<NodeDelivery, 'request'> {
+  if (Buffer.isBuffer(request.rawBody)) return { body: request.rawBody };
+  if (Buffer.isBuffer(request.body)) return { body: request.body };
+  if (request._body === true || request.readableEnded) return { consumed: CONSUMED };
+  return {};
+}
+
+/** The Scalekit webhook route as an Express handler. */
+export function scalekitWebhook(receiver: ScalekitWebhookReceiver): RequestHandler {
+  return (request, response, next) => {
+    receiveNodeRequest(receiver, { request, ...bodySource(request) }).then(
+      (answer) => writeNodeResponse(response, answer),
+      next,
+    );
+  };
+}
