@@ -1,9 +1,7 @@
 import { createScalekitWebhookReceiver, type ProvisioningEngine, type ProvisioningStore } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-express';
+import { createProvisioning, createUserService, type ExampleConfig, type UserService } from 'example-shared';
 import express, { type Express, type Response } from 'express';
-import type { ExampleConfig } from './config.js';
-import { createProvisioning } from './provisioning.js';
-import { createUserService, type UserService } from './user-service.js';
 
 export function createApp(
   config: Pick<ExampleConfig, 'webhookSecret'>,

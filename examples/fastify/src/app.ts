@@ -1,9 +1,7 @@
 import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
 import { scalekitWebhookPlugin } from '@org/scim-fastify';
+import { createProvisioning, createUserService, type ExampleConfig } from 'example-shared';
 import Fastify, { type FastifyReply } from 'fastify';
-import type { ExampleConfig } from './config.js';
-import { createProvisioning } from './provisioning.js';
-import { createUserService } from './user-service.js';
 
 export async function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: ProvisioningStore) {
   const users = createUserService();

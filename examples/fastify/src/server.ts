@@ -1,5 +1,5 @@
+import { ConfigError, loadConfig } from 'example-shared';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
 
 try {
   const config = loadConfig();

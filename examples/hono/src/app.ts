@@ -1,9 +1,7 @@
 import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-hono';
+import { createProvisioning, createUserService, type ExampleConfig } from 'example-shared';
 import { Hono } from 'hono';
-import type { ExampleConfig } from './config.js';
-import { createProvisioning } from './provisioning.js';
-import { createUserService } from './user-service.js';
 
 export function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: ProvisioningStore) {
   const users = createUserService();

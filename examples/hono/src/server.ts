@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig } from 'example-shared';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
 
 try {
   const config = loadConfig();

@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig } from 'example-shared';
 import { expect, it } from 'vitest';
 import { runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { createApp } from '../src/app.js';
-import { ConfigError, loadConfig } from '../src/config.js';
 
 runExampleContractSuite('examples/hono', async (config) => {
   const { app } = createApp(config);

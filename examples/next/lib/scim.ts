@@ -3,9 +3,7 @@
  * evaluate this module once per route bundle (and again on every dev reload); the store must be shared.
  */
 import { createScalekitWebhookReceiver, type ProvisioningEngine, type ScalekitWebhookReceiver } from '@org/scim-core';
-import { loadConfig } from './config';
-import { createProvisioning } from './provisioning';
-import { createUserService, type UserService } from './user-service';
+import { createProvisioning, createUserService, loadConfig, type UserService } from 'example-shared';
 
 interface Scim {
   users: UserService;

@@ -5,13 +5,18 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { freePort, spawnUntil } from '../../../scripts/processes.js';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
-const nextBin = createRequire(import.meta.url).resolve('next/dist/bin/next');
+const require = createRequire(import.meta.url);
+const nextBin = require.resolve('next/dist/bin/next');
+/** Workspace packages the build bundles: a change to their `dist/` makes the build stale too. */
+const workspaceDists = ['@org/scim-core', '@org/scim-next', 'example-shared'].map((name) =>
+  join(dirname(require.resolve(`${name}/package.json`)), 'dist'),
+);
 const env = { NEXT_TELEMETRY_DISABLED: '1' };
 
 function newestSource(path: string): number {
