@@ -32,8 +32,7 @@ function newestSource(path: string): number {
 function build(): void {
   const id = join(dir, '.next', 'BUILD_ID');
   const sources = Math.max(
-    newestSource(join(dir, 'app')),
-    newestSource(join(dir, 'lib')),
+    ...[join(dir, 'app'), join(dir, 'lib'), ...workspaceDists].map(newestSource),
     statSync(join(dir, 'next.config.mjs')).mtimeMs,
   );
   if (existsSync(id) && statSync(id).mtimeMs > sources) return;
