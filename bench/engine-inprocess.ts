@@ -1,0 +1,288 @@
+/**
+ * The engine in-process, one core, no HTTP: how much the receiver and engine add on top of the
+ * unavoidable work.
+ *
+ *   baseline: verify (scim-core createWebhookVerifier) + UTF-8 decode + JSON.parse + parseScalekitEvent
+ *   engine:   createScalekitWebhookReceiver({ engine: createEngine({ store: memoryStore(), handlers }) })
+ *             .receive({ headers, body }), awaited one after another
+ *
+ * Every round gets N fresh pre-signed unique events (the generator webhook-ingest uses), the engine
+ * a fresh store. N is calibrated so a round takes about BENCH_ROUND_SECONDS (default 2). Rounds of
+ * the two alternate; medians are reported. `--quick` or BENCH_QUICK=1: short rounds, 2 of each.
+ *
+ * Env: BENCH_ROUND_SECONDS, BENCH_INPROCESS_ROUNDS (default 5).
+ */
+import {
+  createEngine,
+  createScalekitWebhookReceiver,
+  createWebhookVerifier,
+  type HandlerName,
+  memoryStore,
+  type ProvisioningHandlers,
+  parseScalekitEvent,
+  type WebhookAcceptedBody,
+  type WebhookFailure,
+} from '@org/scim-core';
+import { generateWebhookSecret } from '@org/scim-testing';
+import { checkEventStream, createEventStream } from './lib/events.js';
+import {
+  detectPinning,
+  envNumber,
+  fmt,
+  machine,
+  median,
+  pinProcess,
+  quick,
+  table,
+  writeResults,
+} from './lib/harness.js';
+
+const roundSeconds = envNumber('BENCH_ROUND_SECONDS', quick ? 0.3 : 2);
+const rounds = Math.max(1, Math.floor(envNumber('BENCH_INPROCESS_ROUNDS', quick ? 2 : 5)));
+const MIN_EVENTS = 5_000;
+const MAX_EVENTS = 2_000_000;
+
+interface Prepared {
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+interface RoundResult {
+  round: number;
+  kind: 'baseline' | 'engine';
+  events: number;
+  seconds: number;
+  opsPerSec: number;
+  outcomes: Record<string, number>;
+  handlerCalls?: Record<string, number>;
+  failures: number;
+}
+
+const secret = generateWebhookSecret();
+const stream = createEventStream({ secret });
+const verify = createWebhookVerifier({ secret });
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function prepare(count: number): Prepared[] {
+  const events: Prepared[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const event = stream.next();
+    events[i] = { headers: event.headers, body: event.bytes };
+  }
+  return events;
+}
+
+/** verify + decode + JSON.parse + zod: what any correct receiver must do. */
+function baseline(events: readonly Prepared[]): { seconds: number; outcomes: Record<string, number> } {
+  let ok = 0;
+  const start = process.hrtime.bigint();
+  for (const event of events) {
+    verify(event.headers, event.body);
+    if (parseScalekitEvent(JSON.parse(utf8.decode(event.body))).success) ok++;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { seconds, outcomes: { parsed: ok, failed: events.length - ok } };
+}
+
+/** The full receiver and engine over a fresh store, with small handlers that write to Maps. */
+async function engine(events: readonly Prepared[]) {
+  const users = new Map<string, unknown>();
+  const groups = new Map<string, unknown>();
+  const memberships = new Map<string, Set<string>>();
+  const calls = new Map<HandlerName, number>();
+  const count = (name: HandlerName) => calls.set(name, (calls.get(name) ?? 0) + 1);
+  const member = (userId: string) => {
+    let set = memberships.get(userId);
+    if (!set) {
+      set = new Set();
+      memberships.set(userId, set);
+    }
+    return set;
+  };
+  const handlers: ProvisioningHandlers = {
+    userCreated: ({ user }) => {
+      count('userCreated');
+      users.set(user.id, user);
+    },
+    userUpdated: ({ user }) => {
+      count('userUpdated');
+      users.set(user.id, user);
+    },
+    userReactivated: ({ user }) => {
+      count('userReactivated');
+      users.set(user.id, user);
+    },
+    userDeactivated: ({ user }) => {
+      count('userDeactivated');
+      users.set(user.id, user);
+    },
+    groupCreated: ({ group }) => {
+      count('groupCreated');
+      groups.set(group.id, group);
+    },
+    groupUpdated: ({ group }) => {
+      count('groupUpdated');
+      groups.set(group.id, group);
+    },
+    groupDeleted: ({ group }) => {
+      count('groupDeleted');
+      groups.delete(group.id);
+    },
+    membershipAdded: ({ user, group }) => {
+      count('membershipAdded');
+      member(user.id).add(group.id);
+    },
+    membershipRemoved: ({ user, group }) => {
+      count('membershipRemoved');
+      member(user.id).delete(group.id);
+    },
+  };
+  const failures: WebhookFailure[] = [];
+  const receiver = createScalekitWebhookReceiver({
+    engine: createEngine({ store: memoryStore(), handlers }),
+    secret,
+    onError: (failure) => failures.push(failure),
+  });
+  const outcomes: Record<string, number> = {};
+  const start = process.hrtime.bigint();
+  for (const event of events) {
+    const response = await receiver.receive(event);
+    const key = response.status === 200 ? (response.body as WebhookAcceptedBody).status : `http_${response.status}`;
+    outcomes[key] = (outcomes[key] ?? 0) + 1;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { seconds, outcomes, failures, handlerCalls: Object.fromEntries(calls), mirrorUsers: users.size };
+}
+
+async function run(kind: 'baseline' | 'engine', events: readonly Prepared[], round: number): Promise<RoundResult> {
+  gc?.();
+  if (kind === 'baseline') {
+    const r = baseline(events);
+    return {
+      round,
+      kind,
+      events: events.length,
+      seconds: r.seconds,
+      opsPerSec: events.length / r.seconds,
+      outcomes: r.outcomes,
+      failures: r.outcomes.failed ?? 0,
+    };
+  }
+  const r = await engine(events);
+  if (r.failures.length > 0) console.error(`  engine failures, first: ${JSON.stringify(r.failures[0])}`);
+  return {
+    round,
+    kind,
+    events: events.length,
+    seconds: r.seconds,
+    opsPerSec: events.length / r.seconds,
+    outcomes: r.outcomes,
+    handlerCalls: r.handlerCalls,
+    failures: Object.entries(r.outcomes)
+      .filter(([key]) => key.startsWith('http_'))
+      .reduce((sum, [, n]) => sum + n, 0),
+  };
+}
+
+async function main() {
+  const pinning = detectPinning();
+  const cpu = pinning.available ? pinning.allowed[pinning.allowed.length - 1] : undefined;
+  const pinned = cpu !== undefined && pinProcess(process.pid, cpu);
+  const { bodyBytes } = checkEventStream(secret);
+
+  console.log(`engine-inprocess${quick ? ' (quick)' : ''}: ${rounds} round(s) of each, ~${roundSeconds} s per round`);
+  console.log(`  unique signed user_updated events of ~${bodyBytes} bytes, users from a pool of ${stream.userPool}`);
+  console.log(
+    `  ${pinned ? `pinned to CPU ${cpu}` : `not pinned (${pinning.note})`}${gc ? '; gc() between rounds' : ''}`,
+  );
+
+  // Warm-up doubles as calibration: the rate of a warm batch sets N.
+  const calibrate = async (kind: 'baseline' | 'engine') => {
+    const size = quick ? 5_000 : 20_000;
+    let rate = 0;
+    for (let i = 0; i < (quick ? 2 : 3); i++) rate = (await run(kind, prepare(size), 0)).opsPerSec;
+    return Math.min(MAX_EVENTS, Math.max(MIN_EVENTS, Math.round((rate * roundSeconds) / 1000) * 1000));
+  };
+  const n = { baseline: await calibrate('baseline'), engine: await calibrate('engine') };
+  console.log(`  N = ${fmt(n.baseline)} events per baseline round, ${fmt(n.engine)} per engine round`);
+
+  const results: RoundResult[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const order = round % 2 === 1 ? (['baseline', 'engine'] as const) : (['engine', 'baseline'] as const);
+    for (const kind of order) {
+      const r = await run(kind, prepare(n[kind]), round);
+      results.push(r);
+      console.log(
+        `  round ${round} ${kind.padEnd(8)}: ${fmt(r.opsPerSec)} ops/s (${fmt(r.events)} events in ${r.seconds.toFixed(2)} s) ${JSON.stringify(r.outcomes)}`,
+      );
+    }
+  }
+
+  const summarize = (kind: 'baseline' | 'engine') => {
+    const rs = results.filter((r) => r.kind === kind);
+    return {
+      opsPerSecMedian: median(rs.map((r) => r.opsPerSec)),
+      opsPerSecRounds: rs.map((r) => Math.round(r.opsPerSec)),
+      microsPerOpMedian: 1e6 / median(rs.map((r) => r.opsPerSec)),
+      eventsPerRound: n[kind],
+      failures: rs.reduce((sum, r) => sum + r.failures, 0),
+    };
+  };
+  const base = summarize('baseline');
+  const eng = summarize('engine');
+  const ratio = eng.opsPerSecMedian / base.opsPerSecMedian;
+  const engineOverheadMicros = eng.microsPerOpMedian - base.microsPerOpMedian;
+
+  console.log('');
+  console.log(
+    table(
+      ['operation', 'ops/s (median)', 'µs/op', 'failures'],
+      [
+        [
+          'verify + JSON.parse + parseScalekitEvent',
+          fmt(base.opsPerSecMedian),
+          fmt(base.microsPerOpMedian, 2),
+          base.failures,
+        ],
+        [
+          'receiver.receive (engine, memoryStore)',
+          fmt(eng.opsPerSecMedian),
+          fmt(eng.microsPerOpMedian, 2),
+          eng.failures,
+        ],
+      ],
+    ),
+  );
+  console.log('');
+  console.log(
+    `ratio engine / baseline: ${ratio.toFixed(3)} (the engine adds ${engineOverheadMicros.toFixed(2)} µs/event)`,
+  );
+
+  const problems: string[] = [];
+  if (base.failures > 0) problems.push(`${base.failures} baseline events failed to parse`);
+  if (eng.failures > 0) problems.push(`${eng.failures} engine deliveries were not answered 200`);
+  const file = writeResults('engine-inprocess', {
+    benchmark: 'engine-inprocess',
+    date: new Date().toISOString(),
+    valid: problems.length === 0,
+    problems,
+    machine: { ...machine(pinning), pinnedCpu: pinned ? cpu : null, gcBetweenRounds: Boolean(gc) },
+    config: { quick, rounds, roundSeconds, bodyBytes, userPool: stream.userPool, eventsGenerated: stream.count },
+    summary: { baseline: base, engine: eng, ratioEngineToBaseline: ratio, engineOverheadMicros },
+    rounds: results,
+  });
+  console.log(`results: ${file}`);
+  if (problems.length > 0) {
+    const bar = '!'.repeat(78);
+    console.error(`\n${bar}\n!!! INVALID RUN\n${bar}`);
+    for (const problem of problems) console.error(`!!! ${problem}`);
+    console.error(bar);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error) => {
+  console.error('engine-inprocess failed:', error);
+  process.exitCode = 1;
+});
