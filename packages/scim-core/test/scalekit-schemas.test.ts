@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   formatNanos,
@@ -200,11 +201,33 @@ describe('RFC 3339 with nanoseconds', () => {
       '2025-01-06 18:44:25Z',
       '2025-01-06T18:44:25',
       '2025-02-30T00:00:00Z',
+      '2023-02-29T00:00:00Z',
+      '2025-01-06T24:00:00Z',
+      '2025-01-06T18:44:25+24:00',
       '2025-01-06T18:44:25.1234567890Z',
       'yesterday',
     ]) {
       expect(parseRfc3339Nanos(bad), bad).toBeUndefined();
     }
+  });
+
+  it('agrees with Date for any instant, offset and sub-millisecond digits (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('1000-01-01T00:00:00Z'), max: new Date('9998-12-31T23:59:59Z'), noInvalidDate: true }),
+        fc.integer({ min: 0, max: 999_999 }),
+        fc.integer({ min: -23 * 60 - 59, max: 23 * 60 + 59 }),
+        (date, subMillis, offset) => {
+          const local = new Date(date.getTime() + offset * 60_000).toISOString().slice(0, 23);
+          const sign = offset < 0 ? '-' : '+';
+          const abs = Math.abs(offset);
+          const zone = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+          const text = `${local}${String(subMillis).padStart(6, '0')}${zone}`;
+          expect(parseRfc3339Nanos(text)).toBe(BigInt(date.getTime()) * 1_000_000n + BigInt(subMillis));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('formats and parses back to the same nanosecond', () => {

@@ -258,7 +258,12 @@ describe('Scalekit webhook route: accepted deliveries', () => {
 
   it('answers 500 store_failed when the store is down, never 2xx', async () => {
     const store = memoryStore();
-    const broken = { ...store, claimEvent: async () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:5432')) };
+    const broken = new Proxy(store, {
+      get: (target, key, receiver) =>
+        key === 'claimEvent'
+          ? async () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:5432'))
+          : Reflect.get(target, key, receiver),
+    });
     const receiver = createScalekitWebhookReceiver({
       engine: createEngine({ store: broken }),
       secret,

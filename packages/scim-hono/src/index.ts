@@ -1,12 +1,16 @@
 /**
  * Hono adapter: `app.post('/webhooks/scalekit', scalekitWebhook(receiver))`.
  *
- * Hono already speaks `Request`/`Response`, so the adapter only chooses where the raw bytes come
- * from: the untouched request stream (the size cap is enforced while reading), or, when an earlier
- * middleware already read the body with `c.req.text()`/`json()`/`arrayBuffer()`, Hono's cached
- * copy of the same bytes.
+ * The adapter only chooses where the raw bytes come from, in this order:
+ * 1. Hono's cached copy, when an earlier middleware read the body with `c.req.text()`, `json()`
+ *    or `arrayBuffer()` (the same bytes);
+ * 2. on Node (`@hono/node-server`), the `IncomingMessage` itself, read with the size cap enforced
+ *    while reading: building a fetch `Request` there costs more than everything else we do;
+ * 3. elsewhere (Bun, Deno, workers), the `Request` stream, again capped while reading.
+ * If the body was consumed without a cached copy, it answers 500 with the fix, never a misleading 401.
  */
-import type { ScalekitWebhookReceiver, WebhookResponse } from '@org/scim-core';
+import type { IncomingMessage } from 'node:http';
+import { receiveNodeRequest, type ScalekitWebhookReceiver, type WebhookResponse } from '@org/scim-core';
 import type { Context } from 'hono';
 
 /** Body caches of `HonoRequest` that hold the exact bytes (`json()` caches its text first). */
@@ -15,17 +19,25 @@ const EXACT_CACHES = ['arrayBuffer', 'text', 'blob'] as const;
 const CONSUMED =
   'The request body was consumed before the webhook route without keeping its bytes (c.req.raw was read directly, or as form data). Read it with c.req.text() or c.req.json(), or skip that middleware on this route.';
 
-const toResponse = (answer: WebhookResponse) =>
-  new Response(JSON.stringify(answer.body), { status: answer.status, headers: answer.headers });
+/** The Node request behind a `@hono/node-server` context, if its body is still unread. */
+function unreadIncoming(c: Context): IncomingMessage | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming && typeof incoming.readableDidRead === 'boolean' && !incoming.readableDidRead ? incoming : undefined;
+}
 
 /** The webhook route as a Hono handler. */
 export function scalekitWebhook(receiver: ScalekitWebhookReceiver): (c: Context) => Promise<Response> {
+  const send = (c: Context, answer: WebhookResponse) =>
+    c.body(JSON.stringify(answer.body), answer.status as 200, answer.headers);
+
   return async (c) => {
-    if (!c.req.raw.bodyUsed) return receiver.handle(c.req.raw);
-    if (!EXACT_CACHES.some((key) => key in c.req.bodyCache)) {
-      return toResponse(receiver.reject(500, 'raw_body_unavailable', CONSUMED));
+    if (EXACT_CACHES.some((key) => key in c.req.bodyCache)) {
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      return send(c, await receiver.receive({ headers: c.req.raw.headers, body }));
     }
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    return toResponse(await receiver.receive({ headers: c.req.raw.headers, body }));
+    const incoming = unreadIncoming(c);
+    if (incoming) return send(c, await receiveNodeRequest(receiver, { request: incoming }));
+    if (!c.req.raw.bodyUsed) return receiver.handle(c.req.raw);
+    return send(c, receiver.reject(500, 'raw_body_unavailable', CONSUMED));
   };
 }

@@ -51,6 +51,23 @@ describe('@org/scim-hono over real HTTP', () => {
     });
   });
 
+  it('reads the fetch Request stream where there is no Node IncomingMessage (Bun, Deno, workers, app.request)', async () => {
+    const created: string[] = [];
+    const engine = createEngine({
+      store: memoryStore(),
+      handlers: { userCreated: ({ user }) => created.push(user.id) },
+    });
+    const app = new Hono();
+    app.post('/webhooks/scalekit', scalekitWebhook(createScalekitWebhookReceiver({ engine, secret })));
+    const { body, headers } = signDelivery(createEventFactory().userCreated({ id: 'diruser_1', name: 'Zoë 🚀' }), {
+      secret,
+    });
+    const response = await app.request('/webhooks/scalekit', { method: 'POST', headers, body });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'applied' });
+    expect(created).toEqual(['diruser_1']);
+  });
+
   it('still verifies when an app-wide middleware already parsed the body with c.req.json()', async () => {
     const seen: unknown[] = [];
     const { url, created } = await start({

@@ -1,5 +1,4 @@
 /** What changed between two snapshots of a resource. */
-import { isDeepStrictEqual } from 'node:util';
 import type { DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
 import type { GroupField, UserField } from './handlers.js';
 
@@ -17,12 +16,31 @@ const USER_FIELDS: readonly UserField[] = [
 ];
 const GROUP_FIELDS: readonly GroupField[] = ['displayName', 'externalId', 'directoryId'];
 
+/** Deep equality for JSON data (what directories send): primitives, arrays and plain objects. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (!Object.hasOwn(b, key) || !same((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+      return false;
+  }
+  return true;
+}
+
 export function changedUserFields(previous: DirectoryUser, next: DirectoryUser): UserField[] {
-  return USER_FIELDS.filter((field) => !isDeepStrictEqual(previous[field], next[field]));
+  return USER_FIELDS.filter((field) => !same(previous[field], next[field]));
 }
 
 export function changedGroupFields(previous: DirectoryGroup, next: DirectoryGroup): GroupField[] {
-  return GROUP_FIELDS.filter((field) => !isDeepStrictEqual(previous[field], next[field]));
+  return GROUP_FIELDS.filter((field) => !same(previous[field], next[field]));
 }
 
 /** Memberships in `next` and not in `previous` (added), and the reverse (removed), by group id. */

@@ -14,6 +14,7 @@
  * | 500 | a handler or the store failed; the claim was released, so the redelivery can succeed |
  */
 
+import { isUtf8 } from 'node:buffer';
 import type { ProcessResult, ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
 import { normalizeScalekitEvent } from '../scalekit/normalize.js';
@@ -92,7 +93,12 @@ export interface ScalekitWebhookReceiver {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict UTF-8: invalid bytes are an error, not U+FFFD. `isUtf8` is native and far cheaper than a fatal `TextDecoder`. */
+function decodeUtf8(bytes: Uint8Array): string {
+  if (!isUtf8(bytes)) throw new SyntaxError('the body is not valid UTF-8');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
 
 function logServerErrors(failure: WebhookFailure): void {
   if (failure.status >= 500)
@@ -144,7 +150,7 @@ export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): 
 
     let json: unknown;
     try {
-      json = JSON.parse(typeof body === 'string' ? body : utf8.decode(body));
+      json = JSON.parse(typeof body === 'string' ? body : decodeUtf8(body));
     } catch (error) {
       return fail(400, 'invalid_json', `The body is not UTF-8 JSON: ${(error as Error).message}`);
     }

@@ -31,6 +31,10 @@ function setDefined<T extends object, K extends keyof T>(target: T, key: K, valu
 }
 
 export function sortGroupRefs(groups: readonly GroupRef[]): GroupRef[] {
+  let ordered = true;
+  for (let i = 1; i < groups.length && ordered; i++)
+    ordered = (groups[i - 1] as GroupRef).id < (groups[i] as GroupRef).id;
+  if (ordered) return [...groups];
   const byId = new Map<string, GroupRef>();
   for (const group of groups) byId.set(group.id, group);
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -6,7 +6,8 @@ export class KeyedLock {
   readonly #tails = new Map<string, Promise<void>>();
 
   /** Resolves once every key is held; call the returned function to release them all. */
-  async acquire(keys: Iterable<string>): Promise<() => void> {
+  async acquire(keys: readonly string[]): Promise<() => void> {
+    if (keys.length === 1) return this.#acquireOne(keys[0] as string);
     const releases: (() => void)[] = [];
     for (const key of [...new Set(keys)].sort()) releases.push(await this.#acquireOne(key));
     return () => {
