@@ -115,9 +115,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   ): Promise<T> {
     let refs = initial;
     for (let attempt = 1; ; attempt++) {
-      const held = new Set(refs.map(resourceKey));
+      const held = refs;
       const require = (needed: readonly ResourceRef[]) => {
-        const missing = needed.filter((ref) => !held.has(resourceKey(ref)));
+        if (needed.length === 0) return;
+        const keys = new Set(held.map(resourceKey));
+        const missing = needed.filter((ref) => !keys.has(resourceKey(ref)));
         if (missing.length > 0) throw new NeedsLocks(missing);
       };
       try {
@@ -144,8 +146,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const handler = handlers[name] as ((arg: unknown) => unknown) | undefined;
       if (!handler) return;
       this.called.push(name);
+      // `change` is always a fresh literal at the call site: completing it beats copying it (a hot path).
+      const arg = change as typeof change & { event: DirectoryEvent; tx: StoreOperations };
+      arg.event = this.event;
+      arg.tx = this.tx;
       try {
-        await handler.call(handlers, { ...change, event: this.event, tx: this.tx });
+        await handler.call(handlers, arg);
       } catch (cause) {
         throw new HandlerError(name, this.event.id, cause);
       }

@@ -47,8 +47,9 @@ export function sortRoles(roles: Iterable<string>): string[] {
 
 export function normalizeScalekitUser(data: ScalekitDirectoryUser): DirectoryUser {
   const attributes: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(data)) {
-    if (!LIFTED_USER_KEYS.has(key) && value !== null && value !== undefined) attributes[key] = value;
+  for (const key in data) {
+    const value = (data as Record<string, unknown>)[key];
+    if (value !== null && value !== undefined && !LIFTED_USER_KEYS.has(key)) attributes[key] = value;
   }
   const user: DirectoryUser = {
     id: data.id,
