@@ -1,8 +1,11 @@
+import { createEngine, createScalekitWebhookReceiver, memoryStore } from '@org/scim-core';
+import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
 import { runAdapterConformanceSuite } from '@org/scim-testing/conformance';
-import { afterAll } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { setReceiver, startFixture } from './next-server.js';
 
-// One `next build` and one server for both routers; each suite only swaps the receiver.
+// One `next build` and one server for the whole file (two builds of one app must not race); each
+// suite only swaps the receiver.
 let server: ReturnType<typeof startFixture> | undefined;
 const shared = () => {
   server ??= startFixture();
@@ -25,3 +28,15 @@ for (const [router, prefix] of [
     },
   });
 }
+
+it("answers 500 with the fix, not a misleading 401, when Next's body parser is left on for a Pages Router route", async () => {
+  const secret = generateWebhookSecret();
+  setReceiver(
+    createScalekitWebhookReceiver({ engine: createEngine({ store: memoryStore() }), secret, onError: () => {} }),
+  );
+  const { url } = await shared();
+  const event = createEventFactory().userCreated({ id: 'diruser_1' });
+  const result = await deliverWebhook(`${url}/api/pages-webhook-parsed`, event, { secret });
+  expect(result).toMatchObject({ status: 500, body: { error: { code: 'raw_body_unavailable' } } });
+  expect((result.body as { error: { message: string } }).error.message).toContain('bodyParser: false');
+});
