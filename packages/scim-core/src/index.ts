@@ -31,7 +31,7 @@ export {
   normalizeScalekitUser,
 } from './scalekit/normalize.js';
 export * from './scalekit/schemas.js';
-export { memoryStore } from './store/memory.js';
+export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';
 export { compareVersions, isNewerVersion, resourceKey } from './store/versions.js';
 export { formatNanos, isRfc3339, parseRfc3339Nanos } from './time.js';

@@ -60,7 +60,27 @@ const INDEXED_FIELDS = ['externalId', 'userName', 'email'] as const;
 
 /** The data, with every write returning how to undo it. */
 class MemoryState {
+  /** In claim order, which is close enough to completion order for pruning from the front. */
   readonly ledger = new Map<string, LedgerEntry>();
+  #completions = 0;
+
+  constructor(readonly ledgerRetentionMs: number) {}
+
+  /**
+   * Forgets completed events older than the retention, so a long-running process does not grow
+   * without bound. Amortised: a pass every 1,024 completions, from the oldest entries, stopping at
+   * the first one still retained.
+   */
+  pruneLedger(now: number): void {
+    if (++this.#completions % 1024 !== 0) return;
+    const horizon = now - this.ledgerRetentionMs;
+    for (const [eventId, entry] of this.ledger) {
+      if (entry.state === 'claimed') continue;
+      if (entry.completedAt >= horizon) break;
+      this.ledger.delete(eventId);
+    }
+  }
+
   readonly versions = new Map<string, ResourceVersion>();
   readonly users = new Map<string, Table<DirectoryUser>>();
   readonly groups = new Map<string, Table<DirectoryGroup>>();
@@ -217,6 +237,7 @@ class MemoryOperations implements StoreOperations {
 
   async completeEvent(eventId: string, outcome: EventOutcome, now: number): Promise<void> {
     this.record(this.state.setLedger(eventId, { state: 'done', outcome, completedAt: now }));
+    this.state.pruneLedger(now);
   }
 
   async releaseEvent(eventId: string): Promise<void> {
@@ -287,8 +308,18 @@ class MemoryOperations implements StoreOperations {
  * their writes when they throw; reads from outside a transaction may see its writes before it
  * commits (a single process needs no more).
  */
-export function memoryStore(): ProvisioningStore {
-  const state = new MemoryState();
+export interface MemoryStoreOptions {
+  /**
+   * How long a completed event id is remembered, so its redeliveries are recognised as duplicates.
+   * Keep it longer than the sender retries (Scalekit: about 28 hours). Default 7 days.
+   */
+  ledgerRetentionMs?: number;
+}
+
+const DEFAULT_LEDGER_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+
+export function memoryStore(options: MemoryStoreOptions = {}): ProvisioningStore {
+  const state = new MemoryState(options.ledgerRetentionMs ?? DEFAULT_LEDGER_RETENTION_MS);
   const locks = new KeyedLock();
   const store = new MemoryOperations(state) as MemoryOperations & ProvisioningStore;
   store.transaction = async (resources, fn) => {
