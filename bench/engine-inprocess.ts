@@ -16,15 +16,14 @@ import {
   createEngine,
   createScalekitWebhookReceiver,
   createWebhookVerifier,
-  type HandlerName,
   memoryStore,
-  type ProvisioningHandlers,
   parseScalekitEvent,
   type WebhookAcceptedBody,
   type WebhookFailure,
 } from '@org/scim-core';
 import { generateWebhookSecret } from '@org/scim-testing';
 import { checkEventStream, createEventStream } from './lib/events.js';
+import { createMapHandlers } from './lib/handlers.js';
 import {
   detectPinning,
   envNumber,
@@ -87,57 +86,7 @@ function baseline(events: readonly Prepared[]): { seconds: number; outcomes: Rec
 
 /** The full receiver and engine over a fresh store, with small handlers that write to Maps. */
 async function engine(events: readonly Prepared[]) {
-  const users = new Map<string, unknown>();
-  const groups = new Map<string, unknown>();
-  const memberships = new Map<string, Set<string>>();
-  const calls = new Map<HandlerName, number>();
-  const count = (name: HandlerName) => calls.set(name, (calls.get(name) ?? 0) + 1);
-  const member = (userId: string) => {
-    let set = memberships.get(userId);
-    if (!set) {
-      set = new Set();
-      memberships.set(userId, set);
-    }
-    return set;
-  };
-  const handlers: ProvisioningHandlers = {
-    userCreated: ({ user }) => {
-      count('userCreated');
-      users.set(user.id, user);
-    },
-    userUpdated: ({ user }) => {
-      count('userUpdated');
-      users.set(user.id, user);
-    },
-    userReactivated: ({ user }) => {
-      count('userReactivated');
-      users.set(user.id, user);
-    },
-    userDeactivated: ({ user }) => {
-      count('userDeactivated');
-      users.set(user.id, user);
-    },
-    groupCreated: ({ group }) => {
-      count('groupCreated');
-      groups.set(group.id, group);
-    },
-    groupUpdated: ({ group }) => {
-      count('groupUpdated');
-      groups.set(group.id, group);
-    },
-    groupDeleted: ({ group }) => {
-      count('groupDeleted');
-      groups.delete(group.id);
-    },
-    membershipAdded: ({ user, group }) => {
-      count('membershipAdded');
-      member(user.id).add(group.id);
-    },
-    membershipRemoved: ({ user, group }) => {
-      count('membershipRemoved');
-      member(user.id).delete(group.id);
-    },
-  };
+  const { handlers, users, calls } = createMapHandlers();
   const failures: WebhookFailure[] = [];
   const receiver = createScalekitWebhookReceiver({
     engine: createEngine({ store: memoryStore(), handlers }),

@@ -1,4 +1,4 @@
-/** What both benchmarks share: settings from the environment, CPU pinning, child processes, statistics, results. */
+/** What every benchmark shares: settings from the environment, CPU pinning, child processes, statistics, results. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -95,11 +95,69 @@ export function machine(pinning: Pinning) {
 const children = new Set<ChildProcess>();
 let exitHooksInstalled = false;
 
+/** Children started in their own process group (builds with workers): killed group and all. */
+const groups = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 function killAllChildren(): void {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
   children.clear();
+  for (const child of groups) killGroup(child);
+  groups.clear();
+}
+
+/**
+ * Runs a command to completion (a build, say) in its own process group, tracked like the servers:
+ * the whole group is killed after `timeoutMs`, and on exit, Ctrl-C or a crash. Resolves with its
+ * exit code and the last 64 KiB of its output.
+ */
+export function runTracked(options: {
+  command: string;
+  args: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  timeoutMs: number;
+}): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.command, options.args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    groups.add(child);
+    let output = '';
+    const keep = (chunk: string) => {
+      output = (output + chunk).slice(-65_536);
+    };
+    child.stdout?.setEncoding('utf8').on('data', keep);
+    child.stderr?.setEncoding('utf8').on('data', keep);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, options.timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      groups.delete(child);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      killGroup(child); // any worker it left behind
+      groups.delete(child);
+      resolve({ code, signal, output, timedOut });
+    });
+  });
 }
 
 /** Kills tracked children on exit, Ctrl-C, SIGTERM, and crashes; bounds the whole run by `budgetMs`. */
@@ -138,9 +196,13 @@ export interface Server {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** The "listening on http://host:port" line every bench server prints; group 1 is the port. */
+export const LISTENING = /listening on http:\/\/[^\s:]+:(\d+)/;
+
 /**
- * Starts a server process and waits (at most `timeoutMs`) for its "listening on http://host:port"
- * line, from which the port is read (start servers with PORT=0).
+ * Starts a server process and waits (at most `timeoutMs`) until its stdout shows the port
+ * (`portPattern`, group 1; default: a "listening on http://host:port" line, so start servers with
+ * PORT=0) and, if given, `readyPattern` (e.g. Next.js's "Ready" after its "Local:" line).
  */
 export async function startServer(options: {
   name: string;
@@ -149,6 +211,8 @@ export async function startServer(options: {
   cwd: string;
   env: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  portPattern?: RegExp;
+  readyPattern?: RegExp;
 }): Promise<Server> {
   const child = spawn(options.command, options.args, {
     cwd: options.cwd,
@@ -175,7 +239,11 @@ export async function startServer(options: {
     const timer = setTimeout(() => {
       child.off('exit', early);
       child.kill('SIGKILL');
-      reject(new Error(`${options.name} did not print "listening on" within ${options.timeoutMs ?? 30_000} ms`));
+      reject(
+        new Error(
+          `${options.name} did not say it was ready within ${options.timeoutMs ?? 30_000} ms:\n${stdout}${stderr}`,
+        ),
+      );
     }, options.timeoutMs ?? 30_000);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -184,8 +252,8 @@ export async function startServer(options: {
     child.once('exit', early);
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       if (stdout.length < 65_536) stdout += chunk;
-      const match = /listening on http:\/\/[^\s:]+:(\d+)/.exec(stdout);
-      if (match) {
+      const match = (options.portPattern ?? LISTENING).exec(stdout);
+      if (match && (!options.readyPattern || options.readyPattern.test(stdout))) {
         clearTimeout(timer);
         child.off('exit', early);
         resolve(Number(match[1]));
