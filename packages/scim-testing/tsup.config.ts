@@ -1,11 +1,5 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.base.js';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/conformance.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  external: ['vitest'],
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+// vitest stays a peer: the conformance suites register their tests with the caller's vitest.
+export default defineConfig({ ...packageBuild, entry: ['src/index.ts', 'src/conformance.ts'], external: ['vitest'] });
