@@ -172,7 +172,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const known = new Set(previous?.groups.map((g) => g.id));
       return event.user.groups.filter((g) => !known.has(g.id)).map((g) => groupRef(organizationId, g.id));
     };
-    const guess = joined(await store.getUser(organizationId, id));
+    // Without groups in the snapshot there is nothing to join, and no need to read ahead.
+    const guess = event.user.groups.length === 0 ? [] : joined(await store.getUser(organizationId, id));
     return lockedTransaction([ref, ...guess], async (tx, require) => {
       const d = new Dispatch(event, tx);
       const previous = await tx.getUser(organizationId, id);

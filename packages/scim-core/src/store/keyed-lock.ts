@@ -5,28 +5,46 @@
 export class KeyedLock {
   readonly #tails = new Map<string, Promise<void>>();
 
-  /** Resolves once every key is held; call the returned function to release them all. */
-  async acquire(keys: readonly string[]): Promise<() => void> {
-    if (keys.length === 1) return this.#acquireOne(keys[0] as string);
+  /**
+   * Takes every key; call the returned function to release them all. Synchronous when every key is
+   * free (the common case, which then costs no microtask), else a promise that resolves once held.
+   */
+  acquire(keys: readonly string[]): (() => void) | Promise<() => void> {
+    if (keys.length === 1) {
+      const key = keys[0] as string;
+      return this.#tails.has(key) ? this.#wait(key) : this.#take(key, undefined);
+    }
+    return this.#acquireAll(keys);
+  }
+
+  async #acquireAll(keys: readonly string[]): Promise<() => void> {
     const releases: (() => void)[] = [];
-    for (const key of [...new Set(keys)].sort()) releases.push(await this.#acquireOne(key));
+    for (const key of [...new Set(keys)].sort()) {
+      releases.push(this.#tails.has(key) ? await this.#wait(key) : this.#take(key, undefined));
+    }
     return () => {
       for (const release of releases) release();
     };
   }
 
-  async #acquireOne(key: string): Promise<() => void> {
-    const previous = this.#tails.get(key);
+  /** Marks `key` held (after `previous`, if any) and returns its release. */
+  #take(key: string, previous: Promise<void> | undefined): () => void {
     let release!: () => void;
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
     const tail = previous ? previous.then(() => held) : held;
     this.#tails.set(key, tail);
-    if (previous) await previous;
     return () => {
       release();
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
     };
+  }
+
+  async #wait(key: string): Promise<() => void> {
+    const previous = this.#tails.get(key);
+    const release = this.#take(key, previous);
+    await previous;
+    return release;
   }
 }

@@ -11,6 +11,7 @@ import type {
   EventOutcome,
   PageRequest,
   ProvisioningStore,
+  ResourceKind,
   ResourceRef,
   ResourceVersion,
   StoreOperations,
@@ -81,7 +82,25 @@ class MemoryState {
     }
   }
 
-  readonly versions = new Map<string, ResourceVersion>();
+  /** organization → kind → id → version: nested, so a lookup never builds and hashes a composite key. */
+  readonly versions = new Map<string, Map<ResourceKind, Map<string, ResourceVersion>>>();
+
+  versionsOf(ref: ResourceRef, create: true): Map<string, ResourceVersion>;
+  versionsOf(ref: ResourceRef, create: false): Map<string, ResourceVersion> | undefined;
+  versionsOf(ref: ResourceRef, create: boolean): Map<string, ResourceVersion> | undefined {
+    let byKind = this.versions.get(ref.organizationId);
+    if (!byKind) {
+      if (!create) return undefined;
+      byKind = new Map();
+      this.versions.set(ref.organizationId, byKind);
+    }
+    let byId = byKind.get(ref.kind);
+    if (!byId && create) {
+      byId = new Map();
+      byKind.set(ref.kind, byId);
+    }
+    return byId;
+  }
   readonly users = new Map<string, Table<DirectoryUser>>();
   readonly groups = new Map<string, Table<DirectoryGroup>>();
   /** `${org}\0${groupId}` → member user ids. */
@@ -108,12 +127,13 @@ class MemoryState {
     };
   }
 
-  setVersion(key: string, version: ResourceVersion): Undo {
-    const before = this.versions.get(key);
-    this.versions.set(key, version);
+  setVersion(ref: ResourceRef, version: ResourceVersion): Undo {
+    const byId = this.versionsOf(ref, true);
+    const before = byId.get(ref.id);
+    byId.set(ref.id, version);
     return () => {
-      if (before) this.versions.set(key, before);
-      else this.versions.delete(key);
+      if (before) byId.set(ref.id, before);
+      else byId.delete(ref.id);
     };
   }
 
@@ -245,13 +265,14 @@ class MemoryOperations implements StoreOperations {
   }
 
   async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
-    return refs.map((ref) => this.state.versions.get(resourceKey(ref)));
+    return refs.map((ref) => this.state.versionsOf(ref, false)?.get(ref.id));
   }
 
   async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
-    const key = resourceKey(ref);
-    if (!isNewerVersion(next, this.state.versions.get(key))) return false;
-    this.record(this.state.setVersion(key, frozenCopy(next)));
+    if (!isNewerVersion(next, this.state.versionsOf(ref, false)?.get(ref.id))) return false;
+    this.record(
+      this.state.setVersion(ref, Object.freeze({ at: next.at, eventId: next.eventId, deleted: next.deleted })),
+    );
     return true;
   }
 
@@ -323,7 +344,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): ProvisioningStore
   const locks = new KeyedLock();
   const store = new MemoryOperations(state) as MemoryOperations & ProvisioningStore;
   store.transaction = async (resources, fn) => {
-    const release = await locks.acquire(resources.map(resourceKey));
+    const lock = locks.acquire(resources.map(resourceKey));
+    const release = typeof lock === 'function' ? lock : await lock;
     const journal: Undo[] = [];
     try {
       return await fn(new MemoryOperations(state, journal));
