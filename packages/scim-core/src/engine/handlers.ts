@@ -5,6 +5,9 @@
  * A handler that throws fails the whole event: nothing is recorded, the webhook answers 5xx, and
  * the redelivery runs every handler of that event again, so make handlers idempotent (upserts,
  * "set active = false" rather than "toggle").
+ *
+ * Arguments are read-only: `previous` comes from the store, which may hand out frozen objects.
+ * Copy what you keep.
  */
 import type { Directory, DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, PassthroughEvent } from '../model.js';
 import type { StoreOperations } from '../store/types.js';

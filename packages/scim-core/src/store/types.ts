@@ -91,6 +91,7 @@ export interface StoreOperations {
   advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean>;
 
   // ── Mirror ────────────────────────────────────────────────────────────────────────────────
+  // Objects returned are the caller's to read, not to change: a store may hand out frozen ones.
 
   getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined>;
   /** Inserts or replaces the user, and its memberships (its `groups`) in both directions. */
