@@ -87,7 +87,10 @@ export interface DirectoryChanged extends HandlerContext {
 export interface ProvisioningHandlers {
   /** A user the mirror has not seen (or has seen deleted). May already be inactive. */
   userCreated?(change: UserCreated): HandlerResult;
-  /** Profile, role or `active` changes of a known user. Not called when nothing but memberships changed. */
+  /**
+   * Profile or role changes of a known user (`changed` includes `active` when it changed too). Not called
+   * when only memberships or only `active` changed, except for a reactivation without `userReactivated`.
+   */
   userUpdated?(change: UserUpdated): HandlerResult;
   /** `active` turned true again. Without this handler, reactivation reaches `userUpdated` with `active` in `changed`. */
   userReactivated?(change: UserReactivated): HandlerResult;
