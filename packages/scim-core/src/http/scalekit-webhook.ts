@@ -162,7 +162,12 @@ export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): 
     try {
       result = await options.engine.process(normalizeScalekitEvent(parsed.value));
     } catch (error) {
-      if (error instanceof HandlerError) return fail(500, 'handler_failed', error.message, error);
+      // The answer goes to Scalekit (and its delivery logs): name the handler, keep the app's own
+      // error text in the server log (`onError`) rather than sending it out.
+      if (error instanceof HandlerError) {
+        const message = `Handler ${error.handler} failed on event ${error.eventId}; the event was rolled back and its redelivery will retry. The cause is in this server's log.`;
+        return fail(500, 'handler_failed', message, error);
+      }
       const message = error instanceof EngineError ? error.message : 'The event could not be applied.';
       return fail(500, 'store_failed', message, error);
     }
