@@ -152,9 +152,18 @@ describe('engine: ordering', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const { engine, store } = setup({ userCreated: () => gate });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const { engine, store } = setup({
+      userCreated: () => {
+        entered();
+        return gate;
+      },
+    });
     const joining = engine.process(events.userUpserted(T0, user('u', { groups: [{ id: 'g1' }] })));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await inHandler;
     const deleting = engine.process(events.groupDeleted(T0 + MS, group('g1')));
     await new Promise((resolve) => setTimeout(resolve, 5));
     release();
@@ -216,10 +225,19 @@ describe('engine: the ledger', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const { engine } = setup({ userCreated: () => gate });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const { engine } = setup({
+      userCreated: () => {
+        entered();
+        return gate;
+      },
+    });
     const event = events.userUpserted(T0, user('u'));
     const first = engine.process(event);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await inHandler;
     expect(await engine.process(event)).toMatchObject({ status: 'in_flight', retryAfterMs: 30_000 });
     release();
     expect((await first).status).toBe('applied');

@@ -223,10 +223,19 @@ describe('Scalekit webhook route: accepted deliveries', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const t = setup({ userCreated: () => gate });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const t = setup({
+      userCreated: () => {
+        entered();
+        return gate;
+      },
+    });
     const event = userEvent('evt_slow', '2025-01-06T18:44:25Z');
     const first = t.send(event);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await inHandler;
     const second = await t.send(event);
     const body = await expectError(second, 409, 'event_in_flight');
     expect(body.error.message).toContain('evt_slow');

@@ -240,13 +240,22 @@ export function runAdapterConformanceSuite(name: string, harness: AdapterHarness
 
     it('answers 409 to the same event while it is still being applied', async () => {
       let release!: () => void;
+      let entered!: () => void;
       const gate = new Promise<void>((resolve) => {
         release = resolve;
       });
-      fresh({ userCreated: () => gate });
+      const inHandler = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      fresh({
+        userCreated: () => {
+          entered();
+          return gate;
+        },
+      });
       const event = events.userCreated({ id: 'diruser_1' });
       const first = deliverWebhook(route, event, { secret });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await inHandler;
       expect(await deliverWebhook(route, event, { secret })).toMatchObject({
         status: 409,
         body: { error: { code: 'event_in_flight' } },
