@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createEngine, HandlerError, memoryStore, type ProvisioningHandlers } from '../src/index.js';
-import { dumpStore, events, group, ORG, referenceApp, T0, user } from './helpers.js';
+import { dumpStore, events, gatedHandler, group, ORG, referenceApp, T0, user } from './helpers.js';
 
 const MS = 1_000_000n;
 
@@ -148,25 +148,13 @@ describe('engine: ordering', () => {
   });
 
   it('regression (found by the property test): a join racing the group deletion never leaves a membership to the deleted group', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let entered!: () => void;
-    const inHandler = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    const { engine, store } = setup({
-      userCreated: () => {
-        entered();
-        return gate;
-      },
-    });
+    const gated = gatedHandler();
+    const { engine, store } = setup({ userCreated: gated.handler });
     const joining = engine.process(events.userUpserted(T0, user('u', { groups: [{ id: 'g1' }] })));
-    await inHandler;
+    await gated.entered;
     const deleting = engine.process(events.groupDeleted(T0 + MS, group('g1')));
     await new Promise((resolve) => setTimeout(resolve, 5));
-    release();
+    gated.release();
     await Promise.all([joining, deleting]);
     expect((await store.getUser(ORG, 'u'))?.groups).toEqual([]);
     expect(await store.listGroupMemberIds(ORG, 'g1')).toEqual([]);
@@ -221,25 +209,13 @@ describe('engine: the ledger', () => {
   });
 
   it('answers in_flight for a duplicate that arrives while the first is still running', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let entered!: () => void;
-    const inHandler = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    const { engine } = setup({
-      userCreated: () => {
-        entered();
-        return gate;
-      },
-    });
+    const gated = gatedHandler();
+    const { engine } = setup({ userCreated: gated.handler });
     const event = events.userUpserted(T0, user('u'));
     const first = engine.process(event);
-    await inHandler;
+    await gated.entered;
     expect(await engine.process(event)).toMatchObject({ status: 'in_flight', retryAfterMs: 30_000 });
-    release();
+    gated.release();
     expect((await first).status).toBe('applied');
   });
 

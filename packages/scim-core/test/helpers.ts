@@ -175,3 +175,26 @@ export function countingStore(store: ProvisioningStore): { store: ProvisioningSt
   });
   return { store: proxy, writes: () => writes };
 }
+
+/**
+ * A handler that blocks until `release()`: `entered` resolves once a delivery is inside it, so a
+ * test can send the next delivery while the first is provably in flight (no timing guesses).
+ */
+export function gatedHandler() {
+  let release!: () => void;
+  let enter!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const entered = new Promise<void>((resolve) => {
+    enter = resolve;
+  });
+  return {
+    handler: () => {
+      enter();
+      return gate;
+    },
+    entered,
+    release,
+  };
+}

@@ -8,7 +8,7 @@ import {
   signWebhook,
   type WebhookFailure,
 } from '../src/index.js';
-import { countingStore, dumpStore, referenceApp } from './helpers.js';
+import { countingStore, dumpStore, gatedHandler, referenceApp } from './helpers.js';
 
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 const ORG = 'org_53879494091473415';
@@ -219,28 +219,16 @@ describe('Scalekit webhook route: accepted deliveries', () => {
   });
 
   it('answers 409 with Retry-After for a duplicate that arrives while the first is running', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let entered!: () => void;
-    const inHandler = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    const t = setup({
-      userCreated: () => {
-        entered();
-        return gate;
-      },
-    });
+    const gated = gatedHandler();
+    const t = setup({ userCreated: gated.handler });
     const event = userEvent('evt_slow', '2025-01-06T18:44:25Z');
     const first = t.send(event);
-    await inHandler;
+    await gated.entered;
     const second = await t.send(event);
     const body = await expectError(second, 409, 'event_in_flight');
     expect(body.error.message).toContain('evt_slow');
     expect(second.headers.get('retry-after')).toBe('60');
-    release();
+    gated.release();
     expect((await first).status).toBe(200);
   });
 
