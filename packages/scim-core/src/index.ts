@@ -24,6 +24,11 @@ export {
   directoryUserSchema,
   groupRefSchema,
 } from './model.js';
+export * from './reconcile/fingerprint.js';
+export type { DeprovisionGuardOptions, GuardCheck } from './reconcile/guard.js';
+export * from './reconcile/reconciler.js';
+export * from './reconcile/scalekit-source.js';
+export * from './reconcile/source.js';
 export {
   normalizeScalekitDirectoryEvent,
   normalizeScalekitEvent,

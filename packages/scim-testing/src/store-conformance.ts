@@ -10,7 +10,15 @@
  * tests (one database schema for the whole file) is fine.
  */
 import { randomUUID } from 'node:crypto';
-import type { DirectoryGroup, DirectoryUser, ProvisioningStore, ResourceRef, ResourceVersion } from '@org/scim-core';
+import {
+  type DirectoryGroup,
+  type DirectoryUser,
+  fingerprintGroup,
+  fingerprintUser,
+  type ProvisioningStore,
+  type ResourceRef,
+  type ResourceVersion,
+} from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 export interface StoreConformanceOptions {
@@ -360,6 +368,131 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
           ),
         );
         expect(results).toHaveLength(20);
+      });
+    });
+
+    describe('batch reads for reconciliation', () => {
+      it('answers fingerprints and users in the order asked, undefined where none', async () => {
+        const org = fresh('org');
+        const a = user(org, 'diruser_a', {
+          email: 'a@example.com',
+          attributes: { title: 'CTO', address: { city: 'Oslo' } },
+        });
+        const b = user(org, 'diruser_b', { groups: [{ id: 'dirgroup_x', name: 'X' }] });
+        await store.putUser(a);
+        await store.putUser(b);
+        await store.putGroup(group(org, 'dirgroup_x', { externalId: 'okta-x' }));
+        const ids = ['diruser_b', 'diruser_missing', 'diruser_a'];
+        expect(await store.getUserFingerprints(org, ids)).toEqual([fingerprintUser(b), undefined, fingerprintUser(a)]);
+        expect(await store.getUsers(org, ids)).toEqual([b, undefined, a]);
+        expect(await store.getGroupFingerprints(org, ['dirgroup_nope', 'dirgroup_x'])).toEqual([
+          undefined,
+          fingerprintGroup(group(org, 'dirgroup_x', { externalId: 'okta-x' })),
+        ]);
+        expect(await store.getUserFingerprints(fresh('org'), ids)).toEqual([undefined, undefined, undefined]);
+      });
+
+      it('changes a fingerprint when the user changes, also inside a transaction', async () => {
+        const org = fresh('org');
+        const before = user(org, 'diruser_a', { roles: ['admin'] });
+        await store.putUser(before);
+        const after = { ...before, roles: ['admin', 'billing'] };
+        await store.transaction([{ organizationId: org, kind: 'user', id: 'diruser_a' }], (tx) => tx.putUser(after));
+        expect(await store.getUserFingerprints(org, ['diruser_a'])).toEqual([fingerprintUser(after)]);
+        expect(fingerprintUser(after)).not.toBe(fingerprintUser(before));
+      });
+    });
+
+    describe('reconciliation state', () => {
+      const lease = (organizationId: string, owner: string, now = T0) => ({
+        organizationId,
+        owner,
+        now,
+        leaseMs: 1000,
+      });
+
+      it('grants the run lock to one owner, answers busy to others, and frees it on finish', async () => {
+        const org = fresh('org');
+        expect(await store.claimReconcile(lease(org, 'a'))).toEqual({ status: 'claimed' });
+        expect(await store.claimReconcile(lease(org, 'b', T0 + 999))).toEqual({
+          status: 'busy',
+          leaseExpiresAt: T0 + 1000,
+        });
+        await store.finishReconcile(org, 'a', {
+          status: 'completed',
+          runId: 'run_1',
+          watermark: '1750000000000000000',
+        });
+        expect(await store.claimReconcile(lease(org, 'b', T0 + 1))).toEqual({
+          status: 'claimed',
+          watermark: '1750000000000000000',
+        });
+      });
+
+      it(`grants a run lock raced by ${concurrency} concurrent callers to exactly one`, async () => {
+        const org = fresh('org');
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) => store.claimReconcile(lease(org, `owner_${i}`))),
+        );
+        expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
+      });
+
+      it("hands a crashed run's checkpoint to the next owner once the lease ran out, and fences the old owner", async () => {
+        const org = fresh('org');
+        await store.claimReconcile(lease(org, 'crashed'));
+        const checkpoint = { runId: 'run_1', phase: 'users', pageToken: 'abc', counts: [1, 2] };
+        expect(await store.saveReconcileCheckpoint({ ...lease(org, 'crashed', T0 + 500), checkpoint })).toBe(true);
+        // The save renewed the lease: still busy at T0 + 1000.
+        expect(await store.claimReconcile(lease(org, 'next', T0 + 1000))).toMatchObject({ status: 'busy' });
+        expect(await store.claimReconcile(lease(org, 'next', T0 + 1500))).toEqual({ status: 'claimed', checkpoint });
+        expect(await store.saveReconcileCheckpoint({ ...lease(org, 'crashed', T0 + 1600), checkpoint: {} })).toBe(
+          false,
+        );
+        await store.finishReconcile(org, 'crashed', { status: 'completed', runId: 'run_1', watermark: '1' });
+        expect(await store.claimReconcile(lease(org, 'third', T0 + 1700))).toMatchObject({ status: 'busy' });
+      });
+
+      it('keeps the checkpoint of an interrupted run and drops that of a discarded one', async () => {
+        const org = fresh('org');
+        await store.claimReconcile(lease(org, 'a'));
+        await store.saveReconcileCheckpoint({ ...lease(org, 'a'), checkpoint: { runId: 'run_1' } });
+        await store.finishReconcile(org, 'a', { status: 'interrupted', runId: 'run_1' });
+        expect(await store.claimReconcile(lease(org, 'b', T0 + 1))).toEqual({
+          status: 'claimed',
+          checkpoint: { runId: 'run_1' },
+        });
+        await store.finishReconcile(org, 'b', { status: 'discarded', runId: 'run_1' });
+        expect(await store.claimReconcile(lease(org, 'c', T0 + 2))).toEqual({ status: 'claimed' });
+      });
+
+      it('lists the mirrored ids a run did not mark, ascending and paged, per kind and per run', async () => {
+        const org = fresh('org');
+        for (const id of ['diruser_e', 'diruser_a', 'diruser_d', 'diruser_c', 'diruser_b'])
+          await store.putUser(user(org, id));
+        for (const id of ['dirgroup_a', 'dirgroup_b']) await store.putGroup(group(org, id));
+        await store.markSeen(org, 'run_1', 'user', ['diruser_b', 'diruser_d', 'diruser_unknown']);
+        await store.markSeen(org, 'run_1', 'user', ['diruser_b']);
+        await store.markSeen(org, 'run_1', 'group', ['dirgroup_a']);
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual([
+          'diruser_a',
+          'diruser_c',
+          'diruser_e',
+        ]);
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 2 })).toEqual(['diruser_a', 'diruser_c']);
+        expect(await store.listUnseen(org, 'run_1', 'user', { after: 'diruser_c', limit: 2 })).toEqual(['diruser_e']);
+        expect(await store.listUnseen(org, 'run_1', 'group', { limit: 10 })).toEqual(['dirgroup_b']);
+        expect(await store.listUnseen(org, 'run_2', 'user', { limit: 10 })).toHaveLength(5);
+        expect(await store.listUnseen(fresh('org'), 'run_1', 'user', { limit: 10 })).toEqual([]);
+      });
+
+      it("forgets a run's marks when it completes", async () => {
+        const org = fresh('org');
+        await store.putUser(user(org, 'diruser_a'));
+        await store.claimReconcile(lease(org, 'a'));
+        await store.markSeen(org, 'run_1', 'user', ['diruser_a']);
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual([]);
+        await store.finishReconcile(org, 'a', { status: 'completed', runId: 'run_1', watermark: '1' });
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual(['diruser_a']);
       });
     });
   });

@@ -4,13 +4,19 @@
  * Several app instances need a shared store (`@org/scim-postgres`).
  */
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
+import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
 import type {
   ClaimRequest,
   ClaimResult,
   EventOutcome,
+  JsonValue,
+  ListedKind,
   PageRequest,
   ProvisioningStore,
+  ReconcileClaim,
+  ReconcileClaimRequest,
+  ReconcileFinish,
   ResourceKind,
   ResourceRef,
   ResourceVersion,
@@ -39,7 +45,12 @@ class Table<T extends { id: string }> {
     if (this.rows.delete(id)) this.#sorted = undefined;
   }
 
-  page({ after, limit }: PageRequest): T[] {
+  page(request: PageRequest): T[] {
+    return this.pageIds(request, () => true).map((id) => this.rows.get(id) as T);
+  }
+
+  /** Up to `limit` ids after `after`, ascending, that `keep` accepts. */
+  pageIds({ after, limit }: PageRequest, keep: (id: string) => boolean): string[] {
     this.#sorted ??= [...this.rows.keys()].sort();
     const ids = this.#sorted;
     let start = 0;
@@ -52,8 +63,32 @@ class Table<T extends { id: string }> {
         else hi = mid;
       }
     }
-    return ids.slice(start, start + limit).map((id) => this.rows.get(id) as T);
+    const page: string[] = [];
+    for (let i = start; i < ids.length && page.length < limit; i++) {
+      const id = ids[i] as string;
+      if (keep(id)) page.push(id);
+    }
+    return page;
   }
+}
+
+/** Fingerprints of stored (frozen, never mutated) rows, computed once per row on first ask. */
+const fingerprints = new WeakMap<object, string>();
+function cachedFingerprint<T extends object>(row: T | undefined, compute: (row: T) => string): string | undefined {
+  if (row === undefined) return undefined;
+  let fingerprint = fingerprints.get(row);
+  if (fingerprint === undefined) {
+    fingerprint = compute(row);
+    fingerprints.set(row, fingerprint);
+  }
+  return fingerprint;
+}
+
+interface RunLock {
+  owner: string | undefined;
+  expiresAt: number;
+  checkpoint?: JsonValue;
+  watermark?: string;
 }
 
 const lower = (value: string) => value.toLowerCase();
@@ -107,6 +142,10 @@ class MemoryState {
   readonly members = new Map<string, Set<string>>();
   /** `${org}\0${field}\0${value}` → user id, for `findUser`. */
   readonly userIndex = new Map<string, string>();
+  /** Reconciliation: the run lock, checkpoint and watermark per organization. */
+  readonly runLocks = new Map<string, RunLock>();
+  /** Reconciliation: `${org}\0${runId}\0${kind}` → ids the run's listing saw. */
+  readonly marks = new Map<string, Set<string>>();
 
   static table<T extends { id: string }>(tables: Map<string, Table<T>>, organizationId: string): Table<T> {
     let table = tables.get(organizationId);
@@ -322,6 +361,74 @@ class MemoryOperations implements StoreOperations {
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
     return [...(this.state.members.get(`${organizationId}\u0000${groupId}`) ?? [])].sort();
   }
+
+  async getUserFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {
+    const rows = this.state.users.get(organizationId)?.rows;
+    return ids.map((id) => cachedFingerprint(rows?.get(id), fingerprintUser));
+  }
+
+  async getGroupFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {
+    const rows = this.state.groups.get(organizationId)?.rows;
+    return ids.map((id) => cachedFingerprint(rows?.get(id), fingerprintGroup));
+  }
+
+  async getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]> {
+    const rows = this.state.users.get(organizationId)?.rows;
+    return ids.map((id) => rows?.get(id));
+  }
+
+  // Reconciliation state lives outside transactions: it is never undone with an event's writes.
+
+  async claimReconcile({ organizationId, owner, now, leaseMs }: ReconcileClaimRequest): Promise<ReconcileClaim> {
+    const lock = this.state.runLocks.get(organizationId);
+    if (lock?.owner !== undefined && lock.expiresAt > now) return { status: 'busy', leaseExpiresAt: lock.expiresAt };
+    const next: RunLock = { ...lock, owner, expiresAt: now + leaseMs };
+    this.state.runLocks.set(organizationId, next);
+    return {
+      status: 'claimed',
+      ...(next.checkpoint !== undefined && { checkpoint: next.checkpoint }),
+      ...(next.watermark !== undefined && { watermark: next.watermark }),
+    };
+  }
+
+  async saveReconcileCheckpoint(request: ReconcileClaimRequest & { checkpoint: JsonValue }): Promise<boolean> {
+    const lock = this.state.runLocks.get(request.organizationId);
+    if (!lock || lock.owner !== request.owner) return false;
+    lock.checkpoint = frozenCopy(request.checkpoint);
+    lock.expiresAt = request.now + request.leaseMs;
+    return true;
+  }
+
+  async finishReconcile(organizationId: string, owner: string, finish: ReconcileFinish): Promise<void> {
+    const lock = this.state.runLocks.get(organizationId);
+    if (!lock || lock.owner !== owner) return;
+    lock.owner = undefined;
+    if (finish.status === 'interrupted') return;
+    lock.checkpoint = undefined;
+    if (finish.status === 'completed') lock.watermark = finish.watermark;
+    for (const kind of ['user', 'group'] as const) this.state.marks.delete(markKey(organizationId, finish.runId, kind));
+  }
+
+  async markSeen(organizationId: string, runId: string, kind: ListedKind, ids: readonly string[]): Promise<void> {
+    const key = markKey(organizationId, runId, kind);
+    let seen = this.state.marks.get(key);
+    if (!seen) {
+      seen = new Set();
+      this.state.marks.set(key, seen);
+    }
+    for (const id of ids) seen.add(id);
+  }
+
+  async listUnseen(organizationId: string, runId: string, kind: ListedKind, page: PageRequest): Promise<string[]> {
+    const table = (kind === 'user' ? this.state.users : this.state.groups).get(organizationId);
+    if (!table) return [];
+    const seen = this.state.marks.get(markKey(organizationId, runId, kind));
+    return table.pageIds(page, (id) => !seen?.has(id));
+  }
+}
+
+function markKey(organizationId: string, runId: string, kind: ListedKind): string {
+  return `${organizationId}\u0000${runId}\u0000${kind}`;
 }
 
 /**

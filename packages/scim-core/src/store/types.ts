@@ -3,11 +3,13 @@
  * database. `docs/writing-a-storage-adapter.md` walks through an implementation, and
  * `runStoreConformanceSuite` from `@org/scim-testing` proves one.
  *
- * It holds four things:
+ * It holds five things:
  * - the **ledger**: which event ids were claimed, by a lease, and which completed;
  * - **versions**: per resource, the version it was last changed at, and a tombstone once deleted;
  * - the **mirror**: users and groups as last delivered to your handlers (the "previous state");
- * - a **transaction** that serialises work on a set of resources and undoes it on failure.
+ * - a **transaction** that serialises work on a set of resources and undoes it on failure;
+ * - **reconciliation state**: one run lock per organization, its checkpoint, and the marks of what
+ *   a listing saw (mark-and-sweep).
  */
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 
@@ -111,9 +113,82 @@ export interface StoreOperations {
   listGroups(organizationId: string, page: PageRequest): Promise<DirectoryGroup[]>;
   /** Ids of the users whose `groups` contain `groupId`, ascending. */
   listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]>;
+
+  // ── Batch reads for reconciliation ───────────────────────────────────────────────────────
+
+  /**
+   * `fingerprintUser(user)` (from `@org/scim-core`) of each stored user, in the order of `ids`,
+   * `undefined` where none. A store may compute it on read or keep it beside the row at `putUser`;
+   * it is how a reconciliation tells an unchanged user without loading it.
+   */
+  getUserFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]>;
+  /** The same for groups, with `fingerprintGroup`. */
+  getGroupFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]>;
+  /** Several users at once, in the order of `ids`, `undefined` where none. */
+  getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]>;
 }
 
-export interface ProvisioningStore extends StoreOperations {
+/** The kinds of resource a reconciliation lists and sweeps. */
+export type ListedKind = 'user' | 'group';
+
+/** A JSON value, as checkpoints are stored. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+export interface ReconcileClaimRequest {
+  readonly organizationId: string;
+  /** Who asks: a fresh id per attempt, so a stalled worker cannot write over its successor. */
+  readonly owner: string;
+  /** The caller's clock, in milliseconds since the epoch. */
+  readonly now: number;
+  /** How long the run lock holds unless renewed by `saveReconcileCheckpoint`. */
+  readonly leaseMs: number;
+}
+
+export type ReconcileClaim =
+  /**
+   * The caller holds the organization's run lock. `checkpoint` is what an earlier run that did
+   * not finish (it crashed, or failed part-way) saved last: the caller continues from it.
+   * `watermark` is what the last completed run left for the next incremental one.
+   */
+  | { readonly status: 'claimed'; readonly checkpoint?: JsonValue; readonly watermark?: string }
+  /** Another run holds an unexpired lock. */
+  | { readonly status: 'busy'; readonly leaseExpiresAt: number };
+
+export type ReconcileFinish =
+  /** The run completed: drop its checkpoint and marks, remember `watermark`. */
+  | { readonly status: 'completed'; readonly runId: string; readonly watermark: string }
+  /** The run stopped part-way and may be resumed: keep its checkpoint and marks. */
+  | { readonly status: 'interrupted'; readonly runId: string }
+  /** The run ended without completing and must not be resumed: drop its checkpoint and marks. */
+  | { readonly status: 'discarded'; readonly runId: string };
+
+/**
+ * Reconciliation's bookkeeping. Outside transactions: none of it touches the ledger, versions or
+ * mirror, and all of it is per organization.
+ */
+export interface ReconcileStateStore {
+  /**
+   * Takes the organization's run lock. **Atomic**: of concurrent callers exactly one gets
+   * `claimed`; a lock whose lease ran out (`now >= leaseExpiresAt`) can be taken again.
+   */
+  claimReconcile(request: ReconcileClaimRequest): Promise<ReconcileClaim>;
+  /**
+   * Saves the run's checkpoint and renews its lease, but only while `owner` still holds the lock;
+   * answers `false` (and changes nothing) when it does not.
+   */
+  saveReconcileCheckpoint(request: ReconcileClaimRequest & { readonly checkpoint: JsonValue }): Promise<boolean>;
+  /** Releases the lock held by `owner` and records how the run ended. A no-op for a lock `owner` lost. */
+  finishReconcile(organizationId: string, owner: string, finish: ReconcileFinish): Promise<void>;
+  /** Records that the listing of run `runId` saw these ids. Idempotent. */
+  markSeen(organizationId: string, runId: string, kind: ListedKind, ids: readonly string[]): Promise<void>;
+  /**
+   * Ids in the mirror of this kind that run `runId` did not mark, ascending, after `page.after`.
+   * A database does this in one query (an anti-join), never by loading the mirror.
+   */
+  listUnseen(organizationId: string, runId: string, kind: ListedKind, page: PageRequest): Promise<string[]>;
+}
+
+export interface ProvisioningStore extends StoreOperations, ReconcileStateStore {
   /**
    * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`,
    * across every process that shares this store. Locks are taken in a canonical order so two

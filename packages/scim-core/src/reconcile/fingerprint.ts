@@ -1,0 +1,28 @@
+/**
+ * Fingerprints: a short digest of a user's or group's normalized state, so a reconciliation can
+ * tell "unchanged" from one string comparison instead of loading and comparing the stored row.
+ *
+ * The digest is of a canonical JSON form (keys sorted at every depth), so the same state gives the
+ * same fingerprint whichever path delivered it and however a database reorders JSON keys.
+ */
+import { createHash } from 'node:crypto';
+import { configure } from 'safe-stable-stringify';
+import type { DirectoryGroup, DirectoryUser } from '../model.js';
+
+const canonicalJson = configure({ deterministic: true, bigint: false, circularValue: Error });
+
+function digest(value: unknown): string {
+  return createHash('sha1')
+    .update(canonicalJson(value) ?? '')
+    .digest('base64url');
+}
+
+/** The fingerprint of a user; stores return it from `getUserFingerprints`. */
+export function fingerprintUser(user: DirectoryUser): string {
+  return digest(user);
+}
+
+/** The fingerprint of a group; stores return it from `getGroupFingerprints`. */
+export function fingerprintGroup(group: DirectoryGroup): string {
+  return digest(group);
+}

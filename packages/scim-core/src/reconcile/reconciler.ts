@@ -1,0 +1,699 @@
+/**
+ * Reconciliation: page through the directory's truth, diff it against the mirror, and feed only the
+ * differences through the same engine as webhooks (same ledger, ordering and handlers).
+ *
+ * A run lists groups, then users, then sweeps: what the mirror holds and a *completed* listing did
+ * not see is removed (mark-and-sweep), after the deprovisioning guard agreed. Each listed page is
+ * stamped with the time it was requested, so a webhook about a later change wins over it, and a
+ * sweep with the time the listing began, so a user created meanwhile is not swept. After each page
+ * the run saves a checkpoint: a run that crashed or failed resumes where it stopped.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { ProvisioningEngine } from '../engine/engine.js';
+import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
+import type { JsonValue, ListedKind, ProvisioningStore } from '../store/types.js';
+import { formatNanos } from '../time.js';
+import { type Checkpoint, newCounts, parseCheckpoint } from './checkpoint.js';
+import { fingerprintGroup, fingerprintUser } from './fingerprint.js';
+import { checkGuard, type DeprovisionGuardOptions, type GuardCheck } from './guard.js';
+import type { DirectoryRef, DirectorySource, SourcePage, SourceUser } from './source.js';
+import { DirectorySourceError } from './source.js';
+
+export type ReconcileMode = 'full' | 'incremental';
+export type ReconcilePhase = 'groups' | 'memberships' | 'users' | 'sweep';
+
+export interface UserCounts {
+  /** Users the listing returned. */
+  listed: number;
+  created: number;
+  updated: number;
+  reactivated: number;
+  /** Turned inactive in the directory, or removed from it (see `removed`). */
+  deactivated: number;
+  /** Of `deactivated`, those the listing no longer returned (the sweep). */
+  removed: number;
+  unchanged: number;
+  /** Skipped because the store already held a newer version (a webhook got there first). */
+  stale: number;
+}
+
+export interface GroupCounts {
+  listed: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  stale: number;
+}
+
+export interface ReconcileProgress {
+  readonly organizationId: string;
+  readonly phase: ReconcilePhase;
+  /** Pages listed so far in this run (a resumed run counts from where it resumed). */
+  readonly pages: number;
+  readonly users: Readonly<UserCounts>;
+  readonly groups: Readonly<GroupCounts>;
+}
+
+/** One change a dry run would make. */
+export interface PlannedChange {
+  readonly kind: 'user' | 'group';
+  readonly action: 'create' | 'update' | 'reactivate' | 'deactivate' | 'remove' | 'delete';
+  readonly id: string;
+}
+
+export type ReconcileStatus =
+  /** Listed everything and applied every difference. */
+  | 'completed'
+  /** Applied creations and updates, but refused to deactivate: see `guard`. */
+  | 'guard_tripped'
+  /** Stopped part-way (see `error`); nothing was deactivated, and the next run resumes. */
+  | 'failed';
+
+export interface ReconcileReport {
+  readonly runId: string;
+  readonly organizationId: string;
+  readonly directoryId: string | undefined;
+  readonly mode: ReconcileMode;
+  readonly dryRun: boolean;
+  /** Continued from the checkpoint of an earlier run that had not finished. */
+  readonly resumed: boolean;
+  readonly status: ReconcileStatus;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly pages: number;
+  readonly users: UserCounts;
+  readonly groups: GroupCounts;
+  /** Events fed through the engine, and handler calls they made. Both 0 when nothing changed. */
+  readonly events: number;
+  readonly handlerCalls: number;
+  readonly guard?: { readonly users: GuardCheck; readonly groups: GuardCheck };
+  /** Dry runs: what the run would change. */
+  readonly plan?: readonly PlannedChange[];
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+export interface RetryOptions {
+  /** Attempts per source call when rate limited or unavailable, the first included. Default 6. */
+  attempts?: number;
+  /** First back-off; doubles per attempt, with jitter. Default 500 ms. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface ReconcilerOptions {
+  engine: ProvisioningEngine;
+  source: DirectorySource;
+  /** Users or groups per listed page. Scalekit's documented limits disagree (30 or 100). Default 100. */
+  pageSize?: number;
+  /**
+   * Where memberships come from: each listed user's `groups` (default: free with the user listing),
+   * or a listing of each group's members (`per-group`: one listing per group, for directories
+   * whose user listing leaves `groups` empty).
+   */
+  memberships?: 'user-groups' | 'per-group';
+  guard?: DeprovisionGuardOptions;
+  /** Events applied in parallel within a page. Default 8. */
+  concurrency?: number;
+  /** How long the run lock holds between checkpoints (each renews it). Default 5 minutes. */
+  leaseMs?: number;
+  retry?: RetryOptions;
+  /**
+   * An incremental run asks for changes since the last completed run began, minus this margin for
+   * clock skew between Scalekit and this machine. Re-listing an unchanged user costs no write.
+   * Default 5 minutes.
+   */
+  incrementalOverlapMs?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+export interface ReconcileOptions {
+  /** Default: the organization's primary directory (or the one a resumed checkpoint names). */
+  directoryId?: string;
+  /** `incremental` lists only what changed since the last completed run and sweeps nothing. Default `full`. */
+  mode?: ReconcileMode;
+  /** Compute and return the plan; change nothing. */
+  dryRun?: boolean;
+  /** Deactivate even when the deprovisioning guard objects. */
+  force?: boolean;
+  /** Called after every page and before the sweep; awaited, so a slow consumer slows the run. */
+  onProgress?: (progress: ReconcileProgress) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export type ReconcileErrorCode =
+  /** Another run holds this organization's lock. */
+  | 'already_running'
+  /** This run's lock expired and another run took it over. */
+  | 'lock_lost'
+  | 'aborted';
+
+export class ReconcileError extends Error {
+  override readonly name = 'ReconcileError';
+  constructor(
+    readonly code: ReconcileErrorCode,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface Reconciler {
+  /**
+   * Reconciles one organization. Resolves with the report, `status: 'failed'` included (the run
+   * stopped part-way; the next one resumes). Rejects with a `ReconcileError` when it could not run
+   * at all (`already_running`) or lost its lock.
+   */
+  reconcile(organizationId: string, options?: ReconcileOptions): Promise<ReconcileReport>;
+  /** Every organization the source knows, page by page. */
+  organizations(): AsyncGenerator<string>;
+}
+
+const DEFAULTS = {
+  pageSize: 100,
+  concurrency: 8,
+  leaseMs: 5 * 60_000,
+  incrementalOverlapMs: 5 * 60_000,
+  guard: { maxShare: 0.2, maxCount: 100 },
+  retry: { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 },
+};
+
+/** Applies `fn` to every item, at most `limit` at a time (a dozen lines: not worth a dependency). */
+async function forEachConcurrent<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new ReconcileError('aborted', 'The reconciliation was aborted.'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new ReconcileError('aborted', 'The reconciliation was aborted.'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A listing without detail knows nothing of these; the mirror's values stand. */
+function withMirrorDetail(listed: DirectoryUser, mirror: DirectoryUser | undefined): DirectoryUser {
+  if (!mirror) return listed;
+  const user: DirectoryUser = {
+    ...listed,
+    active: mirror.active,
+    roles: mirror.roles,
+    attributes: mirror.attributes,
+    customAttributes: mirror.customAttributes,
+  };
+  for (const key of ['externalId', 'name'] as const) {
+    const value = mirror[key];
+    if (value !== undefined) user[key] = value;
+  }
+  return user;
+}
+
+/** A deterministic event id: the same run seeing the same state of a resource names it the same. */
+function eventId(runId: string, kind: string, id: string, state: string): string {
+  return `rec_${createHash('sha1').update(`${runId}\u0000${kind}\u0000${id}\u0000${state}`).digest('base64url').slice(0, 22)}`;
+}
+
+const max = (a: bigint, b: bigint | undefined) => (b !== undefined && b > a ? b : a);
+
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const { engine, source } = options;
+  const store: ProvisioningStore = engine.store;
+  const pageSize = options.pageSize ?? DEFAULTS.pageSize;
+  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
+  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
+  const overlapMs = options.incrementalOverlapMs ?? DEFAULTS.incrementalOverlapMs;
+  const guardOptions = { ...DEFAULTS.guard, ...options.guard };
+  const retry = { ...DEFAULTS.retry, ...options.retry };
+  const clock = options.now ?? Date.now;
+  const nowNanos = () => BigInt(clock()) * 1_000_000n;
+
+  /** A source call, retried with jittered exponential back-off while rate limited or unavailable. */
+  async function fromSource<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const retryable =
+          error instanceof DirectorySourceError && (error.code === 'rate_limited' || error.code === 'unavailable');
+        if (!retryable || attempt >= retry.attempts) {
+          if (retryable) error.message += ` (gave up after ${attempt} attempts)`;
+          throw error;
+        }
+        const backoff = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+        await sleep(error.retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2), signal);
+      }
+    }
+  }
+
+  async function reconcile(organizationId: string, runOptions: ReconcileOptions = {}): Promise<ReconcileReport> {
+    const { signal, onProgress, force = false, dryRun = false } = runOptions;
+    const started = clock();
+    const owner = randomUUID();
+
+    // ── The lock and the checkpoint ───────────────────────────────────────────────────────────
+    let resumed: Checkpoint | undefined;
+    let watermark: string | undefined;
+    if (!dryRun) {
+      const claim = await store.claimReconcile({ organizationId, owner, now: started, leaseMs });
+      if (claim.status === 'busy') {
+        throw new ReconcileError(
+          'already_running',
+          `A reconciliation of ${organizationId} is already running.`,
+          Math.max(0, claim.leaseExpiresAt - started),
+        );
+      }
+      resumed = parseCheckpoint(claim.checkpoint);
+      watermark = claim.watermark;
+    }
+    let mode: ReconcileMode = resumed?.mode ?? runOptions.mode ?? 'full';
+    if (mode === 'incremental' && watermark === undefined) mode = 'full';
+    const cp: Checkpoint = resumed ?? {
+      v: 1,
+      runId: `run_${randomUUID()}`,
+      mode,
+      directoryId: runOptions.directoryId ?? null,
+      startedAt: nowNanos().toString(),
+      updatedAfter:
+        mode === 'incremental'
+          ? new Date(Number(BigInt(watermark as string) / 1_000_000n) - overlapMs).toISOString()
+          : null,
+      phase: 'groups',
+      pageToken: null,
+      users: newCounts.users(),
+      groups: newCounts.groups(),
+      mirrored: { users: 0, groups: 0 },
+    };
+    const { runId } = cp;
+    const users = cp.users;
+    const groups = cp.groups;
+    const updatedAfter = cp.updatedAfter === null ? undefined : new Date(cp.updatedAfter);
+    const plan: PlannedChange[] = [];
+    let pages = 0;
+    let events = 0;
+    let handlerCalls = 0;
+    let directory: DirectoryRef | undefined;
+    // Listed users who turned inactive: applied after the guard, with the listing's data.
+    const deferred: { user: DirectoryUser; at: bigint }[] = [];
+    // Dry runs keep what they saw here instead of marking the store.
+    const seenInMemory = { user: new Set<string>(), group: new Set<string>() };
+
+    const progress = async (phase: ReconcilePhase) => {
+      await onProgress?.({ organizationId, phase, pages, users: { ...users }, groups: { ...groups } });
+    };
+
+    const checkpoint = async (phase: Checkpoint['phase'], pageToken: string | undefined) => {
+      cp.phase = phase;
+      cp.pageToken = pageToken ?? null;
+      if (dryRun) return;
+      const saved = await store.saveReconcileCheckpoint({
+        organizationId,
+        owner,
+        now: clock(),
+        leaseMs,
+        checkpoint: cp as unknown as JsonValue,
+      });
+      if (!saved) {
+        throw new ReconcileError('lock_lost', `Run ${runId} lost the lock of ${organizationId} to another run.`);
+      }
+    };
+
+    const mark = async (kind: ListedKind, ids: string[]) => {
+      if (mode === 'incremental') return;
+      if (dryRun) for (const id of ids) seenInMemory[kind].add(id);
+      else await store.markSeen(organizationId, runId, kind, ids);
+    };
+
+    /** Feeds one event through the engine; answers whether it was applied. */
+    const apply = async (event: DirectoryEvent): Promise<boolean> => {
+      events += 1;
+      const result = await engine.process(event);
+      handlerCalls += result.handlers.length;
+      return result.status === 'applied';
+    };
+
+    const stamp = (at: bigint) => formatNanos(at);
+
+    // ── Listing pages ─────────────────────────────────────────────────────────────────────────
+    /**
+     * The pages of one phase, from `startToken`. After the consumer handled a page (applied and
+     * marked it), the checkpoint records the next one, or `then` after the last page.
+     */
+    async function* pagesOf<T>(
+      phase: 'groups' | 'users',
+      then: Checkpoint['phase'],
+      list: (pageToken: string | undefined) => Promise<SourcePage<T>>,
+    ): AsyncGenerator<{ items: readonly T[]; at: bigint }> {
+      let token = cp.pageToken ?? undefined;
+      do {
+        if (signal?.aborted) throw new ReconcileError('aborted', 'The reconciliation was aborted.');
+        const at = nowNanos();
+        const requested = token;
+        const page = await fromSource(signal, () => list(requested));
+        pages += 1;
+        yield { items: page.items, at };
+        token = page.nextPageToken;
+        await checkpoint(token === undefined ? then : phase, token);
+        await progress(phase);
+      } while (token !== undefined);
+    }
+
+    const listRequest = (pageToken: string | undefined) => ({
+      pageSize,
+      ...(pageToken !== undefined && { pageToken }),
+      ...(updatedAfter && { updatedAfter }),
+    });
+
+    async function groupPhase(dir: DirectoryRef) {
+      if (cp.phase !== 'groups') return;
+      for await (const { items, at } of pagesOf('groups', 'users', (token) =>
+        source.listGroups(dir, listRequest(token)),
+      )) {
+        const ids = items.map((g) => g.group.id);
+        const stored = await store.getGroupFingerprints(organizationId, ids);
+        const changes: { group: DirectoryGroup; fingerprint: string; at: bigint; created: boolean }[] = [];
+        items.forEach(({ group, updatedAt }, i) => {
+          groups.listed += 1;
+          const fingerprint = fingerprintGroup(group);
+          if (stored[i] !== undefined) cp.mirrored.groups += 1;
+          if (fingerprint === stored[i]) groups.unchanged += 1;
+          else changes.push({ group, fingerprint, at: max(at, updatedAt), created: stored[i] === undefined });
+        });
+        await forEachConcurrent(changes, concurrency, async ({ group, fingerprint, at: version, created }) => {
+          if (dryRun) {
+            plan.push({ kind: 'group', action: created ? 'create' : 'update', id: group.id });
+            groups[created ? 'created' : 'updated'] += 1;
+            return;
+          }
+          const applied = await apply({
+            type: 'group.upserted',
+            id: eventId(runId, 'group', group.id, fingerprint),
+            organizationId,
+            occurredAt: stamp(version),
+            source: 'reconciliation',
+            sourceType: 'directory_api.list_groups',
+            group,
+          });
+          groups[applied ? (created ? 'created' : 'updated') : 'stale'] += 1;
+        });
+        await mark('group', ids);
+      }
+    }
+
+    /** Per-group memberships: every group's member listing, folded into user id → groups. */
+    async function membershipMap(dir: DirectoryRef): Promise<Map<string, GroupRef[]>> {
+      const byUser = new Map<string, GroupRef[]>();
+      const listAll = async <T>(
+        list: (token: string | undefined) => Promise<SourcePage<T>>,
+        each: (item: T) => void,
+      ) => {
+        let token: string | undefined;
+        do {
+          const requested = token;
+          const page = await fromSource(signal, () => list(requested));
+          pages += 1;
+          page.items.forEach(each);
+          token = page.nextPageToken;
+        } while (token !== undefined);
+      };
+      const all: DirectoryGroup[] = [];
+      await listAll(
+        (token) => source.listGroups(dir, { pageSize, ...(token !== undefined && { pageToken: token }) }),
+        (g) => all.push(g.group),
+      );
+      for (const group of all) {
+        await listAll(
+          (token) =>
+            source.listUsers(dir, { pageSize, groupId: group.id, ...(token !== undefined && { pageToken: token }) }),
+          ({ user }) => {
+            const list = byUser.get(user.id) ?? [];
+            list.push({ id: group.id, name: group.displayName });
+            byUser.set(user.id, list);
+          },
+        );
+      }
+      await progress('memberships');
+      for (const list of byUser.values()) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return byUser;
+    }
+
+    async function userPhase(dir: DirectoryRef) {
+      if (cp.phase !== 'users') return;
+      const memberships = options.memberships === 'per-group' ? await membershipMap(dir) : undefined;
+      const then = mode === 'full' ? 'sweep' : 'done';
+      for await (const { items, at } of pagesOf('users', then, (token) => source.listUsers(dir, listRequest(token)))) {
+        await usersPage(items, at, memberships);
+      }
+    }
+
+    async function usersPage(
+      items: readonly SourceUser[],
+      at: bigint,
+      memberships: Map<string, GroupRef[]> | undefined,
+    ) {
+      const ids = items.map((item) => item.user.id);
+      const stored = await store.getUserFingerprints(organizationId, ids);
+      const listed = items.map(({ user }) =>
+        memberships ? { ...user, groups: memberships.get(user.id) ?? [] } : user,
+      );
+      // Fingerprint what is complete now; load the mirror for the rest and for what changed.
+      const prints = listed.map((user, i) => (items[i]?.complete ? fingerprintUser(user) : undefined));
+      const needMirror = ids.filter((_, i) => stored[i] !== undefined && prints[i] !== stored[i]);
+      const mirror = new Map<string, DirectoryUser>();
+      if (needMirror.length > 0) {
+        for (const row of await store.getUsers(organizationId, needMirror)) if (row) mirror.set(row.id, row);
+      }
+      const changes: { user: DirectoryUser; fingerprint: string; action: PlannedChange['action']; at: bigint }[] = [];
+      listed.forEach((candidate, i) => {
+        const item = items[i] as SourceUser;
+        users.listed += 1;
+        const previous = mirror.get(candidate.id);
+        const user = item.complete ? candidate : withMirrorDetail(candidate, previous);
+        const fingerprint = prints[i] ?? fingerprintUser(user);
+        if (stored[i] !== undefined) cp.mirrored.users += 1;
+        if (fingerprint === stored[i]) {
+          users.unchanged += 1;
+          return;
+        }
+        const version = max(at, item.updatedAt);
+        if (stored[i] === undefined || !previous) {
+          changes.push({ user, fingerprint, action: 'create', at: version });
+        } else if (previous.active && !user.active) {
+          deferred.push({ user, at: version });
+        } else {
+          changes.push({
+            user,
+            fingerprint,
+            action: !previous.active && user.active ? 'reactivate' : 'update',
+            at: version,
+          });
+        }
+      });
+      await forEachConcurrent(changes, concurrency, async ({ user, fingerprint, action, at: version }) => {
+        const counter = action === 'create' ? 'created' : action === 'reactivate' ? 'reactivated' : 'updated';
+        if (dryRun) {
+          plan.push({ kind: 'user', action, id: user.id });
+          users[counter] += 1;
+          return;
+        }
+        const applied = await apply(userUpserted(user, fingerprint, version));
+        users[applied ? counter : 'stale'] += 1;
+      });
+      await mark('user', ids);
+    }
+
+    const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent => ({
+      type: 'user.upserted',
+      id: eventId(runId, 'user', user.id, fingerprint),
+      organizationId,
+      occurredAt: stamp(at),
+      source: 'reconciliation',
+      sourceType: 'directory_api.list_users',
+      user,
+    });
+
+    async function unseen(kind: ListedKind): Promise<string[]> {
+      const ids: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = dryRun
+          ? (kind === 'user'
+              ? await store.listUsers(organizationId, { limit: 1000, ...(after !== undefined && { after }) })
+              : await store.listGroups(organizationId, { limit: 1000, ...(after !== undefined && { after }) })
+            ).map((row) => row.id)
+          : await store.listUnseen(organizationId, runId, kind, { limit: 1000, ...(after !== undefined && { after }) });
+        if (page.length === 0) return ids;
+        after = page[page.length - 1];
+        for (const id of page) if (!dryRun || !seenInMemory[kind].has(id)) ids.push(id);
+      }
+    }
+
+    /** The sweep: deactivations the listing implies, after the guard agreed. Answers the guard's verdict. */
+    async function sweepPhase(): Promise<ReconcileReport['guard']> {
+      const removedUsers = mode === 'full' ? await unseen('user') : [];
+      const removedGroups = mode === 'full' ? await unseen('group') : [];
+      const verdict = {
+        users: checkGuard(
+          'users',
+          removedUsers.length + deferred.length,
+          mode === 'full' ? cp.mirrored.users + removedUsers.length : undefined,
+          users.listed,
+          guardOptions,
+        ),
+        groups: checkGuard(
+          'groups',
+          removedGroups.length,
+          mode === 'full' ? cp.mirrored.groups + removedGroups.length : undefined,
+          groups.listed,
+          guardOptions,
+        ),
+      };
+      if ((verdict.users.tripped || verdict.groups.tripped) && !force) return verdict;
+      await progress('sweep');
+      const sweptAt = BigInt(cp.startedAt);
+      await forEachConcurrent(deferred, concurrency, async ({ user, at }) => {
+        if (dryRun) {
+          plan.push({ kind: 'user', action: 'deactivate', id: user.id });
+          users.deactivated += 1;
+          return;
+        }
+        const applied = await apply(userUpserted(user, fingerprintUser(user), at));
+        users[applied ? 'deactivated' : 'stale'] += 1;
+      });
+      for (let i = 0; i < removedUsers.length; i += pageSize) {
+        const batch = removedUsers.slice(i, i + pageSize);
+        const rows = await store.getUsers(organizationId, batch);
+        await forEachConcurrent(rows, concurrency, async (row) => {
+          if (!row) return;
+          if (dryRun) {
+            plan.push({ kind: 'user', action: 'remove', id: row.id });
+            users.deactivated += 1;
+            users.removed += 1;
+            return;
+          }
+          const ref = { id: row.id, organizationId };
+          for (const key of ['externalId', 'email'] as const)
+            if (row[key] !== undefined) Object.assign(ref, { [key]: row[key] });
+          const applied = await apply({
+            type: 'user.deleted',
+            id: eventId(runId, 'user', row.id, 'removed'),
+            organizationId,
+            occurredAt: stamp(sweptAt),
+            source: 'reconciliation',
+            sourceType: 'directory_api.sweep',
+            user: ref,
+          });
+          if (applied) {
+            users.deactivated += 1;
+            users.removed += 1;
+          } else users.stale += 1;
+        });
+      }
+      for (const id of removedGroups) {
+        const group = await store.getGroup(organizationId, id);
+        if (!group) continue;
+        if (dryRun) {
+          plan.push({ kind: 'group', action: 'delete', id });
+          groups.deleted += 1;
+          continue;
+        }
+        const applied = await apply({
+          type: 'group.deleted',
+          id: eventId(runId, 'group', id, 'removed'),
+          organizationId,
+          occurredAt: stamp(sweptAt),
+          source: 'reconciliation',
+          sourceType: 'directory_api.sweep',
+          group,
+        });
+        groups[applied ? 'deleted' : 'stale'] += 1;
+      }
+      return verdict;
+    }
+
+    // ── The run ───────────────────────────────────────────────────────────────────────────────
+    let status: ReconcileStatus = 'completed';
+    let error: ReconcileReport['error'];
+    let guard: ReconcileReport['guard'];
+    try {
+      const resolved = await fromSource(signal, () =>
+        source.resolveDirectory(organizationId, cp.directoryId ?? undefined),
+      );
+      directory = { organizationId, directoryId: resolved.id };
+      cp.directoryId = resolved.id;
+      await groupPhase(directory);
+      await userPhase(directory);
+      guard = await sweepPhase();
+      if ((guard?.users.tripped || guard?.groups.tripped) && !force) status = 'guard_tripped';
+      if (!dryRun) {
+        await store.finishReconcile(
+          organizationId,
+          owner,
+          status === 'completed'
+            ? { status: 'completed', runId, watermark: cp.startedAt }
+            : { status: 'discarded', runId },
+        );
+      }
+    } catch (caught) {
+      if (caught instanceof ReconcileError && caught.code === 'lock_lost') throw caught;
+      status = 'failed';
+      const code =
+        caught instanceof DirectorySourceError || caught instanceof ReconcileError
+          ? caught.code
+          : typeof (caught as { code?: unknown }).code === 'string'
+            ? (caught as { code: string }).code
+            : 'internal';
+      error = { code, message: caught instanceof Error ? caught.message : String(caught) };
+      if (!dryRun) await store.finishReconcile(organizationId, owner, { status: 'interrupted', runId }).catch(() => {});
+    }
+    const finished = clock();
+    return {
+      runId,
+      organizationId,
+      directoryId: directory?.directoryId,
+      mode,
+      dryRun,
+      resumed: resumed !== undefined,
+      status,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(finished).toISOString(),
+      durationMs: finished - started,
+      pages,
+      users: { ...users },
+      groups: { ...groups },
+      events,
+      handlerCalls,
+      ...(guard && { guard }),
+      ...(dryRun && { plan }),
+      ...(error && { error }),
+    };
+  }
+
+  return {
+    reconcile,
+    async *organizations() {
+      let pageToken: string | undefined;
+      do {
+        const token = pageToken;
+        const page = await fromSource(undefined, () =>
+          source.listOrganizations({ pageSize, ...(token !== undefined && { pageToken: token }) }),
+        );
+        for (const organization of page.items) yield organization.id;
+        pageToken = page.nextPageToken;
+      } while (pageToken !== undefined);
+    },
+  };
+}
