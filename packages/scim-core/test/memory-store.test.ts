@@ -1,5 +1,5 @@
-import { expect, it } from 'vitest';
-import { memoryStore } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { memoryStore, type ResourceRef } from '../src/index.js';
 
 it('forgets completed events after the ledger retention, and only those', async () => {
   const store = memoryStore({ ledgerRetentionMs: 60_000 });
@@ -21,5 +21,36 @@ it('forgets completed events after the ledger retention, and only those', async 
   });
   expect(await store.claimEvent({ eventId: 'evt_in_flight', now: T0 + 120_001, leaseMs: 1000 })).toMatchObject({
     status: 'busy',
+  });
+});
+
+describe('memoryStore shared locks', () => {
+  it('lets transactions sharing a resource run at the same time, and queues an exclusive one behind them', async () => {
+    const store = memoryStore();
+    const group: ResourceRef = { organizationId: 'org_1', kind: 'group', id: 'dirgroup_everyone' };
+    const inside: string[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const reader = (id: string) =>
+      store.transaction(
+        [{ organizationId: 'org_1', kind: 'user', id }],
+        async () => {
+          inside.push(id);
+          await gate;
+        },
+        { shared: [group] },
+      );
+    const readers = [reader('diruser_1'), reader('diruser_2')];
+    const writer = store.transaction([group], async () => {
+      inside.push('deletion');
+    });
+    const late = reader('diruser_3');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(inside).toEqual(['diruser_1', 'diruser_2']); // both readers in; the writer, and the reader behind it, wait
+    open();
+    await Promise.all([...readers, writer, late]);
+    expect(inside).toEqual(['diruser_1', 'diruser_2', 'deletion', 'diruser_3']);
   });
 });

@@ -31,6 +31,7 @@ import {
   type ResourceVersion,
   resourceKey,
   type StoreOperations,
+  type TransactionOptions,
   type UserLookup,
 } from '@org/scim-core';
 import pg from 'pg';
@@ -57,7 +58,11 @@ export interface PostgresTransaction extends StoreOperations {
 }
 
 export interface PostgresStore extends ProvisioningStore {
-  transaction<T>(resources: readonly ResourceRef[], fn: (tx: PostgresTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: PostgresTransaction) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
   /** Creates the schema and applies pending migrations; answers the versions it applied. */
   migrate(): Promise<number[]>;
   readonly pool: pg.Pool;
@@ -358,6 +363,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   readonly #versions = new Map<string, ResourceVersion | undefined>();
   readonly #users = new Map<string, DirectoryUser | undefined>();
   readonly #groups = new Map<string, DirectoryGroup | undefined>();
+  readonly #exclusive = new Set<string>();
 
   constructor(
     readonly client: pg.PoolClient,
@@ -366,21 +372,31 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     super(client, sql);
   }
 
-  /** Loads what the transaction will read of its locked resources (the same round trip as the locks). */
+  /**
+   * Loads what the transaction will read of its locked resources (the same round trip as the
+   * locks). Only exclusively locked ones may be written from the cache: nobody else can change
+   * them before commit. Shared ones are read from it, since no one may write them meanwhile either.
+   */
   prime(
-    refs: readonly ResourceRef[],
+    exclusive: readonly ResourceRef[],
+    shared: readonly ResourceRef[],
     versions: VersionRow[],
     users: { body: DirectoryUser }[],
     groups: { body: DirectoryGroup }[],
   ) {
-    for (const ref of refs) {
+    for (const ref of [...shared, ...exclusive]) {
       this.#versions.set(resourceKey(ref), undefined);
       if (ref.kind === 'user') this.#users.set(`${ref.organizationId}\u0000${ref.id}`, undefined);
       if (ref.kind === 'group') this.#groups.set(`${ref.organizationId}\u0000${ref.id}`, undefined);
     }
+    for (const ref of exclusive) this.#exclusive.add(`${ref.kind}\u0000${ref.organizationId}\u0000${ref.id}`);
     for (const row of versions) this.#versions.set(resourceKey(refOf(row)), toVersion(row));
     for (const { body } of users) this.#users.set(`${body.organizationId}\u0000${body.id}`, body);
     for (const { body } of groups) this.#groups.set(`${body.organizationId}\u0000${body.id}`, body);
+  }
+
+  #writable(kind: ResourceRef['kind'], organizationId: string, id: string): boolean {
+    return this.#exclusive.has(`${kind}\u0000${organizationId}\u0000${id}`);
   }
 
   /** Sends the queued writes; with `commit`, in the same round trip as `commit`. */
@@ -407,8 +423,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
     const key = resourceKey(ref);
-    if (!this.#versions.has(key)) {
+    if (!this.#writable(ref.kind, ref.organizationId, ref.id)) {
       await this.flush();
+      this.#versions.delete(key);
       return super.advanceVersion(ref, next);
     }
     // The resource is locked, so no one else can change its version before commit: compare here.
@@ -434,8 +451,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async putUser(user: DirectoryUser): Promise<void> {
     const key = `${user.organizationId}\u0000${user.id}`;
-    if (!this.#users.has(key)) {
+    if (!this.#writable('user', user.organizationId, user.id)) {
       await this.flush();
+      this.#users.delete(key);
       return super.putUser(user);
     }
     this.#users.set(key, copy(user));
@@ -444,8 +462,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async deleteUser(organizationId: string, id: string): Promise<void> {
     const key = `${organizationId}\u0000${id}`;
-    if (!this.#users.has(key)) {
+    if (!this.#writable('user', organizationId, id)) {
       await this.flush();
+      this.#users.delete(key);
       return super.deleteUser(organizationId, id);
     }
     this.#users.set(key, undefined);
@@ -461,8 +480,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async putGroup(group: DirectoryGroup): Promise<void> {
     const key = `${group.organizationId}\u0000${group.id}`;
-    if (!this.#groups.has(key)) {
+    if (!this.#writable('group', group.organizationId, group.id)) {
       await this.flush();
+      this.#groups.delete(key);
       return super.putGroup(group);
     }
     this.#groups.set(key, copy(group));
@@ -471,8 +491,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async deleteGroup(organizationId: string, id: string): Promise<void> {
     const key = `${organizationId}\u0000${id}`;
-    if (!this.#groups.has(key)) {
+    if (!this.#writable('group', organizationId, id)) {
       await this.flush();
+      this.#groups.delete(key);
       return super.deleteGroup(organizationId, id);
     }
     this.#groups.set(key, undefined);
@@ -655,12 +676,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
   };
 
-  async function transaction<T>(resources: readonly ResourceRef[], fn: (tx: PostgresTransaction) => Promise<T>) {
+  async function transaction<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: PostgresTransaction) => Promise<T>,
+    options?: TransactionOptions,
+  ) {
     await ensureReady();
     const client = await pool.connect();
     const tx = new TransactionOperations(client, sql);
     try {
-      await begin(client, tx, resources);
+      await begin(client, tx, resources, options?.shared ?? []);
       const result = await fn(tx);
       await tx.flush(true);
       return result;
@@ -674,24 +699,34 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   /**
    * One round trip: `begin`, the advisory locks in hash order (the canonical order that prevents
-   * deadlocks; equal hashes are one lock), and the locked resources' versions and mirror rows.
+   * deadlocks; equal hashes are one lock, exclusive if any asks so), and the locked resources'
+   * versions and mirror rows.
    */
-  async function begin(client: pg.PoolClient, tx: TransactionOperations, resources: readonly ResourceRef[]) {
-    if (resources.length === 0) {
+  async function begin(
+    client: pg.PoolClient,
+    tx: TransactionOperations,
+    resources: readonly ResourceRef[],
+    shared: readonly ResourceRef[],
+  ) {
+    const all = [...resources, ...shared];
+    if (all.length === 0) {
       await client.query('begin');
       return;
     }
     const e = (value: string) => client.escapeLiteral(value);
     // PostgreSQL text cannot hold the NUL that `resourceKey` separates with: JSON is unambiguous too.
-    const keys = resources.map((r) => e(JSON.stringify([r.organizationId, r.kind, r.id]))).join(',');
-    const refs = resources.map((r) => `(${e(r.organizationId)},${e(r.kind)},${e(r.id)})`).join(',');
-    const users = resources.filter((r) => r.kind === 'user');
-    const groups = resources.filter((r) => r.kind === 'group');
+    const keys = all.map((r) => e(JSON.stringify([r.organizationId, r.kind, r.id]))).join(',');
+    const exclusive = all.map((_, i) => (i < resources.length ? 'true' : 'false')).join(',');
+    const refs = all.map((r) => `(${e(r.organizationId)},${e(r.kind)},${e(r.id)})`).join(',');
+    const users = all.filter((r) => r.kind === 'user');
+    const groups = all.filter((r) => r.kind === 'group');
     const pairs = (list: ResourceRef[]) => list.map((r) => `(${e(r.organizationId)},${e(r.id)})`).join(',');
     const results = (await client.query(
       [
         'begin',
-        `select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) h from unnest(array[${keys}]) k order by h) locks`,
+        `select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
+         from (select hashtextextended(k, 0) h, bool_or(x) x from unnest(array[${keys}], array[${exclusive}]) t(k, x)
+               group by 1 order by 1) locks`,
         `select v.* from ${quoted}.versions v where (v.organization_id, v.kind, v.id) in (${refs})`,
         users.length
           ? `select body from ${quoted}.users where (organization_id, id) in (${pairs(users)})`
@@ -703,6 +738,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     )) as unknown as pg.QueryResult[];
     tx.prime(
       resources,
+      shared,
       results[2]?.rows as VersionRow[],
       results[3]?.rows as { body: DirectoryUser }[],
       results[4]?.rows as { body: DirectoryGroup }[],

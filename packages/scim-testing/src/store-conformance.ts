@@ -371,6 +371,66 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
       });
     });
 
+    describe('shared locks', () => {
+      /** A transaction that reports when it is inside, and stays until `open` is called. */
+      function holder(resources: ResourceRef[], shared: ResourceRef[]) {
+        let entered = false;
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        const done = store.transaction(
+          resources,
+          async () => {
+            entered = true;
+            await gate;
+          },
+          { shared },
+        );
+        return { done, open, entered: () => entered };
+      }
+      const tick = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+      it('keeps an exclusive transaction out while another holds the resource shared, and lets it in after', async () => {
+        const g: ResourceRef = { organizationId: fresh('org'), kind: 'group', id: 'dirgroup_a' };
+        const reader = holder([{ ...g, kind: 'user', id: 'diruser_1' }], [g]);
+        await expect.poll(reader.entered).toBe(true);
+        const writer = holder([g], []);
+        await tick();
+        expect(writer.entered()).toBe(false);
+        reader.open();
+        await expect.poll(writer.entered).toBe(true);
+        writer.open();
+        await Promise.all([reader.done, writer.done]);
+      });
+
+      it('keeps a shared transaction out while another holds the resource exclusively', async () => {
+        const g: ResourceRef = { organizationId: fresh('org'), kind: 'group', id: 'dirgroup_a' };
+        const writer = holder([g], []);
+        await expect.poll(writer.entered).toBe(true);
+        const reader = holder([{ ...g, kind: 'user', id: 'diruser_1' }], [g]);
+        await tick();
+        expect(reader.entered()).toBe(false);
+        writer.open();
+        await expect.poll(reader.entered).toBe(true);
+        reader.open();
+        await Promise.all([reader.done, writer.done]);
+      });
+
+      it('reads a shared resource inside the transaction', async () => {
+        const org = fresh('org');
+        await store.putGroup(group(org, 'dirgroup_a'));
+        await store.advanceVersion({ organizationId: org, kind: 'group', id: 'dirgroup_a' }, v(5n, 'evt_5', true));
+        const g: ResourceRef = { organizationId: org, kind: 'group', id: 'dirgroup_a' };
+        const seen = await store.transaction(
+          [{ organizationId: org, kind: 'user', id: 'diruser_1' }],
+          async (tx) => ({ group: await tx.getGroup(org, 'dirgroup_a'), versions: await tx.getVersions([g]) }),
+          { shared: [g] },
+        );
+        expect(seen).toEqual({ group: group(org, 'dirgroup_a'), versions: [v(5n, 'evt_5', true)] });
+      });
+    });
+
     describe('batch reads for reconciliation', () => {
       it('answers fingerprints and users in the order asked, undefined where none', async () => {
         const org = fresh('org');

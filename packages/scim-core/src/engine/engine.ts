@@ -166,42 +166,42 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
-    // Groups the user joins are locked too, so that joining cannot interleave with the group's
-    // deletion (which would leave a membership to a deleted group). Usually there are none.
-    const joined = (previous: DirectoryUser | undefined) => {
-      const known = new Set(previous?.groups.map((g) => g.id));
-      return event.user.groups.filter((g) => !known.has(g.id)).map((g) => groupRef(organizationId, g.id));
-    };
-    // Without groups in the snapshot there is nothing to join, and no need to read ahead.
-    const guess = event.user.groups.length === 0 ? [] : joined(await store.getUser(organizationId, id));
-    return lockedTransaction([ref, ...guess], async (tx, require) => {
-      const d = new Dispatch(event, tx);
-      const previous = await tx.getUser(organizationId, id);
-      const joins = joined(previous);
-      require(joins);
-      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
-      const user = await withoutDeletedGroups(tx, event.user, joins);
+    // The groups of the snapshot are locked shared, so that joining one cannot interleave with its
+    // deletion (which locks it exclusively, and would leave a membership to a deleted group), while
+    // users of the same group still upsert concurrently. No read ahead is needed to find them.
+    const shared = event.user.groups.map((g) => groupRef(organizationId, g.id));
+    return store.transaction(
+      [ref],
+      async (tx) => {
+        const d = new Dispatch(event, tx);
+        const previous = await tx.getUser(organizationId, id);
+        if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+        const known = new Set(previous?.groups.map((g) => g.id));
+        const joins = shared.filter((g) => !known.has(g.id));
+        const user = await withoutDeletedGroups(tx, event.user, joins);
 
-      if (!previous) {
-        await d.call('userCreated', { user });
-        for (const group of user.groups) await d.call('membershipAdded', { organizationId, user, group });
-      } else {
-        const changed = changedUserFields(previous, user);
-        const reactivated = !previous.active && user.active;
-        const deactivated = previous.active && !user.active;
-        const others = changed.filter((field) => field !== 'active');
-        if (reactivated && handlers.userReactivated) await d.call('userReactivated', { user, previous });
-        if (others.length > 0 || (reactivated && !handlers.userReactivated)) {
-          await d.call('userUpdated', { user, previous, changed });
+        if (!previous) {
+          await d.call('userCreated', { user });
+          for (const group of user.groups) await d.call('membershipAdded', { organizationId, user, group });
+        } else {
+          const changed = changedUserFields(previous, user);
+          const reactivated = !previous.active && user.active;
+          const deactivated = previous.active && !user.active;
+          const others = changed.filter((field) => field !== 'active');
+          if (reactivated && handlers.userReactivated) await d.call('userReactivated', { user, previous });
+          if (others.length > 0 || (reactivated && !handlers.userReactivated)) {
+            await d.call('userUpdated', { user, previous, changed });
+          }
+          const { added, removed } = diffMemberships(previous.groups, user.groups);
+          for (const group of added) await d.call('membershipAdded', { organizationId, user, group });
+          for (const group of removed) await d.call('membershipRemoved', { organizationId, user, group });
+          if (deactivated) await d.call('userDeactivated', { user, previous, reason: 'inactive' });
         }
-        const { added, removed } = diffMemberships(previous.groups, user.groups);
-        for (const group of added) await d.call('membershipAdded', { organizationId, user, group });
-        for (const group of removed) await d.call('membershipRemoved', { organizationId, user, group });
-        if (deactivated) await d.call('userDeactivated', { user, previous, reason: 'inactive' });
-      }
-      await tx.putUser(user);
-      return d.done('applied', now);
-    });
+        await tx.putUser(user);
+        return d.done('applied', now);
+      },
+      shared.length > 0 ? { shared } : undefined,
+    );
   }
 
   /**

@@ -450,8 +450,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): ProvisioningStore
   const state = new MemoryState(options.ledgerRetentionMs ?? DEFAULT_LEDGER_RETENTION_MS);
   const locks = new KeyedLock();
   const store = new MemoryOperations(state) as MemoryOperations & ProvisioningStore;
-  store.transaction = async (resources, fn) => {
-    const lock = locks.acquire(resources.map(resourceKey));
+  store.transaction = async (resources, fn, options) => {
+    const lock = locks.acquire(resources.map(resourceKey), options?.shared?.map(resourceKey));
     const release = typeof lock === 'function' ? lock : await lock;
     const journal: Undo[] = [];
     try {

@@ -188,12 +188,26 @@ export interface ReconcileStateStore {
   listUnseen(organizationId: string, runId: string, kind: ListedKind, page: PageRequest): Promise<string[]>;
 }
 
+export interface TransactionOptions {
+  /**
+   * Resources to lock in shared mode: any number of transactions may hold one shared at once, but
+   * none while another holds it exclusively (in `resources`). The engine reads these and never
+   * writes them: a user's groups, which a concurrent group deletion must not remove under it. A
+   * store may lock them exclusively instead: still correct, only less concurrent.
+   */
+  readonly shared?: readonly ResourceRef[];
+}
+
 export interface ProvisioningStore extends StoreOperations, ReconcileStateStore {
   /**
-   * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`,
-   * across every process that shares this store. Locks are taken in a canonical order so two
-   * transactions never deadlock. If `fn` throws, every write it made through `tx` is undone and
+   * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`
+   * (and a shared one on each of `options.shared`), across every process that shares this store.
+   * Locks are taken in one canonical order, whatever their mode, so two transactions never deadlock. If `fn` throws, every write it made through `tx` is undone and
    * the error is rethrown; if it returns, the writes are committed before this promise resolves.
    */
-  transaction<T>(resources: readonly ResourceRef[], fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
+  transaction<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: StoreOperations) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
 }
