@@ -1,0 +1,150 @@
+/** `scim-sync reconcile`: one reconciliation of one organization, with progress and a report. */
+import { parseArgs } from 'node:util';
+import {
+  createReconciler,
+  type DirectorySource,
+  ReconcileError,
+  type ReconcileOptions,
+  type ReconcileReport,
+  type Reconciler,
+  scalekitDirectorySource,
+} from '@org/scim-core';
+import { integerFlag, parseOrExplain } from '../args.js';
+import { loadConfig, type ScimSyncConfig } from '../config.js';
+import { resolveEngine } from '../engine.js';
+import { UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { type CliIo, println } from '../io.js';
+import { createProgressReporter } from '../progress.js';
+import { formatSummary } from '../summary.js';
+
+const SCALEKIT_VARIABLES = ['SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'] as const;
+
+/** The Directory API through the real SDK, from the three Scalekit variables. */
+async function scalekitSource(env: CliIo['env']): Promise<DirectorySource> {
+  const missing = SCALEKIT_VARIABLES.filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: reconcile reads the Directory API with ` +
+        `SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET (the dashboard's API credentials).`,
+    );
+  }
+  const url = env.SCALEKIT_ENVIRONMENT_URL as string;
+  if (!URL.canParse(url)) {
+    throw new UsageError(`SCALEKIT_ENVIRONMENT_URL must be a URL such as https://acme.scalekit.dev, got "${url}".`);
+  }
+  // Loaded on demand: the SDK takes half a second to import, which `trigger` and `--help` need not wait for.
+  const { ScalekitClient } = await import('@scalekit-sdk/node');
+  return scalekitDirectorySource(
+    new ScalekitClient(url, env.SCALEKIT_CLIENT_ID as string, env.SCALEKIT_CLIENT_SECRET as string),
+  );
+}
+
+const EXIT_BY_STATUS: Record<ReconcileReport['status'], number> = {
+  completed: ExitCode.ok,
+  guard_tripped: ExitCode.guardTripped,
+  failed: ExitCode.failed,
+};
+
+export async function reconcileCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseOrExplain('reconcile', () =>
+    parseArgs({
+      args: [...argv],
+      options: {
+        organization: { type: 'string', short: 'o' },
+        directory: { type: 'string' },
+        mode: { type: 'string', default: 'full' },
+        'dry-run': { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        'page-size': { type: 'string' },
+        config: { type: 'string' },
+      },
+      allowPositionals: true,
+    }),
+  );
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}.`, 'reconcile');
+  const organizationId = values.organization ?? io.env.SCIM_SYNC_ORGANIZATION_ID;
+  if (!organizationId) {
+    throw new UsageError('--organization <id> is required (or set SCIM_SYNC_ORGANIZATION_ID).', 'reconcile');
+  }
+  const mode = values.mode;
+  if (mode !== 'full' && mode !== 'incremental') {
+    throw new UsageError(`--mode must be full or incremental, got "${mode}".`, 'reconcile');
+  }
+  const pageSize =
+    values['page-size'] === undefined ? undefined : integerFlag('reconcile', 'page-size', values['page-size'], 0, 1);
+  const dryRun = values['dry-run'];
+
+  const config: ScimSyncConfig | undefined = values.config ? await loadConfig(values.config, io.cwd) : undefined;
+  const source = config?.reconciler?.source ?? (await scalekitSource(io.env));
+  const { engine, notes, close } = await resolveEngine(config, io.env, io.cwd, dryRun);
+  for (const note of notes) println(io.stderr, note);
+  try {
+    const reconciler = createReconciler({
+      ...config?.reconciler,
+      ...(pageSize !== undefined && { pageSize }),
+      engine,
+      source,
+    });
+    const options: ReconcileOptions = {
+      mode,
+      dryRun,
+      force: values.force,
+      ...(values.directory !== undefined && { directoryId: values.directory }),
+      signal: io.signal,
+    };
+    return await runAndReport(reconciler, organizationId, options, values.json, io);
+  } finally {
+    await close?.();
+  }
+}
+
+async function runAndReport(
+  reconciler: Reconciler,
+  organizationId: string,
+  options: ReconcileOptions,
+  json: boolean,
+  io: CliIo,
+): Promise<number> {
+  const progress = createProgressReporter(io.stderr, { organizationId, live: io.isTTY && !json });
+  let report: ReconcileReport;
+  try {
+    report = await reconciler.reconcile(organizationId, { ...options, onProgress: (p) => progress.update(p) });
+  } catch (error) {
+    // No report: the run could not start (the lock, or the store itself) or lost its lock.
+    if (error instanceof ReconcileError && error.code === 'already_running') {
+      const retry =
+        error.retryAfterMs === undefined
+          ? ''
+          : ` Its lock expires in ${Math.ceil(error.retryAfterMs / 1000)} s if it stopped.`;
+      println(io.stderr, `scim-sync: ${error.message}${retry}`);
+      return ExitCode.alreadyRunning;
+    }
+    const code = error instanceof ReconcileError ? error.code : 'store_failed';
+    println(
+      io.stderr,
+      `scim-sync: reconcile failed: ${code}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    return ExitCode.failed;
+  } finally {
+    progress.stop();
+  }
+
+  io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatSummary(report));
+  if (report.status === 'guard_tripped' && report.guard) {
+    for (const check of [report.guard.users, report.guard.groups]) {
+      if (check.tripped) println(io.stderr, `scim-sync: guard tripped: ${check.reason} (--force applies it)`);
+    }
+  }
+  if (report.status === 'failed' && report.error) {
+    const resumes = report.dryRun ? '' : ' The next run resumes after the last page this one finished.';
+    if (report.error.code === 'aborted') {
+      println(io.stderr, `scim-sync: interrupted.${resumes}`);
+      return ExitCode.interrupted;
+    }
+    println(io.stderr, `scim-sync: reconcile failed: ${report.error.code}: ${report.error.message}`);
+    if (resumes && report.pages > 0) println(io.stderr, `Nothing was deactivated.${resumes}`);
+  }
+  return EXIT_BY_STATUS[report.status];
+}

@@ -1,0 +1,17 @@
+import { ExitCode } from './exit-codes.js';
+import type { CommandName } from './help.js';
+
+/**
+ * A usage or configuration error: printed as `scim-sync: <message>`, exits 2. `help` names the
+ * command whose `--help` the message points to.
+ */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly exitCode = ExitCode.usage;
+  constructor(
+    message: string,
+    readonly help?: CommandName,
+  ) {
+    super(message);
+  }
+}

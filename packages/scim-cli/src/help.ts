@@ -1,0 +1,122 @@
+/** The `--help` texts: one per command and the overview. The README's command reference follows them. */
+
+const EXIT_CODES = `Exit codes
+  0    completed (trigger: the endpoint answered 2xx)
+  1    failed: a Scalekit, store or handler error (trigger: a non-2xx answer or none)
+  2    usage or configuration error; nothing ran
+  3    reconcile: the deprovisioning guard tripped (its reason is printed); rerun with --force
+  4    reconcile: another run of this organization is in progress
+  130  interrupted by SIGINT/SIGTERM (reconcile keeps its checkpoint and resumes next time)`;
+
+const MAIN = `scim-sync: keep your app's users in step with a Scalekit directory
+
+Usage
+  scim-sync <command> [options]
+  scim-sync <command> --help
+
+Commands
+  reconcile       compare Scalekit's Directory API with your app's store and apply the differences
+  fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
+  trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
+
+Options
+  -h, --help      show this help
+  -v, --version   print the version
+
+${EXIT_CODES}`;
+
+const RECONCILE = `Usage
+  scim-sync reconcile --organization <id> [options]
+
+Lists the organization's directory through Scalekit's Directory API, compares it with what your
+app's store holds, and feeds only the differences through your handlers (the same engine as the
+webhook route). See the reconciliation guide of @org/scim-core.
+
+Options
+  -o, --organization <id>   the organization (default: $SCIM_SYNC_ORGANIZATION_ID)
+      --directory <id>      a directory other than the organization's primary one
+      --mode <full|incremental>
+                            full (default) lists everything and removes what is gone;
+                            incremental lists what changed since the last completed run, removes nothing
+      --dry-run             print the plan; change nothing (no handler runs, no lock is taken)
+      --force               apply removals even when the deprovisioning guard objects
+      --json                print exactly the JSON report on stdout (progress stays on stderr)
+      --page-size <n>       users or groups per Directory API page (default 100)
+      --config <file.mjs>   an ES module whose default export is
+                            { engine?, store?, handlers?, reconciler? }: your app's engine, or its
+                            store and handlers, and reconciler options (guard, concurrency, …)
+  -h, --help                show this help
+
+Environment
+  SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET   required
+  DATABASE_URL   without --config: use postgresStore() from @org/scim-postgres on this database
+  Without --config or DATABASE_URL the store is an empty memoryStore(): every user shows as new,
+  so the run previews a first sync.
+
+${EXIT_CODES}`;
+
+const FAKE_SCALEKIT = `Usage
+  scim-sync fake-scalekit [options]
+
+Starts a fake Scalekit on 127.0.0.1 that the real @scalekit-sdk/node client talks to, adds an
+organization with a directory, seeds it, and prints the environment an app needs (dotenv lines
+on stdout, then "# ready"). Runs until SIGINT or SIGTERM.
+
+Options
+      --port <p>            the port (default 0: a free one)
+      --users <n>           users to seed (default 100)
+      --groups <n>          groups to seed (default 5)
+  -o, --organization <id>   the organization's id (default: a generated org_…)
+      --webhook-url <url>   simulate directory activity: every --interval, change one user
+                            (create, update, move to another group, deactivate, in turn) and
+                            deliver the signed webhooks to <url>, --changes times in all
+      --interval <ms>       time between simulated changes (default 2000)
+      --changes <n>         how many simulated changes before it stops changing (default 20)
+  -h, --help                show this help
+
+Output (stdout)
+  SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET, SCALEKIT_WEBHOOK_SECRET,
+  SCIM_SYNC_ORGANIZATION_ID, SCIM_SYNC_DIRECTORY_ID, then "# ready …" once it is listening.
+
+${EXIT_CODES}`;
+
+const TRIGGER = `Usage
+  scim-sync trigger <event type> --url <webhook url> [options]
+
+Builds a realistic Scalekit event of that type, applies --data overrides to its data, signs it
+(Standard Webhooks) and POSTs it; prints the event id, the HTTP status and the response body.
+
+Event types (short or full name)
+  user_created        organization.directory.user_created
+  user_updated        organization.directory.user_updated
+  user_deleted        organization.directory.user_deleted
+  group_created       organization.directory.group_created
+  group_updated       organization.directory.group_updated
+  group_deleted       organization.directory.group_deleted
+  directory_enabled   organization.directory_enabled
+  directory_disabled  organization.directory_disabled
+
+Options
+      --url <url>              the webhook endpoint (required)
+      --secret <whsec_…>       the signing secret (default: $SCALEKIT_WEBHOOK_SECRET)
+  -o, --organization <id>      the event's organization (default: $SCIM_SYNC_ORGANIZATION_ID)
+  -d, --data <key=value>       set a field of data; repeatable. Dotted keys reach into objects
+                               (address.locality=Oslo); values that parse as JSON are JSON
+                               (active=false, roles='[{"role_name":"admin"}]'), others are strings
+                               (quote a number to keep it a string: employee_id='"42"')
+  -h, --help                   show this help
+
+${EXIT_CODES}`;
+
+export const HELP = {
+  main: MAIN,
+  reconcile: RECONCILE,
+  'fake-scalekit': FAKE_SCALEKIT,
+  trigger: TRIGGER,
+} as const;
+
+export type CommandName = Exclude<keyof typeof HELP, 'main'>;
+
+export function isCommand(name: string): name is CommandName {
+  return name !== 'main' && Object.hasOwn(HELP, name);
+}

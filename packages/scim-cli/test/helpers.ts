@@ -1,0 +1,129 @@
+/** What the CLI tests share: running it in-process or as the built bin, and a seeded fake Scalekit. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
+import { onTestFinished } from 'vitest';
+import { runCli } from '../src/index.js';
+
+export const BIN = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+/** A fresh directory outside the workspace, removed when the test finishes. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'scim-cli-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A pretend stdout or stderr that keeps what is written. */
+export function output(columns?: number) {
+  const chunks: string[] = [];
+  return {
+    write(chunk: string) {
+      chunks.push(chunk);
+      return true;
+    },
+    ...(columns !== undefined && { columns }),
+    text: () => chunks.join(''),
+  };
+}
+
+/** `runCli` in this process, with nothing of this process's environment. */
+export async function run(
+  argv: string[],
+  options: { env?: Record<string, string>; isTTY?: boolean; signal?: AbortSignal } = {},
+): Promise<Ran> {
+  const stdout = output();
+  const stderr = output(100);
+  const code = await runCli(argv, {
+    stdout,
+    stderr,
+    env: options.env ?? {},
+    isTTY: options.isTTY ?? false,
+    signal: options.signal ?? new AbortController().signal,
+  });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+/**
+ * This process's environment without anything that would point the CLI at a real Scalekit or
+ * database, nor pnpm's NODE_PATH (which would let the child resolve packages an installed CLI could not).
+ */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(SCALEKIT_|SCIM_SYNC_|DATABASE_URL$|NODE_PATH$)/.test(key)) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+/** `node dist/cli.js …` as a child process; kills it and rejects after `timeoutMs`. */
+export function runBin(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: cleanEnv(options.env),
+      ...(options.cwd !== undefined && { cwd: options.cwd }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `scim-sync ${args.join(' ')} did not exit within ${options.timeoutMs ?? 15_000} ms; stderr: ${stderr}`,
+        ),
+      );
+    }, options.timeoutMs ?? 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export interface Directory {
+  fake: FakeScalekit;
+  organizationId: string;
+  directoryId: string;
+  /** The three variables `reconcile` reads. */
+  env: Record<string, string>;
+}
+
+/** A fake Scalekit on 127.0.0.1 with one organization whose directory holds `users` and `groups`. */
+export async function startDirectory(seed: { users: number; groups: number }): Promise<Directory> {
+  const fake = await startFakeScalekit();
+  const organizationId = fake.addOrganization().id;
+  const directoryId = fake.addDirectory(organizationId).id;
+  fake.seed(organizationId, seed);
+  return {
+    fake,
+    organizationId,
+    directoryId,
+    env: {
+      SCALEKIT_ENVIRONMENT_URL: fake.url,
+      SCALEKIT_CLIENT_ID: fake.clientId,
+      SCALEKIT_CLIENT_SECRET: fake.clientSecret,
+    },
+  };
+}
