@@ -1,0 +1,259 @@
+/**
+ * SCIM filters (RFC 7644 §3.4.2.2): a parser into a typed tree, and a printer whose output parses
+ * back to the same tree. Hand-written (a tokenizer and a recursive-descent parser): the grammar is
+ * small, and the SCIM libraries on npm that parse it bring a whole server with them.
+ *
+ * Precedence: `not` (with its parentheses) binds tightest, then `and`, then `or`; `and` and `or`
+ * associate to the left. Operators and the literals `true`, `false`, `null` are case-insensitive;
+ * attribute names keep their spelling (matching is case-insensitive, per RFC 7643 §2.1).
+ */
+import { ScimError } from './errors.js';
+
+/** `[schema URN ":"] attribute ["." subAttribute]`, e.g. `name.familyName` or `urn:…:User:employeeNumber`. */
+export interface AttributePath {
+  readonly schema?: string;
+  readonly attribute: string;
+  readonly subAttribute?: string;
+}
+
+export type CompareOperator = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
+export type CompareValue = string | number | boolean | null;
+
+export type Filter =
+  | { readonly op: 'pr'; readonly path: AttributePath }
+  | { readonly op: CompareOperator; readonly path: AttributePath; readonly value: CompareValue }
+  | { readonly op: 'and' | 'or'; readonly left: Filter; readonly right: Filter }
+  | { readonly op: 'not'; readonly filter: Filter }
+  /** `emails[type eq "work" and primary eq true]`: the inner filter applies to each value of `path`. */
+  | { readonly op: 'valuePath'; readonly path: AttributePath; readonly filter: Filter };
+
+const COMPARE = new Set<string>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
+
+type Token =
+  | { kind: 'word'; text: string; at: number }
+  | { kind: 'string'; value: string; at: number }
+  | { kind: 'number'; value: number; at: number }
+  | { kind: '(' | ')' | '[' | ']'; at: number };
+
+const WORD = /[A-Za-z0-9_$:.-]+/y;
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?![A-Za-z0-9_$:.])/y;
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+
+function tokenize(input: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < input.length) {
+    const c = input[i] as string;
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      i += 1;
+      continue;
+    }
+    if (c === '(' || c === ')' || c === '[' || c === ']') {
+      tokens.push({ kind: c, at: i });
+      i += 1;
+      continue;
+    }
+    if (c === '"') {
+      STRING.lastIndex = i;
+      const m = STRING.exec(input);
+      if (!m) throw invalid(`an unterminated or malformed string at position ${i}`);
+      tokens.push({ kind: 'string', value: JSON.parse(m[0]) as string, at: i });
+      i += m[0].length;
+      continue;
+    }
+    NUMBER.lastIndex = i;
+    const n = NUMBER.exec(input);
+    if (n) {
+      const value = Number(n[0]);
+      if (!Number.isFinite(value)) throw invalid(`the number ${n[0]} is out of range`);
+      tokens.push({ kind: 'number', value, at: i });
+      i += n[0].length;
+      continue;
+    }
+    WORD.lastIndex = i;
+    const w = WORD.exec(input);
+    if (!w) throw invalid(`unexpected "${c}" at position ${i}`);
+    tokens.push({ kind: 'word', text: w[0], at: i });
+    i += w[0].length;
+  }
+  return tokens;
+}
+
+function invalid(detail: string): ScimError {
+  return new ScimError(400, 'invalidFilter', `The filter is not valid: ${detail}.`);
+}
+
+const ATTRIBUTE_NAME = /^[A-Za-z$][\w$-]*$/;
+
+/** Parses `[urn:…:]attr[.sub]`. The URN is everything before the last colon. */
+export function parseAttributePath(text: string, error: (detail: string) => ScimError = invalid): AttributePath {
+  const colon = text.lastIndexOf(':');
+  const schema = colon === -1 ? undefined : text.slice(0, colon);
+  const [attribute, subAttribute, extra] = text.slice(colon + 1).split('.');
+  if (
+    attribute === undefined ||
+    !ATTRIBUTE_NAME.test(attribute) ||
+    (subAttribute !== undefined && !ATTRIBUTE_NAME.test(subAttribute)) ||
+    extra !== undefined ||
+    schema === ''
+  ) {
+    throw error(`"${text}" is not an attribute path`);
+  }
+  return {
+    ...(schema !== undefined && { schema }),
+    attribute,
+    ...(subAttribute !== undefined && { subAttribute }),
+  };
+}
+
+class Parser {
+  #i = 0;
+  constructor(
+    private readonly tokens: Token[],
+    private readonly source: string,
+  ) {}
+
+  #peek(): Token | undefined {
+    return this.tokens[this.#i];
+  }
+
+  #isWord(token: Token | undefined, word: string): boolean {
+    return token?.kind === 'word' && token.text.toLowerCase() === word;
+  }
+
+  #expect(kind: Token['kind'], what: string): Token {
+    const token = this.tokens[this.#i];
+    if (token?.kind !== kind) throw invalid(`expected ${what} ${this.#where(token)}`);
+    this.#i += 1;
+    return token;
+  }
+
+  #where(token: Token | undefined): string {
+    return token === undefined ? 'at the end' : `at position ${token.at}`;
+  }
+
+  parse(): Filter {
+    if (this.tokens.length === 0) throw invalid('it is empty');
+    const filter = this.#or(false);
+    const rest = this.#peek();
+    if (rest) throw invalid(`unexpected ${describe(rest)} ${this.#where(rest)}`);
+    return filter;
+  }
+
+  #or(inValuePath: boolean): Filter {
+    let left = this.#and(inValuePath);
+    while (this.#isWord(this.#peek(), 'or')) {
+      this.#i += 1;
+      left = { op: 'or', left, right: this.#and(inValuePath) };
+    }
+    return left;
+  }
+
+  #and(inValuePath: boolean): Filter {
+    let left = this.#not(inValuePath);
+    while (this.#isWord(this.#peek(), 'and')) {
+      this.#i += 1;
+      left = { op: 'and', left, right: this.#not(inValuePath) };
+    }
+    return left;
+  }
+
+  #not(inValuePath: boolean): Filter {
+    const token = this.#peek();
+    if (this.#isWord(token, 'not') && this.tokens[this.#i + 1]?.kind === '(') {
+      this.#i += 2;
+      const filter = this.#or(inValuePath);
+      this.#expect(')', '")" to close "not ("');
+      return { op: 'not', filter };
+    }
+    return this.#atom(inValuePath);
+  }
+
+  #atom(inValuePath: boolean): Filter {
+    const token = this.#peek();
+    if (token?.kind === '(') {
+      this.#i += 1;
+      const filter = this.#or(inValuePath);
+      this.#expect(')', '")"');
+      return filter;
+    }
+    if (token?.kind !== 'word') throw invalid(`expected an attribute ${this.#where(token)}`);
+    if (token.text.toLowerCase() === 'not')
+      throw invalid(`"not" takes parentheses, "not (…)", at position ${token.at}`);
+    this.#i += 1;
+    const path = parseAttributePath(token.text);
+    const next = this.#peek();
+    if (next?.kind === '[') {
+      if (inValuePath) throw invalid(`a value filter cannot nest another, at position ${next.at}`);
+      if (path.subAttribute !== undefined) throw invalid(`"${token.text}[" filters a sub-attribute`);
+      this.#i += 1;
+      const filter = this.#or(true);
+      this.#expect(']', '"]"');
+      return { op: 'valuePath', path, filter };
+    }
+    if (next?.kind !== 'word') throw invalid(`expected an operator after "${token.text}" ${this.#where(next)}`);
+    const op = next.text.toLowerCase();
+    this.#i += 1;
+    if (op === 'pr') return { op: 'pr', path };
+    if (!COMPARE.has(op)) throw invalid(`"${next.text}" is not an operator`);
+    return { op: op as CompareOperator, path, value: this.#value() };
+  }
+
+  #value(): CompareValue {
+    const token = this.#peek();
+    this.#i += 1;
+    if (token?.kind === 'string' || token?.kind === 'number') return token.value;
+    if (token?.kind === 'word') {
+      const word = token.text.toLowerCase();
+      if (word === 'true') return true;
+      if (word === 'false') return false;
+      if (word === 'null') return null;
+      throw invalid(`${token.text} is not a value (strings are quoted) at position ${token.at}`);
+    }
+    throw invalid(`expected a value ${this.#where(token)} in "${this.source}"`);
+  }
+}
+
+function describe(token: Token): string {
+  if (token.kind === 'word') return `"${token.text}"`;
+  if (token.kind === 'string') return `the string ${JSON.stringify(token.value)}`;
+  if (token.kind === 'number') return `the number ${token.value}`;
+  return `"${token.kind}"`;
+}
+
+/** Parses a SCIM filter; throws a `ScimError` (400, `invalidFilter`) saying what is wrong and where. */
+export function parseFilter(input: string): Filter {
+  return new Parser(tokenize(input), input).parse();
+}
+
+export function formatAttributePath(path: AttributePath): string {
+  const base = path.schema === undefined ? path.attribute : `${path.schema}:${path.attribute}`;
+  return path.subAttribute === undefined ? base : `${base}.${path.subAttribute}`;
+}
+
+function formatValue(value: CompareValue): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** Prints a filter in canonical form; `parseFilter(formatFilter(f))` equals `f`. */
+export function formatFilter(filter: Filter): string {
+  switch (filter.op) {
+    case 'pr':
+      return `${formatAttributePath(filter.path)} pr`;
+    case 'and':
+    case 'or': {
+      // Left-associative: a right operand of the same operator, or an `or` under `and`, needs parentheses.
+      const wrap = (child: Filter, right: boolean) =>
+        (child.op === 'or' && (filter.op === 'and' || right)) || (right && child.op === filter.op)
+          ? `(${formatFilter(child)})`
+          : formatFilter(child);
+      return `${wrap(filter.left, false)} ${filter.op} ${wrap(filter.right, true)}`;
+    }
+    case 'not':
+      return `not (${formatFilter(filter.filter)})`;
+    case 'valuePath':
+      return `${formatAttributePath(filter.path)}[${formatFilter(filter.filter)}]`;
+    default:
+      return `${formatAttributePath(filter.path)} ${filter.op} ${formatValue(filter.value)}`;
+  }
+}
