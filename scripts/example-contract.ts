@@ -1,8 +1,10 @@
 /**
  * The examples' contract (DESIGN.md, "Examples and their contract"), as one suite every
  * `examples/<framework>` runs against its app over real HTTP, so switching frameworks brings no surprise.
+ * Reconciliation runs against a local fake of Scalekit that the real `@scalekit-sdk/node` talks to.
  */
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
+import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 export interface ExampleServer {
@@ -10,23 +12,48 @@ export interface ExampleServer {
   close(): void | Promise<void>;
 }
 
-export function runExampleContractSuite(
-  name: string,
-  start: (config: { webhookSecret: string }) => Promise<ExampleServer>,
-): void {
+/**
+ * The environment the suite starts an example with. The three API variables are `''` (unset, to the
+ * examples' config) when the suite checks that webhooks work without reconciliation.
+ */
+export type ExampleEnv = Record<
+  'SCALEKIT_WEBHOOK_SECRET' | 'SCALEKIT_ENVIRONMENT_URL' | 'SCALEKIT_CLIENT_ID' | 'SCALEKIT_CLIENT_SECRET',
+  string
+>;
+
+interface UserRow {
+  id: string;
+  email: string | null;
+  name: string | null;
+  active: boolean;
+  groups: string[];
+  roles: string[];
+}
+
+export function runExampleContractSuite(name: string, start: (env: ExampleEnv) => Promise<ExampleServer>): void {
+  const secret = generateWebhookSecret();
+
   describe(`example contract: ${name}`, () => {
-    const secret = generateWebhookSecret();
     const f = createEventFactory({ organizationId: 'org_example' });
+    let fake: FakeScalekit;
     let server: ExampleServer;
     let base = '';
     const webhook = (event: unknown) => deliverWebhook(`${base}/webhooks/scalekit`, event, { secret });
 
     beforeAll(async () => {
-      server = await start({ webhookSecret: secret });
+      // Signs its webhooks with the app's secret, so the app accepts what the fake sends.
+      fake = await startFakeScalekit({ webhookSecret: secret });
+      server = await start({
+        SCALEKIT_WEBHOOK_SECRET: secret,
+        SCALEKIT_ENVIRONMENT_URL: fake.url,
+        SCALEKIT_CLIENT_ID: fake.clientId,
+        SCALEKIT_CLIENT_SECRET: fake.clientSecret,
+      });
       base = server.url;
     });
     afterAll(async () => {
       await server?.close();
+      await fake?.close();
     });
 
     it('writes webhook users into the app table that GET /api/users serves', async () => {
@@ -59,10 +86,7 @@ export function runExampleContractSuite(
     it('deactivates a deleted user instead of removing it', async () => {
       await webhook(f.userCreated({ id: 'diruser_2', email: 'b@example.com' }));
       await webhook(f.userDeleted({ id: 'diruser_2' }));
-      const users = (await (await fetch(`${base}/api/users?organization_id=org_example`)).json()) as {
-        id: string;
-        active: boolean;
-      }[];
+      const users = (await (await fetch(`${base}/api/users?organization_id=org_example`)).json()) as UserRow[];
       expect(users.find((u) => u.id === 'diruser_2')).toMatchObject({ active: false });
     });
 
@@ -74,11 +98,211 @@ export function runExampleContractSuite(
     });
 
     it('asks for organization_id with a JSON error', async () => {
-      for (const path of ['/api/users', '/api/groups']) {
-        const response = await fetch(`${base}${path}`);
+      for (const [method, path] of [
+        ['GET', '/api/users'],
+        ['GET', '/api/groups'],
+        ['POST', '/api/sync'],
+      ] as const) {
+        const response = await fetch(`${base}${path}`, { method });
         expect(response.status).toBe(400);
         expect(await response.json()).toMatchObject({ error: { code: 'missing_organization_id' } });
       }
+    });
+
+    describe('POST /api/sync: reconciliation against the Directory API', () => {
+      const org = 'org_sync';
+      const sync = async (query = '') => {
+        const response = await fetch(`${base}/api/sync?organization_id=${org}${query}`, { method: 'POST' });
+        return { status: response.status, body: await response.json() };
+      };
+      const appUsers = async (): Promise<UserRow[]> =>
+        (await fetch(`${base}/api/users?organization_id=${org}`)).json() as Promise<UserRow[]>;
+      const byId = (users: UserRow[], id: string) => users.find((u) => u.id === id);
+
+      beforeAll(() => {
+        fake.addOrganization({ id: org });
+        fake.addDirectory(org);
+        fake.upsertGroup(org, { id: 'dirgroup_eng', displayName: 'Engineering' });
+        fake.upsertGroup(org, { id: 'dirgroup_ops', displayName: 'Operations' });
+        const people = [
+          ['ada', 'Ada', 'Lovelace', ['dirgroup_eng']],
+          ['grace', 'Grace', 'Hopper', ['dirgroup_eng', 'dirgroup_ops']],
+          ['linus', 'Linus', 'Ødegård', []],
+          ['ken', 'Ken', 'Thompson', ['dirgroup_ops']],
+        ] as const;
+        for (const [id, givenName, familyName, groups] of people) {
+          fake.upsertUser(org, {
+            id: `diruser_${id}`,
+            email: `${id}@example.com`,
+            givenName,
+            familyName,
+            groups: [...groups],
+            roles: id === 'ada' ? ['admin'] : ['member'],
+          });
+        }
+        // The app never heard of them: reconciliation alone must bring them in.
+        fake.webhooks.drop();
+      });
+
+      it('creates the directory it lists: users with their groups and roles, and the groups', async () => {
+        const { status, body } = await sync();
+        expect(status).toBe(200);
+        expect(body).toMatchObject({
+          status: 'completed',
+          organizationId: org,
+          dryRun: false,
+          users: { listed: 4, created: 4 },
+          groups: { listed: 2, created: 2 },
+        });
+        const users = await appUsers();
+        expect(users.map((u) => u.id)).toEqual(['diruser_ada', 'diruser_grace', 'diruser_ken', 'diruser_linus']);
+        expect(byId(users, 'diruser_grace')).toMatchObject({
+          email: 'grace@example.com',
+          name: 'Grace Hopper',
+          active: true,
+          groups: ['dirgroup_eng', 'dirgroup_ops'],
+          roles: ['member'],
+        });
+        expect(byId(users, 'diruser_ada')).toMatchObject({ active: true, groups: ['dirgroup_eng'], roles: ['admin'] });
+        expect(byId(users, 'diruser_linus')).toMatchObject({ name: 'Linus Ødegård', groups: [] });
+        const groups = await (await fetch(`${base}/api/groups?organization_id=${org}`)).json();
+        expect(groups).toEqual([
+          expect.objectContaining({ id: 'dirgroup_eng', name: 'Engineering' }),
+          expect.objectContaining({ id: 'dirgroup_ops', name: 'Operations' }),
+        ]);
+      });
+
+      it('writes nothing and calls no handler when nothing changed remotely', async () => {
+        const { status, body } = await sync();
+        expect(status).toBe(200);
+        expect(body).toMatchObject({
+          status: 'completed',
+          events: 0,
+          handlerCalls: 0,
+          users: { unchanged: 4, created: 0 },
+          groups: { unchanged: 2 },
+        });
+      });
+
+      it('dry_run=1 answers the plan and changes nothing', async () => {
+        fake.removeUser(org, 'diruser_linus');
+        fake.upsertUser(org, { id: 'diruser_margaret', email: 'margaret@example.com', givenName: 'Margaret' });
+        fake.webhooks.drop();
+        const before = await appUsers();
+
+        const { status, body } = await sync('&dry_run=1');
+        expect(status).toBe(200);
+        expect(body).toMatchObject({ status: 'completed', dryRun: true, events: 0, handlerCalls: 0 });
+        expect(body.plan).toEqual(
+          expect.arrayContaining([
+            { kind: 'user', action: 'create', id: 'diruser_margaret' },
+            { kind: 'user', action: 'remove', id: 'diruser_linus' },
+          ]),
+        );
+        expect(await appUsers()).toEqual(before);
+      });
+
+      it('catches up on missed webhooks: creates the new user, deactivates the removed one', async () => {
+        const { status, body } = await sync();
+        expect(status).toBe(200);
+        expect(body).toMatchObject({
+          status: 'completed',
+          users: { created: 1, deactivated: 1, removed: 1, unchanged: 3 },
+        });
+        const users = await appUsers();
+        expect(byId(users, 'diruser_margaret')).toMatchObject({ email: 'margaret@example.com', active: true });
+        expect(byId(users, 'diruser_linus')).toMatchObject({ active: false });
+      });
+
+      it('mode=incremental lists what changed since the last run and changes nothing here', async () => {
+        const { status, body } = await sync('&mode=incremental');
+        expect(status).toBe(200);
+        expect(body).toMatchObject({ status: 'completed', mode: 'incremental', events: 0 });
+      });
+
+      it('agrees with the webhooks: after every webhook arrived, a sync changes nothing', async () => {
+        fake.upsertUser(org, { id: 'diruser_barbara', email: 'barbara@example.com', groups: ['dirgroup_ops'] });
+        fake.upsertUser(org, { id: 'diruser_ken', familyName: 'Thompson (Bell Labs)' });
+        const delivered = await fake.webhooks.deliver(`${base}/webhooks/scalekit`);
+        expect(delivered.map((d) => d.status)).toEqual([200, 200]);
+
+        const { body } = await sync();
+        expect(body).toMatchObject({ status: 'completed', events: 0, handlerCalls: 0 });
+        expect(byId(await appUsers(), 'diruser_ken')).toMatchObject({ name: 'Ken Thompson (Bell Labs)' });
+      });
+
+      it('stops before a mass deactivation (200, guard_tripped) and applies it with force=1', async () => {
+        fake.removeUser(org, 'diruser_ada');
+        fake.removeUser(org, 'diruser_grace');
+        fake.webhooks.drop();
+
+        const tripped = await sync();
+        expect(tripped.status).toBe(200);
+        expect(tripped.body).toMatchObject({ status: 'guard_tripped', guard: { users: { tripped: true } } });
+        expect(byId(await appUsers(), 'diruser_ada')).toMatchObject({ active: true });
+
+        const forced = await sync('&force=1');
+        expect(forced).toMatchObject({ status: 200, body: { status: 'completed', users: { deactivated: 2 } } });
+        expect(byId(await appUsers(), 'diruser_ada')).toMatchObject({ active: false });
+      });
+
+      it('answers 409 already_running while a run of the same organization holds the lock', async () => {
+        // The first run is rate limited twice and backs off, holding the lock, for at least 750 ms in all.
+        const faultsBefore = fake.stats().faultsInjected;
+        fake.faults.rateLimit({ method: 'ListDirectoryGroups', times: 2 });
+        const first = sync();
+        const deadline = Date.now() + 5_000;
+        while (fake.stats().faultsInjected === faultsBefore && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        const second = await sync();
+        expect(second).toMatchObject({ status: 409, body: { error: { code: 'already_running' } } });
+        expect(await first).toMatchObject({ status: 200, body: { status: 'completed' } });
+      });
+
+      it('answers 502 with the failed report when Scalekit fails (unknown organization)', async () => {
+        const response = await fetch(`${base}/api/sync?organization_id=org_unknown`, { method: 'POST' });
+        expect(response.status).toBe(502);
+        expect(await response.json()).toMatchObject({ status: 'failed', error: { code: 'not_found' } });
+      });
+
+      it('refuses an unknown option with a JSON error', async () => {
+        expect(await sync('&mode=sideways')).toMatchObject({ status: 400, body: { error: { code: 'invalid_query' } } });
+      });
+    });
+  });
+
+  describe(`example contract: ${name}, without the Scalekit API variables`, () => {
+    let server: ExampleServer;
+
+    beforeAll(async () => {
+      server = await start({
+        SCALEKIT_WEBHOOK_SECRET: secret,
+        SCALEKIT_ENVIRONMENT_URL: '',
+        SCALEKIT_CLIENT_ID: '',
+        SCALEKIT_CLIENT_SECRET: '',
+      });
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('answers POST /api/sync with 503 naming the missing variables, and still takes webhooks', async () => {
+      const response = await fetch(`${server.url}/api/sync?organization_id=org_example`, { method: 'POST' });
+      expect(response.status).toBe(503);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('sync_not_configured');
+      expect(error.message).toMatch(/SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET/);
+
+      const f = createEventFactory({ organizationId: 'org_example' });
+      const delivered = await deliverWebhook(
+        `${server.url}/webhooks/scalekit`,
+        f.userCreated({ id: 'diruser_1', email: 'ada@example.com' }),
+        { secret },
+      );
+      expect(delivered.status).toBe(200);
+      const users = await (await fetch(`${server.url}/api/users?organization_id=org_example`)).json();
+      expect(users).toEqual([expect.objectContaining({ id: 'diruser_1', active: true })]);
     });
   });
 }

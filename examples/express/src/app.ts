@@ -1,15 +1,23 @@
 import { createScalekitWebhookReceiver, type ProvisioningEngine, type ProvisioningStore } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-express';
-import { createProvisioning, createUserService, type ExampleConfig, type UserService } from 'example-shared';
+import {
+  createProvisioning,
+  createSync,
+  createUserService,
+  type ExampleConfig,
+  runSync,
+  type UserService,
+} from 'example-shared';
 import express, { type Express, type Response } from 'express';
 
 export function createApp(
-  config: Pick<ExampleConfig, 'webhookSecret'>,
+  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi'>,
   store?: ProvisioningStore,
 ): { app: Express; users: UserService; engine: ProvisioningEngine } {
   const users = createUserService();
   const engine = createProvisioning(users, store);
   const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+  const sync = createSync(engine, config);
 
   const app = express();
   // The webhook route reads its own raw body: register it before the app-wide JSON parser.
@@ -32,6 +40,13 @@ export function createApp(
   app.get('/api/groups', (request, response) => {
     const organizationId = organizationOf(request.query, response);
     if (organizationId) response.json(users.listGroups(organizationId));
+  });
+
+  // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
+  // Express 5 forwards a rejected promise to its error handler.
+  app.post('/api/sync', async (request, response) => {
+    const { status, body } = await runSync(sync, new URL(request.originalUrl, 'http://localhost').searchParams);
+    response.status(status).json(body);
   });
 
   return { app, users, engine };

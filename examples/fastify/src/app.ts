@@ -1,12 +1,16 @@
 import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
 import { scalekitWebhookPlugin } from '@org/scim-fastify';
-import { createProvisioning, createUserService, type ExampleConfig } from 'example-shared';
+import { createProvisioning, createSync, createUserService, type ExampleConfig, runSync } from 'example-shared';
 import Fastify, { type FastifyReply } from 'fastify';
 
-export async function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: ProvisioningStore) {
+export async function createApp(
+  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi'>,
+  store?: ProvisioningStore,
+) {
   const users = createUserService();
   const engine = createProvisioning(users, store);
   const receiver = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+  const sync = createSync(engine, config);
 
   const app = Fastify();
   // Encapsulated: the plugin's raw-body parser applies to the webhook route only.
@@ -28,6 +32,12 @@ export async function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, st
   app.get('/api/groups', async (request, reply) => {
     const organizationId = organizationOf(request.query, reply);
     return organizationId ? users.listGroups(organizationId) : reply;
+  });
+
+  // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
+  app.post('/api/sync', async (request, reply) => {
+    const { status, body } = await runSync(sync, new URL(request.url, 'http://localhost').searchParams);
+    return reply.code(status).send(body);
   });
 
   return { app, users, engine };

@@ -1,13 +1,16 @@
 /**
  * The demo: starts this example as its own process (in-memory store), sends it a scripted stream of
  * signed Scalekit webhooks, prints what each delivery got, then the app's users and groups.
- * Every delivery states what it should get; the demo exits non-zero if one does not.
+ * Then reconciliation: a local fake of Scalekit's Directory API (the real SDK talks to it) holds a
+ * directory, some of its webhooks are lost, and `POST /api/sync` catches up.
+ * Every step states what it should get; the demo exits non-zero if one does not.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createEventFactory, deliverWebhook, generateWebhookSecret, signDelivery } from '@org/scim-testing';
+import { type FakeScalekit, type FakeUserInput, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 
 const exampleDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -19,10 +22,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startExample(port: number, secret: string): Promise<ChildProcess> {
+/** The app reads Scalekit's API from the fake, as it would from `https://<env>.scalekit.com`. */
+async function startExample(port: number, secret: string, fake: FakeScalekit): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: exampleDir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', SCALEKIT_WEBHOOK_SECRET: secret },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SCALEKIT_WEBHOOK_SECRET: secret,
+      SCALEKIT_ENVIRONMENT_URL: fake.url,
+      SCALEKIT_CLIENT_ID: fake.clientId,
+      SCALEKIT_CLIENT_SECRET: fake.clientSecret,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const timeout = setTimeout(() => child.kill(), 30_000);
@@ -51,11 +63,8 @@ function table(rows: Record<string, unknown>[], columns: [key: string, width: nu
   return [header, '-'.repeat(header.length), ...lines].join('\n');
 }
 
-async function main() {
-  const secret = generateWebhookSecret();
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = await startExample(port, secret);
+/** Part 1: a scripted stream of signed webhooks, each with the answer it should get. Returns the failures. */
+async function webhookPart(base: string, secret: string): Promise<number> {
   const org = 'org_53879494091473415';
   const f = createEventFactory({ organizationId: org });
 
@@ -169,15 +178,171 @@ async function main() {
     ]),
   );
 
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-  if (failures > 0) {
-    console.error(`\n${failures} deliveries did not get the expected answer.`);
-    process.exit(1);
-  }
+  if (failures > 0) console.error(`\n${failures} deliveries did not get the expected answer.`);
+  else
+    console.log(
+      '\nEvery delivery got the expected answer: duplicates and late events changed nothing, forgeries were refused, and the deleted user is deactivated, not removed.\n',
+    );
+  return failures;
+}
+
+interface UserCounts {
+  listed: number;
+  created: number;
+  updated: number;
+  reactivated: number;
+  deactivated: number;
+  removed: number;
+  unchanged: number;
+}
+interface Report {
+  status: string;
+  durationMs: number;
+  events: number;
+  handlerCalls: number;
+  users: UserCounts;
+  groups: { listed: number; created: number; updated: number; deleted: number; unchanged: number };
+  error?: { code: string; message: string };
+}
+
+/** Part 2: webhooks go down, the app misses a joiner and a leaver, and `POST /api/sync` finds both. */
+async function reconciliationPart(base: string, fake: FakeScalekit): Promise<number> {
+  // Not the webhook part's organization: this one starts empty.
+  const org = 'org_53879494091473902';
+  let failures = 0;
+  /** `''` when the expectation holds, else the mark that the demo failed. */
+  const check = (ok: boolean, expected: string): string => {
+    if (ok) return '';
+    failures += 1;
+    return `   ✗ expected ${expected}`;
+  };
+  const appUsers = async () =>
+    (await (await fetch(`${base}/api/users?organization_id=${org}`)).json()) as ({
+      id: string;
+      active: boolean;
+    } & Record<string, unknown>)[];
+  const sync = async () => {
+    const response = await fetch(`${base}/api/sync?organization_id=${org}`, { method: 'POST' });
+    return { status: response.status, report: (await response.json()) as Report };
+  };
+
+  console.log(`${'─'.repeat(120)}\n\nReconciliation against a local fake of Scalekit's Directory API\n`);
   console.log(
-    '\nEvery delivery got the expected answer: duplicates and late events changed nothing, forgeries were refused, and the deleted user is deactivated, not removed.\n',
+    `The same app, started with SCALEKIT_ENVIRONMENT_URL=${fake.url} (the fake; the real @scalekit-sdk/node\ntalks to it), SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET. Organization ${org}.\n`,
   );
+
+  fake.addOrganization({ id: org, displayName: 'Acme' });
+  fake.addDirectory(org);
+  const eng = fake.upsertGroup(org, { id: 'dirgroup_engineering', displayName: 'Engineering' });
+  const research = fake.upsertGroup(org, { id: 'dirgroup_research', displayName: 'Research' });
+  const person = (id: string, givenName: string, familyName: string, groups: string[], role = 'member') =>
+    ({
+      id,
+      email: `${id.slice('diruser_'.length)}@example.com`,
+      givenName,
+      familyName,
+      groups,
+      roles: [role],
+    }) satisfies FakeUserInput;
+  const people = [
+    person('diruser_alan', 'Alan', 'Turing', [research.id]),
+    person('diruser_barbara', 'Barbara', 'Liskov', [eng.id, research.id], 'admin'),
+    person('diruser_edsger', 'Edsger', 'Dijkstra', [research.id]),
+    person('diruser_ken', 'Ken', 'Thompson', [eng.id]),
+    person('diruser_radia', 'Radia', 'Perlman', [eng.id]),
+  ];
+  for (const p of people) fake.upsertUser(org, p);
+  const seeded = await fake.webhooks.deliver(`${base}/webhooks/scalekit`);
+  const accepted = seeded.filter((d) => d.status === 200).length;
+  console.log(
+    `1. The directory: ${people.length} users in 2 groups, created in the fake. Its ${seeded.length} webhooks arrive; the app answers ${accepted} of them 200.${check(seeded.length === 7 && accepted === 7, '7 webhooks, all 200')}`,
+  );
+
+  const margaret = person('diruser_margaret', 'Margaret', 'Hamilton', [eng.id]);
+  fake.upsertUser(org, margaret);
+  fake.removeUser(org, 'diruser_ken');
+  const lost = fake.webhooks.drop();
+  const before = await appUsers();
+  const ken = before.find((u) => u.id === 'diruser_ken');
+  const unaware = before.length === 5 && !before.some((u) => u.id === margaret.id) && ken?.active === true;
+  console.log(
+    `2. Webhooks go down: Margaret Hamilton joins Engineering and Ken Thompson leaves; their ${lost.length} webhooks are lost.\n   GET /api/users still lists ${before.length} users, no Margaret, and Ken active=${ken?.active}: the app does not know.${check(unaware, '5 users, no Margaret, Ken active')}`,
+  );
+
+  const first = await sync();
+  const { users, groups } = first.report;
+  console.log(
+    `3. POST /api/sync?organization_id=${org}   HTTP ${first.status}, status ${first.report.status}, ${first.report.durationMs} ms${check(
+      first.status === 200 &&
+        first.report.status === 'completed' &&
+        users.created === 1 &&
+        users.deactivated === 1 &&
+        users.removed === 1 &&
+        users.unchanged === 4,
+      'HTTP 200 completed: created 1, deactivated 1 (removed 1), unchanged 4',
+    )}\n`,
+  );
+  if (first.report.error) console.log(`   ${first.report.error.code}: ${first.report.error.message}`);
+  console.log(
+    `   users   listed ${users.listed}, created ${users.created}, updated ${users.updated}, reactivated ${users.reactivated}, deactivated ${users.deactivated} (removed from the directory ${users.removed}), unchanged ${users.unchanged}`,
+  );
+  console.log(
+    `   groups  listed ${groups.listed}, created ${groups.created}, updated ${groups.updated}, deleted ${groups.deleted}, unchanged ${groups.unchanged}`,
+  );
+  console.log(`   events fed through the engine ${first.report.events}, handler calls ${first.report.handlerCalls}`);
+
+  const after = await appUsers();
+  const caughtUp =
+    after.find((u) => u.id === margaret.id)?.active === true &&
+    after.find((u) => u.id === 'diruser_ken')?.active === false;
+  console.log(
+    `\nThe app's users table after the sync (GET /api/users?organization_id=${org}):${check(caughtUp, 'Margaret active, Ken active=false')}\n`,
+  );
+  console.log(
+    table(after, [
+      ['id', 16],
+      ['email', 20],
+      ['name', 17],
+      ['active', 6],
+      ['groups', 38],
+      ['roles', 6],
+    ]),
+  );
+
+  const second = await sync();
+  console.log(
+    `\n4. POST /api/sync again   HTTP ${second.status}, status ${second.report.status}, events ${second.report.events}, handler calls ${second.report.handlerCalls}: nothing changed remotely, nothing written.${check(
+      second.status === 200 &&
+        second.report.status === 'completed' &&
+        second.report.events === 0 &&
+        second.report.handlerCalls === 0,
+      'HTTP 200 completed, events 0, handler calls 0',
+    )}`,
+  );
+
+  if (failures > 0) console.error(`\n${failures} reconciliation steps did not get the expected answer.`);
+  else
+    console.log(
+      '\nThe sync found what the lost webhooks would have said: Margaret created, Ken deactivated (not deleted), the\nothers untouched; and a second run wrote nothing.\n',
+    );
+  return failures;
+}
+
+async function main() {
+  const secret = generateWebhookSecret();
+  // Started first, so the app gets its URL and credentials; it signs webhooks with the app's secret.
+  const fake = await startFakeScalekit({ webhookSecret: secret });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = await startExample(port, secret, fake);
+  try {
+    const failures = (await webhookPart(base, secret)) + (await reconciliationPart(base, fake));
+    if (failures > 0) process.exitCode = 1;
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    await fake.close();
+  }
 }
 
 main().catch((error) => {

@@ -1,12 +1,13 @@
 import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-hono';
-import { createProvisioning, createUserService, type ExampleConfig } from 'example-shared';
+import { createProvisioning, createSync, createUserService, type ExampleConfig, runSync } from 'example-shared';
 import { Hono } from 'hono';
 
-export function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: ProvisioningStore) {
+export function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi'>, store?: ProvisioningStore) {
   const users = createUserService();
   const engine = createProvisioning(users, store);
   const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+  const sync = createSync(engine, config);
 
   const app = new Hono();
   app.post('/webhooks/scalekit', scalekitWebhook(webhooks));
@@ -25,6 +26,12 @@ export function createApp(config: Pick<ExampleConfig, 'webhookSecret'>, store?: 
     const organizationId = c.req.query('organization_id');
     const problem = requireOrganization(organizationId);
     return problem ? c.json(problem, 400) : c.json(users.listGroups(organizationId as string));
+  });
+
+  // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
+  app.post('/api/sync', async (c) => {
+    const { status, body } = await runSync(sync, new URL(c.req.url).searchParams);
+    return c.json(body, status);
   });
 
   return { app, users, engine };

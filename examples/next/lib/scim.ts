@@ -1,14 +1,24 @@
 /**
- * One engine and one webhook receiver per server process. Kept on `globalThis` because Next.js may
- * evaluate this module once per route bundle (and again on every dev reload); the store must be shared.
+ * One engine, one webhook receiver and one reconciler per server process. Kept on `globalThis`
+ * because Next.js may evaluate this module once per route bundle (and again on every dev reload);
+ * the store must be shared.
  */
 import { createScalekitWebhookReceiver, type ProvisioningEngine, type ScalekitWebhookReceiver } from '@org/scim-core';
-import { createProvisioning, createUserService, loadConfig, type UserService } from 'example-shared';
+import {
+  createProvisioning,
+  createSync,
+  createUserService,
+  loadConfig,
+  type Sync,
+  type UserService,
+} from 'example-shared';
 
 interface Scim {
   users: UserService;
   engine: ProvisioningEngine;
   webhooks: ScalekitWebhookReceiver;
+  /** On the webhooks' engine, so both paths share one ledger and mirror. */
+  sync: Sync;
 }
 
 const KEY = Symbol.for('example-next.scim');
@@ -19,7 +29,12 @@ export function scim(): Scim {
     const config = loadConfig();
     const users = createUserService();
     const engine = createProvisioning(users);
-    global[KEY] = { users, engine, webhooks: createScalekitWebhookReceiver({ engine, secret: config.webhookSecret }) };
+    global[KEY] = {
+      users,
+      engine,
+      webhooks: createScalekitWebhookReceiver({ engine, secret: config.webhookSecret }),
+      sync: createSync(engine, config),
+    };
   }
   return global[KEY];
 }

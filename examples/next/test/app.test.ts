@@ -45,12 +45,13 @@ function build(): void {
   if (result.status !== 0) throw new Error(`next build failed:\n${result.stdout}\n${result.stderr}`);
 }
 
-runExampleContractSuite('examples/next (next build, next start)', async ({ webhookSecret }) => {
+// The suite starts the app twice (with and without the Scalekit API variables): one build serves both.
+runExampleContractSuite('examples/next (next build, next start)', async (exampleEnv) => {
   build();
   const port = await freePort();
   const { child } = await spawnUntil(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: dir,
-    env: { ...env, SCALEKIT_WEBHOOK_SECRET: webhookSecret },
+    env: { ...env, ...exampleEnv },
     until: 'Ready',
     timeoutMs: 60_000,
   });
