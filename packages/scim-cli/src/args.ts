@@ -30,3 +30,12 @@ export function integerFlag(
   }
   return n;
 }
+
+/** `--schema <name>`: a PostgreSQL identifier (quoted by the store, so any characters; at most 63 bytes). */
+export function schemaFlag(command: CommandName, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === '' || Buffer.byteLength(value) > 63) {
+    throw new UsageError(`--schema must be a schema name of 1 to 63 bytes, got "${value}".`, command);
+  }
+  return value;
+}

@@ -1,15 +1,19 @@
 /**
- * Which engine a reconciliation feeds: the `--config` module's, else one on `postgresStore()` when
- * `DATABASE_URL` is set, else one on an empty `memoryStore()` (a preview of a first sync).
+ * Which engine a reconciliation feeds: the `--config` module's, else (for a dry run) one on
+ * `postgresStore()` when `DATABASE_URL` is set, else one on an empty `memoryStore()` (a preview of a
+ * first sync).
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createEngine, memoryStore, type ProvisioningEngine, type ProvisioningStore } from '@org/scim-core';
+import { createEngine, memoryStore, type ProvisioningEngine } from '@org/scim-core';
 import type { ScimSyncConfig } from './config.js';
-import { UsageError } from './errors.js';
-
-const POSTGRES_PACKAGE = '@org/scim-postgres';
+import { CommandFailed, UsageError } from './errors.js';
+import {
+  appliedMigrations,
+  type CliPostgresStore,
+  describeDatabase,
+  describeDatabaseError,
+  loadPostgresPackage,
+  type PostgresPackage,
+} from './postgres.js';
 
 export interface ResolvedEngine {
   engine: ProvisioningEngine;
@@ -19,11 +23,17 @@ export interface ResolvedEngine {
   close?: () => Promise<void>;
 }
 
+export interface EngineOptions {
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  dryRun: boolean;
+  /** `--schema`: the PostgreSQL schema of the `DATABASE_URL` store. */
+  schema?: string | undefined;
+}
+
 export async function resolveEngine(
   config: ScimSyncConfig | undefined,
-  env: Readonly<Record<string, string | undefined>>,
-  cwd: string,
-  dryRun: boolean,
+  { env, cwd, dryRun, schema }: EngineOptions,
 ): Promise<ResolvedEngine> {
   if (config?.engine) return { engine: config.engine, notes: [] };
   if (config?.reconciler?.engine) return { engine: config.reconciler.engine, notes: [] };
@@ -33,19 +43,10 @@ export async function resolveEngine(
   }
   const connectionString = env.DATABASE_URL;
   if (connectionString) {
-    const store = await postgresStore(connectionString, cwd);
-    const notes = dryRun
-      ? []
-      : [
-          'Without --config no handler of your app runs: the changes are recorded in the store but never reach your app, ' +
-            'and later runs will consider them done. Pass your handlers with --config, or use --dry-run.',
-        ];
-    const { close } = store as { close?: () => Promise<void> };
-    return {
-      engine: createEngine({ store }),
-      notes,
-      ...(typeof close === 'function' && { close: async () => close.call(store) }),
-    };
+    // Without handlers the shared store would record changes the app never hears of: the
+    // reconcile command refuses that before it gets here.
+    if (!dryRun) throw new Error('resolveEngine: a DATABASE_URL store without --config is for dry runs only.');
+    return readOnlyPostgresEngine(await loadPostgresPackage(cwd, 'reconcile'), connectionString, schema);
   }
   return { engine: createEngine({ store: memoryStore() }), notes: [emptyStoreNote('no --config and no DATABASE_URL')] };
 }
@@ -54,40 +55,63 @@ const emptyStoreNote = (why: string) =>
   `Note: ${why}, so the store is an empty memoryStore(): every user shows as new, and this run previews a first sync.`;
 
 /**
- * `postgresStore({ connectionString })` from `@org/scim-postgres`, resolved from the app (`cwd`)
- * first, then from the CLI's own installation: the store is the app's dependency, not the CLI's.
+ * An engine on the app's PostgreSQL store, for a dry run: it only reads. The store does not
+ * migrate on first use (a dry run creates no schema); an unmigrated schema is refused up front, as
+ * is a database the CLI cannot reach.
  */
-async function postgresStore(connectionString: string, cwd: string): Promise<ProvisioningStore> {
-  const path = resolveFrom(POSTGRES_PACKAGE, [join(cwd, 'package.json'), fileURLToPath(import.meta.url)]);
-  if (path === undefined) {
-    throw new UsageError(
-      `DATABASE_URL is set but ${POSTGRES_PACKAGE} is not installed: npm install ${POSTGRES_PACKAGE} (or unset DATABASE_URL to preview with an empty in-memory store).`,
-    );
-  }
-  const module = (await import(pathToFileURL(path).href)) as {
-    postgresStore?: unknown;
-    default?: { postgresStore?: unknown };
+async function readOnlyPostgresEngine(
+  pkg: PostgresPackage,
+  connectionString: string,
+  schemaFlag: string | undefined,
+): Promise<ResolvedEngine> {
+  const store = pkg.postgresStore({
+    connectionString,
+    ...(schemaFlag !== undefined && { schema: schemaFlag }),
+    migrate: false,
+  });
+  const close = async () => {
+    await store.close?.call(store).catch(() => {});
   };
-  const factory = module.postgresStore ?? module.default?.postgresStore;
-  if (typeof factory !== 'function') {
-    throw new UsageError(`${POSTGRES_PACKAGE} (at ${path}) exports no postgresStore function: update it.`);
-  }
+  const schema = store.schema ?? schemaFlag ?? 'scim_sync';
   try {
-    return (factory as (options: { connectionString: string }) => ProvisioningStore)({ connectionString });
+    await checkMigrated(store, pkg, connectionString, schema, schemaFlag);
   } catch (error) {
-    throw new UsageError(
-      `postgresStore({ connectionString: DATABASE_URL }) failed: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    await close();
+    throw error;
   }
+  return {
+    engine: createEngine({ store }),
+    notes: [
+      `Dry run on the store in schema ${schema} at ${describeDatabase(connectionString)}: ` +
+        'the plan compares the directory with what your app has recorded there; nothing is written.',
+    ],
+    close,
+  };
 }
 
-function resolveFrom(specifier: string, bases: readonly string[]): string | undefined {
-  for (const base of bases) {
-    try {
-      return createRequire(base).resolve(specifier);
-    } catch {
-      // Not installed next to this base; try the next one.
-    }
+async function checkMigrated(
+  store: CliPostgresStore,
+  pkg: PostgresPackage,
+  connectionString: string,
+  schema: string,
+  schemaFlag: string | undefined,
+): Promise<void> {
+  let applied: number[] | undefined;
+  try {
+    applied = await appliedMigrations(store, schema);
+  } catch (error) {
+    throw new CommandFailed(`reconcile failed: ${describeDatabaseError(error, connectionString)}`);
   }
-  return undefined;
+  const pending =
+    applied === undefined ? undefined : (pkg.migrations ?? []).filter((m) => !applied.includes(m.version));
+  if (pending !== undefined && pending.length === 0) return;
+  const migrate = `scim-sync migrate${schemaFlag === undefined ? '' : ` --schema ${schemaFlag}`}`;
+  const what =
+    pending === undefined
+      ? `has no scim-sync tables in schema ${schema}`
+      : `lacks migration ${pending.map((m) => `${m.version} (${m.name})`).join(', ')} in schema ${schema}`;
+  throw new UsageError(
+    `the database at ${describeDatabase(connectionString)} ${what}. Run ${migrate} with the same DATABASE_URL first ` +
+      '(a dry run reads the store; it creates and changes nothing).',
+  );
 }

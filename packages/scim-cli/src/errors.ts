@@ -15,3 +15,12 @@ export class UsageError extends Error {
     super(message);
   }
 }
+
+/**
+ * A failure the CLI has explained (the database is unreachable, say): printed as
+ * `scim-sync: <message>` without a stack trace, exits 1.
+ */
+export class CommandFailed extends Error {
+  override readonly name = 'CommandFailed';
+  readonly exitCode = ExitCode.failed;
+}

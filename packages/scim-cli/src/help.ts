@@ -2,7 +2,7 @@
 
 const EXIT_CODES = `Exit codes
   0    completed (trigger: the endpoint answered 2xx)
-  1    failed: a Scalekit, store or handler error (trigger: a non-2xx answer or none)
+  1    failed: a Scalekit, database, store or handler error (trigger: a non-2xx answer or none)
   2    usage or configuration error; nothing ran
   3    reconcile: the deprovisioning guard tripped (its reason is printed); rerun with --force
   4    reconcile: another run of this organization is in progress
@@ -16,6 +16,7 @@ Usage
 
 Commands
   reconcile       compare Scalekit's Directory API with your app's store and apply the differences
+  migrate         create the PostgreSQL schema of @org/scim-postgres, or apply its pending migrations
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
 
@@ -45,13 +46,35 @@ Options
       --config <file.mjs>   an ES module whose default export is
                             { engine?, store?, handlers?, reconciler? }: your app's engine, or its
                             store and handlers, and reconciler options (guard, concurrency, …)
+      --schema <name>       with DATABASE_URL and no --config: the store's PostgreSQL schema
+                            (default scim_sync)
   -h, --help                show this help
 
 Environment
   SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET   required
-  DATABASE_URL   without --config: use postgresStore() from @org/scim-postgres on this database
+  DATABASE_URL   without --config, for --dry-run only: the plan against what your app recorded in
+                 postgresStore() (@org/scim-postgres) on this database. Without --dry-run the
+                 command refuses (exit 2): no handler of your app would run, so the changes would
+                 be recorded as done and never reach your app. Apply them with --config.
   Without --config or DATABASE_URL the store is an empty memoryStore(): every user shows as new,
   so the run previews a first sync.
+
+${EXIT_CODES}`;
+
+const MIGRATE = `Usage
+  scim-sync migrate [--schema <name>]
+
+Creates the schema of @org/scim-postgres's store in the database at DATABASE_URL and applies the
+migrations it lacks: each once, in its own transaction, recorded in <schema>.scim_migrations, and
+safe while app instances migrate too (the same as store.migrate()). Prints the versions it applied,
+or that the schema is up to date. @org/scim-postgres is your app's dependency: run it from your app.
+
+Options
+      --schema <name>       the schema holding scim-sync's tables (default scim_sync)
+  -h, --help                show this help
+
+Environment
+  DATABASE_URL   required: postgres://user:password@host:5432/database
 
 ${EXIT_CODES}`;
 
@@ -111,6 +134,7 @@ ${EXIT_CODES}`;
 export const HELP = {
   main: MAIN,
   reconcile: RECONCILE,
+  migrate: MIGRATE,
   'fake-scalekit': FAKE_SCALEKIT,
   trigger: TRIGGER,
 } as const;

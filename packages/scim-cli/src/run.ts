@@ -1,9 +1,10 @@
 /** `runCli`: the whole CLI as a function of its arguments and io, so tests run it in-process. */
 import packageJson from '../package.json' with { type: 'json' };
 import { fakeScalekitCommand } from './commands/fake-scalekit.js';
+import { migrateCommand } from './commands/migrate.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { triggerCommand } from './commands/trigger.js';
-import { UsageError } from './errors.js';
+import { CommandFailed, UsageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { HELP, isCommand } from './help.js';
 import { type CliIo, println } from './io.js';
@@ -11,6 +12,7 @@ import { processStopSignal } from './signals.js';
 
 const COMMANDS = {
   reconcile: reconcileCommand,
+  migrate: migrateCommand,
   'fake-scalekit': fakeScalekitCommand,
   trigger: triggerCommand,
 } as const;
@@ -41,6 +43,10 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}): 
     if (error instanceof UsageError) {
       println(resolved.stderr, `scim-sync: ${error.message}`);
       if (error.help) println(resolved.stderr, `Run scim-sync ${error.help} --help for usage.`);
+      return error.exitCode;
+    }
+    if (error instanceof CommandFailed) {
+      println(resolved.stderr, `scim-sync: ${error.message}`);
       return error.exitCode;
     }
     println(resolved.stderr, `scim-sync: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

@@ -1,14 +1,15 @@
 /** What the CLI tests share: running it in-process or as the built bin, and a seeded fake Scalekit. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { onTestFinished } from 'vitest';
 import { runCli } from '../src/index.js';
 
-export const BIN = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(PACKAGE_DIR, 'dist', 'cli.js');
 
 export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -41,7 +42,7 @@ export function output(columns?: number) {
 /** `runCli` in this process, with nothing of this process's environment. */
 export async function run(
   argv: string[],
-  options: { env?: Record<string, string>; isTTY?: boolean; signal?: AbortSignal } = {},
+  options: { env?: Record<string, string>; isTTY?: boolean; signal?: AbortSignal; cwd?: string } = {},
 ): Promise<Ran> {
   const stdout = output();
   const stderr = output(100);
@@ -51,6 +52,7 @@ export async function run(
     env: options.env ?? {},
     isTTY: options.isTTY ?? false,
     signal: options.signal ?? new AbortController().signal,
+    ...(options.cwd !== undefined && { cwd: options.cwd }),
   });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
@@ -67,13 +69,13 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ...extra };
 }
 
-/** `node dist/cli.js …` as a child process; kills it and rejects after `timeoutMs`. */
+/** `node dist/cli.js …` (or another copy of the bin) as a child process; kills it and rejects after `timeoutMs`. */
 export function runBin(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; bin?: string } = {},
 ): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
       env: cleanEnv(options.env),
       ...(options.cwd !== undefined && { cwd: options.cwd }),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,4 +128,27 @@ export async function startDirectory(seed: { users: number; groups: number }): P
       SCALEKIT_CLIENT_SECRET: fake.clientSecret,
     },
   };
+}
+
+/**
+ * The CLI installed on its own, as `npx scim-sync` has it: this package's dist/ and package.json in
+ * `<fresh dir>/node_modules/@org/scim-cli`, next to its runtime dependencies (links to this
+ * workspace's) and nothing else, so @org/scim-postgres (only a devDependency here) is not beside it.
+ * Answers the path of its bin.
+ */
+export function installCliAlone(): string {
+  const root = tempDir();
+  const target = join(root, 'node_modules', '@org', 'scim-cli');
+  mkdirSync(target, { recursive: true });
+  cpSync(join(PACKAGE_DIR, 'dist'), join(target, 'dist'), { recursive: true });
+  cpSync(join(PACKAGE_DIR, 'package.json'), join(target, 'package.json'));
+  const { dependencies } = JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  for (const name of Object.keys(dependencies)) {
+    const link = join(root, 'node_modules', name);
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(realpathSync(join(PACKAGE_DIR, 'node_modules', name)), link, 'dir');
+  }
+  return join(target, 'dist', 'cli.js');
 }

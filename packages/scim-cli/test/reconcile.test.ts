@@ -2,7 +2,7 @@
  * `scim-sync reconcile` against a fake Scalekit started here, with the real SDK inside the CLI:
  * output, exit codes, and that the app's store and handlers are the ones used.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReconcileReport } from '@org/scim-core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -238,51 +238,5 @@ describe('the scim-sync bin', () => {
       id: 'diruser_000001',
       email: expect.stringContaining('@example.com'),
     });
-  });
-
-  it('asks for @org/scim-postgres when DATABASE_URL is set and it is not installed', async () => {
-    dir = await startDirectory({ users: 1, groups: 0 });
-    const app = tempDir();
-    const { code, stderr } = await runBin(reconcile(dir), {
-      env: { ...dir.env, DATABASE_URL: 'postgres://localhost/app' },
-      cwd: app,
-    });
-
-    expect(stderr).toContain(
-      'DATABASE_URL is set but @org/scim-postgres is not installed: npm install @org/scim-postgres',
-    );
-    expect(code).toBe(2);
-  });
-
-  it('with DATABASE_URL, uses postgresStore from the app’s own dependencies, and closes it', async () => {
-    dir = await startDirectory({ users: 1, groups: 0 });
-    const app = tempDir();
-    const stub = join(app, 'node_modules', '@org', 'scim-postgres');
-    mkdirSync(stub, { recursive: true });
-    writeFileSync(join(app, 'package.json'), '{ "name": "app", "private": true }');
-    writeFileSync(
-      join(stub, 'package.json'),
-      '{ "name": "@org/scim-postgres", "version": "0.0.0", "main": "index.cjs" }',
-    );
-    // Stands in for the real store: proves it was found, given DATABASE_URL, used, and closed.
-    writeFileSync(
-      join(stub, 'index.cjs'),
-      `exports.postgresStore = ({ connectionString }) => ({
-        transaction: async () => {},
-        claimReconcile: async () => { throw new Error('stub store reached with ' + connectionString); },
-        close: async () => { process.stderr.write('stub store closed\\n'); },
-      });`,
-    );
-    const { code, stderr } = await runBin(reconcile(dir), {
-      env: { ...dir.env, DATABASE_URL: 'postgres://scim@localhost/app' },
-      cwd: app,
-    });
-
-    expect(stderr).toContain('Without --config no handler of your app runs');
-    expect(stderr).toContain(
-      'scim-sync: reconcile failed: store_failed: stub store reached with postgres://scim@localhost/app',
-    );
-    expect(stderr).toContain('stub store closed');
-    expect(code).toBe(1);
   });
 });

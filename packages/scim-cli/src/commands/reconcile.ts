@@ -9,7 +9,7 @@ import {
   type Reconciler,
   scalekitDirectorySource,
 } from '@org/scim-core';
-import { integerFlag, parseOrExplain } from '../args.js';
+import { integerFlag, parseOrExplain, schemaFlag } from '../args.js';
 import { loadConfig, type ScimSyncConfig } from '../config.js';
 import { resolveEngine } from '../engine.js';
 import { UsageError } from '../errors.js';
@@ -59,6 +59,7 @@ export async function reconcileCommand(argv: readonly string[], io: CliIo): Prom
         json: { type: 'boolean', default: false },
         'page-size': { type: 'string' },
         config: { type: 'string' },
+        schema: { type: 'string' },
       },
       allowPositionals: true,
     }),
@@ -75,10 +76,12 @@ export async function reconcileCommand(argv: readonly string[], io: CliIo): Prom
   const pageSize =
     values['page-size'] === undefined ? undefined : integerFlag('reconcile', 'page-size', values['page-size'], 0, 1);
   const dryRun = values['dry-run'];
+  const schema = schemaFlag('reconcile', values.schema);
+  checkStoreChoice({ config: values.config, schema, dryRun, databaseUrl: io.env.DATABASE_URL });
 
   const config: ScimSyncConfig | undefined = values.config ? await loadConfig(values.config, io.cwd) : undefined;
   const source = config?.reconciler?.source ?? (await scalekitSource(io.env));
-  const { engine, notes, close } = await resolveEngine(config, io.env, io.cwd, dryRun);
+  const { engine, notes, close } = await resolveEngine(config, { env: io.env, cwd: io.cwd, dryRun, schema });
   for (const note of notes) println(io.stderr, note);
   try {
     const reconciler = createReconciler({
@@ -97,6 +100,47 @@ export async function reconcileCommand(argv: readonly string[], io: CliIo): Prom
     return await runAndReport(reconciler, organizationId, options, values.json, io);
   } finally {
     await close?.();
+  }
+}
+
+/**
+ * Refuses, before anything runs, what would go wrong quietly: a run on the app's shared
+ * PostgreSQL store without the app's handlers (the changes would be recorded as done and never
+ * reach the app), and a `--schema` that would change nothing.
+ */
+function checkStoreChoice(choice: {
+  config: string | undefined;
+  schema: string | undefined;
+  dryRun: boolean;
+  databaseUrl: string | undefined;
+}): void {
+  if (choice.config !== undefined) {
+    if (choice.schema !== undefined) {
+      throw new UsageError(
+        '--schema chooses the schema of the store the CLI opens from DATABASE_URL; with --config your module ' +
+          'supplies the store (give its schema there: postgresStore({ connectionString, schema })).',
+        'reconcile',
+      );
+    }
+    return;
+  }
+  if (!choice.databaseUrl) {
+    if (choice.schema !== undefined) {
+      throw new UsageError(
+        '--schema needs DATABASE_URL: it chooses the schema of the PostgreSQL store to dry-run against.',
+        'reconcile',
+      );
+    }
+    return;
+  }
+  if (!choice.dryRun) {
+    throw new UsageError(
+      "DATABASE_URL is set but no --config was given: the changes would be recorded in your app's store as done " +
+        "without any of your app's handlers running, so your app would never hear of them (and later runs and " +
+        "webhooks would skip them). Pass --config <file.mjs> with your app's handlers (or its engine) to apply " +
+        'them, or --dry-run to preview the plan against this database.',
+      'reconcile',
+    );
   }
 }
 
