@@ -37,6 +37,7 @@ type Token =
 
 const WORD = /[A-Za-z0-9_$:.-]+/y;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?![A-Za-z0-9_$:.])/y;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a JSON string may not hold raw control characters, so the pattern names them.
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 
 function tokenize(input: string): Token[] {
