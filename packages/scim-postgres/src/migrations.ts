@@ -5,7 +5,8 @@
  *
  * Ids use the "C" collation so keyset pagination orders them exactly as JavaScript compares strings.
  */
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import { withClient } from './client.js';
 
 export interface Migration {
   readonly version: number;
@@ -93,41 +94,40 @@ export const migrations: readonly Migration[] = [
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */
 export async function runMigrations(pool: Pool, schema: string, quoted: string): Promise<number[]> {
-  const client: PoolClient = await pool.connect();
-  const applied: number[] = [];
-  try {
-    await client.query('select pg_advisory_lock(hashtextextended($1, 0))', [`scim-sync:migrate:${schema}`]);
-    await client.query(`create schema if not exists ${quoted}`);
-    await client.query(
-      `create table if not exists ${quoted}.scim_migrations (
-         version    integer primary key,
-         name       text not null,
-         applied_at timestamptz not null default now()
-       )`,
-    );
-    const { rows } = await client.query<{ version: number }>(`select version from ${quoted}.scim_migrations`);
-    const done = new Set(rows.map((row) => row.version));
-    for (const migration of migrations) {
-      if (done.has(migration.version)) continue;
-      await client.query('begin');
-      try {
-        await client.query(migration.sql(quoted));
-        await client.query(`insert into ${quoted}.scim_migrations (version, name) values ($1, $2)`, [
-          migration.version,
-          migration.name,
-        ]);
-        await client.query('commit');
-        applied.push(migration.version);
-      } catch (error) {
-        await client.query('rollback');
-        throw error;
+  return withClient(pool, async (client) => {
+    const applied: number[] = [];
+    const lockKey = `scim-sync:migrate:${schema}`;
+    await client.query('select pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+    try {
+      await client.query(`create schema if not exists ${quoted}`);
+      await client.query(
+        `create table if not exists ${quoted}.scim_migrations (
+           version    integer primary key,
+           name       text not null,
+           applied_at timestamptz not null default now()
+         )`,
+      );
+      const { rows } = await client.query<{ version: number }>(`select version from ${quoted}.scim_migrations`);
+      const done = new Set(rows.map((row) => row.version));
+      for (const migration of migrations) {
+        if (done.has(migration.version)) continue;
+        await client.query('begin');
+        try {
+          await client.query(migration.sql(quoted));
+          await client.query(`insert into ${quoted}.scim_migrations (version, name) values ($1, $2)`, [
+            migration.version,
+            migration.name,
+          ]);
+          await client.query('commit');
+          applied.push(migration.version);
+        } catch (error) {
+          await client.query('rollback');
+          throw error;
+        }
       }
+      return applied;
+    } finally {
+      await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]).catch(() => {});
     }
-    return applied;
-  } finally {
-    await client
-      .query('select pg_advisory_unlock(hashtextextended($1, 0))', [`scim-sync:migrate:${schema}`])
-      .catch(() => {});
-    client.release();
-  }
+  });
 }

@@ -35,6 +35,7 @@ import {
   type UserLookup,
 } from '@org/scim-core';
 import pg from 'pg';
+import { withClient } from './client.js';
 import { runMigrations } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -575,12 +576,23 @@ function literal(client: pg.PoolClient, value: unknown): string {
   return client.escapeLiteral(String(value));
 }
 
+/**
+ * A pool of the store's own. An idle client whose server went away (a restart, a failover) emits
+ * `error` on the pool, and an unheard `error` ends the process; the next query reports the
+ * failure anyway, so listening is all it takes to answer 5xx instead of crashing.
+ */
+function ownPool(connectionString: string | undefined): pg.Pool {
+  const pool = new pg.Pool(connectionString === undefined ? {} : { connectionString });
+  pool.on('error', () => {});
+  return pool;
+}
+
+const ignore = () => {};
+
 /** Creates the store. Call `await store.migrate()` at start, or let the first use do it. */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const ownsPool = options.pool === undefined;
-  const pool =
-    options.pool ??
-    new pg.Pool(options.connectionString === undefined ? {} : { connectionString: options.connectionString });
+  const pool = options.pool ?? ownPool(options.connectionString);
   const schema = options.schema ?? 'scim_sync';
   const quoted = pg.escapeIdentifier(schema);
   const sql = statements(quoted);
@@ -638,25 +650,24 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
     async finishReconcile(organizationId: string, owner: string, finish: ReconcileFinish): Promise<void> {
       await ensureReady();
-      const client = await pool.connect();
-      try {
-        await client.query('begin');
-        const { rowCount } = await client.query(sql.finishRun, [
-          organizationId,
-          owner,
-          finish.status,
-          finish.status === 'completed' ? finish.watermark : null,
-        ]);
-        if (rowCount === 1 && finish.status !== 'interrupted') {
-          await client.query(sql.dropMarks, [organizationId, finish.runId]);
+      await withClient(pool, async (client) => {
+        try {
+          await client.query('begin');
+          const { rowCount } = await client.query(sql.finishRun, [
+            organizationId,
+            owner,
+            finish.status,
+            finish.status === 'completed' ? finish.watermark : null,
+          ]);
+          if (rowCount === 1 && finish.status !== 'interrupted') {
+            await client.query(sql.dropMarks, [organizationId, finish.runId]);
+          }
+          await client.query('commit');
+        } catch (error) {
+          await client.query('rollback').catch(ignore);
+          throw error;
         }
-        await client.query('commit');
-      } catch (error) {
-        await client.query('rollback').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
+      });
     },
     async markSeen(organizationId: string, runId: string, kind: ListedKind, ids: readonly string[]): Promise<void> {
       if (ids.length === 0) return;
@@ -682,19 +693,18 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     options?: TransactionOptions,
   ) {
     await ensureReady();
-    const client = await pool.connect();
-    const tx = new TransactionOperations(client, sql);
-    try {
-      await begin(client, tx, resources, options?.shared ?? []);
-      const result = await fn(tx);
-      await tx.flush(true);
-      return result;
-    } catch (error) {
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    return withClient(pool, async (client) => {
+      const tx = new TransactionOperations(client, sql);
+      try {
+        await begin(client, tx, resources, options?.shared ?? []);
+        const result = await fn(tx);
+        await tx.flush(true);
+        return result;
+      } catch (error) {
+        await client.query('rollback').catch(ignore);
+        throw error;
+      }
+    });
   }
 
   /**

@@ -1,0 +1,340 @@
+/**
+ * The PostgreSQL store against the memory store, in-process, no HTTP (issue 5).
+ *
+ *   pg:     createEngine({ store: postgresStore({ pool, schema }), handlers }).process(event)
+ *   memory: createEngine({ store: memoryStore(), handlers }).process(event)
+ *
+ * The same stream of N events (lib/directory-mix.ts: users created, changed, moved between groups
+ * and deleted; groups created, renamed and deleted), normalized up front, each round through a
+ * fresh state (pg: tables truncated; memory: a new store), `BENCH_PG_CONCURRENCY` (16) events in
+ * flight, taken in stream order. Handlers are the Map-writing ones every benchmark uses
+ * (lib/handlers.ts). Rounds alternate (pg, memory / memory, pg / …); medians are reported. A memory
+ * round runs the stream `BENCH_PG_MEMORY_REPEAT` (5) times, each on a fresh store, so it lasts long
+ * enough to time.
+ *
+ * Round trips: the pool's clients count their `query` calls (lib/pg-round-trips.ts; a
+ * multi-statement string is one). A separate pass applies the stream one event at a time, so each
+ * round trip belongs to exactly one event, then delivers 1,000 of them again (duplicates) and
+ * older copies of some upserts (stale), and reports round trips per event by kind. The timed rounds
+ * report their total per event too (at concurrency, lock-set retries add some).
+ *
+ * PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), a schema of its own,
+ * dropped at the end; server settings as they are (with synchronous commit on, an applied event
+ * waits for two WAL flushes: its claim's and its transaction's). To see the figures without those
+ * waits, add `?options=-c%20synchronous_commit%3Doff` to DATABASE_URL: the run then writes
+ * postgres.synchronous-commit-off.json. `--quick` (or BENCH_QUICK=1): 1,000 events, 2 rounds; writes
+ * postgres.quick.json. Env: BENCH_PG_EVENTS (5000), BENCH_PG_ROUNDS (5), BENCH_PG_CONCURRENCY
+ * (16), BENCH_PG_MEMORY_REPEAT (5).
+ *
+ * Exit code 1 when a check fails (an event not applied in the ordered pass, a duplicate or stale
+ * copy not recognized, an engine error). A round trip target missed is reported, not an error.
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { createEngine, type IncomingEvent, memoryStore, type ProvisioningStore } from '@org/scim-core';
+// bench does not depend on @org/scim-postgres (nor pg) yet: the store from its sources, pg from its package.
+import { type PostgresStore, postgresStore } from '../packages/scim-postgres/src/index.js';
+import { directoryMix, KINDS, type LabelledEvent, staleCopies } from './lib/directory-mix.js';
+import { createMapHandlers } from './lib/handlers.js';
+import { detectPinning, envNumber, fmt, machine, median, quick, table, writeResults } from './lib/harness.js';
+import { countRoundTrips, type RoundTripCounter } from './lib/pg-round-trips.js';
+
+type Pool = PostgresStore['pool'];
+const pg = createRequire(new URL('../packages/scim-postgres/package.json', import.meta.url))('pg') as {
+  Pool: new (config: { connectionString: string; max: number; application_name: string }) => Pool;
+};
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const N = Math.floor(envNumber('BENCH_PG_EVENTS', quick ? 1_000 : 5_000));
+const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_PG_ROUNDS', quick ? 2 : 5)));
+const CONCURRENCY = Math.max(1, Math.floor(envNumber('BENCH_PG_CONCURRENCY', 16)));
+const MEMORY_REPEAT = Math.max(1, Math.floor(envNumber('BENCH_PG_MEMORY_REPEAT', 5)));
+const DUPLICATES = Math.min(N, 1_000);
+/** The targets of the issue: round trips per applied event, per duplicate. */
+const TARGET_APPLIED = 3;
+const TARGET_DUPLICATE = 1;
+
+const schema = `bench_pg_${process.pid}_${randomBytes(3).toString('hex')}`;
+
+/** Runs the events through `process`, `limit` in flight, in stream order; tallies the outcomes. */
+async function drive(
+  process: (event: IncomingEvent) => Promise<{ status: string }>,
+  events: readonly LabelledEvent[],
+  limit: number,
+): Promise<{ seconds: number; outcomes: Record<string, number>; errors: number }> {
+  const outcomes: Record<string, number> = {};
+  let errors = 0;
+  let next = 0;
+  const start = performance.now();
+  const lane = async () => {
+    while (next < events.length) {
+      const { event } = events[next++] as LabelledEvent;
+      try {
+        const { status } = await process(event);
+        outcomes[status] = (outcomes[status] ?? 0) + 1;
+      } catch {
+        errors += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, events.length) }, lane));
+  return { seconds: (performance.now() - start) / 1000, outcomes, errors };
+}
+
+async function truncate(store: PostgresStore) {
+  await store.pool.query(
+    `truncate ${store.schema}.ledger, ${store.schema}.versions, ${store.schema}.users, ${store.schema}.groups, ${store.schema}.memberships`,
+  );
+}
+
+interface Round {
+  round: number;
+  store: 'pg' | 'memory';
+  events: number;
+  seconds: number;
+  eventsPerSec: number;
+  outcomes: Record<string, number>;
+  errors: number;
+  roundTripsPerEvent?: number;
+  newConnections?: number;
+}
+
+async function pgRound(
+  store: PostgresStore,
+  counter: RoundTripCounter,
+  events: readonly LabelledEvent[],
+  round: number,
+): Promise<Round> {
+  await truncate(store);
+  const engine = createEngine({ store, handlers: createMapHandlers().handlers });
+  counter.reset();
+  const r = await drive(engine.process, events, CONCURRENCY);
+  return {
+    round,
+    store: 'pg',
+    events: events.length,
+    seconds: r.seconds,
+    eventsPerSec: events.length / r.seconds,
+    outcomes: r.outcomes,
+    errors: r.errors,
+    roundTripsPerEvent: counter.queries / events.length,
+    newConnections: counter.connections,
+  };
+}
+
+async function memoryRound(events: readonly LabelledEvent[], round: number): Promise<Round> {
+  let seconds = 0;
+  let errors = 0;
+  const outcomes: Record<string, number> = {};
+  for (let i = 0; i < MEMORY_REPEAT; i++) {
+    const store: ProvisioningStore = memoryStore();
+    const engine = createEngine({ store, handlers: createMapHandlers().handlers });
+    const r = await drive(engine.process, events, CONCURRENCY);
+    seconds += r.seconds;
+    errors += r.errors;
+    for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
+  }
+  const total = events.length * MEMORY_REPEAT;
+  return {
+    round,
+    store: 'memory',
+    events: total,
+    seconds,
+    eventsPerSec: total / seconds,
+    outcomes,
+    errors,
+  };
+}
+
+interface KindCount {
+  events: number;
+  roundTrips: number;
+  perEvent: number;
+  /** round trips → how many events took that many */
+  distribution: Record<string, number>;
+}
+
+/** One event at a time, so every round trip is the current event's. */
+async function countPass(store: PostgresStore, counter: RoundTripCounter, events: readonly LabelledEvent[]) {
+  await truncate(store);
+  const engine = createEngine({ store, handlers: createMapHandlers().handlers });
+  const byKind: Record<string, KindCount> = {};
+  const problems: string[] = [];
+  const record = (kind: string, trips: number) => {
+    byKind[kind] ??= { events: 0, roundTrips: 0, perEvent: 0, distribution: {} };
+    const k = byKind[kind];
+    k.events += 1;
+    k.roundTrips += trips;
+    k.distribution[trips] = (k.distribution[trips] ?? 0) + 1;
+  };
+  const run = async (item: LabelledEvent, expected: string, ...kinds: string[]) => {
+    counter.reset();
+    const { status } = await engine.process(item.event);
+    if (status !== expected) problems.push(`${kinds[0]}: ${item.event.id} was ${status}, expected ${expected}`);
+    for (const kind of kinds) record(kind, counter.queries);
+  };
+  for (const item of events) await run(item, 'applied', item.kind);
+  for (const item of events.slice(0, DUPLICATES)) await run(item, 'duplicate', 'duplicate');
+  for (const item of staleCopies(events)) await run(item, 'stale', 'stale', `stale: ${item.kind}`);
+  for (const k of Object.values(byKind)) k.perEvent = k.roundTrips / k.events;
+  return { byKind, problems };
+}
+
+async function main() {
+  const pinning = detectPinning();
+  const events = directoryMix({ count: N, seed: 1 });
+  const mix: Record<string, number> = {};
+  for (const { kind } of events) mix[kind] = (mix[kind] ?? 0) + 1;
+  console.log(
+    `postgres${quick ? ' (quick)' : ''}: ${fmt(N)} events, ${ROUNDS} round(s) of each, ${CONCURRENCY} in flight`,
+  );
+  console.log(`  mix ${JSON.stringify(mix)}`);
+
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-postgres' });
+  const counter = countRoundTrips(pool);
+  const store = postgresStore({ pool, schema });
+  const problems: string[] = [];
+  try {
+    await store.migrate();
+    const { rows } = await pool.query<{ server_version: string; synchronous_commit: string; fsync: string }>(
+      `select current_setting('server_version') as server_version, current_setting('synchronous_commit') as synchronous_commit, current_setting('fsync') as fsync`,
+    );
+    const server = rows[0];
+    console.log(
+      `  PostgreSQL ${server?.server_version}, fsync ${server?.fsync}, synchronous_commit ${server?.synchronous_commit}; schema ${schema}`,
+    );
+
+    // Warm-up: connections, JIT, plans.
+    await pgRound(store, counter, events.slice(0, Math.min(N, 500)), 0);
+    await memoryRound(events.slice(0, Math.min(N, 500)), 0);
+
+    const rounds: Round[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? (['pg', 'memory'] as const) : (['memory', 'pg'] as const);
+      for (const which of order) {
+        const r = which === 'pg' ? await pgRound(store, counter, events, round) : await memoryRound(events, round);
+        rounds.push(r);
+        if (r.errors > 0) problems.push(`round ${round} ${which}: ${r.errors} events failed`);
+        console.log(
+          `  round ${round} ${which.padEnd(6)}: ${fmt(r.eventsPerSec)} events/s (${fmt(r.events)} in ${r.seconds.toFixed(2)} s) ` +
+            `${JSON.stringify(r.outcomes)}${r.roundTripsPerEvent === undefined ? '' : `, ${r.roundTripsPerEvent.toFixed(2)} round trips/event`}`,
+        );
+      }
+    }
+
+    const count = await countPass(store, counter, events);
+    problems.push(...count.problems.slice(0, 10));
+
+    const of = (which: 'pg' | 'memory') => rounds.filter((r) => r.store === which);
+    const pgRate = median(of('pg').map((r) => r.eventsPerSec));
+    const memoryRate = median(of('memory').map((r) => r.eventsPerSec));
+    const ratio = pgRate / memoryRate;
+    const concurrentTrips = median(of('pg').map((r) => r.roundTripsPerEvent ?? Number.NaN));
+
+    console.log('');
+    console.log(
+      table(
+        ['store', 'events/s (median)', 'rounds'],
+        [
+          [
+            'postgresStore',
+            fmt(pgRate),
+            of('pg')
+              .map((r) => fmt(r.eventsPerSec))
+              .join(', '),
+          ],
+          [
+            'memoryStore',
+            fmt(memoryRate),
+            of('memory')
+              .map((r) => fmt(r.eventsPerSec))
+              .join(', '),
+          ],
+        ],
+      ),
+    );
+    console.log(`\nratio pg / memory: ${ratio.toFixed(4)} (memory is ${fmt(1 / ratio, 1)}× faster)`);
+    console.log(
+      `round trips per event in the timed rounds (${CONCURRENCY} in flight): ${concurrentTrips.toFixed(3)}\n`,
+    );
+
+    const staleKinds = KINDS.map((kind) => `stale: ${kind}`);
+    const rows2 = [...KINDS, 'duplicate', 'stale', ...staleKinds]
+      .filter((kind) => count.byKind[kind])
+      .map((kind) => {
+        const k = count.byKind[kind] as KindCount;
+        const target = kind === 'duplicate' ? TARGET_DUPLICATE : TARGET_APPLIED;
+        return [
+          kind,
+          k.events,
+          k.perEvent.toFixed(2),
+          Object.entries(k.distribution)
+            .map(([trips, n]) => `${trips}×${n}`)
+            .join(' '),
+          k.perEvent > target ? `above (${target})` : `ok (≤ ${target})`,
+        ];
+      });
+    console.log(table(['event kind (one at a time)', 'events', 'round trips/event', 'distribution', 'target'], rows2));
+    const perEvent = (kind: string) => count.byKind[kind]?.perEvent ?? Number.NaN;
+    const notes: string[] = [];
+    if (perEvent('group delete') > TARGET_APPLIED) {
+      notes.push(
+        `group delete: ${perEvent('group delete').toFixed(2)} = claim, the engine's read of the members before the transaction ` +
+          '(store.listGroupMemberIds, to lock them), begin + locks + read, the members read again under the locks ' +
+          '(tx.listGroupMemberIds: not served from the primed cache), writes + commit',
+      );
+    }
+    const withGroups = Math.max(perEvent('user upsert, joins groups'), perEvent('user upsert, groups unchanged'));
+    notes.push(
+      withGroups > perEvent('user upsert, no groups')
+        ? `user upsert with groups: ${withGroups.toFixed(2)}, the engine reads the user before the transaction (store.getUser) to find the groups it joins`
+        : 'user upsert with groups: no extra round trip; the engine no longer reads the user before the transaction ' +
+            "(it locks the snapshot's groups shared in the transaction's first round trip)",
+    );
+    for (const note of notes) console.log(`  note: ${note}`);
+
+    const file = writeResults(
+      'postgres',
+      {
+        benchmark: 'postgres',
+        date: new Date().toISOString(),
+        valid: problems.length === 0,
+        problems,
+        machine: machine(pinning),
+        config: {
+          quick,
+          events: N,
+          rounds: ROUNDS,
+          concurrency: CONCURRENCY,
+          memoryRepeat: MEMORY_REPEAT,
+          mix,
+          server,
+        },
+        summary: {
+          pgEventsPerSec: pgRate,
+          memoryEventsPerSec: memoryRate,
+          ratioPgToMemory: ratio,
+          roundTripsPerEventConcurrent: concurrentTrips,
+          roundTripsByKind: count.byKind,
+          targets: { applied: TARGET_APPLIED, duplicate: TARGET_DUPLICATE },
+          notes,
+        },
+        rounds,
+      },
+      [server?.synchronous_commit === 'off' && 'synchronous-commit-off'],
+    );
+    console.log(`results: ${file}`);
+  } finally {
+    await pool.query(`drop schema if exists ${schema} cascade`).catch(() => {});
+    await pool.end();
+  }
+  if (problems.length > 0) {
+    console.error(`\n!!! INVALID RUN\n${problems.map((p) => `!!! ${p}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error) => {
+  console.error('postgres bench failed:', error);
+  process.exitCode = 1;
+});
