@@ -2,7 +2,12 @@
  * The examples' contract (DESIGN.md, "Examples and their contract"), as one suite every
  * `examples/<framework>` runs against its app over real HTTP, so switching frameworks brings no surprise.
  * Reconciliation runs against a local fake of Scalekit that the real `@scalekit-sdk/node` talks to.
+ *
+ * The suite runs twice per example: on the in-memory store (`DATABASE_URL` unset) and on PostgreSQL
+ * (`DATABASE_URL` set, a fresh `DATABASE_SCHEMA` for each app it starts, dropped after the run),
+ * plus checks only PostgreSQL can pass: the app's rows commit with the ledger, and survive a restart.
  */
+import { randomBytes } from 'node:crypto';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,12 +19,35 @@ export interface ExampleServer {
 
 /**
  * The environment the suite starts an example with. The three API variables are `''` (unset, to the
- * examples' config) when the suite checks that webhooks work without reconciliation.
+ * examples' config) when the suite checks that webhooks work without reconciliation; `DATABASE_URL`
+ * is `''` for the in-memory store.
  */
 export type ExampleEnv = Record<
-  'SCALEKIT_WEBHOOK_SECRET' | 'SCALEKIT_ENVIRONMENT_URL' | 'SCALEKIT_CLIENT_ID' | 'SCALEKIT_CLIENT_SECRET',
+  | 'SCALEKIT_WEBHOOK_SECRET'
+  | 'SCALEKIT_ENVIRONMENT_URL'
+  | 'SCALEKIT_CLIENT_ID'
+  | 'SCALEKIT_CLIENT_SECRET'
+  | 'DATABASE_URL'
+  | 'DATABASE_SCHEMA',
   string
 >;
+
+type DatabaseEnv = Pick<ExampleEnv, 'DATABASE_URL' | 'DATABASE_SCHEMA'>;
+
+/** What the suite needs of a `pg.Pool` for its own checks and clean-up (the examples pass `pg`). */
+export interface SqlPool {
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  end(): Promise<void>;
+}
+
+export interface ExampleContractOptions {
+  /** A pool on `url` for the suite's checks: `(url) => new pg.Pool({ connectionString: url })`. */
+  connect(url: string): SqlPool;
+  /** Default: `$TEST_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test`. */
+  databaseUrl?: string;
+}
+
+const IN_MEMORY: DatabaseEnv = { DATABASE_URL: '', DATABASE_SCHEMA: '' };
 
 interface UserRow {
   id: string;
@@ -30,10 +58,57 @@ interface UserRow {
   roles: string[];
 }
 
-export function runExampleContractSuite(name: string, start: (env: ExampleEnv) => Promise<ExampleServer>): void {
+export function runExampleContractSuite(
+  name: string,
+  start: (env: ExampleEnv) => Promise<ExampleServer>,
+  options: ExampleContractOptions,
+): void {
   const secret = generateWebhookSecret();
+  const databaseUrl =
+    options.databaseUrl ??
+    // biome-ignore lint/suspicious/noUndeclaredEnvVars: as in the store's tests; test tasks are never cached.
+    process.env.TEST_DATABASE_URL ??
+    'postgres://postgres@127.0.0.1:5432/test';
+  // `examples/next (next build, next start)` → `next`: schemas are named after the example and the run.
+  const slug = /^(?:examples\/)?([a-z0-9]+)/i.exec(name)?.[1]?.toLowerCase() ?? 'example';
+  const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
 
-  describe(`example contract: ${name}`, () => {
+  describe(`example contract: ${name}, in-memory store`, () => {
+    runContract(start, secret, () => IN_MEMORY);
+  });
+
+  describe(`example contract: ${name}, PostgreSQL`, () => {
+    let sql: SqlPool | undefined;
+    const schemas: string[] = [];
+    /** A fresh schema for one app start, e.g. `scim_ex_hono_4242_a1b2c3_main`; dropped after the run. */
+    const database = (tag: string): DatabaseEnv => {
+      const schema = `scim_ex_${slug}_${run}_${tag}`;
+      schemas.push(schema);
+      return { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema };
+    };
+    const db = (): SqlPool => {
+      sql ??= options.connect(databaseUrl);
+      return sql;
+    };
+
+    // Runs after the nested describes' own `afterAll`, so every app has stopped by then.
+    afterAll(async () => {
+      for (const schema of schemas) await db().query(`drop schema if exists "${schema}" cascade`);
+      await sql?.end();
+    });
+
+    runContract(start, secret, database);
+    runPostgresChecks(start, secret, database, db);
+  });
+}
+
+/** The contract itself: the same tests on either store. `database(tag)` names the store of each app started. */
+function runContract(
+  start: (env: ExampleEnv) => Promise<ExampleServer>,
+  secret: string,
+  database: (tag: string) => DatabaseEnv,
+): void {
+  describe('with the Scalekit API variables', () => {
     const f = createEventFactory({ organizationId: 'org_example' });
     let fake: FakeScalekit;
     let server: ExampleServer;
@@ -48,6 +123,7 @@ export function runExampleContractSuite(name: string, start: (env: ExampleEnv) =
         SCALEKIT_ENVIRONMENT_URL: fake.url,
         SCALEKIT_CLIENT_ID: fake.clientId,
         SCALEKIT_CLIENT_SECRET: fake.clientSecret,
+        ...database('main'),
       });
       base = server.url;
     });
@@ -272,7 +348,7 @@ export function runExampleContractSuite(name: string, start: (env: ExampleEnv) =
     });
   });
 
-  describe(`example contract: ${name}, without the Scalekit API variables`, () => {
+  describe('without the Scalekit API variables', () => {
     let server: ExampleServer;
 
     beforeAll(async () => {
@@ -281,6 +357,7 @@ export function runExampleContractSuite(name: string, start: (env: ExampleEnv) =
         SCALEKIT_ENVIRONMENT_URL: '',
         SCALEKIT_CLIENT_ID: '',
         SCALEKIT_CLIENT_SECRET: '',
+        ...database('noapi'),
       });
     });
     afterAll(async () => {
@@ -303,6 +380,123 @@ export function runExampleContractSuite(name: string, start: (env: ExampleEnv) =
       expect(delivered.status).toBe(200);
       const users = await (await fetch(`${server.url}/api/users?organization_id=org_example`)).json();
       expect(users).toEqual([expect.objectContaining({ id: 'diruser_1', active: true })]);
+    });
+  });
+}
+
+/**
+ * What only a shared database gives: the handlers write the app's tables through the event's
+ * transaction, so the app's row and the ledger entry commit together (or neither does), and both
+ * outlive the process.
+ */
+function runPostgresChecks(
+  start: (env: ExampleEnv) => Promise<ExampleServer>,
+  secret: string,
+  database: (tag: string) => DatabaseEnv,
+  db: () => SqlPool,
+): void {
+  describe("the app's rows commit with the ledger, and outlive the process", () => {
+    const org = 'org_tx';
+    const f = createEventFactory({ organizationId: org });
+    let env: ExampleEnv;
+    let server: ExampleServer | undefined;
+    const webhook = (event: unknown) => deliverWebhook(`${server?.url}/webhooks/scalekit`, event, { secret });
+    const appUsers = async () =>
+      (await (await fetch(`${server?.url}/api/users?organization_id=${org}`)).json()) as UserRow[];
+
+    /** Runs `text` with `$s` standing for the app's quoted schema. */
+    const query = async (text: string, values: unknown[]) =>
+      (await db().query(text.replaceAll('$s.', `"${env.DATABASE_SCHEMA}".`), values)).rows;
+    const appRows = (userId: string) =>
+      query('select id, email, active from $s.app_users where organization_id = $1 and id = $2', [org, userId]);
+    const memberships = (userId: string) =>
+      query('select group_id from $s.app_memberships where organization_id = $1 and user_id = $2 order by group_id', [
+        org,
+        userId,
+      ]);
+    const ledger = (eventId: string) => query('select state, outcome from $s.ledger where event_id = $1', [eventId]);
+    const mirror = (userId: string) =>
+      query('select id from $s.users where organization_id = $1 and id = $2', [org, userId]);
+
+    const carol = f.userCreated({ id: 'diruser_carol', email: 'carol@example.com', name: 'Carol' });
+    const team = f.groupCreated({ id: 'dirgroup_team', display_name: 'Team' });
+    // Another user with Carol's address: the app's unique index on active e-mails refuses the insert.
+    const dave = f.userCreated({
+      id: 'diruser_dave',
+      email: 'CAROL@example.com',
+      name: 'Dave',
+      groups: [{ id: 'dirgroup_team', name: 'Team' }],
+    });
+
+    beforeAll(async () => {
+      env = {
+        SCALEKIT_WEBHOOK_SECRET: secret,
+        SCALEKIT_ENVIRONMENT_URL: '',
+        SCALEKIT_CLIENT_ID: '',
+        SCALEKIT_CLIENT_SECRET: '',
+        ...database('tx'),
+      };
+      server = await start(env);
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('an applied event leaves the app row and its ledger entry, together', async () => {
+      expect(await webhook(carol)).toMatchObject({ status: 200, body: { status: 'applied' } });
+      expect(await webhook(team)).toMatchObject({ status: 200, body: { status: 'applied' } });
+      expect(await appRows('diruser_carol')).toEqual([
+        { id: 'diruser_carol', email: 'carol@example.com', active: true },
+      ]);
+      expect(await ledger(carol.id)).toEqual([{ state: 'done', outcome: 'applied' }]);
+    });
+
+    it('a handler that fails leaves neither the app row nor the ledger entry; the redelivery after the fix applies once', async () => {
+      const failed = await webhook(dave);
+      expect(failed).toMatchObject({ status: 500, body: { error: { code: 'handler_failed' } } });
+      // Rolled back whole: no app row, no membership, no ledger entry, no mirror row.
+      expect(await appRows('diruser_dave')).toEqual([]);
+      expect(await memberships('diruser_dave')).toEqual([]);
+      expect(await ledger(dave.id)).toEqual([]);
+      expect(await mirror('diruser_dave')).toEqual([]);
+      expect((await appUsers()).map((u) => u.id)).toEqual(['diruser_carol']);
+
+      // The fix: Carol's address changes in the directory. Then Scalekit's redelivery goes through, once.
+      const moved = f.userUpdated({ id: 'diruser_carol', email: 'carol.old@example.com', name: 'Carol' });
+      expect(await webhook(moved)).toMatchObject({ status: 200, body: { status: 'applied' } });
+      expect(await webhook(dave)).toMatchObject({
+        status: 200,
+        body: { status: 'applied', handlers: ['userCreated', 'membershipAdded'] },
+      });
+      expect(await webhook(dave)).toMatchObject({ status: 200, body: { status: 'duplicate', handlers: [] } });
+
+      expect(await appRows('diruser_dave')).toEqual([{ id: 'diruser_dave', email: 'CAROL@example.com', active: true }]);
+      expect(await memberships('diruser_dave')).toEqual([{ group_id: 'dirgroup_team' }]);
+      expect(await ledger(dave.id)).toEqual([{ state: 'done', outcome: 'applied' }]);
+      expect(await appUsers()).toEqual([
+        expect.objectContaining({ id: 'diruser_carol', email: 'carol.old@example.com', active: true, groups: [] }),
+        expect.objectContaining({ id: 'diruser_dave', email: 'CAROL@example.com', groups: ['dirgroup_team'] }),
+      ]);
+    });
+
+    it('keeps users and ledger across a restart: a redelivered event is a duplicate, a new one applies', async () => {
+      const before = await appUsers();
+      await server?.close();
+      server = undefined;
+      server = await start(env); // the same DATABASE_URL and DATABASE_SCHEMA
+
+      expect(await appUsers()).toEqual(before);
+      expect(await (await fetch(`${server.url}/api/groups?organization_id=${org}`)).json()).toEqual([
+        expect.objectContaining({ id: 'dirgroup_team', name: 'Team' }),
+      ]);
+      for (const event of [carol, team, dave]) {
+        expect(await webhook(event)).toMatchObject({ status: 200, body: { status: 'duplicate', handlers: [] } });
+      }
+      expect(await webhook(f.userDeleted({ id: 'diruser_dave' }))).toMatchObject({
+        status: 200,
+        body: { status: 'applied', handlers: ['membershipRemoved', 'userDeactivated'] },
+      });
+      expect((await appUsers()).find((u) => u.id === 'diruser_dave')).toMatchObject({ active: false, groups: [] });
     });
   });
 }

@@ -1,21 +1,18 @@
-import { createScalekitWebhookReceiver, type ProvisioningEngine, type ProvisioningStore } from '@org/scim-core';
+import { createScalekitWebhookReceiver, type ProvisioningEngine } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-express';
-import {
-  createProvisioning,
-  createSync,
-  createUserService,
-  type ExampleConfig,
-  runSync,
-  type UserService,
-} from 'example-shared';
+import { createSync, type ExampleConfig, openProvisioning, runSync, type UserService } from 'example-shared';
 import express, { type Express, type Response } from 'express';
 
-export function createApp(
-  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi'>,
-  store?: ProvisioningStore,
-): { app: Express; users: UserService; engine: ProvisioningEngine } {
-  const users = createUserService();
-  const engine = createProvisioning(users, store);
+/** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
+export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database'>): Promise<{
+  app: Express;
+  users: UserService;
+  engine: ProvisioningEngine;
+  description: string;
+  /** Ends the database pool, if any: call it when the server stops. */
+  close(): Promise<void>;
+}> {
+  const { users, engine, description, close } = await openProvisioning(config);
   const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
   const sync = createSync(engine, config);
 
@@ -33,21 +30,21 @@ export function createApp(
     return undefined;
   };
 
-  app.get('/api/users', (request, response) => {
+  // Express 5 forwards a rejected promise to its error handler.
+  app.get('/api/users', async (request, response) => {
     const organizationId = organizationOf(request.query, response);
-    if (organizationId) response.json(users.listUsers(organizationId));
+    if (organizationId) response.json(await users.listUsers(organizationId));
   });
-  app.get('/api/groups', (request, response) => {
+  app.get('/api/groups', async (request, response) => {
     const organizationId = organizationOf(request.query, response);
-    if (organizationId) response.json(users.listGroups(organizationId));
+    if (organizationId) response.json(await users.listGroups(organizationId));
   });
 
   // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
-  // Express 5 forwards a rejected promise to its error handler.
   app.post('/api/sync', async (request, response) => {
     const { status, body } = await runSync(sync, new URL(request.originalUrl, 'http://localhost').searchParams);
     response.status(status).json(body);
   });
 
-  return { app, users, engine };
+  return { app, users, engine, description, close };
 }

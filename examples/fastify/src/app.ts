@@ -1,18 +1,21 @@
-import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
+import { createScalekitWebhookReceiver } from '@org/scim-core';
 import { scalekitWebhookPlugin } from '@org/scim-fastify';
-import { createProvisioning, createSync, createUserService, type ExampleConfig, runSync } from 'example-shared';
+import { createSync, type ExampleConfig, openProvisioning, runSync } from 'example-shared';
 import Fastify, { type FastifyReply } from 'fastify';
 
-export async function createApp(
-  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi'>,
-  store?: ProvisioningStore,
-) {
-  const users = createUserService();
-  const engine = createProvisioning(users, store);
+/**
+ * The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory).
+ * `app.close()` ends the database pool too.
+ */
+export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database'>) {
+  const { users, engine, description, close } = await openProvisioning(config);
   const receiver = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
   const sync = createSync(engine, config);
 
   const app = Fastify();
+  app.addHook('onClose', async () => {
+    await close();
+  });
   // Encapsulated: the plugin's raw-body parser applies to the webhook route only.
   await app.register(scalekitWebhookPlugin, { receiver });
 
@@ -27,11 +30,11 @@ export async function createApp(
 
   app.get('/api/users', async (request, reply) => {
     const organizationId = organizationOf(request.query, reply);
-    return organizationId ? users.listUsers(organizationId) : reply;
+    return organizationId ? await users.listUsers(organizationId) : reply;
   });
   app.get('/api/groups', async (request, reply) => {
     const organizationId = organizationOf(request.query, reply);
-    return organizationId ? users.listGroups(organizationId) : reply;
+    return organizationId ? await users.listGroups(organizationId) : reply;
   });
 
   // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
@@ -40,5 +43,5 @@ export async function createApp(
     return reply.code(status).send(body);
   });
 
-  return { app, users, engine };
+  return { app, users, engine, description };
 }

@@ -1,6 +1,7 @@
 /**
- * The demo: starts this example as its own process (in-memory store), sends it a scripted stream of
- * signed Scalekit webhooks, prints what each delivery got, then the app's users and groups.
+ * The demo: starts this example as its own process (in-memory store, whatever DATABASE_URL says),
+ * sends it a scripted stream of signed Scalekit webhooks, prints what each delivery got, then the
+ * app's users and groups.
  * Then reconciliation: a local fake of Scalekit's Directory API (the real SDK talks to it) holds a
  * directory, some of its webhooks are lost, and `POST /api/sync` catches up.
  * Every step states what it should get; the demo exits non-zero if one does not.
@@ -34,6 +35,8 @@ async function startExample(port: number, secret: string, fake: FakeScalekit): P
       SCALEKIT_ENVIRONMENT_URL: fake.url,
       SCALEKIT_CLIENT_ID: fake.clientId,
       SCALEKIT_CLIENT_SECRET: fake.clientSecret,
+      // The demo runs on the in-memory store, even where DATABASE_URL is set.
+      DATABASE_URL: '',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

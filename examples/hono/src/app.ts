@@ -1,11 +1,11 @@
-import { createScalekitWebhookReceiver, type ProvisioningStore } from '@org/scim-core';
+import { createScalekitWebhookReceiver } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-hono';
-import { createProvisioning, createSync, createUserService, type ExampleConfig, runSync } from 'example-shared';
+import { createSync, type ExampleConfig, openProvisioning, runSync } from 'example-shared';
 import { Hono } from 'hono';
 
-export function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi'>, store?: ProvisioningStore) {
-  const users = createUserService();
-  const engine = createProvisioning(users, store);
+/** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
+export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database'>) {
+  const { users, engine, description, close } = await openProvisioning(config);
   const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
   const sync = createSync(engine, config);
 
@@ -17,15 +17,15 @@ export function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scaleki
       ? undefined
       : { error: { code: 'missing_organization_id', message: 'Add ?organization_id=org_… to the URL.' } };
 
-  app.get('/api/users', (c) => {
+  app.get('/api/users', async (c) => {
     const organizationId = c.req.query('organization_id');
     const problem = requireOrganization(organizationId);
-    return problem ? c.json(problem, 400) : c.json(users.listUsers(organizationId as string));
+    return problem ? c.json(problem, 400) : c.json(await users.listUsers(organizationId as string));
   });
-  app.get('/api/groups', (c) => {
+  app.get('/api/groups', async (c) => {
     const organizationId = c.req.query('organization_id');
     const problem = requireOrganization(organizationId);
-    return problem ? c.json(problem, 400) : c.json(users.listGroups(organizationId as string));
+    return problem ? c.json(problem, 400) : c.json(await users.listGroups(organizationId as string));
   });
 
   // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
@@ -34,5 +34,6 @@ export function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scaleki
     return c.json(body, status);
   });
 
-  return { app, users, engine };
+  /** `close()` ends the database pool, if any: call it when the server stops. */
+  return { app, users, engine, description, close };
 }

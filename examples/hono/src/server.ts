@@ -4,11 +4,11 @@ import { createApp } from './app.js';
 
 try {
   const config = loadConfig();
-  const { app } = createApp(config);
+  const { app, description, close } = await createApp(config);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    console.log(`example-hono listening on http://${config.host}:${info.port}`);
+    console.log(`example-hono listening on http://${config.host}:${info.port} (${description})`);
   });
-  const shutdown = () => server.close(() => process.exit(0));
+  const shutdown = () => server.close(() => void close().finally(() => process.exit(0)));
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
 } catch (error) {

@@ -1,16 +1,27 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { ConfigError, loadConfig } from 'example-shared';
+import { ConfigError, loadConfig, openProvisioning } from 'example-shared';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { createApp } from '../src/app.js';
 
-runExampleContractSuite('examples/hono', async (env) => {
-  const { app } = createApp(loadConfig(env));
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise((resolve) => server.once('listening', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => void server.close() };
-});
+runExampleContractSuite(
+  'examples/hono',
+  async (env) => {
+    const { app, close } = await createApp(loadConfig(env));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: async () => {
+        await new Promise((resolve) => server.close(resolve));
+        await close();
+      },
+    };
+  },
+  { connect: (url) => new pg.Pool({ connectionString: url }) },
+);
 
 describe('the examples’ configuration', () => {
   it('refuses to start without SCALEKIT_WEBHOOK_SECRET, saying where to find it', () => {
@@ -36,6 +47,37 @@ describe('the examples’ configuration', () => {
         SCALEKIT_CLIENT_SECRET: 'test_secret',
       }).scalekitApi,
     ).toEqual({ environmentUrl: 'https://acme.scalekit.dev', clientId: 'skc_1', clientSecret: 'test_secret' });
+  });
+
+  it('picks PostgreSQL when DATABASE_URL is set (schema from DATABASE_SCHEMA), else the in-memory store', () => {
+    const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    expect(loadConfig(base).database).toBeUndefined();
+    expect(loadConfig({ ...base, DATABASE_URL: '', DATABASE_SCHEMA: 'ignored' }).database).toBeUndefined();
+    const url = 'postgres://app:secret@db.internal:5432/app';
+    expect(loadConfig({ ...base, DATABASE_URL: url }).database).toEqual({ url, schema: 'scim_example' });
+    expect(loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'provisioning' }).database).toEqual({
+      url,
+      schema: 'provisioning',
+    });
+    expect(() => loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'my-schema' })).toThrow(
+      /DATABASE_SCHEMA must be a plain PostgreSQL name/,
+    );
+    // The message never echoes the value: it may hold a password.
+    expect(() => loadConfig({ ...base, DATABASE_URL: 'secret@localhost' })).toThrow(
+      /^DATABASE_URL must be a URL such as postgres:\/\/user:password@localhost:5432\/app\.$/,
+    );
+  });
+
+  it('refuses to start when PostgreSQL does not answer, saying what to do', async () => {
+    const config = loadConfig({
+      SCALEKIT_WEBHOOK_SECRET: 'whsec_x',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test',
+    });
+    const started = openProvisioning(config);
+    await expect(started).rejects.toThrow(ConfigError);
+    await expect(started).rejects.toThrow(
+      'Could not prepare PostgreSQL at DATABASE_URL (schema scim_example): connect ECONNREFUSED 127.0.0.1:1. Start PostgreSQL, fix DATABASE_URL, or unset it for the in-memory store.',
+    );
   });
 
   it('refuses a SCALEKIT_ENVIRONMENT_URL that is not a URL', () => {

@@ -1,17 +1,11 @@
 /**
- * One engine, one webhook receiver and one reconciler per server process. Kept on `globalThis`
- * because Next.js may evaluate this module once per route bundle (and again on every dev reload);
- * the store must be shared.
+ * One engine, one webhook receiver and one reconciler per server process, on the store
+ * `DATABASE_URL` picks (PostgreSQL when set, else in memory), opened at the first request. Kept on
+ * `globalThis` because Next.js may evaluate this module once per route bundle (and again on every
+ * dev reload); the store, and its database pool, must be shared.
  */
 import { createScalekitWebhookReceiver, type ProvisioningEngine, type ScalekitWebhookReceiver } from '@org/scim-core';
-import {
-  createProvisioning,
-  createSync,
-  createUserService,
-  loadConfig,
-  type Sync,
-  type UserService,
-} from 'example-shared';
+import { createSync, loadConfig, openProvisioning, type Sync, type UserService } from 'example-shared';
 
 interface Scim {
   users: UserService;
@@ -23,19 +17,25 @@ interface Scim {
 
 const KEY = Symbol.for('example-next.scim');
 
-export function scim(): Scim {
-  const global = globalThis as { [KEY]?: Scim };
-  if (!global[KEY]) {
-    const config = loadConfig();
-    const users = createUserService();
-    const engine = createProvisioning(users);
-    global[KEY] = {
-      users,
-      engine,
-      webhooks: createScalekitWebhookReceiver({ engine, secret: config.webhookSecret }),
-      sync: createSync(engine, config),
-    };
-  }
+async function open(): Promise<Scim> {
+  const config = loadConfig();
+  const { users, engine, description } = await openProvisioning(config);
+  console.log(`example-next: scim-sync ready (${description})`);
+  return {
+    users,
+    engine,
+    webhooks: createScalekitWebhookReceiver({ engine, secret: config.webhookSecret }),
+    sync: createSync(engine, config),
+  };
+}
+
+export function scim(): Promise<Scim> {
+  const global = globalThis as { [KEY]?: Promise<Scim> };
+  // A start that failed (the database was down) is tried again at the next request.
+  global[KEY] ??= open().catch((error: unknown) => {
+    global[KEY] = undefined;
+    throw error;
+  });
   return global[KEY];
 }
 

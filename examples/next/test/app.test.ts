@@ -3,20 +3,26 @@
  * as every other example.
  */
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { freePort, spawnUntil } from '../../../scripts/processes.js';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 const nextBin = require.resolve('next/dist/bin/next');
+const sharedDir = dirname(require.resolve('example-shared/package.json'));
 /** Workspace packages the build bundles: a change to their `dist/` makes the build stale too. */
-const workspaceDists = ['@org/scim-core', '@org/scim-next', 'example-shared'].map((name) =>
-  join(dirname(require.resolve(`${name}/package.json`)), 'dist'),
-);
+const workspaceDists = [
+  ...['@org/scim-core', '@org/scim-next'].map((name) => dirname(require.resolve(`${name}/package.json`))),
+  // A dependency of example-shared, not of this app.
+  dirname(createRequire(join(sharedDir, 'package.json')).resolve('@org/scim-postgres/package.json')),
+  sharedDir,
+].map((path) => join(path, 'dist'));
 const env = { NEXT_TELEMETRY_DISABLED: '1' };
 
 function newestSource(path: string): number {
@@ -45,15 +51,28 @@ function build(): void {
   if (result.status !== 0) throw new Error(`next build failed:\n${result.stdout}\n${result.stderr}`);
 }
 
-// The suite starts the app twice (with and without the Scalekit API variables): one build serves both.
-runExampleContractSuite('examples/next (next build, next start)', async (exampleEnv) => {
-  build();
-  const port = await freePort();
-  const { child } = await spawnUntil(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
-    cwd: dir,
-    env: { ...env, ...exampleEnv },
-    until: 'Ready',
-    timeoutMs: 60_000,
-  });
-  return { url: `http://127.0.0.1:${port}`, close: () => void child.kill() };
-});
+// The suite starts the app several times (in memory and on PostgreSQL, with and without the Scalekit
+// API variables, and once more to restart it): one build serves them all, each with its own env.
+runExampleContractSuite(
+  'examples/next (next build, next start)',
+  async (exampleEnv) => {
+    build();
+    const port = await freePort();
+    const { child } = await spawnUntil(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+      cwd: dir,
+      env: { ...env, ...exampleEnv },
+      until: 'Ready',
+      timeoutMs: 60_000,
+    });
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill();
+        await exited;
+      },
+    };
+  },
+  { connect: (url) => new pg.Pool({ connectionString: url }) },
+);

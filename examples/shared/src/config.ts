@@ -5,7 +5,19 @@ export interface ExampleConfig {
   webhookSecret: string;
   /** The Directory API credentials `POST /api/sync` needs, or the variables still missing. */
   scalekitApi: ScalekitApiConfig | ScalekitApiMissing;
+  /** PostgreSQL from `DATABASE_URL`; `undefined` (unset or empty) means the in-memory store. */
+  database: DatabaseConfig | undefined;
 }
+
+/** Where the example keeps scim-sync's tables and its own: one database, one schema. */
+export interface DatabaseConfig {
+  /** `DATABASE_URL`, e.g. `postgres://user:password@localhost:5432/app`. */
+  url: string;
+  /** `DATABASE_SCHEMA`, default `scim_example`: holds scim-sync's tables and the app's `app_*` tables. */
+  schema: string;
+}
+
+export const DEFAULT_DATABASE_SCHEMA = 'scim_example';
 
 /** Scalekit's API credentials (dashboard → Developers → API credentials). */
 export interface ScalekitApiConfig {
@@ -47,6 +59,23 @@ function readScalekitApi(env: NodeJS.ProcessEnv): ScalekitApiConfig | ScalekitAp
   };
 }
 
+/** An empty `DATABASE_URL` counts as unset too: the in-memory store. */
+function readDatabase(env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
+  const url = env.DATABASE_URL;
+  if (!url) return undefined;
+  if (!URL.canParse(url)) {
+    // The value may hold a password: do not echo it.
+    throw new ConfigError('DATABASE_URL must be a URL such as postgres://user:password@localhost:5432/app.');
+  }
+  const schema = env.DATABASE_SCHEMA || DEFAULT_DATABASE_SCHEMA;
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new ConfigError(
+      `DATABASE_SCHEMA must be a plain PostgreSQL name (letters, digits, _; at most 63), got "${schema}".`,
+    );
+  }
+  return { url, schema };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig {
   const webhookSecret = env.SCALEKIT_WEBHOOK_SECRET;
   if (!webhookSecret) {
@@ -57,5 +86,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigError(`PORT must be a port number, got "${env.PORT}".`);
-  return { port, host: env.HOST ?? '127.0.0.1', webhookSecret, scalekitApi: readScalekitApi(env) };
+  return {
+    port,
+    host: env.HOST ?? '127.0.0.1',
+    webhookSecret,
+    scalekitApi: readScalekitApi(env),
+    database: readDatabase(env),
+  };
 }

@@ -1,5 +1,7 @@
 export {
   ConfigError,
+  type DatabaseConfig,
+  DEFAULT_DATABASE_SCHEMA,
   type ExampleConfig,
   loadConfig,
   SCALEKIT_API_VARIABLES,
@@ -7,6 +9,16 @@ export {
   type ScalekitApiMissing,
   type ScalekitApiVariable,
 } from './config.js';
-export { createProvisioning } from './provisioning.js';
+export { createAppTables, postgresUserService, type Queryable } from './postgres-user-service.js';
+export { createProvisioning, type UsersForEvent } from './provisioning.js';
+export { openProvisioning, type Provisioning } from './storage.js';
 export { createSync, runSync, type Sync, type SyncAnswer, type SyncError, type SyncErrorCode } from './sync.js';
-export { type AppGroup, type AppUser, createUserService, type UserService } from './user-service.js';
+export {
+  type AppGroup,
+  type AppUser,
+  createUserService,
+  displayName,
+  toAppUser,
+  type UserService,
+  type UserWrites,
+} from './user-service.js';

@@ -3,7 +3,9 @@
  * functions the rest of the app already calls. scim-sync calls them through handlers (see
  * `provisioning.ts`); nothing here knows about Scalekit or SCIM.
  *
- * In memory here; in a real app these functions write to your database.
+ * Two implementations behind one interface: in memory (this file; what the examples use without
+ * `DATABASE_URL`) and on PostgreSQL (`postgres-user-service.ts`). In a real app these functions
+ * write to your database.
  */
 import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
 
@@ -27,22 +29,52 @@ export interface AppGroup {
   name: string;
 }
 
-export function createUserService() {
+/** What the handlers call: the app's writes. */
+export interface UserWrites {
+  /** Upserts: a directory may re-create a user this app deactivated earlier. */
+  createUser(user: DirectoryUser): Promise<AppUser>;
+  updateUser(user: DirectoryUser): Promise<AppUser>;
+  deactivateUser(organizationId: string, userId: string): Promise<void>;
+  syncGroup(group: DirectoryGroup): Promise<void>;
+  deleteGroup(organizationId: string, groupId: string): Promise<void>;
+  addToGroup(organizationId: string, userId: string, groupId: string): Promise<void>;
+  removeFromGroup(organizationId: string, userId: string, groupId: string): Promise<void>;
+}
+
+/** The app's user service: the writes, and the reads behind `GET /api/users` and `GET /api/groups`. */
+export interface UserService extends UserWrites {
+  /** An organization's users, by id. */
+  listUsers(organizationId: string): Promise<AppUser[]>;
+  /** An organization's groups, by id. */
+  listGroups(organizationId: string): Promise<AppGroup[]>;
+}
+
+/** The name the app shows: the directory's display name, or given and family name. */
+export const displayName = (user: DirectoryUser): string | null =>
+  user.name ?? ([user.givenName, user.familyName].filter(Boolean).join(' ') || null);
+
+/** The app's row for a directory user; `groups` are kept by the caller. */
+export function toAppUser(user: DirectoryUser, groups: string[], updatedAt = new Date().toISOString()): AppUser {
+  return {
+    id: user.id,
+    organizationId: user.organizationId,
+    email: user.email ?? null,
+    name: displayName(user),
+    active: user.active,
+    groups,
+    roles: [...user.roles],
+    updatedAt,
+  };
+}
+
+/** The in-memory user service: forgets everything on restart. */
+export function createUserService(): UserService {
   const users = new Map<string, AppUser>();
   const groups = new Map<string, AppGroup>();
   const key = (organizationId: string, id: string) => `${organizationId}/${id}`;
 
-  function saveUser(user: DirectoryUser, groupIds: string[]): AppUser {
-    const row: AppUser = {
-      id: user.id,
-      organizationId: user.organizationId,
-      email: user.email ?? null,
-      name: user.name ?? ([user.givenName, user.familyName].filter(Boolean).join(' ') || null),
-      active: user.active,
-      groups: groupIds,
-      roles: [...user.roles],
-      updatedAt: new Date().toISOString(),
-    };
+  function saveUser(user: DirectoryUser): AppUser {
+    const row = toAppUser(user, users.get(key(user.organizationId, user.id))?.groups ?? []);
     users.set(key(user.organizationId, user.id), row);
     return row;
   }
@@ -53,38 +85,35 @@ export function createUserService() {
   ) => [...rows].filter((row) => row.organizationId === organizationId).sort((a, b) => a.id.localeCompare(b.id));
 
   return {
-    /** Upserts: a directory may re-create a user this app deactivated earlier. */
-    createUser(user: DirectoryUser): AppUser {
-      return saveUser(user, users.get(key(user.organizationId, user.id))?.groups ?? []);
+    async createUser(user) {
+      return saveUser(user);
     },
-    updateUser(user: DirectoryUser): AppUser {
-      return saveUser(user, users.get(key(user.organizationId, user.id))?.groups ?? []);
+    async updateUser(user) {
+      return saveUser(user);
     },
-    deactivateUser(organizationId: string, userId: string): void {
+    async deactivateUser(organizationId, userId) {
       const row = users.get(key(organizationId, userId));
       if (row) Object.assign(row, { active: false, updatedAt: new Date().toISOString() });
     },
-    syncGroup(group: DirectoryGroup): void {
+    async syncGroup(group) {
       groups.set(key(group.organizationId, group.id), {
         id: group.id,
         organizationId: group.organizationId,
         name: group.displayName,
       });
     },
-    deleteGroup(organizationId: string, groupId: string): void {
+    async deleteGroup(organizationId, groupId) {
       groups.delete(key(organizationId, groupId));
     },
-    addToGroup(organizationId: string, userId: string, groupId: string): void {
+    async addToGroup(organizationId, userId, groupId) {
       const row = users.get(key(organizationId, userId));
       if (row && !row.groups.includes(groupId)) row.groups = [...row.groups, groupId].sort();
     },
-    removeFromGroup(organizationId: string, userId: string, groupId: string): void {
+    async removeFromGroup(organizationId, userId, groupId) {
       const row = users.get(key(organizationId, userId));
       if (row) row.groups = row.groups.filter((id) => id !== groupId);
     },
-    listUsers: (organizationId: string): AppUser[] => byOrganization(users.values(), organizationId),
-    listGroups: (organizationId: string): AppGroup[] => byOrganization(groups.values(), organizationId),
+    listUsers: async (organizationId) => byOrganization(users.values(), organizationId),
+    listGroups: async (organizationId) => byOrganization(groups.values(), organizationId),
   };
 }
-
-export type UserService = ReturnType<typeof createUserService>;

@@ -1,8 +1,10 @@
 import { organizationOf, scim } from '../../../lib/scim';
 
+export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
-export function GET(request: Request): Response {
+export async function GET(request: Request): Promise<Response> {
   const organizationId = organizationOf(request);
-  return typeof organizationId === 'string' ? Response.json(scim().users.listUsers(organizationId)) : organizationId;
+  if (typeof organizationId !== 'string') return organizationId;
+  return Response.json(await (await scim()).users.listUsers(organizationId));
 }

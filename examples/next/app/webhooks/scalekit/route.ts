@@ -4,6 +4,6 @@ import { scim } from '../../../lib/scim';
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
-export function POST(request: Request): Promise<Response> {
-  return scalekitWebhookRoute(scim().webhooks).POST(request);
+export async function POST(request: Request): Promise<Response> {
+  return scalekitWebhookRoute((await scim()).webhooks).POST(request);
 }
