@@ -4,7 +4,7 @@
  * the mirror holds.
  *
  * The resource as the identity provider sent it is kept whole in `attributes.scim` (minus `id`,
- * `meta`, `schemas` and the read-only `groups`), so a GET answers every attribute Okta or Entra wrote,
+ * `meta`, `schemas`, the read-only `groups`, and `active`, which the model holds), so a GET answers every attribute Okta or Entra wrote,
  * extensions included. The normalized fields are derived from it: `userName`, `externalId`, `active`,
  * the primary (else work, else first) email, `name.givenName`/`familyName`, a display name, and
  * role values, so handlers see SCIM users exactly like Scalekit ones.
@@ -18,7 +18,11 @@ type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const READ_ONLY_USER_KEYS = new Set(['id', 'meta', 'schemas', 'groups']);
+/**
+ * Not kept in `attributes.scim`: read-only ones, and `active`, which the model holds itself (kept
+ * twice, a deactivation would also count as a change of `attributes` and call `userUpdated`).
+ */
+const NOT_STORED_USER_KEYS = new Set(['id', 'meta', 'schemas', 'groups', 'active']);
 
 function text(value: unknown, attribute: string): string | undefined {
   if (value === undefined || value === null) return undefined;
@@ -56,7 +60,7 @@ export function userFromScim(body: unknown, input: UserInput): DirectoryUser {
   const userName = text(body.userName ?? body.username, 'userName');
   if (!userName) throw new ScimError(400, 'invalidValue', '"userName" is required.');
   const scim: JsonObject = {};
-  for (const [key, value] of Object.entries(body)) if (!READ_ONLY_USER_KEYS.has(key.toLowerCase())) scim[key] = value;
+  for (const [key, value] of Object.entries(body)) if (!NOT_STORED_USER_KEYS.has(key.toLowerCase())) scim[key] = value;
   const name = isObject(body.name) ? body.name : {};
   const roles = Array.isArray(body.roles)
     ? body.roles

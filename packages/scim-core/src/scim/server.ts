@@ -1,0 +1,276 @@
+/**
+ * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`. Issue 6 work in
+ * progress: discovery and `/Users` are served; `/Groups` is not built yet (it answers 501, and the
+ * server is not exported from the package until it is).
+ *
+ * Every write becomes a `source: 'scim'` event through the app's engine, so SCIM users reach the same
+ * handlers as Scalekit ones. Every read is scoped to the organization of the bearer token.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ProvisioningEngine } from '../engine/engine.js';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
+import type { DirectoryEvent, DirectoryUser } from '../model.js';
+import { formatNanos } from '../time.js';
+import {
+  caseExactOf,
+  type DiscoveryOptions,
+  resourceTypes,
+  SCHEMAS,
+  schemas,
+  serviceProviderConfig,
+  USER_ATTRIBUTES,
+} from './discovery.js';
+import { ScimError } from './errors.js';
+import { type Filter, parseFilter } from './filter.js';
+import { matchesFilter } from './match.js';
+import { applyPatch, parsePatchRequest } from './patch.js';
+import { userFromScim, userToScim } from './resources.js';
+import type { ScimAuthenticator } from './tokens.js';
+
+export interface ScimServerOptions {
+  engine: ProvisioningEngine;
+  authenticator: ScimAuthenticator;
+  /** The path the server is mounted at. Default `/scim/v2`. */
+  basePath?: string;
+  /** Most resources one list answers. Default 200. */
+  maxResults?: number;
+  maxBodyBytes?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+const CONTENT_TYPE = 'application/scim+json';
+const caseExact = caseExactOf(USER_ATTRIBUTES);
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(status === 204 ? null : JSON.stringify(body), {
+    status,
+    headers: { 'content-type': CONTENT_TYPE, ...headers },
+  });
+}
+
+const notFound = (what: string) => new ScimError(404, undefined, `${what} not found.`);
+
+export function createScimServer(options: ScimServerOptions) {
+  const { engine, authenticator } = options;
+  const store = engine.store;
+  const basePath = (options.basePath ?? '/scim/v2').replace(/\/$/, '');
+  const maxResults = options.maxResults ?? 200;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const clock = options.now ?? Date.now;
+  let lastNanos = 0n;
+  /** Strictly increasing, so two writes in one millisecond are still ordered. */
+  const stamp = () => {
+    const now = BigInt(clock()) * 1_000_000n;
+    lastNanos = now > lastNanos ? now : lastNanos + 1n;
+    return formatNanos(lastNanos);
+  };
+
+  async function readJson(request: Request): Promise<unknown> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBodyWithLimit(request, maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError)
+        throw new ScimError(413, undefined, `The body is over ${maxBodyBytes} bytes.`);
+      throw error;
+    }
+    try {
+      return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch {
+      throw new ScimError(400, 'invalidSyntax', 'The body is not UTF-8 JSON.');
+    }
+  }
+
+  async function render(organizationId: string, users: readonly DirectoryUser[], discovery: DiscoveryOptions) {
+    const ids = users.map((u) => u.id);
+    const [prints, versions] = await Promise.all([
+      store.getUserFingerprints(organizationId, ids),
+      store.getVersions(ids.map((id) => ({ organizationId, kind: 'user' as const, id }))),
+    ]);
+    return users.map((user, i) => {
+      const at = versions[i]?.at;
+      return userToScim(user, {
+        baseUrl: discovery.baseUrl,
+        version: prints[i] ?? 'none',
+        ...(at !== undefined && { lastModified: `${formatNanos(at).slice(0, 23)}Z` }),
+      });
+    });
+  }
+
+  async function apply(event: DirectoryEvent): Promise<void> {
+    const result = await engine.process(event);
+    if (result.status === 'in_flight') throw new ScimError(409, undefined, 'The same change is being applied; retry.');
+  }
+
+  const upserted = (organizationId: string, user: DirectoryUser, method: string): DirectoryEvent => ({
+    type: 'user.upserted',
+    id: `scim_${randomUUID()}`,
+    organizationId,
+    occurredAt: stamp(),
+    source: 'scim',
+    sourceType: `${method} /Users`,
+    user,
+  });
+
+  async function existing(organizationId: string, id: string): Promise<DirectoryUser> {
+    const user = await store.getUser(organizationId, id);
+    if (!user) throw notFound(`User ${id}`);
+    return user;
+  }
+
+  async function checkIfMatch(request: Request, organizationId: string, id: string) {
+    const expected = request.headers.get('if-match');
+    if (!expected || expected === '*') return;
+    const [print] = await store.getUserFingerprints(organizationId, [id]);
+    if (expected !== `W/"${print}"` && expected !== `"${print}"`) {
+      throw new ScimError(412, undefined, 'The resource changed since that version (If-Match).');
+    }
+  }
+
+  async function assertUniqueUserName(organizationId: string, userName: string, self?: string) {
+    const other = await store.findUser(organizationId, { userName });
+    if (other && other.id !== self) throw new ScimError(409, 'uniqueness', `userName "${userName}" is taken.`);
+  }
+
+  /** Users matching `filter`, through an index where one answers it, else by a scan. */
+  async function query(organizationId: string, filter: Filter | undefined): Promise<DirectoryUser[]> {
+    if (filter && filter.op === 'eq' && typeof filter.value === 'string' && filter.path.subAttribute === undefined) {
+      const attribute = filter.path.attribute.toLowerCase();
+      if (attribute === 'username')
+        return [await store.findUser(organizationId, { userName: filter.value })].filter(isUser);
+      if (attribute === 'externalid')
+        return [await store.findUser(organizationId, { externalId: filter.value })].filter(isUser);
+      if (attribute === 'id') return [await store.getUser(organizationId, filter.value)].filter(isUser);
+    }
+    const all: DirectoryUser[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await store.listUsers(organizationId, { limit: 1000, ...(after !== undefined && { after }) });
+      if (page.length === 0) break;
+      all.push(...page);
+      after = page[page.length - 1]?.id;
+    }
+    if (!filter) return all;
+    const discovery = { baseUrl: '', maxResults, maxBodyBytes };
+    const rendered = await render(organizationId, all, discovery);
+    return all.filter((_, i) => matchesFilter(rendered[i], filter, { caseExact }));
+  }
+
+  async function route(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (!url.pathname.startsWith(basePath)) throw notFound(url.pathname);
+    const path = url.pathname.slice(basePath.length) || '/';
+    const discovery: DiscoveryOptions = { baseUrl: `${url.origin}${basePath}`, maxResults, maxBodyBytes };
+    const organizationId = authenticator.authenticate(request.headers.get('authorization'));
+    const method = request.method.toUpperCase();
+    const [, collection, id, extra] = path.split('/');
+
+    if (extra !== undefined) throw notFound(path);
+    if (collection === 'ServiceProviderConfig' && method === 'GET') return json(200, serviceProviderConfig(discovery));
+    if (collection === 'ResourceTypes' && method === 'GET') {
+      const all = resourceTypes(discovery);
+      if (id === undefined) return json(200, listResponse(all, 1, all.length));
+      const one = all.find((r) => r.id === id);
+      if (!one) throw notFound(`Resource type ${id}`);
+      return json(200, one);
+    }
+    if (collection === 'Schemas' && method === 'GET') {
+      const all = schemas(discovery);
+      if (id === undefined) return json(200, listResponse(all, 1, all.length));
+      const one = all.find((s) => s.id === decodeURIComponent(id));
+      if (!one) throw notFound(`Schema ${id}`);
+      return json(200, one);
+    }
+    if (collection === 'Groups') throw new ScimError(501, undefined, 'Groups are not served yet.');
+    if (collection !== 'Users') throw notFound(path);
+
+    if (id === undefined) {
+      if (method === 'GET') {
+        const filterText = url.searchParams.get('filter');
+        const filter = filterText ? parseFilter(filterText) : undefined;
+        const startIndex = Math.max(1, Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10) || 1);
+        const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
+        const count = Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested));
+        const matches = await query(organizationId, filter);
+        const page = matches.slice(startIndex - 1, startIndex - 1 + count);
+        return json(200, listResponse(await render(organizationId, page, discovery), startIndex, matches.length));
+      }
+      if (method === 'POST') {
+        const user = userFromScim(await readJson(request), { organizationId, id: randomUUID(), groups: [] });
+        await assertUniqueUserName(organizationId, user.userName as string);
+        await apply(upserted(organizationId, user, 'POST'));
+        const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery);
+        return json(201, resource, { location: `${discovery.baseUrl}/Users/${user.id}`, etag: versionOf(resource) });
+      }
+      throw new ScimError(405, undefined, `${method} is not allowed on /Users.`);
+    }
+
+    const current = await existing(organizationId, id);
+    if (method === 'GET') {
+      const [resource] = await render(organizationId, [current], discovery);
+      return json(200, resource, { etag: versionOf(resource) });
+    }
+    if (method === 'DELETE') {
+      await checkIfMatch(request, organizationId, id);
+      const ref = { id, organizationId, ...(current.externalId !== undefined && { externalId: current.externalId }) };
+      await apply({
+        type: 'user.deleted',
+        id: `scim_${randomUUID()}`,
+        organizationId,
+        occurredAt: stamp(),
+        source: 'scim',
+        sourceType: 'DELETE /Users',
+        user: ref,
+      });
+      return new Response(null, { status: 204 });
+    }
+    if (method === 'PUT' || method === 'PATCH') {
+      await checkIfMatch(request, organizationId, id);
+      const body = await readJson(request);
+      let next: DirectoryUser;
+      if (method === 'PUT') {
+        next = userFromScim(body, { organizationId, id, groups: current.groups });
+      } else {
+        const [resource] = await render(organizationId, [current], discovery);
+        next = userFromScim(applyPatch(resource as Record<string, unknown>, parsePatchRequest(body)), {
+          organizationId,
+          id,
+          groups: current.groups,
+        });
+      }
+      if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
+      await apply(upserted(organizationId, next, method));
+      const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery);
+      return json(200, resource, { etag: versionOf(resource) });
+    }
+    throw new ScimError(405, undefined, `${method} is not allowed on /Users/{id}.`);
+  }
+
+  return {
+    async handle(request: Request): Promise<Response> {
+      try {
+        return await route(request);
+      } catch (error) {
+        if (error instanceof ScimError) return json(error.status, error.toJSON());
+        return json(500, new ScimError(500, undefined, 'The server failed to apply the request; retry it.').toJSON());
+      }
+    },
+  };
+}
+
+const isUser = (user: DirectoryUser | undefined): user is DirectoryUser => user !== undefined;
+
+function versionOf(resource: unknown): string {
+  return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;
+}
+
+function listResponse(resources: readonly unknown[], startIndex: number, totalResults: number) {
+  return {
+    schemas: [SCHEMAS.listResponse],
+    totalResults,
+    itemsPerPage: resources.length,
+    startIndex,
+    Resources: resources,
+  };
+}
