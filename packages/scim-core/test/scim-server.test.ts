@@ -18,6 +18,11 @@ function setup() {
       userUpdated: ({ user, changed }) => void calls.push(`updated ${user.userName} ${changed.join(',')}`),
       userDeactivated: ({ user, reason }) => void calls.push(`deactivated ${user.userName} ${reason}`),
       userReactivated: ({ user }) => void calls.push(`reactivated ${user.userName}`),
+      groupCreated: ({ group }) => void calls.push(`group created ${group.displayName}`),
+      groupUpdated: ({ group, changed }) => void calls.push(`group updated ${group.displayName} ${changed.join(',')}`),
+      groupDeleted: ({ group }) => void calls.push(`group deleted ${group.displayName}`),
+      membershipAdded: ({ user }) => void calls.push(`joined ${user.userName}`),
+      membershipRemoved: ({ user }) => void calls.push(`left ${user.userName}`),
     },
   });
   const server = createScimServer({
@@ -151,5 +156,90 @@ describe('SCIM errors and tenants', () => {
     expect((await call('GET', '/Schemas/urn:ietf:params:scim:schemas:core:2.0:User')).body).toMatchObject({
       name: 'User',
     });
+  });
+});
+
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+describe('SCIM /Groups', () => {
+  it('pushes a group with members, renames it, moves members by PATCH and deletes it, all through the handlers', async () => {
+    const { call, calls } = setup();
+    const a = (await call('POST', '/Users', ada)).body;
+    const b = (await call('POST', '/Users', { ...ada, userName: 'grace@acme.test', externalId: '00u2' })).body;
+    calls.length = 0;
+
+    const created = await call('POST', '/Groups', { displayName: 'Engineering', members: [{ value: a.id }] });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      displayName: 'Engineering',
+      members: [{ value: a.id, display: 'Ada Lovelace' }],
+    });
+    const gid = created.body.id;
+    expect(calls).toEqual(['group created Engineering', 'joined ada@acme.test']);
+
+    // Okta renames with a path-less replace that repeats the id; Entra adds and removes members by value.
+    await call('PATCH', `/Groups/${gid}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'replace', value: { id: gid, displayName: 'Eng' } }],
+    });
+    await call('PATCH', `/Groups/${gid}`, {
+      schemas: [PATCH],
+      Operations: [
+        { op: 'Add', path: 'members', value: [{ value: b.id }] },
+        { op: 'Remove', path: 'members', value: [{ value: a.id }] },
+      ],
+    });
+    const read = await call('GET', `/Groups/${gid}`);
+    expect(read.body.members).toEqual([expect.objectContaining({ value: b.id })]);
+    expect((await call('GET', `/Users/${b.id}`)).body.groups).toEqual([
+      expect.objectContaining({ value: gid, display: 'Eng' }),
+    ]);
+    expect(
+      (await call('GET', `/Groups?filter=displayName%20eq%20%22eng%22&excludedAttributes=members`)).body,
+    ).toMatchObject({
+      totalResults: 1,
+      Resources: [{ id: gid, displayName: 'Eng' }],
+    });
+    expect((await call('GET', `/Groups?excludedAttributes=members`)).body.Resources[0]).not.toHaveProperty('members');
+
+    expect((await call('DELETE', `/Groups/${gid}`)).status).toBe(204);
+    expect((await call('GET', `/Users/${b.id}`)).body.groups).toEqual([]);
+    expect(calls).toEqual([
+      'group created Engineering',
+      'joined ada@acme.test',
+      'group updated Eng displayName',
+      'joined grace@acme.test',
+      'left ada@acme.test',
+      'left grace@acme.test',
+      'group deleted Eng',
+    ]);
+  });
+
+  it('refuses a member that is not a user of the organization', async () => {
+    const { call, globexToken } = setup();
+    const other = (await call('POST', '/Users', ada, globexToken)).body;
+    const refused = await call('POST', '/Groups', { displayName: 'X', members: [{ value: other.id }] });
+    expect(refused).toMatchObject({ status: 400, body: { scimType: 'invalidValue' } });
+  });
+});
+
+describe('SCIM lists', () => {
+  it('pages with startIndex and count, sorts before paging, and projects attributes', async () => {
+    const { call } = setup();
+    for (const name of ['carol', 'alice', 'bob', 'dave']) {
+      await call('POST', '/Users', { userName: `${name}@acme.test`, displayName: name });
+    }
+    const page = await call(
+      'GET',
+      '/Users?sortBy=userName&sortOrder=descending&startIndex=2&count=2&attributes=userName',
+    );
+    expect(page.body).toMatchObject({ totalResults: 4, startIndex: 2, itemsPerPage: 2 });
+    expect(page.body.Resources.map((r: { userName: string }) => r.userName)).toEqual([
+      'carol@acme.test',
+      'bob@acme.test',
+    ]);
+    expect(Object.keys(page.body.Resources[0]).sort()).toEqual(['id', 'meta', 'schemas', 'userName']);
+    expect((await call('GET', '/Users?count=0')).body).toMatchObject({ totalResults: 4, itemsPerPage: 0 });
+    expect((await call('GET', '/Users?filter=displayName%20sw%20%22b%22')).body).toMatchObject({ totalResults: 1 });
   });
 });

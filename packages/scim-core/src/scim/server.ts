@@ -1,15 +1,16 @@
 /**
  * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`. Issue 6 work in
- * progress: discovery and `/Users` are served; `/Groups` is not built yet (it answers 501, and the
- * server is not exported from the package until it is).
+ * progress (not exported from the package yet): discovery, `/Users` and `/Groups`.
  *
- * Every write becomes a `source: 'scim'` event through the app's engine, so SCIM users reach the same
- * handlers as Scalekit ones. Every read is scoped to the organization of the bearer token.
+ * Every write becomes `source: 'scim'` events through the app's engine, so SCIM users reach the same
+ * handlers as Scalekit ones. A group's membership change becomes one user event per member whose
+ * groups changed, as Scalekit expresses memberships. Every read is scoped to the organization of the
+ * bearer token.
  */
 import { randomUUID } from 'node:crypto';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
-import type { DirectoryEvent, DirectoryUser } from '../model.js';
+import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
 import { formatNanos } from '../time.js';
 import {
   caseExactOf,
@@ -24,7 +25,7 @@ import { ScimError } from './errors.js';
 import { type Filter, parseFilter } from './filter.js';
 import { matchesFilter } from './match.js';
 import { applyPatch, parsePatchRequest } from './patch.js';
-import { userFromScim, userToScim } from './resources.js';
+import { groupFromScim, groupToScim, userFromScim, userToScim } from './resources.js';
 import type { ScimAuthenticator } from './tokens.js';
 
 export interface ScimServerOptions {
@@ -157,6 +158,141 @@ export function createScimServer(options: ScimServerOptions) {
     return all.filter((_, i) => matchesFilter(rendered[i], filter, { caseExact }));
   }
 
+  // ── Groups ──────────────────────────────────────────────────────────────────────────────────
+
+  async function renderGroup(group: DirectoryGroup, discovery: DiscoveryOptions) {
+    const organizationId = group.organizationId;
+    const memberIds = await store.listGroupMemberIds(organizationId, group.id);
+    const members = await store.getUsers(organizationId, memberIds);
+    const [[print], [version]] = await Promise.all([
+      store.getGroupFingerprints(organizationId, [group.id]),
+      store.getVersions([{ organizationId, kind: 'group', id: group.id }]),
+    ]);
+    return groupToScim(
+      group,
+      memberIds.map((memberId, i) => {
+        const display = members[i]?.name ?? members[i]?.userName;
+        return display === undefined ? { id: memberId } : { id: memberId, display };
+      }),
+      {
+        baseUrl: discovery.baseUrl,
+        // The version covers the members too, so an If-Match sees a membership change.
+        version: `${print ?? 'none'}.${memberIds.length}.${version?.eventId ?? ''}`,
+        ...(version && { lastModified: `${formatNanos(version.at).slice(0, 23)}Z` }),
+      },
+    );
+  }
+
+  async function existingGroup(organizationId: string, id: string): Promise<DirectoryGroup> {
+    const group = await store.getGroup(organizationId, id);
+    if (!group) throw notFound(`Group ${id}`);
+    return group;
+  }
+
+  /**
+   * Writes a group and its members: the group's event, then one event per user whose groups change.
+   * Members must be users of the same organization.
+   */
+  async function writeGroup(group: DirectoryGroup, memberIds: readonly string[] | undefined, method: string) {
+    const { organizationId } = group;
+    await apply({
+      type: 'group.upserted',
+      id: `scim_${randomUUID()}`,
+      organizationId,
+      occurredAt: stamp(),
+      source: 'scim',
+      sourceType: `${method} /Groups`,
+      group,
+    });
+    if (memberIds === undefined) return;
+    const wanted = new Set(memberIds);
+    const current = new Set(await store.listGroupMemberIds(organizationId, group.id));
+    const changed = [...new Set([...wanted, ...current])].filter((id) => wanted.has(id) !== current.has(id));
+    const users = await store.getUsers(organizationId, changed);
+    const missing = changed.filter((_, i) => !users[i] && wanted.has(changed[i] as string));
+    if (missing.length > 0) throw new ScimError(400, 'invalidValue', `No such users: ${missing.join(', ')}.`);
+    for (const user of users) {
+      if (!user) continue;
+      const others = user.groups.filter((g) => g.id !== group.id);
+      const groups = wanted.has(user.id) ? [...others, { id: group.id, name: group.displayName }] : others;
+      groups.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      await apply(upserted(organizationId, { ...user, groups }, `${method} /Groups members`));
+    }
+  }
+
+  async function groups(
+    request: Request,
+    url: URL,
+    method: string,
+    organizationId: string,
+    id: string | undefined,
+    discovery: DiscoveryOptions,
+  ): Promise<Response> {
+    if (id === undefined) {
+      if (method === 'GET') {
+        const filterText = url.searchParams.get('filter');
+        const filter = filterText ? parseFilter(filterText) : undefined;
+        const startIndex = Math.max(1, Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10) || 1);
+        const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
+        const count = Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested));
+        const all: DirectoryGroup[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.listGroups(organizationId, { limit: 1000, ...(after !== undefined && { after }) });
+          if (page.length === 0) break;
+          all.push(...page);
+          after = page[page.length - 1]?.id;
+        }
+        const rendered = await Promise.all(all.map((g) => renderGroup(g, discovery)));
+        const matches = sortResources(
+          filter ? rendered.filter((r) => matchesFilter(r, filter, { caseExact })) : rendered,
+          url,
+        );
+        const page = matches.slice(startIndex - 1, startIndex - 1 + count);
+        return json(200, listResponse(project(page, url), startIndex, matches.length));
+      }
+      if (method === 'POST') {
+        const { group, memberIds } = groupFromScim(await readJson(request), { organizationId, id: randomUUID() });
+        await writeGroup(group, memberIds, 'POST');
+        const resource = await renderGroup(await existingGroup(organizationId, group.id), discovery);
+        return json(201, resource, { location: `${discovery.baseUrl}/Groups/${group.id}`, etag: versionOf(resource) });
+      }
+      throw new ScimError(405, undefined, `${method} is not allowed on /Groups.`);
+    }
+    const current = await existingGroup(organizationId, id);
+    const rendered = await renderGroup(current, discovery);
+    const ifMatch = request.headers.get('if-match');
+    if (method !== 'GET' && ifMatch && ifMatch !== '*' && ifMatch !== versionOf(rendered)) {
+      throw new ScimError(412, undefined, 'The resource changed since that version (If-Match).');
+    }
+    if (method === 'GET') return json(200, project([rendered], url)[0], { etag: versionOf(rendered) });
+    if (method === 'DELETE') {
+      await apply({
+        type: 'group.deleted',
+        id: `scim_${randomUUID()}`,
+        organizationId,
+        occurredAt: stamp(),
+        source: 'scim',
+        sourceType: 'DELETE /Groups',
+        group: current,
+      });
+      return new Response(null, { status: 204 });
+    }
+    if (method === 'PUT' || method === 'PATCH') {
+      const body = await readJson(request);
+      const next =
+        method === 'PUT'
+          ? groupFromScim(body, { organizationId, id })
+          : groupFromScim(applyPatch(rendered, parsePatchRequest(body)), { organizationId, id });
+      // A PUT without `members` leaves them alone (Okta renames that way); a PATCH always knows them.
+      const keepMembers = method === 'PUT' && !(body as { members?: unknown }).members;
+      await writeGroup(next.group, keepMembers ? undefined : next.memberIds, method);
+      const resource = await renderGroup(await existingGroup(organizationId, id), discovery);
+      return json(200, resource, { etag: versionOf(resource) });
+    }
+    throw new ScimError(405, undefined, `${method} is not allowed on /Groups/{id}.`);
+  }
+
   async function route(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (!url.pathname.startsWith(basePath)) throw notFound(url.pathname);
@@ -182,7 +318,7 @@ export function createScimServer(options: ScimServerOptions) {
       if (!one) throw notFound(`Schema ${id}`);
       return json(200, one);
     }
-    if (collection === 'Groups') throw new ScimError(501, undefined, 'Groups are not served yet.');
+    if (collection === 'Groups') return groups(request, url, method, organizationId, id, discovery);
     if (collection !== 'Users') throw notFound(path);
 
     if (id === undefined) {
@@ -193,8 +329,11 @@ export function createScimServer(options: ScimServerOptions) {
         const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
         const count = Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested));
         const matches = await query(organizationId, filter);
-        const page = matches.slice(startIndex - 1, startIndex - 1 + count);
-        return json(200, listResponse(await render(organizationId, page, discovery), startIndex, matches.length));
+        const window = (list: readonly unknown[]) => list.slice(startIndex - 1, startIndex - 1 + count);
+        const page = url.searchParams.has('sortBy')
+          ? window(sortResources(await render(organizationId, matches, discovery), url))
+          : await render(organizationId, window(matches) as DirectoryUser[], discovery);
+        return json(200, listResponse(project(page, url), startIndex, matches.length));
       }
       if (method === 'POST') {
         const user = userFromScim(await readJson(request), { organizationId, id: randomUUID(), groups: [] });
@@ -209,7 +348,7 @@ export function createScimServer(options: ScimServerOptions) {
     const current = await existing(organizationId, id);
     if (method === 'GET') {
       const [resource] = await render(organizationId, [current], discovery);
-      return json(200, resource, { etag: versionOf(resource) });
+      return json(200, project([resource], url)[0], { etag: versionOf(resource) });
     }
     if (method === 'DELETE') {
       await checkIfMatch(request, organizationId, id);
@@ -263,6 +402,56 @@ const isUser = (user: DirectoryUser | undefined): user is DirectoryUser => user 
 
 function versionOf(resource: unknown): string {
   return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;
+}
+
+/** `attributes` / `excludedAttributes`: top-level names, case-insensitive; `id`, `schemas` and `meta` always stay. */
+function project(resources: readonly unknown[], url: URL): unknown[] {
+  const names = (param: string) =>
+    url.searchParams
+      .get(param)
+      ?.split(',')
+      .map(
+        (n) =>
+          n
+            .trim()
+            .toLowerCase()
+            .replace(/^urn:ietf:params:scim:schemas:core:2\.0:(user|group):/, '')
+            .split('.')[0],
+      )
+      .filter((n): n is string => !!n);
+  const only = names('attributes');
+  const without = names('excludedAttributes');
+  const always = new Set(['id', 'schemas', 'meta']);
+  return resources.map((resource) => {
+    if (!only && !without) return resource;
+    const entries = Object.entries(resource as Record<string, unknown>).filter(([key]) => {
+      const k = key.toLowerCase();
+      if (always.has(k)) return true;
+      if (only) return only.includes(k);
+      return !without?.includes(k);
+    });
+    return Object.fromEntries(entries);
+  });
+}
+
+/** `sortBy` / `sortOrder` (RFC 7644 §3.4.2.3), over rendered resources, before paging. */
+function sortResources(resources: readonly unknown[], url: URL): unknown[] {
+  const sortBy = url.searchParams.get('sortBy');
+  if (!sortBy) return [...resources];
+  const descending = url.searchParams.get('sortOrder')?.toLowerCase() === 'descending';
+  const key = (resource: unknown) => {
+    let value: unknown = resource;
+    for (const part of sortBy.split('.')) {
+      const record = value as Record<string, unknown> | undefined;
+      const found = record && Object.keys(record).find((k) => k.toLowerCase() === part.toLowerCase());
+      value = found === undefined ? undefined : record?.[found];
+    }
+    return typeof value === 'string' ? value.toLowerCase() : value === undefined ? '' : String(value);
+  };
+  return [...resources].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return (x < y ? -1 : x > y ? 1 : 0) * (descending ? -1 : 1);
+  });
 }
 
 function listResponse(resources: readonly unknown[], startIndex: number, totalResults: number) {
