@@ -39,6 +39,9 @@ describe('userFromScim', () => {
     });
     expect(user.attributes.scim).toMatchObject({ [SCHEMAS.enterpriseUser]: { department: 'Engineering' } });
     expect(user.attributes.scim).not.toHaveProperty('meta');
+    expect(userFromScim({ ...entraUser, password: 't1meMa$heen' }, input).attributes.scim).not.toHaveProperty(
+      'password',
+    );
     expect(user.attributes.scim).not.toHaveProperty('schemas');
   });
 

@@ -182,6 +182,11 @@ export function applyPatch(
     if (!isObject(value)) throw new ScimError(400, 'invalidValue', `A ${mode} without a path takes an object.`);
     for (const [key, v] of Object.entries(value)) {
       if (key.toLowerCase() === 'schemas') continue;
+      // Entra: a key may itself be a filtered path, `"emails[type eq \"work\"].value": "…"`.
+      if (key.includes('[')) {
+        applyOne({ op: mode, path: key, value: v });
+        continue;
+      }
       // Okta repeats the id in a path-less replace: a read-only attribute set to what it already is changes nothing.
       if (readOnly.has(key.toLowerCase()) && JSON.stringify(result[keyOf(result, key)]) === JSON.stringify(v)) continue;
       if (key.startsWith('urn:') && isObject(v) && !key.slice(key.lastIndexOf(':') + 1).includes('.')) {
@@ -221,21 +226,21 @@ export function applyPatch(
     return undefined;
   };
 
-  for (const operation of operations) {
+  function applyOne(operation: PatchOperation): void {
     if (operation.path === undefined) {
       if (operation.op === 'remove') throw new ScimError(400, 'noTarget', 'A remove needs a path.');
       setMany(operation.value, operation.op);
-      continue;
+      return;
     }
     const path = parsePatchPath(operation.path);
     guard(path.attribute);
     if (!path.filter) {
       if (operation.op !== 'remove') {
         setAttribute(path.attribute, operation.value, operation.op);
-        continue;
+        return;
       }
       const target = container(path.attribute, false);
-      if (!target) continue;
+      if (!target) return;
       const key = keyOf(target, path.attribute.attribute);
       if (path.attribute.subAttribute !== undefined) {
         if (isObject(target[key]))
@@ -249,14 +254,14 @@ export function applyPatch(
       } else {
         delete target[key];
       }
-      continue;
+      return;
     }
     const { target, key, list, hits } = matching(path, operation.op !== 'remove');
     if (operation.op === 'remove') {
-      if (!target) continue;
+      if (!target) return;
       if (path.subAttribute === undefined) target[key] = list.filter((_, i) => !hits.includes(i));
       else for (const i of hits) delete (list[i] as JsonObject)[keyOf(list[i] as JsonObject, path.subAttribute)];
-      continue;
+      return;
     }
     const name = `${path.attribute.attribute}${path.subAttribute ? `.${path.subAttribute}` : ''}`;
     const value = coerce(name, operation.value);
@@ -274,7 +279,7 @@ export function applyPatch(
           ? { ...element, ...(isObject(value) ? value : {}) }
           : { ...element, [path.subAttribute]: value };
       (target as JsonObject)[key] = [...list, added];
-      continue;
+      return;
     }
     for (const i of hits) {
       const item = list[i];
@@ -284,5 +289,7 @@ export function applyPatch(
     }
     (target as JsonObject)[key] = list;
   }
+
+  for (const operation of operations) applyOne(operation);
   return result;
 }

@@ -19,10 +19,11 @@ const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * Not kept in `attributes.scim`: read-only ones, and `active`, which the model holds itself (kept
+ * Not kept in `attributes.scim`: read-only ones; `password`, which is write-only and which Okta
+ * sends on create (never stored, never answered); and `active`, which the model holds itself (kept
  * twice, a deactivation would also count as a change of `attributes` and call `userUpdated`).
  */
-const NOT_STORED_USER_KEYS = new Set(['id', 'meta', 'schemas', 'groups', 'active']);
+const NOT_STORED_USER_KEYS = new Set(['id', 'meta', 'schemas', 'groups', 'active', 'password']);
 
 function text(value: unknown, attribute: string): string | undefined {
   if (value === undefined || value === null) return undefined;

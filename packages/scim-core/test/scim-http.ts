@@ -1,0 +1,86 @@
+/** A real HTTP server on 127.0.0.1 around the SCIM server's Web-standard handler, for the interop suites. */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createEngine, memoryStore, type ProvisioningHandlers } from '../src/index.js';
+import { createScimServer } from '../src/scim/server.js';
+import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
+
+async function toRequest(req: IncomingMessage, origin: string): Promise<Request> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(key, value);
+  const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+  return new Request(new URL(req.url ?? '/', origin), { method: req.method ?? 'GET', headers, ...(body && { body }) });
+}
+
+export interface ScimHarness {
+  base: string;
+  token: string;
+  otherToken: string;
+  calls: string[];
+  engine: ReturnType<typeof createEngine>;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary SCIM JSON.
+  scim(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export async function startScimHttp(): Promise<ScimHarness> {
+  const tenant = generateScimToken();
+  const other = generateScimToken();
+  const calls: string[] = [];
+  // A membership change names its user; a group change its group.
+  const record = (name: string) => (arg: { user?: { userName?: string }; group?: object }) => {
+    const group = arg.group as { displayName?: string } | undefined;
+    calls.push(`${name} ${arg.user?.userName ?? group?.displayName ?? ''}`.trim());
+  };
+  const handlers: ProvisioningHandlers = {
+    userCreated: record('userCreated'),
+    userUpdated: record('userUpdated'),
+    userDeactivated: record('userDeactivated'),
+    userReactivated: record('userReactivated'),
+    groupCreated: record('groupCreated'),
+    groupUpdated: record('groupUpdated'),
+    groupDeleted: record('groupDeleted'),
+    membershipAdded: record('membershipAdded'),
+    membershipRemoved: record('membershipRemoved'),
+  };
+  const engine = createEngine({ store: memoryStore(), handlers });
+  const server = createScimServer({
+    engine,
+    authenticator: scimTokenAuthenticator([
+      { organizationId: 'org_tenant', tokenHash: tenant.tokenHash },
+      { organizationId: 'org_other', tokenHash: other.tokenHash },
+    ]),
+  });
+  let origin = '';
+  const http = createServer(async (req, res) => {
+    const response = await server.handle(await toRequest(req, origin));
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(Buffer.from(await response.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const base = `${origin}/scim/v2`;
+  return {
+    base,
+    token: tenant.token,
+    otherToken: other.token,
+    calls,
+    engine,
+    async scim(method, path, body, token = tenant.token) {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/scim+json',
+          'content-type': 'application/scim+json; charset=utf-8',
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    },
+    close: () => new Promise((resolve) => http.close(() => resolve())),
+  };
+}
