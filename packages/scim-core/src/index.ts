@@ -36,6 +36,19 @@ export {
   normalizeScalekitUser,
 } from './scalekit/normalize.js';
 export * from './scalekit/schemas.js';
+export { SCHEMAS as SCIM_SCHEMAS } from './scim/discovery.js';
+export { SCIM_ERROR_SCHEMA, ScimError, type ScimErrorType } from './scim/errors.js';
+export { type Filter as ScimFilter, formatFilter, parseFilter } from './scim/filter.js';
+export { matchesFilter } from './scim/match.js';
+export { applyPatch, PATCH_OP_SCHEMA, type PatchOperation, parsePatchRequest } from './scim/patch.js';
+export { createScimServer, type ScimServer, type ScimServerOptions } from './scim/server.js';
+export {
+  generateScimToken,
+  hashScimToken,
+  type ScimAuthenticator,
+  type ScimTokenEntry,
+  scimTokenAuthenticator,
+} from './scim/tokens.js';
 export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';
 export { compareVersions, isNewerVersion, resourceKey } from './store/versions.js';

@@ -1,6 +1,6 @@
 /**
- * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`. Issue 6 work in
- * progress (not exported from the package yet): discovery, `/Users` and `/Groups`.
+ * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`: discovery, `/Users`
+ * and `/Groups`. Mount it at `basePath` (default `/scim/v2`) for every method.
  *
  * Every write becomes `source: 'scim'` events through the app's engine, so SCIM users reach the same
  * handlers as Scalekit ones. A group's membership change becomes one user event per member whose
@@ -52,7 +52,13 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 
 const notFound = (what: string) => new ScimError(404, undefined, `${what} not found.`);
 
-export function createScimServer(options: ScimServerOptions) {
+export interface ScimServer {
+  /** Answers any request under `basePath`; every error is a SCIM error body, never a thrown error. */
+  handle(request: Request): Promise<Response>;
+}
+
+/** Creates the SCIM server on the app's engine: writes become `source: 'scim'` events. */
+export function createScimServer(options: ScimServerOptions): ScimServer {
   const { engine, authenticator } = options;
   const store = engine.store;
   const basePath = (options.basePath ?? '/scim/v2').replace(/\/$/, '');
