@@ -2,7 +2,15 @@ export * from './engine/engine.js';
 export * from './engine/errors.js';
 export type * from './engine/handlers.js';
 export { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from './http/body.js';
-export { type NodeDelivery, readNodeBody, receiveNodeRequest, writeNodeResponse } from './http/node.js';
+export {
+  type NodeDelivery,
+  readNodeBody,
+  receiveNodeRequest,
+  toWebRequest,
+  type WebRequestOptions,
+  writeNodeResponse,
+  writeWebResponse,
+} from './http/node.js';
 export * from './http/scalekit-webhook.js';
 export type {
   Directory,

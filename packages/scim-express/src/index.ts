@@ -6,9 +6,19 @@
  * already consumed the body, the route uses the bytes that parser kept (`express.raw()`, or
  * `express.json({ verify: keepRawBody })`), and otherwise answers 500 with the fix rather than a
  * misleading 401.
+ *
+ * The SCIM 2.0 server: `app.use('/scim/v2', scimRouter(server))`, bridged to its Web `Request` API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type NodeDelivery, receiveNodeRequest, type ScalekitWebhookReceiver, writeNodeResponse } from '@org/scim-core';
+import {
+  type NodeDelivery,
+  receiveNodeRequest,
+  type ScalekitWebhookReceiver,
+  type ScimServer,
+  toWebRequest,
+  writeNodeResponse,
+  writeWebResponse,
+} from '@org/scim-core';
 import type { RequestHandler } from 'express';
 
 const CONSUMED =
@@ -40,5 +50,35 @@ export function scalekitWebhook(receiver: ScalekitWebhookReceiver): RequestHandl
       (answer) => writeNodeResponse(response, answer),
       next,
     );
+  };
+}
+
+/**
+ * What a body parser mounted before the SCIM router left: its bytes (`express.raw()`, `express.text()`,
+ * `keepRawBody`), or its parsed JSON re-serialized (`express.json()`; SCIM bodies are JSON, so the
+ * same document reaches the server). Nothing when the stream is still unread.
+ */
+function scimBody(request: ParsedRequest): Uint8Array | string | undefined {
+  if (Buffer.isBuffer(request.rawBody)) return request.rawBody;
+  if (Buffer.isBuffer(request.body) || typeof request.body === 'string') return request.body;
+  if (request._body === true || request.readableEnded) {
+    return request.body === undefined ? '' : JSON.stringify(request.body);
+  }
+  return undefined;
+}
+
+/**
+ * The SCIM 2.0 server as Express middleware: `app.use('/scim/v2', scimRouter(server))`. It hands the
+ * server the full original URL (with the mount path), method, headers and the body, streamed so the
+ * server's size cap applies while reading; a body an earlier parser consumed is taken from it.
+ */
+export function scimRouter(server: ScimServer): RequestHandler {
+  return (request, response, next) => {
+    const body = scimBody(request as ParsedRequest);
+    const webRequest = toWebRequest(request, { url: request.originalUrl, ...(body !== undefined && { body }) });
+    server
+      .handle(webRequest)
+      .then((answer) => writeWebResponse(response, answer, request))
+      .catch(next);
   };
 }

@@ -5,10 +5,13 @@
  * Inside its own scope the plugin replaces every content-type parser with one that hands the raw
  * stream to the route untouched; the route reads it with the size cap enforced while reading. The
  * app's own parsers (JSON, forms, …) are left alone everywhere else.
+ *
+ * The SCIM 2.0 server, the same way: `app.register(scimPlugin, { server })`, every method on
+ * `/scim/v2` and `/scim/v2/*`.
  */
 import type { Readable } from 'node:stream';
-import { receiveNodeRequest, type ScalekitWebhookReceiver } from '@org/scim-core';
-import type { FastifyPluginAsync } from 'fastify';
+import { receiveNodeRequest, type ScalekitWebhookReceiver, type ScimServer, toWebRequest } from '@org/scim-core';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface ScalekitWebhookPluginOptions {
   receiver: ScalekitWebhookReceiver;
@@ -25,4 +28,35 @@ export const scalekitWebhookPlugin: FastifyPluginAsync<ScalekitWebhookPluginOpti
     const answer = await receiveNodeRequest(options.receiver, { request: request.raw, ...(stream && { stream }) });
     return reply.code(answer.status).headers(answer.headers).send(JSON.stringify(answer.body));
   });
+};
+
+export interface ScimPluginOptions {
+  server: ScimServer;
+  /** Fastify's register `prefix`: where the SCIM server is mounted, matching its `basePath`. Default `/scim/v2`. */
+  prefix?: string;
+}
+
+/**
+ * Registers every method on `<prefix>` and `<prefix>/*` for the SCIM 2.0 server, in an encapsulated
+ * scope whose only content-type parser hands the raw stream on; the server reads it with its size
+ * cap enforced while reading.
+ */
+export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (fastify, options) => {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  // Given a `prefix`, Fastify already mounted this scope there; without one, mount at the default.
+  const base = options.prefix === undefined ? '/scim/v2' : '';
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const stream = request.body as Readable | undefined;
+    const answer = await options.server.handle(toWebRequest(request.raw, { ...(stream && { stream }) }));
+    const headers: Record<string, string> = Object.fromEntries(answer.headers);
+    // A body refused at the cap is left unread: close the connection so the rest is never read.
+    if (stream && !stream.readableEnded) headers.connection = 'close';
+    return reply
+      .code(answer.status)
+      .headers(headers)
+      .send(answer.body ? Buffer.from(await answer.arrayBuffer()) : undefined);
+  };
+  fastify.all(base || '/', handler);
+  fastify.all(`${base}/*`, handler);
 };

@@ -1,5 +1,6 @@
 /**
- * Hono adapter: `app.post('/webhooks/scalekit', scalekitWebhook(receiver))`.
+ * Hono adapter: `app.post('/webhooks/scalekit', scalekitWebhook(receiver))`, and the SCIM 2.0
+ * server: `app.all('/scim/v2/*', scimRoutes(server))`.
  *
  * The adapter only chooses where the raw bytes come from, in this order:
  * 1. Hono's cached copy, when an earlier middleware read the body with `c.req.text()`, `json()`
@@ -10,7 +11,12 @@
  * If the body was consumed without a cached copy, it answers 500 with the fix, never a misleading 401.
  */
 import type { IncomingMessage } from 'node:http';
-import { receiveNodeRequest, type ScalekitWebhookReceiver, type WebhookResponse } from '@org/scim-core';
+import {
+  receiveNodeRequest,
+  type ScalekitWebhookReceiver,
+  type ScimServer,
+  type WebhookResponse,
+} from '@org/scim-core';
 import type { Context } from 'hono';
 
 /** Body caches of `HonoRequest` that hold the exact bytes (`json()` caches its text first). */
@@ -39,5 +45,19 @@ export function scalekitWebhook(receiver: ScalekitWebhookReceiver): (c: Context)
     if (incoming) return send(c, await receiveNodeRequest(receiver, { request: incoming }));
     if (!c.req.raw.bodyUsed) return receiver.handle(c.req.raw);
     return send(c, receiver.reject(500, 'raw_body_unavailable', CONSUMED));
+  };
+}
+
+/**
+ * The SCIM 2.0 server as a Hono handler: `app.all('/scim/v2/*', scimRoutes(server))`. It hands on
+ * `c.req.raw`; if a middleware already read the body with `c.req.text()` / `json()`, Hono's cached
+ * bytes are handed on instead.
+ */
+export function scimRoutes(server: ScimServer): (c: Context) => Promise<Response> {
+  return async (c) => {
+    const raw = c.req.raw;
+    if (!raw.bodyUsed || !EXACT_CACHES.some((key) => key in c.req.bodyCache)) return server.handle(raw);
+    const body = await c.req.arrayBuffer();
+    return server.handle(new Request(raw.url, { method: raw.method, headers: raw.headers, body }));
   };
 }

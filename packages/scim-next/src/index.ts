@@ -15,9 +15,15 @@
  * export default scalekitWebhookApiRoute(webhooks);
  * ```
  * Next's body parser must be off for this route so the signed bytes reach it untouched.
+ *
+ * SCIM 2.0 server (`app/scim/v2/[[...path]]/route.ts`):
+ * ```ts
+ * export const runtime = 'nodejs';
+ * export const { GET, POST, PUT, PATCH, DELETE } = scimRoute(server);
+ * ```
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { receiveNodeRequest, type ScalekitWebhookReceiver, writeNodeResponse } from '@org/scim-core';
+import { receiveNodeRequest, type ScalekitWebhookReceiver, type ScimServer, writeNodeResponse } from '@org/scim-core';
 
 /** App Router: `export const { POST } = scalekitWebhookRoute(webhooks)`. */
 export function scalekitWebhookRoute(receiver: ScalekitWebhookReceiver): {
@@ -38,4 +44,21 @@ export function scalekitWebhookApiRoute(
     const parsed = request.body !== undefined || request.readableEnded;
     writeNodeResponse(response, await receiveNodeRequest(receiver, { request, ...(parsed && { consumed: PARSED }) }));
   };
+}
+
+type RouteHandler = (request: Request) => Promise<Response>;
+
+/**
+ * App Router, a catch-all route: `export const { GET, POST, PUT, PATCH, DELETE } = scimRoute(server)`
+ * in `app/scim/v2/[[...path]]/route.ts`. Route handlers receive a Web `Request`, handed on as is.
+ */
+export function scimRoute(server: ScimServer): {
+  GET: RouteHandler;
+  POST: RouteHandler;
+  PUT: RouteHandler;
+  PATCH: RouteHandler;
+  DELETE: RouteHandler;
+} {
+  const handle: RouteHandler = (request) => server.handle(request);
+  return { GET: handle, POST: handle, PUT: handle, PATCH: handle, DELETE: handle };
 }

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { ScalekitWebhookReceiver } from '@org/scim-core';
+import type { ScalekitWebhookReceiver, ScimServer } from '@org/scim-core';
 
 const require = createRequire(import.meta.url);
 const fixture = fileURLToPath(new URL('./fixture-app', import.meta.url));
@@ -13,6 +13,12 @@ const RECEIVER = Symbol.for('scim-sync.conformance.receiver');
 
 export function setReceiver(receiver: ScalekitWebhookReceiver): void {
   (globalThis as Record<symbol, unknown>)[RECEIVER] = receiver;
+}
+
+const SCIM = Symbol.for('scim-sync.conformance.scim');
+
+export function setScimServer(server: ScimServer): void {
+  (globalThis as Record<symbol, unknown>)[SCIM] = server;
 }
 
 export async function startFixture(): Promise<{ url: string; close: () => Promise<void> }> {

@@ -92,3 +92,98 @@ export async function receiveNodeRequest(
 export function writeNodeResponse(response: ServerResponse, answer: WebhookResponse): void {
   response.writeHead(answer.status, answer.headers).end(JSON.stringify(answer.body));
 }
+
+// ── Web bridge (the SCIM server, which answers Web `Request`s) ──────────────────────────────────
+
+export interface WebRequestOptions {
+  /** The URL to hand on, path and query, if not `request.url` (Express: `originalUrl`, with the mount path). */
+  url?: string;
+  /** The stream to read the body from, if not `request` itself (Fastify hands its own). */
+  stream?: Readable;
+  /** Bytes a framework already read, used instead of the stream. */
+  body?: Uint8Array | string;
+}
+
+/** The Node stream as a Web stream that pauses it, never destroys it, when the reader stops early (a cap). */
+function webStream(stream: Readable): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      stream.on('data', (chunk: Buffer | string) => {
+        controller.enqueue(typeof chunk === 'string' ? Buffer.from(chunk) : new Uint8Array(chunk));
+        if ((controller.desiredSize ?? 0) <= 0) stream.pause();
+      });
+      stream.once('end', () => controller.close());
+      stream.once('error', (error) => controller.error(error));
+      stream.once('aborted', () =>
+        controller.error(new Error('The client aborted the request before sending the whole body.')),
+      );
+    },
+    pull() {
+      stream.resume();
+    },
+    cancel() {
+      // Paused, not drained: the answer goes out with `Connection: close` (see writeWebResponse).
+      stream.removeAllListeners('data');
+      stream.pause();
+    },
+  });
+}
+
+/** Whether the request announces a body (RFC 9112: a non-zero `Content-Length`, or `Transfer-Encoding`). */
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
+}
+
+/**
+ * A Node request as a Web `Request`: the full URL, method, headers, and the body streamed (not
+ * buffered), so a handler that caps the body size (the SCIM server does) stops reading at the cap.
+ */
+export function toWebRequest(request: IncomingMessage, options: WebRequestOptions = {}): Request {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(request.headers)) {
+    if (value === undefined || key.startsWith(':')) continue;
+    if (Array.isArray(value)) for (const item of value) headers.append(key, item);
+    else headers.set(key, value);
+  }
+  const encrypted = (request.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  const origin = `${encrypted ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+  const url = new URL(options.url ?? request.url ?? '/', origin);
+  const method = request.method ?? 'GET';
+  if (method === 'GET' || method === 'HEAD' || !hasBody(request)) return new Request(url, { method, headers });
+  if (options.body !== undefined) {
+    headers.delete('content-length');
+    headers.delete('transfer-encoding');
+    const body = typeof options.body === 'string' ? options.body : Buffer.from(options.body);
+    return new Request(url, { method, headers, body });
+  }
+  return new Request(url, {
+    method,
+    headers,
+    body: webStream(options.stream ?? request),
+    duplex: 'half',
+  } as RequestInit);
+}
+
+/**
+ * Writes a Web `Response` to a Node response. If the request body was left unread (a handler
+ * refused it at its size cap), the answer closes the connection so the rest is never read.
+ */
+export async function writeWebResponse(
+  response: ServerResponse,
+  answer: Response,
+  request?: IncomingMessage,
+): Promise<void> {
+  const headers: Record<string, string | string[]> = {};
+  answer.headers.forEach((value, key) => {
+    if (key !== 'set-cookie') headers[key] = value;
+  });
+  const cookies = answer.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  if (request && !request.readableEnded && hasBody(request) && request.method !== 'GET' && request.method !== 'HEAD') {
+    headers.connection = 'close';
+  }
+  const body = answer.body ? Buffer.from(await answer.arrayBuffer()) : undefined;
+  response.writeHead(answer.status, headers);
+  response.end(body);
+}
