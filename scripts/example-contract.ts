@@ -19,14 +19,16 @@ export interface ExampleServer {
 
 /**
  * The environment the suite starts an example with. The three API variables are `''` (unset, to the
- * examples' config) when the suite checks that webhooks work without reconciliation; `DATABASE_URL`
- * is `''` for the in-memory store.
+ * examples' config) when the suite checks that webhooks work without reconciliation, and so are the
+ * two `SCIM_*` ones; `DATABASE_URL` is `''` for the in-memory store.
  */
 export type ExampleEnv = Record<
   | 'SCALEKIT_WEBHOOK_SECRET'
   | 'SCALEKIT_ENVIRONMENT_URL'
   | 'SCALEKIT_CLIENT_ID'
   | 'SCALEKIT_CLIENT_SECRET'
+  | 'SCIM_BEARER_TOKEN'
+  | 'SCIM_ORGANIZATION_ID'
   | 'DATABASE_URL'
   | 'DATABASE_SCHEMA',
   string
@@ -46,6 +48,9 @@ export interface ExampleContractOptions {
   /** Default: `$TEST_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test`. */
   databaseUrl?: string;
 }
+
+/** The organization the SCIM token provisions: not `org_example`, which the reconciliation tests sync. */
+const SCIM_ORGANIZATION = 'org_scim';
 
 const IN_MEMORY: DatabaseEnv = { DATABASE_URL: '', DATABASE_SCHEMA: '' };
 
@@ -114,6 +119,7 @@ function runContract(
     let server: ExampleServer;
     let base = '';
     const webhook = (event: unknown) => deliverWebhook(`${base}/webhooks/scalekit`, event, { secret });
+    const scimToken = `scim_${randomBytes(16).toString('hex')}`;
 
     beforeAll(async () => {
       // Signs its webhooks with the app's secret, so the app accepts what the fake sends.
@@ -123,6 +129,8 @@ function runContract(
         SCALEKIT_ENVIRONMENT_URL: fake.url,
         SCALEKIT_CLIENT_ID: fake.clientId,
         SCALEKIT_CLIENT_SECRET: fake.clientSecret,
+        SCIM_BEARER_TOKEN: scimToken,
+        SCIM_ORGANIZATION_ID: SCIM_ORGANIZATION,
         ...database('main'),
       });
       base = server.url;
@@ -171,6 +179,37 @@ function runContract(
         secret: generateWebhookSecret(),
       });
       expect(forged).toMatchObject({ status: 401, body: { error: { code: 'invalid_signature' } } });
+    });
+
+    it('serves SCIM 2.0 on the same handlers: a SCIM user lands in /api/users, and PATCH active=false deactivates it', async () => {
+      const scim = (path: string, method: string, body?: unknown, token = scimToken) =>
+        fetch(`${base}/scim/v2${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      const listed = async () =>
+        (await (await fetch(`${base}/api/users?organization_id=${SCIM_ORGANIZATION}`)).json()) as UserRow[];
+
+      const created = await scim('/Users', 'POST', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: 'grace@example.com',
+        displayName: 'Grace Hopper',
+        emails: [{ value: 'grace@example.com', primary: true }],
+        active: true,
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      expect(await listed()).toEqual([expect.objectContaining({ id, email: 'grace@example.com', active: true })]);
+
+      const patched = await scim(`/Users/${id}`, 'PATCH', {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path: 'active', value: false }],
+      });
+      expect(patched.status).toBe(200);
+      expect(await listed()).toEqual([expect.objectContaining({ id, active: false })]);
+
+      expect((await scim('/Users', 'GET', undefined, 'scim_wrong')).status).toBe(401);
     });
 
     it('asks for organization_id with a JSON error', async () => {
@@ -357,6 +396,8 @@ function runContract(
         SCALEKIT_ENVIRONMENT_URL: '',
         SCALEKIT_CLIENT_ID: '',
         SCALEKIT_CLIENT_SECRET: '',
+        SCIM_BEARER_TOKEN: '',
+        SCIM_ORGANIZATION_ID: '',
         ...database('noapi'),
       });
     });
@@ -380,6 +421,14 @@ function runContract(
       expect(delivered.status).toBe(200);
       const users = await (await fetch(`${server.url}/api/users?organization_id=org_example`)).json();
       expect(users).toEqual([expect.objectContaining({ id: 'diruser_1', active: true })]);
+    });
+
+    it('answers /scim/v2/* with 503 naming the missing SCIM variables', async () => {
+      const response = await fetch(`${server.url}/scim/v2/Users`, { headers: { authorization: 'Bearer scim_x' } });
+      expect(response.status).toBe(503);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('scim_not_configured');
+      expect(error.message).toMatch(/SCIM_BEARER_TOKEN, SCIM_ORGANIZATION_ID/);
     });
   });
 }
@@ -434,6 +483,8 @@ function runPostgresChecks(
         SCALEKIT_ENVIRONMENT_URL: '',
         SCALEKIT_CLIENT_ID: '',
         SCALEKIT_CLIENT_SECRET: '',
+        SCIM_BEARER_TOKEN: '',
+        SCIM_ORGANIZATION_ID: '',
         ...database('tx'),
       };
       server = await start(env);

@@ -1,10 +1,19 @@
 import { createScalekitWebhookReceiver, type ProvisioningEngine } from '@org/scim-core';
-import { scalekitWebhook } from '@org/scim-express';
-import { createSync, type ExampleConfig, openProvisioning, runSync, type UserService } from 'example-shared';
+import { scalekitWebhook, scimRouter } from '@org/scim-express';
+import {
+  createScim,
+  createSync,
+  type ExampleConfig,
+  openProvisioning,
+  runSync,
+  type UserService,
+} from 'example-shared';
 import express, { type Express, type Response } from 'express';
 
 /** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
-export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database'>): Promise<{
+export async function createApp(
+  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database' | 'scim'>,
+): Promise<{
   app: Express;
   users: UserService;
   engine: ProvisioningEngine;
@@ -15,10 +24,13 @@ export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 's
   const { users, engine, description, close } = await openProvisioning(config);
   const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
   const sync = createSync(engine, config);
+  // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
+  const scim = createScim(engine, config);
 
   const app = express();
   // The webhook route reads its own raw body: register it before the app-wide JSON parser.
   app.post('/webhooks/scalekit', scalekitWebhook(webhooks));
+  app.use('/scim/v2', scimRouter(scim));
   app.use(express.json());
 
   const organizationOf = (query: unknown, response: Response): string | undefined => {

@@ -1,16 +1,18 @@
 import { createScalekitWebhookReceiver } from '@org/scim-core';
-import { scalekitWebhookPlugin } from '@org/scim-fastify';
-import { createSync, type ExampleConfig, openProvisioning, runSync } from 'example-shared';
+import { scalekitWebhookPlugin, scimPlugin } from '@org/scim-fastify';
+import { createScim, createSync, type ExampleConfig, openProvisioning, runSync } from 'example-shared';
 import Fastify, { type FastifyReply } from 'fastify';
 
 /**
  * The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory).
  * `app.close()` ends the database pool too.
  */
-export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database'>) {
+export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database' | 'scim'>) {
   const { users, engine, description, close } = await openProvisioning(config);
   const receiver = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
   const sync = createSync(engine, config);
+  // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
+  const scim = createScim(engine, config);
 
   const app = Fastify();
   app.addHook('onClose', async () => {
@@ -18,6 +20,8 @@ export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 's
   });
   // Encapsulated: the plugin's raw-body parser applies to the webhook route only.
   await app.register(scalekitWebhookPlugin, { receiver });
+  // Encapsulated too: every method on /scim/v2 and /scim/v2/*.
+  await app.register(scimPlugin, { server: scim });
 
   const organizationOf = (query: unknown, reply: FastifyReply): string | undefined => {
     const organizationId = (query as { organization_id?: unknown }).organization_id;

@@ -1,16 +1,19 @@
 import { createScalekitWebhookReceiver } from '@org/scim-core';
-import { scalekitWebhook } from '@org/scim-hono';
-import { createSync, type ExampleConfig, openProvisioning, runSync } from 'example-shared';
+import { scalekitWebhook, scimRoutes } from '@org/scim-hono';
+import { createScim, createSync, type ExampleConfig, openProvisioning, runSync } from 'example-shared';
 import { Hono } from 'hono';
 
 /** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
-export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database'>) {
+export async function createApp(config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database' | 'scim'>) {
   const { users, engine, description, close } = await openProvisioning(config);
   const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
   const sync = createSync(engine, config);
+  // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
+  const scim = createScim(engine, config);
 
   const app = new Hono();
   app.post('/webhooks/scalekit', scalekitWebhook(webhooks));
+  app.all('/scim/v2/*', scimRoutes(scim));
 
   const requireOrganization = (organizationId: string | undefined) =>
     organizationId

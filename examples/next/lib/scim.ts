@@ -1,11 +1,16 @@
 /**
- * One engine, one webhook receiver and one reconciler per server process, on the store
+ * One engine, one webhook receiver, one SCIM server and one reconciler per server process, on the store
  * `DATABASE_URL` picks (PostgreSQL when set, else in memory), opened at the first request. Kept on
  * `globalThis` because Next.js may evaluate this module once per route bundle (and again on every
  * dev reload); the store, and its database pool, must be shared.
  */
-import { createScalekitWebhookReceiver, type ProvisioningEngine, type ScalekitWebhookReceiver } from '@org/scim-core';
-import { createSync, loadConfig, openProvisioning, type Sync, type UserService } from 'example-shared';
+import {
+  createScalekitWebhookReceiver,
+  type ProvisioningEngine,
+  type ScalekitWebhookReceiver,
+  type ScimServer,
+} from '@org/scim-core';
+import { createScim, createSync, loadConfig, openProvisioning, type Sync, type UserService } from 'example-shared';
 
 interface Scim {
   users: UserService;
@@ -13,6 +18,8 @@ interface Scim {
   webhooks: ScalekitWebhookReceiver;
   /** On the webhooks' engine, so both paths share one ledger and mirror. */
   sync: Sync;
+  /** `/scim/v2/*`, on the same engine (503 `scim_not_configured` without the `SCIM_*` variables). */
+  scimServer: ScimServer;
 }
 
 const KEY = Symbol.for('example-next.scim');
@@ -26,6 +33,7 @@ async function open(): Promise<Scim> {
     engine,
     webhooks: createScalekitWebhookReceiver({ engine, secret: config.webhookSecret }),
     sync: createSync(engine, config),
+    scimServer: createScim(engine, config),
   };
 }
 

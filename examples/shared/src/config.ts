@@ -7,7 +7,23 @@ export interface ExampleConfig {
   scalekitApi: ScalekitApiConfig | ScalekitApiMissing;
   /** PostgreSQL from `DATABASE_URL`; `undefined` (unset or empty) means the in-memory store. */
   database: DatabaseConfig | undefined;
+  /** The SCIM 2.0 server's bearer token and its organization, or the variables still missing. */
+  scim: ScimConfig | ScimMissing;
 }
+
+/** The token Okta or Entra sends to `/scim/v2/*`, and the organization it provisions. */
+export interface ScimConfig {
+  bearerToken: string;
+  organizationId: string;
+}
+
+/** The SCIM server is optional: without these `/scim/v2/*` answers 503 `scim_not_configured`. */
+export interface ScimMissing {
+  missing: readonly ScimVariable[];
+}
+
+export const SCIM_VARIABLES = ['SCIM_BEARER_TOKEN', 'SCIM_ORGANIZATION_ID'] as const;
+export type ScimVariable = (typeof SCIM_VARIABLES)[number];
 
 /** Where the example keeps scim-sync's tables and its own: one database, one schema. */
 export interface DatabaseConfig {
@@ -59,6 +75,13 @@ function readScalekitApi(env: NodeJS.ProcessEnv): ScalekitApiConfig | ScalekitAp
   };
 }
 
+/** An empty variable counts as unset here too. */
+function readScim(env: NodeJS.ProcessEnv): ScimConfig | ScimMissing {
+  const missing = SCIM_VARIABLES.filter((name) => !env[name]);
+  if (missing.length > 0) return { missing };
+  return { bearerToken: env.SCIM_BEARER_TOKEN as string, organizationId: env.SCIM_ORGANIZATION_ID as string };
+}
+
 /** An empty `DATABASE_URL` counts as unset too: the in-memory store. */
 function readDatabase(env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
   const url = env.DATABASE_URL;
@@ -92,5 +115,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     webhookSecret,
     scalekitApi: readScalekitApi(env),
     database: readDatabase(env),
+    scim: readScim(env),
   };
 }

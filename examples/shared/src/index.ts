@@ -5,12 +5,17 @@ export {
   type ExampleConfig,
   loadConfig,
   SCALEKIT_API_VARIABLES,
+  SCIM_VARIABLES,
   type ScalekitApiConfig,
   type ScalekitApiMissing,
   type ScalekitApiVariable,
+  type ScimConfig,
+  type ScimMissing,
+  type ScimVariable,
 } from './config.js';
 export { createAppTables, postgresUserService, type Queryable } from './postgres-user-service.js';
 export { createProvisioning, type UsersForEvent } from './provisioning.js';
+export { createScim, SCIM_BASE_PATH } from './scim.js';
 export { openProvisioning, type Provisioning } from './storage.js';
 export { createSync, runSync, type Sync, type SyncAnswer, type SyncError, type SyncErrorCode } from './sync.js';
 export {

@@ -1,0 +1,36 @@
+/**
+ * `/scim/v2/*`: the SCIM 2.0 server (for Okta, Entra…) on the same engine as the webhook route, so
+ * SCIM users reach the same handlers as Scalekit ones. Framework-agnostic: each example mounts the
+ * `ScimServer` with its adapter.
+ *
+ * Without `SCIM_BEARER_TOKEN` and `SCIM_ORGANIZATION_ID` it still mounts, answering every request
+ * 503 `scim_not_configured` naming what is missing, as `POST /api/sync` does.
+ */
+import {
+  createScimServer,
+  hashScimToken,
+  type ProvisioningEngine,
+  type ScimServer,
+  scimTokenAuthenticator,
+} from '@org/scim-core';
+import type { ExampleConfig } from './config.js';
+
+export const SCIM_BASE_PATH = '/scim/v2';
+
+export function createScim(engine: ProvisioningEngine, config: Pick<ExampleConfig, 'scim'>): ScimServer {
+  const scim = config.scim;
+  if ('missing' in scim) {
+    const body = {
+      error: {
+        code: 'scim_not_configured',
+        message: `The SCIM server needs ${scim.missing.join(', ')}: set the token your identity provider sends and the organization it provisions, and restart. Webhooks work without them.`,
+      },
+    };
+    return { handle: async () => Response.json(body, { status: 503 }) };
+  }
+  // Only the token's digest is kept; a real app stores digests per organization in its database.
+  const authenticator = scimTokenAuthenticator([
+    { organizationId: scim.organizationId, tokenHash: hashScimToken(scim.bearerToken) },
+  ]);
+  return createScimServer({ engine, authenticator, basePath: SCIM_BASE_PATH });
+}
