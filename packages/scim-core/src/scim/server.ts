@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
+import type { PageRequest } from '../store/types.js';
 import { formatNanos } from '../time.js';
 import {
   caseExactOf,
@@ -41,6 +42,13 @@ export interface ScimServerOptions {
 }
 
 const CONTENT_TYPE = 'application/scim+json';
+
+/** An event without what every SCIM write stamps on it. */
+type Change = DirectoryEvent extends infer E
+  ? E extends DirectoryEvent
+    ? Omit<E, 'id' | 'organizationId' | 'occurredAt' | 'source' | 'sourceType'>
+    : never
+  : never;
 const caseExact = caseExactOf(USER_ATTRIBUTES);
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
@@ -105,20 +113,41 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     });
   }
 
-  async function apply(event: DirectoryEvent): Promise<void> {
+  /** Sends a change through the engine as a `source: 'scim'` event, stamped now. */
+  async function apply(organizationId: string, sourceType: string, change: Change): Promise<void> {
+    const event = {
+      ...change,
+      id: `scim_${randomUUID()}`,
+      organizationId,
+      occurredAt: stamp(),
+      source: 'scim',
+      sourceType,
+    } as DirectoryEvent;
     const result = await engine.process(event);
     if (result.status === 'in_flight') throw new ScimError(409, undefined, 'The same change is being applied; retry.');
   }
 
-  const upserted = (organizationId: string, user: DirectoryUser, method: string): DirectoryEvent => ({
-    type: 'user.upserted',
-    id: `scim_${randomUUID()}`,
-    organizationId,
-    occurredAt: stamp(),
-    source: 'scim',
-    sourceType: `${method} /Users`,
-    user,
-  });
+  /** Every row of one organization's users or groups, in id order. */
+  async function listAll<T extends { id: string }>(list: (page: PageRequest) => Promise<T[]>): Promise<T[]> {
+    const all: T[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await list({ limit: 1000, ...(after !== undefined && { after }) });
+      if (page.length === 0) return all;
+      all.push(...page);
+      after = page[page.length - 1]?.id;
+    }
+  }
+
+  /** `filter`, `startIndex` (1-based, at least 1) and `count` (0 to `maxResults`) of a list request. */
+  function listParams(url: URL) {
+    const filterText = url.searchParams.get('filter');
+    const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
+    return {
+      filter: filterText ? parseFilter(filterText) : undefined,
+      startIndex: Math.max(1, Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10) || 1),
+      count: Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested)),
+    };
+  }
 
   async function existing(organizationId: string, id: string): Promise<DirectoryUser> {
     const user = await store.getUser(organizationId, id);
@@ -150,14 +179,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         return [await store.findUser(organizationId, { externalId: filter.value })].filter(isUser);
       if (attribute === 'id') return [await store.getUser(organizationId, filter.value)].filter(isUser);
     }
-    const all: DirectoryUser[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await store.listUsers(organizationId, { limit: 1000, ...(after !== undefined && { after }) });
-      if (page.length === 0) break;
-      all.push(...page);
-      after = page[page.length - 1]?.id;
-    }
+    const all = await listAll((page) => store.listUsers(organizationId, page));
     if (!filter) return all;
     const discovery = { baseUrl: '', maxResults, maxBodyBytes };
     const rendered = await render(organizationId, all, discovery);
@@ -201,15 +223,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
    */
   async function writeGroup(group: DirectoryGroup, memberIds: readonly string[] | undefined, method: string) {
     const { organizationId } = group;
-    await apply({
-      type: 'group.upserted',
-      id: `scim_${randomUUID()}`,
-      organizationId,
-      occurredAt: stamp(),
-      source: 'scim',
-      sourceType: `${method} /Groups`,
-      group,
-    });
+    await apply(organizationId, `${method} /Groups`, { type: 'group.upserted', group });
     if (memberIds === undefined) return;
     const wanted = new Set(memberIds);
     const current = new Set(await store.listGroupMemberIds(organizationId, group.id));
@@ -222,7 +236,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const others = user.groups.filter((g) => g.id !== group.id);
       const groups = wanted.has(user.id) ? [...others, { id: group.id, name: group.displayName }] : others;
       groups.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      await apply(upserted(organizationId, { ...user, groups }, `${method} /Groups members`));
+      await apply(organizationId, `${method} /Groups members`, { type: 'user.upserted', user: { ...user, groups } });
     }
   }
 
@@ -236,19 +250,8 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   ): Promise<Response> {
     if (id === undefined) {
       if (method === 'GET') {
-        const filterText = url.searchParams.get('filter');
-        const filter = filterText ? parseFilter(filterText) : undefined;
-        const startIndex = Math.max(1, Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10) || 1);
-        const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
-        const count = Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested));
-        const all: DirectoryGroup[] = [];
-        let after: string | undefined;
-        for (;;) {
-          const page = await store.listGroups(organizationId, { limit: 1000, ...(after !== undefined && { after }) });
-          if (page.length === 0) break;
-          all.push(...page);
-          after = page[page.length - 1]?.id;
-        }
+        const { filter, startIndex, count } = listParams(url);
+        const all = await listAll((page) => store.listGroups(organizationId, page));
         const rendered = await Promise.all(all.map((g) => renderGroup(g, discovery)));
         const matches = sortResources(
           filter ? rendered.filter((r) => matchesFilter(r, filter, { caseExact })) : rendered,
@@ -273,15 +276,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     }
     if (method === 'GET') return json(200, project([rendered], url)[0], { etag: versionOf(rendered) });
     if (method === 'DELETE') {
-      await apply({
-        type: 'group.deleted',
-        id: `scim_${randomUUID()}`,
-        organizationId,
-        occurredAt: stamp(),
-        source: 'scim',
-        sourceType: 'DELETE /Groups',
-        group: current,
-      });
+      await apply(organizationId, 'DELETE /Groups', { type: 'group.deleted', group: current });
       return new Response(null, { status: 204 });
     }
     if (method === 'PUT' || method === 'PATCH') {
@@ -329,11 +324,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
     if (id === undefined) {
       if (method === 'GET') {
-        const filterText = url.searchParams.get('filter');
-        const filter = filterText ? parseFilter(filterText) : undefined;
-        const startIndex = Math.max(1, Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10) || 1);
-        const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
-        const count = Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested));
+        const { filter, startIndex, count } = listParams(url);
         const matches = await query(organizationId, filter);
         const window = (list: readonly unknown[]) => list.slice(startIndex - 1, startIndex - 1 + count);
         const page = url.searchParams.has('sortBy')
@@ -344,7 +335,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       if (method === 'POST') {
         const user = userFromScim(await readJson(request), { organizationId, id: randomUUID(), groups: [] });
         await assertUniqueUserName(organizationId, user.userName as string);
-        await apply(upserted(organizationId, user, 'POST'));
+        await apply(organizationId, 'POST /Users', { type: 'user.upserted', user });
         const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery);
         return json(201, resource, { location: `${discovery.baseUrl}/Users/${user.id}`, etag: versionOf(resource) });
       }
@@ -359,15 +350,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     if (method === 'DELETE') {
       await checkIfMatch(request, organizationId, id);
       const ref = { id, organizationId, ...(current.externalId !== undefined && { externalId: current.externalId }) };
-      await apply({
-        type: 'user.deleted',
-        id: `scim_${randomUUID()}`,
-        organizationId,
-        occurredAt: stamp(),
-        source: 'scim',
-        sourceType: 'DELETE /Users',
-        user: ref,
-      });
+      await apply(organizationId, 'DELETE /Users', { type: 'user.deleted', user: ref });
       return new Response(null, { status: 204 });
     }
     if (method === 'PUT' || method === 'PATCH') {
@@ -385,7 +368,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         });
       }
       if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
-      await apply(upserted(organizationId, next, method));
+      await apply(organizationId, `${method} /Users`, { type: 'user.upserted', user: next });
       const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery);
       return json(200, resource, { etag: versionOf(resource) });
     }
