@@ -93,6 +93,9 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
     putGroup: counted(ops, 'putGroup'),
     deleteGroup: counted(ops, 'deleteGroup'),
     listGroups: counted(ops, 'listGroups'),
+    countUsers: counted(ops, 'countUsers'),
+    countGroups: counted(ops, 'countGroups'),
+    findGroup: counted(ops, 'findGroup'),
     listGroupMemberIds: counted(ops, 'listGroupMemberIds'),
     getUserFingerprints: counted(ops, 'getUserFingerprints'),
     getGroupFingerprints: counted(ops, 'getGroupFingerprints'),
@@ -101,9 +104,9 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
 
   const store: ProvisioningStore = {
     ...operations(inner),
-    transaction: (resources, fn) => {
+    transaction: (resources, fn, options) => {
       hit('transaction');
-      return inner.transaction(resources, (tx) => fn(operations(tx)));
+      return inner.transaction(resources, (tx) => fn(operations(tx)), options);
     },
     claimReconcile: counted(inner, 'claimReconcile'),
     saveReconcileCheckpoint: counted(inner, 'saveReconcileCheckpoint'),

@@ -32,6 +32,7 @@ export {
   directoryUserSchema,
   groupRefSchema,
 } from './model.js';
+export * from './portal/link.js';
 export * from './reconcile/fingerprint.js';
 export type { DeprovisionGuardOptions, GuardCheck } from './reconcile/guard.js';
 export * from './reconcile/reconciler.js';
@@ -59,6 +60,6 @@ export {
 } from './scim/tokens.js';
 export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';
-export { compareVersions, isNewerVersion, resourceKey } from './store/versions.js';
+export { compareVersions, createdAt as versionCreatedAt, isNewerVersion, resourceKey } from './store/versions.js';
 export { formatNanos, isRfc3339, parseRfc3339Nanos } from './time.js';
 export * from './webhooks/standard-webhooks.js';

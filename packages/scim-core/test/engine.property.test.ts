@@ -130,7 +130,11 @@ describe('engine property: order independence', () => {
         const shuffled = await run(deliveries, batchSizes);
 
         expect(shuffled.mirror).toEqual(ordered.mirror);
-        expect(shuffled.versions).toEqual(ordered.versions);
+        // `createdAt` is the first version this store accepted in a resource's current life, so it
+        // follows arrival order by design (a stale event is refused, never stored); the rest must match.
+        const ordering = (versions: typeof ordered.versions) =>
+          versions.map((v) => v && { at: v.at, eventId: v.eventId, deleted: v.deleted });
+        expect(ordering(shuffled.versions)).toEqual(ordering(ordered.versions));
         expect(Object.fromEntries(shuffled.app.groups)).toEqual(Object.fromEntries(ordered.app.groups));
 
         // A user whose last event is a deletion carries only identifiers in that event, so which of its

@@ -7,12 +7,36 @@ import { createEngine, memoryStore } from '../src/index.js';
 import { createScimServer } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
 
+/** A real `memoryStore()` that counts the calls made on it (not inside transactions), to show what a request reads. */
+function countingStore() {
+  const counts: Record<string, number> = {};
+  const inner = memoryStore();
+  const store = new Proxy(inner, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || typeof property !== 'string') return value;
+      return (...args: unknown[]) => {
+        counts[property] = (counts[property] ?? 0) + 1;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return {
+    store,
+    counts,
+    reset: () => {
+      for (const key of Object.keys(counts)) delete counts[key];
+    },
+  };
+}
+
 function setup() {
   const acme = generateScimToken();
   const globex = generateScimToken();
   const calls: string[] = [];
+  const counting = countingStore();
   const engine = createEngine({
-    store: memoryStore(),
+    store: counting.store,
     handlers: {
       userCreated: ({ user, event }) => void calls.push(`created ${user.userName} ${event.source}`),
       userUpdated: ({ user, changed }) => void calls.push(`updated ${user.userName} ${changed.join(',')}`),
@@ -49,7 +73,7 @@ function setup() {
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
   };
-  return { call, calls, engine, globexToken: globex.token };
+  return { call, calls, engine, globexToken: globex.token, counting };
 }
 
 const ada = {
@@ -140,13 +164,56 @@ describe('SCIM errors and tenants', () => {
     expect(fresh.status).toBe(200);
   });
 
-  it("never shows or changes another organization's users", async () => {
-    const { call, globexToken } = setup();
-    const { body } = await call('POST', '/Users', ada);
-    expect((await call('GET', `/Users/${body.id}`, undefined, globexToken)).status).toBe(404);
-    expect((await call('DELETE', `/Users/${body.id}`, undefined, globexToken)).status).toBe(404);
-    expect((await call('GET', '/Users', undefined, globexToken)).body).toMatchObject({ totalResults: 0 });
-    expect((await call('GET', `/Users/${body.id}`)).status).toBe(200);
+  it("never shows or changes another organization's users or groups, on any endpoint", async () => {
+    const { call, calls, globexToken } = setup();
+    const user = (await call('POST', '/Users', ada)).body;
+    const group = (
+      await call('POST', '/Groups', { displayName: 'Engineering', externalId: 'g-1', members: [{ value: user.id }] })
+    ).body;
+    const before = {
+      user: (await call('GET', `/Users/${user.id}`)).body,
+      group: (await call('GET', `/Groups/${group.id}`)).body,
+    };
+    const handled = calls.length;
+    const patch = { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] };
+    const attempts: [string, string, unknown?][] = [
+      ['GET', `/Users/${user.id}`],
+      ['PUT', `/Users/${user.id}`, { ...ada, displayName: 'Mallory' }],
+      ['PATCH', `/Users/${user.id}`, patch],
+      ['DELETE', `/Users/${user.id}`],
+      ['GET', `/Groups/${group.id}`],
+      ['PUT', `/Groups/${group.id}`, { displayName: 'Owned', members: [] }],
+      ['PATCH', `/Groups/${group.id}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: 'members' }] }],
+      ['DELETE', `/Groups/${group.id}`],
+    ];
+    for (const [method, path, body] of attempts) {
+      const answer = await call(method, path, body, globexToken);
+      expect(answer.status, `${method} ${path}`).toBe(404);
+      // The error names nothing of the other tenant's resource beyond the id the caller sent.
+      expect(JSON.stringify(answer.body)).not.toMatch(/ada@acme|Engineering|Lovelace/);
+    }
+    const lists = [
+      '/Users',
+      `/Users?filter=${encodeURIComponent('userName eq "ada@acme.test"')}`,
+      `/Users?filter=${encodeURIComponent('externalId eq "00u1"')}`,
+      `/Users?filter=${encodeURIComponent(`id eq "${user.id}"`)}`,
+      `/Users?filter=${encodeURIComponent('displayName co "Ada"')}`,
+      '/Groups',
+      `/Groups?filter=${encodeURIComponent('displayName eq "Engineering"')}`,
+      `/Groups?filter=${encodeURIComponent('externalId eq "g-1"')}`,
+      `/Groups?filter=${encodeURIComponent(`members.value eq "${user.id}"`)}`,
+    ];
+    for (const path of lists) {
+      expect((await call('GET', path, undefined, globexToken)).body, path).toMatchObject({
+        totalResults: 0,
+        Resources: [],
+      });
+    }
+    // A create in the other tenant with the same names is its own resource, not a conflict.
+    expect((await call('POST', '/Users', ada, globexToken)).status).toBe(201);
+    expect(calls.slice(handled)).toEqual(['created ada@acme.test scim']);
+    expect((await call('GET', `/Users/${user.id}`)).body).toEqual(before.user);
+    expect((await call('GET', `/Groups/${group.id}`)).body).toEqual(before.group);
   });
 
   it('serves discovery', async () => {
@@ -241,5 +308,65 @@ describe('SCIM lists', () => {
     expect(Object.keys(page.body.Resources[0]).sort()).toEqual(['id', 'meta', 'schemas', 'userName']);
     expect((await call('GET', '/Users?count=0')).body).toMatchObject({ totalResults: 4, itemsPerPage: 0 });
     expect((await call('GET', '/Users?filter=displayName%20sw%20%22b%22')).body).toMatchObject({ totalResults: 1 });
+  });
+
+  it("answers Okta's and Entra's lookups from the store's indexes and an unfiltered page without reading every row", async () => {
+    const { call, counting } = setup();
+    for (let i = 0; i < 30; i++) {
+      await call('POST', '/Users', { userName: `user${String(i).padStart(2, '0')}@acme.test`, externalId: `ext-${i}` });
+    }
+    for (const name of ['Sales', 'Engineering', 'Support'])
+      await call('POST', '/Groups', { displayName: name, externalId: `g-${name}` });
+    const ids = (await call('GET', '/Users?sortBy=id&count=200')).body.Resources.map((r: { id: string }) => r.id);
+    const reads = async (path: string) => {
+      counting.reset();
+      const { body } = await call('GET', path);
+      return { body, counts: { ...counting.counts } };
+    };
+
+    const byName = await reads(
+      `/Users?filter=${encodeURIComponent('userName eq "USER07@acme.test"')}&startIndex=1&count=100`,
+    );
+    expect(byName.body).toMatchObject({ totalResults: 1, Resources: [{ userName: 'user07@acme.test' }] });
+    expect(byName.counts).toMatchObject({ findUser: 1 });
+    expect(byName.counts.listUsers).toBeUndefined();
+
+    const byExternal = await reads(`/Users?filter=${encodeURIComponent('externalId eq "ext-3"')}`);
+    expect(byExternal.body.Resources.map((r: { externalId: string }) => r.externalId)).toEqual(['ext-3']);
+    expect(byExternal.counts.listUsers).toBeUndefined();
+    // externalId is caseExact: the index does not match another case.
+    expect((await reads(`/Users?filter=${encodeURIComponent('externalId eq "EXT-3"')}`)).body.totalResults).toBe(0);
+
+    const group = await reads(`/Groups?filter=${encodeURIComponent('displayName eq "engineering"')}`);
+    expect(group.body).toMatchObject({ totalResults: 1, Resources: [{ displayName: 'Engineering' }] });
+    expect(group.counts).toMatchObject({ findGroup: 1 });
+    expect(group.counts.listGroups).toBeUndefined();
+
+    const page = await reads('/Users?startIndex=11&count=5');
+    expect(page.body).toMatchObject({ totalResults: 30, startIndex: 11, itemsPerPage: 5 });
+    expect(page.body.Resources.map((r: { id: string }) => r.id)).toEqual(ids.slice(10, 15));
+    expect(page.counts).toMatchObject({ listUsers: 1, countUsers: 1 });
+
+    const groups = await reads('/Groups?startIndex=2&count=1');
+    expect(groups.body).toMatchObject({ totalResults: 3, itemsPerPage: 1 });
+    expect(groups.counts).toMatchObject({ listGroups: 1, countGroups: 1 });
+  });
+
+  it('keeps meta.created across updates and moves meta.lastModified', async () => {
+    const { call } = setup();
+    const created = (await call('POST', '/Users', ada)).body;
+    expect(created.meta.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(created.meta.lastModified).toBe(created.meta.created);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const patched = (
+      await call('PATCH', `/Users/${created.id}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', path: 'displayName', value: 'Countess' }],
+      })
+    ).body;
+    expect(patched.meta.created).toBe(created.meta.created);
+    expect(Date.parse(patched.meta.lastModified)).toBeGreaterThan(Date.parse(created.meta.created));
+    const group = (await call('POST', '/Groups', { displayName: 'Ops' })).body;
+    expect(group.meta.created).toBe(group.meta.lastModified);
   });
 });

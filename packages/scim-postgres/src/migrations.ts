@@ -90,6 +90,12 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'versions.created_at (SCIM meta.created)',
+    // Rows that predate it keep null: their creation time was never recorded.
+    sql: (s) => `alter table ${s}.versions add column created_at bigint;`,
+  },
 ];
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */

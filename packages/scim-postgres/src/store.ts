@@ -14,11 +14,13 @@
 import {
   type ClaimRequest,
   type ClaimResult,
+  versionCreatedAt as createdAt,
   type DirectoryGroup,
   type DirectoryUser,
   type EventOutcome,
   fingerprintGroup,
   fingerprintUser,
+  type GroupLookup,
   isNewerVersion,
   type JsonValue,
   type ListedKind,
@@ -82,6 +84,7 @@ interface VersionRow {
   at: string;
   event_id: string;
   deleted: boolean;
+  created_at: string | null;
 }
 
 const refOf = (row: VersionRow): ResourceRef => ({ organizationId: row.organization_id, kind: row.kind, id: row.id });
@@ -90,6 +93,7 @@ const toVersion = (row: VersionRow): ResourceVersion => ({
   at: BigInt(row.at),
   eventId: row.event_id,
   deleted: row.deleted,
+  ...(row.created_at !== null && row.created_at !== undefined && { createdAt: BigInt(row.created_at) }),
 });
 
 const lower = (value: string | undefined) => (value === undefined ? null : value.toLowerCase());
@@ -118,9 +122,11 @@ function statements(s: string) {
       select v.* from unnest($1::text[], $2::text[], $3::text[]) as r(organization_id, kind, id)
       join ${s}.versions v using (organization_id, kind, id)`,
     upsertVersion: `
-      insert into ${s}.versions as v (organization_id, kind, id, at, event_id, deleted) values ($1, $2, $3, $4, $5, $6)
+      insert into ${s}.versions as v (organization_id, kind, id, at, event_id, deleted, created_at)
+      values ($1, $2, $3, $4, $5, $6, $4)
       on conflict (organization_id, kind, id) do update
-        set at = excluded.at, event_id = excluded.event_id, deleted = excluded.deleted
+        set at = excluded.at, event_id = excluded.event_id, deleted = excluded.deleted,
+          created_at = case when v.deleted then excluded.at else coalesce(v.created_at, v.at) end
         where (v.at, v.event_id) < (excluded.at, excluded.event_id)
       returning 1`,
     getUser: `select body from ${s}.users where organization_id = $1 and id = $2`,
@@ -142,7 +148,9 @@ function statements(s: string) {
     findUser: (column: 'external_id' | 'user_name_lower' | 'email_lower') =>
       `select body from ${s}.users where organization_id = $1 and ${column} = $2 order by id limit 1`,
     listUsers: `
-      select body from ${s}.users where organization_id = $1 and ($2::text is null or id > $2) order by id limit $3`,
+      select body from ${s}.users where organization_id = $1 and ($2::text is null or id > $2)
+      order by id offset $4 limit $3`,
+    countUsers: `select count(*)::int as n from ${s}.users where organization_id = $1`,
     getGroup: `select body from ${s}.groups where organization_id = $1 and id = $2`,
     putGroup: `
       insert into ${s}.groups (organization_id, id, display_name_lower, external_id, fingerprint, body)
@@ -151,7 +159,11 @@ function statements(s: string) {
         external_id = excluded.external_id, fingerprint = excluded.fingerprint, body = excluded.body`,
     deleteGroup: `delete from ${s}.groups where organization_id = $1 and id = $2`,
     listGroups: `
-      select body from ${s}.groups where organization_id = $1 and ($2::text is null or id > $2) order by id limit $3`,
+      select body from ${s}.groups where organization_id = $1 and ($2::text is null or id > $2)
+      order by id offset $4 limit $3`,
+    countGroups: `select count(*)::int as n from ${s}.groups where organization_id = $1`,
+    findGroup: (column: 'external_id' | 'display_name_lower') =>
+      `select body from ${s}.groups where organization_id = $1 and ${column} = $2 order by id limit 1`,
     members: `select user_id from ${s}.memberships where organization_id = $1 and group_id = $2 order by user_id`,
     userFingerprints: `
       select u.fingerprint from unnest($2::text[]) with ordinality as r(id, i)
@@ -292,8 +304,18 @@ class Operations implements StoreOperations {
   }
 
   async listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
-    const { rows } = await this.db.query<UserRow>(this.sql.listUsers, [organizationId, page.after ?? null, page.limit]);
+    const { rows } = await this.db.query<UserRow>(this.sql.listUsers, [
+      organizationId,
+      page.after ?? null,
+      page.limit,
+      Math.max(0, page.offset ?? 0),
+    ]);
     return rows.map((row) => row.body);
+  }
+
+  async countUsers(organizationId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(this.sql.countUsers, [organizationId]);
+    return rows[0]?.n ?? 0;
   }
 
   async getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined> {
@@ -314,8 +336,23 @@ class Operations implements StoreOperations {
       organizationId,
       page.after ?? null,
       page.limit,
+      Math.max(0, page.offset ?? 0),
     ]);
     return rows.map((row) => row.body);
+  }
+
+  async countGroups(organizationId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(this.sql.countGroups, [organizationId]);
+    return rows[0]?.n ?? 0;
+  }
+
+  async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
+    const [column, value] =
+      'externalId' in lookup
+        ? (['external_id', lookup.externalId] as const)
+        : (['display_name_lower', lookup.displayName.toLowerCase()] as const);
+    const { rows } = await this.db.query<{ body: DirectoryGroup }>(this.sql.findGroup(column), [organizationId, value]);
+    return rows[0]?.body;
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
@@ -430,8 +467,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       return super.advanceVersion(ref, next);
     }
     // The resource is locked, so no one else can change its version before commit: compare here.
-    if (!isNewerVersion(next, this.#versions.get(key))) return false;
-    this.#versions.set(key, next);
+    const previous = this.#versions.get(key);
+    if (!isNewerVersion(next, previous)) return false;
+    this.#versions.set(key, { ...next, createdAt: createdAt(previous, next) });
     this.#queue.push({
       text: this.sql.upsertVersion,
       values: [ref.organizationId, ref.kind, ref.id, next.at.toString(), next.eventId, next.deleted],
@@ -521,6 +559,18 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   override async listGroups(organizationId: string, page: PageRequest): Promise<DirectoryGroup[]> {
     await this.flush();
     return super.listGroups(organizationId, page);
+  }
+  override async countUsers(organizationId: string): Promise<number> {
+    await this.flush();
+    return super.countUsers(organizationId);
+  }
+  override async countGroups(organizationId: string): Promise<number> {
+    await this.flush();
+    return super.countGroups(organizationId);
+  }
+  override async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
+    await this.flush();
+    return super.findGroup(organizationId, lookup);
   }
   override async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
     await this.flush();

@@ -135,7 +135,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         const r = ref();
         const other = ref();
         expect(await store.advanceVersion(r, v(10n, 'evt_a'))).toBe(true);
-        expect(await store.getVersions([other, r])).toEqual([undefined, v(10n, 'evt_a')]);
+        expect(await store.getVersions([other, r])).toEqual([undefined, { ...v(10n, 'evt_a'), createdAt: 10n }]);
       });
 
       it('keeps nanosecond precision beyond what a double can hold', async () => {
@@ -151,7 +151,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         await store.advanceVersion(r, v(10n, 'evt_b'));
         expect(await store.advanceVersion(r, v(9n, 'evt_z'))).toBe(false);
         expect(await store.advanceVersion(r, v(10n, 'evt_b'))).toBe(false);
-        expect((await store.getVersions([r]))[0]).toEqual(v(10n, 'evt_b'));
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(10n, 'evt_b'), createdAt: 10n });
       });
 
       it('breaks a same-nanosecond tie by event id, the same way every time', async () => {
@@ -166,9 +166,28 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         await store.advanceVersion(r, v(10n, 'evt_a'));
         expect(await store.advanceVersion(r, v(20n, 'evt_b', true))).toBe(true);
         expect(await store.advanceVersion(r, v(15n, 'evt_c'))).toBe(false);
-        expect((await store.getVersions([r]))[0]).toEqual(v(20n, 'evt_b', true));
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(20n, 'evt_b', true), createdAt: 10n });
         expect(await store.advanceVersion(r, v(30n, 'evt_d'))).toBe(true);
         expect((await store.getVersions([r]))[0]?.deleted).toBe(false);
+      });
+
+      it('keeps createdAt across updates and restarts it after a deletion (SCIM meta.created)', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_a'));
+        await store.advanceVersion(r, v(20n, 'evt_b'));
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(20n, 'evt_b'), createdAt: 10n });
+        await store.advanceVersion(r, v(30n, 'evt_c', true));
+        await store.advanceVersion(r, v(40n, 'evt_d'));
+        await store.advanceVersion(r, v(50n, 'evt_e'));
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(50n, 'evt_e'), createdAt: 40n });
+        // The same inside a transaction, where a store may answer from what it already read.
+        const t = ref();
+        await store.transaction([t], async (tx) => {
+          await tx.advanceVersion(t, v(10n, 'evt_a'));
+          await tx.advanceVersion(t, v(20n, 'evt_b'));
+          expect((await tx.getVersions([t]))[0]).toEqual({ ...v(20n, 'evt_b'), createdAt: 10n });
+        });
+        expect((await store.getVersions([t]))[0]).toEqual({ ...v(20n, 'evt_b'), createdAt: 10n });
       });
 
       it('scopes versions by organization and kind', async () => {
@@ -186,7 +205,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         );
         const won = await Promise.all(versions.map((version) => store.advanceVersion(r, version)));
         const newest = versions.reduce((a, b) => (a.at > b.at ? a : b));
-        expect((await store.getVersions([r]))[0]).toEqual(newest);
+        expect((await store.getVersions([r]))[0]).toMatchObject(newest);
         expect(won[versions.indexOf(newest)]).toBe(true);
       });
     });
@@ -245,6 +264,25 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.listUsers(org, { after: 'diruser_e', limit: 10 })).toEqual([]);
       });
 
+      it('skips an offset before the page, alone or after a cursor, and counts users per organization', async () => {
+        const org = fresh('org');
+        for (const id of ['diruser_c', 'diruser_a', 'diruser_e', 'diruser_b', 'diruser_d']) {
+          await store.putUser(user(org, id));
+        }
+        await store.putUser(user(fresh('org'), 'diruser_0'));
+        const ids = (users: DirectoryUser[]) => users.map((u) => u.id);
+        expect(ids(await store.listUsers(org, { offset: 1, limit: 2 }))).toEqual(['diruser_b', 'diruser_c']);
+        expect(ids(await store.listUsers(org, { after: 'diruser_b', offset: 1, limit: 10 }))).toEqual([
+          'diruser_d',
+          'diruser_e',
+        ]);
+        expect(await store.listUsers(org, { offset: 5, limit: 10 })).toEqual([]);
+        expect(await store.countUsers(org)).toBe(5);
+        await store.deleteUser(org, 'diruser_a');
+        expect(await store.countUsers(org)).toBe(4);
+        expect(await store.countUsers(fresh('org'))).toBe(0);
+      });
+
       it('keeps memberships both ways as users are put and deleted', async () => {
         const org = fresh('org');
         await store.putUser(
@@ -277,6 +315,28 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.getGroup(org, 'dirgroup_b')).toBeUndefined();
         expect(await store.getGroup(fresh('org'), 'dirgroup_a')).toBeUndefined();
       });
+
+      it('finds groups by displayName case-insensitively and externalId exactly, pages with an offset and counts them', async () => {
+        const org = fresh('org');
+        await store.putGroup(group(org, 'dirgroup_b', { displayName: 'Engineering', externalId: 'ext-B' }));
+        await store.putGroup(group(org, 'dirgroup_a', { displayName: 'engineering' }));
+        await store.putGroup(group(org, 'dirgroup_c', { displayName: 'Sales' }));
+        await store.putGroup(group(fresh('org'), 'dirgroup_0', { displayName: 'Sales', externalId: 'ext-S' }));
+        // Display names need not be unique: the lowest id wins.
+        expect((await store.findGroup(org, { displayName: 'ENGINEERING' }))?.id).toBe('dirgroup_a');
+        expect((await store.findGroup(org, { externalId: 'ext-B' }))?.id).toBe('dirgroup_b');
+        expect(await store.findGroup(org, { externalId: 'EXT-B' })).toBeUndefined();
+        expect(await store.findGroup(org, { externalId: 'ext-S' })).toBeUndefined();
+        // A rename moves the lookup key; a deletion removes it.
+        await store.putGroup(group(org, 'dirgroup_a', { displayName: 'Platform' }));
+        expect((await store.findGroup(org, { displayName: 'engineering' }))?.id).toBe('dirgroup_b');
+        expect((await store.findGroup(org, { displayName: 'platform' }))?.id).toBe('dirgroup_a');
+        await store.deleteGroup(org, 'dirgroup_b');
+        expect(await store.findGroup(org, { displayName: 'Engineering' })).toBeUndefined();
+        expect(await store.findGroup(org, { externalId: 'ext-B' })).toBeUndefined();
+        expect((await store.listGroups(org, { offset: 1, limit: 5 })).map((g) => g.id)).toEqual(['dirgroup_c']);
+        expect(await store.countGroups(org)).toBe(2);
+      });
     });
 
     describe('transactions', () => {
@@ -296,7 +356,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.getUser(org, 'diruser_1')).toBeDefined();
         expect(await store.getGroup(org, 'dirgroup_a')).toBeDefined();
         expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1']);
-        expect((await store.getVersions([r]))[0]).toEqual(v(5n, eventId));
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(5n, eventId), createdAt: 5n });
         expect(await store.claimEvent({ eventId, now: T0, leaseMs: 1 })).toEqual({
           status: 'done',
           outcome: 'applied',
@@ -333,7 +393,9 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.getGroup(org, 'dirgroup_b')).toBeUndefined();
         expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1']);
         expect(await store.listGroupMemberIds(org, 'dirgroup_b')).toEqual([]);
-        expect((await store.getVersions([r]))[0]).toEqual(v(1n, 'evt_0'));
+        expect((await store.findGroup(org, { displayName: 'dirgroup_a' }))?.id).toBe('dirgroup_a');
+        expect(await store.findGroup(org, { displayName: 'dirgroup_b' })).toBeUndefined();
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(1n, 'evt_0'), createdAt: 1n });
         // The claim itself was taken outside the transaction and survives; the completion does not.
         expect(await store.claimEvent({ eventId, now: T0 + 1, leaseMs: 60_000 })).toMatchObject({ status: 'busy' });
       });
@@ -427,7 +489,10 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
           async (tx) => ({ group: await tx.getGroup(org, 'dirgroup_a'), versions: await tx.getVersions([g]) }),
           { shared: [g] },
         );
-        expect(seen).toEqual({ group: group(org, 'dirgroup_a'), versions: [v(5n, 'evt_5', true)] });
+        expect(seen).toEqual({
+          group: group(org, 'dirgroup_a'),
+          versions: [{ ...v(5n, 'evt_5', true), createdAt: 5n }],
+        });
       });
     });
 

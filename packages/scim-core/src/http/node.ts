@@ -88,8 +88,11 @@ export async function receiveNodeRequest(
   return receiver.receive({ headers: request.headers, body });
 }
 
-/** Writes a route answer to a Node response. */
-export function writeNodeResponse(response: ServerResponse, answer: WebhookResponse): void {
+/** Writes a JSON answer (the webhook route's, the portal-link route's) to a Node response. */
+export function writeNodeResponse(
+  response: ServerResponse,
+  answer: Pick<WebhookResponse, 'status' | 'headers'> & { body: unknown },
+): void {
   response.writeHead(answer.status, answer.headers).end(JSON.stringify(answer.body));
 }
 

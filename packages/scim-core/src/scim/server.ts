@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
-import type { PageRequest } from '../store/types.js';
+import type { PageRequest, ResourceVersion } from '../store/types.js';
 import { formatNanos } from '../time.js';
 import {
   caseExactOf,
@@ -103,14 +103,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       store.getUserFingerprints(organizationId, ids),
       store.getVersions(ids.map((id) => ({ organizationId, kind: 'user' as const, id }))),
     ]);
-    return users.map((user, i) => {
-      const at = versions[i]?.at;
-      return userToScim(user, {
-        baseUrl: discovery.baseUrl,
-        version: prints[i] ?? 'none',
-        ...(at !== undefined && { lastModified: `${formatNanos(at).slice(0, 23)}Z` }),
-      });
-    });
+    return users.map((user, i) =>
+      userToScim(user, { baseUrl: discovery.baseUrl, version: prints[i] ?? 'none', ...metaTimes(versions[i]) }),
+    );
   }
 
   /** Sends a change through the engine as a `source: 'scim'` event, stamped now. */
@@ -127,7 +122,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     if (result.status === 'in_flight') throw new ScimError(409, undefined, 'The same change is being applied; retry.');
   }
 
-  /** Every row of one organization's users or groups, in id order. */
+  /** Every row of one organization's users or groups, in id order: for filters no index answers, and `sortBy`. */
   async function listAll<T extends { id: string }>(list: (page: PageRequest) => Promise<T[]>): Promise<T[]> {
     const all: T[] = [];
     for (let after: string | undefined; ; ) {
@@ -139,7 +134,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   /** `filter`, `startIndex` (1-based, at least 1) and `count` (0 to `maxResults`) of a list request. */
-  function listParams(url: URL) {
+  function listParams(url: URL): ListParams {
     const filterText = url.searchParams.get('filter');
     const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
     return {
@@ -169,21 +164,82 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     if (other && other.id !== self) throw new ScimError(409, 'uniqueness', `userName "${userName}" is taken.`);
   }
 
-  /** Users matching `filter`, through an index where one answers it, else by a scan. */
-  async function query(organizationId: string, filter: Filter | undefined): Promise<DirectoryUser[]> {
-    if (filter && filter.op === 'eq' && typeof filter.value === 'string' && filter.path.subAttribute === undefined) {
-      const attribute = filter.path.attribute.toLowerCase();
-      if (attribute === 'username')
-        return [await store.findUser(organizationId, { userName: filter.value })].filter(isUser);
-      if (attribute === 'externalid')
-        return [await store.findUser(organizationId, { externalId: filter.value })].filter(isUser);
-      if (attribute === 'id') return [await store.getUser(organizationId, filter.value)].filter(isUser);
+  /**
+   * A list request's matches, as few rows as the store can give: a filter an index answers
+   * (`userName`, `externalId`, `id`, a group's `displayName`) is one lookup; no filter and no
+   * `sortBy` reads just the page (offset over the id index) and a count; anything else scans.
+   */
+  async function query<T extends { id: string }>(
+    kind: ResourceKinds<T>,
+    organizationId: string,
+    params: ListParams,
+    sorted: boolean,
+  ): Promise<{ rows: T[]; total: number; paged: boolean }> {
+    const { filter, startIndex, count } = params;
+    const lookup = filter && indexedLookup(filter, kind);
+    if (lookup) {
+      // Each index matches as its attribute's `caseExact` says (userName and displayName
+      // case-insensitively, ids exactly), so the row needs no second check.
+      const found = await lookup(organizationId);
+      const rows = found ? [found] : [];
+      return { rows, total: rows.length, paged: false };
     }
-    const all = await listAll((page) => store.listUsers(organizationId, page));
-    if (!filter) return all;
-    const discovery = { baseUrl: '', maxResults, maxBodyBytes };
-    const rendered = await render(organizationId, all, discovery);
-    return all.filter((_, i) => matchesFilter(rendered[i], filter, { caseExact }));
+    if (!filter && !sorted) {
+      const [rows, total] = await Promise.all([
+        count === 0 ? [] : kind.list(organizationId, { offset: startIndex - 1, limit: count }),
+        kind.count(organizationId),
+      ]);
+      return { rows, total, paged: true };
+    }
+    const all = await listAll((page) => kind.list(organizationId, page));
+    if (!filter) return { rows: all, total: all.length, paged: false };
+    const rendered = await kind.render(organizationId, all);
+    const rows = all.filter((_, i) => matchesFilter(rendered[i], filter, { caseExact }));
+    return { rows, total: rows.length, paged: false };
+  }
+
+  /** A list request's page, rendered, and `totalResults`: `sortBy` orders every match before paging. */
+  async function listPage<T extends { id: string }>(
+    kind: ResourceKinds<T>,
+    organizationId: string,
+    params: ListParams,
+    url: URL,
+  ): Promise<{ resources: unknown[]; total: number }> {
+    const sorted = url.searchParams.has('sortBy');
+    const { rows, total, paged } = await query(kind, organizationId, params, sorted);
+    if (paged) return { resources: await kind.render(organizationId, rows), total };
+    const { startIndex, count } = params;
+    const window = <X>(list: readonly X[]) => list.slice(startIndex - 1, startIndex - 1 + count);
+    const resources = sorted
+      ? window(sortResources(await kind.render(organizationId, rows), url))
+      : await kind.render(organizationId, window(rows));
+    return { resources, total };
+  }
+
+  function userKind(discovery: DiscoveryOptions): ResourceKinds<DirectoryUser> {
+    return {
+      list: (organizationId, page) => store.listUsers(organizationId, page),
+      count: (organizationId) => store.countUsers(organizationId),
+      lookups: {
+        id: (organizationId, id) => store.getUser(organizationId, id),
+        username: (organizationId, userName) => store.findUser(organizationId, { userName }),
+        externalid: (organizationId, externalId) => store.findUser(organizationId, { externalId }),
+      },
+      render: (organizationId, users) => render(organizationId, users, discovery),
+    };
+  }
+
+  function groupKind(discovery: DiscoveryOptions): ResourceKinds<DirectoryGroup> {
+    return {
+      list: (organizationId, page) => store.listGroups(organizationId, page),
+      count: (organizationId) => store.countGroups(organizationId),
+      lookups: {
+        id: (organizationId, id) => store.getGroup(organizationId, id),
+        displayname: (organizationId, displayName) => store.findGroup(organizationId, { displayName }),
+        externalid: (organizationId, externalId) => store.findGroup(organizationId, { externalId }),
+      },
+      render: (_organizationId, groups) => Promise.all(groups.map((group) => renderGroup(group, discovery))),
+    };
   }
 
   // ── Groups ──────────────────────────────────────────────────────────────────────────────────
@@ -206,7 +262,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         baseUrl: discovery.baseUrl,
         // The version covers the members too, so an If-Match sees a membership change.
         version: `${print ?? 'none'}.${memberIds.length}.${version?.eventId ?? ''}`,
-        ...(version && { lastModified: `${formatNanos(version.at).slice(0, 23)}Z` }),
+        ...metaTimes(version),
       },
     );
   }
@@ -250,15 +306,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   ): Promise<Response> {
     if (id === undefined) {
       if (method === 'GET') {
-        const { filter, startIndex, count } = listParams(url);
-        const all = await listAll((page) => store.listGroups(organizationId, page));
-        const rendered = await Promise.all(all.map((g) => renderGroup(g, discovery)));
-        const matches = sortResources(
-          filter ? rendered.filter((r) => matchesFilter(r, filter, { caseExact })) : rendered,
-          url,
-        );
-        const page = matches.slice(startIndex - 1, startIndex - 1 + count);
-        return json(200, listResponse(project(page, url), startIndex, matches.length));
+        const params = listParams(url);
+        const page = await listPage(groupKind(discovery), organizationId, params, url);
+        return json(200, listResponse(project(page.resources, url), params.startIndex, page.total));
       }
       if (method === 'POST') {
         const { group, memberIds } = groupFromScim(await readJson(request), { organizationId, id: randomUUID() });
@@ -324,13 +374,10 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
     if (id === undefined) {
       if (method === 'GET') {
-        const { filter, startIndex, count } = listParams(url);
-        const matches = await query(organizationId, filter);
-        const window = (list: readonly unknown[]) => list.slice(startIndex - 1, startIndex - 1 + count);
-        const page = url.searchParams.has('sortBy')
-          ? window(sortResources(await render(organizationId, matches, discovery), url))
-          : await render(organizationId, window(matches) as DirectoryUser[], discovery);
-        return json(200, listResponse(project(page, url), startIndex, matches.length));
+        const params = listParams(url);
+        const kind = userKind(discovery);
+        const page = await listPage(kind, organizationId, params, url);
+        return json(200, listResponse(project(page.resources, url), params.startIndex, page.total));
       }
       if (method === 'POST') {
         const user = userFromScim(await readJson(request), { organizationId, id: randomUUID(), groups: [] });
@@ -387,7 +434,45 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   };
 }
 
-const isUser = (user: DirectoryUser | undefined): user is DirectoryUser => user !== undefined;
+interface ListParams {
+  readonly filter: Filter | undefined;
+  readonly startIndex: number;
+  readonly count: number;
+}
+
+/** How the list code reaches one resource type in the store. */
+interface ResourceKinds<T> {
+  list(organizationId: string, page: PageRequest): Promise<T[]>;
+  count(organizationId: string): Promise<number>;
+  /** Index-backed `eq` lookups, by lower-cased attribute name. */
+  lookups: Record<string, (organizationId: string, value: string) => Promise<T | undefined>>;
+  render(organizationId: string, rows: readonly T[]): Promise<unknown[]>;
+}
+
+const CORE_SCHEMA = /^urn:ietf:params:scim:schemas:core:2\.0:(user|group)$/i;
+
+/** The store lookup that answers `filter` exactly, when it is `<indexed attribute> eq "<string>"`. */
+function indexedLookup<T>(
+  filter: Filter,
+  kind: ResourceKinds<T>,
+): ((organizationId: string) => Promise<T | undefined>) | undefined {
+  if (filter.op !== 'eq' || typeof filter.value !== 'string' || filter.path.subAttribute !== undefined)
+    return undefined;
+  if (filter.path.schema !== undefined && !CORE_SCHEMA.test(filter.path.schema)) return undefined;
+  const find = kind.lookups[filter.path.attribute.toLowerCase()];
+  const value = filter.value;
+  return find && ((organizationId) => find(organizationId, value));
+}
+
+/** `meta.created` and `meta.lastModified` from a resource's version (milliseconds, as SCIM clients expect). */
+function metaTimes(version: ResourceVersion | undefined): { created?: string; lastModified?: string } {
+  if (!version) return {};
+  const iso = (nanos: bigint) => `${formatNanos(nanos).slice(0, 23)}Z`;
+  return {
+    ...(version.createdAt !== undefined && { created: iso(version.createdAt) }),
+    lastModified: iso(version.at),
+  };
+}
 
 function versionOf(resource: unknown): string {
   return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;

@@ -10,6 +10,7 @@ import type {
   ClaimRequest,
   ClaimResult,
   EventOutcome,
+  GroupLookup,
   JsonValue,
   ListedKind,
   PageRequest,
@@ -23,7 +24,7 @@ import type {
   StoreOperations,
   UserLookup,
 } from './types.js';
-import { isNewerVersion, resourceKey } from './versions.js';
+import { createdAt, isNewerVersion, resourceKey } from './versions.js';
 
 type LedgerEntry =
   | { state: 'claimed'; expiresAt: number }
@@ -50,7 +51,7 @@ class Table<T extends { id: string }> {
   }
 
   /** Up to `limit` ids after `after`, ascending, that `keep` accepts. */
-  pageIds({ after, limit }: PageRequest, keep: (id: string) => boolean): string[] {
+  pageIds({ after, offset = 0, limit }: PageRequest, keep: (id: string) => boolean): string[] {
     this.#sorted ??= [...this.rows.keys()].sort();
     const ids = this.#sorted;
     let start = 0;
@@ -64,9 +65,12 @@ class Table<T extends { id: string }> {
       }
     }
     const page: string[] = [];
+    let skip = Math.max(0, offset);
     for (let i = start; i < ids.length && page.length < limit; i++) {
       const id = ids[i] as string;
-      if (keep(id)) page.push(id);
+      if (!keep(id)) continue;
+      if (skip > 0) skip--;
+      else page.push(id);
     }
     return page;
   }
@@ -142,6 +146,8 @@ class MemoryState {
   readonly members = new Map<string, Set<string>>();
   /** `${org}\0${field}\0${value}` → user id, for `findUser`. */
   readonly userIndex = new Map<string, string>();
+  /** `${org}\0${field}\0${value}` → group ids (display names need not be unique), for `findGroup`. */
+  readonly groupIndex = new Map<string, Set<string>>();
   /** Reconciliation: the run lock, checkpoint and watermark per organization. */
   readonly runLocks = new Map<string, RunLock>();
   /** Reconciliation: `${org}\0${runId}\0${kind}` → ids the run's listing saw. */
@@ -239,23 +245,49 @@ class MemoryState {
     return () => this.putUser(before);
   }
 
+  /** The `findGroup` keys of a group: `externalId` exact, `displayName` lower-cased. */
+  static groupIndexKeys(group: DirectoryGroup): string[] {
+    const keys = [`${group.organizationId}\u0000displayName\u0000${lower(group.displayName)}`];
+    if (group.externalId !== undefined) keys.push(`${group.organizationId}\u0000externalId\u0000${group.externalId}`);
+    return keys;
+  }
+
+  #relinkGroup(before: DirectoryGroup | undefined, after: DirectoryGroup | undefined): void {
+    const old = before ? MemoryState.groupIndexKeys(before) : [];
+    const added = after ? MemoryState.groupIndexKeys(after) : [];
+    const id = (after ?? before) as DirectoryGroup;
+    for (const key of old) {
+      if (added.includes(key)) continue;
+      const ids = this.groupIndex.get(key);
+      ids?.delete(id.id);
+      if (ids?.size === 0) this.groupIndex.delete(key);
+    }
+    for (const key of added) {
+      if (old.includes(key)) continue;
+      let ids = this.groupIndex.get(key);
+      if (!ids) {
+        ids = new Set();
+        this.groupIndex.set(key, ids);
+      }
+      ids.add(id.id);
+    }
+  }
+
   putGroup(group: DirectoryGroup): Undo {
     const table = MemoryState.table(this.groups, group.organizationId);
     const before = table.rows.get(group.id);
     table.set(group);
-    return () => {
-      if (before) table.set(before);
-      else table.delete(group.id);
-    };
+    this.#relinkGroup(before, group);
+    return before ? () => this.putGroup(before) : () => this.deleteGroup(group.organizationId, group.id);
   }
 
   deleteGroup(organizationId: string, id: string): Undo {
     const table = MemoryState.table(this.groups, organizationId);
     const before = table.rows.get(id);
+    if (!before) return () => {};
+    this.#relinkGroup(before, undefined);
     table.delete(id);
-    return () => {
-      if (before) table.set(before);
-    };
+    return () => this.putGroup(before);
   }
 }
 
@@ -308,9 +340,18 @@ class MemoryOperations implements StoreOperations {
   }
 
   async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
-    if (!isNewerVersion(next, this.state.versionsOf(ref, false)?.get(ref.id))) return false;
+    const previous = this.state.versionsOf(ref, false)?.get(ref.id);
+    if (!isNewerVersion(next, previous)) return false;
     this.record(
-      this.state.setVersion(ref, Object.freeze({ at: next.at, eventId: next.eventId, deleted: next.deleted })),
+      this.state.setVersion(
+        ref,
+        Object.freeze({
+          at: next.at,
+          eventId: next.eventId,
+          deleted: next.deleted,
+          createdAt: createdAt(previous, next),
+        }),
+      ),
     );
     return true;
   }
@@ -342,6 +383,10 @@ class MemoryOperations implements StoreOperations {
     return this.state.users.get(organizationId)?.page(page) ?? [];
   }
 
+  async countUsers(organizationId: string): Promise<number> {
+    return this.state.users.get(organizationId)?.rows.size ?? 0;
+  }
+
   async getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined> {
     return this.state.groups.get(organizationId)?.rows.get(id);
   }
@@ -356,6 +401,22 @@ class MemoryOperations implements StoreOperations {
 
   async listGroups(organizationId: string, page: PageRequest): Promise<DirectoryGroup[]> {
     return this.state.groups.get(organizationId)?.page(page) ?? [];
+  }
+
+  async countGroups(organizationId: string): Promise<number> {
+    return this.state.groups.get(organizationId)?.rows.size ?? 0;
+  }
+
+  async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
+    const key =
+      'externalId' in lookup
+        ? `${organizationId}\u0000externalId\u0000${lookup.externalId}`
+        : `${organizationId}\u0000displayName\u0000${lower(lookup.displayName)}`;
+    const ids = this.state.groupIndex.get(key);
+    if (!ids || ids.size === 0) return undefined;
+    let lowest: string | undefined;
+    for (const id of ids) if (lowest === undefined || id < lowest) lowest = id;
+    return this.state.groups.get(organizationId)?.rows.get(lowest as string);
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {

@@ -33,6 +33,14 @@ export interface ResourceVersion {
   readonly eventId: string;
   /** A tombstone: the resource was deleted at this version, and older events must not revive it. */
   readonly deleted: boolean;
+  /**
+   * When the resource's current life began, as far as this store saw: the `at` of the first version
+   * it accepted after the resource was absent or deleted (SCIM's `meta.created`). Stores set it in
+   * `advanceVersion` (see `versionCreatedAt`) and keep it across updates; callers never pass it.
+   * Events that arrive out of order can make it later than the true creation, since a stale event
+   * is refused, not stored. `undefined` from stores (or rows) that predate it.
+   */
+  readonly createdAt?: bigint;
 }
 
 /** What the ledger remembers about a completed event. */
@@ -54,14 +62,19 @@ export interface ClaimRequest {
   readonly leaseMs: number;
 }
 
-/** Keyset pagination: items after `after` (an id), in ascending id order. */
+/** Pagination in ascending id order: items after `after` (an id, keyset), skipping `offset` of them first. */
 export interface PageRequest {
   readonly after?: string;
+  /** Rows to skip before the page (SCIM's `startIndex - 1`). Default 0. Keyset (`after`) is the cheap way; an index makes both fine. */
+  readonly offset?: number;
   readonly limit: number;
 }
 
 /** Secondary keys a user can be found by, within one organization. */
 export type UserLookup = { readonly externalId: string } | { readonly userName: string } | { readonly email: string };
+
+/** Secondary keys a group can be found by, within one organization. */
+export type GroupLookup = { readonly externalId: string } | { readonly displayName: string };
 
 /** Everything the engine does to a store, inside or outside a transaction. */
 export interface StoreOperations {
@@ -104,6 +117,8 @@ export interface StoreOperations {
   findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined>;
   /** Users of an organization in ascending `id` order. */
   listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]>;
+  /** How many users the organization has (SCIM's `totalResults` of an unfiltered list). */
+  countUsers(organizationId: string): Promise<number>;
 
   getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined>;
   putGroup(group: DirectoryGroup): Promise<void>;
@@ -111,6 +126,13 @@ export interface StoreOperations {
   deleteGroup(organizationId: string, id: string): Promise<void>;
   /** Groups of an organization in ascending `id` order. */
   listGroups(organizationId: string, page: PageRequest): Promise<DirectoryGroup[]>;
+  /** How many groups the organization has. */
+  countGroups(organizationId: string): Promise<number>;
+  /**
+   * Finds a group by a secondary key: `displayName` case-insensitively (the lowest id when several
+   * share one), `externalId` exactly. Backs SCIM's `displayName eq "…"`, which Okta and Entra send.
+   */
+  findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined>;
   /** Ids of the users whose `groups` contain `groupId`, ascending. */
   listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]>;
 

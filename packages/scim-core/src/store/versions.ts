@@ -22,3 +22,11 @@ export function isNewerVersion(next: ResourceVersion, current: ResourceVersion |
 export function resourceKey(ref: ResourceRef): string {
   return `${ref.organizationId}\u0000${ref.kind}\u0000${ref.id}`;
 }
+
+/**
+ * The `createdAt` a store keeps when `next` replaces `previous` in `advanceVersion`: carried over
+ * while the resource lives, restarted at `next.at` when it was absent or deleted.
+ */
+export function createdAt(previous: ResourceVersion | undefined, next: ResourceVersion): bigint {
+  return previous && !previous.deleted ? (previous.createdAt ?? previous.at) : next.at;
+}
