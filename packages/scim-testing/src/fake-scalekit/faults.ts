@@ -39,6 +39,11 @@ export interface FakeFaults {
   rateLimit(options?: FaultOptions): void;
   /** Answers `Unavailable` (14): the SDK retries by itself with 0.5 to 4 s back-off (3 attempts in all). */
   unavailable(options?: FaultOptions): void;
+  /**
+   * Answers `Unauthenticated` (16), as for a revoked token: the SDK fetches a new token and retries,
+   * 3 times at most, so `times: 4` makes the call reject with `ScalekitUnauthorizedException`.
+   */
+  unauthenticated(options?: FaultOptions): void;
   /** Serves `pages` listing pages, then fails the next `times` listing calls. */
   failAfterPages(options: FailAfterPagesOptions): void;
   /** The listing answers no users or groups and an empty `nextPageToken`, as if the directory were empty. */
@@ -78,6 +83,16 @@ export class FaultRegistry implements FakeFaults {
 
   unavailable(options: FaultOptions = {}): void {
     this.#arm('error', options.method, Code.Unavailable, 'service unavailable (fake fault)', times(options.times));
+  }
+
+  unauthenticated(options: FaultOptions = {}): void {
+    this.#arm(
+      'error',
+      options.method,
+      Code.Unauthenticated,
+      'access token is invalid or expired (fake fault)',
+      times(options.times),
+    );
   }
 
   failAfterPages(options: FailAfterPagesOptions): void {

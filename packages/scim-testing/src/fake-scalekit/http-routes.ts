@@ -1,9 +1,12 @@
-/** The HTTP/1.1 side of the fake: a small route table (the token endpoint today). */
+/** The HTTP/1.1 side of the fake: a small route table (the token endpoint, the admin portal). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export type HttpRoute = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
 
-/** Routes keyed by `METHOD /path`, e.g. `POST /oauth/token`. */
+/**
+ * Routes keyed by `METHOD /path`, e.g. `POST /oauth/token`. A key ending in `/*` matches one more
+ * path segment (`GET /portal/*` serves `/portal/<token>`); exact keys win.
+ */
 export type HttpRoutes = Map<string, HttpRoute>;
 
 /** Cap on any request body the fake reads. */
@@ -33,11 +36,19 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
   response.end(text);
 }
 
+function findRoute(routes: HttpRoutes, method: string | undefined, path: string): HttpRoute | undefined {
+  const exact = routes.get(`${method} ${path}`);
+  if (exact) return exact;
+  const slash = path.lastIndexOf('/');
+  if (slash <= 0 || slash === path.length - 1) return undefined;
+  return routes.get(`${method} ${path.slice(0, slash)}/*`);
+}
+
 /** Dispatches to the matching route; 404 JSON otherwise, 500 JSON if a route throws. */
 export function createHttpHandler(routes: HttpRoutes) {
   return (request: IncomingMessage, response: ServerResponse): void => {
-    const path = (request.url ?? '/').split('?')[0];
-    const route = routes.get(`${request.method} ${path}`);
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const route = findRoute(routes, request.method, path);
     if (!route) {
       sendJson(response, 404, { error: 'not_found', error_description: `no route for ${request.method} ${path}` });
       return;

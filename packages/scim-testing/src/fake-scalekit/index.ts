@@ -1,8 +1,8 @@
 /**
  * A local fake of Scalekit's API that the real `@scalekit-sdk/node` client talks to: gRPC
- * (DirectoryService, OrganizationService) and `POST /oauth/token` on one 127.0.0.1 port, an
- * in-memory directory that tests seed and mutate, injectable faults, and the webhook events each
- * mutation would send.
+ * (DirectoryService, OrganizationService), `POST /oauth/token` and the admin portal's pages on one
+ * 127.0.0.1 port, an in-memory directory that tests seed and mutate, injectable faults, and the
+ * webhook events each mutation would send.
  */
 import { randomBytes } from 'node:crypto';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -14,6 +14,7 @@ import { type FakeFaults, FaultRegistry, faultInterceptor } from './faults.js';
 import { createHttpHandler, type HttpRoutes } from './http-routes.js';
 import { createOrganizationService, OrganizationService } from './organization-service.js';
 import { MAX_PAGE_SIZE } from './paging.js';
+import { type FakePortalLink, PortalLinks } from './portal.js';
 import { createNanoClock } from './records.js';
 import { seedDirectory } from './seed.js';
 import { listenDualProtocol } from './server.js';
@@ -34,6 +35,9 @@ import { type FakeWebhooks, WebhookQueue } from './webhooks.js';
 export { FakeScalekitError, type FakeScalekitErrorCode } from './errors.js';
 export type { EmptyListingOptions, FailAfterPagesOptions, FakeFaults, FaultOptions } from './faults.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './paging.js';
+export type { FakePortalLink } from './portal.js';
+export type * from './portal-messages.js';
+export { FAKE_PORTAL_EVENT_TYPES } from './portal-messages.js';
 export type { FakeScalekitStats } from './stats.js';
 export type * from './types.js';
 export type { DeliverOptions, DeliveryReport, FakeWebhooks } from './webhooks.js';
@@ -55,6 +59,16 @@ export interface FakeScalekitOptions {
   now?: () => number;
   /** Largest page a listing answers; larger `pageSize`s are clamped. Default 100 (see `MAX_PAGE_SIZE`). */
   maxPageSize?: number;
+  /** How long a portal link can be opened after `GeneratePortalLink`, against `now()`. Default 60 (Scalekit's minute). */
+  portalLinkTtlSeconds?: number;
+  /** How long a portal session lasts once its link is opened. Default 21600 (6 hours). */
+  portalSessionTtlSeconds?: number;
+  /**
+   * Origins allowed to embed the portal, as registered in Scalekit's dashboard. Given: pages carry
+   * `Content-Security-Policy: frame-ancestors <origins>` and post to those origins only. Omitted:
+   * any embedder, target origin `'*'`.
+   */
+  portalAllowedOrigins?: string[];
 }
 
 export interface FakeScalekit {
@@ -94,6 +108,9 @@ export interface FakeScalekit {
   resetStats(): void;
 
   readonly webhooks: FakeWebhooks;
+
+  /** Every admin portal link issued so far, oldest first, with when it was opened. */
+  portalLinks(): FakePortalLink[];
   /** Stops the server and destroys open connections, so the process can exit. */
   close(): Promise<void>;
 }
@@ -116,6 +133,15 @@ export async function startFakeScalekit(options: FakeScalekitOptions = {}): Prom
   const faults = new FaultRegistry();
   const stats = emptyStats();
   let url = '';
+  const portal = new PortalLinks({
+    state,
+    stats,
+    now,
+    baseUrl: () => url,
+    linkTtlSeconds: options.portalLinkTtlSeconds ?? 60,
+    sessionTtlSeconds: options.portalSessionTtlSeconds ?? 6 * 60 * 60,
+    allowedOrigins: options.portalAllowedOrigins,
+  });
 
   const context: ServiceContext = {
     state,
@@ -132,11 +158,12 @@ export async function startFakeScalekit(options: FakeScalekitOptions = {}): Prom
     interceptors: [statsInterceptor(stats), authInterceptor(tokens, stats), faultInterceptor(faults, stats)],
     routes: (router) => {
       router.service(DirectoryService, createDirectoryService(context));
-      router.service(OrganizationService, createOrganizationService(context));
+      router.service(OrganizationService, createOrganizationService(context, portal));
     },
   });
   const httpRoutes: HttpRoutes = new Map([
     ['POST /oauth/token', oauthTokenRoute({ clientId, clientSecret, tokens, stats })],
+    ...portal.routes(),
   ]);
   const server = await listenDualProtocol({
     port: options.port ?? 0,
@@ -171,6 +198,7 @@ export async function startFakeScalekit(options: FakeScalekitOptions = {}): Prom
       Object.assign(stats, emptyStats());
     },
     webhooks,
+    portalLinks: () => portal.list(),
     close: () => server.close(),
   };
 }

@@ -1,10 +1,11 @@
 /**
- * `scalekit.v1.organizations.OrganizationService`: listing and lookup. Other methods answer
- * `Unimplemented` until they are added here.
+ * `scalekit.v1.organizations.OrganizationService`: listing, lookup and admin portal links. Other
+ * methods answer `Unimplemented` until they are added here.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
 import {
+  GeneratePortalLinkResponseSchema,
   GetOrganizationResponseSchema,
   ListOrganizationsResponseSchema,
   type OrganizationSchema,
@@ -12,8 +13,9 @@ import {
 } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/organizations/organizations_pb.js';
 import type { ServiceContext } from './directory-service.js';
 import { pageOf } from './paging.js';
+import type { PortalLinks } from './portal.js';
 import type { OrganizationRecord } from './records.js';
-import { notFound, timestampFromNanos } from './wire.js';
+import { notFound, timestampFromMillis, timestampFromNanos } from './wire.js';
 
 function organizationMessage(organization: OrganizationRecord): MessageInitShape<typeof OrganizationSchema> {
   return {
@@ -26,7 +28,10 @@ function organizationMessage(organization: OrganizationRecord): MessageInitShape
   };
 }
 
-export function createOrganizationService(context: ServiceContext): Partial<ServiceImpl<typeof OrganizationService>> {
+export function createOrganizationService(
+  context: ServiceContext,
+  portal: PortalLinks,
+): Partial<ServiceImpl<typeof OrganizationService>> {
   const { state } = context;
   return {
     listOrganization(request) {
@@ -55,6 +60,19 @@ export function createOrganizationService(context: ServiceContext): Partial<Serv
       }
       if (!organization) throw notFound(`organization ${identities.value ?? ''}`);
       return create(GetOrganizationResponseSchema, { organization: organizationMessage(organization) });
+    },
+
+    // `features` (and the deprecated `sso` / `directorySync`) are ignored: the page offers both.
+    generatePortalLink(request) {
+      if (!state.organizations.has(request.id)) throw notFound(`organization ${request.id}`);
+      const link = portal.issue(request.id);
+      return create(GeneratePortalLinkResponseSchema, {
+        link: {
+          id: link.id,
+          location: link.location,
+          expireTime: timestampFromMillis(link.expiresAt),
+        },
+      });
     },
   };
 }

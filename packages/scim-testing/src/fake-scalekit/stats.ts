@@ -11,10 +11,25 @@ export interface FakeScalekitStats {
   unauthenticated: number;
   /** Calls a fault answered (errors and empty listings). */
   faultsInjected: number;
+  /** Links handed out by `GeneratePortalLink`. */
+  portalLinksIssued: number;
+  /** Portal links opened within their TTL, each starting a session. */
+  portalSessionsOpened: number;
+  /** `GET /portal/<token>` answered with a failure page (reused, expired or unknown link). */
+  portalLinksRefused: number;
 }
 
 export function emptyStats(): FakeScalekitStats {
-  return { calls: {}, pagesServed: 0, tokensIssued: 0, unauthenticated: 0, faultsInjected: 0 };
+  return {
+    calls: {},
+    pagesServed: 0,
+    tokensIssued: 0,
+    unauthenticated: 0,
+    faultsInjected: 0,
+    portalLinksIssued: 0,
+    portalSessionsOpened: 0,
+    portalLinksRefused: 0,
+  };
 }
 
 /** A copy, so a test's snapshot does not change under it. */

@@ -11,6 +11,12 @@ export function timestampFromNanos(nanos: bigint): Timestamp {
   return create(TimestampSchema, { seconds, nanos: Number(nanos - seconds * NANOS_PER_SECOND) });
 }
 
+/** A protobuf `Timestamp` from a millisecond clock reading (fractions of a millisecond kept). */
+export function timestampFromMillis(ms: number): Timestamp {
+  const whole = Math.floor(ms);
+  return timestampFromNanos(BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6)));
+}
+
 export function nanosFromTimestamp(timestamp: Timestamp): bigint {
   return timestamp.seconds * NANOS_PER_SECOND + BigInt(timestamp.nanos);
 }
