@@ -54,8 +54,13 @@ export function countingStore(inner: ProvisioningStore = memoryStore()): Countin
         if (typeof value !== 'function') return value;
         if (frozen) return () => new Promise(() => {});
         if (key === 'transaction') {
-          return (refs: never, fn: (tx: object) => Promise<unknown>) =>
-            (value as ProvisioningStore['transaction']).call(object, refs, (tx) => fn(wrap(tx)) as Promise<never>);
+          return (refs: never, fn: (tx: object) => Promise<unknown>, options?: never) =>
+            (value as ProvisioningStore['transaction']).call(
+              object,
+              refs,
+              (tx) => fn(wrap(tx)) as Promise<never>,
+              options,
+            );
         }
         if ((WRITES as readonly (string | symbol)[]).includes(key)) {
           return (...args: unknown[]) => {
