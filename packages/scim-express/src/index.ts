@@ -12,14 +12,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type NodeDelivery,
+  type PortalLinkHandler,
   receiveNodeRequest,
   type ScalekitWebhookReceiver,
+  ScimError,
   type ScimServer,
   toWebRequest,
   writeNodeResponse,
   writeWebResponse,
 } from '@org/scim-core';
-import type { RequestHandler } from 'express';
+import type { ErrorRequestHandler, Response as ExpressResponse, NextFunction, Request, RequestHandler } from 'express';
 
 const CONSUMED =
   'A body parser mounted before the webhook route (app.use(express.json()) or similar) consumed the body, so the signed bytes are gone. Register the webhook route before the parser: app.post("/webhooks/scalekit", scalekitWebhook(receiver)) first, then app.use(express.json()). Or keep the bytes: app.use(express.json({ verify: keepRawBody })) with keepRawBody from @org/scim-express.';
@@ -67,18 +69,82 @@ function scimBody(request: ParsedRequest): Uint8Array | string | undefined {
   return undefined;
 }
 
+/** What body-parser (behind `express.json()`, `express.text()`, …) puts on an error it passes to `next`. */
+interface BodyParserError {
+  type: string;
+  status: number;
+  message: string;
+  /** The decoded text it failed to parse (`entity.parse.failed`). */
+  body?: unknown;
+  /** Its size limit in bytes (`entity.too.large`). */
+  limit?: number;
+}
+
+function isBodyParserError(error: unknown): error is BodyParserError {
+  const candidate = error as Partial<BodyParserError> | null | undefined;
+  return (
+    typeof candidate?.type === 'string' &&
+    typeof candidate.status === 'number' &&
+    candidate.status >= 400 &&
+    candidate.status < 500
+  );
+}
+
+function scimErrorResponse(status: number, detail: string): Response {
+  return new Response(JSON.stringify(new ScimError(status, undefined, detail)), {
+    status,
+    headers: { 'content-type': 'application/scim+json' },
+  });
+}
+
 /**
  * The SCIM 2.0 server as Express middleware: `app.use('/scim/v2', scimRouter(server))`. It hands the
  * server the full original URL (with the mount path), method, headers and the body, streamed so the
  * server's size cap applies while reading; a body an earlier parser consumed is taken from it.
+ *
+ * It is two handlers: the second answers, as SCIM errors, what a body parser mounted before it refused
+ * (malformed JSON reaches the server as the text it is, so it answers 400 `invalidSyntax`; a body over
+ * the parser's limit is a 413), where Express would otherwise send its own HTML error page.
  */
-export function scimRouter(server: ScimServer): RequestHandler {
-  return (request, response, next) => {
-    const body = scimBody(request as ParsedRequest);
+export function scimRouter(server: ScimServer): [RequestHandler, ErrorRequestHandler] {
+  const handle = (
+    request: Request,
+    response: ExpressResponse,
+    next: NextFunction,
+    body: Uint8Array | string | undefined,
+  ) => {
     const webRequest = toWebRequest(request, { url: request.originalUrl, ...(body !== undefined && { body }) });
     server
       .handle(webRequest)
       .then((answer) => writeWebResponse(response, answer, request))
       .catch(next);
+  };
+  return [
+    (request, response, next) => handle(request, response, next, scimBody(request as ParsedRequest)),
+    (error, request, response, next) => {
+      if (!isBodyParserError(error)) return next(error);
+      if (error.type === 'entity.parse.failed') {
+        const raw = (request as ParsedRequest).rawBody;
+        return handle(request, response, next, Buffer.isBuffer(raw) ? raw : String(error.body ?? ''));
+      }
+      const detail =
+        error.type === 'entity.too.large'
+          ? `A body parser mounted before the SCIM router (express.json() or similar) refused a body over its ${error.limit}-byte limit. Mount the SCIM router before the parser (app.use('/scim/v2', scimRouter(server)) first), or raise the parser's limit.`
+          : `A body parser mounted before the SCIM router refused the request: ${error.message}`;
+      writeWebResponse(response, scimErrorResponse(error.status, detail), request).catch(next);
+    },
+  ];
+}
+
+/**
+ * The admin-portal link route: `app.get('/api/admin-portal/link', adminPortalLink(handler))`, where
+ * `handler = createPortalLinkHandler({ client, authorize: (req) => … })` gets Express's `req` (after
+ * your session middleware), so it can read `req.session` / `req.user` as your other routes do.
+ */
+export function adminPortalLink(handler: PortalLinkHandler<Request>): RequestHandler {
+  return (request, response, next) => {
+    handler
+      .respond(request, { method: request.method, url: request.originalUrl })
+      .then((answer) => writeNodeResponse(response, answer), next);
   };
 }

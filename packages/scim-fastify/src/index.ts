@@ -10,7 +10,13 @@
  * `/scim/v2` and `/scim/v2/*`.
  */
 import type { Readable } from 'node:stream';
-import { receiveNodeRequest, type ScalekitWebhookReceiver, type ScimServer, toWebRequest } from '@org/scim-core';
+import {
+  type PortalLinkHandler,
+  receiveNodeRequest,
+  type ScalekitWebhookReceiver,
+  type ScimServer,
+  toWebRequest,
+} from '@org/scim-core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface ScalekitWebhookPluginOptions {
@@ -60,3 +66,17 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (fastify,
   fastify.all(base || '/', handler);
   fastify.all(`${base}/*`, handler);
 };
+
+/**
+ * The admin-portal link route handler: `fastify.get('/api/admin-portal/link', adminPortalLink(handler))`,
+ * where `handler = createPortalLinkHandler({ client, authorize: (request) => … })` gets the
+ * `FastifyRequest` (with your session plugin's decorations).
+ */
+export function adminPortalLink(
+  handler: PortalLinkHandler<FastifyRequest>,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
+  return async (request, reply) => {
+    const answer = await handler.respond(request, { method: request.method, url: request.url });
+    return reply.code(answer.status).headers(answer.headers).send(JSON.stringify(answer.body));
+  };
+}

@@ -1,9 +1,16 @@
 import type { AddressInfo } from 'node:net';
-import { createEngine, createScalekitWebhookReceiver, memoryStore } from '@org/scim-core';
+import {
+  createEngine,
+  createScalekitWebhookReceiver,
+  createScimServer,
+  generateScimToken,
+  memoryStore,
+  scimTokenAuthenticator,
+} from '@org/scim-core';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
 import Fastify from 'fastify';
 import { expect, it } from 'vitest';
-import { scalekitWebhookPlugin } from '../src/index.js';
+import { scalekitWebhookPlugin, scimPlugin } from '../src/index.js';
 
 it("leaves the app's own parsers alone outside the plugin's scope", async () => {
   const secret = generateWebhookSecret();
@@ -26,6 +33,35 @@ it("leaves the app's own parsers alone outside the plugin's scope", async () => 
       { secret },
     );
     expect(webhook).toMatchObject({ status: 200, body: { status: 'applied' } });
+  } finally {
+    await app.close();
+  }
+});
+
+it("leaves the app's own parsers alone outside the SCIM plugin's scope", async () => {
+  const { token, tokenHash } = generateScimToken();
+  const server = createScimServer({
+    engine: createEngine({ store: memoryStore() }),
+    authenticator: scimTokenAuthenticator([{ organizationId: 'org_1', tokenHash }]),
+  });
+  const app = Fastify();
+  await app.register(scimPlugin, { server });
+  app.post('/api/echo', async (request) => ({ parsed: request.body }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const echo = await fetch(`${base}/api/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ hello: 'wörld' }),
+    });
+    expect(await echo.json()).toEqual({ parsed: { hello: 'wörld' } });
+    const created = await fetch(`${base}/scim/v2/Users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ userName: 'ada@example.com' }),
+    });
+    expect(created.status).toBe(201);
   } finally {
     await app.close();
   }

@@ -1,6 +1,7 @@
 /**
  * Hono adapter: `app.post('/webhooks/scalekit', scalekitWebhook(receiver))`, and the SCIM 2.0
- * server: `app.all('/scim/v2/*', scimRoutes(server))`.
+ * server: `app.all('/scim/v2/*', scimRoutes(server))`, and the admin-portal link route:
+ * `app.get('/api/admin-portal/link', adminPortalLink(handler))`.
  *
  * The adapter only chooses where the raw bytes come from, in this order:
  * 1. Hono's cached copy, when an earlier middleware read the body with `c.req.text()`, `json()`
@@ -12,6 +13,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import {
+  type PortalLinkHandler,
+  portalLinkWebResponse,
   receiveNodeRequest,
   type ScalekitWebhookReceiver,
   type ScimServer,
@@ -60,4 +63,13 @@ export function scimRoutes(server: ScimServer): (c: Context) => Promise<Response
     const body = await c.req.arrayBuffer();
     return server.handle(new Request(raw.url, { method: raw.method, headers: raw.headers, body }));
   };
+}
+
+/**
+ * The admin-portal link route: `app.get('/api/admin-portal/link', adminPortalLink(handler))`, where
+ * `handler = createPortalLinkHandler({ client, authorize: (c) => … })` gets Hono's `Context`, so it can
+ * read the app's session the way the app's other routes do.
+ */
+export function adminPortalLink(handler: PortalLinkHandler<Context>): (c: Context) => Promise<Response> {
+  return async (c) => portalLinkWebResponse(await handler.respond(c, { method: c.req.method, url: c.req.url }));
 }

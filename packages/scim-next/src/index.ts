@@ -23,7 +23,14 @@
  * ```
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { receiveNodeRequest, type ScalekitWebhookReceiver, type ScimServer, writeNodeResponse } from '@org/scim-core';
+import {
+  type PortalLinkHandler,
+  portalLinkWebResponse,
+  receiveNodeRequest,
+  type ScalekitWebhookReceiver,
+  type ScimServer,
+  writeNodeResponse,
+} from '@org/scim-core';
 
 /** App Router: `export const { POST } = scalekitWebhookRoute(webhooks)`. */
 export function scalekitWebhookRoute(receiver: ScalekitWebhookReceiver): {
@@ -49,8 +56,23 @@ export function scalekitWebhookApiRoute(
 type RouteHandler = (request: Request) => Promise<Response>;
 
 /**
+ * The request with its URL on the host the client addressed. Next builds a route handler's
+ * `request.url` from its own hostname and port (`http://localhost:3000` under a custom server or
+ * behind a proxy), while the SCIM server writes `Location` and `meta.location` from that URL; the
+ * `Host` header is what the Node adapters use too.
+ */
+function onClientHost(request: Request): Request {
+  const host = request.headers.get('host');
+  const url = new URL(request.url);
+  if (!host || url.host === host) return request;
+  url.host = host;
+  return new Request(url, request);
+}
+
+/**
  * App Router, a catch-all route: `export const { GET, POST, PUT, PATCH, DELETE } = scimRoute(server)`
- * in `app/scim/v2/[[...path]]/route.ts`. Route handlers receive a Web `Request`, handed on as is.
+ * in `app/scim/v2/[[...path]]/route.ts`. Route handlers receive a Web `Request`, handed on with its
+ * URL on the client's `Host`, body unread.
  */
 export function scimRoute(server: ScimServer): {
   GET: RouteHandler;
@@ -59,6 +81,18 @@ export function scimRoute(server: ScimServer): {
   PATCH: RouteHandler;
   DELETE: RouteHandler;
 } {
-  const handle: RouteHandler = (request) => server.handle(request);
+  const handle: RouteHandler = (request) => server.handle(onClientHost(request));
   return { GET: handle, POST: handle, PUT: handle, PATCH: handle, DELETE: handle };
+}
+
+/**
+ * App Router: `export const { GET } = adminPortalLinkRoute(handler)` in
+ * `app/api/admin-portal/link/route.ts`, where `handler = createPortalLinkHandler({ client, authorize })`
+ * gets the route's Web `Request` (read your session cookie from it, or call `cookies()` inside the hook).
+ * Route handlers that read the request are dynamic, so Next never caches the single-use link.
+ */
+export function adminPortalLinkRoute(handler: PortalLinkHandler<Request>): { GET: RouteHandler; POST: RouteHandler } {
+  const handle: RouteHandler = async (request) =>
+    portalLinkWebResponse(await handler.respond(request, { method: request.method, url: request.url }));
+  return { GET: handle, POST: handle };
 }

@@ -4,4 +4,10 @@ export {
   CONFORMANCE_MAX_BODY_BYTES,
   runAdapterConformanceSuite,
 } from './adapter-conformance.js';
+export {
+  runScimMountConformanceSuite,
+  SCIM_MOUNT_MAX_BODY_BYTES,
+  type ScimMountApp,
+  type ScimMountHarness,
+} from './scim-mount-conformance.js';
 export { runStoreConformanceSuite, type StoreConformanceOptions } from './store-conformance.js';
