@@ -69,11 +69,7 @@ export function runExampleContractSuite(
   options: ExampleContractOptions,
 ): void {
   const secret = generateWebhookSecret();
-  const databaseUrl =
-    options.databaseUrl ??
-    // biome-ignore lint/suspicious/noUndeclaredEnvVars: as in the store's tests; test tasks are never cached.
-    process.env.TEST_DATABASE_URL ??
-    'postgres://postgres@127.0.0.1:5432/test';
+  const databaseUrl = options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   // `examples/next (next build, next start)` → `next`: schemas are named after the example and the run.
   const slug = /^(?:examples\/)?([a-z0-9]+)/i.exec(name)?.[1]?.toLowerCase() ?? 'example';
   const run = `${process.pid}_${randomBytes(3).toString('hex')}`;

@@ -1,14 +1,14 @@
 import { loadConfig } from 'example-shared';
 import pg from 'pg';
-import { runExampleContractSuite } from '../../../scripts/example-contract.js';
+import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
+import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { createApp } from '../src/app.js';
 
-runExampleContractSuite(
-  'examples/fastify',
-  async (env) => {
-    const { app } = await createApp(loadConfig(env));
-    const url = await app.listen({ port: 0, host: '127.0.0.1' });
-    return { url, close: () => app.close() }; // also ends the database pool
-  },
-  { connect: (url) => new pg.Pool({ connectionString: url }) },
-);
+async function start(env: ExampleEnv) {
+  const { app } = await createApp(loadConfig(env));
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url, close: () => app.close() }; // also ends the database pool
+}
+
+runExampleContractSuite('examples/fastify', start, { connect: (url) => new pg.Pool({ connectionString: url }) });
+runSettingsBrowserSuite('examples/fastify', start);

@@ -3,25 +3,25 @@ import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig, openProvisioning } from 'example-shared';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { runExampleContractSuite } from '../../../scripts/example-contract.js';
+import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
+import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { createApp } from '../src/app.js';
 
-runExampleContractSuite(
-  'examples/hono',
-  async (env) => {
-    const { app, close } = await createApp(loadConfig(env));
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-    await new Promise((resolve) => server.once('listening', resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: async () => {
-        await new Promise((resolve) => server.close(resolve));
-        await close();
-      },
-    };
-  },
-  { connect: (url) => new pg.Pool({ connectionString: url }) },
-);
+async function start(env: ExampleEnv) {
+  const { app, close } = await createApp(loadConfig(env));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      await close();
+    },
+  };
+}
+
+runExampleContractSuite('examples/hono', start, { connect: (url) => new pg.Pool({ connectionString: url }) });
+runSettingsBrowserSuite('examples/hono', start);
 
 describe('the examples’ configuration', () => {
   it('refuses to start without SCALEKIT_WEBHOOK_SECRET, saying where to find it', () => {

@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { runExampleContractSuite } from '../../../scripts/example-contract.js';
+import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
+import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { freePort, spawnUntil } from '../../../scripts/processes.js';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
@@ -53,26 +54,27 @@ function build(): void {
 
 // The suite starts the app several times (in memory and on PostgreSQL, with and without the Scalekit
 // API variables, and once more to restart it): one build serves them all, each with its own env.
-runExampleContractSuite(
-  'examples/next (next build, next start)',
-  async (exampleEnv) => {
-    build();
-    const port = await freePort();
-    const { child } = await spawnUntil(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
-      cwd: dir,
-      env: { ...env, ...exampleEnv },
-      until: 'Ready',
-      timeoutMs: 60_000,
-    });
-    return {
-      url: `http://127.0.0.1:${port}`,
-      close: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill();
-        await exited;
-      },
-    };
-  },
-  { connect: (url) => new pg.Pool({ connectionString: url }) },
-);
+async function start(exampleEnv: ExampleEnv) {
+  build();
+  const port = await freePort();
+  const { child } = await spawnUntil(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: dir,
+    env: { ...env, ...exampleEnv },
+    until: 'Ready',
+    timeoutMs: 60_000,
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill();
+      await exited;
+    },
+  };
+}
+
+runExampleContractSuite('examples/next (next build, next start)', start, {
+  connect: (url) => new pg.Pool({ connectionString: url }),
+});
+runSettingsBrowserSuite('examples/next (next build, next start)', start);

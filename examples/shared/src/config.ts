@@ -9,6 +9,13 @@ export interface ExampleConfig {
   database: DatabaseConfig | undefined;
   /** The SCIM 2.0 server's bearer token and its organization, or the variables still missing. */
   scim: ScimConfig | ScimMissing;
+  /**
+   * `DEMO_LOGIN=1`: `/login` signs you in as the admin of any organization you name, to try
+   * `/settings` (the admin portal). Demo only: a real app uses its own sign-in.
+   */
+  demoLogin: boolean;
+  /** `SESSION_SECRET`: signs the demo session cookie. Unset: a random one per process. */
+  sessionSecret: string | undefined;
 }
 
 /** The token Okta or Entra sends to `/scim/v2/*`, and the organization it provisions. */
@@ -116,5 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     scalekitApi: readScalekitApi(env),
     database: readDatabase(env),
     scim: readScim(env),
+    demoLogin: env.DEMO_LOGIN === '1' || env.DEMO_LOGIN === 'true',
+    sessionSecret: env.SESSION_SECRET || undefined,
   };
 }

@@ -1,4 +1,14 @@
 export {
+  ADMIN_SESSION_COOKIE,
+  type Admin,
+  type AdminOptions,
+  createAdmin,
+  type PageAnswer,
+  PORTAL_LINK_PATH,
+  PORTAL_SCRIPT_PATH,
+  readPortalScript,
+} from './admin.js';
+export {
   ConfigError,
   type DatabaseConfig,
   DEFAULT_DATABASE_SCHEMA,

@@ -7,7 +7,8 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type Browser, chromium, type Frame, type Page } from 'playwright-core';
+import type { Browser, Frame, Page } from 'playwright-core';
+import { launchChromium } from '../../../scripts/chromium.js';
 
 declare global {
   interface Window {
@@ -125,7 +126,7 @@ export async function startHarness(): Promise<Harness> {
     }
     response.writeHead(404).end();
   });
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const browser = await launchChromium();
 
   const harness: Harness = {
     browser,

@@ -1,0 +1,301 @@
+/**
+ * The customer's IT admin configures SSO and SCIM inside the app: `GET /settings` embeds Scalekit's
+ * admin portal through `@org/scim-portal`, which asks `GET /api/admin-portal/link` for a fresh
+ * single-use link. Framework-agnostic: each example maps these answers onto its own responses.
+ *
+ * Who may manage which organization is the app's own business. The examples have no user accounts,
+ * so `DEMO_LOGIN=1` turns on `/login`, a form that signs you in as the admin of the organization you
+ * type, in an HMAC-signed cookie. **Demo only**: a real app's `authorize` reads its own session
+ * (`req.user.organizationId`, a JWT claim…) and never trusts an organization id from the browser.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createPortalLinkHandler, type PortalLinkHandler, type PortalLinkResponse } from '@org/scim-core';
+import { ScalekitClient } from '@scalekit-sdk/node';
+import type { ExampleConfig } from './config.js';
+import type { UserService } from './user-service.js';
+
+export const ADMIN_SESSION_COOKIE = 'scim_example_admin';
+export const PORTAL_LINK_PATH = '/api/admin-portal/link';
+export const PORTAL_SCRIPT_PATH = '/assets/scim-portal.js';
+
+/** A page or redirect, for the example to send as is. */
+export interface PageAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface Admin {
+  /** The organization the request's session may manage, from its `Cookie` header; `null` when signed out. */
+  organizationOf(cookieHeader: string | null | undefined): string | null;
+  /** The portal-link route, its hook reading the session through `cookieOf(request)`. */
+  portalLinks<R>(cookieOf: (request: R) => string | null | undefined): PortalLinkHandler<R>;
+  /** `GET /login`. */
+  loginPage(): PageAnswer;
+  /** `POST /login` with the form's `application/x-www-form-urlencoded` body. */
+  login(form: string): PageAnswer;
+  /** `POST /logout`. */
+  logout(): PageAnswer;
+  /** `GET /settings`: the page, or a redirect to `/login` when signed out. */
+  settingsPage(cookieHeader: string | null | undefined): Promise<PageAnswer>;
+  /** `GET /assets/scim-portal.js`: `@org/scim-portal`'s self-contained ESM build. */
+  portalScript(): PageAnswer;
+}
+
+const HTML = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } as const;
+const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * `@org/scim-portal`'s browser build (`dist/index.js`, one self-contained ES module), which the
+ * examples serve as a static file. Found through its `package.json`: `require.resolve` of the package
+ * itself would give the CommonJS build, which a browser cannot import. (Bundlers rewrite
+ * `require.resolve`: the Next.js example passes its own `portalScript`.)
+ */
+export function readPortalScript(): string {
+  const manifest = createRequire(import.meta.url).resolve('@org/scim-portal/package.json');
+  return readFileSync(join(dirname(manifest), 'dist', 'index.js'), 'utf8');
+}
+
+export interface AdminOptions {
+  /** The source of `@org/scim-portal`'s `dist/index.js`. Default `readPortalScript`. */
+  portalScript?: () => string;
+}
+
+export function createAdmin(
+  config: Pick<ExampleConfig, 'scalekitApi' | 'scim' | 'demoLogin' | 'sessionSecret'>,
+  users: Pick<UserService, 'listUsers' | 'listGroups'>,
+  options: AdminOptions = {},
+): Admin {
+  let portalSource: string | undefined;
+  // Without SESSION_SECRET, sessions last as long as the process.
+  const secret = config.sessionSecret ?? randomBytes(32).toString('base64url');
+  const sign = (value: string) => createHmac('sha256', secret).update(value).digest('base64url');
+  const api = config.scalekitApi;
+  const client = 'missing' in api ? undefined : new ScalekitClient(api.environmentUrl, api.clientId, api.clientSecret);
+
+  const organizationOf = (cookieHeader: string | null | undefined): string | null => {
+    const raw = cookieHeader
+      ?.split(';')
+      .map((part) => part.trim())
+      .find((part) => part.startsWith(`${ADMIN_SESSION_COOKIE}=`))
+      ?.slice(ADMIN_SESSION_COOKIE.length + 1);
+    if (!raw) return null;
+    const [organizationId, mac] = decodeURIComponent(raw).split('.');
+    if (!organizationId || !mac || !ORGANIZATION_ID.test(organizationId)) return null;
+    const expected = Buffer.from(sign(organizationId));
+    const given = Buffer.from(mac);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? organizationId : null;
+  };
+
+  const notConfigured = (): PortalLinkResponse => ({
+    status: 503,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: {
+      error: {
+        // Not one of core's codes: the example's own, like `sync_not_configured`.
+        code: 'scalekit_unavailable',
+        message: `The admin portal needs ${'missing' in api ? api.missing.join(', ') : ''}: set Scalekit's API credentials and restart.`,
+      },
+    },
+  });
+
+  const page = (status: number, title: string, main: string, extraHead = ''): PageAnswer => ({
+    status,
+    headers: { ...HTML },
+    body: `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+  body { font: 15px/1.5 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
+  header, main { max-width: 980px; margin: 0 auto; padding: 16px 24px; }
+  header { display: flex; justify-content: space-between; align-items: center; }
+  h1 { font-size: 20px; margin: 0; }
+  .card { background: #fff; border: 1px solid #dde1e7; border-radius: 8px; padding: 16px 20px; margin-bottom: 16px; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
+  dt { color: #5b6576; }
+  .banner { border-radius: 8px; padding: 12px 16px; margin-bottom: 16px; background: #e6f6ec; border: 1px solid #9fd9b4; }
+  .banner.warning { background: #fff6e0; border-color: #f0cf7a; }
+  .banner.error { background: #fdecec; border-color: #f0a3a3; }
+  button, input { font: inherit; padding: 6px 12px; }
+</style>
+${extraHead}
+</head>
+<body>
+${main}
+</body>
+</html>
+`,
+  });
+
+  return {
+    organizationOf,
+
+    portalLinks<R>(cookieOf: (request: R) => string | null | undefined): PortalLinkHandler<R> {
+      if (!client) return { respond: async () => notConfigured() };
+      return createPortalLinkHandler<R>({ client, authorize: (request) => organizationOf(cookieOf(request)) });
+    },
+
+    loginPage() {
+      if (!config.demoLogin) {
+        return page(
+          404,
+          'Sign-in is not enabled',
+          '<main><p>This example has no user accounts. Start it with <code>DEMO_LOGIN=1</code> to sign in as the admin of any organization (for trying it out only), or wire <code>authorize</code> to your own sessions.</p></main>',
+        );
+      }
+      return page(
+        200,
+        'Sign in (demo)',
+        `<main><div class="card"><h1>Sign in as an organization's admin (demo)</h1>
+<p>Demo only: you become the admin of whichever organization you name. A real app uses its own sign-in.</p>
+<form method="post" action="/login">
+  <label>Organization id <input name="organization_id" required pattern="[A-Za-z0-9_-]{1,64}" placeholder="org_…" data-testid="organization-id"></label>
+  <button type="submit" data-testid="sign-in">Sign in</button>
+</form></div></main>`,
+      );
+    },
+
+    login(form) {
+      if (!config.demoLogin) return this.loginPage();
+      const organizationId = new URLSearchParams(form).get('organization_id')?.trim() ?? '';
+      if (!ORGANIZATION_ID.test(organizationId)) {
+        return page(
+          400,
+          'Sign in (demo)',
+          '<main><p>Give an organization id such as <code>org_123</code>. <a href="/login">Back</a></p></main>',
+        );
+      }
+      const value = encodeURIComponent(`${organizationId}.${sign(organizationId)}`);
+      return {
+        status: 303,
+        headers: {
+          location: '/settings',
+          'set-cookie': `${ADMIN_SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax`,
+          'cache-control': 'no-store',
+        },
+        body: '',
+      };
+    },
+
+    logout() {
+      return {
+        status: 303,
+        headers: {
+          location: '/login',
+          'set-cookie': `${ADMIN_SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`,
+        },
+        body: '',
+      };
+    },
+
+    async settingsPage(cookieHeader) {
+      const organizationId = organizationOf(cookieHeader);
+      if (!organizationId)
+        return { status: 303, headers: { location: '/login', 'cache-control': 'no-store' }, body: '' };
+      const [people, groups] = await Promise.all([users.listUsers(organizationId), users.listGroups(organizationId)]);
+      const active = people.filter((user) => user.active).length;
+      const scim = config.scim;
+      const scimEndpoint =
+        'missing' in scim
+          ? `not configured (set ${scim.missing.join(', ')})`
+          : scim.organizationId === organizationId
+            ? '/scim/v2 (bearer token configured)'
+            : 'configured for another organization';
+      const org = escapeHtml(organizationId);
+      return page(
+        200,
+        `SSO and directory sync · ${organizationId}`,
+        `<header><h1>SSO and directory sync</h1>
+<form method="post" action="/logout"><span>Admin of <strong data-testid="organization">${org}</strong></span> <button type="submit">Sign out</button></form></header>
+<main>
+<div id="banner" class="banner" role="status" data-testid="banner" hidden></div>
+<section class="card" aria-labelledby="status-title">
+  <h2 id="status-title">SCIM status</h2>
+  <dl>
+    <dt>Directory</dt><dd data-testid="directory-status">unknown until the portal loads</dd>
+    <dt>Single sign-on</dt><dd data-testid="sso-status">unknown until the portal loads</dd>
+    <dt>Provisioned users</dt><dd data-testid="user-count">${active} active of ${people.length}</dd>
+    <dt>Groups</dt><dd data-testid="group-count">${groups.length}</dd>
+    <dt>SCIM endpoint</dt><dd data-testid="scim-endpoint">${escapeHtml(scimEndpoint)}</dd>
+    <dt>Portal session</dt><dd data-testid="portal-session">loading…</dd>
+  </dl>
+</section>
+<section class="card" aria-label="Admin portal"><div id="portal" data-testid="portal"></div></section>
+</main>
+<script type="module">
+${SETTINGS_SCRIPT}
+</script>`,
+      );
+    },
+
+    portalScript() {
+      portalSource ??= (options.portalScript ?? readPortalScript)();
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' },
+        body: portalSource,
+      };
+    },
+  };
+}
+
+/**
+ * The page's own script: plain JavaScript in the page (no build step), mounting the portal and
+ * reflecting its events. Filled in from `@org/scim-portal`'s API.
+ */
+const SETTINGS_SCRIPT = `import { mountAdminPortal } from '${PORTAL_SCRIPT_PATH}';
+
+const field = (id) => document.querySelector('[data-testid="' + id + '"]');
+const banner = field('banner');
+function announce(text, kind) {
+  banner.textContent = text;
+  banner.className = 'banner' + (kind ? ' ' + kind : '');
+  banner.hidden = false;
+}
+const state = (enabled, data) => (enabled ? 'enabled' : 'disabled') + (data.provider ? ' (' + data.provider + ')' : '');
+
+window.adminPortal = mountAdminPortal(document.getElementById('portal'), {
+  linkUrl: '${PORTAL_LINK_PATH}',
+  height: 640,
+  title: 'Scalekit admin portal: single sign-on and directory sync',
+  onEvent(event) {
+    switch (event.type) {
+      case 'ORGANIZATION_DIRECTORY_ENABLED':
+        field('directory-status').textContent = state(true, event.data);
+        announce('Directory sync is on: users and groups from your identity provider will be provisioned here.');
+        break;
+      case 'ORGANIZATION_DIRECTORY_DISABLED':
+        field('directory-status').textContent = state(false, event.data);
+        announce('Directory sync is off: no more users or groups will be provisioned.', 'warning');
+        break;
+      case 'ORGANIZATION_SSO_ENABLED':
+      case 'ORGANIZATION_SSO_DISABLED':
+        field('sso-status').textContent = state(event.data.enabled, event.data) + ', ' + event.data.type;
+        break;
+      case 'PORTAL_LOAD_SUCCESS':
+        field('portal-session').textContent = event.expiry ? 'open until ' + event.expiry.toLocaleString() : 'open';
+        break;
+      case 'PORTAL_SESSION_WARNING':
+        announce('The portal session ends in about five minutes; it reopens by itself.', 'warning');
+        break;
+      case 'PORTAL_SESSION_EXPIRY':
+        field('portal-session').textContent = 'expired: opening a new session…';
+        break;
+      case 'PORTAL_LOAD_FAILURE':
+        field('portal-session').textContent = 'failed to load (' + event.data.error_code + ')';
+        break;
+    }
+  },
+  onError(error) {
+    field('portal-session').textContent = 'unavailable';
+    announce('The admin portal could not be opened: ' + error.message, 'error');
+  },
+});`;
