@@ -77,23 +77,29 @@ const schemaExists = async (schema: string) =>
 const reconcile = (d: Directory, ...flags: string[]) => ['reconcile', '--organization', d.organizationId, ...flags];
 
 describe('scim-sync migrate', () => {
-  it('creates a fresh schema with migration 1, then finds it up to date, and closes its connections', async () => {
+  it('creates a fresh schema with every migration, then finds it up to date, and closes its connections', async () => {
     const schema = freshSchema();
     const { url, app } = tagged();
+    const versions = migrations.map((m) => m.version);
+    const latest = versions.at(-1);
+    expect(versions).toEqual(versions.map((_, i) => i + 1));
 
     const first = await run(['migrate', '--schema', schema], { env: { DATABASE_URL: url } });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(migrations.map((m) => m.version)).toEqual([1]);
-    expect(first.stdout).toBe(`Applied migration 1 (${migrations[0]?.name}) to schema ${schema} at ${WHERE}.\n`);
-    expect(await query(`select version from "${schema}".scim_migrations`)).toEqual([{ version: 1 }]);
+    expect(first.stdout).toBe(
+      migrations.map((m) => `Applied migration ${m.version} (${m.name}) to schema ${schema} at ${WHERE}.\n`).join(''),
+    );
+    expect(await query(`select version from "${schema}".scim_migrations order by version`)).toEqual(
+      versions.map((version) => ({ version })),
+    );
     expect(await query(`select count(*)::int as n from "${schema}".users`)).toEqual([{ n: 0 }]);
     expect(await connectionsOf(app)).toBe(0);
 
     const second = await run(['migrate', '--schema', schema], { env: { DATABASE_URL: url } });
     expect(second.code).toBe(0);
-    expect(second.stdout).toBe(`Schema ${schema} at ${WHERE} is up to date (migration 1): nothing to apply.\n`);
-    expect(await query(`select version from "${schema}".scim_migrations`)).toEqual([{ version: 1 }]);
+    expect(second.stdout).toBe(`Schema ${schema} at ${WHERE} is up to date (migration ${latest}): nothing to apply.\n`);
+    expect(await query(`select count(*)::int as n from "${schema}".scim_migrations`)).toEqual([{ n: versions.length }]);
     expect(await connectionsOf(app)).toBe(0);
   });
 

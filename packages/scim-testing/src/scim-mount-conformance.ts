@@ -426,15 +426,20 @@ export function runScimMountConformanceSuite(name: string, harness: ScimMountHar
       expectScimError(scimError(await scim('GET', '/Users/some-id/extra')), 404);
     });
 
-    it('answers a method a resource does not allow with 405, a SCIM error, and HEAD without a body', async () => {
-      expectScimError(
-        scimError(await scim('PUT', '/Users', { body: { schemas: [USER], userName: 'x@example.com' } })),
-        405,
-      );
-      expectScimError(scimError(await scim('DELETE', '/Groups')), 405);
-      // The server serves no HEAD; every framework must still hand it over rather than answer it itself.
-      const head = await scim('HEAD', '/Users');
-      expect(head).toMatchObject({ status: 405, body: undefined });
+    it('answers a method a resource does not allow with 405, a SCIM error naming the allowed ones, and HEAD as GET without a body', async () => {
+      const put = await scim('PUT', '/Users', { body: { schemas: [USER], userName: 'x@example.com' } });
+      expectScimError(scimError(put), 405);
+      expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+      const del = await scim('DELETE', '/Groups');
+      expectScimError(scimError(del), 405);
+      expect(del.headers.get('allow')).toBe('GET, HEAD, POST');
+      // HEAD reaches the server through every framework: GET's status and headers, no body.
+      const created = await scim('POST', '/Users', { body: { schemas: [USER], userName: 'head@example.com' } });
+      const head = await scim('HEAD', `/Users/${created.body.id}`);
+      expect(head).toMatchObject({ status: 200, body: undefined });
+      expect(head.headers.get('etag')).toBe(created.headers.get('etag'));
+      expect(head.headers.get('content-type')).toContain(SCIM_JSON);
+      expect(await scim('HEAD', '/Users/no-such-user')).toMatchObject({ status: 404, body: undefined });
     });
   }
 

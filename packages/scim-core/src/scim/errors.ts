@@ -23,6 +23,8 @@ export class ScimError extends Error {
     readonly status: number,
     readonly scimType: ScimErrorType | undefined,
     readonly detail: string,
+    /** Extra response headers, e.g. `Allow` on a 405. */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(detail);
   }

@@ -59,6 +59,8 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 const notFound = (what: string) => new ScimError(404, undefined, `${what} not found.`);
+const notAllowed = (method: string, path: string, allow: string) =>
+  new ScimError(405, undefined, `${method} is not allowed on ${path}.`, { allow });
 
 export interface ScimServer {
   /** Answers any request under `basePath`; every error is a SCIM error body, never a thrown error. */
@@ -316,7 +318,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         const resource = await renderGroup(await existingGroup(organizationId, group.id), discovery);
         return json(201, resource, { location: `${discovery.baseUrl}/Groups/${group.id}`, etag: versionOf(resource) });
       }
-      throw new ScimError(405, undefined, `${method} is not allowed on /Groups.`);
+      throw notAllowed(method, '/Groups', 'GET, HEAD, POST');
     }
     const current = await existingGroup(organizationId, id);
     const rendered = await renderGroup(current, discovery);
@@ -341,7 +343,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const resource = await renderGroup(await existingGroup(organizationId, id), discovery);
       return json(200, resource, { etag: versionOf(resource) });
     }
-    throw new ScimError(405, undefined, `${method} is not allowed on /Groups/{id}.`);
+    throw notAllowed(method, '/Groups/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
   }
 
   async function route(request: Request): Promise<Response> {
@@ -386,7 +388,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery);
         return json(201, resource, { location: `${discovery.baseUrl}/Users/${user.id}`, etag: versionOf(resource) });
       }
-      throw new ScimError(405, undefined, `${method} is not allowed on /Users.`);
+      throw notAllowed(method, '/Users', 'GET, HEAD, POST');
     }
 
     const current = await existing(organizationId, id);
@@ -419,17 +421,23 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery);
       return json(200, resource, { etag: versionOf(resource) });
     }
-    throw new ScimError(405, undefined, `${method} is not allowed on /Users/{id}.`);
+    throw notAllowed(method, '/Users/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
   }
 
   return {
     async handle(request: Request): Promise<Response> {
+      // HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers.
+      const head = request.method.toUpperCase() === 'HEAD';
+      let response: Response;
       try {
-        return await route(request);
+        response = await route(head ? new Request(request.url, { method: 'GET', headers: request.headers }) : request);
       } catch (error) {
-        if (error instanceof ScimError) return json(error.status, error.toJSON());
-        return json(500, new ScimError(500, undefined, 'The server failed to apply the request; retry it.').toJSON());
+        response =
+          error instanceof ScimError
+            ? json(error.status, error.toJSON(), { ...error.headers })
+            : json(500, new ScimError(500, undefined, 'The server failed to apply the request; retry it.').toJSON());
       }
+      return head ? new Response(null, { status: response.status, headers: response.headers }) : response;
     },
   };
 }
