@@ -27,6 +27,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventFactory } from './factories.js';
 import { deliverWebhook, generateWebhookSecret, signDelivery } from './signer.js';
+import { sendStreaming } from './streaming-request.js';
 
 export interface AdapterApp {
   /** Base URL, e.g. `http://127.0.0.1:4321`; the route is `POST <url>/webhooks/scalekit`. */
@@ -47,62 +48,6 @@ export interface AdapterHarness {
 
 /** The body cap the suite configures. */
 export const CONFORMANCE_MAX_BODY_BYTES = 64 * 1024;
-
-interface RawResponse {
-  status: number;
-  body: unknown;
-  /** Body bytes the client had written when the answer arrived. */
-  bytesWritten: number;
-}
-
-/**
- * POSTs with `node:http`, so a test can stream a body chunk by chunk, without `Content-Length`, and
- * see an early answer while still sending. Writing stops at the answer, at `total` bytes, or on error.
- */
-function postStreaming(
-  url: string,
-  headers: Record<string, string>,
-  chunks: { chunk: Buffer; total: number },
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    let written = 0;
-    let answered = false;
-    const req = httpRequest(url, { method: 'POST', headers }, (res) => {
-      answered = true;
-      const bytesWritten = written;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (part) => {
-        text += part;
-      });
-      res.on('end', () => {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON: keep the text
-        }
-        resolve({ status: res.statusCode ?? 0, body, bytesWritten });
-        req.destroy();
-      });
-    });
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
-    const pump = () => {
-      while (!answered && written < chunks.total) {
-        const part = chunks.chunk.subarray(0, Math.min(chunks.chunk.length, chunks.total - written));
-        written += part.length;
-        if (!req.write(part)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      if (!answered) req.end();
-    };
-    pump();
-  });
-}
 
 /** Registers the suite with vitest under `describe(name)`. */
 export function runAdapterConformanceSuite(name: string, harness: AdapterHarness): void {
@@ -297,8 +242,9 @@ export function runAdapterConformanceSuite(name: string, harness: AdapterHarness
     it('answers 413 to a body whose Content-Length is over the cap, before it is sent', async () => {
       fresh();
       const { headers } = signDelivery({ id: 'evt_big' }, { secret });
-      const result = await postStreaming(
+      const result = await sendStreaming(
         route,
+        'POST',
         { ...headers, 'content-length': String(50 * 1024 * 1024) },
         { chunk: Buffer.alloc(64 * 1024, 0x20), total: 64 * 1024 },
       );
@@ -309,7 +255,7 @@ export function runAdapterConformanceSuite(name: string, harness: AdapterHarness
       fresh();
       const { headers } = signDelivery({ id: 'evt_big' }, { secret });
       const total = 50 * 1024 * 1024;
-      const result = await postStreaming(route, headers, { chunk: Buffer.alloc(64 * 1024, 0x20), total });
+      const result = await sendStreaming(route, 'POST', headers, { chunk: Buffer.alloc(64 * 1024, 0x20), total });
       expect(result).toMatchObject({ status: 413, body: { error: { code: 'payload_too_large' } } });
       // The cap is 64 KiB; what the client got to write beyond it sat in socket buffers, not in the app.
       expect(result.bytesWritten).toBeLessThan(16 * 1024 * 1024);

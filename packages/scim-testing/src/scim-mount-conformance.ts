@@ -17,7 +17,6 @@
  * });
  * ```
  */
-import { request as httpRequest } from 'node:http';
 import {
   createEngine,
   createScimServer,
@@ -29,6 +28,7 @@ import {
   scimTokenAuthenticator,
 } from '@org/scim-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseBody, sendStreaming } from './streaming-request.js';
 
 export interface ScimMountApp {
   /** Origin, e.g. `http://127.0.0.1:4321`; the SCIM server answers under `<url><basePath>`. */
@@ -62,73 +62,6 @@ interface ScimAnswer {
   /** The parsed JSON body, or the text when it is not JSON, or undefined when empty. */
   // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary SCIM JSON.
   body: any;
-}
-
-interface RawAnswer {
-  status: number;
-  contentType: string | undefined;
-  body: unknown;
-  /** Body bytes the client had written when the answer arrived. */
-  bytesWritten: number;
-}
-
-function parse(text: string): unknown {
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-/**
- * Sends a body with `node:http`, so a test can stream it chunk by chunk (with or without
- * `Content-Length`) and see an early answer while still sending. Writing stops at the answer, at
- * `total` bytes, or on error.
- */
-function sendStreaming(
-  url: string,
-  method: string,
-  headers: Record<string, string>,
-  chunks: { chunk: Buffer; total: number },
-): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    let written = 0;
-    let answered = false;
-    const req = httpRequest(url, { method, headers }, (res) => {
-      answered = true;
-      const bytesWritten = written;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (part) => {
-        text += part;
-      });
-      res.on('end', () => {
-        resolve({
-          status: res.statusCode ?? 0,
-          contentType: res.headers['content-type'],
-          body: parse(text),
-          bytesWritten,
-        });
-        req.destroy();
-      });
-    });
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
-    const pump = () => {
-      while (!answered && written < chunks.total) {
-        const part = chunks.chunk.subarray(0, Math.min(chunks.chunk.length, chunks.total - written));
-        written += part.length;
-        if (!req.write(part)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      if (!answered) req.end();
-    };
-    pump();
-  });
 }
 
 /** Asserts a SCIM error answer: the status, the SCIM content type and an RFC 7644 §3.12 body. */
@@ -224,7 +157,7 @@ export function runScimMountConformanceSuite(name: string, harness: ScimMountHar
           body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
         }),
       });
-      return { status: response.status, headers: response.headers, body: parse(await response.text()) };
+      return { status: response.status, headers: response.headers, body: parseBody(await response.text()) };
     }
 
     async function createUser(userName: string, extra: Record<string, unknown> = {}) {
