@@ -4,6 +4,7 @@
  * app's users and groups.
  * Then reconciliation: a local fake of Scalekit's Directory API (the real SDK talks to it) holds a
  * directory, some of its webhooks are lost, and `POST /api/sync` catches up.
+ * Then the admin portal: a customer's IT admin signs in and the app hands out single-use portal links.
  * Every step states what it should get; the demo exits non-zero if one does not.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -37,6 +38,8 @@ async function startExample(port: number, secret: string, fake: FakeScalekit): P
       SCALEKIT_CLIENT_SECRET: fake.clientSecret,
       // The demo runs on the in-memory store, even where DATABASE_URL is set.
       DATABASE_URL: '',
+      // `/login` signs in as the admin of any organization: for the admin portal part only.
+      DEMO_LOGIN: '1',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -331,6 +334,68 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
   return failures;
 }
 
+/** The admin portal, over HTTP: who gets a link, that each is new, and that it opens once. */
+async function portalPart(base: string, fake: FakeScalekit): Promise<number> {
+  const org = 'org_53879494091473902';
+  let failures = 0;
+  const step = (text: string, ok: boolean, expected: string) => {
+    if (!ok) failures += 1;
+    console.log(`${text}${ok ? '' : `   ✗ expected ${expected}`}`);
+  };
+  console.log(`${'─'.repeat(120)}\n\nThe admin portal: the customer's IT admin sets up SSO and SCIM inside the app\n`);
+
+  const link = `${base}/api/admin-portal/link`;
+  const anonymous = await fetch(link);
+  step(
+    `1. GET /api/admin-portal/link, nobody signed in        HTTP ${anonymous.status}`,
+    anonymous.status === 401,
+    '401',
+  );
+
+  const login = await fetch(`${base}/login`, {
+    method: 'POST',
+    body: new URLSearchParams({ organization_id: org }),
+    redirect: 'manual',
+  });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  step(
+    `2. POST /login as the admin of ${org}     HTTP ${login.status} → ${login.headers.get('location')}`,
+    login.status === 303,
+    '303 → /settings',
+  );
+
+  const answers = [await fetch(link, { headers: { cookie } }), await fetch(link, { headers: { cookie } })];
+  const links = (await Promise.all(answers.map((a) => a.json()))) as { location: string; expiresAt: string }[];
+  const [first, second] = links as [{ location: string; expiresAt: string }, { location: string; expiresAt: string }];
+  const seconds = Math.round((Date.parse(first.expiresAt) - Date.now()) / 1000);
+  step(
+    `3. GET /api/admin-portal/link, signed in                HTTP ${answers[0]?.status}, Cache-Control: ${answers[0]?.headers.get('cache-control')}, expires in ${seconds} s\n   ${first.location}`,
+    answers.every((a) => a.status === 200 && a.headers.get('cache-control') === 'no-store') &&
+      seconds > 0 &&
+      seconds <= 60,
+    '200, no-store, a link valid for a minute',
+  );
+  step(
+    `4. again: a new link (single-use, never cached)         ${second.location === first.location ? 'the same link' : 'a different link'}`,
+    second.location !== first.location,
+    'a different link',
+  );
+  const opened = [(await fetch(first.location)).status, (await fetch(first.location)).status];
+  step(
+    `5. opening the first link, then opening it again        HTTP ${opened.join(', then ')}`,
+    opened[0] === 200 && opened[1] === 410,
+    '200, then 410',
+  );
+  const otherOrg = fake.addOrganization({ displayName: 'Globex' }).id;
+  const other = await fetch(`${link}?organization_id=${otherOrg}`, { headers: { cookie } });
+  step(`6. the same admin asks for another organization's link  HTTP ${other.status}`, other.status === 403, '403');
+
+  console.log(
+    `\nThe page that embeds it: start the example with DEMO_LOGIN=1 and the Scalekit API variables, sign in at /login,\nand open /settings (the browser tests do exactly that against this fake's portal).\n`,
+  );
+  return failures;
+}
+
 async function main() {
   const secret = generateWebhookSecret();
   // Started first, so the app gets its URL and credentials; it signs webhooks with the app's secret.
@@ -339,7 +404,8 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const child = await startExample(port, secret, fake);
   try {
-    const failures = (await webhookPart(base, secret)) + (await reconciliationPart(base, fake));
+    const failures =
+      (await webhookPart(base, secret)) + (await reconciliationPart(base, fake)) + (await portalPart(base, fake));
     if (failures > 0) process.exitCode = 1;
   } finally {
     child.kill('SIGTERM');

@@ -196,6 +196,43 @@ describe('engine: groups', () => {
     expect((await store.getUser(ORG, 'a'))?.groups).toEqual([{ id: 'g2' }]);
     expect((await engine.process(events.groupUpserted(T0 + 2n * MS, group('g1')))).status).toBe('stale');
   });
+
+  it('answers in_flight, not a failure, when users keep joining a group its deletion is waiting to lock', async () => {
+    const app = referenceApp();
+    const inner = memoryStore();
+    // A real store where another user joins the group every time a transaction is about to lock it,
+    // so the members the deletion reads under its locks are never all locked (a busy directory).
+    let joins = 0;
+    let busy = true;
+    const store = new Proxy(inner, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
+        const transaction: typeof target.transaction = async (resources, fn, options) => {
+          if (busy && resources.some((r) => r.kind === 'group' && r.id === 'g1')) {
+            await target.putUser(user(`joiner${++joins}`, { groups: [{ id: 'g1' }] }));
+          }
+          return target.transaction(resources, fn, options);
+        };
+        return transaction;
+      },
+    });
+    const engine = createEngine({ store, handlers: app.handlers });
+    await engine.process(events.groupUpserted(T0, group('g1')));
+    const deletion = events.groupDeleted(T0 + MS, group('g1'));
+
+    const contended = await engine.process(deletion);
+    expect(contended).toEqual({ eventId: deletion.id, status: 'in_flight', handlers: [], retryAfterMs: 1000 });
+    expect(app.groups.has('g1')).toBe(true);
+    expect(joins).toBeGreaterThan(1);
+
+    // The claim was released: once the joins stop, the redelivery applies it.
+    busy = false;
+    const applied = await engine.process(deletion);
+    expect(applied.status).toBe('applied');
+    expect(applied.handlers.filter((h) => h === 'membershipRemoved')).toHaveLength(joins);
+    expect(app.groups.has('g1')).toBe(false);
+  });
 });
 
 describe('engine: the ledger', () => {

@@ -91,7 +91,14 @@ it(`${EVENTS} events × ${COPIES}, concurrent and shuffled over ${PROCESSES} pro
     statuses[key] = (statuses[key] ?? 0) + 1;
   }
   const failed = attempts.flat().filter((a) => a.status >= 500 || a.status === 0);
-  expect(failed, `${context}: 5xx or failed requests: ${JSON.stringify(statuses)}`).toEqual([]);
+  // The workers log the first 5xx causes to stderr: show them with the failure.
+  const causes = workers.flatMap((w) =>
+    w
+      .output()
+      .split('\n')
+      .filter((line) => /: 5\d\d |unexpected/.test(line)),
+  );
+  expect(failed, `${context}: 5xx or failed requests: ${JSON.stringify(statuses)}; ${causes.join(' | ')}`).toEqual([]);
 
   // Per event: exactly one accepted delivery applied it (or found it stale); the others were duplicates.
   const accepted = new Map<string, Answer[]>();

@@ -42,7 +42,10 @@ export type ProcessStatus =
   | 'ignored'
   /** Already completed earlier: acknowledged without calling handlers. */
   | 'duplicate'
-  /** Another worker is applying it right now: answer non-2xx so the sender retries. */
+  /**
+   * Not applied now, retry: another worker is applying it, or (rarely) the members of the group it
+   * deletes kept changing while it waited for their locks. Answer non-2xx so the sender retries.
+   */
   | 'in_flight';
 
 export interface ProcessResult {
@@ -50,7 +53,7 @@ export interface ProcessResult {
   readonly status: ProcessStatus;
   /** The handlers this delivery called, in order (empty for anything but `applied`). */
   readonly handlers: readonly HandlerName[];
-  /** For `in_flight`: when the other worker's lease runs out. */
+  /** For `in_flight`: when the other worker's lease runs out (or a short pause for contention). */
   readonly retryAfterMs?: number;
 }
 
@@ -66,7 +69,9 @@ export interface ProvisioningEngine {
 
 const DEFAULT_LEASE_MS = 60_000;
 /** How often a transaction is retried with more locks when the set it needs grew between reading and locking. */
-const LOCK_ATTEMPTS = 5;
+const LOCK_ATTEMPTS = 8;
+/** What `in_flight` asks for when a lock set kept growing: contention passes quickly. */
+const CONTENDED_RETRY_MS = 1_000;
 
 /** Thrown inside a transaction that found it needs resources it did not lock; it is retried with them. */
 class NeedsLocks extends Error {
@@ -355,6 +360,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       } catch (error) {
         // Best effort: if the store is down this fails too, and the lease frees the claim instead.
         await store.releaseEvent(event.id).catch(() => {});
+        // The group's members kept changing (users joining it while its deletion waited for their
+        // locks): nothing failed and nothing was written; the redelivery will find it quieter.
+        if (error instanceof NeedsLocks) {
+          return { eventId: event.id, status: 'in_flight', handlers: [], retryAfterMs: CONTENDED_RETRY_MS };
+        }
         if (error instanceof HandlerError || error instanceof EngineError) throw error;
         throw new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
       }
