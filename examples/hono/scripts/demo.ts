@@ -338,19 +338,16 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
 async function portalPart(base: string, fake: FakeScalekit): Promise<number> {
   const org = 'org_53879494091473902';
   let failures = 0;
-  const step = (text: string, ok: boolean, expected: string) => {
+  /** `what` padded to one column, then what it got; a miss counts as a failure. */
+  const step = (what: string, got: string, ok: boolean, expected: string) => {
     if (!ok) failures += 1;
-    console.log(`${text}${ok ? '' : `   ✗ expected ${expected}`}`);
+    console.log(`${what.padEnd(58)}${got}${ok ? '' : `   ✗ expected ${expected}`}`);
   };
   console.log(`${'─'.repeat(120)}\n\nThe admin portal: the customer's IT admin sets up SSO and SCIM inside the app\n`);
 
   const link = `${base}/api/admin-portal/link`;
   const anonymous = await fetch(link);
-  step(
-    `1. GET /api/admin-portal/link, nobody signed in        HTTP ${anonymous.status}`,
-    anonymous.status === 401,
-    '401',
-  );
+  step('1. GET /api/admin-portal/link, nobody signed in', `HTTP ${anonymous.status}`, anonymous.status === 401, '401');
 
   const login = await fetch(`${base}/login`, {
     method: 'POST',
@@ -359,7 +356,8 @@ async function portalPart(base: string, fake: FakeScalekit): Promise<number> {
   });
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   step(
-    `2. POST /login as the admin of ${org}     HTTP ${login.status} → ${login.headers.get('location')}`,
+    `2. POST /login as the admin of ${org}`,
+    `HTTP ${login.status} → ${login.headers.get('location')}`,
     login.status === 303,
     '303 → /settings',
   );
@@ -369,26 +367,29 @@ async function portalPart(base: string, fake: FakeScalekit): Promise<number> {
   const [first, second] = links as [{ location: string; expiresAt: string }, { location: string; expiresAt: string }];
   const seconds = Math.round((Date.parse(first.expiresAt) - Date.now()) / 1000);
   step(
-    `3. GET /api/admin-portal/link, signed in                HTTP ${answers[0]?.status}, Cache-Control: ${answers[0]?.headers.get('cache-control')}, expires in ${seconds} s\n   ${first.location}`,
+    '3. GET /api/admin-portal/link, signed in',
+    `HTTP ${answers[0]?.status}, Cache-Control: ${answers[0]?.headers.get('cache-control')}, expires in ${seconds} s\n   ${first.location}`,
     answers.every((a) => a.status === 200 && a.headers.get('cache-control') === 'no-store') &&
       seconds > 0 &&
       seconds <= 60,
     '200, no-store, a link valid for a minute',
   );
   step(
-    `4. again: a new link (single-use, never cached)         ${second.location === first.location ? 'the same link' : 'a different link'}`,
+    '4. again: a new link (single-use, never cached)',
+    second.location === first.location ? 'the same link' : 'a different link',
     second.location !== first.location,
     'a different link',
   );
   const opened = [(await fetch(first.location)).status, (await fetch(first.location)).status];
   step(
-    `5. opening the first link, then opening it again        HTTP ${opened.join(', then ')}`,
+    '5. opening the first link, then opening it again',
+    `HTTP ${opened.join(', then ')}`,
     opened[0] === 200 && opened[1] === 410,
     '200, then 410',
   );
   const otherOrg = fake.addOrganization({ displayName: 'Globex' }).id;
   const other = await fetch(`${link}?organization_id=${otherOrg}`, { headers: { cookie } });
-  step(`6. the same admin asks for another organization's link  HTTP ${other.status}`, other.status === 403, '403');
+  step("6. the same admin asks for another organization's link", `HTTP ${other.status}`, other.status === 403, '403');
 
   console.log(
     `\nThe page that embeds it: start the example with DEMO_LOGIN=1 and the Scalekit API variables, sign in at /login,\nand open /settings (the browser tests do exactly that against this fake's portal).\n`,
