@@ -167,55 +167,41 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   /**
-   * A list request's matches, as few rows as the store can give: a filter an index answers
-   * (`userName`, `externalId`, `id`, a group's `displayName`) is one lookup; no filter and no
-   * `sortBy` reads just the page (offset over the id index) and a count; anything else scans.
+   * A list request's page, rendered, and its `totalResults`, reading as few rows as the store can
+   * give: no filter and no `sortBy` reads one page (an offset over the id index) and a count; a
+   * filter an index answers (`userName`, `externalId`, `id`, a group's `displayName`) is one
+   * lookup; anything else scans. Each row is rendered once; `sortBy` orders every match before paging.
    */
-  async function query<T extends { id: string }>(
+  async function listPage<T extends { id: string }>(
     kind: ResourceKinds<T>,
     organizationId: string,
-    params: ListParams,
-    sorted: boolean,
-  ): Promise<{ rows: T[]; total: number; paged: boolean }> {
-    const { filter, startIndex, count } = params;
-    const lookup = filter && indexedLookup(filter, kind);
-    if (lookup) {
-      // Each index matches as its attribute's `caseExact` says (userName and displayName
-      // case-insensitively, ids exactly), so the row needs no second check.
-      const found = await lookup(organizationId);
-      const rows = found ? [found] : [];
-      return { rows, total: rows.length, paged: false };
-    }
+    { filter, startIndex, count }: ListParams,
+    url: URL,
+  ): Promise<{ resources: unknown[]; total: number }> {
+    const sorted = url.searchParams.has('sortBy');
     if (!filter && !sorted) {
       const [rows, total] = await Promise.all([
         count === 0 ? [] : kind.list(organizationId, { offset: startIndex - 1, limit: count }),
         kind.count(organizationId),
       ]);
-      return { rows, total, paged: true };
+      return { resources: await kind.render(organizationId, rows), total };
     }
-    const all = await listAll((page) => kind.list(organizationId, page));
-    if (!filter) return { rows: all, total: all.length, paged: false };
-    const rendered = await kind.render(organizationId, all);
-    const rows = all.filter((_, i) => matchesFilter(rendered[i], filter, { caseExact }));
-    return { rows, total: rows.length, paged: false };
-  }
-
-  /** A list request's page, rendered, and `totalResults`: `sortBy` orders every match before paging. */
-  async function listPage<T extends { id: string }>(
-    kind: ResourceKinds<T>,
-    organizationId: string,
-    params: ListParams,
-    url: URL,
-  ): Promise<{ resources: unknown[]; total: number }> {
-    const sorted = url.searchParams.has('sortBy');
-    const { rows, total, paged } = await query(kind, organizationId, params, sorted);
-    if (paged) return { resources: await kind.render(organizationId, rows), total };
-    const { startIndex, count } = params;
     const window = <X>(list: readonly X[]) => list.slice(startIndex - 1, startIndex - 1 + count);
+    const everyRow = () => listAll((page) => kind.list(organizationId, page));
+    const lookup = filter && indexedLookup(filter, kind);
+    if (filter && !lookup) {
+      const rendered = await kind.render(organizationId, await everyRow());
+      const matches = rendered.filter((resource) => matchesFilter(resource, filter, { caseExact }));
+      return { resources: window(sorted ? sortResources(matches, url) : matches), total: matches.length };
+    }
+    // Each index matches as its attribute's `caseExact` says (userName and displayName
+    // case-insensitively, ids exactly), so a row it finds needs no second check.
+    const found = lookup && (await lookup(organizationId));
+    const rows = lookup ? (found ? [found] : []) : await everyRow();
     const resources = sorted
       ? window(sortResources(await kind.render(organizationId, rows), url))
       : await kind.render(organizationId, window(rows));
-    return { resources, total };
+    return { resources, total: rows.length };
   }
 
   function userKind(discovery: DiscoveryOptions): ResourceKinds<DirectoryUser> {
@@ -377,8 +363,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     if (id === undefined) {
       if (method === 'GET') {
         const params = listParams(url);
-        const kind = userKind(discovery);
-        const page = await listPage(kind, organizationId, params, url);
+        const page = await listPage(userKind(discovery), organizationId, params, url);
         return json(200, listResponse(project(page.resources, url), params.startIndex, page.total));
       }
       if (method === 'POST') {

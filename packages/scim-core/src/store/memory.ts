@@ -245,10 +245,19 @@ class MemoryState {
     return () => this.putUser(before);
   }
 
-  /** The `findGroup` keys of a group: `externalId` exact, `displayName` lower-cased. */
+  /** A `findGroup` key: `externalId` exact, `displayName` lower-cased. */
+  static groupKey(organizationId: string, lookup: GroupLookup): string {
+    return 'externalId' in lookup
+      ? `${organizationId}\u0000externalId\u0000${lookup.externalId}`
+      : `${organizationId}\u0000displayName\u0000${lower(lookup.displayName)}`;
+  }
+
+  /** The `findGroup` keys of a group. */
   static groupIndexKeys(group: DirectoryGroup): string[] {
-    const keys = [`${group.organizationId}\u0000displayName\u0000${lower(group.displayName)}`];
-    if (group.externalId !== undefined) keys.push(`${group.organizationId}\u0000externalId\u0000${group.externalId}`);
+    const keys = [MemoryState.groupKey(group.organizationId, { displayName: group.displayName })];
+    if (group.externalId !== undefined) {
+      keys.push(MemoryState.groupKey(group.organizationId, { externalId: group.externalId }));
+    }
     return keys;
   }
 
@@ -408,11 +417,7 @@ class MemoryOperations implements StoreOperations {
   }
 
   async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
-    const key =
-      'externalId' in lookup
-        ? `${organizationId}\u0000externalId\u0000${lookup.externalId}`
-        : `${organizationId}\u0000displayName\u0000${lower(lookup.displayName)}`;
-    const ids = this.state.groupIndex.get(key);
+    const ids = this.state.groupIndex.get(MemoryState.groupKey(organizationId, lookup));
     if (!ids || ids.size === 0) return undefined;
     let lowest: string | undefined;
     for (const id of ids) if (lowest === undefined || id < lowest) lowest = id;
