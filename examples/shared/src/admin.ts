@@ -75,8 +75,6 @@ export function createAdmin(
   // Without SESSION_SECRET, sessions last as long as the process.
   const secret = config.sessionSecret ?? randomBytes(32).toString('base64url');
   const sign = (value: string) => createHmac('sha256', secret).update(value).digest('base64url');
-  const api = config.scalekitApi;
-  const client = 'missing' in api ? undefined : new ScalekitClient(api.environmentUrl, api.clientId, api.clientSecret);
 
   const organizationOf = (cookieHeader: string | null | undefined): string | null => {
     const raw = cookieHeader
@@ -92,19 +90,7 @@ export function createAdmin(
     return expected.length === given.length && timingSafeEqual(expected, given) ? organizationId : null;
   };
 
-  const notConfigured = (): PortalLinkResponse => ({
-    status: 503,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-    body: {
-      error: {
-        // Not one of core's codes: the example's own, like `sync_not_configured`.
-        code: 'scalekit_unavailable',
-        message: `The admin portal needs ${'missing' in api ? api.missing.join(', ') : ''}: set Scalekit's API credentials and restart.`,
-      },
-    },
-  });
-
-  const page = (status: number, title: string, main: string, extraHead = ''): PageAnswer => ({
+  const page = (status: number, title: string, main: string): PageAnswer => ({
     status,
     headers: { ...HTML },
     body: `<!doctype html>
@@ -126,7 +112,6 @@ export function createAdmin(
   .banner.error { background: #fdecec; border-color: #f0a3a3; }
   button, input { font: inherit; padding: 6px 12px; }
 </style>
-${extraHead}
 </head>
 <body>
 ${main}
@@ -139,7 +124,22 @@ ${main}
     organizationOf,
 
     portalLinks<R>(cookieOf: (request: R) => string | null | undefined): PortalLinkHandler<R> {
-      if (!client) return { respond: async () => notConfigured() };
+      const api = config.scalekitApi;
+      if ('missing' in api) {
+        // Core's 503 code, naming the variables to set, as `/api/sync` does without them.
+        const answer: PortalLinkResponse = {
+          status: 503,
+          headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+          body: {
+            error: {
+              code: 'scalekit_unavailable',
+              message: `The admin portal needs ${api.missing.join(', ')}: set Scalekit's API credentials and restart.`,
+            },
+          },
+        };
+        return { respond: async () => answer };
+      }
+      const client = new ScalekitClient(api.environmentUrl, api.clientId, api.clientSecret);
       return createPortalLinkHandler<R>({ client, authorize: (request) => organizationOf(cookieOf(request)) });
     },
 

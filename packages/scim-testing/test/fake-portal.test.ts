@@ -5,7 +5,6 @@
  */
 import vm from 'node:vm';
 import {
-  ScalekitClient,
   ScalekitNotFoundException,
   type ScalekitServerException,
   ScalekitTooManyRequestsException,
@@ -18,6 +17,7 @@ import {
   type FakeScalekitOptions,
   startFakeScalekit,
 } from '../src/fake-scalekit.js';
+import { rejection, sdkOf } from './sdk.js';
 
 const START = Date.parse('2026-03-01T12:00:00.000Z');
 const SIX_HOURS = 6 * 60 * 60 * 1000;
@@ -34,18 +34,7 @@ async function start(options: FakeScalekitOptions = {}): Promise<void> {
   dir = fake.addDirectory(org).id;
 }
 
-function sdk(): ScalekitClient {
-  return new ScalekitClient(fake.url, fake.clientId, fake.clientSecret);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to reject');
-}
+const sdk = () => sdkOf(fake);
 
 interface PageConfig {
   organizationId?: string;

@@ -26,6 +26,7 @@ import {
 } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeScalekit, startFakeScalekit } from '../src/fake-scalekit.js';
+import { rejection, sdkOf } from './sdk.js';
 
 const START = Date.parse('2026-03-01T12:00:00.000Z');
 
@@ -34,19 +35,7 @@ let clock: number;
 let org: string;
 let dir: string;
 
-function sdk(): ScalekitClient {
-  return new ScalekitClient(fake.url, fake.clientId, fake.clientSecret);
-}
-
-/** What the SDK threw, or a failure if it did not. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to reject');
-}
+const sdk = () => sdkOf(fake);
 
 /** A client that already holds a token, so later call counts show only what a test provokes. */
 async function warmClient(): Promise<ScalekitClient> {
