@@ -62,15 +62,14 @@ const SHORT_NAMES = {
   directory_disabled: 'organization.directory_disabled',
 };
 
+/** `scim-sync trigger <type> --url <the endpoint> --secret <its secret> …extra`. */
+const trigger = (type: string, ...extra: string[]) =>
+  run(['trigger', type, '--url', endpoint.url, '--secret', endpoint.secret, ...extra]);
+
 describe('scim-sync trigger', () => {
   it('sends a signed user_created whose data carries the --data overrides, and prints id, status and body', async () => {
-    const { code, stdout } = await run([
-      'trigger',
+    const { code, stdout } = await trigger(
       'user_created',
-      '--url',
-      endpoint.url,
-      '--secret',
-      endpoint.secret,
       '--organization',
       'org_777',
       '--data',
@@ -83,7 +82,7 @@ describe('scim-sync trigger', () => {
       'email=grace@example.com',
       '-d',
       'custom_attributes.cost_center.code="0042"',
-    ]);
+    );
 
     expect(code).toBe(0);
     const [received] = endpoint.received;
@@ -112,7 +111,7 @@ describe('scim-sync trigger', () => {
   });
 
   it.each(Object.entries(SHORT_NAMES))('builds a %s that matches Scalekit’s schema', async (short, full) => {
-    const { code, stderr } = await run(['trigger', short, '--url', endpoint.url, '--secret', endpoint.secret]);
+    const { code, stderr } = await trigger(short);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(endpoint.received.map((r) => r.event.type)).toEqual([full]);
@@ -146,38 +145,22 @@ describe('scim-sync trigger', () => {
 
   it('exits 1 on any non-2xx, and when nothing answers', async () => {
     endpoint.status = 503;
-    expect((await run(['trigger', 'user_created', '--url', endpoint.url, '--secret', endpoint.secret])).code).toBe(1);
+    expect((await trigger('user_created')).code).toBe(1);
     server.close();
-    const refused = await run(['trigger', 'user_created', '--url', endpoint.url, '--secret', endpoint.secret]);
+    const refused = await trigger('user_created');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`no answer from ${endpoint.url}`);
   });
 
   it('warns, and still sends, when an override breaks the schema', async () => {
-    const { code, stderr } = await run([
-      'trigger',
-      'user_created',
-      '--url',
-      endpoint.url,
-      '--secret',
-      endpoint.secret,
-      '-d',
-      'active="yes"',
-    ]);
+    const { code, stderr } = await trigger('user_created', '-d', 'active="yes"');
     expect(stderr).toContain('Warning: with these --data overrides the event no longer matches Scalekit');
     expect(stderr).toContain('active');
     expect(code).toBe(1); // this endpoint answers 400 to an event that does not match the schema
   });
 
   it('exits 2 listing the valid types for an unknown one', async () => {
-    const { code, stderr } = await run([
-      'trigger',
-      'user_exploded',
-      '--url',
-      endpoint.url,
-      '--secret',
-      endpoint.secret,
-    ]);
+    const { code, stderr } = await trigger('user_exploded');
     expect(code).toBe(2);
     expect(stderr).toContain('unknown event type "user_exploded"');
     for (const [short, full] of Object.entries(SHORT_NAMES)) expect(stderr).toContain(`${short.padEnd(20)}${full}`);
@@ -190,16 +173,7 @@ describe('scim-sync trigger', () => {
     expect((await run(['trigger', 'user_created', '--secret', endpoint.secret])).stderr).toContain(
       '--url <webhook url> is required',
     );
-    const polluting = await run([
-      'trigger',
-      'user_created',
-      '--url',
-      endpoint.url,
-      '--secret',
-      endpoint.secret,
-      '-d',
-      '__proto__.admin=true',
-    ]);
+    const polluting = await trigger('user_created', '-d', '__proto__.admin=true');
     expect(polluting.code).toBe(2);
     expect(({} as { admin?: unknown }).admin).toBeUndefined();
     expect(endpoint.received).toEqual([]);
