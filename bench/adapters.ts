@@ -353,9 +353,6 @@ async function main() {
   const file = writeResults(
     'adapters',
     {
-      benchmark: 'adapters',
-      date: new Date().toISOString(),
-      valid: problems.length === 0,
       problems,
       warnings,
       machine: { ...machine(pinning), loadGeneratorCpu: clientCpu ?? null, serverCpu: serverCpu ?? null },

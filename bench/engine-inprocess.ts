@@ -212,9 +212,6 @@ async function main() {
   if (base.failures > 0) problems.push(`${base.failures} baseline events failed to parse`);
   if (eng.failures > 0) problems.push(`${eng.failures} engine deliveries were not answered 200`);
   const file = writeResults('engine-inprocess', {
-    benchmark: 'engine-inprocess',
-    date: new Date().toISOString(),
-    valid: problems.length === 0,
     problems,
     machine: { ...machine(pinning), pinnedCpu: pinned ? cpu : null, gcBetweenRounds: Boolean(gc) },
     config: { quick, rounds, roundSeconds, bodyBytes, userPool: stream.userPool, eventsGenerated: stream.count },

@@ -296,9 +296,6 @@ async function main() {
     const file = writeResults(
       'postgres',
       {
-        benchmark: 'postgres',
-        date: new Date().toISOString(),
-        valid: problems.length === 0,
         problems,
         machine: machine(pinning),
         config: {

@@ -505,9 +505,6 @@ async function main() {
   const file = writeResults(
     'reconcile',
     {
-      benchmark: 'reconcile',
-      date: new Date().toISOString(),
-      valid: problems.length === 0,
       problems,
       warnings,
       machine: {

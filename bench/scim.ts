@@ -352,9 +352,7 @@ async function main() {
   for (const p of problems) console.error(`INVALID: ${p}`);
 
   const file = writeResults('scim', {
-    generatedAt: new Date().toISOString(),
     quick,
-    valid: problems.length === 0,
     problems,
     warnings,
     settings: { users, connections, warmupSeconds, durationSeconds, targetRatio: TARGET_RATIO, lookupUserName },

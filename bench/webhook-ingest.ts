@@ -185,9 +185,6 @@ async function main() {
   const file = writeResults(
     'webhook-ingest',
     {
-      benchmark: 'webhook-ingest',
-      date: new Date().toISOString(),
-      valid: problems.length === 0,
       problems,
       warnings,
       machine: { ...machine(pinning), loadGeneratorCpu: clientCpu ?? null, serverCpu: serverCpu ?? null },

@@ -333,14 +333,20 @@ export function machineLoad(
 // Output
 
 /**
- * Writes `results/<name>[.<variant>…].json`. Quick, partial and profiled runs get their own file
+ * Writes `results/<name>[.<variant>…].json`: `data` headed by the benchmark's name, the date, and
+ * whether the run is valid (no `problems`). Quick, partial and profiled runs get their own file
  * (e.g. `webhook-ingest.quick.json`), so they never overwrite the figures of a full run.
  */
-export function writeResults(name: string, data: unknown, variants: (string | false | undefined)[] = []): string {
+export function writeResults(
+  name: string,
+  data: { problems: readonly string[]; [key: string]: unknown },
+  variants: (string | false | undefined)[] = [],
+): string {
   mkdirSync(resultsDir, { recursive: true });
   const suffix = [quick && 'quick', ...variants].filter(Boolean).join('.');
   const file = `${resultsDir}${name}${suffix ? `.${suffix}` : ''}.json`;
-  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  const record = { benchmark: name, date: new Date().toISOString(), valid: data.problems.length === 0, ...data };
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   return file;
 }
 
