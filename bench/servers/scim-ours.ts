@@ -1,14 +1,14 @@
 /**
  * Our SCIM server: `createScimServer` from `@org/scim-core` on `createEngine({ store: memoryStore() })`,
- * on bare `node:http` with a minimal IncomingMessage → Request bridge (as in scim-core's interop
- * tests). Seeded before listening with SCIM_USERS users (default 100,000), fed to `engine.process`
- * as the `user.upserted` events (source `scim`) a `POST /Users` makes, the user built as
- * `userFromScim` builds it.
+ * on bare `node:http` through core's Node ↔ Web bridge (`toWebRequest` / `writeWebResponse`, as the
+ * Express, Fastify and Next.js adapters use it). Seeded before listening with SCIM_USERS users
+ * (default 100,000), fed to `engine.process` as the `user.upserted` events (source `scim`) a
+ * `POST /Users` makes, the user built as `userFromScim` builds it.
  *
  * Env: PORT (0 = any), HOST (default 127.0.0.1), SCIM_USERS. Prints "scim-ours listening on http://host:port".
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createEngine,
@@ -18,6 +18,8 @@ import {
   hashScimToken,
   memoryStore,
   scimTokenAuthenticator,
+  toWebRequest,
+  writeWebResponse,
 } from '@org/scim-core';
 import { SCIM_BENCH_TOKEN, scimUserBody, userCountFromEnv } from '../lib/scim-users.js';
 
@@ -68,28 +70,15 @@ for (let n = 1; n <= users; n++) {
 }
 console.log(`scim-ours seeded ${users} users in ${Math.round(performance.now() - seedStart)} ms`);
 
-async function toRequest(req: IncomingMessage, origin: string): Promise<Request> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(key, value);
-  const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-  return new Request(new URL(req.url ?? '/', origin), { method: req.method ?? 'GET', headers, ...(body && { body }) });
-}
-
-let origin = '';
 const server = createServer(async (req, res) => {
   try {
-    const response = await scim.handle(await toRequest(req, origin));
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(Buffer.from(await response.arrayBuffer()));
+    await writeWebResponse(res, await scim.handle(toWebRequest(req)), req);
   } catch (error) {
     res.writeHead(500).end(String(error));
   }
 });
 server.listen(port, host, () => {
-  origin = `http://${host}:${(server.address() as AddressInfo).port}`;
-  console.log(`scim-ours listening on ${origin}`);
+  console.log(`scim-ours listening on http://${host}:${(server.address() as AddressInfo).port}`);
 });
 const close = () => server.close(() => process.exit(0));
 process.on('SIGINT', close);

@@ -1,18 +1,9 @@
 /** A real HTTP server on 127.0.0.1 around the SCIM server's Web-standard handler, for the interop suites. */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEngine, memoryStore, type ProvisioningHandlers } from '../src/index.js';
+import { createEngine, memoryStore, type ProvisioningHandlers, toWebRequest, writeWebResponse } from '../src/index.js';
 import { createScimServer } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
-
-async function toRequest(req: IncomingMessage, origin: string): Promise<Request> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(key, value);
-  const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-  return new Request(new URL(req.url ?? '/', origin), { method: req.method ?? 'GET', headers, ...(body && { body }) });
-}
 
 export interface ScimHarness {
   base: string;
@@ -53,14 +44,12 @@ export async function startScimHttp(): Promise<ScimHarness> {
       { organizationId: 'org_other', tokenHash: other.tokenHash },
     ]),
   });
-  let origin = '';
+  // The same Node ↔ Web bridge the Express, Fastify and Next.js adapters use.
   const http = createServer(async (req, res) => {
-    const response = await server.handle(await toRequest(req, origin));
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(Buffer.from(await response.arrayBuffer()));
+    await writeWebResponse(res, await server.handle(toWebRequest(req)), req);
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const base = `${origin}/scim/v2`;
   return {
     base,
