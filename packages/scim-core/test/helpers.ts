@@ -1,4 +1,5 @@
 /** Builders for normalized events, and a reference "app" that records what its handlers did. */
+import fc from 'fast-check';
 import type {
   DirectoryEvent,
   DirectoryGroup,
@@ -197,4 +198,20 @@ export function gatedHandler() {
     entered,
     release,
   };
+}
+
+/**
+ * Text that looks like a SCIM filter or attribute path, often malformed: arbitrary strings, or
+ * space-joined filter tokens. For properties that bad input only ever meets a SCIM error.
+ */
+export function filterLikeText(maxTokens: number): fc.Arbitrary<string> {
+  const tokens = fc.constantFrom(
+    ...['userName', 'emails', 'members', 'value', 'type', 'eq', 'co', 'pr', 'and', 'or', 'not'],
+    ...['(', ')', '[', ']', '"x"', '"', '.', ':', ' ', '\\', 'true', 'null', '1'],
+    'urn:ietf:params:scim:schemas:core:2.0:User',
+  );
+  return fc.oneof(
+    fc.string(),
+    fc.array(tokens, { maxLength: maxTokens }).map((parts) => parts.join(' ')),
+  );
 }

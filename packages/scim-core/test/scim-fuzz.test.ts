@@ -12,6 +12,7 @@ import {
   memoryStore,
   scimTokenAuthenticator,
 } from '../src/index.js';
+import { filterLikeText } from './helpers.js';
 
 const token = generateScimToken();
 const server = createScimServer({
@@ -31,35 +32,7 @@ async function send(method: string, path: string, body?: string) {
   return { status: response.status, text };
 }
 
-const pieces = [
-  'userName',
-  'emails',
-  'members',
-  'eq',
-  'co',
-  'pr',
-  'and',
-  'or',
-  'not',
-  '(',
-  ')',
-  '[',
-  ']',
-  '"x"',
-  '"',
-  '.',
-  ':',
-  'true',
-  'null',
-  '1',
-  'value',
-  'type',
-  'urn:ietf:params:scim:schemas:core:2.0:User',
-];
-const fragment = fc.oneof(
-  fc.string(),
-  fc.array(fc.constantFrom(...pieces), { maxLength: 10 }).map((p) => p.join(' ')),
-);
+const fragment = filterLikeText(10);
 const patchBody = fc.record({
   schemas: fc.oneof(fc.constant(['urn:ietf:params:scim:api:messages:2.0:PatchOp']), fc.jsonValue()),
   Operations: fc.oneof(
