@@ -24,6 +24,7 @@ import {
   parseScalekitEvent,
 } from '@org/scim-core';
 import { createEventFactory } from '@org/scim-testing';
+import { prng } from './prng.js';
 
 export const KINDS = [
   'user upsert, no groups',
@@ -38,18 +39,6 @@ export type Kind = (typeof KINDS)[number];
 export interface LabelledEvent {
   event: IncomingEvent;
   kind: Kind;
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const TITLES = ['Engineer', 'Senior Engineer', 'Staff Engineer', 'Manager', 'Director', 'Designer', 'Analyst'];

@@ -16,6 +16,7 @@ import {
   parseScalekitEvent,
   signWebhook,
 } from '@org/scim-core';
+import { prng } from './prng.js';
 
 export interface SignedEvent {
   /** The event's `id` (`evt_…`). */
@@ -66,18 +67,6 @@ const GROUP_SETS = [
   '[{"id":"dirgroup_53905021883261003","name":"Everyone"}]',
   '[{"id":"dirgroup_53905021883261003","name":"Everyone"},{"id":"dirgroup_53905021883261004","name":"Managers"}]',
 ];
-
-/** mulberry32: a tiny seeded PRNG, so a stream is the same from run to run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(list: readonly T[], index: number): T => list[index % list.length] as T;
 

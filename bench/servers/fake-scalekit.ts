@@ -12,6 +12,7 @@
  * It exits by itself when the parent goes away (the IPC channel closes).
  */
 import { startFakeScalekit } from '@org/scim-testing/fake-scalekit';
+import { prng } from '../lib/prng.js';
 import type { FromFake, ToFake } from '../lib/reconcile-protocol.js';
 
 const send = (message: FromFake) => process.send?.(message);
@@ -23,18 +24,6 @@ if (!process.send) {
 
 const users = Number(process.env.BENCH_FAKE_USERS ?? 100_000);
 const groups = Number(process.env.BENCH_FAKE_GROUPS ?? 2_000);
-
-/** mulberry32: the same picks from run to run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function main() {
   const fake = await startFakeScalekit();
