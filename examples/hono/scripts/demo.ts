@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { ReconcileReport } from '@org/scim-core';
 import { createEventFactory, deliverWebhook, generateWebhookSecret, signDelivery } from '@org/scim-testing';
 import { type FakeScalekit, type FakeUserInput, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 
@@ -192,25 +193,6 @@ async function webhookPart(base: string, secret: string): Promise<number> {
   return failures;
 }
 
-interface UserCounts {
-  listed: number;
-  created: number;
-  updated: number;
-  reactivated: number;
-  deactivated: number;
-  removed: number;
-  unchanged: number;
-}
-interface Report {
-  status: string;
-  durationMs: number;
-  events: number;
-  handlerCalls: number;
-  users: UserCounts;
-  groups: { listed: number; created: number; updated: number; deleted: number; unchanged: number };
-  error?: { code: string; message: string };
-}
-
 /** Part 2: webhooks go down, the app misses a joiner and a leaver, and `POST /api/sync` finds both. */
 async function reconciliationPart(base: string, fake: FakeScalekit): Promise<number> {
   // Not the webhook part's organization: this one starts empty.
@@ -229,7 +211,7 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
     } & Record<string, unknown>)[];
   const sync = async () => {
     const response = await fetch(`${base}/api/sync?organization_id=${org}`, { method: 'POST' });
-    return { status: response.status, report: (await response.json()) as Report };
+    return { status: response.status, report: (await response.json()) as ReconcileReport };
   };
 
   console.log(`${'─'.repeat(120)}\n\nReconciliation against a local fake of Scalekit's Directory API\n`);
