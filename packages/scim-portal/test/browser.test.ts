@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { answerLink, delay, frameOn, type Harness, startHarness } from './harness.js';
+import { answerLink, delay, frameOn, type Harness, ssoEnabled, startHarness } from './harness.js';
 
 let harness: Harness;
 let page: Page;
@@ -32,13 +32,6 @@ const waitForErrors = (count: number) =>
   page.waitForFunction((count) => window.errors.length >= count, count, { timeout: 5_000 });
 const events = () => page.evaluate(() => window.events);
 
-const ssoEnabled = {
-  event_type: 'ORGANIZATION_SSO_ENABLED',
-  object: 'connection',
-  organization_id: 'org_1',
-  message: 'SSO enabled',
-  data: { connection_type: 'SSO', id: 'conn_1', type: 'OIDC', provider: 'OKTA', enabled: true },
-};
 const directoryEnabled = {
   event_type: 'ORGANIZATION_DIRECTORY_ENABLED',
   organization_id: 'org_1',

@@ -24,6 +24,15 @@ declare global {
   }
 }
 
+/** A portal message as the portal posts it: SSO enabled. */
+export const ssoEnabled = {
+  event_type: 'ORGANIZATION_SSO_ENABLED',
+  object: 'connection',
+  organization_id: 'org_1',
+  message: 'SSO enabled',
+  data: { connection_type: 'SSO', id: 'conn_1', type: 'OIDC', provider: 'OKTA', enabled: true },
+};
+
 export const distFile = new URL('../dist/index.js', import.meta.url);
 
 export interface LinkRequest {
@@ -57,17 +66,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** Page script that keeps `window.messageListeners`, so tests can see unmount() remove its own. */
+export const TRACK_MESSAGE_LISTENERS = `window.messageListeners = new Set();
+  const add = window.addEventListener.bind(window);
+  const remove = window.removeEventListener.bind(window);
+  window.addEventListener = (type, listener, options) => { if (type === 'message') messageListeners.add(listener); add(type, listener, options); };
+  window.removeEventListener = (type, listener, options) => { if (type === 'message') messageListeners.delete(listener); remove(type, listener, options); };`;
+
 const defaultAppPage = `<!doctype html>
 <html><body>
 <p id="keep">app content</p>
 <div id="portal"><span id="sibling">kept</span></div>
 <script>
-  // Track message listeners so tests can see unmount() remove its own.
-  window.messageListeners = new Set();
-  const add = window.addEventListener.bind(window);
-  const remove = window.removeEventListener.bind(window);
-  window.addEventListener = (type, listener, options) => { if (type === 'message') messageListeners.add(listener); add(type, listener, options); };
-  window.removeEventListener = (type, listener, options) => { if (type === 'message') messageListeners.delete(listener); remove(type, listener, options); };
+  ${TRACK_MESSAGE_LISTENERS}
   window.events = [];
   window.errors = [];
 </script>

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { frameOn, type Harness, startHarness } from './harness.js';
+import { frameOn, type Harness, ssoEnabled, startHarness, TRACK_MESSAGE_LISTENERS } from './harness.js';
 
 declare global {
   interface Window {
@@ -46,12 +46,7 @@ beforeAll(async () => {
     logLevel: 'silent',
   });
   const script = (bundle.outputFiles[0]?.text ?? '').replaceAll('</script', '<\\/script');
-  // Counts the window's message listeners, so a test sees unmounting remove the portal's.
-  const tracking = `window.messageListeners = new Set();
-    const add = window.addEventListener.bind(window), remove = window.removeEventListener.bind(window);
-    window.addEventListener = (t, l, o) => { if (t === 'message') messageListeners.add(l); add(t, l, o); };
-    window.removeEventListener = (t, l, o) => { if (t === 'message') messageListeners.delete(l); remove(t, l, o); };`;
-  appPage = `<!doctype html><html><body><div id="root"></div><script>${tracking}</script><script>${script}</script></body></html>`;
+  appPage = `<!doctype html><html><body><div id="root"></div><script>${TRACK_MESSAGE_LISTENERS}</script><script>${script}</script></body></html>`;
   harness = await startHarness();
 }, 60_000);
 afterAll(() => harness?.close());
@@ -63,13 +58,6 @@ beforeEach(async () => {
 afterEach(() => page?.close());
 
 const frames = () => page.evaluate(() => [...document.querySelectorAll('iframe')].map((f) => f.src));
-const ssoEnabled = {
-  event_type: 'ORGANIZATION_SSO_ENABLED',
-  object: 'connection',
-  organization_id: 'org_1',
-  message: 'SSO enabled',
-  data: { connection_type: 'SSO', id: 'conn_1', type: 'OIDC', provider: 'OKTA', enabled: true },
-};
 
 it('mounts the frame after render, with a fresh link, and forwards the portal’s events', async () => {
   await page.evaluate(() => window.renderPortal({ className: 'portal', height: 700 }));
