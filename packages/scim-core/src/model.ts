@@ -67,6 +67,11 @@ const eventBase = {
   /** Dedupe key: Scalekit's `evt_…`, or a deterministic id for SCIM requests and reconciliation. */
   id: z.string().min(1),
   organizationId: z.string().min(1),
+  /**
+   * The Scalekit environment that sent it (`environment_id`), where the source has one. With the
+   * organization and the id it keys the ledger (`eventKey`): ids are unique only within it.
+   */
+  environmentId: z.string().min(1).optional(),
   /** When the change happened, RFC 3339 with up to nanosecond precision; decides ordering. */
   occurredAt: z.string().refine(isRfc3339, 'expected an RFC 3339 date-time'),
   source: eventSourceSchema,
@@ -97,6 +102,8 @@ export interface PassthroughEvent {
   readonly type: 'other';
   readonly id: string;
   readonly organizationId: string | undefined;
+  /** As on `DirectoryEvent`: the Scalekit environment that sent it, where known. */
+  readonly environmentId?: string;
   readonly occurredAt: string;
   readonly source: EventSource;
   readonly sourceType: string;

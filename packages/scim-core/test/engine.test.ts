@@ -1,5 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createEngine, HandlerError, memoryStore, type ProvisioningHandlers } from '../src/index.js';
+import {
+  createEngine,
+  eventKey,
+  HandlerError,
+  memoryStore,
+  normalizeScalekitEvent,
+  type ProvisioningHandlers,
+  parseScalekitEvent,
+} from '../src/index.js';
 import { dumpStore, events, gatedHandler, group, ORG, referenceApp, T0, user } from './helpers.js';
 
 const MS = 1_000_000n;
@@ -285,10 +293,108 @@ describe('engine: the ledger', () => {
   it('lets the redelivery take over a claim whose worker died, once the lease ran out', async () => {
     const { engine, store, advance } = setup();
     const event = events.userUpserted(T0, user('u'));
-    await store.claimEvent({ eventId: event.id, now: 1_000_000, leaseMs: 30_000 });
+    await store.claimEvent({ ...eventKey(event), now: 1_000_000, leaseMs: 30_000 });
     expect((await engine.process(event)).status).toBe('in_flight');
     advance(30_000);
     expect((await engine.process(event)).status).toBe('applied');
+  });
+});
+
+describe('engine: the ledger key (organization, environment, event id)', () => {
+  const elsewhere = (u: ReturnType<typeof user>) => ({ ...u, organizationId: 'org_2' });
+
+  it('applies the same event id once per organization, and answers duplicate within one', async () => {
+    const app = referenceApp();
+    const { engine } = setup(app.handlers);
+    const first = events.userUpserted(T0, user('u1'), 'evt_shared');
+    const second = { ...events.userUpserted(T0, elsewhere(user('u2')), 'evt_shared'), organizationId: 'org_2' };
+    expect((await engine.process(first)).status).toBe('applied');
+    expect((await engine.process(second)).status).toBe('applied');
+    expect([...app.users.keys()].sort()).toEqual(['u1', 'u2']);
+    expect((await engine.process(first)).status).toBe('duplicate');
+    expect((await engine.process(second)).status).toBe('duplicate');
+  });
+
+  it('applies the same event id once per Scalekit environment of the same organization', async () => {
+    const userCreated = vi.fn();
+    const { engine } = setup({ userCreated });
+    const production = { ...events.userUpserted(T0, user('u1'), 'evt_env'), environmentId: 'env_production' };
+    const staging = { ...events.userUpserted(T0, user('u2'), 'evt_env'), environmentId: 'env_staging' };
+    expect((await engine.process(production)).status).toBe('applied');
+    expect((await engine.process(staging)).status).toBe('applied');
+    expect((await engine.process(staging)).status).toBe('duplicate');
+    expect(userCreated).toHaveBeenCalledTimes(2);
+  });
+
+  it('keys a passthrough event without an organization on its id alone, and still dedupes it', async () => {
+    const otherEvent = vi.fn();
+    const { engine, store } = setup({ otherEvent });
+    const event = {
+      type: 'other' as const,
+      id: 'evt_env_wide',
+      organizationId: undefined,
+      environmentId: 'env_production',
+      occurredAt: '2025-01-06T18:44:25.153954Z',
+      source: 'scalekit' as const,
+      sourceType: 'environment.updated',
+      payload: {},
+    };
+    expect((await engine.process(event)).status).toBe('applied');
+    expect((await engine.process(event)).status).toBe('duplicate');
+    expect(otherEvent).toHaveBeenCalledTimes(1);
+    expect(eventKey(event)).toEqual({ environmentId: 'env_production', organizationId: '', eventId: 'evt_env_wide' });
+    expect(
+      await store.claimEvent({
+        environmentId: 'env_production',
+        organizationId: '',
+        eventId: 'evt_env_wide',
+        now: 0,
+        leaseMs: 1,
+      }),
+    ).toEqual({ status: 'done', outcome: 'applied' });
+  });
+
+  it('keys a Scalekit webhook by its envelope: the same evt_ id signed for another organization is applied', async () => {
+    const userCreated = vi.fn();
+    const { engine } = setup({ userCreated });
+    const webhook = (organization: string) => {
+      const parsed = parseScalekitEvent({
+        spec_version: '1',
+        id: 'evt_53891546994442316',
+        type: 'organization.directory.user_created',
+        occurred_at: '2025-01-06T18:44:25.153954Z',
+        environment_id: 'env_53814739859406915',
+        organization_id: organization,
+        object: 'DirectoryUser',
+        data: { id: 'diruser_1', organization_id: organization },
+      });
+      if (!parsed.success) throw new Error('the sample envelope does not parse');
+      return normalizeScalekitEvent(parsed.value);
+    };
+    expect(eventKey(webhook('org_a'))).toEqual({
+      environmentId: 'env_53814739859406915',
+      organizationId: 'org_a',
+      eventId: 'evt_53891546994442316',
+    });
+    expect((await engine.process(webhook('org_a'))).status).toBe('applied');
+    expect((await engine.process(webhook('org_b'))).status).toBe('applied');
+    expect((await engine.process(webhook('org_b'))).status).toBe('duplicate');
+    expect(userCreated.mock.calls.map(([change]) => change.user.organizationId)).toEqual(['org_a', 'org_b']);
+  });
+
+  it('releases a failed claim under its own key, so only that organization redelivers', async () => {
+    let fail = true;
+    const userCreated = vi.fn(({ user: u }: { user: { organizationId: string } }) => {
+      if (fail && u.organizationId === 'org_2') throw new Error('down');
+    });
+    const { engine } = setup({ userCreated });
+    const first = events.userUpserted(T0, user('u1'), 'evt_retry');
+    const second = { ...events.userUpserted(T0, elsewhere(user('u1')), 'evt_retry'), organizationId: 'org_2' };
+    expect((await engine.process(first)).status).toBe('applied');
+    await expect(engine.process(second)).rejects.toBeInstanceOf(HandlerError);
+    fail = false;
+    expect((await engine.process(second)).status).toBe('applied');
+    expect((await engine.process(first)).status).toBe('duplicate');
   });
 });
 

@@ -149,6 +149,7 @@ describe('Scalekit event schemas', () => {
     expect(normalizeScalekitEvent(result.value)).toEqual({
       id: 'evt_3',
       organizationId: 'org_1',
+      environmentId: 'env_53814739859406915',
       occurredAt: '2025-01-06T18:44:25.153954Z',
       source: 'scalekit',
       sourceType: 'organization.directory.user_updated',

@@ -5,7 +5,8 @@
  *
  * Ids use the "C" collation so keyset pagination orders them exactly as JavaScript compares strings.
  */
-import type { Pool } from 'pg';
+import { userNameKey } from '@org/scim-core';
+import type { Pool, PoolClient } from 'pg';
 import { withClient } from './client.js';
 
 export interface Migration {
@@ -13,6 +14,33 @@ export interface Migration {
   readonly name: string;
   /** `s` is the quoted schema name. */
   readonly sql: (s: string) => string;
+  /** Work SQL cannot do (a key computed in JavaScript), run after `sql` in the same transaction. */
+  readonly backfill?: (client: PoolClient, s: string) => Promise<void>;
+}
+
+/** Rows the userName-key backfill reads and writes per statement: bounded memory on any mirror size. */
+const BACKFILL_BATCH = 1_000;
+
+/** Writes `user_name_key` for every user lacking it, a batch at a time in primary-key order. */
+async function backfillUserNameKeys(client: PoolClient, s: string): Promise<void> {
+  let after: [string, string] = ['', ''];
+  for (;;) {
+    const { rows } = await client.query<{ organization_id: string; id: string; user_name: string }>(
+      `select organization_id, id, body->>'userName' as user_name from ${s}.users
+       where (organization_id, id) > ($1, $2) and body ? 'userName'
+       order by organization_id, id limit ${BACKFILL_BATCH}`,
+      after,
+    );
+    if (rows.length === 0) return;
+    await client.query(
+      `update ${s}.users u set user_name_key = k.key
+       from unnest($1::text[], $2::text[], $3::text[]) as k(organization_id, id, key)
+       where u.organization_id = k.organization_id and u.id = k.id`,
+      [rows.map((r) => r.organization_id), rows.map((r) => r.id), rows.map((r) => userNameKey(r.user_name))],
+    );
+    const last = rows[rows.length - 1] as (typeof rows)[number];
+    after = [last.organization_id, last.id];
+  }
 }
 
 export const migrations: readonly Migration[] = [
@@ -96,6 +124,38 @@ export const migrations: readonly Migration[] = [
     // Rows that predate it keep null: their creation time was never recorded.
     sql: (s) => `alter table ${s}.versions add column created_at bigint;`,
   },
+  {
+    version: 3,
+    name: 'ledger keyed on (environment, organization, event id)',
+    // Rows written before keep answering for their id in every scope (`unscoped`): their
+    // organization was never recorded, and a completed event must stay done across the upgrade.
+    // New rows are scoped; an empty string is "none" (no environment, or no organization).
+    sql: (s) => `
+      alter table ${s}.ledger
+        add column environment_id  text collate "C" not null default '',
+        add column organization_id text collate "C" not null default '',
+        add column unscoped        boolean not null default true;
+      alter table ${s}.ledger alter column unscoped set default false;
+      alter table ${s}.ledger drop constraint ledger_pkey;
+      alter table ${s}.ledger add primary key (environment_id, organization_id, event_id);
+      create index ledger_unscoped on ${s}.ledger (event_id) where unscoped;
+    `,
+  },
+  {
+    version: 4,
+    name: 'users.user_name_key (userName compared trimmed, NFKC, case-folded)',
+    // A plain index, not a unique one: the mirror stores what the directory delivered, and two
+    // users may share a key for a while (a swap of names arrives as two events, in any order).
+    // The SCIM server refuses a clashing userName itself, through findUser. The index holds the
+    // key's md5, so a name of any length fits a btree row (the key itself is compared on the row).
+    sql: (s) => `
+      alter table ${s}.users add column user_name_key text;
+      drop index ${s}.users_user_name;
+      alter table ${s}.users drop column user_name_lower;
+      create index users_user_name_key on ${s}.users (organization_id, md5(user_name_key));
+    `,
+    backfill: backfillUserNameKeys,
+  },
 ];
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */
@@ -120,6 +180,7 @@ export async function runMigrations(pool: Pool, schema: string, quoted: string):
         await client.query('begin');
         try {
           await client.query(migration.sql(quoted));
+          await migration.backfill?.(client, quoted);
           await client.query(`insert into ${quoted}.scim_migrations (version, name) values ($1, $2)`, [
             migration.version,
             migration.name,

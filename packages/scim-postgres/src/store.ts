@@ -17,6 +17,7 @@ import {
   versionCreatedAt as createdAt,
   type DirectoryGroup,
   type DirectoryUser,
+  type EventKey,
   type EventOutcome,
   fingerprintGroup,
   fingerprintUser,
@@ -35,6 +36,7 @@ import {
   type StoreOperations,
   type TransactionOptions,
   type UserLookup,
+  userNameKey,
 } from '@org/scim-core';
 import pg from 'pg';
 import { withClient } from './client.js';
@@ -104,20 +106,35 @@ type Queryable = Pick<pg.Pool, 'query'>;
 /** The SQL of every operation, for one schema. Parameterized; values never go into the text. */
 function statements(s: string) {
   return {
+    // $1 environment, $2 organization, $3 event id. A row from before the ledger was scoped
+    // (migration 3, `unscoped`) answers for its id in every scope while it is done or leased.
     claim: `
-      with claimed as (
-        insert into ${s}.ledger as l (event_id, state, expires_at) values ($1, 'claimed', $2::bigint + $3::bigint)
-        on conflict (event_id) do update set expires_at = excluded.expires_at, state = 'claimed'
-          where l.state = 'claimed' and l.expires_at <= $2::bigint
+      with legacy as (
+        select state, outcome, expires_at from ${s}.ledger
+        where event_id = $3 and unscoped and (state = 'done' or expires_at > $4::bigint)
+        order by state = 'done' desc limit 1
+      ), claimed as (
+        insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, expires_at)
+        select $1, $2, $3, 'claimed', $4::bigint + $5::bigint where not exists (select 1 from legacy)
+        on conflict (environment_id, organization_id, event_id) do update
+          set expires_at = excluded.expires_at, state = 'claimed', unscoped = false
+          where l.state = 'claimed' and l.expires_at <= $4::bigint
         returning 1
       )
-      select (select count(*) from claimed)::int as claimed, l.state, l.outcome, l.expires_at
-      from (select 1) one left join ${s}.ledger l on l.event_id = $1`,
+      select (select count(*) from claimed)::int as claimed,
+        coalesce(legacy.state, l.state) as state, coalesce(legacy.outcome, l.outcome) as outcome,
+        coalesce(legacy.expires_at, l.expires_at) as expires_at
+      from (select 1) one
+      left join legacy on true
+      left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
     complete: `
-      insert into ${s}.ledger (event_id, state, outcome, completed_at) values ($1, 'done', $2, $3)
-      on conflict (event_id) do update set state = 'done', outcome = excluded.outcome,
-        completed_at = excluded.completed_at, expires_at = null`,
-    release: `delete from ${s}.ledger where event_id = $1 and state = 'claimed'`,
+      insert into ${s}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at)
+      values ($1, $2, $3, 'done', $4, $5)
+      on conflict (environment_id, organization_id, event_id) do update set state = 'done',
+        outcome = excluded.outcome, completed_at = excluded.completed_at, expires_at = null, unscoped = false`,
+    release: `
+      delete from ${s}.ledger
+      where environment_id = $1 and organization_id = $2 and event_id = $3 and state = 'claimed'`,
     versions: `
       select v.* from unnest($1::text[], $2::text[], $3::text[]) as r(organization_id, kind, id)
       join ${s}.versions v using (organization_id, kind, id)`,
@@ -132,10 +149,10 @@ function statements(s: string) {
     getUser: `select body from ${s}.users where organization_id = $1 and id = $2`,
     putUser: `
       with upsert as (
-        insert into ${s}.users (organization_id, id, external_id, user_name_lower, email_lower, fingerprint, body)
+        insert into ${s}.users (organization_id, id, external_id, user_name_key, email_lower, fingerprint, body)
         values ($1, $2, $3, $4, $5, $6, $7)
         on conflict (organization_id, id) do update set external_id = excluded.external_id,
-          user_name_lower = excluded.user_name_lower, email_lower = excluded.email_lower,
+          user_name_key = excluded.user_name_key, email_lower = excluded.email_lower,
           fingerprint = excluded.fingerprint, body = excluded.body
       ), gone as (
         delete from ${s}.memberships where organization_id = $1 and user_id = $2 and group_id <> all($8::text[])
@@ -145,8 +162,13 @@ function statements(s: string) {
     deleteUser: `
       with gone as (delete from ${s}.memberships where organization_id = $1 and user_id = $2)
       delete from ${s}.users where organization_id = $1 and id = $2`,
-    findUser: (column: 'external_id' | 'user_name_lower' | 'email_lower') =>
+    findUser: (column: 'external_id' | 'email_lower') =>
       `select body from ${s}.users where organization_id = $1 and ${column} = $2 order by id limit 1`,
+    // Through the md5 index of migration 4, then the key itself.
+    findUserByName: `
+      select body from ${s}.users
+      where organization_id = $1 and md5(user_name_key) = md5($2) and user_name_key = $2
+      order by id limit 1`,
     listUsers: `
       select body from ${s}.users where organization_id = $1 and ($2::text is null or id > $2)
       order by id offset $4 limit $3`,
@@ -208,12 +230,20 @@ function statements(s: string) {
 
 type Sql = ReturnType<typeof statements>;
 
+const completeParams = (key: EventKey, outcome: EventOutcome, now: number) => [
+  key.environmentId,
+  key.organizationId,
+  key.eventId,
+  outcome,
+  now,
+];
+
 /** Parameters of the mirror's writes, shared by the direct and the queued path. */
 const userParams = (user: DirectoryUser) => [
   user.organizationId,
   user.id,
   user.externalId ?? null,
-  lower(user.userName),
+  user.userName === undefined ? null : userNameKey(user.userName),
   lower(user.email),
   fingerprintUser(user),
   JSON.stringify(user),
@@ -235,8 +265,8 @@ class Operations implements StoreOperations {
     protected readonly sql: Sql,
   ) {}
 
-  async claimEvent({ eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
-    const { rows } = await this.db.query(this.sql.claim, [eventId, now, leaseMs]);
+  async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
+    const { rows } = await this.db.query(this.sql.claim, [environmentId, organizationId, eventId, now, leaseMs]);
     const row = rows[0] as {
       claimed: number;
       state: string | null;
@@ -248,12 +278,12 @@ class Operations implements StoreOperations {
     return { status: 'busy', leaseExpiresAt: Number(row.expires_at) };
   }
 
-  async completeEvent(eventId: string, outcome: EventOutcome, now: number): Promise<void> {
-    await this.db.query(this.sql.complete, [eventId, outcome, now]);
+  async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
+    await this.db.query(this.sql.complete, completeParams(key, outcome, now));
   }
 
-  async releaseEvent(eventId: string): Promise<void> {
-    await this.db.query(this.sql.release, [eventId]);
+  async releaseEvent(key: EventKey): Promise<void> {
+    await this.db.query(this.sql.release, [key.environmentId, key.organizationId, key.eventId]);
   }
 
   async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
@@ -293,13 +323,15 @@ class Operations implements StoreOperations {
   }
 
   async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
-    const [column, value] =
-      'externalId' in lookup
-        ? (['external_id', lookup.externalId] as const)
-        : 'userName' in lookup
-          ? (['user_name_lower', lookup.userName.toLowerCase()] as const)
-          : (['email_lower', lookup.email.toLowerCase()] as const);
-    const { rows } = await this.db.query<UserRow>(this.sql.findUser(column), [organizationId, value]);
+    const { rows } =
+      'userName' in lookup
+        ? await this.db.query<UserRow>(this.sql.findUserByName, [organizationId, userNameKey(lookup.userName)])
+        : 'externalId' in lookup
+          ? await this.db.query<UserRow>(this.sql.findUser('external_id'), [organizationId, lookup.externalId])
+          : await this.db.query<UserRow>(this.sql.findUser('email_lower'), [
+              organizationId,
+              lookup.email.toLowerCase(),
+            ]);
     return rows[0]?.body;
   }
 
@@ -477,8 +509,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     return true;
   }
 
-  override async completeEvent(eventId: string, outcome: EventOutcome, now: number): Promise<void> {
-    this.#queue.push({ text: this.sql.complete, values: [eventId, outcome, now] });
+  override async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
+    this.#queue.push({ text: this.sql.complete, values: completeParams(key, outcome, now) });
   }
 
   override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
@@ -544,9 +576,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     await this.flush();
     return super.claimEvent(request);
   }
-  override async releaseEvent(eventId: string): Promise<void> {
+  override async releaseEvent(key: EventKey): Promise<void> {
     await this.flush();
-    return super.releaseEvent(eventId);
+    return super.releaseEvent(key);
   }
   override async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
     await this.flush();

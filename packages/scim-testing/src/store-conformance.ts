@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type DirectoryGroup,
   type DirectoryUser,
+  type EventKey,
   fingerprintGroup,
   fingerprintUser,
   type ProvisioningStore,
@@ -55,6 +56,13 @@ function group(organizationId: string, id: string, extra: Partial<DirectoryGroup
 
 const v = (at: bigint, eventId: string, deleted = false): ResourceVersion => ({ at, eventId, deleted });
 
+/** A ledger key in the suite's environment and organization unless told otherwise. */
+const key = (eventId: string, organizationId = 'org_ledger', environmentId = 'env_conformance'): EventKey => ({
+  environmentId,
+  organizationId,
+  eventId,
+});
+
 /** Registers the suite with vitest under `describe(name)`. */
 export function runStoreConformanceSuite(name: string, options: StoreConformanceOptions): void {
   const concurrency = options.concurrency ?? 50;
@@ -71,21 +79,25 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
     describe('ledger', () => {
       it('claims an unseen event id, then answers busy while the lease holds', async () => {
         const eventId = fresh('evt');
-        expect(await store.claimEvent({ eventId, now: T0, leaseMs: 1000 })).toEqual({ status: 'claimed' });
-        expect(await store.claimEvent({ eventId, now: T0 + 999, leaseMs: 1000 })).toMatchObject({ status: 'busy' });
+        expect(await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+        expect(await store.claimEvent({ ...key(eventId), now: T0 + 999, leaseMs: 1000 })).toMatchObject({
+          status: 'busy',
+        });
       });
 
       it('lets a claim be taken again once its lease ran out (a crashed worker)', async () => {
         const eventId = fresh('evt');
-        await store.claimEvent({ eventId, now: T0, leaseMs: 1000 });
-        expect(await store.claimEvent({ eventId, now: T0 + 1000, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+        await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 1000 });
+        expect(await store.claimEvent({ ...key(eventId), now: T0 + 1000, leaseMs: 1000 })).toEqual({
+          status: 'claimed',
+        });
       });
 
       it('remembers a completed event and its outcome, even after the lease would have run out', async () => {
         const eventId = fresh('evt');
-        await store.claimEvent({ eventId, now: T0, leaseMs: 1000 });
-        await store.completeEvent(eventId, 'stale', T0 + 1);
-        expect(await store.claimEvent({ eventId, now: T0 + 10_000_000, leaseMs: 1000 })).toEqual({
+        await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 1000 });
+        await store.completeEvent(key(eventId), 'stale', T0 + 1);
+        expect(await store.claimEvent({ ...key(eventId), now: T0 + 10_000_000, leaseMs: 1000 })).toEqual({
           status: 'done',
           outcome: 'stale',
         });
@@ -93,17 +105,17 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
 
       it('makes a released claim claimable at once, and ignores a release of a completed event', async () => {
         const released = fresh('evt');
-        await store.claimEvent({ eventId: released, now: T0, leaseMs: 60_000 });
-        await store.releaseEvent(released);
-        expect(await store.claimEvent({ eventId: released, now: T0 + 1, leaseMs: 60_000 })).toEqual({
+        await store.claimEvent({ ...key(released), now: T0, leaseMs: 60_000 });
+        await store.releaseEvent(key(released));
+        expect(await store.claimEvent({ ...key(released), now: T0 + 1, leaseMs: 60_000 })).toEqual({
           status: 'claimed',
         });
 
         const completed = fresh('evt');
-        await store.claimEvent({ eventId: completed, now: T0, leaseMs: 60_000 });
-        await store.completeEvent(completed, 'applied', T0);
-        await store.releaseEvent(completed);
-        expect(await store.claimEvent({ eventId: completed, now: T0 + 1, leaseMs: 60_000 })).toEqual({
+        await store.claimEvent({ ...key(completed), now: T0, leaseMs: 60_000 });
+        await store.completeEvent(key(completed), 'applied', T0);
+        await store.releaseEvent(key(completed));
+        expect(await store.claimEvent({ ...key(completed), now: T0 + 1, leaseMs: 60_000 })).toEqual({
           status: 'done',
           outcome: 'applied',
         });
@@ -112,7 +124,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
       it(`grants a claim raced by ${concurrency} concurrent callers to exactly one`, async () => {
         const eventId = fresh('evt');
         const results = await Promise.all(
-          Array.from({ length: concurrency }, () => store.claimEvent({ eventId, now: T0, leaseMs: 60_000 })),
+          Array.from({ length: concurrency }, () => store.claimEvent({ ...key(eventId), now: T0, leaseMs: 60_000 })),
         );
         expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
         expect(results.filter((r) => r.status === 'busy')).toHaveLength(concurrency - 1);
@@ -120,11 +132,82 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
 
       it(`grants an expired claim raced by ${concurrency} callers to exactly one`, async () => {
         const eventId = fresh('evt');
-        await store.claimEvent({ eventId, now: T0, leaseMs: 10 });
+        await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 10 });
         const results = await Promise.all(
-          Array.from({ length: concurrency }, () => store.claimEvent({ eventId, now: T0 + 100, leaseMs: 60_000 })),
+          Array.from({ length: concurrency }, () =>
+            store.claimEvent({ ...key(eventId), now: T0 + 100, leaseMs: 60_000 }),
+          ),
         );
         expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
+      });
+    });
+
+    describe('ledger keys: (environment, organization, event id)', () => {
+      it('treats the same event id in another organization as another event, and dedupes within each', async () => {
+        const eventId = fresh('evt');
+        const [a, b] = [key(eventId, fresh('org')), key(eventId, fresh('org'))];
+        expect(await store.claimEvent({ ...a, now: T0, leaseMs: 60_000 })).toEqual({ status: 'claimed' });
+        expect(await store.claimEvent({ ...b, now: T0, leaseMs: 60_000 })).toEqual({ status: 'claimed' });
+        await store.completeEvent(a, 'applied', T0);
+        expect(await store.claimEvent({ ...a, now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'applied',
+        });
+        expect(await store.claimEvent({ ...b, now: T0 + 1, leaseMs: 60_000 })).toMatchObject({ status: 'busy' });
+        await store.completeEvent(b, 'stale', T0 + 1);
+        expect(await store.claimEvent({ ...b, now: T0 + 2, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'stale',
+        });
+      });
+
+      it('treats the same event id in another environment as another event', async () => {
+        const eventId = fresh('evt');
+        const org = fresh('org');
+        const production = key(eventId, org, 'env_production');
+        const staging = key(eventId, org, 'env_staging');
+        await store.claimEvent({ ...production, now: T0, leaseMs: 60_000 });
+        await store.completeEvent(production, 'applied', T0);
+        expect(await store.claimEvent({ ...staging, now: T0 + 1, leaseMs: 60_000 })).toEqual({ status: 'claimed' });
+        expect(await store.claimEvent({ ...key(eventId, org, ''), now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'claimed',
+        });
+      });
+
+      it('keys an event with no organization or environment by its id alone, and dedupes it', async () => {
+        const eventId = fresh('evt');
+        const none = key(eventId, '', '');
+        expect(await store.claimEvent({ ...none, now: T0, leaseMs: 60_000 })).toEqual({ status: 'claimed' });
+        await store.completeEvent(none, 'ignored', T0);
+        expect(await store.claimEvent({ ...none, now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'ignored',
+        });
+        expect(await store.claimEvent({ ...key(eventId, fresh('org'), ''), now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'claimed',
+        });
+      });
+
+      it('releases only the claim of its own organization', async () => {
+        const eventId = fresh('evt');
+        const [a, b] = [key(eventId, fresh('org')), key(eventId, fresh('org'))];
+        await store.claimEvent({ ...a, now: T0, leaseMs: 60_000 });
+        await store.claimEvent({ ...b, now: T0, leaseMs: 60_000 });
+        await store.releaseEvent(a);
+        expect(await store.claimEvent({ ...a, now: T0 + 1, leaseMs: 60_000 })).toEqual({ status: 'claimed' });
+        expect(await store.claimEvent({ ...b, now: T0 + 1, leaseMs: 60_000 })).toMatchObject({ status: 'busy' });
+      });
+
+      it(`grants the same event id raced by ${concurrency} callers across 2 organizations to exactly one per organization`, async () => {
+        const eventId = fresh('evt');
+        const orgs = [fresh('org'), fresh('org')];
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) =>
+            store.claimEvent({ ...key(eventId, orgs[i % 2] as string), now: T0, leaseMs: 60_000 }),
+          ),
+        );
+        const claimedBy = results.flatMap((r, i) => (r.status === 'claimed' ? [orgs[i % 2]] : []));
+        expect(claimedBy.sort()).toEqual([...orgs].sort());
       });
     });
 
@@ -231,6 +314,66 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         await store.deleteUser(org, 'diruser_1');
         expect(await store.getUser(org, 'diruser_1')).toBeUndefined();
         await store.deleteUser(org, 'diruser_missing');
+      });
+
+      describe('userName lookups compare trimmed, NFKC-normalized and fully case-folded (userNameKey)', () => {
+        const cases: [stored: string, asked: string, why: string][] = [
+          ['sam', '\u017Fam', 'long s (ſ) folds to s'],
+          ['\u017Fam', 'SAM', 'long s, stored'],
+          ['STRAẞE', 'strasse', 'capital sharp s'],
+          ['STRAßE', 'strasse', 'sharp s folds to ss'],
+          ['strasse', 'Straße', 'sharp s, asked'],
+          ['ada', 'ada ', 'a trailing space'],
+          ['ada', ' ada', 'a leading space'],
+          ['ada', 'ada\u00A0', 'a trailing no-break space'],
+          ['ada\u00A0', 'ADA', 'a no-break space, stored'],
+          ['jos\u00E9', 'jose\u0301', 'NFD asked for an NFC name'],
+          ['jose\u0301', 'JOS\u00C9', 'NFC asked for an NFD name'],
+          ['ada', '\uFF41\uFF44\uFF41', 'full-width letters'],
+          ['\uFF21\uFF24\uFF21@example.com', 'ada@example.com', 'full-width letters, stored'],
+        ];
+        for (const [stored, asked, why] of cases) {
+          it(`finds ${JSON.stringify(stored)} by ${JSON.stringify(asked)}: ${why}; the stored userName is exactly what was sent`, async () => {
+            const org = fresh('org');
+            const u = user(org, 'diruser_1', { userName: stored });
+            await store.putUser(u);
+            const found = await store.findUser(org, { userName: asked });
+            expect(found?.id).toBe('diruser_1');
+            expect(found?.userName).toBe(stored);
+            expect((await store.getUser(org, 'diruser_1'))?.userName).toBe(stored);
+            expect(await store.findUser(fresh('org'), { userName: asked })).toBeUndefined();
+          });
+        }
+
+        it('does not match names that differ after folding, and follows a rename', async () => {
+          const org = fresh('org');
+          await store.putUser(user(org, 'diruser_1', { userName: 'sam' }));
+          expect(await store.findUser(org, { userName: 'sami' })).toBeUndefined();
+          expect(await store.findUser(org, { userName: 's am' })).toBeUndefined();
+          expect(await store.findUser(org, { userName: 'jose' })).toBeUndefined();
+          await store.putUser(user(org, 'diruser_1', { userName: 'Samuel' }));
+          expect(await store.findUser(org, { userName: 'sam' })).toBeUndefined();
+          expect((await store.findUser(org, { userName: 'SAMUEL ' }))?.userName).toBe('Samuel');
+        });
+
+        it('answers the lowest id when two users share a key, and the other once that one leaves', async () => {
+          const org = fresh('org');
+          await store.putUser(user(org, 'diruser_b', { userName: 'sam' }));
+          await store.putUser(user(org, 'diruser_a', { userName: '\u017Fam' }));
+          expect((await store.findUser(org, { userName: 'SAM' }))?.id).toBe('diruser_a');
+          await store.deleteUser(org, 'diruser_a');
+          expect((await store.findUser(org, { userName: 'SAM' }))?.id).toBe('diruser_b');
+        });
+
+        it('finds by the key inside a transaction, after a put in the same transaction', async () => {
+          const org = fresh('org');
+          const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
+          const found = await store.transaction([r], async (tx) => {
+            await tx.putUser(user(org, 'diruser_1', { userName: 'STRAßE' }));
+            return tx.findUser(org, { userName: 'strasse' });
+          });
+          expect(found?.userName).toBe('STRAßE');
+        });
       });
 
       it('finds users by externalId exactly and by userName or email case-insensitively, within one organization', async () => {
@@ -344,12 +487,12 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         const org = fresh('org');
         const eventId = fresh('evt');
         const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
-        await store.claimEvent({ eventId, now: T0, leaseMs: 60_000 });
+        await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 60_000 });
         const answer = await store.transaction([r], async (tx) => {
           await tx.advanceVersion(r, v(5n, eventId));
           await tx.putUser(user(org, 'diruser_1', { groups: [{ id: 'dirgroup_a' }] }));
           await tx.putGroup(group(org, 'dirgroup_a'));
-          await tx.completeEvent(eventId, 'applied', T0);
+          await tx.completeEvent(key(eventId), 'applied', T0);
           return 42;
         });
         expect(answer).toBe(42);
@@ -357,7 +500,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.getGroup(org, 'dirgroup_a')).toBeDefined();
         expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1']);
         expect((await store.getVersions([r]))[0]).toEqual({ ...v(5n, eventId), createdAt: 5n });
-        expect(await store.claimEvent({ eventId, now: T0, leaseMs: 1 })).toEqual({
+        expect(await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 1 })).toEqual({
           status: 'done',
           outcome: 'applied',
         });
@@ -371,7 +514,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         await store.putUser(before);
         await store.putGroup(group(org, 'dirgroup_a'));
         await store.advanceVersion(r, v(1n, 'evt_0'));
-        await store.claimEvent({ eventId, now: T0, leaseMs: 60_000 });
+        await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 60_000 });
 
         const failure = new Error('handler failed');
         await expect(
@@ -381,7 +524,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
             await tx.putUser(user(org, 'diruser_2'));
             await tx.deleteGroup(org, 'dirgroup_a');
             await tx.putGroup(group(org, 'dirgroup_b'));
-            await tx.completeEvent(eventId, 'applied', T0);
+            await tx.completeEvent(key(eventId), 'applied', T0);
             throw failure;
           }),
         ).rejects.toBe(failure);
@@ -397,7 +540,9 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.findGroup(org, { displayName: 'dirgroup_b' })).toBeUndefined();
         expect((await store.getVersions([r]))[0]).toEqual({ ...v(1n, 'evt_0'), createdAt: 1n });
         // The claim itself was taken outside the transaction and survives; the completion does not.
-        expect(await store.claimEvent({ eventId, now: T0 + 1, leaseMs: 60_000 })).toMatchObject({ status: 'busy' });
+        expect(await store.claimEvent({ ...key(eventId), now: T0 + 1, leaseMs: 60_000 })).toMatchObject({
+          status: 'busy',
+        });
       });
 
       it('serialises transactions on the same resource: a read-modify-write never loses an update', async () => {

@@ -12,6 +12,7 @@ import type {
   IncomingEvent,
   PassthroughEvent,
 } from '../model.js';
+import { eventKey } from '../store/event-key.js';
 import type { EventOutcome, ProvisioningStore, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
@@ -163,7 +164,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
 
     async done(outcome: EventOutcome, now: number): Promise<ProcessResult> {
-      await this.tx.completeEvent(this.event.id, outcome, now);
+      await this.tx.completeEvent(eventKey(this.event), outcome, now);
       return { eventId: this.event.id, status: outcome, handlers: outcome === 'applied' ? this.called : [] };
     }
   }
@@ -313,7 +314,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         }
       }
       const outcome: EventOutcome = handler ? 'applied' : 'ignored';
-      await tx.completeEvent(event.id, outcome, now);
+      await tx.completeEvent(eventKey(event), outcome, now);
       return { eventId: event.id, status: outcome, handlers: handler ? ['otherEvent'] : [] };
     });
   }
@@ -340,9 +341,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     store,
     async process(event) {
       const now = clock();
+      const key = eventKey(event);
       let claim: Awaited<ReturnType<ProvisioningStore['claimEvent']>>;
       try {
-        claim = await store.claimEvent({ eventId: event.id, now, leaseMs });
+        claim = await store.claimEvent({ ...key, now, leaseMs });
       } catch (cause) {
         throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
       }
@@ -359,7 +361,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         return await apply(event, now);
       } catch (error) {
         // Best effort: if the store is down this fails too, and the lease frees the claim instead.
-        await store.releaseEvent(event.id).catch(() => {});
+        await store.releaseEvent(key).catch(() => {});
         // The group's members kept changing (users joining it while its deletion waited for their
         // locks): nothing failed and nothing was written; the redelivery will find it quieter.
         if (error instanceof NeedsLocks) {

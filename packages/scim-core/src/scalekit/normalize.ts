@@ -98,11 +98,17 @@ function normalizeDirectory(data: ScalekitDirectory, enabled: boolean) {
   return directory;
 }
 
+/** The envelope's `environment_id`, which scopes its event id in the ledger; left out when empty. */
+function environmentOf(event: { environment_id: string }): { environmentId?: string } {
+  return event.environment_id === '' ? {} : { environmentId: event.environment_id };
+}
+
 /** Maps one verified, parsed Scalekit directory event to the normalized `DirectoryEvent`. */
 export function normalizeScalekitDirectoryEvent(event: ScalekitDirectoryEvent): DirectoryEvent {
   const base = {
     id: event.id,
     organizationId: event.data.organization_id,
+    ...environmentOf(event),
     occurredAt: event.occurred_at,
     source: 'scalekit' as const,
     sourceType: event.type,
@@ -140,6 +146,7 @@ export function normalizeScalekitEvent(parsed: ScalekitEvent): IncomingEvent {
     type: 'other',
     id: event.id,
     organizationId: event.organization_id ?? undefined,
+    ...environmentOf(event),
     occurredAt: event.occurred_at,
     source: 'scalekit',
     sourceType: event.type,

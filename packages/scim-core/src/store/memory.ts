@@ -9,6 +9,7 @@ import { KeyedLock } from './keyed-lock.js';
 import type {
   ClaimRequest,
   ClaimResult,
+  EventKey,
   EventOutcome,
   GroupLookup,
   JsonValue,
@@ -24,6 +25,7 @@ import type {
   StoreOperations,
   UserLookup,
 } from './types.js';
+import { userNameKey } from './user-name.js';
 import { createdAt, isNewerVersion, resourceKey } from './versions.js';
 
 type LedgerEntry =
@@ -98,9 +100,19 @@ interface RunLock {
 const lower = (value: string) => value.toLowerCase();
 const INDEXED_FIELDS = ['externalId', 'userName', 'email'] as const;
 
+/** How `findUser` compares each field: `externalId` exactly, `userName` by `userNameKey`, `email` lower-cased. */
+function lookupValue(field: (typeof INDEXED_FIELDS)[number], value: string): string {
+  return field === 'externalId' ? value : field === 'userName' ? userNameKey(value) : lower(value);
+}
+
+/** One string per ledger key; JSON keeps the three parts apart whatever characters they hold. */
+function ledgerKey({ environmentId, organizationId, eventId }: EventKey): string {
+  return JSON.stringify([environmentId, organizationId, eventId]);
+}
+
 /** The data, with every write returning how to undo it. */
 class MemoryState {
-  /** In claim order, which is close enough to completion order for pruning from the front. */
+  /** By `ledgerKey`, in claim order, which is close enough to completion order for pruning from the front. */
   readonly ledger = new Map<string, LedgerEntry>();
   #completions = 0;
 
@@ -114,10 +126,10 @@ class MemoryState {
   pruneLedger(now: number): void {
     if (++this.#completions % 1024 !== 0) return;
     const horizon = now - this.ledgerRetentionMs;
-    for (const [eventId, entry] of this.ledger) {
+    for (const [key, entry] of this.ledger) {
       if (entry.state === 'claimed') continue;
       if (entry.completedAt >= horizon) break;
-      this.ledger.delete(eventId);
+      this.ledger.delete(key);
     }
   }
 
@@ -144,8 +156,8 @@ class MemoryState {
   readonly groups = new Map<string, Table<DirectoryGroup>>();
   /** `${org}\0${groupId}` → member user ids. */
   readonly members = new Map<string, Set<string>>();
-  /** `${org}\0${field}\0${value}` → user id, for `findUser`. */
-  readonly userIndex = new Map<string, string>();
+  /** `${org}\0${field}\0${value}` → user ids (none of the keys is unique), for `findUser`. */
+  readonly userIndex = new Map<string, Set<string>>();
   /** `${org}\0${field}\0${value}` → group ids (display names need not be unique), for `findGroup`. */
   readonly groupIndex = new Map<string, Set<string>>();
   /** Reconciliation: the run lock, checkpoint and watermark per organization. */
@@ -162,13 +174,13 @@ class MemoryState {
     return table;
   }
 
-  setLedger(eventId: string, entry: LedgerEntry | undefined): Undo {
-    const before = this.ledger.get(eventId);
-    if (entry) this.ledger.set(eventId, entry);
-    else this.ledger.delete(eventId);
+  setLedger(key: string, entry: LedgerEntry | undefined): Undo {
+    const before = this.ledger.get(key);
+    if (entry) this.ledger.set(key, entry);
+    else this.ledger.delete(key);
     return () => {
-      if (before) this.ledger.set(eventId, before);
-      else this.ledger.delete(eventId);
+      if (before) this.ledger.set(key, before);
+      else this.ledger.delete(key);
     };
   }
 
@@ -182,11 +194,15 @@ class MemoryState {
     };
   }
 
-  /** The `findUser` keys of a user, by field: `externalId` exact, the other two lower-cased. */
-  static indexKey(user: DirectoryUser, field: 'externalId' | 'userName' | 'email'): string | undefined {
+  /** The `findUser` key of a user by one field (see `lookupValue`). */
+  static indexKey(user: DirectoryUser, field: (typeof INDEXED_FIELDS)[number]): string | undefined {
     const value = user[field];
     if (value === undefined) return undefined;
-    return `${user.organizationId}\u0000${field}\u0000${field === 'externalId' ? value : lower(value)}`;
+    return MemoryState.lookupKey(user.organizationId, field, value);
+  }
+
+  static lookupKey(organizationId: string, field: (typeof INDEXED_FIELDS)[number], value: string): string {
+    return `${organizationId}\u0000${field}\u0000${lookupValue(field, value)}`;
   }
 
   #memberKey(organizationId: string, groupId: string): string {
@@ -202,9 +218,21 @@ class MemoryState {
     for (const field of INDEXED_FIELDS) {
       if (before && after && before[field] === after[field]) continue;
       const old = before && MemoryState.indexKey(before, field);
-      if (old !== undefined && this.userIndex.get(old) === user.id) this.userIndex.delete(old);
       const added = after && MemoryState.indexKey(after, field);
-      if (added !== undefined) this.userIndex.set(added, user.id);
+      if (old === added) continue;
+      if (old !== undefined) {
+        const ids = this.userIndex.get(old);
+        ids?.delete(user.id);
+        if (ids?.size === 0) this.userIndex.delete(old);
+      }
+      if (added !== undefined) {
+        let ids = this.userIndex.get(added);
+        if (!ids) {
+          ids = new Set();
+          this.userIndex.set(added, ids);
+        }
+        ids.add(user.id);
+      }
     }
     const beforeGroups = before?.groups ?? [];
     const afterGroups = after?.groups ?? [];
@@ -316,6 +344,13 @@ function frozenCopy<T>(value: T): T {
 
 const NO_JOURNAL: Undo[] = [];
 
+/** The lowest of a non-empty set of ids: where a lookup key is shared, the answer is the lowest id, as in SQL's `order by id limit 1`. */
+function lowestOf(ids: Set<string>): string {
+  let lowest: string | undefined;
+  for (const id of ids) if (lowest === undefined || id < lowest) lowest = id;
+  return lowest as string;
+}
+
 /** The store's operations; inside a transaction each write also records how to undo it. */
 class MemoryOperations implements StoreOperations {
   constructor(
@@ -327,21 +362,25 @@ class MemoryOperations implements StoreOperations {
     if (this.journal !== NO_JOURNAL) this.journal.push(undo);
   }
 
-  async claimEvent({ eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
-    const entry = this.state.ledger.get(eventId);
+  async claimEvent(request: ClaimRequest): Promise<ClaimResult> {
+    const key = ledgerKey(request);
+    const entry = this.state.ledger.get(key);
     if (entry?.state === 'done') return { status: 'done', outcome: entry.outcome };
-    if (entry?.state === 'claimed' && entry.expiresAt > now) return { status: 'busy', leaseExpiresAt: entry.expiresAt };
-    this.record(this.state.setLedger(eventId, { state: 'claimed', expiresAt: now + leaseMs }));
+    if (entry?.state === 'claimed' && entry.expiresAt > request.now) {
+      return { status: 'busy', leaseExpiresAt: entry.expiresAt };
+    }
+    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));
     return { status: 'claimed' };
   }
 
-  async completeEvent(eventId: string, outcome: EventOutcome, now: number): Promise<void> {
-    this.record(this.state.setLedger(eventId, { state: 'done', outcome, completedAt: now }));
+  async completeEvent(event: EventKey, outcome: EventOutcome, now: number): Promise<void> {
+    this.record(this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now }));
     this.state.pruneLedger(now);
   }
 
-  async releaseEvent(eventId: string): Promise<void> {
-    if (this.state.ledger.get(eventId)?.state === 'claimed') this.record(this.state.setLedger(eventId, undefined));
+  async releaseEvent(event: EventKey): Promise<void> {
+    const key = ledgerKey(event);
+    if (this.state.ledger.get(key)?.state === 'claimed') this.record(this.state.setLedger(key, undefined));
   }
 
   async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
@@ -378,14 +417,15 @@ class MemoryOperations implements StoreOperations {
   }
 
   async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
-    const [field, value] =
+    const key =
       'externalId' in lookup
-        ? ['externalId', lookup.externalId]
+        ? MemoryState.lookupKey(organizationId, 'externalId', lookup.externalId)
         : 'userName' in lookup
-          ? ['userName', lower(lookup.userName)]
-          : ['email', lower(lookup.email)];
-    const id = this.state.userIndex.get(`${organizationId}\u0000${field}\u0000${value}`);
-    return id === undefined ? undefined : this.state.users.get(organizationId)?.rows.get(id);
+          ? MemoryState.lookupKey(organizationId, 'userName', lookup.userName)
+          : MemoryState.lookupKey(organizationId, 'email', lookup.email);
+    const ids = this.state.userIndex.get(key);
+    if (!ids) return undefined;
+    return this.state.users.get(organizationId)?.rows.get(lowestOf(ids));
   }
 
   async listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
@@ -419,9 +459,7 @@ class MemoryOperations implements StoreOperations {
   async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
     const ids = this.state.groupIndex.get(MemoryState.groupKey(organizationId, lookup));
     if (!ids || ids.size === 0) return undefined;
-    let lowest: string | undefined;
-    for (const id of ids) if (lowest === undefined || id < lowest) lowest = id;
-    return this.state.groups.get(organizationId)?.rows.get(lowest as string);
+    return this.state.groups.get(organizationId)?.rows.get(lowestOf(ids));
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {

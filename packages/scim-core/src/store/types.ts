@@ -54,8 +54,23 @@ export type ClaimResult =
   /** Another worker holds an unexpired lease on it. */
   | { readonly status: 'busy'; readonly leaseExpiresAt: number };
 
-export interface ClaimRequest {
+/**
+ * What the ledger is keyed on. An event id is unique only where its sender made it unique:
+ * Scalekit's `evt_…` within one environment, a SCIM or reconciliation id within one organization.
+ * Nothing stops another organization (or another environment feeding the same app) from bringing
+ * the same id, and dropping its event as a duplicate would lose a change. So a completed id answers
+ * `done` only to the same environment, organization and id. All three are plain strings compared
+ * exactly; `eventKey(event)` from `@org/scim-core` derives them from an event.
+ */
+export interface EventKey {
+  /** The Scalekit environment that sent the event (`environment_id`); `''` when the source has none (SCIM, reconciliation, custom events). */
+  readonly environmentId: string;
+  /** The event's organization; `''` for an event that belongs to none (a passthrough such as `environment.updated`). */
+  readonly organizationId: string;
   readonly eventId: string;
+}
+
+export interface ClaimRequest extends EventKey {
   /** The caller's clock, in milliseconds since the epoch. */
   readonly now: number;
   /** How long the claim holds if never completed or released (a crashed worker). */
@@ -81,18 +96,19 @@ export interface StoreOperations {
   // ── Ledger ────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Claims an event id. **Atomic**: of any number of concurrent callers for the same id, exactly
-   * one gets `claimed`. A claim whose lease has run out (`now >= claimedAt + leaseMs`) can be
-   * claimed again. A completed id answers `done` forever (or for as long as you retain the ledger:
-   * keep it longer than Scalekit retries, about 28 hours).
+   * Claims an event by its key (environment, organization, id: see `EventKey`). **Atomic**: of any
+   * number of concurrent callers for the same key, exactly one gets `claimed`; the same id under
+   * another organization or environment is another event. A claim whose lease has run out
+   * (`now >= claimedAt + leaseMs`) can be claimed again. A completed key answers `done` forever (or
+   * for as long as you retain the ledger: keep it longer than Scalekit retries, about 28 hours).
    */
   claimEvent(request: ClaimRequest): Promise<ClaimResult>;
 
   /** Marks a claimed event done with its outcome. Called inside the event's transaction. */
-  completeEvent(eventId: string, outcome: EventOutcome, now: number): Promise<void>;
+  completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void>;
 
-  /** Drops a claim after a failure so the redelivery can claim it at once. A no-op for a completed id. */
-  releaseEvent(eventId: string): Promise<void>;
+  /** Drops a claim after a failure so the redelivery can claim it at once. A no-op for a completed key. */
+  releaseEvent(key: EventKey): Promise<void>;
 
   // ── Versions and tombstones ───────────────────────────────────────────────────────────────
 
@@ -113,7 +129,11 @@ export interface StoreOperations {
   putUser(user: DirectoryUser): Promise<void>;
   /** Removes the user and its memberships. */
   deleteUser(organizationId: string, id: string): Promise<void>;
-  /** Finds a user by a secondary key. `userName` and `email` match case-insensitively. */
+  /**
+   * Finds a user by a secondary key: `externalId` exactly, `email` case-insensitively (lower-cased),
+   * and `userName` by `userNameKey` (trimmed, NFKC, fully case-folded: `ſam` finds `sam`, `STRAßE`
+   * finds `strasse`). Where several users share a key, the lowest id. The stored `userName` stays as sent.
+   */
   findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined>;
   /** Users of an organization in ascending `id` order. */
   listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]>;

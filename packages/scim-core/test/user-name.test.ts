@@ -1,0 +1,25 @@
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import { userNameKey } from '../src/index.js';
+
+it('folds the look-alikes of issue 12 onto one key: long s, sharp s, spaces, NFD, full width', () => {
+  const same = (a: string, b: string) =>
+    expect(userNameKey(a), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(userNameKey(b));
+  same('sam', '\u017Fam');
+  same('STRAßE', 'strasse');
+  same('STRA\u1E9EE', 'strasse');
+  same('ada', ' ada\u00A0');
+  same('jos\u00E9', 'jose\u0301');
+  same('ada', '\uFF41\uFF44\uFF41');
+  same('ΟΔΟΣ', 'οδοσ');
+  expect(userNameKey('sam')).not.toBe(userNameKey('sami'));
+  expect(userNameKey('s am')).not.toBe(userNameKey('sam'));
+});
+
+it('is idempotent, so a stored key looked up again finds itself', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), (name) => {
+      expect(userNameKey(userNameKey(name))).toBe(userNameKey(name));
+    }),
+  );
+});
