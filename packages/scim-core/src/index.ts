@@ -45,12 +45,19 @@ export {
   normalizeScalekitUser,
 } from './scalekit/normalize.js';
 export * from './scalekit/schemas.js';
-export { SCHEMAS as SCIM_SCHEMAS } from './scim/discovery.js';
+export { type AttributeDefinition as ScimAttributeDefinition, SCHEMAS as SCIM_SCHEMAS } from './scim/discovery.js';
 export { SCIM_ERROR_SCHEMA, ScimError, type ScimErrorType } from './scim/errors.js';
 export { type Filter as ScimFilter, formatFilter, parseFilter } from './scim/filter.js';
+export { DEFAULT_SCIM_LIMITS, type ScimLimits } from './scim/limits.js';
 export { matchesFilter } from './scim/match.js';
 export { applyPatch, PATCH_OP_SCHEMA, type PatchOperation, parsePatchRequest } from './scim/patch.js';
-export { createScimServer, type ScimServer, type ScimServerOptions } from './scim/server.js';
+export type { ScimAttributeInput, ScimSchemaExtension } from './scim/schema.js';
+export {
+  createScimServer,
+  type ScimFailure,
+  type ScimServer,
+  type ScimServerOptions,
+} from './scim/server.js';
 export {
   generateScimToken,
   hashScimToken,

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   caseExactOf,
+  LIMITS_SCHEMA,
   resourceTypes,
   SCHEMAS,
   schemas,
@@ -9,14 +10,23 @@ import {
   USER_ATTRIBUTES,
 } from '../src/scim/discovery.js';
 import { parseFilter } from '../src/scim/filter.js';
+import { DEFAULT_SCIM_LIMITS } from '../src/scim/limits.js';
 import { matchesFilter } from '../src/scim/match.js';
+import { servedSchemas } from '../src/scim/schema.js';
 
-const options = { baseUrl: 'https://app.example.com/scim/v2', maxResults: 200, maxBodyBytes: 1_048_576 };
+const options = {
+  baseUrl: 'https://app.example.com/scim/v2',
+  maxResults: 200,
+  maxBodyBytes: 1_048_576,
+  limits: DEFAULT_SCIM_LIMITS,
+  schemas: servedSchemas(),
+};
 
 describe('SCIM discovery', () => {
   it('advertises PATCH, filtering with its maximum, ETags, sorting and bearer tokens; no bulk, no password change', () => {
     expect(serviceProviderConfig(options)).toMatchObject({
-      schemas: [SCHEMAS.serviceProviderConfig],
+      schemas: [SCHEMAS.serviceProviderConfig, LIMITS_SCHEMA],
+      [LIMITS_SCHEMA]: { maxBodyBytes: 1_048_576, ...DEFAULT_SCIM_LIMITS },
       patch: { supported: true },
       filter: { supported: true, maxResults: 200 },
       etag: { supported: true },

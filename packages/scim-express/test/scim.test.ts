@@ -1,7 +1,11 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createEngine, createScimServer, generateScimToken, memoryStore, scimTokenAuthenticator } from '@org/scim-core';
-import { runScimMountConformanceSuite } from '@org/scim-testing/conformance';
+import {
+  runScimHostileInputSuite,
+  runScimMountConformanceSuite,
+  type ScimMountHarness,
+} from '@org/scim-testing/conformance';
 import express5, { type ErrorRequestHandler } from 'express';
 import express4 from 'express4';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,7 +15,7 @@ for (const [name, express] of [
   ['Express 5', express5],
   ['Express 4', express4 as unknown as typeof express5],
 ] as const) {
-  runScimMountConformanceSuite(`@org/scim-express on ${name}`, {
+  const harness = {
     async start({ server, basePath, globalBodyParser }) {
       const app = express();
       // The app's usual global parser, here also taking SCIM's media type, so SCIM bodies arrive parsed.
@@ -27,7 +31,9 @@ for (const [name, express] of [
         },
       };
     },
-  });
+  } satisfies ScimMountHarness;
+  runScimMountConformanceSuite(`@org/scim-express on ${name}`, harness);
+  runScimHostileInputSuite(`@org/scim-express on ${name}`, harness);
 }
 
 const closers: (() => void)[] = [];

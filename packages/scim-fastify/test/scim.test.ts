@@ -1,10 +1,14 @@
 import type { AddressInfo } from 'node:net';
-import { runScimMountConformanceSuite } from '@org/scim-testing/conformance';
+import {
+  runScimHostileInputSuite,
+  runScimMountConformanceSuite,
+  type ScimMountHarness,
+} from '@org/scim-testing/conformance';
 import Fastify from 'fastify';
 import { scimPlugin } from '../src/index.js';
 
 for (const basePath of ['/scim/v2', '/tenant-scim']) {
-  runScimMountConformanceSuite(`@org/scim-fastify on Fastify 5 at ${basePath}`, {
+  const harness = {
     basePath,
     async start({ server, globalBodyParser }) {
       const app = Fastify();
@@ -20,5 +24,7 @@ for (const basePath of ['/scim/v2', '/tenant-scim']) {
       await app.listen({ port: 0, host: '127.0.0.1' });
       return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
     },
-  });
+  } satisfies ScimMountHarness;
+  runScimMountConformanceSuite(`@org/scim-fastify on Fastify 5 at ${basePath}`, harness);
+  runScimHostileInputSuite(`@org/scim-fastify on Fastify 5 at ${basePath}`, harness);
 }

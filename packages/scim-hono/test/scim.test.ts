@@ -1,10 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { runScimMountConformanceSuite } from '@org/scim-testing/conformance';
+import {
+  runScimHostileInputSuite,
+  runScimMountConformanceSuite,
+  type ScimMountHarness,
+} from '@org/scim-testing/conformance';
 import { Hono } from 'hono';
 import { scimRoutes } from '../src/index.js';
 
-runScimMountConformanceSuite('@org/scim-hono on @hono/node-server', {
+const harness = {
   async start({ server, basePath, globalBodyParser }) {
     const app = new Hono();
     if (globalBodyParser) {
@@ -22,4 +26,7 @@ runScimMountConformanceSuite('@org/scim-hono on @hono/node-server', {
       close: () => new Promise<void>((resolve) => http.close(() => resolve())),
     };
   },
-});
+} satisfies ScimMountHarness;
+
+runScimMountConformanceSuite('@org/scim-hono on @hono/node-server', harness);
+runScimHostileInputSuite('@org/scim-hono on @hono/node-server', harness);

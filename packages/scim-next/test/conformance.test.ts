@@ -1,6 +1,10 @@
 import { createEngine, createScalekitWebhookReceiver, memoryStore } from '@org/scim-core';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
-import { runAdapterConformanceSuite, runScimMountConformanceSuite } from '@org/scim-testing/conformance';
+import {
+  runAdapterConformanceSuite,
+  runScimHostileInputSuite,
+  runScimMountConformanceSuite,
+} from '@org/scim-testing/conformance';
 import { afterAll, expect, it } from 'vitest';
 import { setReceiver, setScimServer, startFixture } from './next-server.js';
 
@@ -43,6 +47,13 @@ it("answers 500 with the fix, not a misleading 401, when Next's body parser is l
 
 runScimMountConformanceSuite('@org/scim-next, App Router catch-all route, under next build', {
   globalBodyParser: false,
+  async start({ server }) {
+    setScimServer(server);
+    return { url: (await shared()).url, close: () => {} };
+  },
+});
+
+runScimHostileInputSuite('@org/scim-next, App Router catch-all route, under next build', {
   async start({ server }) {
     setScimServer(server);
     return { url: (await shared()).url, close: () => {} };

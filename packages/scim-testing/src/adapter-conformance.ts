@@ -23,6 +23,7 @@ import {
   memoryStore,
   type ProvisioningHandlers,
   type ScalekitWebhookReceiver,
+  type WebhookFailure,
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventFactory } from './factories.js';
@@ -61,7 +62,7 @@ export function runAdapterConformanceSuite(name: string, harness: AdapterHarness
     reject: (...args) => current.reject(...args),
     maxBodyBytes: CONFORMANCE_MAX_BODY_BYTES,
   };
-  function fresh(handlers: ProvisioningHandlers = {}) {
+  function fresh(handlers: ProvisioningHandlers = {}, onError: (failure: WebhookFailure) => void = () => {}) {
     const users = new Map<string, { name?: string; email?: string }>();
     const calls: string[] = [];
     current = createScalekitWebhookReceiver({
@@ -81,7 +82,7 @@ export function runAdapterConformanceSuite(name: string, harness: AdapterHarness
       }),
       secret,
       maxBodyBytes: CONFORMANCE_MAX_BODY_BYTES,
-      onError: () => {},
+      onError,
     });
     return { users, calls };
   }
@@ -129,6 +130,28 @@ export function runAdapterConformanceSuite(name: string, harness: AdapterHarness
       await deliverWebhook(route, newer, { secret });
       expect(await deliverWebhook(route, older, { secret })).toMatchObject({ status: 200, body: { status: 'stale' } });
       expect(users.get('diruser_1')?.email).toBe('new@example.com');
+    });
+
+    it('refuses a signed poison event (NUL, lone surrogate, prototype key, oversized id, deep nesting) with 400, nothing written, reported to onError', async () => {
+      const failures: { status: number; code: string }[] = [];
+      const { calls, users } = fresh({}, ({ status, code }) => failures.push({ status, code }));
+      const base = JSON.stringify(events.userCreated({ id: 'diruser_poison', email: 'p@example.com' }));
+      const poisons = [
+        base.replace('"p@example.com"', '"p\\u0000@example.com"'),
+        base.replace('"p@example.com"', '"\\ud800@example.com"'),
+        base.replace('"data":{', '"data":{"__proto__":{"polluted":true},'),
+        base.replace('"data":{', '"data":{"constructor":{"prototype":{"polluted":true}},'),
+        base.replace('"diruser_poison"', JSON.stringify(`diruser_${'x'.repeat(300)}`)),
+        base.replace('"data":{', `"data":{"nested":${'{"a":'.repeat(200)}1${'}'.repeat(200)},`),
+      ];
+      for (const [i, poison] of poisons.entries()) {
+        const result = await deliverWebhook(route, poison, { secret, messageId: `msg_poison_${i}` });
+        expect(result, poison.slice(0, 120)).toMatchObject({ status: 400, body: { error: { code: 'invalid_event' } } });
+      }
+      expect(calls).toEqual([]);
+      expect(users.size).toBe(0);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(failures).toEqual(poisons.map(() => ({ status: 400, code: 'invalid_event' })));
     });
 
     it('refuses a forged signature with 401 and calls nothing', async () => {

@@ -7,7 +7,7 @@
  * | answer | when |
  * |---|---|
  * | 200 | applied, duplicate of a completed event, stale (older than the stored version), unknown type |
- * | 400 | body is not UTF-8 JSON, or a directory event does not match its schema |
+ * | 400 | body is not UTF-8 JSON; a directory event does not match its schema (an id, email or name over 256 characters included); the body nests deeper than 32 levels, holds a NUL or a lone surrogate, or a `__proto__`, `constructor` or `prototype` key |
  * | 401 | signature headers missing or wrong, timestamp malformed, stale or in the future |
  * | 409 | the same event is being applied by another request right now (Scalekit retries) |
  * | 413 | body over `maxBodyBytes` |
@@ -26,6 +26,13 @@ import {
   type WebhookVerificationErrorCode,
 } from '../webhooks/standard-webhooks.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from './body.js';
+import { inspectJson } from './json-guard.js';
+
+/**
+ * Deepest nesting a webhook body may have. A Scalekit event is 4 levels deep plus whatever the
+ * identity provider put in `raw_attributes`; everything after `JSON.parse` recurses over it.
+ */
+const MAX_JSON_DEPTH = 32;
 
 export type WebhookErrorCode =
   | WebhookVerificationErrorCode
@@ -154,6 +161,10 @@ export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): 
     } catch (error) {
       return fail(400, 'invalid_json', `The body is not UTF-8 JSON: ${(error as Error).message}`);
     }
+    // Signed is not the same as storable: a NUL, a lone surrogate or a prototype key from the
+    // identity provider would fail in the store (a 500, redelivered until Scalekit gives up) or worse.
+    const problem = inspectJson(json, MAX_JSON_DEPTH);
+    if (problem) return fail(400, 'invalid_event', `The event is not accepted: ${problem}.`);
     const parsed = parseScalekitEvent(json);
     if (!parsed.success)
       return fail(400, 'invalid_event', `The event does not match Scalekit's schema: ${describeIssues(parsed.issues)}`);

@@ -10,18 +10,27 @@ import { parseRfc3339Nanos } from '../time.js';
 
 const optionalString = z.string().nullish();
 
+/**
+ * Longest id, email, username or name a store indexes: 256 characters keep an index entry far below
+ * PostgreSQL's btree row limit (about 2.7 KB) and MySQL's 3,072 bytes, so an oversized value is a
+ * 400 at the door rather than a database error (a 500, redelivered until Scalekit gives up).
+ */
+export const MAX_IDENTIFIER_LENGTH = 256;
+const identifier = z.string().min(1).max(MAX_IDENTIFIER_LENGTH);
+const optionalIdentifier = z.string().max(MAX_IDENTIFIER_LENGTH).nullish();
+
 /** RFC 3339 with up to nine fractional digits; compared as nanoseconds, never as strings. */
 export const rfc3339Schema = z.string().refine((value) => parseRfc3339Nanos(value) !== undefined, {
   message: 'expected an RFC 3339 date-time with at most 9 fractional digits',
 });
 
 export const scalekitUserGroupSchema = z.looseObject({
-  id: z.string().min(1),
-  name: optionalString,
+  id: identifier,
+  name: optionalIdentifier,
 });
 
 export const scalekitRoleSchema = z.looseObject({
-  role_name: z.string().min(1),
+  role_name: identifier,
 });
 
 export const scalekitAddressSchema = z.looseObject({
@@ -36,11 +45,11 @@ export const scalekitAddressSchema = z.looseObject({
 
 /** `data` of `organization.directory.user_created` / `user_updated`. */
 export const scalekitDirectoryUserSchema = z.looseObject({
-  id: z.string().min(1),
-  organization_id: z.string().min(1),
-  dp_id: optionalString,
-  email: optionalString,
-  preferred_username: optionalString,
+  id: identifier,
+  organization_id: identifier,
+  dp_id: optionalIdentifier,
+  email: optionalIdentifier,
+  preferred_username: optionalIdentifier,
   active: z.boolean().nullish(),
   name: optionalString,
   given_name: optionalString,
@@ -68,27 +77,27 @@ export const scalekitDirectoryUserSchema = z.looseObject({
 
 /** `data` of `organization.directory.user_deleted`: only the identifiers. */
 export const scalekitDeletedUserSchema = z.looseObject({
-  id: z.string().min(1),
-  organization_id: z.string().min(1),
-  dp_id: optionalString,
-  email: optionalString,
+  id: identifier,
+  organization_id: identifier,
+  dp_id: optionalIdentifier,
+  email: optionalIdentifier,
 });
 
 /** `data` of the three group events. `group_deleted` shows `dp_id` where the others show `external_id`. */
 export const scalekitDirectoryGroupSchema = z.looseObject({
-  id: z.string().min(1),
-  organization_id: z.string().min(1),
-  directory_id: optionalString,
-  display_name: optionalString,
-  external_id: optionalString,
-  dp_id: optionalString,
+  id: identifier,
+  organization_id: identifier,
+  directory_id: optionalIdentifier,
+  display_name: optionalIdentifier,
+  external_id: optionalIdentifier,
+  dp_id: optionalIdentifier,
   raw_attributes: z.record(z.string(), z.unknown()).nullish(),
 });
 
 /** `data` of `organization.directory_enabled` / `organization.directory_disabled`. */
 export const scalekitDirectorySchema = z.looseObject({
-  id: z.string().min(1),
-  organization_id: z.string().min(1),
+  id: identifier,
+  organization_id: identifier,
   directory_type: optionalString,
   provider: optionalString,
   enabled: z.boolean().nullish(),
@@ -99,7 +108,7 @@ export const scalekitDirectorySchema = z.looseObject({
 
 const envelopeShape = {
   spec_version: z.string(),
-  id: z.string().min(1),
+  id: identifier,
   occurred_at: rfc3339Schema,
   environment_id: z.string(),
   organization_id: optionalString,

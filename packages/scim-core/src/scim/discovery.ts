@@ -4,6 +4,9 @@
  * `caseExact`, which filters use to compare values.
  */
 
+import type { ScimLimits } from './limits.js';
+import type { ServedSchemas } from './schema.js';
+
 export const SCHEMAS = {
   user: 'urn:ietf:params:scim:schemas:core:2.0:User',
   group: 'urn:ietf:params:scim:schemas:core:2.0:Group',
@@ -31,7 +34,7 @@ export interface AttributeDefinition {
 type Shorthand = Partial<AttributeDefinition> & Pick<AttributeDefinition, 'name' | 'description'>;
 
 /** An attribute with RFC 7643 §2.2's defaults for what it leaves out. */
-function attribute(a: Shorthand): AttributeDefinition {
+export function attribute(a: Shorthand): AttributeDefinition {
   return {
     type: 'string',
     multiValued: false,
@@ -75,14 +78,37 @@ export const USER_ATTRIBUTES: readonly AttributeDefinition[] = [
   }),
   attribute({ name: 'displayName', description: 'The name shown for the user.' }),
   attribute({ name: 'nickName', description: 'The casual name of the user.' }),
+  attribute({
+    name: 'profileUrl',
+    type: 'reference',
+    referenceTypes: ['external'],
+    description: "A URI of the user's online profile.",
+  }),
   attribute({ name: 'title', description: "The user's title." }),
   attribute({ name: 'userType', description: 'The relationship between the organization and the user.' }),
   attribute({ name: 'preferredLanguage', description: 'The preferred written or spoken language.' }),
   attribute({ name: 'locale', description: 'The default location, for localizing.' }),
   attribute({ name: 'timezone', description: 'The time zone, in IANA format.' }),
   attribute({ name: 'active', type: 'boolean', description: 'Whether the user may sign in.' }),
+  attribute({
+    name: 'password',
+    mutability: 'writeOnly',
+    returned: 'never',
+    description: 'Accepted on writes and never stored or returned: sign-in goes through the identity provider.',
+  }),
   multiValuedStrings('emails', 'Email addresses.', ['work', 'home', 'other']),
   multiValuedStrings('phoneNumbers', 'Phone numbers.', ['work', 'home', 'mobile', 'fax', 'pager', 'other']),
+  multiValuedStrings('ims', 'Instant messaging addresses.', [
+    'aim',
+    'gtalk',
+    'icq',
+    'xmpp',
+    'msn',
+    'skype',
+    'qq',
+    'yahoo',
+  ]),
+  multiValuedStrings('photos', 'URLs of photos of the user.', ['photo', 'thumbnail']),
   attribute({
     name: 'addresses',
     type: 'complex',
@@ -110,7 +136,44 @@ export const USER_ATTRIBUTES: readonly AttributeDefinition[] = [
       attribute({ name: 'display', mutability: 'readOnly', description: 'The group name.' }),
     ],
   }),
+  multiValuedStrings('entitlements', 'Entitlements of the user.', []),
   multiValuedStrings('roles', 'Roles of the user.', []),
+  multiValuedStrings('x509Certificates', 'DER-encoded X.509 certificates, base64.', []),
+];
+
+/** The attributes every resource has (RFC 7643 §3.1). Not listed in `/Schemas`, as the RFC shows it. */
+export const COMMON_ATTRIBUTES: readonly AttributeDefinition[] = [
+  attribute({
+    name: 'id',
+    caseExact: true,
+    mutability: 'readOnly',
+    returned: 'always',
+    uniqueness: 'server',
+    description: "The service provider's identifier of the resource.",
+  }),
+  attribute({
+    name: 'externalId',
+    caseExact: true,
+    description: "The identity provider's identifier of the resource.",
+  }),
+  attribute({
+    name: 'meta',
+    type: 'complex',
+    mutability: 'readOnly',
+    description: 'Resource metadata.',
+    subAttributes: [
+      attribute({ name: 'resourceType', caseExact: true, mutability: 'readOnly', description: 'The resource type.' }),
+      attribute({ name: 'created', type: 'dateTime', mutability: 'readOnly', description: 'When it was created.' }),
+      attribute({
+        name: 'lastModified',
+        type: 'dateTime',
+        mutability: 'readOnly',
+        description: 'When it last changed.',
+      }),
+      attribute({ name: 'location', type: 'reference', mutability: 'readOnly', description: 'Its URI.' }),
+      attribute({ name: 'version', caseExact: true, mutability: 'readOnly', description: 'Its version (ETag).' }),
+    ],
+  }),
 ];
 
 export const ENTERPRISE_USER_ATTRIBUTES: readonly AttributeDefinition[] = [
@@ -168,11 +231,17 @@ export interface DiscoveryOptions {
   readonly maxResults: number;
   /** Largest request body, in bytes. */
   readonly maxBodyBytes: number;
+  /** The per-request limits, reported in `ServiceProviderConfig`. */
+  readonly limits: ScimLimits;
+  readonly schemas: ServedSchemas;
 }
+
+/** The URN under which `ServiceProviderConfig` reports the limits RFC 7644 has no field for. */
+export const LIMITS_SCHEMA = 'urn:scim-sync:params:scim:schemas:extension:limits:1.0:ServiceProviderConfig';
 
 export function serviceProviderConfig(options: DiscoveryOptions) {
   return {
-    schemas: [SCHEMAS.serviceProviderConfig],
+    schemas: [SCHEMAS.serviceProviderConfig, LIMITS_SCHEMA],
     documentationUri: 'https://datatracker.ietf.org/doc/html/rfc7644',
     patch: { supported: true },
     bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
@@ -189,6 +258,7 @@ export function serviceProviderConfig(options: DiscoveryOptions) {
         primary: true,
       },
     ],
+    [LIMITS_SCHEMA]: { maxBodyBytes: options.maxBodyBytes, ...options.limits },
     meta: { resourceType: 'ServiceProviderConfig', location: `${options.baseUrl}/ServiceProviderConfig` },
   };
 }
@@ -202,7 +272,7 @@ export function resourceTypes(options: DiscoveryOptions) {
       endpoint: '/Users',
       description: 'User Account',
       schema: SCHEMAS.user,
-      schemaExtensions: [{ schema: SCHEMAS.enterpriseUser, required: false }],
+      schemaExtensions: options.schemas.userExtensions.map((e) => ({ schema: e.id, required: false })),
       meta: { resourceType: 'ResourceType', location: `${options.baseUrl}/ResourceTypes/User` },
     },
     {
@@ -228,7 +298,7 @@ export function schemas(options: DiscoveryOptions) {
   });
   return [
     schema(SCHEMAS.user, 'User', 'User Account', USER_ATTRIBUTES),
-    schema(SCHEMAS.enterpriseUser, 'EnterpriseUser', 'Enterprise User', ENTERPRISE_USER_ATTRIBUTES),
+    ...options.schemas.userExtensions.map((e) => schema(e.id, e.name, e.description, e.attributes)),
     schema(SCHEMAS.group, 'Group', 'Group', GROUP_ATTRIBUTES),
   ];
 }

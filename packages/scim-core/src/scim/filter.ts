@@ -7,7 +7,9 @@
  * associate to the left. Operators and the literals `true`, `false`, `null` are case-insensitive;
  * attribute names keep their spelling (matching is case-insensitive, per RFC 7643 §2.1).
  */
+import { SCHEMAS } from './discovery.js';
 import { ScimError } from './errors.js';
+import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 
 /** `[schema URN ":"] attribute ["." subAttribute]`, e.g. `name.familyName` or `urn:…:User:employeeNumber`. */
 export interface AttributePath {
@@ -86,17 +88,46 @@ function invalid(detail: string): ScimError {
 
 const ATTRIBUTE_NAME = /^[A-Za-z$][\w$-]*$/;
 
-/** Parses `[urn:…:]attr[.sub]`. The URN is everything before the last colon. */
-export function parseAttributePath(text: string, error: (detail: string) => ScimError = invalid): AttributePath {
-  const colon = text.lastIndexOf(':');
-  const schema = colon === -1 ? undefined : text.slice(0, colon);
-  const [attribute, subAttribute, extra] = text.slice(colon + 1).split('.');
+/** The schema URNs a path may start with when the caller names none: the core User and Group and the enterprise extension. */
+export const DEFAULT_PATH_SCHEMAS: readonly string[] = [SCHEMAS.user, SCHEMAS.group, SCHEMAS.enterpriseUser];
+
+/**
+ * The declared URN `text` starts with (followed by `:`), in the URN's own spelling, and the rest;
+ * the longest wins, so an extension URN that extends another's prefix is still found.
+ */
+export function splitSchemaUrn(text: string, schemas: readonly string[]): { schema: string; rest: string } | undefined {
+  const lower = text.toLowerCase();
+  let found: string | undefined;
+  for (const urn of schemas) {
+    if (lower.startsWith(`${urn.toLowerCase()}:`) && (found === undefined || urn.length > found.length)) found = urn;
+  }
+  return found === undefined ? undefined : { schema: found, rest: text.slice(found.length + 1) };
+}
+
+/**
+ * Parses `[urn:…:]attr[.sub]`. A URN prefix must be one of `schemas` (the ones the server
+ * declares): anything else with a colon is refused, so `__proto__:x` is never split into a
+ * "schema" and an attribute.
+ */
+export function parseAttributePath(
+  text: string,
+  schemas: readonly string[] = DEFAULT_PATH_SCHEMAS,
+  error: (detail: string) => ScimError = invalid,
+): AttributePath {
+  let schema: string | undefined;
+  let rest = text;
+  if (text.includes(':')) {
+    const split = splitSchemaUrn(text, schemas);
+    if (!split) throw error(`"${text}" is not an attribute path of a schema this server declares`);
+    schema = split.schema;
+    rest = split.rest;
+  }
+  const [attribute, subAttribute, extra] = rest.split('.');
   if (
     attribute === undefined ||
     !ATTRIBUTE_NAME.test(attribute) ||
     (subAttribute !== undefined && !ATTRIBUTE_NAME.test(subAttribute)) ||
-    extra !== undefined ||
-    schema === ''
+    extra !== undefined
   ) {
     throw error(`"${text}" is not an attribute path`);
   }
@@ -107,12 +138,48 @@ export function parseAttributePath(text: string, error: (detail: string) => Scim
   };
 }
 
+/** How `parseFilter` bounds its work, and the URNs a path may start with. */
+export interface FilterOptions
+  extends Partial<Pick<ScimLimits, 'maxFilterLength' | 'maxFilterTerms' | 'maxFilterDepth'>> {
+  /** Default `DEFAULT_PATH_SCHEMAS`. */
+  readonly schemas?: readonly string[];
+}
+
 class Parser {
   #i = 0;
+  #depth = 0;
+  #terms = 0;
   constructor(
     private readonly tokens: Token[],
     private readonly source: string,
+    private readonly schemas: readonly string[],
+    private readonly maxTerms: number,
+    private readonly maxDepth: number,
   ) {}
+
+  /** Entering `(`, `not (` or `[`: refused past the depth limit, before recursing further. */
+  #nest(token: Token): void {
+    this.#depth += 1;
+    if (this.#depth > this.maxDepth) {
+      throw new ScimError(
+        400,
+        'invalidFilter',
+        `The filter nests deeper than ${this.maxDepth} levels (at position ${token.at}).`,
+      );
+    }
+  }
+
+  /** One more comparison: refused past the term limit. */
+  #term(token: Token): void {
+    this.#terms += 1;
+    if (this.#terms > this.maxTerms) {
+      throw new ScimError(
+        400,
+        'invalidFilter',
+        `The filter has more than ${this.maxTerms} comparisons (at position ${token.at}).`,
+      );
+    }
+  }
 
   #peek(): Token | undefined {
     return this.tokens[this.#i];
@@ -162,9 +229,11 @@ class Parser {
   #not(inValuePath: boolean): Filter {
     const token = this.#peek();
     if (this.#isWord(token, 'not') && this.tokens[this.#i + 1]?.kind === '(') {
+      this.#nest(token as Token);
       this.#i += 2;
       const filter = this.#or(inValuePath);
       this.#expect(')', '")" to close "not ("');
+      this.#depth -= 1;
       return { op: 'not', filter };
     }
     return this.#atom(inValuePath);
@@ -173,26 +242,31 @@ class Parser {
   #atom(inValuePath: boolean): Filter {
     const token = this.#peek();
     if (token?.kind === '(') {
+      this.#nest(token);
       this.#i += 1;
       const filter = this.#or(inValuePath);
       this.#expect(')', '")"');
+      this.#depth -= 1;
       return filter;
     }
     if (token?.kind !== 'word') throw invalid(`expected an attribute ${this.#where(token)}`);
     if (token.text.toLowerCase() === 'not')
       throw invalid(`"not" takes parentheses, "not (…)", at position ${token.at}`);
     this.#i += 1;
-    const path = parseAttributePath(token.text);
+    const path = parseAttributePath(token.text, this.schemas);
     const next = this.#peek();
     if (next?.kind === '[') {
       if (inValuePath) throw invalid(`a value filter cannot nest another, at position ${next.at}`);
       if (path.subAttribute !== undefined) throw invalid(`"${token.text}[" filters a sub-attribute`);
+      this.#nest(next);
       this.#i += 1;
       const filter = this.#or(true);
       this.#expect(']', '"]"');
+      this.#depth -= 1;
       return { op: 'valuePath', path, filter };
     }
     if (next?.kind !== 'word') throw invalid(`expected an operator after "${token.text}" ${this.#where(next)}`);
+    this.#term(token);
     const op = next.text.toLowerCase();
     this.#i += 1;
     if (op === 'pr') return { op: 'pr', path };
@@ -222,9 +296,24 @@ function describe(token: Token): string {
   return `"${token.kind}"`;
 }
 
-/** Parses a SCIM filter; throws a `ScimError` (400, `invalidFilter`) saying what is wrong and where. */
-export function parseFilter(input: string): Filter {
-  return new Parser(tokenize(input), input).parse();
+/**
+ * Parses a SCIM filter; throws a `ScimError` (400, `invalidFilter`) saying what is wrong and where.
+ * Its cost is bounded by `options` (default `DEFAULT_SCIM_LIMITS`): the length is checked before
+ * tokenizing, and the term count and nesting while parsing, so the parser never recurses deeper
+ * than `maxFilterDepth`.
+ */
+export function parseFilter(input: string, options: FilterOptions = {}): Filter {
+  const maxLength = options.maxFilterLength ?? DEFAULT_SCIM_LIMITS.maxFilterLength;
+  if (input.length > maxLength) {
+    throw new ScimError(400, 'invalidFilter', `The filter is longer than ${maxLength} characters.`);
+  }
+  return new Parser(
+    tokenize(input),
+    input,
+    options.schemas ?? DEFAULT_PATH_SCHEMAS,
+    options.maxFilterTerms ?? DEFAULT_SCIM_LIMITS.maxFilterTerms,
+    options.maxFilterDepth ?? DEFAULT_SCIM_LIMITS.maxFilterDepth,
+  ).parse();
 }
 
 export function formatAttributePath(path: AttributePath): string {

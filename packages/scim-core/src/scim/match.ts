@@ -21,18 +21,18 @@ type Json = unknown;
 const DEFAULT_CASE_EXACT = new Set(['id', 'externalid', 'meta.version']);
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** The value of `name` in `object`, matched case-insensitively. */
-function member(object: Json, name: string): Json {
+/** The value of `name` among `object`'s own keys, matched case-insensitively; never an inherited one. */
+export function member(object: Json, name: string): Json {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
   const record = object as Record<string, Json>;
-  if (name in record) return record[name];
+  if (Object.hasOwn(record, name)) return record[name];
   const lower = name.toLowerCase();
   for (const key of Object.keys(record)) if (key.toLowerCase() === lower) return record[key];
   return undefined;
 }
 
 /** The values `path` reaches in `resource`: one per element of a multi-valued attribute. */
-function valuesAt(resource: Json, path: AttributePath): Json[] {
+export function valuesAt(resource: Json, path: AttributePath): Json[] {
   let base = resource;
   if (path.schema !== undefined) {
     // An extension's attributes live under its URN; the core schema's at the top.

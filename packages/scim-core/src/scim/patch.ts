@@ -3,14 +3,34 @@
  * paths, value filters (`emails[type eq "work"].value`) and extension URNs. Atomic: the operations
  * apply to a copy, and the first that fails throws a `ScimError` with the original untouched.
  *
+ * Schema-bound: every path is resolved to an attribute the resource type declares before anything
+ * is read or written, and every key written is that attribute's declared name. A path naming
+ * anything else (`__proto__:x`, `name.toString`, an undeclared extension) is a 400 `invalidPath`; in
+ * a path-less value, keys that name no declared attribute are left out, as in a POST.
+ *
  * Also what Microsoft Entra ID sends (its "Known issues and resolutions with SCIM 2.0 compliance"):
  * capitalised `Replace`/`Add`/`Remove`; `"active": "False"` as a string; a path-less `replace` whose
  * keys are dotted (`name.givenName`) or URN-qualified; `members` removed by `value` (only those, never
  * all); and add-on-miss: `replace` of `emails[type eq "work"].value` with no work email adds one.
  */
+import type { AttributeDefinition } from './discovery.js';
 import { ScimError } from './errors.js';
-import { type AttributePath, type Filter, parseAttributePath, parseFilter } from './filter.js';
+import { type Filter, parseAttributePath, parseFilter } from './filter.js';
+import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter } from './match.js';
+import {
+  checkFilter,
+  cleanValue,
+  extensionOf,
+  type ResolvedPath,
+  type ResourceSchema,
+  resolvePath,
+  type SanitizeOptions,
+  sanitizeResource,
+  schemaUrns,
+  servedSchemas,
+  subAttributes,
+} from './schema.js';
 
 export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
@@ -25,205 +45,291 @@ type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** The own value of `key`, never an inherited one. */
+const own = (object: JsonObject, key: string): unknown => (Object.hasOwn(object, key) ? object[key] : undefined);
+
+type PatchLimits = Pick<ScimLimits, 'maxPatchOperations' | 'maxPathLength'>;
+
 /** Validates a PATCH body and returns its operations with `op` lower-cased. */
-export function parsePatchRequest(body: unknown): PatchOperation[] {
+export function parsePatchRequest(body: unknown, limits: Partial<PatchLimits> = {}): PatchOperation[] {
+  const maxOperations = limits.maxPatchOperations ?? DEFAULT_SCIM_LIMITS.maxPatchOperations;
+  const maxPath = limits.maxPathLength ?? DEFAULT_SCIM_LIMITS.maxPathLength;
   if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', 'A PATCH body is a JSON object.');
-  const schemas = body.schemas;
+  const schemas = own(body, 'schemas');
   if (!Array.isArray(schemas) || !schemas.includes(PATCH_OP_SCHEMA)) {
     throw new ScimError(400, 'invalidSyntax', `A PATCH body names the schema "${PATCH_OP_SCHEMA}".`);
   }
-  const operations = body.Operations ?? body.operations;
+  const operations = own(body, 'Operations') ?? own(body, 'operations');
   if (!Array.isArray(operations) || operations.length === 0) {
     throw new ScimError(400, 'invalidSyntax', 'A PATCH body has a non-empty "Operations" array.');
   }
+  if (operations.length > maxOperations) {
+    throw new ScimError(
+      413,
+      undefined,
+      `A PATCH has at most ${maxOperations} operations; this one has ${operations.length}.`,
+    );
+  }
   return operations.map((raw, i) => {
     if (!isObject(raw)) throw new ScimError(400, 'invalidSyntax', `Operation ${i} is not an object.`);
-    const op = typeof raw.op === 'string' ? raw.op.toLowerCase() : undefined;
+    const rawOp = own(raw, 'op');
+    const op = typeof rawOp === 'string' ? rawOp.toLowerCase() : undefined;
     if (op !== 'add' && op !== 'replace' && op !== 'remove') {
       throw new ScimError(
         400,
         'invalidSyntax',
-        `Operation ${i} has op ${JSON.stringify(raw.op)}; expected add, replace or remove.`,
+        `Operation ${i} has op ${JSON.stringify(rawOp)?.slice(0, 40)}; expected add, replace or remove.`,
       );
     }
-    if (raw.path !== undefined && typeof raw.path !== 'string') {
+    const path = own(raw, 'path');
+    if (path !== undefined && typeof path !== 'string') {
       throw new ScimError(400, 'invalidPath', `Operation ${i} has a path that is not a string.`);
     }
-    if (op !== 'remove' && !('value' in raw)) {
+    if (typeof path === 'string' && path.length > maxPath) {
+      throw new ScimError(400, 'invalidPath', `Operation ${i} has a path longer than ${maxPath} characters.`);
+    }
+    const hasValue = Object.hasOwn(raw, 'value');
+    if (op !== 'remove' && !hasValue) {
       throw new ScimError(400, 'invalidValue', `Operation ${i} (${op}) has no value.`);
     }
     return {
       op,
-      ...(typeof raw.path === 'string' && { path: raw.path }),
-      ...('value' in raw && { value: raw.value }),
+      ...(typeof path === 'string' && { path }),
+      ...(hasValue && { value: raw.value }),
     };
   });
 }
 
-/** A PATCH path: an attribute, optionally filtered (`emails[type eq "work"]`), optionally a sub-attribute of the matches. */
-interface PatchPath {
-  readonly attribute: AttributePath;
-  readonly filter?: Filter;
-  readonly subAttribute?: string;
-}
+/** Where an operation's path points, resolved against the schema. */
+export type PatchTarget =
+  /** A whole extension: `"path": "urn:…:enterprise:2.0:User"`. */
+  | { readonly kind: 'extension'; readonly urn: string }
+  /** An attribute (or sub-attribute), optionally filtered, optionally a sub-attribute of the matches. */
+  | {
+      readonly kind: 'attribute';
+      readonly path: ResolvedPath;
+      readonly filter?: Filter;
+      readonly subAttribute?: AttributeDefinition;
+    };
 
 function invalidPath(detail: string): ScimError {
   return new ScimError(400, 'invalidPath', `The path is not valid: ${detail}.`);
 }
 
-export function parsePatchPath(path: string): PatchPath {
-  const open = path.indexOf('[');
-  if (open === -1) return { attribute: parseAttributePath(path.trim(), invalidPath) };
-  const close = path.lastIndexOf(']');
-  if (close < open) throw invalidPath(`"${path}" opens "[" without closing it`);
-  const attribute = parseAttributePath(path.slice(0, open).trim(), invalidPath);
-  if (attribute.subAttribute !== undefined) throw invalidPath(`"${path}" filters a sub-attribute`);
+/** Resolves a PATCH path against `schema`; throws a 400 `invalidPath` (or `mutability` for `schemas`). */
+export function parsePatchPath(path: string, schema: ResourceSchema): PatchTarget {
+  const text = path.trim();
+  const shown = text.slice(0, 200);
+  const extension = extensionOf(schema, text);
+  if (extension) return { kind: 'extension', urn: extension.urn };
+  if (text.toLowerCase() === 'schemas') throw new ScimError(400, 'mutability', '"schemas" is read-only.');
+  const resolve = (attributeText: string): ResolvedPath => {
+    const parsed = parseAttributePath(attributeText, schemaUrns(schema), invalidPath);
+    const resolved = resolvePath(schema, parsed);
+    if (!resolved) throw invalidPath(`"${shown}" names no attribute the ${schema.name} schema declares`);
+    return resolved;
+  };
+  const open = text.indexOf('[');
+  if (open === -1) return { kind: 'attribute', path: resolve(text) };
+  const close = text.lastIndexOf(']');
+  if (close < open) throw invalidPath(`"${shown}" opens "[" without closing it`);
+  const attribute = resolve(text.slice(0, open).trim());
+  if (attribute.sub !== undefined) throw invalidPath(`"${shown}" filters a sub-attribute`);
+  if (attribute.attribute.type !== 'complex' || !attribute.attribute.multiValued) {
+    throw invalidPath(
+      `"${shown}" filters "${attribute.attribute.name}", which is not a multi-valued complex attribute`,
+    );
+  }
   let filter: Filter;
   try {
-    filter = parseFilter(path.slice(open + 1, close));
+    // Inside the brackets names are sub-attributes: no schema URN may prefix them.
+    filter = parseFilter(text.slice(open + 1, close), { schemas: [] });
+    checkFilter(schema, filter, attribute.attribute);
   } catch (error) {
-    throw error instanceof ScimError ? invalidPath(`the filter in "${path}": ${error.detail}`) : error;
+    throw error instanceof ScimError ? invalidPath(`the filter in "${shown}": ${error.detail}`) : error;
   }
-  const rest = path.slice(close + 1);
-  if (rest === '') return { attribute, filter };
-  if (!/^\.[A-Za-z$][\w$-]*$/.test(rest)) throw invalidPath(`"${rest}" after "]" is not a sub-attribute`);
-  return { attribute, filter, subAttribute: rest.slice(1) };
+  const rest = text.slice(close + 1);
+  if (rest === '') return { kind: 'attribute', path: attribute, filter };
+  const subAttribute = /^\.[A-Za-z$][\w$-]*$/.test(rest)
+    ? subAttributes(attribute.attribute).get(rest.slice(1).toLowerCase())
+    : undefined;
+  if (!subAttribute)
+    throw invalidPath(`"${rest.slice(0, 100)}" after "]" is not a sub-attribute of "${attribute.attribute.name}"`);
+  return { kind: 'attribute', path: attribute, filter, subAttribute };
 }
 
 export interface PatchOptions {
-  /** Attributes clients may not change (lower-cased names). Default `id`, `meta`, `schemas`, `groups`. */
-  readonly readOnly?: ReadonlySet<string>;
-  /** Attributes whose string values `"True"`/`"False"` mean booleans (lower-cased dotted names). Default `active`, `*.primary`. */
-  readonly booleans?: (name: string) => boolean;
+  /** The resource type's schema. Default: the built-in Group schema if `resource.schemas` names it, else User. */
+  readonly schema?: ResourceSchema;
+  /** String lengths, as the server enforces them. Default `DEFAULT_SCIM_LIMITS`. */
+  readonly limits?: Pick<ScimLimits, 'maxStringLength' | 'maxIdentifierLength'>;
 }
 
-const DEFAULT_READ_ONLY = new Set(['id', 'meta', 'schemas', 'groups']);
-const DEFAULT_BOOLEANS = (name: string) => name === 'active' || name.endsWith('.primary') || name === 'primary';
-
-/** The key of `name` in `object`, matched case-insensitively; `name` itself when absent. */
-function keyOf(object: JsonObject, name: string): string {
-  if (name in object) return name;
-  const lower = name.toLowerCase();
-  return Object.keys(object).find((key) => key.toLowerCase() === lower) ?? name;
+let builtIn: ReturnType<typeof servedSchemas> | undefined;
+function defaultSchema(resource: JsonObject): ResourceSchema {
+  builtIn ??= servedSchemas();
+  const schemas = own(resource, 'schemas');
+  return Array.isArray(schemas) && schemas.includes(builtIn.group.core) ? builtIn.group : builtIn.user;
 }
 
-/** Applies the operations to a copy of `resource` and returns it; throws without changing anything. */
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Applies the operations to a copy of `resource` and returns it; throws without changing anything.
+ * The copy holds only what the schema declares (plus `schemas`, recomputed from the extensions present).
+ */
 export function applyPatch(
   resource: JsonObject,
   operations: readonly PatchOperation[],
   options: PatchOptions = {},
 ): JsonObject {
-  const readOnly = options.readOnly ?? DEFAULT_READ_ONLY;
-  const booleans = options.booleans ?? DEFAULT_BOOLEANS;
-  const result = structuredClone(resource);
+  const schema = options.schema ?? defaultSchema(resource);
+  const clean: SanitizeOptions = {
+    limits: options.limits ?? DEFAULT_SCIM_LIMITS,
+    mode: 'input',
+    identifiers: schema.identifiers,
+  };
+  const result = sanitizeResource(schema, resource, { ...clean, mode: 'stored' });
 
-  const coerce = (name: string, value: unknown): unknown => {
-    if (typeof value === 'string' && booleans(name.toLowerCase())) {
-      if (value.toLowerCase() === 'true') return true;
-      if (value.toLowerCase() === 'false') return false;
-      throw new ScimError(400, 'invalidValue', `"${name}" is a boolean, not ${JSON.stringify(value)}.`);
-    }
-    if (isObject(value)) {
-      const out: JsonObject = {};
-      for (const [k, v] of Object.entries(value)) out[k] = coerce(`${name}.${k}`, v);
-      return out;
-    }
-    if (Array.isArray(value)) return value.map((v) => (isObject(v) ? coerce(name, v) : v));
-    return value;
+  /** The object an attribute lives in: the resource, or its extension's object (created on write). */
+  const containerOf = (extension: string | undefined, create: boolean): JsonObject | undefined => {
+    if (extension === undefined) return result;
+    const existing = own(result, extension);
+    if (isObject(existing)) return existing;
+    if (!create) return undefined;
+    const created: JsonObject = {};
+    result[extension] = created;
+    return created;
   };
 
-  /** The object an attribute path lives in: the resource, or its extension's object (created on write). */
-  const container = (path: AttributePath, create: boolean): JsonObject | undefined => {
-    if (path.schema === undefined) return result;
-    const schemas = Array.isArray(result.schemas) ? (result.schemas as string[]) : [];
-    const isCore = /^urn:ietf:params:scim:schemas:core:2\.0:/i.test(path.schema);
-    if (isCore) return result;
-    const key = keyOf(result, path.schema);
-    if (!isObject(result[key])) {
-      if (!create) return undefined;
-      result[key] = {};
-      if (!schemas.includes(path.schema)) result.schemas = [...schemas, path.schema];
-    }
-    return result[key] as JsonObject;
-  };
-
-  const guard = (path: AttributePath) => {
-    if (path.schema === undefined && readOnly.has(path.attribute.toLowerCase())) {
-      throw new ScimError(400, 'mutability', `"${path.attribute}" is read-only.`);
+  const guard = (path: ResolvedPath) => {
+    if (path.attribute.mutability === 'readOnly') {
+      throw new ScimError(400, 'mutability', `"${path.attribute.name}" is read-only.`);
     }
   };
 
-  const setAttribute = (path: AttributePath, value: unknown, mode: 'add' | 'replace') => {
+  const nameOf = (path: ResolvedPath, sub = path.sub) =>
+    sub ? `${path.attribute.name}.${sub.name}` : path.attribute.name;
+
+  const setAttribute = (path: ResolvedPath, value: unknown, mode: 'add' | 'replace') => {
     guard(path);
-    const target = container(path, true) as JsonObject;
-    const name = path.subAttribute === undefined ? path.attribute : `${path.attribute}.${path.subAttribute}`;
-    const coerced = coerce(name, value);
-    const key = keyOf(target, path.attribute);
-    if (path.subAttribute !== undefined) {
-      const parent = isObject(target[key]) ? (target[key] as JsonObject) : {};
-      parent[keyOf(parent, path.subAttribute)] = coerced;
-      target[key] = parent;
+    const target = containerOf(path.extension, true) as JsonObject;
+    const { attribute, sub } = path;
+    const current = own(target, attribute.name);
+    if (sub) {
+      const cleaned = cleanValue(sub, value, nameOf(path), clean);
+      const put = (item: JsonObject) => {
+        if (cleaned === undefined) delete item[sub.name];
+        else item[sub.name] = cleaned;
+      };
+      if (attribute.multiValued) {
+        // A sub-attribute of a multi-valued attribute without a filter: every value's (RFC 7644 §3.5.2.3).
+        const list = Array.isArray(current) ? current.filter(isObject) : [];
+        if (list.length === 0 && cleaned !== undefined) list.push({});
+        for (const item of list) put(item);
+        target[attribute.name] = list;
+      } else {
+        const parent = isObject(current) ? current : {};
+        put(parent);
+        target[attribute.name] = parent;
+      }
       return;
     }
-    const current = target[key];
-    if (mode === 'add' && Array.isArray(current)) {
-      const additions = Array.isArray(coerced) ? coerced : [coerced];
-      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-      target[key] = [...current, ...additions.filter((v) => !current.some((c) => same(c, v)))];
-    } else if (mode === 'add' && isObject(current) && isObject(coerced)) {
-      target[key] = { ...current, ...coerced };
+    const cleaned = cleanValue(attribute, value, attribute.name, clean);
+    if (cleaned === undefined) {
+      if (mode === 'replace') delete target[attribute.name];
+      return;
+    }
+    if (mode === 'add' && Array.isArray(current) && Array.isArray(cleaned)) {
+      target[attribute.name] = [...current, ...cleaned.filter((v) => !current.some((c) => sameJson(c, v)))];
+    } else if (mode === 'add' && isObject(current) && isObject(cleaned)) {
+      target[attribute.name] = { ...current, ...cleaned };
     } else {
-      target[key] = coerced;
+      target[attribute.name] = cleaned;
+    }
+  };
+
+  /** A key of a path-less value as a declared attribute, or `undefined` for one the schema does not declare. */
+  const declared = (key: string): ResolvedPath | undefined => {
+    try {
+      return resolvePath(schema, parseAttributePath(key, schemaUrns(schema)));
+    } catch {
+      return undefined;
     }
   };
 
   /** A path-less add or replace: each key of the value is a path (Entra sends dotted and URN keys). */
   const setMany = (value: unknown, mode: 'add' | 'replace') => {
     if (!isObject(value)) throw new ScimError(400, 'invalidValue', `A ${mode} without a path takes an object.`);
-    for (const [key, v] of Object.entries(value)) {
+    for (const key of Object.keys(value)) {
+      const v = value[key];
       if (key.toLowerCase() === 'schemas') continue;
       // Entra: a key may itself be a filtered path, `"emails[type eq \"work\"].value": "…"`.
       if (key.includes('[')) {
         applyOne({ op: mode, path: key, value: v });
         continue;
       }
-      // Okta repeats the id in a path-less replace: a read-only attribute set to what it already is changes nothing.
-      if (readOnly.has(key.toLowerCase()) && JSON.stringify(result[keyOf(result, key)]) === JSON.stringify(v)) continue;
-      if (key.startsWith('urn:') && isObject(v) && !key.slice(key.lastIndexOf(':') + 1).includes('.')) {
-        // An extension object: { "urn:…:enterprise:2.0:User": { "department": "…" } }, unless the
-        // URN itself ends in an attribute name (then it is one attribute).
-        const looksLikeSchema = /:(User|Group)$/i.test(key);
-        if (looksLikeSchema) {
-          for (const [k2, v2] of Object.entries(v)) setAttribute({ schema: key, attribute: k2 }, v2, mode);
-          continue;
+      const extension = extensionOf(schema, key);
+      if (extension) {
+        // An extension object: { "urn:…:enterprise:2.0:User": { "department": "…" } }.
+        if (!isObject(v)) throw new ScimError(400, 'invalidValue', `"${extension.urn}" takes an object.`);
+        for (const name of Object.keys(v)) {
+          const path = resolvePath(schema, { schema: extension.urn, attribute: name });
+          if (path) setAttribute(path, v[name], mode);
         }
+        continue;
       }
-      setAttribute(parseAttributePath(key, invalidPath), v, mode);
+      const path = declared(key);
+      if (!path) continue;
+      // Okta repeats the id in a path-less replace: a read-only attribute set to what it already is changes nothing.
+      if (
+        path.attribute.mutability === 'readOnly' &&
+        !path.sub &&
+        sameJson(own(containerOf(path.extension, false) ?? {}, path.attribute.name), v)
+      ) {
+        continue;
+      }
+      setAttribute(path, v, mode);
     }
-  };
-
-  /** Elements of a multi-valued attribute that match the path's filter. */
-  const matching = (path: PatchPath, create: boolean) => {
-    const target = container(path.attribute, create);
-    if (!target)
-      return { target: undefined, key: path.attribute.attribute, list: [] as unknown[], hits: [] as number[] };
-    const key = keyOf(target, path.attribute.attribute);
-    const list = Array.isArray(target[key]) ? (target[key] as unknown[]) : [];
-    const hits = list.flatMap((item, i) => (matchesFilter(item, path.filter as Filter) ? [i] : []));
-    return { target, key, list, hits };
   };
 
   /** For add-on-miss: the element a filter of `eq` conditions joined by `and` describes. */
-  const elementFrom = (filter: Filter): JsonObject | undefined => {
+  const elementFrom = (filter: Filter, attribute: AttributeDefinition): JsonObject | undefined => {
     if (filter.op === 'eq' && filter.path.subAttribute === undefined && filter.path.schema === undefined) {
-      return { [filter.path.attribute]: filter.value };
+      const sub = subAttributes(attribute).get(filter.path.attribute.toLowerCase());
+      return sub ? { [sub.name]: filter.value } : undefined;
     }
     if (filter.op === 'and') {
-      const left = elementFrom(filter.left);
-      const right = elementFrom(filter.right);
+      const left = elementFrom(filter.left, attribute);
+      const right = elementFrom(filter.right, attribute);
       return left && right ? { ...left, ...right } : undefined;
     }
     return undefined;
+  };
+
+  const remove = (target: Extract<PatchTarget, { kind: 'attribute' }>, value: unknown) => {
+    const { path, filter, subAttribute } = target;
+    const container = containerOf(path.extension, false);
+    if (!container) return;
+    const name = path.attribute.name;
+    const current = own(container, name);
+    if (filter) {
+      if (!Array.isArray(current)) return;
+      const hits = new Set(current.flatMap((item, i) => (matchesFilter(item, filter) ? [i] : [])));
+      if (subAttribute === undefined) container[name] = current.filter((_, i) => !hits.has(i));
+      else for (const i of hits) if (isObject(current[i])) delete (current[i] as JsonObject)[subAttribute.name];
+      return;
+    }
+    if (path.sub) {
+      const items = Array.isArray(current) ? current : [current];
+      for (const item of items) if (isObject(item)) delete item[path.sub.name];
+    } else if (Array.isArray(current) && value !== undefined && value !== null) {
+      // Entra: remove these members (by value), never all of them.
+      const values = (Array.isArray(value) ? value : [value]).map((v) => (isObject(v) ? own(v, 'value') : v));
+      container[name] = current.filter((item) => !values.includes(isObject(item) ? own(item, 'value') : item));
+    } else {
+      delete container[name];
+    }
   };
 
   function applyOne(operation: PatchOperation): void {
@@ -232,64 +338,62 @@ export function applyPatch(
       setMany(operation.value, operation.op);
       return;
     }
-    const path = parsePatchPath(operation.path);
-    guard(path.attribute);
-    if (!path.filter) {
-      if (operation.op !== 'remove') {
-        setAttribute(path.attribute, operation.value, operation.op);
-        return;
-      }
-      const target = container(path.attribute, false);
-      if (!target) return;
-      const key = keyOf(target, path.attribute.attribute);
-      if (path.attribute.subAttribute !== undefined) {
-        if (isObject(target[key]))
-          delete (target[key] as JsonObject)[keyOf(target[key] as JsonObject, path.attribute.subAttribute)];
-      } else if (Array.isArray(target[key]) && operation.value !== undefined) {
-        // Entra: remove these members (by value), never all of them.
-        const values = (Array.isArray(operation.value) ? operation.value : [operation.value]).map((v) =>
-          isObject(v) ? v.value : v,
-        );
-        target[key] = (target[key] as unknown[]).filter((item) => !values.includes(isObject(item) ? item.value : item));
-      } else {
-        delete target[key];
-      }
+    const target = parsePatchPath(operation.path, schema);
+    if (target.kind === 'extension') {
+      if (operation.op === 'remove') delete result[target.urn];
+      else setMany({ [target.urn]: operation.value }, operation.op);
       return;
     }
-    const { target, key, list, hits } = matching(path, operation.op !== 'remove');
+    guard(target.path);
     if (operation.op === 'remove') {
-      if (!target) return;
-      if (path.subAttribute === undefined) target[key] = list.filter((_, i) => !hits.includes(i));
-      else for (const i of hits) delete (list[i] as JsonObject)[keyOf(list[i] as JsonObject, path.subAttribute)];
+      remove(target, operation.value);
       return;
     }
-    const name = `${path.attribute.attribute}${path.subAttribute ? `.${path.subAttribute}` : ''}`;
-    const value = coerce(name, operation.value);
+    const { path, filter, subAttribute } = target;
+    if (!filter) {
+      setAttribute(path, operation.value, operation.op);
+      return;
+    }
+    const container = containerOf(path.extension, true) as JsonObject;
+    const name = path.attribute.name;
+    const current = own(container, name);
+    const list = Array.isArray(current) ? [...current] : [];
+    const hits = list.flatMap((item, i) => (matchesFilter(item, filter) ? [i] : []));
+    const element = (value: unknown) => cleanValue(path.attribute, value, name, clean, true);
     if (hits.length === 0) {
-      const element = elementFrom(path.filter);
-      if (!element) {
+      const described = elementFrom(filter, path.attribute);
+      if (!described) {
         throw new ScimError(
           400,
           'noTarget',
-          `No value of "${path.attribute.attribute}" matches the filter in "${operation.path}".`,
+          `No value of "${name}" matches the filter in "${operation.path.slice(0, 200)}".`,
         );
       }
-      const added =
-        path.subAttribute === undefined
-          ? { ...element, ...(isObject(value) ? value : {}) }
-          : { ...element, [path.subAttribute]: value };
-      (target as JsonObject)[key] = [...list, added];
+      const added = subAttribute
+        ? { ...described, [subAttribute.name]: operation.value }
+        : { ...described, ...(isObject(operation.value) ? operation.value : {}) };
+      const cleaned = element(added);
+      if (cleaned !== undefined) list.push(cleaned);
+      container[name] = list;
       return;
     }
     for (const i of hits) {
       const item = list[i];
-      if (path.subAttribute !== undefined && isObject(item)) item[keyOf(item, path.subAttribute)] = value;
-      else if (isObject(item) && isObject(value)) list[i] = operation.op === 'add' ? { ...item, ...value } : value;
-      else list[i] = value;
+      if (subAttribute) {
+        const value = cleanValue(subAttribute, operation.value, `${name}.${subAttribute.name}`, clean);
+        const next = { ...(isObject(item) ? item : {}) };
+        if (value === undefined) delete next[subAttribute.name];
+        else next[subAttribute.name] = value;
+        list[i] = next;
+      } else {
+        const value = element(operation.value);
+        list[i] = operation.op === 'add' && isObject(item) && isObject(value) ? { ...item, ...value } : value;
+      }
     }
-    (target as JsonObject)[key] = list;
+    container[name] = list.filter((item) => item !== undefined);
   }
 
   for (const operation of operations) applyOne(operation);
-  return result;
+  const extensions = [...schema.extensions.values()].map((e) => e.urn).filter((urn) => isObject(own(result, urn)));
+  return { schemas: [schema.core, ...extensions], ...result };
 }

@@ -10,8 +10,11 @@
  * role values, so handlers see SCIM users exactly like Scalekit ones.
  */
 import type { DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
+import { userNameKey } from '../store/user-name.js';
 import { SCHEMAS } from './discovery.js';
 import { ScimError } from './errors.js';
+import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
+import { type ResourceSchema, sanitizeResource, servedSchemas } from './schema.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -23,29 +26,46 @@ const isObject = (value: unknown): value is JsonObject =>
  * sends on create (never stored, never answered); and `active`, which the model holds itself (kept
  * twice, a deactivation would also count as a change of `attributes` and call `userUpdated`).
  */
-const NOT_STORED_USER_KEYS = new Set(['id', 'meta', 'schemas', 'groups', 'active', 'password']);
+const NOT_STORED_USER_KEYS = new Set(['id', 'meta', 'groups', 'active', 'password']);
 
-function text(value: unknown, attribute: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new ScimError(400, 'invalidValue', `"${attribute}" must be a string.`);
-  return value;
+/** The schema and limits a resource is read with. Default: the built-in schemas and `DEFAULT_SCIM_LIMITS`. */
+export interface ResourceOptions {
+  readonly schema?: ResourceSchema;
+  readonly limits?: ScimLimits;
 }
 
-function bool(value: unknown, attribute: string): boolean | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'boolean') return value;
-  // Entra sends "True"/"False".
-  if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
-  throw new ScimError(400, 'invalidValue', `"${attribute}" must be a boolean.`);
+let builtIn: ReturnType<typeof servedSchemas> | undefined;
+const builtInSchemas = () => {
+  builtIn ??= servedSchemas();
+  return builtIn;
+};
+
+/** A body's declared attributes, checked (a 400 for a value of the wrong type or length). */
+function readBody(body: unknown, kind: 'User' | 'Group', options: ResourceOptions): JsonObject {
+  if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', `A ${kind} is a JSON object.`);
+  const schema = options.schema ?? (kind === 'User' ? builtInSchemas().user : builtInSchemas().group);
+  const limits = options.limits ?? DEFAULT_SCIM_LIMITS;
+  return sanitizeResource(schema, body, { limits, mode: 'input', identifiers: schema.identifiers });
+}
+
+/** Refuses a resource whose stored JSON would exceed `maxResourceBytes` (413). */
+function assertStoredSize(stored: unknown, kind: string, limits: ScimLimits): void {
+  const bytes = Buffer.byteLength(JSON.stringify(stored));
+  if (bytes > limits.maxResourceBytes) {
+    throw new ScimError(
+      413,
+      undefined,
+      `The ${kind} would be ${bytes} bytes stored; the limit is ${limits.maxResourceBytes}.`,
+    );
+  }
 }
 
 /** The email a user is known by: the primary one, else the work one, else the first. */
 function primaryEmail(emails: unknown): string | undefined {
   if (!Array.isArray(emails)) return undefined;
   const values = emails.filter(isObject);
-  const pick =
-    values.find((e) => bool(e.primary, 'emails.primary')) ?? values.find((e) => e.type === 'work') ?? values[0];
-  return pick ? text(pick.value, 'emails.value') : undefined;
+  const pick = values.find((e) => e.primary === true) ?? values.find((e) => e.type === 'work') ?? values[0];
+  return typeof pick?.value === 'string' ? pick.value : undefined;
 }
 
 export interface UserInput {
@@ -55,37 +75,53 @@ export interface UserInput {
   readonly groups: readonly GroupRef[];
 }
 
-/** A SCIM User body (POST or PUT) as the normalized user. Throws `ScimError`s for invalid input. */
-export function userFromScim(body: unknown, input: UserInput): DirectoryUser {
-  if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', 'A User is a JSON object.');
-  const userName = text(body.userName ?? body.username, 'userName');
-  if (!userName) throw new ScimError(400, 'invalidValue', '"userName" is required.');
+/**
+ * A SCIM User body (POST or PUT) as the normalized user: only declared attributes are read and
+ * kept. Throws `ScimError`s for invalid input, before anything is written.
+ */
+export function userFromScim(body: unknown, input: UserInput, options: ResourceOptions = {}): DirectoryUser {
+  const limits = options.limits ?? DEFAULT_SCIM_LIMITS;
+  const resource = readBody(body, 'User', options);
+  const userName = resource.userName;
+  if (typeof userName !== 'string' || userName.trim() === '') {
+    throw new ScimError(400, 'invalidValue', '"userName" is required.');
+  }
+  if (userNameKey(userName).length > limits.maxIdentifierLength) {
+    throw new ScimError(
+      400,
+      'invalidValue',
+      `"userName" is longer than ${limits.maxIdentifierLength} characters once normalized.`,
+    );
+  }
   const scim: JsonObject = {};
-  for (const [key, value] of Object.entries(body)) if (!NOT_STORED_USER_KEYS.has(key.toLowerCase())) scim[key] = value;
-  const name = isObject(body.name) ? body.name : {};
-  const roles = Array.isArray(body.roles)
-    ? body.roles
-        .map((r) => (isObject(r) ? text(r.value, 'roles.value') : text(r, 'roles')))
-        .filter((r): r is string => !!r)
+  for (const [key, value] of Object.entries(resource))
+    if (!NOT_STORED_USER_KEYS.has(key.toLowerCase())) scim[key] = value;
+  assertStoredSize(scim, 'User', limits);
+  const name = isObject(resource.name) ? resource.name : {};
+  const roles = Array.isArray(resource.roles)
+    ? resource.roles
+        .map((r) => (isObject(r) ? r.value : undefined))
+        .filter((r): r is string => typeof r === 'string' && r !== '')
     : [];
   const user: DirectoryUser = {
     id: input.id,
     organizationId: input.organizationId,
     userName,
-    active: bool(body.active, 'active') ?? true,
+    active: typeof resource.active === 'boolean' ? resource.active : true,
     groups: [...input.groups],
     roles: [...new Set(roles)].sort(),
     attributes: { scim },
     customAttributes: {},
   };
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const set = (key: 'externalId' | 'email' | 'name' | 'givenName' | 'familyName', value: string | undefined) => {
-    if (value !== undefined && value !== '') user[key] = value;
+    if (value !== undefined) user[key] = value;
   };
-  set('externalId', text(body.externalId, 'externalId'));
-  set('email', primaryEmail(body.emails));
-  set('name', text(body.displayName, 'displayName') ?? text(name.formatted, 'name.formatted'));
-  set('givenName', text(name.givenName, 'name.givenName'));
-  set('familyName', text(name.familyName, 'name.familyName'));
+  set('externalId', text(resource.externalId));
+  set('email', text(primaryEmail(resource.emails)));
+  set('name', text(resource.displayName) ?? text(name.formatted));
+  set('givenName', text(name.givenName));
+  set('familyName', text(name.familyName));
   return user;
 }
 
@@ -100,11 +136,26 @@ export interface ResourceMeta {
 
 const etag = (version: string) => `W/"${version}"`;
 
+function withoutUnstored(resource: JsonObject): JsonObject {
+  for (const key of NOT_STORED_USER_KEYS) delete resource[key];
+  return resource;
+}
+
 /** The mirror's user as a SCIM User: what the IdP wrote, or (for a Scalekit user) what the model holds. */
-export function userToScim(user: DirectoryUser, meta: ResourceMeta): JsonObject {
-  const stored = isObject(user.attributes.scim) ? user.attributes.scim : undefined;
+export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: ResourceOptions = {}): JsonObject {
+  const schema = options.schema ?? builtInSchemas().user;
+  const stored =
+    Object.hasOwn(user.attributes, 'scim') && isObject(user.attributes.scim) ? user.attributes.scim : undefined;
+  // What a store holds is rendered through the schema too: an attribute it does not declare (written
+  // by an older version, or by hand) is never answered, and never reaches a filter or a PATCH.
   const base: JsonObject = stored
-    ? { ...stored }
+    ? withoutUnstored(
+        sanitizeResource(schema, stored, {
+          limits: options.limits ?? DEFAULT_SCIM_LIMITS,
+          mode: 'stored',
+          identifiers: schema.identifiers,
+        }),
+      )
     : {
         userName: user.userName ?? user.email ?? user.id,
         ...(user.name !== undefined && { displayName: user.name }),
@@ -117,7 +168,7 @@ export function userToScim(user: DirectoryUser, meta: ResourceMeta): JsonObject 
         ...(user.email !== undefined && { emails: [{ value: user.email, type: 'work', primary: true }] }),
         ...(user.roles.length > 0 && { roles: user.roles.map((value) => ({ value })) }),
       };
-  const extensions = Object.keys(base).filter((key) => key.startsWith('urn:'));
+  const extensions = [...schema.extensions.values()].map((e) => e.urn).filter((urn) => Object.hasOwn(base, urn));
   return {
     schemas: [SCHEMAS.user, ...extensions],
     id: user.id,
@@ -139,16 +190,19 @@ export function userToScim(user: DirectoryUser, meta: ResourceMeta): JsonObject 
   };
 }
 
-/** A SCIM Group body as the normalized group and its member ids. */
+/** A SCIM Group body as the normalized group and its member ids: only declared attributes are read. */
 export function groupFromScim(
   body: unknown,
   input: { organizationId: string; id: string },
+  options: ResourceOptions = {},
 ): { group: DirectoryGroup; memberIds: string[] } {
-  if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', 'A Group is a JSON object.');
-  const displayName = text(body.displayName, 'displayName');
-  if (!displayName) throw new ScimError(400, 'invalidValue', '"displayName" is required.');
-  const members = body.members === undefined || body.members === null ? [] : body.members;
-  if (!Array.isArray(members)) throw new ScimError(400, 'invalidValue', '"members" must be an array.');
+  const limits = options.limits ?? DEFAULT_SCIM_LIMITS;
+  const resource = readBody(body, 'Group', options);
+  const displayName = resource.displayName;
+  if (typeof displayName !== 'string' || displayName.trim() === '') {
+    throw new ScimError(400, 'invalidValue', '"displayName" is required.');
+  }
+  const members = Array.isArray(resource.members) ? resource.members : [];
   const memberIds = members.map((m) => {
     const value = isObject(m) ? m.value : undefined;
     if (typeof value !== 'string' || value === '')
@@ -156,8 +210,8 @@ export function groupFromScim(
     return value;
   });
   const group: DirectoryGroup = { id: input.id, organizationId: input.organizationId, displayName };
-  const externalId = text(body.externalId, 'externalId');
-  if (externalId) group.externalId = externalId;
+  if (typeof resource.externalId === 'string' && resource.externalId !== '') group.externalId = resource.externalId;
+  assertStoredSize(group, 'Group', limits);
   return { group, memberIds: [...new Set(memberIds)] };
 }
 

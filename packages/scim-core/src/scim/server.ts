@@ -8,8 +8,11 @@
  * bearer token.
  */
 import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ProvisioningEngine } from '../engine/engine.js';
+import { EngineError, HandlerError } from '../engine/errors.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
+import { inspectJson } from '../http/json-guard.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
 import type { PageRequest, ResourceVersion } from '../store/types.js';
 import { formatNanos } from '../time.js';
@@ -20,13 +23,22 @@ import {
   SCHEMAS,
   schemas,
   serviceProviderConfig,
-  USER_ATTRIBUTES,
 } from './discovery.js';
 import { ScimError } from './errors.js';
-import { type Filter, parseFilter } from './filter.js';
-import { matchesFilter } from './match.js';
+import { type Filter, parseAttributePath, parseFilter } from './filter.js';
+import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
+import { matchesFilter, valuesAt } from './match.js';
 import { applyPatch, parsePatchRequest } from './patch.js';
-import { groupFromScim, groupToScim, userFromScim, userToScim } from './resources.js';
+import { groupFromScim, groupToScim, type ResourceOptions, userFromScim, userToScim } from './resources.js';
+import {
+  checkFilter,
+  type ResolvedPath,
+  type ResourceSchema,
+  resolvePath,
+  type ScimSchemaExtension,
+  schemaUrns,
+  servedSchemas,
+} from './schema.js';
 import type { ScimAuthenticator } from './tokens.js';
 
 export interface ScimServerOptions {
@@ -36,10 +48,52 @@ export interface ScimServerOptions {
   basePath?: string;
   /** Most resources one list answers. Default 200. */
   maxResults?: number;
+  /** Largest request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** What one request may ask (filter size, PATCH operations, nesting, resource size…). Default `DEFAULT_SCIM_LIMITS`. */
+  limits?: Partial<ScimLimits>;
+  /**
+   * User schema extensions the app declares besides the enterprise one (an Entra or Okta custom
+   * attribute mapping). Attributes of undeclared schemas are not stored, and a PATCH path naming
+   * one is a 400.
+   */
+  schemaExtensions?: readonly ScimSchemaExtension[];
+  /**
+   * Every request that was not answered 2xx or 3xx. Default: 5xx answers are logged with
+   * `console.error`, with their cause. A 5xx means "retry": the cause is a handler or the store.
+   */
+  onError?: (failure: ScimFailure) => void;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }
+
+/** A SCIM request that failed, as reported to `onError`. */
+export interface ScimFailure {
+  readonly status: number;
+  readonly scimType?: string;
+  readonly detail: string;
+  readonly method: string;
+  /** The request path, without the query string (which may hold personal data). */
+  readonly path: string;
+  /** For a 5xx: the error that caused it (a `HandlerError`'s `cause` is the handler's own error). */
+  readonly error?: unknown;
+}
+
+function logServerErrors(failure: ScimFailure): void {
+  if (failure.status >= 500) {
+    console.error(
+      `[scim-sync] SCIM ${failure.method} ${failure.path} ${failure.status}: ${failure.detail}`,
+      failure.error ?? '',
+    );
+  }
+}
+
+/** Rows read per store call while scanning for a filter or `sortBy`; the event loop turns between chunks. */
+const SCAN_CHUNK = 250;
+/** Ids longer than this name no resource (the server makes UUIDs; Scalekit's ids are short). */
+const MAX_ID_LENGTH = 256;
+/** `startIndex` beyond this answers an empty page: past any real directory, and within every database's offset type. */
+const MAX_START_INDEX = 2 ** 31 - 1;
 
 const CONTENT_TYPE = 'application/scim+json';
 
@@ -49,7 +103,6 @@ type Change = DirectoryEvent extends infer E
     ? Omit<E, 'id' | 'organizationId' | 'occurredAt' | 'source' | 'sourceType'>
     : never
   : never;
-const caseExact = caseExactOf(USER_ATTRIBUTES);
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(status === 204 ? null : JSON.stringify(body), {
@@ -74,6 +127,12 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   const basePath = (options.basePath ?? '/scim/v2').replace(/\/$/, '');
   const maxResults = options.maxResults ?? 200;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limits: ScimLimits = { ...DEFAULT_SCIM_LIMITS, ...options.limits };
+  const served = servedSchemas(options.schemaExtensions);
+  const userOptions: ResourceOptions = { schema: served.user, limits };
+  const groupOptions: ResourceOptions = { schema: served.group, limits };
+  const caseExact = caseExactOf([...served.user.attributes.values()]);
+  const onError = options.onError ?? logServerErrors;
   const clock = options.now ?? Date.now;
   let lastNanos = 0n;
   /** Strictly increasing, so two writes in one millisecond are still ordered. */
@@ -83,6 +142,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     return formatNanos(lastNanos);
   };
 
+  /** The body as JSON, refused (4xx) when too large, not UTF-8 JSON, too deep, or holding unstorable strings or prototype keys. */
   async function readJson(request: Request): Promise<unknown> {
     let bytes: Uint8Array;
     try {
@@ -90,13 +150,17 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     } catch (error) {
       if (error instanceof BodyTooLargeError)
         throw new ScimError(413, undefined, `The body is over ${maxBodyBytes} bytes.`);
-      throw error;
+      throw new ScimError(400, 'invalidSyntax', 'The body could not be read.');
     }
+    let body: unknown;
     try {
-      return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
     } catch {
       throw new ScimError(400, 'invalidSyntax', 'The body is not UTF-8 JSON.');
     }
+    const problem = inspectJson(body, limits.maxJsonDepth);
+    if (problem) throw new ScimError(400, 'invalidSyntax', `The body is not accepted: ${problem}.`);
+    return body;
   }
 
   async function render(organizationId: string, users: readonly DirectoryUser[], discovery: DiscoveryOptions) {
@@ -106,7 +170,11 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       store.getVersions(ids.map((id) => ({ organizationId, kind: 'user' as const, id }))),
     ]);
     return users.map((user, i) =>
-      userToScim(user, { baseUrl: discovery.baseUrl, version: prints[i] ?? 'none', ...metaTimes(versions[i]) }),
+      userToScim(
+        user,
+        { baseUrl: discovery.baseUrl, version: prints[i] ?? 'none', ...metaTimes(versions[i]) },
+        userOptions,
+      ),
     );
   }
 
@@ -124,31 +192,71 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     if (result.status === 'in_flight') throw new ScimError(409, undefined, 'The same change is being applied; retry.');
   }
 
-  /** Every row of one organization's users or groups, in id order: for filters no index answers, and `sortBy`. */
-  async function listAll<T extends { id: string }>(list: (page: PageRequest) => Promise<T[]>): Promise<T[]> {
-    const all: T[] = [];
-    for (let after: string | undefined; ; ) {
-      const page = await list({ limit: 1000, ...(after !== undefined && { after }) });
-      if (page.length === 0) return all;
-      all.push(...page);
-      after = page[page.length - 1]?.id;
-    }
-  }
-
-  /** `filter`, `startIndex` (1-based, at least 1) and `count` (0 to `maxResults`) of a list request. */
-  function listParams(url: URL): ListParams {
+  /** `filter`, `startIndex` (1-based, at least 1) and `count` (0 to `maxResults`) of a list request, checked against the schema. */
+  function listParams(url: URL, schema: ResourceSchema): ListParams {
     const filterText = url.searchParams.get('filter');
+    let filter: Filter | undefined;
+    if (filterText) {
+      filter = parseFilter(filterText, { ...limits, schemas: schemaUrns(schema) });
+      checkFilter(schema, filter);
+    }
     const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
+    const start = Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10);
     return {
-      filter: filterText ? parseFilter(filterText) : undefined,
-      startIndex: Math.max(1, Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10) || 1),
+      filter,
+      startIndex: Number.isNaN(start) || start < 1 ? 1 : Math.min(start, MAX_START_INDEX),
       count: Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested)),
+      sortBy: sortParam(url, schema),
+      projection: projectionOf(url, schema),
     };
   }
 
+  /** `sortBy` resolved to a declared attribute (a 400 otherwise), with `sortOrder`. */
+  function sortParam(url: URL, schema: ResourceSchema): ListParams['sortBy'] {
+    const text = url.searchParams.get('sortBy');
+    if (!text) return undefined;
+    const invalid = (detail: string) => new ScimError(400, 'invalidValue', `sortBy is not valid: ${detail}.`);
+    if (text.length > limits.maxPathLength) throw invalid(`longer than ${limits.maxPathLength} characters`);
+    const path = resolvePath(schema, parseAttributePath(text.trim(), schemaUrns(schema), invalid));
+    if (!path) throw invalid(`"${text.slice(0, 200)}" names no attribute the ${schema.name} schema declares`);
+    return { path, descending: url.searchParams.get('sortOrder')?.toLowerCase() === 'descending' };
+  }
+
+  /** `attributes` / `excludedAttributes` resolved against the schema; names it does not declare select nothing. */
+  function projectionOf(url: URL, schema: ResourceSchema): Projection | undefined {
+    const names = (param: string): ResolvedPath[] | undefined => {
+      const text = url.searchParams.get(param);
+      if (text === null) return undefined;
+      const parts = text.split(',');
+      if (parts.length > limits.maxAttributeNames) {
+        throw new ScimError(400, 'invalidValue', `${param} names more than ${limits.maxAttributeNames} attributes.`);
+      }
+      return parts.flatMap((part) => {
+        const name = part.trim();
+        if (name === '') return [];
+        if (name.length > limits.maxPathLength) {
+          throw new ScimError(
+            400,
+            'invalidValue',
+            `A name in ${param} is longer than ${limits.maxPathLength} characters.`,
+          );
+        }
+        try {
+          const resolved = resolvePath(schema, parseAttributePath(name, schemaUrns(schema)));
+          return resolved ? [resolved] : [];
+        } catch {
+          return [];
+        }
+      });
+    };
+    const only = names('attributes');
+    const without = names('excludedAttributes');
+    return only || without ? { only, without } : undefined;
+  }
+
   async function existing(organizationId: string, id: string): Promise<DirectoryUser> {
-    const user = await store.getUser(organizationId, id);
-    if (!user) throw notFound(`User ${id}`);
+    const user = id.length <= MAX_ID_LENGTH ? await store.getUser(organizationId, id) : undefined;
+    if (!user) throw notFound(`User ${id.slice(0, MAX_ID_LENGTH)}`);
     return user;
   }
 
@@ -170,49 +278,75 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
    * A list request's page, rendered, and its `totalResults`, reading as few rows as the store can
    * give: no filter and no `sortBy` reads one page (an offset over the id index) and a count; a
    * filter an index answers (`userName`, `externalId`, `id`, a group's `displayName`) is one
-   * lookup; anything else scans. Each row is rendered once; `sortBy` orders every match before paging.
+   * lookup; anything else scans the organization in chunks, turning the event loop between them and
+   * keeping only the page (or, under `sortBy`, each match's id and sort key), so neither the time
+   * one turn takes nor the memory grows with the directory. A group's members are read only when
+   * the filter, the sort or the answer needs them.
    */
   async function listPage<T extends { id: string }>(
     kind: ResourceKinds<T>,
     organizationId: string,
-    { filter, startIndex, count }: ListParams,
-    url: URL,
+    params: ListParams,
   ): Promise<{ resources: unknown[]; total: number }> {
-    const sorted = url.searchParams.has('sortBy');
-    if (!filter && !sorted) {
+    const { filter, startIndex, count, sortBy, projection } = params;
+    const skip = startIndex - 1;
+    const answer = { members: wantsMembers(projection) };
+    const finish = async (rows: readonly T[]) =>
+      (await kind.render(organizationId, rows, answer)).map((resource) => project(resource, projection));
+    if (!filter && !sortBy) {
       const [rows, total] = await Promise.all([
-        count === 0 ? [] : kind.list(organizationId, { offset: startIndex - 1, limit: count }),
+        count === 0 ? [] : kind.list(organizationId, { offset: skip, limit: count }),
         kind.count(organizationId),
       ]);
-      return { resources: await kind.render(organizationId, rows), total };
+      return { resources: await finish(rows), total };
     }
-    const window = <X>(list: readonly X[]) => list.slice(startIndex - 1, startIndex - 1 + count);
-    const everyRow = () => listAll((page) => kind.list(organizationId, page));
     const lookup = filter && indexedLookup(filter, kind);
-    if (filter && !lookup) {
-      const rendered = await kind.render(organizationId, await everyRow());
-      const matches = rendered.filter((resource) => matchesFilter(resource, filter, { caseExact }));
-      return { resources: window(sorted ? sortResources(matches, url) : matches), total: matches.length };
+    if (lookup && !sortBy) {
+      // Each index matches as its attribute's `caseExact` says (userName and displayName
+      // case-insensitively, ids exactly), so a row it finds needs no second check.
+      const found = await lookup(organizationId);
+      return { resources: await finish(found && skip === 0 && count > 0 ? [found] : []), total: found ? 1 : 0 };
     }
-    // Each index matches as its attribute's `caseExact` says (userName and displayName
-    // case-insensitively, ids exactly), so a row it finds needs no second check.
-    const found = lookup && (await lookup(organizationId));
-    const rows = lookup ? (found ? [found] : []) : await everyRow();
-    const resources = sorted
-      ? window(sortResources(await kind.render(organizationId, rows), url))
-      : await kind.render(organizationId, window(rows));
-    return { resources, total: rows.length };
+    const scan = {
+      members: (filter !== undefined && mentions(filter, 'members')) || sortBy?.path.attribute.name === 'members',
+    };
+    const ids: string[] = [];
+    const keyed: { id: string; key: string }[] = [];
+    let total = 0;
+    for (let after: string | undefined; ; ) {
+      const rows = await kind.list(organizationId, { limit: SCAN_CHUNK, ...(after !== undefined && { after }) });
+      const rendered = await kind.render(organizationId, rows, scan);
+      rendered.forEach((resource, i) => {
+        if (filter && !matchesFilter(resource, filter, { caseExact })) return;
+        total += 1;
+        const id = (rows[i] as T).id;
+        if (sortBy) keyed.push({ id, key: sortKey(resource, sortBy.path) });
+        else if (total > skip && total <= skip + count) ids.push(id);
+      });
+      if (rows.length < SCAN_CHUNK) break;
+      after = rows[rows.length - 1]?.id;
+      await nextTurn();
+    }
+    if (sortBy) {
+      const direction = sortBy.descending ? -1 : 1;
+      keyed.sort((a, b) => (a.key < b.key ? -direction : a.key > b.key ? direction : a.id < b.id ? -1 : 1));
+      ids.push(...keyed.slice(skip, skip + count).map((k) => k.id));
+    }
+    // The page is read again and rendered as the answer wants it: at most `count` rows.
+    const rows = (await kind.getMany(organizationId, ids)).filter((row): row is T => row !== undefined);
+    return { resources: await finish(rows), total };
   }
 
   function userKind(discovery: DiscoveryOptions): ResourceKinds<DirectoryUser> {
     return {
       list: (organizationId, page) => store.listUsers(organizationId, page),
       count: (organizationId) => store.countUsers(organizationId),
-      lookups: {
-        id: (organizationId, id) => store.getUser(organizationId, id),
-        username: (organizationId, userName) => store.findUser(organizationId, { userName }),
-        externalid: (organizationId, externalId) => store.findUser(organizationId, { externalId }),
-      },
+      getMany: (organizationId, ids) => store.getUsers(organizationId, ids),
+      lookups: new Map([
+        ['id', (organizationId: string, id: string) => store.getUser(organizationId, id)],
+        ['username', (organizationId: string, userName: string) => store.findUser(organizationId, { userName })],
+        ['externalid', (organizationId: string, externalId: string) => store.findUser(organizationId, { externalId })],
+      ]),
       render: (organizationId, users) => render(organizationId, users, discovery),
     };
   }
@@ -221,31 +355,39 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     return {
       list: (organizationId, page) => store.listGroups(organizationId, page),
       count: (organizationId) => store.countGroups(organizationId),
-      lookups: {
-        id: (organizationId, id) => store.getGroup(organizationId, id),
-        displayname: (organizationId, displayName) => store.findGroup(organizationId, { displayName }),
-        externalid: (organizationId, externalId) => store.findGroup(organizationId, { externalId }),
-      },
-      render: (_organizationId, groups) => Promise.all(groups.map((group) => renderGroup(group, discovery))),
+      getMany: (organizationId, ids) => Promise.all(ids.map((id) => store.getGroup(organizationId, id))),
+      lookups: new Map([
+        ['id', (organizationId: string, id: string) => store.getGroup(organizationId, id)],
+        [
+          'displayname',
+          (organizationId: string, displayName: string) => store.findGroup(organizationId, { displayName }),
+        ],
+        ['externalid', (organizationId: string, externalId: string) => store.findGroup(organizationId, { externalId })],
+      ]),
+      render: (_organizationId, groups, { members }) =>
+        Promise.all(groups.map((group) => renderGroup(group, discovery, members))),
     };
   }
 
   // ── Groups ──────────────────────────────────────────────────────────────────────────────────
 
-  async function renderGroup(group: DirectoryGroup, discovery: DiscoveryOptions) {
+  /** A group as SCIM JSON; its members only when asked (they are read from the store, and may be many). */
+  async function renderGroup(group: DirectoryGroup, discovery: DiscoveryOptions, withMembers = true) {
     const organizationId = group.organizationId;
     const memberIds = await store.listGroupMemberIds(organizationId, group.id);
-    const members = await store.getUsers(organizationId, memberIds);
+    const members = withMembers ? await store.getUsers(organizationId, memberIds) : [];
     const [[print], [version]] = await Promise.all([
       store.getGroupFingerprints(organizationId, [group.id]),
       store.getVersions([{ organizationId, kind: 'group', id: group.id }]),
     ]);
     return groupToScim(
       group,
-      memberIds.map((memberId, i) => {
-        const display = members[i]?.name ?? members[i]?.userName;
-        return display === undefined ? { id: memberId } : { id: memberId, display };
-      }),
+      withMembers
+        ? memberIds.map((memberId, i) => {
+            const display = members[i]?.name ?? members[i]?.userName;
+            return display === undefined ? { id: memberId } : { id: memberId, display };
+          })
+        : [],
       {
         baseUrl: discovery.baseUrl,
         // The version covers the members too, so an If-Match sees a membership change.
@@ -256,31 +398,44 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   async function existingGroup(organizationId: string, id: string): Promise<DirectoryGroup> {
-    const group = await store.getGroup(organizationId, id);
-    if (!group) throw notFound(`Group ${id}`);
+    const group = id.length <= MAX_ID_LENGTH ? await store.getGroup(organizationId, id) : undefined;
+    if (!group) throw notFound(`Group ${id.slice(0, MAX_ID_LENGTH)}`);
     return group;
   }
 
   /**
    * Writes a group and its members: the group's event, then one event per user whose groups change.
-   * Members must be users of the same organization.
+   * Everything is checked first (every member must be a user of the same organization), so a
+   * request that fails validation writes nothing and calls no handler.
    */
   async function writeGroup(group: DirectoryGroup, memberIds: readonly string[] | undefined, method: string) {
     const { organizationId } = group;
+    let changes: DirectoryUser[] = [];
+    if (memberIds !== undefined) {
+      const wanted = new Set(memberIds);
+      const current = new Set(await store.listGroupMemberIds(organizationId, group.id));
+      const changed = [...new Set([...wanted, ...current])].filter((id) => wanted.has(id) !== current.has(id));
+      const users = changed.length === 0 ? [] : await store.getUsers(organizationId, changed);
+      const missing = changed.filter((id, i) => !users[i] && wanted.has(id));
+      if (missing.length > 0) {
+        const shown = missing.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 64)));
+        throw new ScimError(
+          400,
+          'invalidValue',
+          `No such users: ${shown.join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}.`,
+        );
+      }
+      changes = users.flatMap((user) => {
+        if (!user) return [];
+        const others = user.groups.filter((g) => g.id !== group.id);
+        const groups = wanted.has(user.id) ? [...others, { id: group.id, name: group.displayName }] : others;
+        groups.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        return [{ ...user, groups }];
+      });
+    }
     await apply(organizationId, `${method} /Groups`, { type: 'group.upserted', group });
-    if (memberIds === undefined) return;
-    const wanted = new Set(memberIds);
-    const current = new Set(await store.listGroupMemberIds(organizationId, group.id));
-    const changed = [...new Set([...wanted, ...current])].filter((id) => wanted.has(id) !== current.has(id));
-    const users = await store.getUsers(organizationId, changed);
-    const missing = changed.filter((_, i) => !users[i] && wanted.has(changed[i] as string));
-    if (missing.length > 0) throw new ScimError(400, 'invalidValue', `No such users: ${missing.join(', ')}.`);
-    for (const user of users) {
-      if (!user) continue;
-      const others = user.groups.filter((g) => g.id !== group.id);
-      const groups = wanted.has(user.id) ? [...others, { id: group.id, name: group.displayName }] : others;
-      groups.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      await apply(organizationId, `${method} /Groups members`, { type: 'user.upserted', user: { ...user, groups } });
+    for (const user of changes) {
+      await apply(organizationId, `${method} /Groups members`, { type: 'user.upserted', user });
     }
   }
 
@@ -294,12 +449,16 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   ): Promise<Response> {
     if (id === undefined) {
       if (method === 'GET') {
-        const params = listParams(url);
-        const page = await listPage(groupKind(discovery), organizationId, params, url);
-        return json(200, listResponse(project(page.resources, url), params.startIndex, page.total));
+        const params = listParams(url, served.group);
+        const page = await listPage(groupKind(discovery), organizationId, params);
+        return json(200, listResponse(page.resources, params.startIndex, page.total));
       }
       if (method === 'POST') {
-        const { group, memberIds } = groupFromScim(await readJson(request), { organizationId, id: randomUUID() });
+        const { group, memberIds } = groupFromScim(
+          await readJson(request),
+          { organizationId, id: randomUUID() },
+          groupOptions,
+        );
         await writeGroup(group, memberIds, 'POST');
         const resource = await renderGroup(await existingGroup(organizationId, group.id), discovery);
         return json(201, resource, { location: `${discovery.baseUrl}/Groups/${group.id}`, etag: versionOf(resource) });
@@ -307,12 +466,16 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       throw notAllowed(method, '/Groups', 'GET, HEAD, POST');
     }
     const current = await existingGroup(organizationId, id);
+    if (method === 'GET') {
+      const projection = projectionOf(url, served.group);
+      const rendered = await renderGroup(current, discovery, wantsMembers(projection));
+      return json(200, project(rendered, projection), { etag: versionOf(rendered) });
+    }
     const rendered = await renderGroup(current, discovery);
     const ifMatch = request.headers.get('if-match');
-    if (method !== 'GET' && ifMatch && ifMatch !== '*' && ifMatch !== versionOf(rendered)) {
+    if (ifMatch && ifMatch !== '*' && ifMatch !== versionOf(rendered)) {
       throw new ScimError(412, undefined, 'The resource changed since that version (If-Match).');
     }
-    if (method === 'GET') return json(200, project([rendered], url)[0], { etag: versionOf(rendered) });
     if (method === 'DELETE') {
       await apply(organizationId, 'DELETE /Groups', { type: 'group.deleted', group: current });
       return new Response(null, { status: 204 });
@@ -321,10 +484,14 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const body = await readJson(request);
       const next =
         method === 'PUT'
-          ? groupFromScim(body, { organizationId, id })
-          : groupFromScim(applyPatch(rendered, parsePatchRequest(body)), { organizationId, id });
+          ? groupFromScim(body, { organizationId, id }, groupOptions)
+          : groupFromScim(
+              applyPatch(rendered, parsePatchRequest(body, limits), { schema: served.group, limits }),
+              { organizationId, id },
+              groupOptions,
+            );
       // A PUT without `members` leaves them alone (Okta renames that way); a PATCH always knows them.
-      const keepMembers = method === 'PUT' && !(body as { members?: unknown }).members;
+      const keepMembers = method === 'PUT' && !hasMembers(body);
       await writeGroup(next.group, keepMembers ? undefined : next.memberIds, method);
       const resource = await renderGroup(await existingGroup(organizationId, id), discovery);
       return json(200, resource, { etag: versionOf(resource) });
@@ -336,7 +503,13 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     const url = new URL(request.url);
     if (!url.pathname.startsWith(basePath)) throw notFound(url.pathname);
     const path = url.pathname.slice(basePath.length) || '/';
-    const discovery: DiscoveryOptions = { baseUrl: `${url.origin}${basePath}`, maxResults, maxBodyBytes };
+    const discovery: DiscoveryOptions = {
+      baseUrl: `${url.origin}${basePath}`,
+      maxResults,
+      maxBodyBytes,
+      limits,
+      schemas: served,
+    };
     const organizationId = authenticator.authenticate(request.headers.get('authorization'));
     const method = request.method.toUpperCase();
     const [, collection, id, extra] = path.split('/');
@@ -347,14 +520,15 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const all = resourceTypes(discovery);
       if (id === undefined) return json(200, listResponse(all, 1, all.length));
       const one = all.find((r) => r.id === id);
-      if (!one) throw notFound(`Resource type ${id}`);
+      if (!one) throw notFound(`Resource type ${id.slice(0, MAX_ID_LENGTH)}`);
       return json(200, one);
     }
     if (collection === 'Schemas' && method === 'GET') {
       const all = schemas(discovery);
       if (id === undefined) return json(200, listResponse(all, 1, all.length));
-      const one = all.find((s) => s.id === decodeURIComponent(id));
-      if (!one) throw notFound(`Schema ${id}`);
+      const wanted = decodeSegment(id);
+      const one = all.find((s) => s.id === wanted);
+      if (!one) throw notFound(`Schema ${id.slice(0, MAX_ID_LENGTH)}`);
       return json(200, one);
     }
     if (collection === 'Groups') return groups(request, url, method, organizationId, id, discovery);
@@ -362,12 +536,16 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
     if (id === undefined) {
       if (method === 'GET') {
-        const params = listParams(url);
-        const page = await listPage(userKind(discovery), organizationId, params, url);
-        return json(200, listResponse(project(page.resources, url), params.startIndex, page.total));
+        const params = listParams(url, served.user);
+        const page = await listPage(userKind(discovery), organizationId, params);
+        return json(200, listResponse(page.resources, params.startIndex, page.total));
       }
       if (method === 'POST') {
-        const user = userFromScim(await readJson(request), { organizationId, id: randomUUID(), groups: [] });
+        const user = userFromScim(
+          await readJson(request),
+          { organizationId, id: randomUUID(), groups: [] },
+          userOptions,
+        );
         await assertUniqueUserName(organizationId, user.userName as string);
         await apply(organizationId, 'POST /Users', { type: 'user.upserted', user });
         const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery);
@@ -379,7 +557,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     const current = await existing(organizationId, id);
     if (method === 'GET') {
       const [resource] = await render(organizationId, [current], discovery);
-      return json(200, project([resource], url)[0], { etag: versionOf(resource) });
+      return json(200, project(resource as JsonObject, projectionOf(url, served.user)), { etag: versionOf(resource) });
     }
     if (method === 'DELETE') {
       await checkIfMatch(request, organizationId, id);
@@ -392,14 +570,14 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const body = await readJson(request);
       let next: DirectoryUser;
       if (method === 'PUT') {
-        next = userFromScim(body, { organizationId, id, groups: current.groups });
+        next = userFromScim(body, { organizationId, id, groups: current.groups }, userOptions);
       } else {
         const [resource] = await render(organizationId, [current], discovery);
-        next = userFromScim(applyPatch(resource as Record<string, unknown>, parsePatchRequest(body)), {
-          organizationId,
-          id,
-          groups: current.groups,
+        const patched = applyPatch(resource as JsonObject, parsePatchRequest(body, limits), {
+          schema: served.user,
+          limits,
         });
+        next = userFromScim(patched, { organizationId, id, groups: current.groups }, userOptions);
       }
       if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
       await apply(organizationId, `${method} /Users`, { type: 'user.upserted', user: next });
@@ -407,6 +585,35 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       return json(200, resource, { etag: versionOf(resource) });
     }
     throw notAllowed(method, '/Users/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
+  }
+
+  /** The answer for a failed request, reported to `onError`: a `ScimError` as itself, anything else as a 500 (retry). */
+  function failure(error: unknown, request: Request): Response {
+    const known =
+      error instanceof ScimError
+        ? error
+        : error instanceof EngineError && error.code === 'invalid_event'
+          ? new ScimError(400, 'invalidValue', error.message)
+          : new ScimError(
+              500,
+              undefined,
+              error instanceof HandlerError
+                ? 'The app failed to apply the change; retry it.'
+                : 'The server failed to apply the request; retry it.',
+            );
+    try {
+      onError({
+        status: known.status,
+        ...(known.scimType !== undefined && { scimType: known.scimType }),
+        detail: known.detail,
+        method: request.method,
+        path: new URL(request.url).pathname,
+        ...(known.status >= 500 && { error }),
+      });
+    } catch {
+      // A failing error hook must not turn one failure into another.
+    }
+    return json(known.status, known.toJSON(), { ...known.headers });
   }
 
   return {
@@ -417,29 +624,38 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       try {
         response = await route(head ? new Request(request.url, { method: 'GET', headers: request.headers }) : request);
       } catch (error) {
-        response =
-          error instanceof ScimError
-            ? json(error.status, error.toJSON(), { ...error.headers })
-            : json(500, new ScimError(500, undefined, 'The server failed to apply the request; retry it.').toJSON());
+        response = failure(error, request);
       }
       return head ? new Response(null, { status: response.status, headers: response.headers }) : response;
     },
   };
 }
 
+type JsonObject = Record<string, unknown>;
+
+/** `attributes` / `excludedAttributes`, resolved. */
+interface Projection {
+  readonly only: readonly ResolvedPath[] | undefined;
+  readonly without: readonly ResolvedPath[] | undefined;
+}
+
 interface ListParams {
   readonly filter: Filter | undefined;
   readonly startIndex: number;
   readonly count: number;
+  readonly sortBy: { readonly path: ResolvedPath; readonly descending: boolean } | undefined;
+  readonly projection: Projection | undefined;
 }
 
 /** How the list code reaches one resource type in the store. */
 interface ResourceKinds<T> {
   list(organizationId: string, page: PageRequest): Promise<T[]>;
   count(organizationId: string): Promise<number>;
+  getMany(organizationId: string, ids: readonly string[]): Promise<(T | undefined)[]>;
   /** Index-backed `eq` lookups, by lower-cased attribute name. */
-  lookups: Record<string, (organizationId: string, value: string) => Promise<T | undefined>>;
-  render(organizationId: string, rows: readonly T[]): Promise<unknown[]>;
+  lookups: ReadonlyMap<string, (organizationId: string, value: string) => Promise<T | undefined>>;
+  /** Rows as SCIM JSON; `members: false` leaves a group's members out. */
+  render(organizationId: string, rows: readonly T[], options: { members: boolean }): Promise<JsonObject[]>;
 }
 
 const CORE_SCHEMA = /^urn:ietf:params:scim:schemas:core:2\.0:(user|group)$/i;
@@ -452,9 +668,29 @@ function indexedLookup<T>(
   if (filter.op !== 'eq' || typeof filter.value !== 'string' || filter.path.subAttribute !== undefined)
     return undefined;
   if (filter.path.schema !== undefined && !CORE_SCHEMA.test(filter.path.schema)) return undefined;
-  const find = kind.lookups[filter.path.attribute.toLowerCase()];
+  const find = kind.lookups.get(filter.path.attribute.toLowerCase());
   const value = filter.value;
   return find && ((organizationId) => find(organizationId, value));
+}
+
+/** Whether a filter names `attribute` (a top-level name, any case), so a scan must render it. */
+function mentions(filter: Filter, attribute: string): boolean {
+  switch (filter.op) {
+    case 'and':
+    case 'or':
+      return mentions(filter.left, attribute) || mentions(filter.right, attribute);
+    case 'not':
+      return mentions(filter.filter, attribute);
+    default:
+      return filter.path.attribute.toLowerCase() === attribute;
+  }
+}
+
+function wantsMembers(projection: Projection | undefined): boolean {
+  if (!projection) return true;
+  const isMembers = (path: ResolvedPath) => path.extension === undefined && path.attribute.name === 'members';
+  if (projection.only) return projection.only.some(isMembers);
+  return !projection.without?.some((path) => isMembers(path) && !path.sub);
 }
 
 /** `meta.created` and `meta.lastModified` from a resource's version (milliseconds, as SCIM clients expect). */
@@ -471,54 +707,106 @@ function versionOf(resource: unknown): string {
   return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;
 }
 
-/** `attributes` / `excludedAttributes`: top-level names, case-insensitive; `id`, `schemas` and `meta` always stay. */
-function project(resources: readonly unknown[], url: URL): unknown[] {
-  const names = (param: string) =>
-    url.searchParams
-      .get(param)
-      ?.split(',')
-      .map(
-        (n) =>
-          n
-            .trim()
-            .toLowerCase()
-            .replace(/^urn:ietf:params:scim:schemas:core:2\.0:(user|group):/, '')
-            .split('.')[0],
-      )
-      .filter((n): n is string => !!n);
-  const only = names('attributes');
-  const without = names('excludedAttributes');
-  const always = new Set(['id', 'schemas', 'meta']);
-  return resources.map((resource) => {
-    if (!only && !without) return resource;
-    const entries = Object.entries(resource as Record<string, unknown>).filter(([key]) => {
-      const k = key.toLowerCase();
-      if (always.has(k)) return true;
-      if (only) return only.includes(k);
-      return !without?.includes(k);
-    });
-    return Object.fromEntries(entries);
-  });
+function hasMembers(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && Object.hasOwn(body, 'members') && !!(body as JsonObject).members;
 }
 
-/** `sortBy` / `sortOrder` (RFC 7644 §3.4.2.3), over rendered resources, before paging. */
-function sortResources(resources: readonly unknown[], url: URL): unknown[] {
-  const sortBy = url.searchParams.get('sortBy');
-  if (!sortBy) return [...resources];
-  const descending = url.searchParams.get('sortOrder')?.toLowerCase() === 'descending';
-  const key = (resource: unknown) => {
-    let value: unknown = resource;
-    for (const part of sortBy.split('.')) {
-      const record = value as Record<string, unknown> | undefined;
-      const found = record && Object.keys(record).find((k) => k.toLowerCase() === part.toLowerCase());
-      value = found === undefined ? undefined : record?.[found];
+/** A percent-encoded path segment, decoded; malformed encoding is kept as is (it then names nothing). */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const own = (object: JsonObject, key: string): unknown => (Object.hasOwn(object, key) ? object[key] : undefined);
+
+/** The object a resolved path's attribute lives in: the resource, or its extension's object. */
+function holderOf(resource: JsonObject, path: ResolvedPath): JsonObject | undefined {
+  if (path.extension === undefined) return resource;
+  const extension = own(resource, path.extension);
+  return isObject(extension) ? extension : undefined;
+}
+
+/**
+ * `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): `id`, `schemas` and `meta` always stay;
+ * a sub-attribute name selects (or drops) only that sub-attribute. Names were resolved against the
+ * schema, so every key read or written here is a declared one.
+ */
+function project(resource: JsonObject, projection: Projection | undefined): JsonObject {
+  if (!projection) return resource;
+  const always = ['schemas', 'id', 'meta'];
+  if (projection.only) {
+    const out: JsonObject = {};
+    for (const key of always) if (Object.hasOwn(resource, key)) out[key] = resource[key];
+    for (const path of projection.only) {
+      const from = holderOf(resource, path);
+      const value = from && own(from, path.attribute.name);
+      if (value === undefined) continue;
+      let into = out;
+      if (path.extension !== undefined) {
+        const existing = own(out, path.extension);
+        into = isObject(existing) ? existing : {};
+        out[path.extension] = into;
+      }
+      const name = path.attribute.name;
+      const sub = path.sub;
+      if (!sub) {
+        into[name] = value;
+        continue;
+      }
+      const pick = (item: unknown, previous: unknown) =>
+        isObject(item) && Object.hasOwn(item, sub.name)
+          ? { ...(isObject(previous) ? previous : {}), [sub.name]: item[sub.name] }
+          : previous;
+      if (Array.isArray(value)) {
+        const previous = Array.isArray(into[name]) ? (into[name] as unknown[]) : [];
+        into[name] = value.map((item, i) => pick(item, previous[i]) ?? {});
+      } else {
+        const picked = pick(value, own(into, name));
+        if (picked !== undefined) into[name] = picked;
+      }
     }
-    return typeof value === 'string' ? value.toLowerCase() : value === undefined ? '' : String(value);
-  };
-  return [...resources].sort((a, b) => {
-    const [x, y] = [key(a), key(b)];
-    return (x < y ? -1 : x > y ? 1 : 0) * (descending ? -1 : 1);
+    return out;
+  }
+  const out: JsonObject = { ...resource };
+  for (const path of projection.without ?? []) {
+    if (path.attribute.returned === 'always' || always.includes(path.attribute.name)) continue;
+    let holder = out;
+    if (path.extension !== undefined) {
+      const extension = own(out, path.extension);
+      if (!isObject(extension)) continue;
+      holder = { ...extension };
+      out[path.extension] = holder;
+    }
+    const name = path.attribute.name;
+    if (!path.sub) {
+      delete holder[name];
+      continue;
+    }
+    const subName = path.sub.name;
+    const drop = (item: unknown) => {
+      if (!isObject(item)) return item;
+      const { [subName]: _dropped, ...rest } = item;
+      return rest;
+    };
+    const value = own(holder, name);
+    if (value !== undefined) holder[name] = Array.isArray(value) ? value.map(drop) : drop(value);
+  }
+  return out;
+}
+
+/** A resource's sort key for `sortBy` (RFC 7644 §3.4.2.3): the first value the path reaches, case-folded. */
+function sortKey(resource: JsonObject, path: ResolvedPath): string {
+  const [value] = valuesAt(resource, {
+    ...(path.extension !== undefined && { schema: path.extension }),
+    attribute: path.attribute.name,
+    ...(path.sub !== undefined && { subAttribute: path.sub.name }),
   });
+  return typeof value === 'string' ? value.toLowerCase() : value === undefined || value === null ? '' : String(value);
 }
 
 function listResponse(resources: readonly unknown[], startIndex: number, totalResults: number) {

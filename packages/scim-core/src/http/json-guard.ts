@@ -1,0 +1,65 @@
+/**
+ * One pass over a parsed JSON body before anything reads it: nesting depth, the keys that could
+ * reach an object's prototype, and strings no database can store. Shared by the SCIM server and the
+ * webhook route, so hostile bytes are a 4xx at the door instead of a 500 (or worse) further in.
+ *
+ * - Depth: `JSON.parse` itself is iterative and takes any depth, but everything after it (zod,
+ *   `structuredClone`, a store's serializer) recurses; 2,000 levels overflow the stack there.
+ * - Keys `__proto__`, `constructor`, `prototype`: `JSON.parse` makes them own properties, harmless
+ *   until some later code copies them with assignment or `Object.assign` and sets a prototype.
+ * - NUL (U+0000) and lone surrogates: PostgreSQL's `text` and `jsonb` refuse both (a 500 on every
+ *   delivery of a signed webhook means Scalekit redelivers a poison event until it gives up).
+ *
+ * Iterative (an explicit stack), so the check itself cannot overflow on the input it refuses.
+ */
+import { FORBIDDEN_KEYS } from '../scim/limits.js';
+
+/** ES2024's `String.prototype.isWellFormed` (native in Node 20; the project's `lib` is ES2023). */
+const isWellFormed = (text: string) => (text as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** Why a string cannot be stored, or `undefined`. */
+export function badString(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains a NUL character (U+0000)';
+  if (!isWellFormed(text)) return 'contains a lone UTF-16 surrogate';
+  return undefined;
+}
+
+const describe = (path: readonly (string | number)[]) =>
+  path.length === 0 ? 'the body' : `"${path.map(String).join('.').slice(0, 120)}"`;
+
+/** What is wrong with `value` (a parsed JSON body), or `undefined` when nothing is. */
+export function inspectJson(value: unknown, maxDepth: number): string | undefined {
+  const stack: { value: unknown; depth: number; path: (string | number)[] }[] = [{ value, depth: 0, path: [] }];
+  while (stack.length > 0) {
+    const item = stack.pop() as (typeof stack)[number];
+    const current = item.value;
+    if (typeof current === 'string') {
+      const problem = badString(current);
+      if (problem) return `${describe(item.path)} ${problem}`;
+      continue;
+    }
+    if (typeof current !== 'object' || current === null) continue;
+    if (item.depth >= maxDepth) return `${describe(item.path)} nests deeper than ${maxDepth} levels`;
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) {
+        stack.push({
+          value: current[i],
+          depth: item.depth + 1,
+          path: item.path.length < 8 ? [...item.path, i] : item.path,
+        });
+      }
+      continue;
+    }
+    for (const key of Object.keys(current)) {
+      if (FORBIDDEN_KEYS.has(key)) return `${describe(item.path)} has the key "${key}", which is never accepted`;
+      const problem = badString(key);
+      if (problem) return `a key in ${describe(item.path)} ${problem}`;
+      stack.push({
+        value: (current as Record<string, unknown>)[key],
+        depth: item.depth + 1,
+        path: item.path.length < 8 ? [...item.path, key] : item.path,
+      });
+    }
+  }
+  return undefined;
+}
