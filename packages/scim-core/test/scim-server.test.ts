@@ -370,3 +370,80 @@ describe('SCIM lists', () => {
     expect(group.meta.created).toBe(group.meta.lastModified);
   });
 });
+
+describe('SCIM server: failures reach onError', () => {
+  const request = (token: string, method: string, path: string, body?: unknown) =>
+    new Request(`https://app.example.com/scim/v2${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+
+  it('passes the cause of a 5xx to onError (a handler that throws), and answers a retryable 500', async () => {
+    const { token, tokenHash } = generateScimToken();
+    const failures: { status: number; error?: unknown; method: string; path: string }[] = [];
+    const boom = new Error('the app database is down');
+    const server = createScimServer({
+      engine: createEngine({
+        store: memoryStore(),
+        handlers: {
+          userCreated: () => {
+            throw boom;
+          },
+        },
+      }),
+      authenticator: scimTokenAuthenticator([{ organizationId: 'org_1', tokenHash }]),
+      onError: (failure) => void failures.push(failure),
+    });
+    const response = await server.handle(
+      request(token, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'ada' }),
+    );
+    expect(response.status).toBe(500);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ status: 500, method: 'POST', path: '/scim/v2/Users' });
+    expect(failures[0]?.error).toMatchObject({ cause: boom });
+  });
+
+  it('reports a 4xx to onError without an error object, and the query string never', async () => {
+    const { token, tokenHash } = generateScimToken();
+    const failures: { status: number; error?: unknown; path: string; scimType?: string }[] = [];
+    const server = createScimServer({
+      engine: createEngine({ store: memoryStore() }),
+      authenticator: scimTokenAuthenticator([{ organizationId: 'org_1', tokenHash }]),
+      onError: (failure) => void failures.push(failure),
+    });
+    const response = await server.handle(request(token, 'GET', '/Users?filter=constructor%20pr'));
+    expect(response.status).toBe(400);
+    expect(failures).toEqual([
+      expect.objectContaining({ status: 400, scimType: 'invalidFilter', path: '/scim/v2/Users' }),
+    ]);
+    expect(failures[0]).not.toHaveProperty('error');
+  });
+
+  it('logs a 5xx with its cause by default', async () => {
+    const { token, tokenHash } = generateScimToken();
+    const logged: unknown[][] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const server = createScimServer({
+        engine: createEngine({
+          store: memoryStore(),
+          handlers: {
+            userCreated: () => {
+              throw new Error('boom');
+            },
+          },
+        }),
+        authenticator: scimTokenAuthenticator([{ organizationId: 'org_1', tokenHash }]),
+      });
+      await server.handle(
+        request(token, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'x' }),
+      );
+    } finally {
+      console.error = original;
+    }
+    expect(logged).toHaveLength(1);
+    expect(String(logged[0]?.[0])).toContain('SCIM POST /scim/v2/Users 500');
+  });
+});
