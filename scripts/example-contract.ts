@@ -6,6 +6,10 @@
  * The suite runs twice per example: on the in-memory store (`DATABASE_URL` unset) and on PostgreSQL
  * (`DATABASE_URL` set, a fresh `DATABASE_SCHEMA` for each app it starts, dropped after the run),
  * plus checks only PostgreSQL can pass: the app's rows commit with the ledger, and survive a restart.
+ *
+ * The admin routes (`/api/users`, `/api/groups`, `/api/sync`) answer only the signed-in admin of the
+ * organization: the suite signs in through the demo `/login` (`DEMO_LOGIN=1`) and calls them as the
+ * app's own page would, a same-origin `fetch` with the session cookie.
  */
 import { randomBytes } from 'node:crypto';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
@@ -14,13 +18,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 export interface ExampleServer {
   url: string;
+  /**
+   * Every 5xx the app reported so far, with its cause, as text: what its `onServerError` hook got
+   * (`formatServerError`), or its stderr when it runs as its own process.
+   */
+  serverErrors(): string;
   close(): void | Promise<void>;
 }
 
 /**
  * The environment the suite starts an example with. The three API variables are `''` (unset, to the
  * examples' config) when the suite checks that webhooks work without reconciliation, and so are the
- * two `SCIM_*` ones; `DATABASE_URL` is `''` for the in-memory store.
+ * two `SCIM_*` ones; `DATABASE_URL` is `''` for the in-memory store. `DEMO_LOGIN` is always `1`;
+ * `SESSION_TTL_SECONDS` is `''` (the default, 8 hours) except where the suite lets a session expire.
  */
 export type ExampleEnv = Record<
   | 'SCALEKIT_WEBHOOK_SECRET'
@@ -30,7 +40,10 @@ export type ExampleEnv = Record<
   | 'SCIM_BEARER_TOKEN'
   | 'SCIM_ORGANIZATION_ID'
   | 'DATABASE_URL'
-  | 'DATABASE_SCHEMA',
+  | 'DATABASE_SCHEMA'
+  | 'DEMO_LOGIN'
+  | 'SESSION_SECRET'
+  | 'SESSION_TTL_SECONDS',
   string
 >;
 
@@ -63,6 +76,83 @@ interface UserRow {
   roles: string[];
 }
 
+const SESSION_COOKIE = 'scim_example_admin';
+
+/** What a browser adds to a request from the app's own page. */
+const sameOrigin = (base: string) => ({ 'sec-fetch-site': 'same-origin', origin: base });
+
+/** Signs in through the demo form, as the app's own `/login` page posts it; answers the session's `Cookie` header. */
+export async function signIn(base: string, organizationId: string): Promise<string> {
+  const response = await fetch(`${base}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...sameOrigin(base) },
+    body: new URLSearchParams({ organization_id: organizationId }),
+    redirect: 'manual',
+  });
+  expect(response.status).toBe(303);
+  const cookie = (response.headers.get('set-cookie') ?? '').split(';', 1)[0] ?? '';
+  expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=.`));
+  return cookie;
+}
+
+/**
+ * The app's admin routes as its own pages call them: a same-origin `fetch` with the session of the
+ * organization's admin (one sign-in per organization, kept).
+ */
+function adminClient(base: () => string) {
+  const sessions = new Map<string, Promise<string>>();
+  const cookie = (organizationId: string): Promise<string> => {
+    let session = sessions.get(organizationId);
+    if (!session) {
+      session = signIn(base(), organizationId);
+      sessions.set(organizationId, session);
+    }
+    return session;
+  };
+  /** `POST`s carry `Content-Type: application/json` and `{}` unless `headers` or `body` say otherwise. */
+  const call = async (
+    organizationId: string,
+    method: 'GET' | 'POST',
+    path: string,
+    init: { headers?: Record<string, string>; body?: string } = {},
+  ) =>
+    fetch(`${base()}${path}`, {
+      method,
+      // A header given as '' is left out.
+      headers: Object.fromEntries(
+        Object.entries({
+          ...sameOrigin(base()),
+          cookie: await cookie(organizationId),
+          ...(method === 'POST' && { 'content-type': 'application/json' }),
+          ...init.headers,
+        }).filter(([, value]) => value !== ''),
+      ),
+      ...(method === 'POST' && { body: init.body ?? '{}' }),
+    });
+  return {
+    cookie,
+    fetch: call,
+    users: async (organizationId: string) =>
+      (await call(organizationId, 'GET', `/api/users?organization_id=${organizationId}`)).json() as Promise<UserRow[]>,
+    groups: async (organizationId: string) =>
+      (await call(organizationId, 'GET', `/api/groups?organization_id=${organizationId}`)).json() as Promise<
+        { id: string; name: string }[]
+      >,
+    sync: async (organizationId: string, query = '', headers: Record<string, string> = {}) => {
+      const response = await call(organizationId, 'POST', `/api/sync?organization_id=${organizationId}${query}`, {
+        headers,
+      });
+      return { status: response.status, body: await response.json() };
+    },
+  };
+}
+
+const ADMIN_ROUTES = [
+  ['GET', '/api/users'],
+  ['GET', '/api/groups'],
+  ['POST', '/api/sync'],
+] as const;
+
 export function runExampleContractSuite(
   name: string,
   start: (env: ExampleEnv) => Promise<ExampleServer>,
@@ -76,6 +166,7 @@ export function runExampleContractSuite(
 
   describe(`example contract: ${name}, in-memory store`, () => {
     runContract(start, secret, () => IN_MEMORY);
+    runSessionExpiry(start, secret);
   });
 
   describe(`example contract: ${name}, PostgreSQL`, () => {
@@ -114,6 +205,7 @@ function runContract(
     let fake: FakeScalekit;
     let server: ExampleServer;
     let base = '';
+    const admin = adminClient(() => base);
     const webhook = (event: unknown) => deliverWebhook(`${base}/webhooks/scalekit`, event, { secret });
     const scimToken = `scim_${randomBytes(16).toString('hex')}`;
 
@@ -127,6 +219,9 @@ function runContract(
         SCALEKIT_CLIENT_SECRET: fake.clientSecret,
         SCIM_BEARER_TOKEN: scimToken,
         SCIM_ORGANIZATION_ID: SCIM_ORGANIZATION,
+        DEMO_LOGIN: '1',
+        SESSION_SECRET: `session_${randomBytes(16).toString('hex')}`,
+        SESSION_TTL_SECONDS: '',
         ...database('main'),
       });
       base = server.url;
@@ -147,8 +242,7 @@ function runContract(
       });
       expect((await webhook(created)).status).toBe(200);
 
-      const users = await (await fetch(`${base}/api/users?organization_id=org_example`)).json();
-      expect(users).toEqual([
+      expect(await admin.users('org_example')).toEqual([
         expect.objectContaining({
           id: 'diruser_1',
           email: 'ada@example.com',
@@ -158,15 +252,14 @@ function runContract(
           roles: ['admin'],
         }),
       ]);
-      const groups = await (await fetch(`${base}/api/groups?organization_id=org_example`)).json();
-      expect(groups).toEqual([expect.objectContaining({ id: 'dirgroup_1', name: 'Eng' })]);
-      expect(await (await fetch(`${base}/api/users?organization_id=org_other`)).json()).toEqual([]);
+      expect(await admin.groups('org_example')).toEqual([expect.objectContaining({ id: 'dirgroup_1', name: 'Eng' })]);
+      expect(await admin.users('org_other')).toEqual([]);
     });
 
     it('deactivates a deleted user instead of removing it', async () => {
       await webhook(f.userCreated({ id: 'diruser_2', email: 'b@example.com' }));
       await webhook(f.userDeleted({ id: 'diruser_2' }));
-      const users = (await (await fetch(`${base}/api/users?organization_id=org_example`)).json()) as UserRow[];
+      const users = await admin.users('org_example');
       expect(users.find((u) => u.id === 'diruser_2')).toMatchObject({ active: false });
     });
 
@@ -184,8 +277,7 @@ function runContract(
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
-      const listed = async () =>
-        (await (await fetch(`${base}/api/users?organization_id=${SCIM_ORGANIZATION}`)).json()) as UserRow[];
+      const listed = () => admin.users(SCIM_ORGANIZATION);
 
       const created = await scim('/Users', 'POST', {
         schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
@@ -208,26 +300,157 @@ function runContract(
       expect((await scim('/Users', 'GET', undefined, 'scim_wrong')).status).toBe(401);
     });
 
-    it('asks for organization_id with a JSON error', async () => {
-      for (const [method, path] of [
-        ['GET', '/api/users'],
-        ['GET', '/api/groups'],
-        ['POST', '/api/sync'],
-      ] as const) {
-        const response = await fetch(`${base}${path}`, { method });
-        expect(response.status).toBe(400);
-        expect(await response.json()).toMatchObject({ error: { code: 'missing_organization_id' } });
-      }
+    describe('the admin routes answer only the signed-in admin of the organization', () => {
+      it('answers 401 on /api/users, /api/groups and /api/sync when nobody is signed in', async () => {
+        for (const [method, path] of ADMIN_ROUTES) {
+          for (const query of ['', '?organization_id=org_example']) {
+            const response = await fetch(`${base}${path}${query}`, {
+              method,
+              headers: { ...sameOrigin(base), ...(method === 'POST' && { 'content-type': 'application/json' }) },
+              ...(method === 'POST' && { body: '{}' }),
+            });
+            expect(response.status, `${method} ${path}${query}`).toBe(401);
+            expect(await response.json()).toMatchObject({ error: { code: 'unauthorized' } });
+          }
+        }
+      });
+
+      it("answers 403 to another organization's admin, and reconciles nothing for them", async () => {
+        const before = await admin.users('org_example');
+        const callsBefore = { ...fake.stats().calls };
+        for (const [method, path] of ADMIN_ROUTES) {
+          const response = await admin.fetch('org_other', method, `${path}?organization_id=org_example`);
+          expect(response.status, `${method} ${path}`).toBe(403);
+          expect(await response.json()).toMatchObject({ error: { code: 'forbidden' } });
+        }
+        const forced = await admin.fetch('org_other', 'POST', '/api/sync?organization_id=org_example&force=1');
+        expect(forced.status).toBe(403);
+        expect(fake.stats().calls).toEqual(callsBefore);
+        expect(await admin.users('org_example')).toEqual(before);
+      });
+
+      it("acts on the session's organization when the query names none", async () => {
+        const response = await admin.fetch('org_example', 'GET', '/api/users');
+        expect(response.status).toBe(200);
+        expect(await response.json()).toEqual(await admin.users('org_example'));
+        const groups = await admin.fetch('org_example', 'GET', '/api/groups');
+        expect(await groups.json()).toEqual([expect.objectContaining({ id: 'dirgroup_1' })]);
+      });
+
+      it('sets the session cookie HttpOnly, SameSite=Lax, Path=/, expiring in 8 hours, and Secure over https', async () => {
+        const login = (headers: Record<string, string>) =>
+          fetch(`${base}/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', ...sameOrigin(base), ...headers },
+            body: 'organization_id=org_example',
+            redirect: 'manual',
+          });
+        const plain = (await login({})).headers.get('set-cookie') ?? '';
+        const attributes = plain
+          .split(';')
+          .slice(1)
+          .map((a) => a.trim().toLowerCase());
+        expect(attributes).toEqual(expect.arrayContaining(['path=/', 'httponly', 'samesite=lax', 'max-age=28800']));
+        expect(attributes).not.toContain('secure');
+        const secure = (await login({ 'x-forwarded-proto': 'https' })).headers.get('set-cookie') ?? '';
+        expect(secure.split(';').map((a) => a.trim().toLowerCase())).toContain('secure');
+      });
+
+      it('ends the session at sign-out: a cookie copied before /logout answers 401 afterwards', async () => {
+        const cookie = await signIn(base, 'org_example');
+        const users = () => fetch(`${base}/api/users`, { headers: { cookie } });
+        expect((await users()).status).toBe(200);
+
+        const crossSite = await fetch(`${base}/logout`, {
+          method: 'POST',
+          headers: { cookie, 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' },
+          redirect: 'manual',
+        });
+        expect(crossSite.status).toBe(403);
+        expect((await users()).status).toBe(200);
+
+        const logout = await fetch(`${base}/logout`, {
+          method: 'POST',
+          headers: { cookie, ...sameOrigin(base) },
+          redirect: 'manual',
+        });
+        expect(logout.status).toBe(303);
+        expect(logout.headers.get('set-cookie')).toMatch(new RegExp(`^${SESSION_COOKIE}=;.*Max-Age=0`, 'i'));
+        for (const [method, path] of ADMIN_ROUTES) {
+          const response = await fetch(`${base}${path}`, {
+            method,
+            headers: { cookie, ...sameOrigin(base), 'content-type': 'application/json' },
+            ...(method === 'POST' && { body: '{}' }),
+          });
+          expect(response.status, `${method} ${path}`).toBe(401);
+        }
+        expect((await fetch(`${base}/api/admin-portal/link`, { headers: { cookie } })).status).toBe(401);
+      });
+
+      it('refuses a sign-in posted from another site (no session set)', async () => {
+        const foreign: Record<string, string>[] = [
+          { 'sec-fetch-site': 'cross-site' },
+          { origin: 'https://evil.example' },
+        ];
+        for (const headers of foreign) {
+          const response = await fetch(`${base}/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+            body: 'organization_id=org_example',
+            redirect: 'manual',
+          });
+          expect(response.status).toBe(403);
+          expect(response.headers.get('set-cookie')).toBeNull();
+        }
+      });
+
+      it('answers 401, never 5xx, to malformed, forged, huge or repeated session cookies', async () => {
+        const genuine = await admin.cookie('org_example');
+        const [, value = ''] = genuine.split('=');
+        const [org, id, expiry, mac] = value.split('.');
+        const cookies = [
+          `${SESSION_COOKIE}=%`,
+          `${SESSION_COOKIE}=%E0%A4%A`,
+          `${SESSION_COOKIE}=${encodeURIComponent(value)}%`,
+          `${SESSION_COOKIE}=`,
+          `${SESSION_COOKIE}=....`,
+          `${SESSION_COOKIE}=__proto__.constructor.prototype.x`,
+          // Another organization, or a later expiry, under the genuine session id and signature.
+          `${SESSION_COOKIE}=org_other.${id}.${expiry}.${mac}`,
+          `${SESSION_COOKIE}=${org}.${id}.${Number(expiry) + 1000}.${mac}`,
+          `${SESSION_COOKIE}=${org}.${randomBytes(16).toString('base64url')}.${expiry}.${mac}`,
+          `${SESSION_COOKIE}=${'a'.repeat(10_000)}`,
+          `${genuine}${'x'.repeat(9_000)}`,
+          Array.from({ length: 300 }, (_, i) => `${SESSION_COOKIE}=${i}`).join('; '),
+          `${Array.from({ length: 1_500 }, (_, i) => `c${i}=1`).join('; ')}; ${genuine}`,
+        ];
+        const routes = [...ADMIN_ROUTES, ['GET', '/api/admin-portal/link'] as const];
+        for (const cookie of cookies) {
+          const answers = await Promise.all(
+            routes.map(([method, path]) =>
+              fetch(`${base}${path}`, {
+                method,
+                headers: { cookie, ...sameOrigin(base), 'content-type': 'application/json' },
+                ...(method === 'POST' && { body: '{}' }),
+              }),
+            ),
+          );
+          expect(
+            answers.map((a) => a.status),
+            cookie.slice(0, 60),
+          ).toEqual(routes.map(() => 401));
+          const settings = await fetch(`${base}/settings`, { headers: { cookie }, redirect: 'manual' });
+          expect(settings.status).toBe(303);
+          expect(settings.headers.get('location')).toBe('/login');
+        }
+        expect((await fetch(`${base}/api/users`, { headers: { cookie: genuine } })).status).toBe(200);
+      }, 30_000);
     });
 
     describe('POST /api/sync: reconciliation against the Directory API', () => {
       const org = 'org_sync';
-      const sync = async (query = '') => {
-        const response = await fetch(`${base}/api/sync?organization_id=${org}${query}`, { method: 'POST' });
-        return { status: response.status, body: await response.json() };
-      };
-      const appUsers = async (): Promise<UserRow[]> =>
-        (await fetch(`${base}/api/users?organization_id=${org}`)).json() as Promise<UserRow[]>;
+      const sync = (query = '', headers: Record<string, string> = {}) => admin.sync(org, query, headers);
+      const appUsers = () => admin.users(org);
       const byId = (users: UserRow[], id: string) => users.find((u) => u.id === id);
 
       beforeAll(() => {
@@ -255,7 +478,41 @@ function runContract(
         fake.webhooks.drop();
       });
 
-      it('creates the directory it lists: users with their groups and roles, and the groups', async () => {
+      it('refuses a cross-site POST (Sec-Fetch-Site, or a foreign Origin) with 403, and writes nothing', async () => {
+        const callsBefore = { ...fake.stats().calls };
+        for (const headers of [
+          { 'sec-fetch-site': 'cross-site' },
+          { 'sec-fetch-site': 'same-site' },
+          { 'sec-fetch-site': 'cross-site', origin: base },
+          { 'sec-fetch-site': '', origin: 'https://evil.example' },
+          { 'sec-fetch-site': '', origin: 'null' },
+          { 'sec-fetch-site': '', origin: `${base}.evil.example` },
+        ]) {
+          const plain = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== ''));
+          const response = await fetch(`${base}/api/sync?organization_id=${org}&force=1`, {
+            method: 'POST',
+            headers: { cookie: await admin.cookie(org), 'content-type': 'application/json', ...plain },
+            body: '{}',
+          });
+          expect(response.status, JSON.stringify(plain)).toBe(403);
+          expect(await response.json()).toMatchObject({ error: { code: 'cross_site_request' } });
+        }
+        expect(fake.stats().calls).toEqual(callsBefore);
+        expect(await appUsers()).toEqual([]);
+      });
+
+      it('answers 415 to a form-encoded (or text/plain) POST, which a cross-site form could send, and writes nothing', async () => {
+        for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+          const response = await admin.fetch(org, 'POST', `/api/sync?organization_id=${org}`, {
+            headers: { 'content-type': type },
+            body: type.startsWith('multipart') ? '--x--\r\n' : 'force=1',
+          });
+          expect(response.status, type).toBe(415);
+        }
+        expect(await appUsers()).toEqual([]);
+      });
+
+      it('creates the directory it lists, on a same-origin fetch with the session: users with their groups and roles, and the groups', async () => {
         const { status, body } = await sync();
         expect(status).toBe(200);
         expect(body).toMatchObject({
@@ -276,15 +533,14 @@ function runContract(
         });
         expect(byId(users, 'diruser_ada')).toMatchObject({ active: true, groups: ['dirgroup_eng'], roles: ['admin'] });
         expect(byId(users, 'diruser_linus')).toMatchObject({ name: 'Linus Ødegård', groups: [] });
-        const groups = await (await fetch(`${base}/api/groups?organization_id=${org}`)).json();
-        expect(groups).toEqual([
+        expect(await admin.groups(org)).toEqual([
           expect.objectContaining({ id: 'dirgroup_eng', name: 'Engineering' }),
           expect.objectContaining({ id: 'dirgroup_ops', name: 'Operations' }),
         ]);
       });
 
-      it('writes nothing and calls no handler when nothing changed remotely', async () => {
-        const { status, body } = await sync();
+      it('writes nothing and calls no handler when nothing changed remotely (a browser without Sec-Fetch-Site: Origin alone)', async () => {
+        const { status, body } = await sync('', { 'sec-fetch-site': '' });
         expect(status).toBe(200);
         expect(body).toMatchObject({
           status: 'completed',
@@ -371,10 +627,13 @@ function runContract(
         expect(await first).toMatchObject({ status: 200, body: { status: 'completed' } });
       });
 
-      it('answers 502 with the failed report when Scalekit fails (unknown organization)', async () => {
-        const response = await fetch(`${base}/api/sync?organization_id=org_unknown`, { method: 'POST' });
-        expect(response.status).toBe(502);
-        expect(await response.json()).toMatchObject({ status: 'failed', error: { code: 'not_found' } });
+      it('answers 502 with the failed report when Scalekit fails (unknown organization), and reports it with its cause', async () => {
+        const failed = await admin.sync('org_unknown');
+        expect(failed).toMatchObject({ status: 502, body: { status: 'failed', error: { code: 'not_found' } } });
+        const { runId } = failed.body as { runId: string };
+        await expect
+          .poll(() => server.serverErrors())
+          .toMatch(new RegExp(`POST /api/sync answered 502 not_found: .+\\n  cause: .*"runId":"${runId}"`));
       });
 
       it('refuses an unknown option with a JSON error', async () => {
@@ -385,6 +644,7 @@ function runContract(
 
   describe('without the Scalekit API variables', () => {
     let server: ExampleServer;
+    const admin = adminClient(() => server.url);
 
     beforeAll(async () => {
       server = await start({
@@ -394,6 +654,9 @@ function runContract(
         SCALEKIT_CLIENT_SECRET: '',
         SCIM_BEARER_TOKEN: '',
         SCIM_ORGANIZATION_ID: '',
+        DEMO_LOGIN: '1',
+        SESSION_SECRET: '',
+        SESSION_TTL_SECONDS: '',
         ...database('noapi'),
       });
     });
@@ -401,12 +664,13 @@ function runContract(
       await server?.close();
     });
 
-    it('answers POST /api/sync with 503 naming the missing variables, and still takes webhooks', async () => {
-      const response = await fetch(`${server.url}/api/sync?organization_id=org_example`, { method: 'POST' });
+    it('answers POST /api/sync with 503 naming the missing variables (reported), and still takes webhooks', async () => {
+      const response = await admin.fetch('org_example', 'POST', '/api/sync');
       expect(response.status).toBe(503);
       const { error } = (await response.json()) as { error: { code: string; message: string } };
       expect(error.code).toBe('sync_not_configured');
       expect(error.message).toMatch(/SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET/);
+      await expect.poll(() => server.serverErrors()).toMatch(/POST \/api\/sync answered 503 sync_not_configured/);
 
       const f = createEventFactory({ organizationId: 'org_example' });
       const delivered = await deliverWebhook(
@@ -415,16 +679,59 @@ function runContract(
         { secret },
       );
       expect(delivered.status).toBe(200);
-      const users = await (await fetch(`${server.url}/api/users?organization_id=org_example`)).json();
-      expect(users).toEqual([expect.objectContaining({ id: 'diruser_1', active: true })]);
+      expect(await admin.users('org_example')).toEqual([expect.objectContaining({ id: 'diruser_1', active: true })]);
     });
 
-    it('answers /scim/v2/* with 503 naming the missing SCIM variables', async () => {
+    it('answers /scim/v2/* with 503 naming the missing SCIM variables (reported)', async () => {
       const response = await fetch(`${server.url}/scim/v2/Users`, { headers: { authorization: 'Bearer scim_x' } });
       expect(response.status).toBe(503);
       const { error } = (await response.json()) as { error: { code: string; message: string } };
       expect(error.code).toBe('scim_not_configured');
       expect(error.message).toMatch(/SCIM_BEARER_TOKEN, SCIM_ORGANIZATION_ID/);
+      await expect.poll(() => server.serverErrors()).toMatch(/GET \/scim\/v2\/Users answered 503 scim_not_configured/);
+    });
+  });
+}
+
+/**
+ * A session outlives neither its time (`SESSION_TTL_SECONDS`, here 1) nor the process. One app, on
+ * the in-memory store: sessions do not depend on the store.
+ */
+function runSessionExpiry(start: (env: ExampleEnv) => Promise<ExampleServer>, secret: string): void {
+  describe('the demo session expires', () => {
+    let server: ExampleServer;
+
+    beforeAll(async () => {
+      server = await start({
+        SCALEKIT_WEBHOOK_SECRET: secret,
+        SCALEKIT_ENVIRONMENT_URL: '',
+        SCALEKIT_CLIENT_ID: '',
+        SCALEKIT_CLIENT_SECRET: '',
+        SCIM_BEARER_TOKEN: '',
+        SCIM_ORGANIZATION_ID: '',
+        DEMO_LOGIN: '1',
+        SESSION_SECRET: 'example-contract-expiry',
+        SESSION_TTL_SECONDS: '1',
+        ...IN_MEMORY,
+      });
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('answers 401 on every admin route once the session has expired', async () => {
+      // Warm up first (Next.js loads a route at its first request): the session's one second is for the test.
+      expect((await fetch(`${server.url}/api/users`)).status).toBe(401);
+      const cookie = await signIn(server.url, 'org_example');
+      const call = (method: string, path: string) =>
+        fetch(`${server.url}${path}`, {
+          method,
+          headers: { cookie, ...sameOrigin(server.url), 'content-type': 'application/json' },
+          ...(method === 'POST' && { body: '{}' }),
+        });
+      expect((await call('GET', '/api/users')).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      for (const [method, path] of ADMIN_ROUTES) expect((await call(method, path)).status, path).toBe(401);
     });
   });
 }
@@ -445,9 +752,10 @@ function runPostgresChecks(
     const f = createEventFactory({ organizationId: org });
     let env: ExampleEnv;
     let server: ExampleServer | undefined;
+    // Sessions live in the app's memory: a new client (a new sign-in) after each restart.
+    let admin = adminClient(() => server?.url ?? '');
     const webhook = (event: unknown) => deliverWebhook(`${server?.url}/webhooks/scalekit`, event, { secret });
-    const appUsers = async () =>
-      (await (await fetch(`${server?.url}/api/users?organization_id=${org}`)).json()) as UserRow[];
+    const appUsers = () => admin.users(org);
 
     /** Runs `text` with `$s` standing for the app's quoted schema. */
     const query = async (text: string, values: unknown[]) =>
@@ -481,6 +789,9 @@ function runPostgresChecks(
         SCALEKIT_CLIENT_SECRET: '',
         SCIM_BEARER_TOKEN: '',
         SCIM_ORGANIZATION_ID: '',
+        DEMO_LOGIN: '1',
+        SESSION_SECRET: '',
+        SESSION_TTL_SECONDS: '',
         ...database('tx'),
       };
       server = await start(env);
@@ -507,6 +818,10 @@ function runPostgresChecks(
       expect(await ledger(dave.id)).toEqual([]);
       expect(await mirror('diruser_dave')).toEqual([]);
       expect((await appUsers()).map((u) => u.id)).toEqual(['diruser_carol']);
+      // The 500 reached the app's error hook with what caused it: the unique index the handler hit.
+      await expect
+        .poll(() => server?.serverErrors())
+        .toMatch(/POST \/webhooks\/scalekit answered 500 handler_failed[\s\S]*app_users_active_email/);
 
       // The fix: Carol's address changes in the directory. Then Scalekit's redelivery goes through, once.
       const moved = f.userUpdated({ id: 'diruser_carol', email: 'carol.old@example.com', name: 'Carol' });
@@ -528,14 +843,16 @@ function runPostgresChecks(
 
     it('keeps users and ledger across a restart: a redelivered event is a duplicate, a new one applies', async () => {
       const before = await appUsers();
+      const cookie = await admin.cookie(org);
       await server?.close();
       server = undefined;
       server = await start(env); // the same DATABASE_URL and DATABASE_SCHEMA
 
+      // The demo's sessions lived in the old process: its cookie is nobody now.
+      expect((await fetch(`${server.url}/api/users`, { headers: { cookie } })).status).toBe(401);
+      admin = adminClient(() => server?.url ?? '');
       expect(await appUsers()).toEqual(before);
-      expect(await (await fetch(`${server.url}/api/groups?organization_id=${org}`)).json()).toEqual([
-        expect.objectContaining({ id: 'dirgroup_team', name: 'Team' }),
-      ]);
+      expect(await admin.groups(org)).toEqual([expect.objectContaining({ id: 'dirgroup_team', name: 'Team' })]);
       for (const event of [carol, team, dave]) {
         expect(await webhook(event)).toMatchObject({ status: 200, body: { status: 'duplicate', handlers: [] } });
       }
@@ -544,6 +861,21 @@ function runPostgresChecks(
         body: { status: 'applied', handlers: ['membershipRemoved', 'userDeactivated'] },
       });
       expect((await appUsers()).find((u) => u.id === 'diruser_dave')).toMatchObject({ active: false, groups: [] });
+    });
+
+    it('answers a route that throws (its table is gone) with a JSON 500, and reports the cause', async () => {
+      await query('alter table $s.app_users rename to app_users_away', []);
+      try {
+        const response = await admin.fetch(org, 'GET', '/api/users');
+        expect(response.status).toBe(500);
+        expect(await response.json()).toMatchObject({ error: { code: 'internal_error' } });
+        await expect
+          .poll(() => server?.serverErrors())
+          .toMatch(/GET \/api\/users answered 500 internal_error[\s\S]*app_users" does not exist/);
+      } finally {
+        await query('alter table $s.app_users_away rename to app_users', []);
+      }
+      expect((await admin.fetch(org, 'GET', '/api/users')).status).toBe(200);
     });
   });
 }

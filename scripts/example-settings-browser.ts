@@ -16,13 +16,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './chromium.js';
 import type { ExampleEnv, ExampleServer } from './example-contract.js';
 
-export type SettingsEnv = ExampleEnv & { DEMO_LOGIN: string; SESSION_SECRET: string };
-
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 
-/** A page on a third origin that posts a portal-shaped message to whatever frames it. */
+/**
+ * Pages on a third origin: `/` posts a portal-shaped message to whatever frames it; `/form?action=…`
+ * is another site's form that posts itself to `action` as soon as it loads.
+ */
 async function startStranger(): Promise<{ url: string; server: Server }> {
-  const server = createServer((_request, response) => {
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://stranger');
+    if (url.pathname === '/form') {
+      const action = (url.searchParams.get('action') ?? '').replace(/[^A-Za-z0-9:/?=&._-]/g, '');
+      response.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html>
+        <form method="post" action="${action}"><input name="force" value="1"></form>
+        <script>document.forms[0].submit();</script>`);
+      return;
+    }
     response.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><script>
       parent.postMessage({ event_type: 'ORGANIZATION_DIRECTORY_DISABLED', object: 'directory', organization_id: 'org_x',
         message: 'spoofed', data: { directory_type: 'SCIM', id: 'dir_spoof', provider: 'EVIL', enabled: false } }, '*');
@@ -33,7 +42,7 @@ async function startStranger(): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
 }
 
-export function runSettingsBrowserSuite(name: string, start: (env: SettingsEnv) => Promise<ExampleServer>): void {
+export function runSettingsBrowserSuite(name: string, start: (env: ExampleEnv) => Promise<ExampleServer>): void {
   describe(`${name}: /settings and the admin portal`, () => {
     let fake: FakeScalekit;
     let organizationId: string;
@@ -57,6 +66,7 @@ export function runSettingsBrowserSuite(name: string, start: (env: SettingsEnv) 
         DATABASE_SCHEMA: '',
         DEMO_LOGIN: '1',
         SESSION_SECRET: 'example-settings-browser-suite',
+        SESSION_TTL_SECONDS: '',
       });
       browser = await launchChromium();
     }, 120_000);
@@ -189,6 +199,42 @@ export function runSettingsBrowserSuite(name: string, start: (env: SettingsEnv) 
         expect(await iframe.getAttribute('src')).toBe(secondSrc);
         expect(fake.portalLinks().length).toBe(linksBefore + 1);
         expect(errors).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    }, 30_000);
+
+    it("lets the admin's own page POST /api/sync with fetch, refuses another site's form post, and signs out for good", async () => {
+      const page = await browser.newPage();
+      try {
+        await signIn(page);
+        const own = await page.evaluate(async () => {
+          const response = await fetch('/api/sync', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{}',
+          });
+          return { status: response.status, body: await response.json() };
+        });
+        expect(own).toMatchObject({ status: 200, body: { status: 'completed', organizationId } });
+
+        // Another origin of the same site (127.0.0.1, another port): SameSite=Lax lets the cookie
+        // through, so only the app's own Sec-Fetch-Site check stands between this form and a sync.
+        const callsBefore = { ...fake.stats().calls };
+        const action = `${app.url}/api/sync?force=1`;
+        await page.goto(`${stranger.url}form?action=${encodeURIComponent(action)}`);
+        await page.waitForURL(action);
+        expect(await page.textContent('body')).toContain('cross_site_request');
+        expect(fake.stats().calls).toEqual(callsBefore);
+
+        // Sign out from the page: the session ends, and the page sends the admin back to /login.
+        await page.goto(`${app.url}/settings`);
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.waitForURL(`${app.url}/login`);
+        await page.goto(`${app.url}/settings`);
+        expect(new URL(page.url()).pathname).toBe('/login');
+        const after = await page.evaluate(async () => (await fetch('/api/users')).status);
+        expect(after).toBe(401);
       } finally {
         await page.close();
       }

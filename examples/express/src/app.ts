@@ -1,22 +1,37 @@
 import { createScalekitWebhookReceiver, type ProvisioningEngine } from '@org/scim-core';
 import { adminPortalLink, scalekitWebhook, scimRouter } from '@org/scim-express';
 import {
+  type Authorize,
   createAdmin,
+  createAdminApi,
   createScim,
   createSync,
   type ExampleConfig,
+  type JsonAnswer,
+  logServerError,
   openProvisioning,
   type PageAnswer,
   PORTAL_LINK_PATH,
   PORTAL_SCRIPT_PATH,
-  runSync,
+  type RequestView,
+  type ServerErrorHook,
   type UserService,
+  webhookServerErrors,
 } from 'example-shared';
-import express, { type Express, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+
+export interface AppOptions {
+  /** Every 5xx the app answers, with its cause. Default `logServerError` (stderr). */
+  onServerError?: ServerErrorHook;
+}
 
 /** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
 export async function createApp(
-  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database' | 'scim' | 'demoLogin' | 'sessionSecret'>,
+  config: Pick<
+    ExampleConfig,
+    'webhookSecret' | 'scalekitApi' | 'database' | 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'
+  >,
+  options: AppOptions = {},
 ): Promise<{
   app: Express;
   users: UserService;
@@ -25,13 +40,28 @@ export async function createApp(
   /** Ends the database pool, if any: call it when the server stops. */
   close(): Promise<void>;
 }> {
+  const onServerError = options.onServerError ?? logServerError;
   const { users, engine, description, close } = await openProvisioning(config);
-  const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+  const webhooks = createScalekitWebhookReceiver({
+    engine,
+    secret: config.webhookSecret,
+    onError: webhookServerErrors(onServerError),
+  });
   const sync = createSync(engine, config);
   // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
-  const scim = createScim(engine, config);
+  const scim = createScim(engine, config, onServerError);
   // The admin portal page and its link route; `/login` only with DEMO_LOGIN=1 (see example-shared).
-  const admin = createAdmin(config, users);
+  const admin = createAdmin(config, users, { onServerError });
+
+  /** What the shared routes read of a request. */
+  const view = (request: Request): RequestView => ({ url: request.originalUrl, header: (name) => request.get(name) });
+  /**
+   * The one hook your app replaces: the organization this request's signed-in admin manages, or
+   * `null` when nobody is signed in. Here the demo session cookie; in your app, your own session
+   * (`request.user?.organizationId` from Passport, a JWT claim…). Every admin route below asks it.
+   */
+  const authorize: Authorize<Request> = (request) => admin.signedIn(view(request));
+  const api = createAdminApi({ authorize, users, sync, onServerError });
 
   const app = express();
   // The webhook route reads its own raw body: register it before the app-wide JSON parser.
@@ -39,42 +69,42 @@ export async function createApp(
   app.use('/scim/v2', scimRouter(scim));
   app.use(express.json());
 
-  const organizationOf = (query: unknown, response: Response): string | undefined => {
-    const organizationId = (query as { organization_id?: unknown }).organization_id;
-    if (typeof organizationId === 'string' && organizationId) return organizationId;
-    response
-      .status(400)
-      .json({ error: { code: 'missing_organization_id', message: 'Add ?organization_id=org_… to the URL.' } });
-    return undefined;
-  };
-
-  // Express 5 forwards a rejected promise to its error handler.
-  app.get('/api/users', async (request, response) => {
-    const organizationId = organizationOf(request.query, response);
-    if (organizationId) response.json(await users.listUsers(organizationId));
-  });
-  app.get('/api/groups', async (request, response) => {
-    const organizationId = organizationOf(request.query, response);
-    if (organizationId) response.json(await users.listGroups(organizationId));
-  });
-
-  // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
-  app.post('/api/sync', async (request, response) => {
-    const { status, body } = await runSync(sync, new URL(request.originalUrl, 'http://localhost').searchParams);
-    response.status(status).json(body);
-  });
+  // The signed-in admin's own organization only; `/api/sync` also refuses cross-site requests.
+  // Express 5 forwards a rejected promise to the error handler below.
+  const json = (response: Response, answer: JsonAnswer) =>
+    response.status(answer.status).set(answer.headers).json(answer.body);
+  app.get('/api/users', async (request, response) => json(response, await api.users(request, view(request))));
+  app.get('/api/groups', async (request, response) => json(response, await api.groups(request, view(request))));
+  app.post('/api/sync', async (request, response) => json(response, await api.sync(request, view(request))));
 
   // The customer's IT admin sets up SSO and SCIM in the embedded admin portal.
   const send = (response: Response, page: PageAnswer) => response.status(page.status).set(page.headers).send(page.body);
   app.get('/login', (_request, response) => send(response, admin.loginPage()));
   app.post('/login', express.text({ type: 'application/x-www-form-urlencoded' }), (request, response) =>
-    send(response, admin.login(typeof request.body === 'string' ? request.body : '')),
+    send(response, admin.login(typeof request.body === 'string' ? request.body : '', view(request))),
   );
-  app.post('/logout', (_request, response) => send(response, admin.logout()));
-  app.get('/settings', async (request, response) => send(response, await admin.settingsPage(request.headers.cookie)));
+  app.post('/logout', (request, response) => send(response, admin.logout(view(request))));
+  app.get('/settings', async (request, response) =>
+    send(response, await admin.settingsPage(await authorize(request), view(request))),
+  );
   app.get(PORTAL_SCRIPT_PATH, (_request, response) => send(response, admin.portalScript()));
-  // The hook reads the app's session; here the demo cookie (a real app: its own sign-in, e.g. req.user).
-  app.get(PORTAL_LINK_PATH, adminPortalLink(admin.portalLinks((request) => request.headers.cookie)));
+  app.get(PORTAL_LINK_PATH, adminPortalLink(admin.portalLinks(authorize)));
+
+  // Last: every error a route threw. Body-parser's own 4xx (a malformed JSON body) keep their status.
+  const failed: ErrorRequestHandler = (error: unknown, request, response, next) => {
+    if (response.headersSent) return next(error);
+    const { status, type, message } = (error ?? {}) as { status?: unknown; type?: unknown; message?: unknown };
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      response.status(status).json({ error: { code: String(type ?? 'bad_request'), message: String(message) } });
+      return;
+    }
+    const route = `${request.method} ${request.path}`;
+    onServerError({ route, status: 500, code: 'internal_error', message: 'The route threw.', cause: error });
+    response
+      .status(500)
+      .json({ error: { code: 'internal_error', message: 'The server failed; the error is in its log.' } });
+  };
+  app.use(failed);
 
   return { app, users, engine, description, close };
 }

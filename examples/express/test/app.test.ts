@@ -1,17 +1,21 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from 'example-shared';
+import { formatServerError, loadConfig } from 'example-shared';
 import pg from 'pg';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { createApp } from '../src/app.js';
 
 async function start(env: ExampleEnv) {
-  const { app, close } = await createApp(loadConfig(env));
+  const errors: string[] = [];
+  const { app, close } = await createApp(loadConfig(env), {
+    onServerError: (failure) => errors.push(formatServerError(failure)),
+  });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    serverErrors: () => errors.join('\n'),
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

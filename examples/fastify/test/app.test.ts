@@ -1,13 +1,16 @@
-import { loadConfig } from 'example-shared';
+import { formatServerError, loadConfig } from 'example-shared';
 import pg from 'pg';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { createApp } from '../src/app.js';
 
 async function start(env: ExampleEnv) {
-  const { app } = await createApp(loadConfig(env));
+  const errors: string[] = [];
+  const { app } = await createApp(loadConfig(env), {
+    onServerError: (failure) => errors.push(formatServerError(failure)),
+  });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return { url, close: () => app.close() }; // also ends the database pool
+  return { url, serverErrors: () => errors.join('\n'), close: () => app.close() }; // also ends the database pool
 }
 
 runExampleContractSuite('examples/fastify', start, { connect: (url) => new pg.Pool({ connectionString: url }) });

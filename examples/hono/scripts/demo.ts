@@ -5,6 +5,9 @@
  * Then reconciliation: a local fake of Scalekit's Directory API (the real SDK talks to it) holds a
  * directory, some of its webhooks are lost, and `POST /api/sync` catches up.
  * Then the admin portal: a customer's IT admin signs in and the app hands out single-use portal links.
+ * The app's admin routes (`/api/users`, `/api/sync`, the portal link) answer only an organization's
+ * signed-in admin, so the demo signs in (`/login`, DEMO_LOGIN=1) and calls them as the app's own page
+ * would: a same-origin `fetch` with the session cookie.
  * Every step states what it should get; the demo exits non-zero if one does not.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -39,7 +42,7 @@ async function startExample(port: number, secret: string, fake: FakeScalekit): P
       SCALEKIT_CLIENT_SECRET: fake.clientSecret,
       // The demo runs on the in-memory store, even where DATABASE_URL is set.
       DATABASE_URL: '',
-      // `/login` signs in as the admin of any organization: for the admin portal part only.
+      // `/login` signs in as the admin of any organization: every admin route answers only them.
       DEMO_LOGIN: '1',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -53,6 +56,29 @@ async function startExample(port: number, secret: string, fake: FakeScalekit): P
   clearTimeout(timeout);
   if (!output.includes('listening on')) throw new Error(`the example did not start:\n${output}`);
   return child;
+}
+
+/** What a browser adds to a request from the app's own page, plus the admin's session. */
+const sameOrigin = (base: string, cookie: string) => ({ cookie, 'sec-fetch-site': 'same-origin', origin: base });
+
+/** Signs in as the admin of `organizationId` through the demo form; answers the session's `Cookie` header. */
+async function signIn(
+  base: string,
+  organizationId: string,
+): Promise<{ status: number; location: string | null; cookie: string }> {
+  const response = await fetch(`${base}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', origin: base },
+    body: new URLSearchParams({ organization_id: organizationId }),
+    redirect: 'manual',
+  });
+  const cookie = (response.headers.get('set-cookie') ?? '').split(';', 1)[0] ?? '';
+  return { status: response.status, location: response.headers.get('location'), cookie };
+}
+
+/** `GET path` as the signed-in admin. */
+async function getJson<T>(base: string, cookie: string, path: string): Promise<T> {
+  return (await fetch(`${base}${path}`, { headers: sameOrigin(base, cookie) })).json() as Promise<T>;
 }
 
 const pad = (value: unknown, width: number) => String(value).padEnd(width).slice(0, width);
@@ -164,9 +190,11 @@ async function webhookPart(base: string, secret: string): Promise<number> {
     );
   }
 
-  const users = (await (await fetch(`${base}/api/users?organization_id=${org}`)).json()) as Record<string, unknown>[];
-  const groups = (await (await fetch(`${base}/api/groups?organization_id=${org}`)).json()) as Record<string, unknown>[];
-  console.log(`\nThe app's users table (GET /api/users?organization_id=${org}):\n`);
+  // The app's own tables, read as this organization's signed-in admin (nobody else may).
+  const { cookie } = await signIn(base, org);
+  const users = await getJson<Record<string, unknown>[]>(base, cookie, '/api/users');
+  const groups = await getJson<Record<string, unknown>[]>(base, cookie, '/api/groups');
+  console.log(`\nThe app's users table (GET /api/users, signed in as the admin of ${org}):\n`);
   console.log(
     table(users, [
       ['id', 15],
@@ -204,14 +232,21 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
     failures += 1;
     return `   ✗ expected ${expected}`;
   };
-  const appUsers = async () =>
-    (await (await fetch(`${base}/api/users?organization_id=${org}`)).json()) as ({
-      id: string;
-      active: boolean;
-    } & Record<string, unknown>)[];
+  const { cookie } = await signIn(base, org);
+  const appUsers = () =>
+    getJson<({ id: string; active: boolean } & Record<string, unknown>)[]>(base, cookie, '/api/users');
+  /** `POST /api/sync` with `headers` (default: as the app's own page, signed in); answers the status and the body. */
+  const post = async (headers: Record<string, string> = sameOrigin(base, cookie)) => {
+    const response = await fetch(`${base}/api/sync?organization_id=${org}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: '{}',
+    });
+    return { status: response.status, body: (await response.json()) as unknown };
+  };
   const sync = async () => {
-    const response = await fetch(`${base}/api/sync?organization_id=${org}`, { method: 'POST' });
-    return { status: response.status, report: (await response.json()) as ReconcileReport };
+    const { status, body } = await post();
+    return { status, report: body as ReconcileReport };
   };
 
   console.log(`${'─'.repeat(120)}\n\nReconciliation against a local fake of Scalekit's Directory API\n`);
@@ -257,10 +292,26 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
     `2. Webhooks go down: Margaret Hamilton joins Engineering and Ken Thompson leaves; their ${lost.length} webhooks are lost.\n   GET /api/users still lists ${before.length} users, no Margaret, and Ken active=${ken?.active}: the app does not know.${check(unaware, '5 users, no Margaret, Ken active')}`,
   );
 
+  // Only the organization's signed-in admin may sync, and only from the app's own pages.
+  const codeOf = (body: unknown) => (body as { error?: { code?: string } }).error?.code ?? '-';
+  const anonymous = await post({ 'sec-fetch-site': 'same-origin', origin: base });
+  const crossSite = await post({
+    ...sameOrigin(base, cookie),
+    'sec-fetch-site': 'cross-site',
+    origin: 'https://evil.example',
+  });
+  const untouched = !(await appUsers()).some((u) => u.id === margaret.id);
+  console.log(
+    `${'3. POST /api/sync, nobody signed in'.padEnd(58)}HTTP ${anonymous.status} ${codeOf(anonymous.body)}${check(anonymous.status === 401, 'HTTP 401')}`,
+  );
+  console.log(
+    `${'   POST /api/sync from another site, with the session'.padEnd(58)}HTTP ${crossSite.status} ${codeOf(crossSite.body)}: nothing synced${check(crossSite.status === 403 && untouched, 'HTTP 403, nothing synced')}`,
+  );
+
   const first = await sync();
   const { users, groups } = first.report;
   console.log(
-    `3. POST /api/sync?organization_id=${org}   HTTP ${first.status}, status ${first.report.status}, ${first.report.durationMs} ms${check(
+    `${"4. POST /api/sync as the organization's signed-in admin".padEnd(58)}HTTP ${first.status}, status ${first.report.status}, ${first.report.durationMs} ms${check(
       first.status === 200 &&
         first.report.status === 'completed' &&
         users.created === 1 &&
@@ -284,7 +335,7 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
     after.find((u) => u.id === margaret.id)?.active === true &&
     after.find((u) => u.id === 'diruser_ken')?.active === false;
   console.log(
-    `\nThe app's users table after the sync (GET /api/users?organization_id=${org}):${check(caughtUp, 'Margaret active, Ken active=false')}\n`,
+    `\nThe app's users table after the sync (GET /api/users):${check(caughtUp, 'Margaret active, Ken active=false')}\n`,
   );
   console.log(
     table(after, [
@@ -299,7 +350,7 @@ async function reconciliationPart(base: string, fake: FakeScalekit): Promise<num
 
   const second = await sync();
   console.log(
-    `\n4. POST /api/sync again   HTTP ${second.status}, status ${second.report.status}, events ${second.report.events}, handler calls ${second.report.handlerCalls}: nothing changed remotely, nothing written.${check(
+    `\n5. POST /api/sync again   HTTP ${second.status}, status ${second.report.status}, events ${second.report.events}, handler calls ${second.report.handlerCalls}: nothing changed remotely, nothing written.${check(
       second.status === 200 &&
         second.report.status === 'completed' &&
         second.report.events === 0 &&
@@ -331,15 +382,11 @@ async function portalPart(base: string, fake: FakeScalekit): Promise<number> {
   const anonymous = await fetch(link);
   step('1. GET /api/admin-portal/link, nobody signed in', `HTTP ${anonymous.status}`, anonymous.status === 401, '401');
 
-  const login = await fetch(`${base}/login`, {
-    method: 'POST',
-    body: new URLSearchParams({ organization_id: org }),
-    redirect: 'manual',
-  });
-  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const login = await signIn(base, org);
+  const { cookie } = login;
   step(
     `2. POST /login as the admin of ${org}`,
-    `HTTP ${login.status} → ${login.headers.get('location')}`,
+    `HTTP ${login.status} → ${login.location}`,
     login.status === 303,
     '303 → /settings',
   );

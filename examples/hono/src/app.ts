@@ -1,65 +1,84 @@
 import { createScalekitWebhookReceiver } from '@org/scim-core';
 import { adminPortalLink, scalekitWebhook, scimRoutes } from '@org/scim-hono';
 import {
+  type Authorize,
   createAdmin,
+  createAdminApi,
   createScim,
   createSync,
   type ExampleConfig,
+  type JsonAnswer,
+  logServerError,
   openProvisioning,
   type PageAnswer,
   PORTAL_LINK_PATH,
   PORTAL_SCRIPT_PATH,
-  runSync,
+  type RequestView,
+  type ServerErrorHook,
+  webhookServerErrors,
 } from 'example-shared';
 import { type Context, Hono } from 'hono';
 
+export interface AppOptions {
+  /** Every 5xx the app answers, with its cause. Default `logServerError` (stderr). */
+  onServerError?: ServerErrorHook;
+}
+
 /** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
 export async function createApp(
-  config: Pick<ExampleConfig, 'webhookSecret' | 'scalekitApi' | 'database' | 'scim' | 'demoLogin' | 'sessionSecret'>,
+  config: Pick<
+    ExampleConfig,
+    'webhookSecret' | 'scalekitApi' | 'database' | 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'
+  >,
+  options: AppOptions = {},
 ) {
+  const onServerError = options.onServerError ?? logServerError;
   const { users, engine, description, close } = await openProvisioning(config);
-  const webhooks = createScalekitWebhookReceiver({ engine, secret: config.webhookSecret });
+  const webhooks = createScalekitWebhookReceiver({
+    engine,
+    secret: config.webhookSecret,
+    onError: webhookServerErrors(onServerError),
+  });
   const sync = createSync(engine, config);
   // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
-  const scim = createScim(engine, config);
+  const scim = createScim(engine, config, onServerError);
   // The admin portal page and its link route; `/login` only with DEMO_LOGIN=1 (see example-shared).
-  const admin = createAdmin(config, users);
+  const admin = createAdmin(config, users, { onServerError });
+
+  /** What the shared routes read of a request. */
+  const view = (c: Context): RequestView => ({ url: c.req.url, header: (name) => c.req.header(name) });
+  /**
+   * The one hook your app replaces: the organization this request's signed-in admin manages, or
+   * `null` when nobody is signed in. Here the demo session cookie; in your app, your own session
+   * (`c.get('user')?.organizationId`, a JWT claim…). Every admin route below asks it.
+   */
+  const authorize: Authorize<Context> = (c) => admin.signedIn(view(c));
+  const api = createAdminApi({ authorize, users, sync, onServerError });
 
   const app = new Hono();
+  app.onError((error, c) => {
+    const route = `${c.req.method} ${c.req.path}`;
+    onServerError({ route, status: 500, code: 'internal_error', message: 'The route threw.', cause: error });
+    return c.json({ error: { code: 'internal_error', message: 'The server failed; the error is in its log.' } }, 500);
+  });
+
   app.post('/webhooks/scalekit', scalekitWebhook(webhooks));
   app.all('/scim/v2/*', scimRoutes(scim));
 
-  const requireOrganization = (organizationId: string | undefined) =>
-    organizationId
-      ? undefined
-      : { error: { code: 'missing_organization_id', message: 'Add ?organization_id=org_… to the URL.' } };
-
-  app.get('/api/users', async (c) => {
-    const organizationId = c.req.query('organization_id');
-    const problem = requireOrganization(organizationId);
-    return problem ? c.json(problem, 400) : c.json(await users.listUsers(organizationId as string));
-  });
-  app.get('/api/groups', async (c) => {
-    const organizationId = c.req.query('organization_id');
-    const problem = requireOrganization(organizationId);
-    return problem ? c.json(problem, 400) : c.json(await users.listGroups(organizationId as string));
-  });
-
-  // Reconciliation on demand. A real app lets only its admins (or an internal job) call this.
-  app.post('/api/sync', async (c) => {
-    const { status, body } = await runSync(sync, new URL(c.req.url).searchParams);
-    return c.json(body, status);
-  });
+  const json = (c: Context, answer: JsonAnswer) => c.json(answer.body, answer.status as 200, answer.headers);
+  // The signed-in admin's own organization only; `/api/sync` also refuses cross-site requests.
+  app.get('/api/users', async (c) => json(c, await api.users(c, view(c))));
+  app.get('/api/groups', async (c) => json(c, await api.groups(c, view(c))));
+  app.post('/api/sync', async (c) => json(c, await api.sync(c, view(c))));
 
   // The customer's IT admin sets up SSO and SCIM in the embedded admin portal.
   const send = (c: Context, page: PageAnswer) => c.body(page.body, page.status as 200, page.headers);
   app.get('/login', (c) => send(c, admin.loginPage()));
-  app.post('/login', async (c) => send(c, admin.login(await c.req.text())));
-  app.post('/logout', (c) => send(c, admin.logout()));
-  app.get('/settings', async (c) => send(c, await admin.settingsPage(c.req.header('cookie'))));
+  app.post('/login', async (c) => send(c, admin.login(await c.req.text(), view(c))));
+  app.post('/logout', (c) => send(c, admin.logout(view(c))));
+  app.get('/settings', async (c) => send(c, await admin.settingsPage(await authorize(c), view(c))));
   app.get(PORTAL_SCRIPT_PATH, (c) => send(c, admin.portalScript()));
-  // The hook reads the app's session; here the demo cookie (a real app: its own sign-in).
-  app.get(PORTAL_LINK_PATH, adminPortalLink(admin.portalLinks((c: Context) => c.req.header('cookie'))));
+  app.get(PORTAL_LINK_PATH, adminPortalLink(admin.portalLinks(authorize)));
 
   /** `close()` ends the database pool, if any: call it when the server stops. */
   return { app, users, engine, description, close };

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { ConfigError, loadConfig, openProvisioning } from 'example-shared';
+import { ConfigError, formatServerError, loadConfig, openProvisioning } from 'example-shared';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
@@ -8,11 +8,15 @@ import { runSettingsBrowserSuite } from '../../../scripts/example-settings-brows
 import { createApp } from '../src/app.js';
 
 async function start(env: ExampleEnv) {
-  const { app, close } = await createApp(loadConfig(env));
+  const errors: string[] = [];
+  const { app, close } = await createApp(loadConfig(env), {
+    onServerError: (failure) => errors.push(formatServerError(failure)),
+  });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    serverErrors: () => errors.join('\n'),
     close: async () => {
       await new Promise((resolve) => server.close(resolve));
       await close();

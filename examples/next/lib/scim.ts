@@ -15,13 +15,21 @@ import {
 } from '@org/scim-core';
 import {
   type Admin,
+  type AdminApi,
+  type Authorize,
   createAdmin,
+  createAdminApi,
   createScim,
   createSync,
+  type JsonAnswer,
   loadConfig,
+  logServerError,
   openProvisioning,
+  type PageAnswer,
+  type RequestView,
   type Sync,
   type UserService,
+  webhookServerErrors,
 } from 'example-shared';
 
 interface Scim {
@@ -30,11 +38,15 @@ interface Scim {
   webhooks: ScalekitWebhookReceiver;
   /** On the webhooks' engine, so both paths share one ledger and mirror. */
   sync: Sync;
+  /** Which organization the request's signed-in admin manages. */
+  authorize: Authorize<Request>;
   /** `/scim/v2/*`, on the same engine (503 `scim_not_configured` without the `SCIM_*` variables). */
   scimServer: ScimServer;
   /** `/settings`, `/login` (with DEMO_LOGIN=1) and the admin portal's script. */
   admin: Admin;
-  /** `GET /api/admin-portal/link`: its hook reads the session from the request's cookie. */
+  /** `/api/users`, `/api/groups`, `/api/sync`: for the signed-in admin of the organization only. */
+  api: AdminApi<Request>;
+  /** `GET /api/admin-portal/link`: asks `authorize` too. */
   portalLinks: PortalLinkHandler<Request>;
 }
 
@@ -51,15 +63,25 @@ async function open(): Promise<Scim> {
     portalScript: () =>
       readFileSync(join(process.cwd(), 'node_modules', '@org', 'scim-portal', 'dist', 'index.js'), 'utf8'),
   });
+  // The one hook your app replaces: the organization this request's signed-in admin manages, or
+  // `null` when nobody is signed in. Here the demo session cookie; in your app, your own session
+  // (`(await auth())?.user.organizationId` with Auth.js, a JWT claim…). Every admin route asks it.
+  const authorize: Authorize<Request> = (request) => admin.signedIn(view(request));
+  const sync = createSync(engine, config);
   return {
     users,
     engine,
-    webhooks: createScalekitWebhookReceiver({ engine, secret: config.webhookSecret }),
-    sync: createSync(engine, config),
+    webhooks: createScalekitWebhookReceiver({
+      engine,
+      secret: config.webhookSecret,
+      onError: webhookServerErrors(logServerError),
+    }),
+    sync,
     scimServer: createScim(engine, config),
     admin,
-    // The hook reads the app's session; here the demo cookie (a real app: its own sign-in).
-    portalLinks: admin.portalLinks((request: Request) => request.headers.get('cookie')),
+    authorize,
+    api: createAdminApi({ authorize, users, sync }),
+    portalLinks: admin.portalLinks(authorize),
   };
 }
 
@@ -73,19 +95,42 @@ export function scim(): Promise<Scim> {
   return global[KEY];
 }
 
-/** `?organization_id=` or a JSON 400, as every example answers. */
-export function organizationOf(request: Request): string | Response {
-  const organizationId = new URL(request.url).searchParams.get('organization_id');
-  return (
-    organizationId ||
-    Response.json(
-      { error: { code: 'missing_organization_id', message: 'Add ?organization_id=org_… to the URL.' } },
-      { status: 400 },
-    )
-  );
+/** What the shared routes read of a request. */
+export function view(request: Request): RequestView {
+  return { url: request.url, header: (name) => request.headers.get(name) ?? undefined };
 }
 
 /** An example-shared page answer as a `Response`. */
-export function pageResponse(page: { status: number; headers: Record<string, string>; body: string }): Response {
+export function pageResponse(page: PageAnswer): Response {
   return new Response(page.status === 303 ? null : page.body, { status: page.status, headers: page.headers });
+}
+
+/** An example-shared JSON answer as a `Response`. */
+export function jsonResponse(answer: JsonAnswer): Response {
+  return Response.json(answer.body, { status: answer.status, headers: answer.headers });
+}
+
+/**
+ * A route handler whose every throw becomes a JSON 500 and reaches `logServerError` with its cause,
+ * as every example answers (Next would log it too, but answer its own HTML page).
+ */
+export function route(handle: (request: Request) => Promise<Response>): (request: Request) => Promise<Response> {
+  return async (request) => {
+    try {
+      return await handle(request);
+    } catch (error) {
+      const { pathname } = new URL(request.url);
+      logServerError({
+        route: `${request.method} ${pathname}`,
+        status: 500,
+        code: 'internal_error',
+        message: 'The route threw.',
+        cause: error,
+      });
+      return Response.json(
+        { error: { code: 'internal_error', message: 'The server failed; the error is in its log.' } },
+        { status: 500 },
+      );
+    }
+  };
 }

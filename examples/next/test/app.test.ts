@@ -63,8 +63,14 @@ async function start(exampleEnv: ExampleEnv) {
     until: 'Ready',
     timeoutMs: 60_000,
   });
+  // What the app logged from here on: its `logServerError` lines, each 5xx with its cause.
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
   return {
     url: `http://127.0.0.1:${port}`,
+    serverErrors: () => stderr,
     close: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');

@@ -3,21 +3,30 @@
  * admin portal through `@org/scim-portal`, which asks `GET /api/admin-portal/link` for a fresh
  * single-use link. Framework-agnostic: each example maps these answers onto its own responses.
  *
- * Who may manage which organization is the app's own business. The examples have no user accounts,
- * so `DEMO_LOGIN=1` turns on `/login`, a form that signs you in as the admin of the organization you
- * type, in an HMAC-signed cookie. **Demo only**: a real app's `authorize` reads its own session
- * (`req.user.organizationId`, a JWT claim…) and never trusts an organization id from the browser.
+ * Who may manage which organization is the app's own business: the `authorize` hook each example
+ * passes (see `authorize.ts`). The examples have no user accounts, so `DEMO_LOGIN=1` turns on
+ * `/login`, a form that signs you in as the admin of the organization you type, in a signed, expiring
+ * session cookie that `/logout` revokes (`session.ts`). **Demo only**: a real app's `authorize` reads
+ * its own session (`req.user.organizationId`, a JWT claim…) and never trusts an organization id from
+ * the browser.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createPortalLinkHandler, type PortalLinkHandler, type PortalLinkResponse } from '@org/scim-core';
+import {
+  createPortalLinkHandler,
+  type PortalAuthorization,
+  type PortalLinkHandler,
+  type PortalLinkResponse,
+} from '@org/scim-core';
 import { ScalekitClient } from '@scalekit-sdk/node';
+import { type Authorize, organizationFor } from './authorize.js';
 import type { ExampleConfig } from './config.js';
+import { isCrossSite, isHttps, type RequestView } from './request.js';
+import { logServerError, type ServerErrorHook } from './server-errors.js';
+import { createSessions, ORGANIZATION_ID } from './session.js';
 import type { UserService } from './user-service.js';
 
-export const ADMIN_SESSION_COOKIE = 'scim_example_admin';
 export const PORTAL_LINK_PATH = '/api/admin-portal/link';
 export const PORTAL_SCRIPT_PATH = '/assets/scim-portal.js';
 
@@ -29,24 +38,26 @@ export interface PageAnswer {
 }
 
 export interface Admin {
-  /** The organization the request's session may manage, from its `Cookie` header; `null` when signed out. */
-  organizationOf(cookieHeader: string | null | undefined): string | null;
-  /** The portal-link route, its hook reading the session through `cookieOf(request)`. */
-  portalLinks<R>(cookieOf: (request: R) => string | null | undefined): PortalLinkHandler<R>;
+  /**
+   * The demo's `authorize`: the organization of the request's live demo session, `null` when nobody
+   * is signed in (or the cookie is expired, revoked, forged or malformed).
+   */
+  signedIn(request: RequestView): string | null;
+  /** The portal-link route, asking `authorize` who may have a link. */
+  portalLinks<R>(authorize: Authorize<R>): PortalLinkHandler<R>;
   /** `GET /login`. */
   loginPage(): PageAnswer;
-  /** `POST /login` with the form's `application/x-www-form-urlencoded` body. */
-  login(form: string): PageAnswer;
-  /** `POST /logout`. */
-  logout(): PageAnswer;
-  /** `GET /settings`: the page, or a redirect to `/login` when signed out. */
-  settingsPage(cookieHeader: string | null | undefined): Promise<PageAnswer>;
+  /** `POST /login` with the form's `application/x-www-form-urlencoded` body; 403 from another site. */
+  login(form: string, request: RequestView): PageAnswer;
+  /** `POST /logout`: ends the session for good; 403 from another site. */
+  logout(request: RequestView): PageAnswer;
+  /** `GET /settings` for what `authorize` answered: the page, or a redirect to `/login` when signed out. */
+  settingsPage(authorization: PortalAuthorization, request: RequestView): Promise<PageAnswer>;
   /** `GET /assets/scim-portal.js`: `@org/scim-portal`'s self-contained ESM build. */
   portalScript(): PageAnswer;
 }
 
 const HTML = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } as const;
-const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -64,31 +75,18 @@ export function readPortalScript(): string {
 export interface AdminOptions {
   /** The source of `@org/scim-portal`'s `dist/index.js`. Default `readPortalScript`. */
   portalScript?: () => string;
+  /** Every 5xx the portal-link route answers, with its cause. Default `logServerError`. */
+  onServerError?: ServerErrorHook;
 }
 
 export function createAdmin(
-  config: Pick<ExampleConfig, 'scalekitApi' | 'scim' | 'demoLogin' | 'sessionSecret'>,
+  config: Pick<ExampleConfig, 'scalekitApi' | 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'>,
   users: Pick<UserService, 'listUsers' | 'listGroups'>,
   options: AdminOptions = {},
 ): Admin {
   let portalSource: string | undefined;
-  // Without SESSION_SECRET, sessions last as long as the process.
-  const secret = config.sessionSecret ?? randomBytes(32).toString('base64url');
-  const sign = (value: string) => createHmac('sha256', secret).update(value).digest('base64url');
-
-  const organizationOf = (cookieHeader: string | null | undefined): string | null => {
-    const raw = cookieHeader
-      ?.split(';')
-      .map((part) => part.trim())
-      .find((part) => part.startsWith(`${ADMIN_SESSION_COOKIE}=`))
-      ?.slice(ADMIN_SESSION_COOKIE.length + 1);
-    if (!raw) return null;
-    const [organizationId, mac] = decodeURIComponent(raw).split('.');
-    if (!organizationId || !mac || !ORGANIZATION_ID.test(organizationId)) return null;
-    const expected = Buffer.from(sign(organizationId));
-    const given = Buffer.from(mac);
-    return expected.length === given.length && timingSafeEqual(expected, given) ? organizationId : null;
-  };
+  const onServerError = options.onServerError ?? logServerError;
+  const sessions = createSessions({ secret: config.sessionSecret, ttlSeconds: config.sessionTtlSeconds });
 
   const page = (status: number, title: string, main: string): PageAnswer => ({
     status,
@@ -120,27 +118,44 @@ ${main}
 `,
   });
 
-  return {
-    organizationOf,
+  const crossSitePage = () =>
+    page(
+      403,
+      'Refused',
+      '<main><p>This form was sent from another site. Sign in and out from this app’s own pages. <a href="/login">Sign in</a></p></main>',
+    );
 
-    portalLinks<R>(cookieOf: (request: R) => string | null | undefined): PortalLinkHandler<R> {
+  return {
+    signedIn: (request) => sessions.organizationOf(request.header('cookie')),
+
+    portalLinks<R>(authorize: Authorize<R>): PortalLinkHandler<R> {
       const api = config.scalekitApi;
       if ('missing' in api) {
         // Core's 503 code, naming the variables to set, as `/api/sync` does without them.
+        const code = 'scalekit_unavailable';
+        const message = `The admin portal needs ${api.missing.join(', ')}: set Scalekit's API credentials and restart.`;
         const answer: PortalLinkResponse = {
           status: 503,
           headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-          body: {
-            error: {
-              code: 'scalekit_unavailable',
-              message: `The admin portal needs ${api.missing.join(', ')}: set Scalekit's API credentials and restart.`,
-            },
+          body: { error: { code, message } },
+        };
+        return {
+          respond: async () => {
+            onServerError({ route: `GET ${PORTAL_LINK_PATH}`, status: 503, code, message });
+            return answer;
           },
         };
-        return { respond: async () => answer };
       }
       const client = new ScalekitClient(api.environmentUrl, api.clientId, api.clientSecret);
-      return createPortalLinkHandler<R>({ client, authorize: (request) => organizationOf(cookieOf(request)) });
+      return createPortalLinkHandler<R>({
+        client,
+        authorize,
+        onError: ({ status, code, message, organizationId, error }) => {
+          if (status < 500) return;
+          const where = organizationId === undefined ? '' : ` (organization ${organizationId})`;
+          onServerError({ route: `GET ${PORTAL_LINK_PATH}`, status, code, message: message + where, cause: error });
+        },
+      });
     },
 
     loginPage() {
@@ -163,8 +178,10 @@ ${main}
       );
     },
 
-    login(form) {
+    login(form, request) {
       if (!config.demoLogin) return this.loginPage();
+      // Another site could otherwise sign the admin into its own organization (login CSRF).
+      if (isCrossSite(request)) return crossSitePage();
       const organizationId = new URLSearchParams(form).get('organization_id')?.trim() ?? '';
       if (!ORGANIZATION_ID.test(organizationId)) {
         return page(
@@ -173,33 +190,44 @@ ${main}
           '<main><p>Give an organization id such as <code>org_123</code>. <a href="/login">Back</a></p></main>',
         );
       }
-      const value = encodeURIComponent(`${organizationId}.${sign(organizationId)}`);
       return {
         status: 303,
         headers: {
           location: '/settings',
-          'set-cookie': `${ADMIN_SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax`,
+          'set-cookie': sessions.start(organizationId, isHttps(request)),
           'cache-control': 'no-store',
         },
         body: '',
       };
     },
 
-    logout() {
+    logout(request) {
+      if (isCrossSite(request)) return crossSitePage();
       return {
         status: 303,
         headers: {
           location: '/login',
-          'set-cookie': `${ADMIN_SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`,
+          'set-cookie': sessions.end(request.header('cookie'), isHttps(request)),
+          'cache-control': 'no-store',
         },
         body: '',
       };
     },
 
-    async settingsPage(cookieHeader) {
-      const organizationId = organizationOf(cookieHeader);
-      if (!organizationId)
-        return { status: 303, headers: { location: '/login', 'cache-control': 'no-store' }, body: '' };
+    async settingsPage(authorization, request) {
+      const access = organizationFor(authorization, request.url);
+      if ('refused' in access) {
+        if (access.refused.status === 401) {
+          return { status: 303, headers: { location: '/login', 'cache-control': 'no-store' }, body: '' };
+        }
+        const { error } = access.refused.body as { error: { message: string } };
+        return page(
+          access.refused.status,
+          'SSO and directory sync',
+          `<main><p>${escapeHtml(error.message)}</p></main>`,
+        );
+      }
+      const { organizationId } = access;
       const [people, groups] = await Promise.all([users.listUsers(organizationId), users.listGroups(organizationId)]);
       const active = people.filter((user) => user.active).length;
       const scim = config.scim;
@@ -231,7 +259,7 @@ ${main}
 <section class="card" aria-label="Admin portal"><div id="portal" data-testid="portal"></div></section>
 </main>
 <script type="module">
-${SETTINGS_SCRIPT}
+${settingsScript(`${PORTAL_LINK_PATH}?organization_id=${encodeURIComponent(organizationId)}`)}
 </script>`,
       );
     },
@@ -249,9 +277,10 @@ ${SETTINGS_SCRIPT}
 
 /**
  * The page's own script: plain JavaScript in the page (no build step), mounting the portal and
- * reflecting its events. Filled in from `@org/scim-portal`'s API.
+ * reflecting its events. Filled in from `@org/scim-portal`'s API. `linkUrl` is percent-encoded, so
+ * it holds no quote or `<` to break out of the string or the script.
  */
-const SETTINGS_SCRIPT = `import { mountAdminPortal } from '${PORTAL_SCRIPT_PATH}';
+const settingsScript = (linkUrl: string) => `import { mountAdminPortal } from '${PORTAL_SCRIPT_PATH}';
 
 const field = (id) => document.querySelector('[data-testid="' + id + '"]');
 const banner = field('banner');
@@ -263,7 +292,7 @@ function announce(text, kind) {
 const state = (enabled, data) => (enabled ? 'enabled' : 'disabled') + (data.provider ? ' (' + data.provider + ')' : '');
 
 window.adminPortal = mountAdminPortal(document.getElementById('portal'), {
-  linkUrl: '${PORTAL_LINK_PATH}',
+  linkUrl: ${JSON.stringify(linkUrl)},
   height: 640,
   title: 'Scalekit admin portal: single sign-on and directory sync',
   onEvent(event) {

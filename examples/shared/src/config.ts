@@ -1,3 +1,5 @@
+import { DEFAULT_SESSION_TTL_SECONDS } from './session.js';
+
 /** The example's environment, as DESIGN.md's contract names it. */
 export interface ExampleConfig {
   port: number;
@@ -16,6 +18,8 @@ export interface ExampleConfig {
   demoLogin: boolean;
   /** `SESSION_SECRET`: signs the demo session cookie. Unset: a random one per process. */
   sessionSecret: string | undefined;
+  /** `SESSION_TTL_SECONDS`: how long a demo session lasts. Default 8 hours. */
+  sessionTtlSeconds: number;
 }
 
 /** The token Okta or Entra sends to `/scim/v2/*`, and the organization it provisions. */
@@ -116,6 +120,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigError(`PORT must be a port number, got "${env.PORT}".`);
+  const sessionTtlSeconds = Number(env.SESSION_TTL_SECONDS || DEFAULT_SESSION_TTL_SECONDS);
+  if (!Number.isInteger(sessionTtlSeconds) || sessionTtlSeconds < 1 || sessionTtlSeconds > 30 * 24 * 60 * 60) {
+    throw new ConfigError(
+      `SESSION_TTL_SECONDS must be a whole number of seconds from 1 to 2592000 (30 days), got "${env.SESSION_TTL_SECONDS}".`,
+    );
+  }
   return {
     port,
     host: env.HOST ?? '127.0.0.1',
@@ -125,5 +135,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     scim: readScim(env),
     demoLogin: env.DEMO_LOGIN === '1' || env.DEMO_LOGIN === 'true',
     sessionSecret: env.SESSION_SECRET || undefined,
+    sessionTtlSeconds,
   };
 }

@@ -1,5 +1,4 @@
 export {
-  ADMIN_SESSION_COOKIE,
   type Admin,
   type AdminOptions,
   createAdmin,
@@ -8,6 +7,8 @@ export {
   PORTAL_SCRIPT_PATH,
   readPortalScript,
 } from './admin.js';
+export { type AdminApi, type AdminApiOptions, createAdminApi } from './admin-api.js';
+export type { Authorize } from './authorize.js';
 export {
   ConfigError,
   type DatabaseConfig,
@@ -25,7 +26,16 @@ export {
 } from './config.js';
 export { createAppTables, postgresUserService, type Queryable } from './postgres-user-service.js';
 export { createProvisioning, type UsersForEvent } from './provisioning.js';
+export type { JsonAnswer, RequestView } from './request.js';
 export { createScim, SCIM_BASE_PATH } from './scim.js';
+export {
+  formatServerError,
+  logServerError,
+  type ServerError,
+  type ServerErrorHook,
+  webhookServerErrors,
+} from './server-errors.js';
+export { ADMIN_SESSION_COOKIE } from './session.js';
 export { openProvisioning, type Provisioning } from './storage.js';
 export { createSync, runSync, type Sync, type SyncAnswer, type SyncError, type SyncErrorCode } from './sync.js';
 export {

@@ -14,23 +14,48 @@ import {
   scimTokenAuthenticator,
 } from '@org/scim-core';
 import type { ExampleConfig } from './config.js';
+import { logServerError, type ServerErrorHook } from './server-errors.js';
 
 export const SCIM_BASE_PATH = '/scim/v2';
 
-export function createScim(engine: ProvisioningEngine, config: Pick<ExampleConfig, 'scim'>): ScimServer {
+/** `onServerError` hears of every 5xx, with the SCIM error's `detail` (default `logServerError`). */
+export function createScim(
+  engine: ProvisioningEngine,
+  config: Pick<ExampleConfig, 'scim'>,
+  onServerError: ServerErrorHook = logServerError,
+): ScimServer {
   const scim = config.scim;
   if ('missing' in scim) {
-    const body = {
-      error: {
-        code: 'scim_not_configured',
-        message: `The SCIM server needs ${scim.missing.join(', ')}: set the token your identity provider sends and the organization it provisions, and restart. Webhooks work without them.`,
+    const code = 'scim_not_configured';
+    const message = `The SCIM server needs ${scim.missing.join(', ')}: set the token your identity provider sends and the organization it provisions, and restart. Webhooks work without them.`;
+    return {
+      handle: async (request) => {
+        onServerError({ route: `${request.method} ${new URL(request.url).pathname}`, status: 503, code, message });
+        return Response.json({ error: { code, message } }, { status: 503 });
       },
     };
-    return { handle: async () => Response.json(body, { status: 503 }) };
   }
   // Only the token's digest is kept; a real app stores digests per organization in its database.
   const authenticator = scimTokenAuthenticator([
     { organizationId: scim.organizationId, tokenHash: hashScimToken(scim.bearerToken) },
   ]);
-  return createScimServer({ engine, authenticator, basePath: SCIM_BASE_PATH });
+  const server = createScimServer({ engine, authenticator, basePath: SCIM_BASE_PATH });
+  return {
+    async handle(request) {
+      const response = await server.handle(request);
+      if (response.status >= 500) {
+        const { detail } = (await response
+          .clone()
+          .json()
+          .catch(() => ({}))) as { detail?: unknown };
+        onServerError({
+          route: `${request.method} ${new URL(request.url).pathname}`,
+          status: response.status,
+          code: 'scim_server_error',
+          message: typeof detail === 'string' ? detail : 'The SCIM server failed.',
+        });
+      }
+      return response;
+    },
+  };
 }

@@ -1,10 +1,8 @@
 /**
- * `POST /api/sync?organization_id=…`: reconciliation on demand, on the same engine as the webhook
- * route, so a webhook and a sync never apply the same change twice. Framework-agnostic: each
- * example maps `runSync`'s `{ status, body }` onto its own response.
- *
- * A real app protects this route (admins only, or an internal job): a sync reads the whole
- * directory and may deactivate users.
+ * `POST /api/sync`: reconciliation on demand, on the same engine as the webhook route, so a webhook
+ * and a sync never apply the same change twice. Framework-agnostic: `admin-api.ts` answers the
+ * route (signed-in admin of the organization only: a sync reads the whole directory and may
+ * deactivate users) and calls `runSync` for the organization it authorized.
  */
 import {
   createReconciler,
@@ -30,11 +28,7 @@ export function createSync(engine: ProvisioningEngine, config: Pick<ExampleConfi
   return createReconciler({ engine, source: scalekitDirectorySource(scalekit) });
 }
 
-export type SyncErrorCode =
-  | 'missing_organization_id'
-  | 'invalid_query'
-  | 'sync_not_configured'
-  | ReconcileError['code'];
+export type SyncErrorCode = 'invalid_query' | 'sync_not_configured' | ReconcileError['code'];
 
 /** The same shape as the webhook route's errors. */
 export interface SyncError {
@@ -87,8 +81,8 @@ const fail = <S extends 400 | 409 | 503>(status: S, code: SyncErrorCode, message
   body: { error: { code, message } },
 });
 
-/** Runs one reconciliation of `?organization_id=` and answers its report. */
-export async function runSync(sync: Sync, query: URLSearchParams): Promise<SyncAnswer> {
+/** Runs one reconciliation of `organizationId` (the options from `query`) and answers its report. */
+export async function runSync(sync: Sync, organizationId: string, query: URLSearchParams): Promise<SyncAnswer> {
   if ('missing' in sync) {
     return fail(
       503,
@@ -96,8 +90,6 @@ export async function runSync(sync: Sync, query: URLSearchParams): Promise<SyncA
       `Reconciliation needs ${sync.missing.join(', ')}: set them from the Scalekit dashboard (Developers → API credentials) and restart. Webhooks work without them.`,
     );
   }
-  const organizationId = query.get('organization_id');
-  if (!organizationId) return fail(400, 'missing_organization_id', 'Add ?organization_id=org_… to the URL.');
   const options = readOptions(query);
   if (typeof options === 'string') return fail(400, 'invalid_query', options);
 

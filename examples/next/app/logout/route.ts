@@ -1,8 +1,6 @@
-import { pageResponse, scim } from '../../lib/scim';
+import { pageResponse, route, scim, view } from '../../lib/scim';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
-export async function POST(): Promise<Response> {
-  return pageResponse((await scim()).admin.logout());
-}
+export const POST = route(async (request) => pageResponse((await scim()).admin.logout(view(request))));

@@ -1,10 +1,7 @@
-import { organizationOf, scim } from '../../../lib/scim';
+import { jsonResponse, route, scim, view } from '../../../lib/scim';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
-export async function GET(request: Request): Promise<Response> {
-  const organizationId = organizationOf(request);
-  if (typeof organizationId !== 'string') return organizationId;
-  return Response.json(await (await scim()).users.listGroups(organizationId));
-}
+/** The signed-in admin's organization's groups. */
+export const GET = route(async (request) => jsonResponse(await (await scim()).api.groups(request, view(request))));

@@ -1,11 +1,7 @@
-import { runSync } from 'example-shared';
-import { scim } from '../../../lib/scim';
+import { jsonResponse, route, scim, view } from '../../../lib/scim';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
-/** Reconciliation on demand. A real app lets only its admins (or an internal job) call this. */
-export async function POST(request: Request): Promise<Response> {
-  const { status, body } = await runSync((await scim()).sync, new URL(request.url).searchParams);
-  return Response.json(body, { status });
-}
+/** Reconciliation on demand: the signed-in admin's organization only, never from another site. */
+export const POST = route(async (request) => jsonResponse(await (await scim()).api.sync(request, view(request))));

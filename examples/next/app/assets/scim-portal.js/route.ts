@@ -1,9 +1,7 @@
-import { pageResponse, scim } from '../../../lib/scim';
+import { pageResponse, route, scim } from '../../../lib/scim';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
 /** `@org/scim-portal`'s browser build, which `/settings` imports. */
-export async function GET(): Promise<Response> {
-  return pageResponse((await scim()).admin.portalScript());
-}
+export const GET = route(async () => pageResponse((await scim()).admin.portalScript()));

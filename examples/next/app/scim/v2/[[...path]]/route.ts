@@ -1,6 +1,6 @@
 import type { ScimServer } from '@org/scim-core';
 import { scimRoute } from '@org/scim-next';
-import { scim } from '../../../../lib/scim';
+import { route, scim } from '../../../../lib/scim';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
@@ -8,4 +8,9 @@ export const dynamic = 'force-dynamic';
 /** The SCIM server of `lib/scim.ts`, opened at the first request like the rest. */
 const server: ScimServer = { handle: async (request) => (await scim()).scimServer.handle(request) };
 
-export const { GET, POST, PUT, PATCH, DELETE } = scimRoute(server);
+const scimRoutes = scimRoute(server);
+export const GET = route(scimRoutes.GET);
+export const POST = route(scimRoutes.POST);
+export const PUT = route(scimRoutes.PUT);
+export const PATCH = route(scimRoutes.PATCH);
+export const DELETE = route(scimRoutes.DELETE);
