@@ -107,8 +107,10 @@ function toSourceUser(api: ApiUser, organizationId: string, withDetail: boolean)
   // fall back to the listed fields when it does not fit.
   // Object.assign, not `{ ...listed, ...detail }`: on Node 20 that spread of two ~20-key objects
   // costs about 35 µs per user (measured for bench/reconcile.ts), more than all the rest here.
+  // A detail with its own `__proto__` key is not used: `Object.assign` (and zod's copy of unknown
+  // keys) would assign through it and set the copy's prototype.
   const detail =
-    withDetail && api.userDetail
+    withDetail && api.userDetail && !Object.hasOwn(api.userDetail, '__proto__')
       ? scalekitDirectoryUserSchema.safeParse(Object.assign({}, listed, api.userDetail))
       : undefined;
   const complete = detail?.success === true;
