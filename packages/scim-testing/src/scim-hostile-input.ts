@@ -29,13 +29,13 @@ import {
   createScimServer,
   generateScimToken,
   memoryStore,
-  type ProvisioningHandlers,
   type ProvisioningStore,
   type ScimServer,
   scimTokenAuthenticator,
 } from '@org/scim-core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { recordingHandlers } from './recording-handlers.js';
 import type { ScimMountApp, ScimMountHarness } from './scim-mount-conformance.js';
 import { parseBody } from './streaming-request.js';
 
@@ -108,20 +108,9 @@ export function runScimHostileInputSuite(name: string, harness: ScimHostileInput
     calls = [];
     const suffix = randomUUID().slice(0, 8);
     orgs = { attacker: `org_attacker_${suffix}`, victim: `org_victim_${suffix}` };
-    const record = (handler: string) => (arg: { user?: { id?: string }; group?: { id?: string } }) => {
+    const handlers = recordingHandlers((handler, arg) => {
       calls.push(`${handler} ${arg.user?.id ?? ''} ${arg.group?.id ?? ''}`);
-    };
-    const handlers: ProvisioningHandlers = {
-      userCreated: record('userCreated'),
-      userUpdated: record('userUpdated'),
-      userDeactivated: record('userDeactivated'),
-      userReactivated: record('userReactivated'),
-      groupCreated: record('groupCreated'),
-      groupUpdated: record('groupUpdated'),
-      groupDeleted: record('groupDeleted'),
-      membershipAdded: record('membershipAdded'),
-      membershipRemoved: record('membershipRemoved'),
-    };
+    });
     current = createScimServer({
       engine: createEngine({ store, handlers }),
       authenticator: scimTokenAuthenticator([

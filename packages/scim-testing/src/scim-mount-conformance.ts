@@ -22,12 +22,12 @@ import {
   createScimServer,
   generateScimToken,
   memoryStore,
-  type ProvisioningHandlers,
   SCIM_ERROR_SCHEMA,
   type ScimServer,
   scimTokenAuthenticator,
 } from '@org/scim-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { recordingHandlers } from './recording-handlers.js';
 import { parseBody, sendStreaming } from './streaming-request.js';
 
 export interface ScimMountApp {
@@ -97,23 +97,10 @@ export function runScimMountConformanceSuite(name: string, harness: ScimMountHar
   const server: ScimServer = { handle: (request) => current.handle(request) };
   function fresh() {
     calls = [];
-    const record =
-      (handler: string) =>
-      (arg: { user?: { userName?: string }; group?: { displayName?: string; name?: string }; reason?: string }) => {
-        const subject = arg.user?.userName ?? arg.group?.displayName ?? '';
-        calls.push([handler, subject, arg.reason].filter(Boolean).join(' '));
-      };
-    const handlers: ProvisioningHandlers = {
-      userCreated: record('userCreated'),
-      userUpdated: record('userUpdated'),
-      userDeactivated: record('userDeactivated'),
-      userReactivated: record('userReactivated'),
-      groupCreated: record('groupCreated'),
-      groupUpdated: record('groupUpdated'),
-      groupDeleted: record('groupDeleted'),
-      membershipAdded: record('membershipAdded'),
-      membershipRemoved: record('membershipRemoved'),
-    };
+    const handlers = recordingHandlers((handler, arg) => {
+      const subject = arg.user?.userName ?? arg.group?.displayName ?? '';
+      calls.push([handler, subject, arg.reason].filter(Boolean).join(' '));
+    });
     current = createScimServer({
       engine: createEngine({ store: memoryStore(), handlers }),
       authenticator: scimTokenAuthenticator([
