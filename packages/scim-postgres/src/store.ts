@@ -3,8 +3,9 @@
  *
  * - Claims, version compare-and-set and the run lock are single statements (`insert … on conflict
  *   … where`, conditional updates), never read-then-write.
- * - A transaction is `begin`, transaction-scoped advisory locks on its resources (taken in hash
- *   order, so overlapping sets never deadlock), the engine's work, `commit`.
+ * - A transaction is `begin`, transaction-scoped advisory locks (its organization shared, then
+ *   its resources in hash order, so overlapping sets never deadlock; above `MAX_RESOURCE_LOCKS`
+ *   resources its organization exclusively instead), the engine's work, `commit`.
  * - Round trips: a transaction's first round trip takes its locks and reads the locked resources'
  *   versions and mirror rows; writes are queued and sent with `commit` in its last one. A read the
  *   cache cannot answer first sends the queued writes, so every read sees the transaction's own
@@ -135,9 +136,16 @@ function statements(s: string) {
     release: `
       delete from ${s}.ledger
       where environment_id = $1 and organization_id = $2 and event_id = $3 and state = 'claimed'`,
+    // Lists of ids are joined laterally with `limit 1` (which keeps the planner from flattening
+    // the subquery back into a join): one primary-key probe per id, never a scan of the
+    // organization's rows, whatever the planner believes of the table. A hash join over a large
+    // organization made each batch of a group deletion read every one of its users.
     versions: `
       select v.* from unnest($1::text[], $2::text[], $3::text[]) as r(organization_id, kind, id)
-      join ${s}.versions v using (organization_id, kind, id)`,
+      cross join lateral (
+        select * from ${s}.versions x
+        where x.organization_id = r.organization_id and x.kind = r.kind and x.id = r.id limit 1
+      ) v`,
     upsertVersion: `
       insert into ${s}.versions as v (organization_id, kind, id, at, event_id, deleted, created_at)
       values ($1, $2, $3, $4, $5, $6, $4)
@@ -147,18 +155,36 @@ function statements(s: string) {
         where (v.at, v.event_id) < (excluded.at, excluded.event_id)
       returning 1`,
     getUser: `select body from ${s}.users where organization_id = $1 and id = $2`,
-    putUser: `
-      with upsert as (
+    // Any number of distinct users in one statement ($1–$7 one element per user, $8–$10 one per
+    // membership): each row upserted, and its memberships made the listed ones. Set differences
+    // (`except`, hashed or sorted) rather than anti-joins: an anti-join the planner ran as a nested
+    // loop made a user leaving 10,000 of its 20,000 groups compare 200 million pairs.
+    putUsers: `
+      with input as (
+        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+          as u(organization_id, id, external_id, user_name_key, email_lower, fingerprint, body)
+      ), pairs as (
+        select * from unnest($8::text[], $9::text[], $10::text[]) as p(organization_id, user_id, group_id)
+      ), upsert as (
         insert into ${s}.users (organization_id, id, external_id, user_name_key, email_lower, fingerprint, body)
-        values ($1, $2, $3, $4, $5, $6, $7)
+        select organization_id, id, external_id, user_name_key, email_lower, fingerprint, body::jsonb from input
         on conflict (organization_id, id) do update set external_id = excluded.external_id,
           user_name_key = excluded.user_name_key, email_lower = excluded.email_lower,
           fingerprint = excluded.fingerprint, body = excluded.body
+      ), held as (
+        select i.organization_id, i.id as user_id, x.group_id from input i
+        cross join lateral (
+          select group_id from ${s}.memberships x
+          where x.organization_id = i.organization_id and x.user_id = i.id offset 0
+        ) x
       ), gone as (
-        delete from ${s}.memberships where organization_id = $1 and user_id = $2 and group_id <> all($8::text[])
+        delete from ${s}.memberships m
+        using (select * from held except select * from pairs) d
+        where m.organization_id = d.organization_id and m.group_id = d.group_id and m.user_id = d.user_id
       )
-      insert into ${s}.memberships (organization_id, group_id, user_id)
-      select $1, g, $2 from unnest($8::text[]) g on conflict do nothing`,
+      insert into ${s}.memberships (organization_id, user_id, group_id)
+      select * from pairs except select * from held
+      on conflict do nothing`,
     deleteUser: `
       with gone as (delete from ${s}.memberships where organization_id = $1 and user_id = $2)
       delete from ${s}.users where organization_id = $1 and id = $2`,
@@ -189,13 +215,16 @@ function statements(s: string) {
     members: `select user_id from ${s}.memberships where organization_id = $1 and group_id = $2 order by user_id`,
     userFingerprints: `
       select u.fingerprint from unnest($2::text[]) with ordinality as r(id, i)
-      left join ${s}.users u on u.organization_id = $1 and u.id = r.id order by r.i`,
+      left join lateral (select fingerprint from ${s}.users where organization_id = $1 and id = r.id limit 1) u on true
+      order by r.i`,
     groupFingerprints: `
       select g.fingerprint from unnest($2::text[]) with ordinality as r(id, i)
-      left join ${s}.groups g on g.organization_id = $1 and g.id = r.id order by r.i`,
+      left join lateral (select fingerprint from ${s}.groups where organization_id = $1 and id = r.id limit 1) g on true
+      order by r.i`,
     getUsers: `
       select u.body from unnest($2::text[]) with ordinality as r(id, i)
-      left join ${s}.users u on u.organization_id = $1 and u.id = r.id order by r.i`,
+      left join lateral (select body from ${s}.users where organization_id = $1 and id = r.id limit 1) u on true
+      order by r.i`,
     claimRun: `
       with claimed as (
         insert into ${s}.reconcile_runs as r (organization_id, owner, expires_at) values ($1, $2, $3::bigint + $4::bigint)
@@ -238,17 +267,29 @@ const completeParams = (key: EventKey, outcome: EventOutcome, now: number) => [
   now,
 ];
 
-/** Parameters of the mirror's writes, shared by the direct and the queued path. */
-const userParams = (user: DirectoryUser) => [
-  user.organizationId,
-  user.id,
-  user.externalId ?? null,
-  user.userName === undefined ? null : userNameKey(user.userName),
-  lower(user.email),
-  fingerprintUser(user),
-  JSON.stringify(user),
-  user.groups.map((g) => g.id),
-];
+/** Parameters of `putUsers` for distinct users: one array per column, then the memberships as pairs. */
+function usersParams(users: Iterable<DirectoryUser>): unknown[][] {
+  const columns: (string | null)[][] = [[], [], [], [], [], [], []];
+  const pairs: string[][] = [[], [], []];
+  for (const user of users) {
+    const row = [
+      user.organizationId,
+      user.id,
+      user.externalId ?? null,
+      user.userName === undefined ? null : userNameKey(user.userName),
+      lower(user.email),
+      fingerprintUser(user),
+      JSON.stringify(user),
+    ];
+    row.forEach((value, i) => columns[i]?.push(value));
+    for (const group of user.groups) {
+      pairs[0]?.push(user.organizationId);
+      pairs[1]?.push(user.id);
+      pairs[2]?.push(group.id);
+    }
+  }
+  return [...columns, ...pairs];
+}
 const groupParams = (group: DirectoryGroup) => [
   group.organizationId,
   group.id,
@@ -315,7 +356,7 @@ class Operations implements StoreOperations {
   }
 
   async putUser(user: DirectoryUser): Promise<void> {
-    await this.db.query(this.sql.putUser, userParams(user));
+    await this.db.query(this.sql.putUsers, usersParams([user]));
   }
 
   async deleteUser(organizationId: string, id: string): Promise<void> {
@@ -417,11 +458,32 @@ class Operations implements StoreOperations {
   }
 }
 
-/** One queued write: its SQL and parameters, sent in order before the next uncached read or at commit. */
-interface QueuedWrite {
-  text: string;
-  values: unknown[];
-}
+/**
+ * Above this many resources (exclusive and shared together), a transaction locks their whole
+ * organization exclusively instead of each one. Every advisory lock takes a slot of PostgreSQL's
+ * shared lock table, which holds max_locks_per_transaction (64) × max_connections (100), about
+ * 6,400 locks, for the whole server by default: a user in 20,000 groups ran out of it ("out of
+ * shared memory"), and so would a few transactions of a few thousand each. 256 keeps one
+ * transaction at 4% of that default table, so a pool of 20 at the limit at once still fits beside
+ * everything else, while a user in up to 255 groups still upserts beside its organization's other
+ * events. Above it (a user in thousands of groups, the deletion of a group of thousands) the
+ * organization's events wait for that one transaction.
+ */
+export const MAX_RESOURCE_LOCKS = 256;
+
+/**
+ * Rows a transaction writes per round trip, and users per `putUsers` statement: bounds the SQL
+ * text of one flush (about 1 KB per user) so a 100,000-member group deletion sends 100 of 1 MB,
+ * not one of 100 MB.
+ */
+const FLUSH_ROWS = 1_000;
+
+/** One queued write, sent in order before the next uncached read or at commit. */
+type QueuedWrite =
+  /** A statement and its parameters. */
+  | { text: string; values: unknown[] }
+  /** Users put one after another, by `organizationId\0id`: sent as `putUsers` statements of `FLUSH_ROWS`. */
+  | { users: Map<string, DirectoryUser> };
 
 /**
  * A transaction's operations. Reads of locked resources come from what the first round trip
@@ -434,6 +496,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   readonly #users = new Map<string, DirectoryUser | undefined>();
   readonly #groups = new Map<string, DirectoryGroup | undefined>();
   readonly #exclusive = new Set<string>();
+  /** Organizations locked whole (a set above `MAX_RESOURCE_LOCKS`): every resource in them is writable. */
+  readonly #organizations = new Set<string>();
 
   constructor(
     readonly client: pg.PoolClient,
@@ -465,22 +529,51 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     for (const { body } of groups) this.#groups.set(`${body.organizationId}\u0000${body.id}`, body);
   }
 
-  #writable(kind: ResourceRef['kind'], organizationId: string, id: string): boolean {
-    return this.#exclusive.has(`${kind}\u0000${organizationId}\u0000${id}`);
+  /** The transaction holds the whole of these organizations, and no resource was loaded ahead. */
+  lockWhole(organizationIds: Iterable<string>) {
+    for (const organizationId of organizationIds) this.#organizations.add(organizationId);
   }
 
-  /** Sends the queued writes; with `commit`, in the same round trip as `commit`. */
+  #writable(kind: ResourceRef['kind'], organizationId: string, id: string): boolean {
+    return this.#organizations.has(organizationId) || this.#exclusive.has(`${kind}\u0000${organizationId}\u0000${id}`);
+  }
+
+  /**
+   * Sends the queued writes; with `commit`, `commit` goes in the last round trip. A round trip
+   * carries up to `FLUSH_ROWS` rows: every write of a usual event goes in one.
+   */
   async flush(commit = false): Promise<void> {
-    if (this.#queue.length === 0) {
-      if (commit) await this.client.query('commit');
-      return;
+    const statements: { text: string; rows: number }[] = [];
+    for (const write of this.#queue.splice(0)) {
+      if ('text' in write) {
+        statements.push({ text: inline(this.client, write), rows: 1 });
+        continue;
+      }
+      const users = [...write.users.values()];
+      for (let i = 0; i < users.length; i += FLUSH_ROWS) {
+        const batch = users.slice(i, i + FLUSH_ROWS);
+        statements.push({
+          text: inline(this.client, { text: this.sql.putUsers, values: usersParams(batch) }),
+          rows: batch.length,
+        });
+      }
     }
-    const writes = this.#queue.splice(0);
-    // One round trip for every queued write: a single statement that runs them in order through
-    // a set-returning function would hide errors, so the simple-query protocol sends them as one
-    // string, each value written as a literal by pg's own escaping.
-    const text = writes.map((w) => inline(this.client, w)).join(';\n');
-    await this.client.query(commit ? `${text};\ncommit` : text);
+    // The simple-query protocol sends several statements as one string, each value written as a
+    // literal by pg's own escaping: one statement running them through a set-returning function
+    // would hide their errors.
+    let round: string[] = [];
+    let rows = 0;
+    for (const statement of statements) {
+      if (round.length > 0 && rows + statement.rows > FLUSH_ROWS) {
+        await this.client.query(round.join(';\n'));
+        round = [];
+        rows = 0;
+      }
+      round.push(statement.text);
+      rows += statement.rows;
+    }
+    if (commit) round.push('commit');
+    if (round.length > 0) await this.client.query(round.join(';\n'));
   }
 
   override async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
@@ -493,7 +586,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
     const key = resourceKey(ref);
-    if (!this.#writable(ref.kind, ref.organizationId, ref.id)) {
+    // Compared here only when locked and loaded; otherwise the statement's own compare-and-set.
+    if (!this.#writable(ref.kind, ref.organizationId, ref.id) || !this.#versions.has(key)) {
       await this.flush();
       this.#versions.delete(key);
       return super.advanceVersion(ref, next);
@@ -527,8 +621,11 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       this.#users.delete(key);
       return super.putUser(user);
     }
-    this.#users.set(key, copy(user));
-    this.#queue.push({ text: this.sql.putUser, values: userParams(user) });
+    const stored = copy(user);
+    this.#users.set(key, stored);
+    const last = this.#queue.at(-1);
+    if (last && 'users' in last) last.users.set(key, stored);
+    else this.#queue.push({ users: new Map([[key, stored]]) });
   }
 
   override async deleteUser(organizationId: string, id: string): Promise<void> {
@@ -617,6 +714,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     return super.getGroupFingerprints(organizationId, ids);
   }
   override async getUsers(organizationId: string, ids: readonly string[]) {
+    const keys = ids.map((id) => `${organizationId}\u0000${id}`);
+    if (keys.every((key) => this.#users.has(key))) return keys.map((key) => copy(this.#users.get(key)));
     await this.flush();
     return super.getUsers(organizationId, ids);
   }
@@ -646,15 +745,16 @@ function copy<T>(value: T): T {
 }
 
 /** A parameterized statement with its values written in as literals (pg's escaping), for a batch. */
-function inline(client: pg.PoolClient, { text, values }: QueuedWrite): string {
+function inline(client: pg.PoolClient, { text, values }: { text: string; values: unknown[] }): string {
   return text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
 }
 
-function literal(client: pg.PoolClient, value: unknown): string {
+/** A value as a SQL literal; an array as `array[…]` of `elements` (a flat list, however long: no nesting to parse). */
+function literal(client: pg.PoolClient, value: unknown, elements: 'text' | 'boolean' | 'integer' = 'text'): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (Array.isArray(value)) return `array[${value.map((v) => literal(client, v)).join(',')}]::text[]`;
+  if (Array.isArray(value)) return `array[${value.map((v) => literal(client, v)).join(',')}]::${elements}[]`;
   return client.escapeLiteral(String(value));
 }
 
@@ -790,9 +890,15 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   }
 
   /**
-   * One round trip: `begin`, the advisory locks in hash order (the canonical order that prevents
-   * deadlocks; equal hashes are one lock, exclusive if any asks so), and the locked resources'
-   * versions and mirror rows.
+   * One round trip: `begin`, the advisory locks, and the locked resources' versions and mirror rows.
+   *
+   * Locks are hierarchical: each organization in the set, then each resource. Up to
+   * `MAX_RESOURCE_LOCKS` resources, the organizations are locked shared (any number of such
+   * transactions at once) and each resource in its mode. Above it, the organizations alone are
+   * locked exclusively, which excludes every transaction on any of their resources, at the cost of
+   * one lock whatever the size; nothing is loaded ahead then, and reads go to the tables. One
+   * canonical order, organizations before resources and by hash within each (equal hashes are one
+   * lock, exclusive if any asks so), means two transactions never deadlock.
    */
   async function begin(
     client: pg.PoolClient,
@@ -805,27 +911,66 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       await client.query('begin');
       return;
     }
-    const e = (value: string) => client.escapeLiteral(value);
-    // PostgreSQL text cannot hold the NUL that `resourceKey` separates with: JSON is unambiguous too.
-    const keys = all.map((r) => e(JSON.stringify([r.organizationId, r.kind, r.id]))).join(',');
-    const exclusive = all.map((_, i) => (i < resources.length ? 'true' : 'false')).join(',');
-    const refs = all.map((r) => `(${e(r.organizationId)},${e(r.kind)},${e(r.id)})`).join(',');
+    const organizations = [...new Set(all.map((r) => r.organizationId))];
+    const whole = all.length > MAX_RESOURCE_LOCKS;
+    // PostgreSQL text cannot hold the NUL that `resourceKey` separates with: JSON is unambiguous
+    // too, and a one-element array names an organization apart from any resource.
+    const locks = organizations.map((organizationId) => ({
+      key: JSON.stringify([organizationId]),
+      exclusive: whole,
+      level: 0,
+    }));
+    if (!whole) {
+      all.forEach((r, i) =>
+        locks.push({
+          key: JSON.stringify([r.organizationId, r.kind, r.id]),
+          exclusive: i < resources.length,
+          level: 1,
+        }),
+      );
+    }
+    const array = (values: readonly unknown[]) => literal(client, values);
+    const lock = `select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
+      from (select hashtextextended(k, 0) h, bool_or(x) x, min(l) l
+            from unnest(${array(locks.map((l) => l.key))}, ${literal(
+              client,
+              locks.map((l) => l.exclusive),
+              'boolean',
+            )},
+                        ${literal(
+                          client,
+                          locks.map((l) => l.level),
+                          'integer',
+                        )}) t(k, x, l)
+            group by 1 order by 3, 1) locks`;
+    if (whole) {
+      await client.query(`begin;\n${lock}`);
+      tx.lockWhole(organizations);
+      return;
+    }
+    const column = (list: readonly ResourceRef[], field: 'organizationId' | 'kind' | 'id') =>
+      array(list.map((r) => r[field]));
     const users = all.filter((r) => r.kind === 'user');
     const groups = all.filter((r) => r.kind === 'group');
-    const pairs = (list: ResourceRef[]) => list.map((r) => `(${e(r.organizationId)},${e(r.id)})`).join(',');
+    const rows = (table: 'users' | 'groups', list: readonly ResourceRef[]) =>
+      list.length
+        ? `select t.body from unnest(${column(list, 'organizationId')}, ${column(list, 'id')}) r(organization_id, id)
+           cross join lateral (
+             select body from ${quoted}.${table} x where x.organization_id = r.organization_id and x.id = r.id limit 1
+           ) t`
+        : 'select null::jsonb as body where false';
     const results = (await client.query(
       [
         'begin',
-        `select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
-         from (select hashtextextended(k, 0) h, bool_or(x) x from unnest(array[${keys}], array[${exclusive}]) t(k, x)
-               group by 1 order by 1) locks`,
-        `select v.* from ${quoted}.versions v where (v.organization_id, v.kind, v.id) in (${refs})`,
-        users.length
-          ? `select body from ${quoted}.users where (organization_id, id) in (${pairs(users)})`
-          : 'select null::jsonb as body where false',
-        groups.length
-          ? `select body from ${quoted}.groups where (organization_id, id) in (${pairs(groups)})`
-          : 'select null::jsonb as body where false',
+        lock,
+        `select v.* from unnest(${column(all, 'organizationId')}, ${column(all, 'kind')}, ${column(all, 'id')})
+           r(organization_id, kind, id)
+         cross join lateral (
+           select * from ${quoted}.versions x
+           where x.organization_id = r.organization_id and x.kind = r.kind and x.id = r.id limit 1
+         ) v`,
+        rows('users', users),
+        rows('groups', groups),
       ].join(';\n'),
     )) as unknown as pg.QueryResult[];
     tx.prime(

@@ -624,6 +624,46 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         await Promise.all([reader.done, writer.done]);
       });
 
+      it('keeps small transactions out of any resource a transaction over 5,000 holds (a large group deletion)', async () => {
+        const org = fresh('org');
+        const members: ResourceRef[] = Array.from({ length: 5_000 }, (_, i) => ({
+          organizationId: org,
+          kind: 'user',
+          id: `diruser_${i}`,
+        }));
+        const g: ResourceRef = { organizationId: org, kind: 'group', id: 'dirgroup_all' };
+        const deletion = holder([g, ...members], []);
+        await expect.poll(deletion.entered).toBe(true);
+        const member = holder([members[4_321] as ResourceRef], []);
+        const joiner = holder([{ organizationId: org, kind: 'user', id: 'diruser_new' }], [g]);
+        const elsewhere = holder([{ ...g, organizationId: fresh('org') }], []);
+        await expect.poll(elsewhere.entered).toBe(true);
+        await tick();
+        expect([member.entered(), joiner.entered()]).toEqual([false, false]);
+        deletion.open();
+        await expect.poll(() => member.entered() && joiner.entered()).toBe(true);
+        for (const h of [member, joiner, elsewhere]) h.open();
+        await Promise.all([deletion.done, member.done, joiner.done, elsewhere.done]);
+      });
+
+      it('keeps a group deletion out while a user in 5,000 groups, that one among them, holds them shared', async () => {
+        const org = fresh('org');
+        const groups: ResourceRef[] = Array.from({ length: 5_000 }, (_, i) => ({
+          organizationId: org,
+          kind: 'group',
+          id: `dirgroup_${i}`,
+        }));
+        const upsert = holder([{ organizationId: org, kind: 'user', id: 'diruser_1' }], groups);
+        await expect.poll(upsert.entered).toBe(true);
+        const deletion = holder([groups[2_500] as ResourceRef], []);
+        await tick();
+        expect(deletion.entered()).toBe(false);
+        upsert.open();
+        await expect.poll(deletion.entered).toBe(true);
+        deletion.open();
+        await Promise.all([upsert.done, deletion.done]);
+      });
+
       it('reads a shared resource inside the transaction', async () => {
         const org = fresh('org');
         await store.putGroup(group(org, 'dirgroup_a'));

@@ -244,8 +244,13 @@ export interface ProvisioningStore extends StoreOperations, ReconcileStateStore 
   /**
    * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`
    * (and a shared one on each of `options.shared`), across every process that shares this store.
-   * Locks are taken in one canonical order, whatever their mode, so two transactions never deadlock. If `fn` throws, every write it made through `tx` is undone and
-   * the error is rethrown; if it returns, the writes are committed before this promise resolves.
+   * Locks are taken in one canonical order, whatever their mode, so two transactions never
+   * deadlock. A store may lock more than asked, never less: a database whose locks are a bounded
+   * resource may lock the whole organization exclusively for a large set (a group deletion with
+   * 100,000 members, a user in 20,000 groups), provided every smaller transaction also respects
+   * that lock. The set may hold any number of resources. If `fn` throws, every write it made
+   * through `tx` is undone and the error is rethrown; if it returns, the writes are committed
+   * before this promise resolves.
    */
   transaction<T>(
     resources: readonly ResourceRef[],
