@@ -26,7 +26,14 @@ describe('engine on memoryStore(): large directories', () => {
     const store = memoryStore();
     await seedGroup(store, 'dirgroup_all', 100_000);
     let removed = 0;
-    const engine = createEngine({ store, handlers: { membershipRemoved: () => void (removed += 1) } });
+    const engine = createEngine({
+      store,
+      handlers: {
+        membershipRemoved: () => {
+          removed += 1;
+        },
+      },
+    });
     const started = performance.now();
     const result = await engine.process(events.groupDeleted(T0, group('dirgroup_all')));
     const ms = performance.now() - started;
@@ -43,7 +50,14 @@ describe('engine on memoryStore(): large directories', () => {
     let removed = 0;
     const engine = createEngine({
       store,
-      handlers: { membershipAdded: () => void (added += 1), membershipRemoved: () => void (removed += 1) },
+      handlers: {
+        membershipAdded: () => {
+          added += 1;
+        },
+        membershipRemoved: () => {
+          removed += 1;
+        },
+      },
     });
     const groups = Array.from({ length: 20_000 }, (_, i) => ({ id: `dirgroup_${String(i).padStart(5, '0')}` }));
     const many: DirectoryUser = user('diruser_1', { groups });

@@ -281,7 +281,7 @@ function usersParams(users: Iterable<DirectoryUser>): unknown[][] {
       fingerprintUser(user),
       JSON.stringify(user),
     ];
-    row.forEach((value, i) => columns[i]?.push(value));
+    for (const [i, value] of row.entries()) columns[i]?.push(value);
     for (const group of user.groups) {
       pairs[0]?.push(user.organizationId);
       pairs[1]?.push(user.id);
@@ -921,13 +921,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       level: 0,
     }));
     if (!whole) {
-      all.forEach((r, i) =>
+      for (const [i, r] of all.entries()) {
         locks.push({
           key: JSON.stringify([r.organizationId, r.kind, r.id]),
           exclusive: i < resources.length,
           level: 1,
-        }),
-      );
+        });
+      }
     }
     const array = (values: readonly unknown[]) => literal(client, values);
     const lock = `select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
