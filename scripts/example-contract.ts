@@ -387,6 +387,20 @@ function runContract(
         expect((await fetch(`${base}/api/admin-portal/link`, { headers: { cookie } })).status).toBe(401);
       });
 
+      it("reports a portal link Scalekit failed (502, the app's credentials refused) with its cause", async () => {
+        fake.faults.unauthenticated({ method: 'GeneratePortalLink', times: 4 });
+        try {
+          const response = await admin.fetch('org_example', 'GET', '/api/admin-portal/link');
+          expect(response.status).toBe(502);
+          expect(await response.json()).toMatchObject({ error: { code: 'scalekit_unauthorized' } });
+          await expect
+            .poll(() => server.serverErrors())
+            .toMatch(/GET \/api\/admin-portal\/link answered 502 scalekit_unauthorized: .*org_example[\s\S]*cause: /);
+        } finally {
+          fake.faults.clear();
+        }
+      });
+
       it('refuses a sign-in posted from another site (no session set)', async () => {
         const foreign: Record<string, string>[] = [
           { 'sec-fetch-site': 'cross-site' },

@@ -84,6 +84,18 @@ describe('the examples’ configuration', () => {
     );
   });
 
+  it('keeps demo sessions 8 hours unless SESSION_TTL_SECONDS says otherwise, and refuses a TTL that is not whole seconds', () => {
+    const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    expect(loadConfig(base).sessionTtlSeconds).toBe(28_800);
+    expect(loadConfig({ ...base, SESSION_TTL_SECONDS: '' }).sessionTtlSeconds).toBe(28_800);
+    expect(loadConfig({ ...base, SESSION_TTL_SECONDS: '900' }).sessionTtlSeconds).toBe(900);
+    for (const bad of ['0', '-1', '1.5', 'an hour', '2592001']) {
+      expect(() => loadConfig({ ...base, SESSION_TTL_SECONDS: bad })).toThrow(
+        /SESSION_TTL_SECONDS must be a whole number/,
+      );
+    }
+  });
+
   it('refuses a SCALEKIT_ENVIRONMENT_URL that is not a URL', () => {
     expect(() =>
       loadConfig({
