@@ -90,6 +90,8 @@ function logServerErrors(failure: ScimFailure): void {
 
 /** Rows read per store call while scanning for a filter or `sortBy`; the event loop turns between chunks. */
 const SCAN_CHUNK = 250;
+/** Resources rendered, events applied or answers serialized between two turns of the event loop. */
+const RENDER_CHUNK = 20;
 /** Ids longer than this name no resource (the server makes UUIDs; Scalekit's ids are short). */
 const MAX_ID_LENGTH = 256;
 /** `startIndex` beyond this answers an empty page: past any real directory, and within every database's offset type. */
@@ -169,13 +171,19 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       store.getUserFingerprints(organizationId, ids),
       store.getVersions(ids.map((id) => ({ organizationId, kind: 'user' as const, id }))),
     ]);
-    return users.map((user, i) =>
-      userToScim(
-        user,
-        { baseUrl: discovery.baseUrl, version: prints[i] ?? 'none', ...metaTimes(versions[i]) },
-        userOptions,
-      ),
-    );
+    const out: JsonObject[] = [];
+    for (const [i, user] of users.entries()) {
+      // Users of up to `maxResourceBytes` each: the event loop turns between chunks of a page.
+      if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
+      out.push(
+        userToScim(
+          user,
+          { baseUrl: discovery.baseUrl, version: prints[i] ?? 'none', ...metaTimes(versions[i]) },
+          userOptions,
+        ),
+      );
+    }
+    return out;
   }
 
   /** Sends a change through the engine as a `source: 'scim'` event, stamped now. */
@@ -434,7 +442,10 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       });
     }
     await apply(organizationId, `${method} /Groups`, { type: 'group.upserted', group });
-    for (const user of changes) {
+    for (const [i, user] of changes.entries()) {
+      // A group of 10,000 is 10,000 events: on a store that answers without I/O (memory), nothing
+      // else would run until the last one.
+      if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
       await apply(organizationId, `${method} /Groups members`, { type: 'user.upserted', user });
     }
   }
@@ -451,7 +462,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       if (method === 'GET') {
         const params = listParams(url, served.group);
         const page = await listPage(groupKind(discovery), organizationId, params);
-        return json(200, listResponse(page.resources, params.startIndex, page.total));
+        return listJson(page.resources, params.startIndex, page.total);
       }
       if (method === 'POST') {
         const { group, memberIds } = groupFromScim(
@@ -538,7 +549,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       if (method === 'GET') {
         const params = listParams(url, served.user);
         const page = await listPage(userKind(discovery), organizationId, params);
-        return json(200, listResponse(page.resources, params.startIndex, page.total));
+        return listJson(page.resources, params.startIndex, page.total);
       }
       if (method === 'POST') {
         const user = userFromScim(
@@ -807,6 +818,22 @@ function sortKey(resource: JsonObject, path: ResolvedPath): string {
     ...(path.sub !== undefined && { subAttribute: path.sub.name }),
   });
   return typeof value === 'string' ? value.toLowerCase() : value === undefined || value === null ? '' : String(value);
+}
+
+/**
+ * A list answer, serialized one resource at a time with the event loop turning between chunks: a
+ * page of 200 resources of up to 64 KiB is 13 MB of JSON, too much for one synchronous stringify.
+ */
+async function listJson(resources: readonly unknown[], startIndex: number, totalResults: number): Promise<Response> {
+  const parts: string[] = [];
+  for (const [i, resource] of resources.entries()) {
+    if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
+    parts.push(JSON.stringify(resource));
+  }
+  const head = JSON.stringify({ ...listResponse([], startIndex, totalResults), itemsPerPage: resources.length });
+  // `head` ends with `"Resources":[]}`: the resources go between the brackets.
+  const body = `${head.slice(0, -2)}${parts.join(',')}]}`;
+  return new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE } });
 }
 
 function listResponse(resources: readonly unknown[], startIndex: number, totalResults: number) {
