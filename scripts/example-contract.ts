@@ -401,6 +401,18 @@ function runContract(
         }
       });
 
+      it('answers a sign-in with an oversized body with a 4xx, never a 5xx, and sets no session', async () => {
+        const response = await fetch(`${base}/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...sameOrigin(base) },
+          body: `organization_id=${'a'.repeat(200_000)}`,
+          redirect: 'manual',
+        });
+        expect(response.status).toBeGreaterThanOrEqual(400);
+        expect(response.status).toBeLessThan(500);
+        expect(response.headers.get('set-cookie')).toBeNull();
+      });
+
       it('refuses a sign-in posted from another site (no session set)', async () => {
         const foreign: Record<string, string>[] = [
           { 'sec-fetch-site': 'cross-site' },

@@ -18,6 +18,7 @@ import {
   webhookServerErrors,
 } from 'example-shared';
 import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 
 export interface AppOptions {
   /** Every 5xx the app answers, with its cause. Default `logServerError` (stderr). */
@@ -74,7 +75,13 @@ export async function createApp(
   // The customer's IT admin sets up SSO and SCIM in the embedded admin portal.
   const send = (c: Context, page: PageAnswer) => c.body(page.body, page.status as 200, page.headers);
   app.get('/login', (c) => send(c, admin.loginPage()));
-  app.post('/login', async (c) => send(c, admin.login(await c.req.text(), view(c))));
+  // The sign-in form is one short field: a body over 16 KB is refused (413) unread, and the
+  // connection closed so the rest of it is never taken for the next request.
+  const formLimit = bodyLimit({
+    maxSize: 16 * 1024,
+    onError: (c) => c.text('The sign-in form is too large.', 413, { connection: 'close' }),
+  });
+  app.post('/login', formLimit, async (c) => send(c, admin.login(await c.req.text(), view(c))));
   app.post('/logout', (c) => send(c, admin.logout(view(c))));
   app.get('/settings', async (c) => send(c, await admin.settingsPage(await authorize(c), view(c))));
   app.get(PORTAL_SCRIPT_PATH, (c) => send(c, admin.portalScript()));
