@@ -821,18 +821,32 @@ function sortKey(resource: JsonObject, path: ResolvedPath): string {
 }
 
 /**
- * A list answer, serialized one resource at a time with the event loop turning between chunks: a
- * page of 200 resources of up to 64 KiB is 13 MB of JSON, too much for one synchronous stringify.
+ * A list answer, streamed: serialized and encoded a chunk of resources at a time, the event loop
+ * turning between chunks. A page of 200 resources of up to 64 KiB is 13 MB of JSON, too much to
+ * stringify, join and encode in one synchronous step.
  */
-async function listJson(resources: readonly unknown[], startIndex: number, totalResults: number): Promise<Response> {
-  const parts: string[] = [];
-  for (const [i, resource] of resources.entries()) {
-    if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
-    parts.push(JSON.stringify(resource));
-  }
+function listJson(resources: readonly unknown[], startIndex: number, totalResults: number): Response {
+  const encoder = new TextEncoder();
   const head = JSON.stringify({ ...listResponse([], startIndex, totalResults), itemsPerPage: resources.length });
-  // `head` ends with `"Resources":[]}`: the resources go between the brackets.
-  const body = `${head.slice(0, -2)}${parts.join(',')}]}`;
+  let next = 0;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // `head` ends with `"Resources":[]}`: the resources go between the brackets.
+      controller.enqueue(encoder.encode(head.slice(0, -2)));
+    },
+    async pull(controller) {
+      if (next > 0) await nextTurn();
+      const end = Math.min(next + RENDER_CHUNK, resources.length);
+      let text = '';
+      for (; next < end; next++) text += `${next > 0 ? ',' : ''}${JSON.stringify(resources[next])}`;
+      if (next < resources.length) {
+        controller.enqueue(encoder.encode(text));
+        return;
+      }
+      controller.enqueue(encoder.encode(`${text}]}`));
+      controller.close();
+    },
+  });
   return new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE } });
 }
 
