@@ -18,7 +18,7 @@ import { logServerError, type ServerErrorHook } from './server-errors.js';
 
 export const SCIM_BASE_PATH = '/scim/v2';
 
-/** `onServerError` hears of every 5xx, with the SCIM error's `detail` (default `logServerError`). */
+/** `onServerError` hears of every 5xx with its cause (default `logServerError`). */
 export function createScim(
   engine: ProvisioningEngine,
   config: Pick<ExampleConfig, 'scim'>,
@@ -39,23 +39,15 @@ export function createScim(
   const authenticator = scimTokenAuthenticator([
     { organizationId: scim.organizationId, tokenHash: hashScimToken(scim.bearerToken) },
   ]);
-  const server = createScimServer({ engine, authenticator, basePath: SCIM_BASE_PATH });
-  return {
-    async handle(request) {
-      const response = await server.handle(request);
-      if (response.status >= 500) {
-        const { detail } = (await response
-          .clone()
-          .json()
-          .catch(() => ({}))) as { detail?: unknown };
-        onServerError({
-          route: `${request.method} ${new URL(request.url).pathname}`,
-          status: response.status,
-          code: 'scim_server_error',
-          message: typeof detail === 'string' ? detail : 'The SCIM server failed.',
-        });
+  return createScimServer({
+    engine,
+    authenticator,
+    basePath: SCIM_BASE_PATH,
+    // Core reports every failed request; a 5xx (a handler or the store failed) comes with its cause.
+    onError: ({ status, detail, method, path, error }) => {
+      if (status >= 500) {
+        onServerError({ route: `${method} ${path}`, status, code: 'scim_server_error', message: detail, cause: error });
       }
-      return response;
     },
-  };
+  });
 }
