@@ -19,6 +19,7 @@ import { type Filter, parseAttributePath, parseFilter } from './filter.js';
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter } from './match.js';
 import {
+  builtInSchemas,
   checkFilter,
   cleanValue,
   extensionOf,
@@ -28,7 +29,6 @@ import {
   type SanitizeOptions,
   sanitizeResource,
   schemaUrns,
-  servedSchemas,
   subAttributes,
 } from './schema.js';
 
@@ -165,11 +165,10 @@ export interface PatchOptions {
   readonly limits?: Pick<ScimLimits, 'maxStringLength' | 'maxIdentifierLength'>;
 }
 
-let builtIn: ReturnType<typeof servedSchemas> | undefined;
 function defaultSchema(resource: JsonObject): ResourceSchema {
-  builtIn ??= servedSchemas();
+  const { user, group } = builtInSchemas();
   const schemas = own(resource, 'schemas');
-  return Array.isArray(schemas) && schemas.includes(builtIn.group.core) ? builtIn.group : builtIn.user;
+  return Array.isArray(schemas) && schemas.includes(group.core) ? group : user;
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

@@ -14,7 +14,7 @@ import { userNameKey } from '../store/user-name.js';
 import { SCHEMAS } from './discovery.js';
 import { ScimError } from './errors.js';
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
-import { type ResourceSchema, sanitizeResource, servedSchemas } from './schema.js';
+import { builtInSchemas, type ResourceSchema, sanitizeResource } from './schema.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -33,12 +33,6 @@ export interface ResourceOptions {
   readonly schema?: ResourceSchema;
   readonly limits?: ScimLimits;
 }
-
-let builtIn: ReturnType<typeof servedSchemas> | undefined;
-const builtInSchemas = () => {
-  builtIn ??= servedSchemas();
-  return builtIn;
-};
 
 /** A body's declared attributes, checked (a 400 for a value of the wrong type or length). */
 function readBody(body: unknown, kind: 'User' | 'Group', options: ResourceOptions): JsonObject {

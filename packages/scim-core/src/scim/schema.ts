@@ -50,8 +50,16 @@ export function indexAttributes(attributes: readonly AttributeDefinition[]): Att
   return new Map(attributes.map((a) => [a.name.toLowerCase(), a]));
 }
 
+/** Built once per definition: every value of a complex attribute (each email, each member) looks up its sub-attributes here. */
+const subIndexes = new WeakMap<AttributeDefinition, AttributeIndex>();
+
 export function subAttributes(attribute: AttributeDefinition): AttributeIndex {
-  return indexAttributes(attribute.subAttributes ?? []);
+  let index = subIndexes.get(attribute);
+  if (index === undefined) {
+    index = indexAttributes(attribute.subAttributes ?? []);
+    subIndexes.set(attribute, index);
+  }
+  return index;
 }
 
 /** Every URN a path of this resource type may start with: the core schema's and its extensions'. */
@@ -340,4 +348,12 @@ export function servedSchemas(extensions: readonly ScimSchemaExtension[] = []): 
     identifiers: new Set(['id', 'displayname', 'externalid', 'members.value']),
   };
   return { user, group, userExtensions };
+}
+
+let builtIn: ServedSchemas | undefined;
+
+/** The built-in schemas (no app extensions), built once: the default of the standalone helpers (`applyPatch`, `userFromScim`, …). */
+export function builtInSchemas(): ServedSchemas {
+  builtIn ??= servedSchemas();
+  return builtIn;
 }
