@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from 'example-shared';
+import { ConfigError, loadConfig } from '@org/scim-core/app';
 import { createApp } from './app.js';
 
 try {

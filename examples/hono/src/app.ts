@@ -1,24 +1,25 @@
 import { createScalekitWebhookReceiver } from '@org/scim-core';
-import { adminPortalLink, scalekitWebhook, scimRoutes } from '@org/scim-hono';
 import {
+  type AppConfig,
   type Authorize,
   createAdmin,
   createAdminApi,
   createScim,
   createSync,
-  type ExampleConfig,
   type JsonAnswer,
   logServerError,
-  openProvisioning,
+  openScalekit,
   type PageAnswer,
   PORTAL_LINK_PATH,
   PORTAL_SCRIPT_PATH,
   type RequestView,
   type ServerErrorHook,
   webhookServerErrors,
-} from 'example-shared';
+} from '@org/scim-core/app';
+import { adminPortalLink, scalekitWebhook, scimRoutes } from '@org/scim-hono';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { openProvisioning } from './provisioning.js';
 
 export interface AppOptions {
   /** Every 5xx the app answers, with its cause. Default `logServerError` (stderr). */
@@ -28,7 +29,7 @@ export interface AppOptions {
 /** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
 export async function createApp(
   config: Pick<
-    ExampleConfig,
+    AppConfig,
     'webhookSecret' | 'scalekitApi' | 'database' | 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'
   >,
   options: AppOptions = {},
@@ -40,11 +41,14 @@ export async function createApp(
     secret: config.webhookSecret,
     onError: webhookServerErrors(onServerError),
   });
-  const sync = createSync(engine, config);
+  // Scalekit's API client when SCALEKIT_ENVIRONMENT_URL, _CLIENT_ID and _CLIENT_SECRET are set (it
+  // loads @scalekit-sdk/node only then): reconciliation on demand and the admin portal use it.
+  const scalekit = await openScalekit(config);
+  const sync = createSync(engine, scalekit);
   // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
   const scim = createScim(engine, config, onServerError);
-  // The admin portal page and its link route; `/login` only with DEMO_LOGIN=1 (see example-shared).
-  const admin = createAdmin(config, users, { onServerError });
+  // The admin portal page and its link route; `/login` only with DEMO_LOGIN=1.
+  const admin = createAdmin({ config, users, scalekit, onServerError });
 
   /** What the shared routes read of a request. */
   const view = (c: Context): RequestView => ({ url: c.req.url, header: (name) => c.req.header(name) });

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { ConfigError, loadConfig } from 'example-shared';
+import { ConfigError, loadConfig } from '@org/scim-core/app';
 import { createApp } from './app.js';
 
 try {

@@ -5,7 +5,7 @@
  * threw) to the same hook. The default writes one line and the cause's stack to stderr; pass your
  * own to send them to your error tracker.
  */
-import type { WebhookFailure } from '@org/scim-core';
+import type { WebhookFailure } from '../index.js';
 
 export interface ServerError {
   /** `POST /api/sync`, `GET /api/users`… */

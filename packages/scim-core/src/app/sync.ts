@@ -13,19 +13,17 @@ import {
   type ReconcileReport,
   type Reconciler,
   scalekitDirectorySource,
-} from '@org/scim-core';
-import { ScalekitClient } from '@scalekit-sdk/node';
-import type { ExampleConfig, ScalekitApiMissing } from './config.js';
+} from '../index.js';
+import type { ScalekitApiMissing } from './config.js';
+import type { ScalekitApi } from './scalekit.js';
 
 /** What `POST /api/sync` runs: the reconciler, or the variables it still needs. */
 export type Sync = Reconciler | ScalekitApiMissing;
 
-/** Builds the reconciler from the `SCALEKIT_*` API variables, when all three are set. */
-export function createSync(engine: ProvisioningEngine, config: Pick<ExampleConfig, 'scalekitApi'>): Sync {
-  const api = config.scalekitApi;
-  if ('missing' in api) return api;
-  const scalekit = new ScalekitClient(api.environmentUrl, api.clientId, api.clientSecret);
-  return createReconciler({ engine, source: scalekitDirectorySource(scalekit) });
+/** The reconciler on Scalekit's Directory API (`openScalekit`), or the variables it still needs. */
+export function createSync(engine: ProvisioningEngine, scalekit: ScalekitApi): Sync {
+  if ('missing' in scalekit) return scalekit;
+  return createReconciler({ engine, source: scalekitDirectorySource(scalekit.client) });
 }
 
 export type SyncErrorCode = 'invalid_query' | 'sync_not_configured' | ReconcileError['code'];

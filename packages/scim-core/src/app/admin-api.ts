@@ -15,12 +15,18 @@ import { type Authorize, organizationFor } from './authorize.js';
 import { JSON_HEADERS, type JsonAnswer, jsonError, mediaType, type RequestView, refuseCrossSite } from './request.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
 import { runSync, type Sync } from './sync.js';
-import type { UserService } from './user-service.js';
+
+/** What the admin routes read of the app's own users and groups (the rows its handlers wrote). */
+export interface AdminDirectory {
+  /** The organization's users; the settings page counts those with `active: true`. */
+  listUsers(organizationId: string): Promise<ReadonlyArray<{ readonly active: boolean }>>;
+  listGroups(organizationId: string): Promise<readonly unknown[]>;
+}
 
 export interface AdminApiOptions<R> {
   /** Which organization(s) the request's signed-in admin manages. */
   authorize: Authorize<R>;
-  users: Pick<UserService, 'listUsers' | 'listGroups'>;
+  users: AdminDirectory;
   sync: Sync;
   /** Every 5xx `POST /api/sync` answers, with its cause. Default `logServerError`. */
   onServerError?: ServerErrorHook;

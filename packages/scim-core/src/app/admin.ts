@@ -18,14 +18,14 @@ import {
   type PortalAuthorization,
   type PortalLinkHandler,
   type PortalLinkResponse,
-} from '@org/scim-core';
-import { ScalekitClient } from '@scalekit-sdk/node';
+} from '../index.js';
+import type { AdminDirectory } from './admin-api.js';
 import { type Authorize, organizationFor } from './authorize.js';
-import type { ExampleConfig } from './config.js';
+import type { AppConfig } from './config.js';
 import { isCrossSite, isHttps, type RequestView } from './request.js';
+import type { ScalekitApi } from './scalekit.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
 import { createSessions, ORGANIZATION_ID } from './session.js';
-import type { UserService } from './user-service.js';
 
 export const PORTAL_LINK_PATH = '/api/admin-portal/link';
 export const PORTAL_SCRIPT_PATH = '/assets/scim-portal.js';
@@ -73,17 +73,20 @@ export function readPortalScript(): string {
 }
 
 export interface AdminOptions {
+  /** What `loadConfig()` read: the SCIM server's settings (for the page), the demo sign-in and its sessions. */
+  config: Pick<AppConfig, 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'>;
+  /** The app's users and groups of an organization, for the settings page's counts. */
+  users: Pick<AdminDirectory, 'listUsers' | 'listGroups'>;
+  /** `await openScalekit(config)`: the portal-link route's client, or the variables it still needs (503). */
+  scalekit: ScalekitApi;
   /** The source of `@org/scim-portal`'s `dist/index.js`. Default `readPortalScript`. */
   portalScript?: () => string;
   /** Every 5xx the portal-link route answers, with its cause. Default `logServerError`. */
   onServerError?: ServerErrorHook;
 }
 
-export function createAdmin(
-  config: Pick<ExampleConfig, 'scalekitApi' | 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'>,
-  users: Pick<UserService, 'listUsers' | 'listGroups'>,
-  options: AdminOptions = {},
-): Admin {
+export function createAdmin(options: AdminOptions): Admin {
+  const { config, users, scalekit } = options;
   let portalSource: string | undefined;
   const onServerError = options.onServerError ?? logServerError;
   const sessions = createSessions({ secret: config.sessionSecret, ttlSeconds: config.sessionTtlSeconds });
@@ -129,11 +132,10 @@ ${main}
     signedIn: (request) => sessions.organizationOf(request.header('cookie')),
 
     portalLinks<R>(authorize: Authorize<R>): PortalLinkHandler<R> {
-      const api = config.scalekitApi;
-      if ('missing' in api) {
+      if ('missing' in scalekit) {
         // Core's 503 code, naming the variables to set, as `/api/sync` does without them.
         const code = 'scalekit_unavailable';
-        const message = `The admin portal needs ${api.missing.join(', ')}: set Scalekit's API credentials and restart.`;
+        const message = `The admin portal needs ${scalekit.missing.join(', ')}: set Scalekit's API credentials and restart.`;
         const answer: PortalLinkResponse = {
           status: 503,
           headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
@@ -146,9 +148,8 @@ ${main}
           },
         };
       }
-      const client = new ScalekitClient(api.environmentUrl, api.clientId, api.clientSecret);
       return createPortalLinkHandler<R>({
-        client,
+        client: scalekit.client,
         authorize,
         onError: ({ status, code, message, organizationId, error }) => {
           if (status < 500) return;

@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { ConfigError, formatServerError, loadConfig, openProvisioning } from 'example-shared';
+import { ConfigError, formatServerError, loadConfig } from '@org/scim-core/app';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { createApp } from '../../../examples/hono/src/app.js';
+import { openProvisioning } from '../../../examples/hono/src/provisioning.js';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
-import { createApp } from '../src/app.js';
 
 async function start(env: ExampleEnv) {
   const errors: string[] = [];

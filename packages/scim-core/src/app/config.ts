@@ -1,7 +1,10 @@
 import { DEFAULT_SESSION_TTL_SECONDS } from './session.js';
 
-/** The example's environment, as DESIGN.md's contract names it. */
-export interface ExampleConfig {
+/**
+ * The app's environment, as DESIGN.md's contract for the examples names it: `loadConfig()` reads and
+ * checks it at start, and throws `ConfigError` naming the variable and what to set it to.
+ */
+export interface AppConfig {
   port: number;
   host: string;
   webhookSecret: string;
@@ -110,11 +113,12 @@ function readDatabase(env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
   return { url, schema };
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const webhookSecret = env.SCALEKIT_WEBHOOK_SECRET;
   if (!webhookSecret) {
     throw new ConfigError(
-      'SCALEKIT_WEBHOOK_SECRET is not set. Copy it from the Scalekit dashboard (Webhooks → your endpoint → Signing secret); it starts with "whsec_".',
+      'SCALEKIT_WEBHOOK_SECRET is not set. Copy it from the Scalekit dashboard (Webhooks → your endpoint → Signing secret); it starts with "whsec_". ' +
+        'To try the app locally, make one with `npx scim-sync secret` (from @org/scim-cli), start the app with it, and send signed test events with `npx scim-sync trigger user_created --url http://127.0.0.1:3000/webhooks/scalekit --secret whsec_…`.',
     );
   }
   const port = Number(env.PORT ?? 3000);

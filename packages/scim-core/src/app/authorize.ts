@@ -4,7 +4,7 @@
  * string never widens what it answers: `?organization_id=` only picks among the organizations it
  * allowed, exactly as core's portal-link route does.
  */
-import type { PortalAuthorization } from '@org/scim-core';
+import type { PortalAuthorization } from '../index.js';
 import { type JsonAnswer, jsonError } from './request.js';
 
 /**

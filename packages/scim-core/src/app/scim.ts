@@ -12,8 +12,8 @@ import {
   type ProvisioningEngine,
   type ScimServer,
   scimTokenAuthenticator,
-} from '@org/scim-core';
-import type { ExampleConfig } from './config.js';
+} from '../index.js';
+import type { AppConfig } from './config.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
 
 export const SCIM_BASE_PATH = '/scim/v2';
@@ -21,7 +21,7 @@ export const SCIM_BASE_PATH = '/scim/v2';
 /** `onServerError` hears of every 5xx with its cause (default `logServerError`). */
 export function createScim(
   engine: ProvisioningEngine,
-  config: Pick<ExampleConfig, 'scim'>,
+  config: Pick<AppConfig, 'scim'>,
   onServerError: ServerErrorHook = logServerError,
 ): ScimServer {
   const scim = config.scim;

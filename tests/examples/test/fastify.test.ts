@@ -1,8 +1,8 @@
-import { formatServerError, loadConfig } from 'example-shared';
+import { formatServerError, loadConfig } from '@org/scim-core/app';
 import pg from 'pg';
+import { createApp } from '../../../examples/fastify/src/app.js';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
-import { createApp } from '../src/app.js';
 
 async function start(env: ExampleEnv) {
   const errors: string[] = [];

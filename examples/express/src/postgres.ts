@@ -1,15 +1,57 @@
 /**
- * The user service on PostgreSQL: the app's own tables `app_users`, `app_groups` and
- * `app_memberships`, behind the same `UserService` interface as the in-memory one. Like the rest
- * of `user-service.ts`, nothing here knows about Scalekit or SCIM.
+ * The app on PostgreSQL, loaded only when `DATABASE_URL` is set (`provisioning.ts` imports it then):
+ * `postgresStore()` keeps scim-sync's ledger, versions and mirror, and the app's own tables
+ * `app_users`, `app_groups` and `app_memberships` sit in the same schema, on ONE `pg.Pool`. Both are
+ * created at start if missing. Needs `npm install pg @org/scim-postgres` (this example lists them).
  *
- * `postgresUserService(db, schema)` runs on whatever connection it is given: the pool for the reads
- * behind `GET /api/users`, and inside a handler the event's transaction (see `storage.ts`), so the
- * app's rows commit together with scim-sync's ledger entry, or not at all.
+ * `postgresUserService(db, schema)` is the same `UserService` as the in-memory one and runs on
+ * whatever connection it is given: the pool for the reads behind `GET /api/users`, and inside a
+ * handler the event's transaction, so the app's rows commit together with scim-sync's ledger entry,
+ * or not at all.
  */
 import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
+import { ConfigError, type DatabaseConfig } from '@org/scim-core/app';
+import { postgresStore, transactionClient } from '@org/scim-postgres';
 import pg from 'pg';
-import { type AppGroup, type AppUser, displayName, toAppUser, type UserService } from './user-service.js';
+import { createProvisioning, type Provisioning } from './provisioning.js';
+import { type AppGroup, type AppUser, displayName, toAppUser, type UserService } from './users.js';
+
+/** Opens the pool, migrates scim-sync's tables, creates the app's, and wires the handlers to the event's transaction. */
+export async function openPostgres(database: DatabaseConfig): Promise<Provisioning> {
+  const { schema } = database;
+  // One pool for scim-sync and the app: a handler's transaction is one of its connections.
+  const pool = new pg.Pool({ connectionString: database.url });
+  // A connection that breaks while idle (the database restarted) is dropped; the next query reconnects.
+  pool.on('error', (error) => console.error(`PostgreSQL connection lost: ${error.message}`));
+  try {
+    const store = postgresStore({ pool, schema });
+    await store.migrate(); // versioned and idempotent: safe from every instance at start
+    await createAppTables(pool, schema);
+    return {
+      description: `PostgreSQL, schema ${schema}`,
+      users: postgresUserService(pool, schema),
+      // The handlers write the app's tables THROUGH THE EVENT'S TRANSACTION (`transactionClient(tx)`),
+      // not through the pool. The app's row and scim-sync's ledger entry then commit together, or roll
+      // back together: a handler that throws (say, on the app's unique e-mail index) leaves neither,
+      // answers 5xx, and the redelivery applies the event once.
+      engine: createProvisioning((tx) => postgresUserService(transactionClient(tx), schema), store),
+      close: () => pool.end(),
+    };
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new ConfigError(
+      `Could not prepare PostgreSQL at DATABASE_URL (schema ${schema}): ${describe(error)}. Start PostgreSQL, fix DATABASE_URL, or unset it for the in-memory store.`,
+      { cause: error },
+    );
+  }
+}
+
+/** Node reports a refused connection to `localhost` (IPv4 and IPv6 both tried) with an empty message. */
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
+  if (error instanceof Error) return error.message || (error as { code?: string }).code || error.name;
+  return String(error);
+}
 
 /** Anything that runs a query: a `pg.Pool`, or one connection (`pg.PoolClient`) inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;

@@ -1,11 +1,10 @@
 /**
- * Stands in for the app's existing user service: its own users and groups tables, and the
- * functions the rest of the app already calls. scim-sync calls them through handlers (see
- * `provisioning.ts`); nothing here knows about Scalekit or SCIM.
+ * Stands in for YOUR app's existing user service: its own users and groups tables, and the functions
+ * the rest of the app already calls. scim-sync calls them through handlers (`provisioning.ts`);
+ * nothing here knows about Scalekit or SCIM. Replace it with yours.
  *
- * Two implementations behind one interface: in memory (this file; what the examples use without
- * `DATABASE_URL`) and on PostgreSQL (`postgres-user-service.ts`). In a real app these functions
- * write to your database.
+ * Two implementations behind one interface: in memory (this file; without `DATABASE_URL`) and on
+ * PostgreSQL (`postgres.ts`, loaded only when `DATABASE_URL` is set).
  */
 import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
 

@@ -1,4 +1,4 @@
 import { defineConfig } from 'vitest/config';
 
-// The test runs `next build` when the build is missing or older than the sources.
+// examples/next's test runs `next build` when the build is missing or older than the sources.
 export default defineConfig({ test: { include: ['test/**/*.test.ts'], hookTimeout: 300_000 } });
