@@ -1,0 +1,106 @@
+/**
+ * `@org/scim-core/app`'s start-up checks: `loadConfig` reads the environment the examples document and
+ * refuses what it cannot use with a message naming the variable; `openScalekit` loads the optional
+ * `@scalekit-sdk/node` only when the three API variables are set.
+ */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, openScalekit } from '../src/app/index.js';
+
+describe('loadConfig: the app environment', () => {
+  it('refuses to start without SCALEKIT_WEBHOOK_SECRET, saying where to find it', () => {
+    expect(() => loadConfig({})).toThrow(ConfigError);
+    expect(() => loadConfig({})).toThrow(/Scalekit dashboard/);
+    expect(loadConfig({ SCALEKIT_WEBHOOK_SECRET: 'whsec_x', PORT: '4000' })).toMatchObject({ port: 4000 });
+  });
+
+  it('starts without the Scalekit API variables, naming the ones reconciliation still needs', () => {
+    const webhookOnly = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    expect(loadConfig(webhookOnly).scalekitApi).toEqual({
+      missing: ['SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'],
+    });
+    expect(
+      loadConfig({ ...webhookOnly, SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev', SCALEKIT_CLIENT_ID: '' })
+        .scalekitApi,
+    ).toEqual({ missing: ['SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'] });
+    expect(
+      loadConfig({
+        ...webhookOnly,
+        SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev',
+        SCALEKIT_CLIENT_ID: 'skc_1',
+        SCALEKIT_CLIENT_SECRET: 'test_secret',
+      }).scalekitApi,
+    ).toEqual({ environmentUrl: 'https://acme.scalekit.dev', clientId: 'skc_1', clientSecret: 'test_secret' });
+  });
+
+  it('picks PostgreSQL when DATABASE_URL is set (schema from DATABASE_SCHEMA), else the in-memory store', () => {
+    const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    expect(loadConfig(base).database).toBeUndefined();
+    expect(loadConfig({ ...base, DATABASE_URL: '', DATABASE_SCHEMA: 'ignored' }).database).toBeUndefined();
+    const url = 'postgres://app:secret@db.internal:5432/app';
+    expect(loadConfig({ ...base, DATABASE_URL: url }).database).toEqual({ url, schema: 'scim_example' });
+    expect(loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'provisioning' }).database).toEqual({
+      url,
+      schema: 'provisioning',
+    });
+    expect(() => loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'my-schema' })).toThrow(
+      /DATABASE_SCHEMA must be a plain PostgreSQL name/,
+    );
+    // The message never echoes the value: it may hold a password.
+    expect(() => loadConfig({ ...base, DATABASE_URL: 'secret@localhost' })).toThrow(
+      /^DATABASE_URL must be a URL such as postgres:\/\/user:password@localhost:5432\/app\.$/,
+    );
+  });
+
+  it('keeps demo sessions 8 hours unless SESSION_TTL_SECONDS says otherwise, and refuses a TTL that is not whole seconds', () => {
+    const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    expect(loadConfig(base).sessionTtlSeconds).toBe(28_800);
+    expect(loadConfig({ ...base, SESSION_TTL_SECONDS: '' }).sessionTtlSeconds).toBe(28_800);
+    expect(loadConfig({ ...base, SESSION_TTL_SECONDS: '900' }).sessionTtlSeconds).toBe(900);
+    for (const bad of ['0', '-1', '1.5', 'an hour', '2592001']) {
+      expect(() => loadConfig({ ...base, SESSION_TTL_SECONDS: bad })).toThrow(
+        /SESSION_TTL_SECONDS must be a whole number/,
+      );
+    }
+  });
+
+  it('refuses a SCALEKIT_ENVIRONMENT_URL that is not a URL', () => {
+    expect(() =>
+      loadConfig({
+        SCALEKIT_WEBHOOK_SECRET: 'whsec_x',
+        SCALEKIT_ENVIRONMENT_URL: 'acme.scalekit.dev',
+        SCALEKIT_CLIENT_ID: 'skc_1',
+        SCALEKIT_CLIENT_SECRET: 'test_secret',
+      }),
+    ).toThrow(/SCALEKIT_ENVIRONMENT_URL must be a URL/);
+  });
+});
+
+describe('openScalekit', () => {
+  const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+
+  it('answers the variables still missing, and loads nothing, without the API credentials', async () => {
+    await expect(openScalekit(loadConfig(base))).resolves.toEqual({
+      missing: ['SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'],
+    });
+  });
+
+  it('builds the real ScalekitClient when all three are set', async () => {
+    const { ScalekitClient } = await import('@scalekit-sdk/node');
+    const api = await openScalekit(
+      loadConfig({
+        ...base,
+        SCALEKIT_ENVIRONMENT_URL: 'http://127.0.0.1:9',
+        SCALEKIT_CLIENT_ID: 'skc_1',
+        SCALEKIT_CLIENT_SECRET: 'test_secret',
+      }),
+    );
+    expect('client' in api && api.client).toBeInstanceOf(ScalekitClient);
+  });
+});
+
+describe('the missing webhook secret', () => {
+  it('says how to make a local one and send a signed test event', () => {
+    expect(() => loadConfig({})).toThrow(/npx scim-sync secret/);
+    expect(() => loadConfig({})).toThrow(/scim-sync trigger user_created/);
+  });
+});
