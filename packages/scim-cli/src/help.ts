@@ -19,6 +19,7 @@ Commands
   migrate         create the PostgreSQL schema of @org/scim-postgres, or apply its pending migrations
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
+  secret          print a fresh webhook signing secret (whsec_…) for a local app and trigger
 
 Options
   -h, --help      show this help
@@ -106,8 +107,24 @@ ${EXIT_CODES}`;
 const TRIGGER = `Usage
   scim-sync trigger <event type> --url <webhook url> [options]
 
-Builds a realistic Scalekit event of that type, applies --data overrides to its data, signs it
-(Standard Webhooks) and POSTs it; prints the event id, the HTTP status and the response body.
+Builds a realistic Scalekit event of that type about one user, group or directory, applies --data
+overrides to its data, signs it (Standard Webhooks) and POSTs it; prints the event id, the
+organization, directory, user and group ids it used, the HTTP status and the response body.
+
+It remembers what it sent in a state file (--state), per organization: the directory, each user
+and group as last sent (ids, e-mail or display name, name, groups, every other field) and the newest
+occurred_at. So the next event is about the same user with the same ids, starts from what was last
+sent (groups and fields stay unless told), and is always newer (never stale):
+  scim-sync trigger user_created --url <url> -d email=ada@example.com
+  scim-sync trigger user_updated --url <url> -d email=ada@example.com -d name.given=Augusta
+  scim-sync trigger user_deleted --url <url> -d email=ada@example.com
+
+Which user or group
+  user events   --user <id> or -d id=…, else -d email=… (the user last sent with it), else
+                user_created: a new user; user_updated, user_deleted: the last user sent
+  group events  --group <id> or -d id=…, else -d display_name=…, else group_created: a new
+                group; group_updated, group_deleted: the last group sent
+  One the state file does not know is sent as new, with fresh ids (and a note on stderr).
 
 Event types (short or full name)
   user_created        organization.directory.user_created
@@ -121,12 +138,44 @@ Event types (short or full name)
 
 Options
       --url <url>              the webhook endpoint (required)
-      --secret <whsec_…>       the signing secret (default: $SCALEKIT_WEBHOOK_SECRET)
-  -o, --organization <id>      the event's organization (default: $SCIM_SYNC_ORGANIZATION_ID)
+      --secret <whsec_…>       the signing secret (default: $SCALEKIT_WEBHOOK_SECRET); for an app on
+                               your machine, make one with scim-sync secret
+  -o, --organization <id>      the organization (default: $SCIM_SYNC_ORGANIZATION_ID, else the one
+                               of the last trigger, else a new org_…)
+      --directory <id>         the directory (default: $SCIM_SYNC_DIRECTORY_ID, else the one
+                               remembered for the organization, else a new dir_…)
+      --user <id>              the user of a user event
+      --group <id>             the group of a group event
+      --groups <ids or names>  user_created, user_updated: the user's groups, comma-separated ids or
+                               display names (an unknown name is a new group); --groups '' for
+                               none. Default: the groups it had (a new user: Engineering)
   -d, --data <key=value>       set a field of data; repeatable. Dotted keys reach into objects
                                (address.locality=Oslo); values that parse as JSON are JSON
                                (active=false, roles='[{"role_name":"admin"}]'), others are strings
-                               (quote a number to keep it a string: employee_id='"42"')
+                               (quote a number to keep it a string: employee_id='"42"').
+                               In user events name.given, name.family and name.formatted mean
+                               given_name, family_name and name
+      --state <file>           the state file (default: .scim-sync/trigger-state.json in the
+                               current directory; written atomically, mode 0600)
+      --no-state               read and remember nothing: fresh ids unless given
+      --json                   print one JSON object on stdout: { eventId, type, organizationId,
+                               directoryId, userId?, groupIds?, groupId?, email?, status, body }
+  -h, --help                   show this help
+
+${EXIT_CODES}`;
+
+const SECRET = `Usage
+  scim-sync secret [--json]
+
+Prints a fresh webhook signing secret, whsec_ and the base64 of 32 random bytes (the Standard
+Webhooks form Scalekit's dashboard shows), for an app on your machine: start the app with it and
+sign with it. On stderr, how:
+  SCALEKIT_WEBHOOK_SECRET=whsec_… npm start
+  npx scim-sync trigger user_created --url http://127.0.0.1:3000/webhooks/scalekit --secret whsec_…
+A deployed app verifies with the secret of its endpoint in the Scalekit dashboard instead.
+
+Options
+      --json                   print { "secret": "whsec_…" } on stdout
   -h, --help                   show this help
 
 ${EXIT_CODES}`;
@@ -137,6 +186,7 @@ export const HELP = {
   migrate: MIGRATE,
   'fake-scalekit': FAKE_SCALEKIT,
   trigger: TRIGGER,
+  secret: SECRET,
 } as const;
 
 export type CommandName = Exclude<keyof typeof HELP, 'main'>;

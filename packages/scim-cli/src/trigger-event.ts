@@ -1,10 +1,8 @@
 /**
- * What `scim-sync trigger` sends: a realistic Scalekit event of one of the eight directory types
- * (SCALEKIT.md §2), built with `@org/scim-testing`'s factory, with `--data` overrides applied.
+ * The event types `scim-sync trigger` sends and its `--data key=value` overrides, parsed once into
+ * paths and values and then applied to the event's `data`.
  */
-import { randomInt } from 'node:crypto';
-import type { ScalekitDirectoryEvent, ScalekitDirectoryEventType } from '@org/scim-core';
-import { createEventFactory } from '@org/scim-testing';
+import type { ScalekitDirectoryEventType } from '@org/scim-core';
 import { UsageError } from './errors.js';
 
 /** Short names, as `stripe trigger` takes them, to Scalekit's full type names. */
@@ -25,61 +23,30 @@ export function eventTypeOf(name: string): ScalekitDirectoryEventType | undefine
   return (Object.values(EVENT_TYPES) as string[]).includes(name) ? (name as ScalekitDirectoryEventType) : undefined;
 }
 
-/** Scalekit's ids are a prefix and 17 digits. */
-const scalekitId = (prefix: string) =>
-  `${prefix}_${randomInt(10_000_000, 99_999_999)}${randomInt(100_000_000, 999_999_999)}`;
+/** The short name of a full type (`user_updated` for `organization.directory.user_updated`). */
+export function shortNameOf(type: ScalekitDirectoryEventType): string {
+  return type.slice(type.lastIndexOf('.') + 1);
+}
 
-/** A realistic event of `type` for `organizationId`, as Scalekit would deliver it. */
-export function buildEvent(
-  type: ScalekitDirectoryEventType,
-  organizationId: string | undefined,
-): ScalekitDirectoryEvent {
-  const factory = createEventFactory(organizationId === undefined ? {} : { organizationId });
-  const userId = scalekitId('diruser');
-  const groupId = scalekitId('dirgroup');
-  const directoryId = scalekitId('dir');
-  const user = {
-    id: userId,
-    dp_id: '00u1a2b3c4d5e6f7g8h9',
-    preferred_username: 'ada.lovelace@example.com',
-    email: 'ada.lovelace@example.com',
-    active: true,
-    name: 'Ada Lovelace',
-    given_name: 'Ada',
-    family_name: 'Lovelace',
-    department: 'Engineering',
-    title: 'Engineer',
-    address: { locality: 'London', country: 'GB' },
-    roles: [{ role_name: 'member' }],
-    groups: [{ id: groupId, name: 'Engineering' }],
-  };
-  const group = {
-    id: groupId,
-    directory_id: directoryId,
-    display_name: 'Engineering',
-    external_id: '00g1a2b3c4d5e6f7g8h9',
-  };
-  switch (type) {
-    case 'organization.directory.user_created':
-      return factory.userCreated(user);
-    case 'organization.directory.user_updated':
-      return factory.userUpdated(user);
-    case 'organization.directory.user_deleted':
-      return factory.userDeleted({ id: userId, dp_id: user.dp_id, email: user.email });
-    case 'organization.directory.group_created':
-      return factory.groupCreated(group);
-    case 'organization.directory.group_updated':
-      return factory.groupUpdated(group);
-    case 'organization.directory.group_deleted':
-      return factory.groupDeleted(group);
-    case 'organization.directory_enabled':
-      return factory.directoryEnabled({ id: directoryId });
-    case 'organization.directory_disabled':
-      return factory.directoryDisabled({ id: directoryId });
-  }
+/** One `--data key=value`: the dotted key split into a path, and the value parsed. */
+export interface DataOverride {
+  readonly path: readonly string[];
+  readonly value: unknown;
 }
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/**
+ * SCIM's spellings of a user's name, as someone used to SCIM types them, to the fields Scalekit
+ * sends (its `name` is one string, so `name.given` would otherwise replace it with an object).
+ */
+const USER_KEY_ALIASES: ReadonlyMap<string, string> = new Map([
+  ['name.given', 'given_name'],
+  ['name.givenName', 'given_name'],
+  ['name.family', 'family_name'],
+  ['name.familyName', 'family_name'],
+  ['name.formatted', 'name'],
+]);
 
 /** A `--data` value: JSON when it parses as JSON (`false`, `42`, `[…]`, `"42"`), else the string itself. */
 function parseValue(raw: string): unknown {
@@ -91,17 +58,37 @@ function parseValue(raw: string): unknown {
 }
 
 /**
- * Applies `key=value` overrides to `data`. Dotted keys reach into (and create) nested objects, and
- * into arrays by index (`groups.0.name=Ops`).
+ * Parses `key=value` overrides. Dotted keys reach into (and create) nested objects, and into arrays
+ * by index (`groups.0.name=Ops`); a key that would reach an object's prototype is refused. For user
+ * events, `name.given`, `name.family` and `name.formatted` mean `given_name`, `family_name` and `name`.
  */
-export function applyOverrides(data: Record<string, unknown>, overrides: readonly string[]): void {
-  for (const override of overrides) {
+export function parseOverrides(raw: readonly string[], options: { userEvent: boolean }): DataOverride[] {
+  return raw.map((override) => {
     const eq = override.indexOf('=');
     if (eq <= 0) throw new UsageError(`--data ${override}: expected key=value, e.g. address.locality=Oslo.`, 'trigger');
-    const path = override.slice(0, eq).split('.');
-    if (path.some((key) => key === '' || FORBIDDEN_KEYS.has(key))) {
-      throw new UsageError(`--data ${override}: "${override.slice(0, eq)}" is not a usable key.`, 'trigger');
+    const given = override.slice(0, eq);
+    const key = (options.userEvent && USER_KEY_ALIASES.get(given)) || given;
+    const path = key.split('.');
+    if (path.some((part) => part === '' || FORBIDDEN_KEYS.has(part))) {
+      throw new UsageError(`--data ${override}: "${given}" is not a usable key.`, 'trigger');
     }
+    return { path, value: parseValue(override.slice(eq + 1)) };
+  });
+}
+
+/** The last override of the top-level field `key`, if any (its value may be anything, `null` included). */
+export function overrideOf(overrides: readonly DataOverride[], key: string): DataOverride | undefined {
+  return overrides.findLast((override) => override.path.length === 1 && override.path[0] === key);
+}
+
+/** Whether any override sets `key` or something inside it. */
+export function overridesTouch(overrides: readonly DataOverride[], key: string): boolean {
+  return overrides.some((override) => override.path[0] === key);
+}
+
+/** Applies the overrides to `data`, in order. */
+export function applyOverrides(data: Record<string, unknown>, overrides: readonly DataOverride[]): void {
+  for (const { path, value } of overrides) {
     let target: Record<string, unknown> = data;
     for (const key of path.slice(0, -1)) {
       const next = target[key];
@@ -112,6 +99,6 @@ export function applyOverrides(data: Record<string, unknown>, overrides: readonl
         target = created;
       }
     }
-    target[path[path.length - 1] as string] = parseValue(override.slice(eq + 1));
+    target[path[path.length - 1] as string] = value;
   }
 }

@@ -1,9 +1,23 @@
 /** What the CLI tests share: running it in-process or as the built bin, and a seeded fake Scalekit. */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  createEngine,
+  createScalekitWebhookReceiver,
+  type DirectoryGroup,
+  type DirectoryUser,
+  type GroupRef,
+  memoryStore,
+  type ProvisioningHandlers,
+  receiveNodeRequest,
+  writeNodeResponse,
+} from '@org/scim-core';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { onTestFinished } from 'vitest';
 import { runCli } from '../src/index.js';
@@ -151,4 +165,79 @@ export function installCliAlone(): string {
     symlinkSync(realpathSync(join(PACKAGE_DIR, 'node_modules', name)), link, 'dir');
   }
   return join(target, 'dist', 'cli.js');
+}
+
+/** One handler call the app's engine made, as far as the tests read it. */
+export interface HandlerCall {
+  handler: string;
+  user?: DirectoryUser;
+  group?: DirectoryGroup | GroupRef;
+  changed?: readonly string[];
+  reason?: string;
+}
+
+export interface Receiver {
+  /** `http://127.0.0.1:<port>/webhooks/scalekit`. */
+  url: string;
+  secret: string;
+  /** Every handler call, in order. */
+  calls: HandlerCall[];
+  /** The calls of one handler. */
+  callsOf(handler: string): HandlerCall[];
+}
+
+/**
+ * An app's webhook route on 127.0.0.1, as `@org/scim-core` builds it: the receiver (which verifies
+ * the signature against `secret`) over an engine on a `memoryStore()` whose handlers record every
+ * call. Closed when the test finishes.
+ */
+export async function startReceiver(secret: string): Promise<Receiver> {
+  const calls: HandlerCall[] = [];
+  const record =
+    (handler: string) =>
+    (change: {
+      user?: DirectoryUser;
+      group?: DirectoryGroup | GroupRef;
+      changed?: readonly string[];
+      reason?: string;
+    }) => {
+      calls.push({ handler, ...change });
+    };
+  const handlers: ProvisioningHandlers = {
+    userCreated: record('userCreated'),
+    userUpdated: record('userUpdated'),
+    userDeactivated: record('userDeactivated'),
+    userReactivated: record('userReactivated'),
+    groupCreated: record('groupCreated'),
+    groupUpdated: record('groupUpdated'),
+    groupDeleted: record('groupDeleted'),
+    membershipAdded: record('membershipAdded'),
+    membershipRemoved: record('membershipRemoved'),
+    directoryEnabled: () => {
+      calls.push({ handler: 'directoryEnabled' });
+    },
+    directoryDisabled: () => {
+      calls.push({ handler: 'directoryDisabled' });
+    },
+  };
+  const receiver = createScalekitWebhookReceiver({
+    engine: createEngine({ store: memoryStore(), handlers }),
+    secret,
+    onError: () => {},
+  });
+  const server = createServer((request, response) => {
+    receiveNodeRequest(receiver, { request }).then(
+      (answer) => writeNodeResponse(response, answer),
+      () => response.writeHead(500).end(),
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/scalekit`,
+    secret,
+    calls,
+    callsOf: (handler) => calls.filter((call) => call.handler === handler),
+  };
 }

@@ -16,7 +16,8 @@ it.each([
   ['reconcile', 9],
   ['migrate', 1],
   ['fake-scalekit', 7],
-  ['trigger', 4],
+  ['trigger', 11],
+  ['secret', 1],
 ] as const)('the README documents every option `%s --help` lists', async (command, options) => {
   const { stdout } = await run([command, '--help']);
   // --help is documented once, at the end.

