@@ -24,15 +24,16 @@ import {
   type JsonAnswer,
   loadConfig,
   logServerError,
-  openProvisioning,
+  openScalekit,
   type PageAnswer,
   type RequestView,
   type Sync,
-  type UserService,
   webhookServerErrors,
-} from 'example-shared';
+} from '@org/scim-core/app';
+import { openProvisioning } from './provisioning';
+import type { UserService } from './users';
 
-interface Scim {
+export interface Scim {
   users: UserService;
   engine: ProvisioningEngine;
   webhooks: ScalekitWebhookReceiver;
@@ -55,11 +56,17 @@ const KEY = Symbol.for('example-next.scim');
 async function open(): Promise<Scim> {
   const config = loadConfig();
   const { users, engine, description } = await openProvisioning(config);
+  // Scalekit's API client when SCALEKIT_ENVIRONMENT_URL, _CLIENT_ID and _CLIENT_SECRET are set (it
+  // loads @scalekit-sdk/node only then): reconciliation on demand and the admin portal use it.
+  const scalekit = await openScalekit(config);
   console.log(`example-next: scim-sync ready (${description})`);
   // Next bundles this module, and bundlers rewrite `require.resolve`: read the browser build of
   // @org/scim-portal (a dependency of this app) from the project's node_modules, as Next's docs
   // suggest for files read at run time.
-  const admin = createAdmin(config, users, {
+  const admin = createAdmin({
+    config,
+    users,
+    scalekit,
     portalScript: () =>
       readFileSync(join(process.cwd(), 'node_modules', '@org', 'scim-portal', 'dist', 'index.js'), 'utf8'),
   });
@@ -67,7 +74,7 @@ async function open(): Promise<Scim> {
   // `null` when nobody is signed in. Here the demo session cookie; in your app, your own session
   // (`(await auth())?.user.organizationId` with Auth.js, a JWT claim…). Every admin route asks it.
   const authorize: Authorize<Request> = (request) => admin.signedIn(view(request));
-  const sync = createSync(engine, config);
+  const sync = createSync(engine, scalekit);
   return {
     users,
     engine,
@@ -85,6 +92,7 @@ async function open(): Promise<Scim> {
   };
 }
 
+/** The process's one `Scim`, opened at the first call; every route handler awaits it. */
 export function scim(): Promise<Scim> {
   const global = globalThis as { [KEY]?: Promise<Scim> };
   // A start that failed (the database was down) is tried again at the next request.
@@ -95,17 +103,17 @@ export function scim(): Promise<Scim> {
   return global[KEY];
 }
 
-/** What the shared routes read of a request. */
+/** What `@org/scim-core/app`'s routes read of a request. */
 export function view(request: Request): RequestView {
   return { url: request.url, header: (name) => request.headers.get(name) ?? undefined };
 }
 
-/** An example-shared page answer as a `Response`. */
+/** A page answer of `@org/scim-core/app` as a `Response`. */
 export function pageResponse(page: PageAnswer): Response {
   return new Response(page.status === 303 ? null : page.body, { status: page.status, headers: page.headers });
 }
 
-/** An example-shared JSON answer as a `Response`. */
+/** A JSON answer of `@org/scim-core/app` as a `Response`. */
 export function jsonResponse(answer: JsonAnswer): Response {
   return Response.json(answer.body, { status: answer.status, headers: answer.headers });
 }

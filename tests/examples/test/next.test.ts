@@ -7,40 +7,36 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { freePort, spawnUntil } from '../../../scripts/processes.js';
 
-const dir = fileURLToPath(new URL('..', import.meta.url));
-const require = createRequire(import.meta.url);
-const nextBin = require.resolve('next/dist/bin/next');
-const sharedDir = dirname(require.resolve('example-shared/package.json'));
-/** Workspace packages the build bundles: a change to their `dist/` makes the build stale too. */
-const workspaceDists = [
-  ...['@org/scim-core', '@org/scim-next'].map((name) => dirname(require.resolve(`${name}/package.json`))),
-  // A dependency of example-shared, not of this app.
-  dirname(createRequire(join(sharedDir, 'package.json')).resolve('@org/scim-postgres/package.json')),
-  sharedDir,
-].map((path) => join(path, 'dist'));
+const dir = dirname(createRequire(import.meta.url).resolve('example-next/package.json'));
+/** Resolves as the example does: its own dependencies, from its own `node_modules`. */
+const exampleRequire = createRequire(join(dir, 'package.json'));
+const nextBin = exampleRequire.resolve('next/dist/bin/next');
+/**
+ * The workspace packages the build bundles (the example names their published ranges, which pnpm
+ * links to the packages here): a change to their `dist/` makes the build stale too.
+ */
+const workspaceDists = ['@org/scim-core', '@org/scim-next', '@org/scim-portal', '@org/scim-postgres'].map((name) =>
+  join(dirname(exampleRequire.resolve(`${name}/package.json`)), 'dist'),
+);
 const env = { NEXT_TELEMETRY_DISABLED: '1' };
 
-function newestSource(path: string): number {
-  return Math.max(
-    ...readdirSync(path, { withFileTypes: true }).map((entry) => {
-      const full = join(path, entry.name);
-      return entry.isDirectory() ? newestSource(full) : statSync(full).mtimeMs;
-    }),
-  );
+function newest(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
 }
 
 /** `next build`, unless the pipeline already built these very sources. */
 function build(): void {
   const id = join(dir, '.next', 'BUILD_ID');
   const sources = Math.max(
-    ...[join(dir, 'app'), join(dir, 'lib'), ...workspaceDists].map(newestSource),
-    statSync(join(dir, 'next.config.mjs')).mtimeMs,
+    ...['app', 'lib', 'next.config.mjs', 'package.json', 'tsconfig.json'].map((path) => newest(join(dir, path))),
+    ...workspaceDists.map(newest),
   );
   if (existsSync(id) && statSync(id).mtimeMs > sources) return;
   const result = spawnSync(process.execPath, [nextBin, 'build'], {

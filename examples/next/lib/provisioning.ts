@@ -1,0 +1,66 @@
+/**
+ * The one place where scim-sync meets the app: each handler is one line into the user service.
+ *
+ * The store is picked at start from `DATABASE_URL`:
+ * - unset: the in-memory store and the in-memory user service (`users.ts`); everything is forgotten
+ *   on restart, and nothing beyond `@org/scim-core` is loaded;
+ * - set: PostgreSQL (`postgres.ts`, which loads `pg` and `@org/scim-postgres` only then).
+ */
+import {
+  createEngine,
+  memoryStore,
+  type ProvisioningEngine,
+  type ProvisioningStore,
+  type StoreOperations,
+} from '@org/scim-core';
+import type { AppConfig } from '@org/scim-core/app';
+import { createUserService, type UserService, type UserWrites } from './users';
+
+/**
+ * The user service the handlers of one event write through, given that event's store transaction
+ * (`tx`). In memory it is always the same one; on PostgreSQL it is one on the event's transaction,
+ * so the app's rows commit together with the ledger entry (see `postgres.ts`).
+ */
+export type UsersForEvent = (tx: StoreOperations) => UserWrites;
+
+export function createProvisioning(
+  users: UserWrites | UsersForEvent,
+  store: ProvisioningStore = memoryStore(),
+): ProvisioningEngine {
+  const on: UsersForEvent = typeof users === 'function' ? users : () => users;
+  return createEngine({
+    store,
+    handlers: {
+      userCreated: ({ user, tx }) => on(tx).createUser(user),
+      userUpdated: ({ user, tx }) => on(tx).updateUser(user),
+      userReactivated: ({ user, tx }) => on(tx).updateUser(user),
+      userDeactivated: ({ user, tx }) => on(tx).deactivateUser(user.organizationId, user.id),
+      groupCreated: ({ group, tx }) => on(tx).syncGroup(group),
+      groupUpdated: ({ group, tx }) => on(tx).syncGroup(group),
+      groupDeleted: ({ group, tx }) => on(tx).deleteGroup(group.organizationId, group.id),
+      membershipAdded: ({ user, group, tx }) => on(tx).addToGroup(user.organizationId, user.id, group.id),
+      membershipRemoved: ({ user, group, tx }) => on(tx).removeFromGroup(user.organizationId, user.id, group.id),
+    },
+  });
+}
+
+export interface Provisioning {
+  /** For the start-up line: `in-memory store`, or `PostgreSQL, schema scim_example`. */
+  readonly description: string;
+  /** The app's user service for everything outside a handler, e.g. `GET /api/users` (on PostgreSQL: the pool). */
+  readonly users: UserService;
+  /** The engine the webhook receiver, the SCIM server and reconciliation share. */
+  readonly engine: ProvisioningEngine;
+  /** Ends the database pool (nothing to do in memory). Call it when the server stops. */
+  close(): Promise<void>;
+}
+
+/** The store and the user service `config.database` names, ready to use. */
+export async function openProvisioning(config: Pick<AppConfig, 'database'>): Promise<Provisioning> {
+  if (config.database) {
+    const { openPostgres } = await import('./postgres');
+    return openPostgres(config.database);
+  }
+  const users = createUserService();
+  return { description: 'in-memory store', users, engine: createProvisioning(users), close: async () => {} };
+}

@@ -1,0 +1,118 @@
+/**
+ * Stands in for YOUR app's existing user service: its own users and groups tables, and the functions
+ * the rest of the app already calls. scim-sync calls them through handlers (`provisioning.ts`);
+ * nothing here knows about Scalekit or SCIM. Replace it with yours.
+ *
+ * Two implementations behind one interface: in memory (this file; without `DATABASE_URL`) and on
+ * PostgreSQL (`postgres.ts`, loaded only when `DATABASE_URL` is set).
+ */
+import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
+
+export interface AppUser {
+  /** The directory user id (`diruser_…`). */
+  id: string;
+  organizationId: string;
+  email: string | null;
+  name: string | null;
+  active: boolean;
+  /** Directory group ids. */
+  groups: string[];
+  /** Role names. */
+  roles: string[];
+  updatedAt: string;
+}
+
+export interface AppGroup {
+  id: string;
+  organizationId: string;
+  name: string;
+}
+
+/** What the handlers call: the app's writes. */
+export interface UserWrites {
+  /** Upserts: a directory may re-create a user this app deactivated earlier. */
+  createUser(user: DirectoryUser): Promise<AppUser>;
+  updateUser(user: DirectoryUser): Promise<AppUser>;
+  deactivateUser(organizationId: string, userId: string): Promise<void>;
+  syncGroup(group: DirectoryGroup): Promise<void>;
+  deleteGroup(organizationId: string, groupId: string): Promise<void>;
+  addToGroup(organizationId: string, userId: string, groupId: string): Promise<void>;
+  removeFromGroup(organizationId: string, userId: string, groupId: string): Promise<void>;
+}
+
+/** The app's user service: the writes, and the reads behind `GET /api/users` and `GET /api/groups`. */
+export interface UserService extends UserWrites {
+  /** An organization's users, by id. */
+  listUsers(organizationId: string): Promise<AppUser[]>;
+  /** An organization's groups, by id. */
+  listGroups(organizationId: string): Promise<AppGroup[]>;
+}
+
+/** The name the app shows: the directory's display name, or given and family name. */
+export const displayName = (user: DirectoryUser): string | null =>
+  user.name ?? ([user.givenName, user.familyName].filter(Boolean).join(' ') || null);
+
+/** The app's row for a directory user; `groups` are kept by the caller. */
+export function toAppUser(user: DirectoryUser, groups: string[], updatedAt = new Date().toISOString()): AppUser {
+  return {
+    id: user.id,
+    organizationId: user.organizationId,
+    email: user.email ?? null,
+    name: displayName(user),
+    active: user.active,
+    groups,
+    roles: [...user.roles],
+    updatedAt,
+  };
+}
+
+/** The in-memory user service: forgets everything on restart. */
+export function createUserService(): UserService {
+  const users = new Map<string, AppUser>();
+  const groups = new Map<string, AppGroup>();
+  const key = (organizationId: string, id: string) => `${organizationId}/${id}`;
+
+  function saveUser(user: DirectoryUser): AppUser {
+    const row = toAppUser(user, users.get(key(user.organizationId, user.id))?.groups ?? []);
+    users.set(key(user.organizationId, user.id), row);
+    return row;
+  }
+
+  const byOrganization = <T extends { organizationId: string; id: string }>(
+    rows: Iterable<T>,
+    organizationId: string,
+  ) => [...rows].filter((row) => row.organizationId === organizationId).sort((a, b) => a.id.localeCompare(b.id));
+
+  return {
+    async createUser(user) {
+      return saveUser(user);
+    },
+    async updateUser(user) {
+      return saveUser(user);
+    },
+    async deactivateUser(organizationId, userId) {
+      const row = users.get(key(organizationId, userId));
+      if (row) Object.assign(row, { active: false, updatedAt: new Date().toISOString() });
+    },
+    async syncGroup(group) {
+      groups.set(key(group.organizationId, group.id), {
+        id: group.id,
+        organizationId: group.organizationId,
+        name: group.displayName,
+      });
+    },
+    async deleteGroup(organizationId, groupId) {
+      groups.delete(key(organizationId, groupId));
+    },
+    async addToGroup(organizationId, userId, groupId) {
+      const row = users.get(key(organizationId, userId));
+      if (row && !row.groups.includes(groupId)) row.groups = [...row.groups, groupId].sort();
+    },
+    async removeFromGroup(organizationId, userId, groupId) {
+      const row = users.get(key(organizationId, userId));
+      if (row) row.groups = row.groups.filter((id) => id !== groupId);
+    },
+    listUsers: async (organizationId) => byOrganization(users.values(), organizationId),
+    listGroups: async (organizationId) => byOrganization(groups.values(), organizationId),
+  };
+}
