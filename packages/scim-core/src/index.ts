@@ -32,6 +32,13 @@ export {
   directoryUserSchema,
   groupRefSchema,
 } from './model.js';
+export {
+  expectPortalLinkHandler,
+  expectScimServer,
+  expectWebhookReceiver,
+  OptionsError,
+  type OptionsIssue,
+} from './options.js';
 export * from './portal/link.js';
 export * from './reconcile/fingerprint.js';
 export type { DeprovisionGuardOptions, GuardCheck } from './reconcile/guard.js';
@@ -71,4 +78,22 @@ export type * from './store/types.js';
 export { userNameKey } from './store/user-name.js';
 export { compareVersions, createdAt as versionCreatedAt, isNewerVersion, resourceKey } from './store/versions.js';
 export { formatNanos, isRfc3339, parseRfc3339Nanos } from './time.js';
-export * from './webhooks/standard-webhooks.js';
+export {
+  createWebhookVerifier,
+  DEFAULT_TOLERANCE_SECONDS,
+  decodeWebhookSecret,
+  type HeaderSource,
+  readHeader,
+  type SignWebhookOptions,
+  signWebhook,
+  type VerifiedWebhook,
+  verifyWebhook,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  type WebhookHeaders,
+  WebhookVerificationError,
+  type WebhookVerificationErrorCode,
+  type WebhookVerifier,
+  type WebhookVerifierOptions,
+} from './webhooks/standard-webhooks.js';

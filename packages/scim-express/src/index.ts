@@ -11,6 +11,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  expectPortalLinkHandler,
+  expectScimServer,
+  expectWebhookReceiver,
   type NodeDelivery,
   type PortalLinkHandler,
   receiveNodeRequest,
@@ -45,8 +48,9 @@ function bodySource(request: ParsedRequest): Omit<NodeDelivery, 'request'> {
   return {};
 }
 
-/** The Scalekit webhook route as an Express handler. */
+/** The Scalekit webhook route as an Express handler. Throws an `OptionsError` unless `receiver` is one. */
 export function scalekitWebhook(receiver: ScalekitWebhookReceiver): RequestHandler {
+  expectWebhookReceiver(receiver, 'scalekitWebhook');
   return (request, response, next) => {
     receiveNodeRequest(receiver, { request, ...bodySource(request) }).then(
       (answer) => writeNodeResponse(response, answer),
@@ -107,6 +111,7 @@ function scimErrorResponse(status: number, detail: string): Response {
  * the parser's limit is a 413), where Express would otherwise send its own HTML error page.
  */
 export function scimRouter(server: ScimServer): [RequestHandler, ErrorRequestHandler] {
+  expectScimServer(server, 'scimRouter');
   const handle = (
     request: Request,
     response: ExpressResponse,
@@ -142,6 +147,7 @@ export function scimRouter(server: ScimServer): [RequestHandler, ErrorRequestHan
  * your session middleware), so it can read `req.session` / `req.user` as your other routes do.
  */
 export function adminPortalLink(handler: PortalLinkHandler<Request>): RequestHandler {
+  expectPortalLinkHandler(handler, 'adminPortalLink');
   return (request, response, next) => {
     handler
       .respond(request, { method: request.method, url: request.originalUrl })

@@ -11,6 +11,9 @@
  */
 import type { Readable } from 'node:stream';
 import {
+  expectPortalLinkHandler,
+  expectScimServer,
+  expectWebhookReceiver,
   type PortalLinkHandler,
   receiveNodeRequest,
   type ScalekitWebhookReceiver,
@@ -25,8 +28,12 @@ export interface ScalekitWebhookPluginOptions {
   path?: string;
 }
 
-/** Registers `POST <path>`, the Scalekit webhook route. */
+/**
+ * Registers `POST <path>`, the Scalekit webhook route. Registering fails with an `OptionsError`
+ * unless `options.receiver` is what `createScalekitWebhookReceiver()` returns.
+ */
 export const scalekitWebhookPlugin: FastifyPluginAsync<ScalekitWebhookPluginOptions> = async (fastify, options) => {
+  expectWebhookReceiver(options?.receiver, 'scalekitWebhookPlugin', 'options.receiver');
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   fastify.post(options.path ?? '/webhooks/scalekit', async (request, reply) => {
@@ -45,9 +52,11 @@ export interface ScimPluginOptions {
 /**
  * Registers every method on `<prefix>` and `<prefix>/*` for the SCIM 2.0 server, in an encapsulated
  * scope whose only content-type parser hands the raw stream on; the server reads it with its size
- * cap enforced while reading.
+ * cap enforced while reading. Registering fails with an `OptionsError` unless `options.server` is
+ * what `createScimServer()` returns.
  */
 export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (fastify, options) => {
+  expectScimServer(options?.server, 'scimPlugin', 'options.server');
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   // Given a `prefix`, Fastify already mounted this scope there; without one, mount at the default.
@@ -75,6 +84,7 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (fastify,
 export function adminPortalLink(
   handler: PortalLinkHandler<FastifyRequest>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
+  expectPortalLinkHandler(handler, 'adminPortalLink');
   return async (request, reply) => {
     const answer = await handler.respond(request, { method: request.method, url: request.url });
     return reply.code(answer.status).headers(answer.headers).send(JSON.stringify(answer.body));

@@ -13,6 +13,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import {
+  expectPortalLinkHandler,
+  expectScimServer,
+  expectWebhookReceiver,
   type PortalLinkHandler,
   portalLinkWebResponse,
   receiveNodeRequest,
@@ -34,8 +37,9 @@ function unreadIncoming(c: Context): IncomingMessage | undefined {
   return incoming && typeof incoming.readableDidRead === 'boolean' && !incoming.readableDidRead ? incoming : undefined;
 }
 
-/** The webhook route as a Hono handler. */
+/** The webhook route as a Hono handler. Throws an `OptionsError` unless `receiver` is one. */
 export function scalekitWebhook(receiver: ScalekitWebhookReceiver): (c: Context) => Promise<Response> {
+  expectWebhookReceiver(receiver, 'scalekitWebhook');
   const send = (c: Context, answer: WebhookResponse) =>
     c.body(JSON.stringify(answer.body), answer.status as 200, answer.headers);
 
@@ -57,6 +61,7 @@ export function scalekitWebhook(receiver: ScalekitWebhookReceiver): (c: Context)
  * bytes are handed on instead.
  */
 export function scimRoutes(server: ScimServer): (c: Context) => Promise<Response> {
+  expectScimServer(server, 'scimRoutes');
   return async (c) => {
     const raw = c.req.raw;
     if (!raw.bodyUsed || !EXACT_CACHES.some((key) => key in c.req.bodyCache)) return server.handle(raw);
@@ -71,5 +76,6 @@ export function scimRoutes(server: ScimServer): (c: Context) => Promise<Response
  * read the app's session the way the app's other routes do.
  */
 export function adminPortalLink(handler: PortalLinkHandler<Context>): (c: Context) => Promise<Response> {
+  expectPortalLinkHandler(handler, 'adminPortalLink');
   return async (c) => portalLinkWebResponse(await handler.respond(c, { method: c.req.method, url: c.req.url }));
 }

@@ -24,6 +24,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  expectPortalLinkHandler,
+  expectScimServer,
+  expectWebhookReceiver,
   type PortalLinkHandler,
   portalLinkWebResponse,
   receiveNodeRequest,
@@ -32,10 +35,11 @@ import {
   writeNodeResponse,
 } from '@org/scim-core';
 
-/** App Router: `export const { POST } = scalekitWebhookRoute(webhooks)`. */
+/** App Router: `export const { POST } = scalekitWebhookRoute(webhooks)`. Throws an `OptionsError` unless `webhooks` is a receiver. */
 export function scalekitWebhookRoute(receiver: ScalekitWebhookReceiver): {
   POST: (request: Request) => Promise<Response>;
 } {
+  expectWebhookReceiver(receiver, 'scalekitWebhookRoute');
   // biome-ignore lint/correctness/noComponentHookFactories: POST is Next's route-handler name, not a React component.
   return { POST: (request) => receiver.handle(request) };
 }
@@ -47,6 +51,7 @@ const PARSED =
 export function scalekitWebhookApiRoute(
   receiver: ScalekitWebhookReceiver,
 ): (request: IncomingMessage & { body?: unknown }, response: ServerResponse) => Promise<void> {
+  expectWebhookReceiver(receiver, 'scalekitWebhookApiRoute');
   return async (request, response) => {
     const parsed = request.body !== undefined || request.readableEnded;
     writeNodeResponse(response, await receiveNodeRequest(receiver, { request, ...(parsed && { consumed: PARSED }) }));
@@ -81,6 +86,7 @@ export function scimRoute(server: ScimServer): {
   PATCH: RouteHandler;
   DELETE: RouteHandler;
 } {
+  expectScimServer(server, 'scimRoute');
   const handle: RouteHandler = (request) => server.handle(onClientHost(request));
   return { GET: handle, POST: handle, PUT: handle, PATCH: handle, DELETE: handle };
 }
@@ -92,6 +98,7 @@ export function scimRoute(server: ScimServer): {
  * Route handlers that read the request are dynamic, so Next never caches the single-use link.
  */
 export function adminPortalLinkRoute(handler: PortalLinkHandler<Request>): { GET: RouteHandler; POST: RouteHandler } {
+  expectPortalLinkHandler(handler, 'adminPortalLinkRoute');
   const handle: RouteHandler = async (request) =>
     portalLinkWebResponse(await handler.respond(request, { method: request.method, url: request.url }));
   return { GET: handle, POST: handle };

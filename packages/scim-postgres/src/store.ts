@@ -26,6 +26,8 @@ import {
   isNewerVersion,
   type JsonValue,
   type ListedKind,
+  OptionsError,
+  type OptionsIssue,
   type PageRequest,
   type ProvisioningStore,
   type ReconcileClaim,
@@ -771,8 +773,71 @@ function ownPool(connectionString: string | undefined): pg.Pool {
 
 const ignore = () => {};
 
-/** Creates the store. Call `await store.migrate()` at start, or let the first use do it. */
+/** PostgreSQL truncates longer identifiers (NAMEDATALEN - 1), so two long names could share one schema. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+const CONNECT = 'connectionString: process.env.DATABASE_URL, or your own pg.Pool as pool';
+
+/** "got …" in a message: the kind of value, never its content. */
+const kind = (value: unknown): string =>
+  value === null ? 'null' : value === '' ? 'an empty string' : Array.isArray(value) ? 'an array' : typeof value;
+
+/** What is wrong with the options, never quoting the connection string (it holds a password). */
+function optionsIssues(options: unknown): OptionsIssue[] {
+  if (typeof options !== 'object' || options === null) {
+    const what = options === undefined ? 'is missing' : `must be an object, got ${kind(options)}`;
+    return [{ path: 'options', message: `${what}: pass { ${CONNECT} }` }];
+  }
+  const { pool, connectionString, schema, migrate } = options as Record<string, unknown>;
+  const issues: OptionsIssue[] = [];
+  const issue = (path: string, message: string) => issues.push({ path: `options.${path}`, message });
+  if (pool === undefined && connectionString === undefined) {
+    issue('connectionString', `is missing, and so is options.pool: pass ${CONNECT} (is DATABASE_URL set?)`);
+  } else if (pool !== undefined && connectionString !== undefined) {
+    issue(
+      'pool',
+      'and options.connectionString are both given: pass one (the store would use the pool and ignore the string)',
+    );
+  } else if (pool !== undefined) {
+    const poolLike =
+      typeof pool === 'object' &&
+      pool !== null &&
+      ['connect', 'query'].every((m) => typeof (pool as Record<string, unknown>)[m] === 'function');
+    const url = typeof pool === 'string' ? ': a URL belongs in options.connectionString' : '';
+    if (!poolLike) issue('pool', `must be a pg.Pool (new pg.Pool({ connectionString })), got ${kind(pool)}${url}`);
+  } else if (typeof connectionString !== 'string') {
+    issue('connectionString', `must be a string, such as process.env.DATABASE_URL, got ${kind(connectionString)}`);
+  } else if (connectionString.trim() === '') {
+    issue(
+      'connectionString',
+      'is empty: pass a postgres:// URL, such as process.env.DATABASE_URL (is DATABASE_URL set to an empty value?)',
+    );
+  }
+  if (schema !== undefined) {
+    if (typeof schema !== 'string' || schema === '') {
+      issue('schema', `must be a schema name, such as 'scim_sync', got ${kind(schema)}`);
+    } else if (Buffer.byteLength(schema) > MAX_IDENTIFIER_BYTES || schema.includes('\0')) {
+      issue(
+        'schema',
+        `must be at most ${MAX_IDENTIFIER_BYTES} bytes without NUL characters, or PostgreSQL would truncate it`,
+      );
+    } else if (schema.toLowerCase().startsWith('pg_')) {
+      issue('schema', `is ${JSON.stringify(schema)}: PostgreSQL reserves names starting with pg_ for itself`);
+    }
+  }
+  if (migrate !== undefined && typeof migrate !== 'boolean')
+    issue('migrate', `must be true or false, got ${kind(migrate)}`);
+  return issues;
+}
+
+/**
+ * Creates the store. Call `await store.migrate()` at start, or let the first use do it. Throws an
+ * `OptionsError` when neither `pool` nor `connectionString` is given (an unset `DATABASE_URL`), or
+ * `schema` is not a name PostgreSQL keeps as written.
+ */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  const issues = optionsIssues(options);
+  if (issues.length > 0) throw new OptionsError('postgresStore', issues);
   const ownsPool = options.pool === undefined;
   const pool = options.pool ?? ownPool(options.connectionString);
   const schema = options.schema ?? 'scim_sync';

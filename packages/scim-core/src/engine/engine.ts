@@ -13,6 +13,17 @@ import type {
   IncomingEvent,
   PassthroughEvent,
 } from '../model.js';
+import {
+  checked,
+  describeValue,
+  fn,
+  missingMethods,
+  optionalBoolean,
+  optionsObject,
+  unknownName,
+  validateOptions,
+  wholeNumber,
+} from '../options.js';
 import { eventKey } from '../store/event-key.js';
 import type { EventOutcome, ProvisioningStore, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
@@ -110,8 +121,108 @@ function userFromDeletion(ref: Extract<DirectoryEvent, { type: 'user.deleted' }>
   return { ...ref, active: false, groups: [], roles: [], attributes: {}, customAttributes: {} };
 }
 
-/** Creates the engine. One per app; it holds no state of its own besides the store. */
+/** Every method of `ProvisioningStore`; a `Record` so that adding one to the interface fails the typecheck here. */
+const STORE_METHODS = Object.keys({
+  claimEvent: 0,
+  completeEvent: 0,
+  releaseEvent: 0,
+  getVersions: 0,
+  advanceVersion: 0,
+  getUser: 0,
+  putUser: 0,
+  deleteUser: 0,
+  findUser: 0,
+  listUsers: 0,
+  countUsers: 0,
+  getGroup: 0,
+  putGroup: 0,
+  deleteGroup: 0,
+  listGroups: 0,
+  countGroups: 0,
+  findGroup: 0,
+  listGroupMemberIds: 0,
+  getUserFingerprints: 0,
+  getGroupFingerprints: 0,
+  getUsers: 0,
+  claimReconcile: 0,
+  saveReconcileCheckpoint: 0,
+  finishReconcile: 0,
+  markSeen: 0,
+  listUnseen: 0,
+  transaction: 0,
+} satisfies Record<keyof ProvisioningStore, 0>);
+
+const HANDLER_NAMES = Object.keys({
+  userCreated: 0,
+  userUpdated: 0,
+  userReactivated: 0,
+  userDeactivated: 0,
+  userDeleted: 0,
+  groupCreated: 0,
+  groupUpdated: 0,
+  groupDeleted: 0,
+  membershipAdded: 0,
+  membershipRemoved: 0,
+  directoryEnabled: 0,
+  directoryDisabled: 0,
+  otherEvent: 0,
+} satisfies Record<HandlerName, 0>);
+
+const STORE_HINT =
+  'memoryStore() from @org/scim-core, postgresStore({ connectionString }) from @org/scim-postgres, or your own';
+
+const storeOption = checked((store, report) => {
+  if (store === undefined) {
+    report(`is missing: pass a ProvisioningStore: ${STORE_HINT}`);
+  } else if (typeof store !== 'object' || store === null) {
+    const call = typeof store === 'function' ? ': call it' : '';
+    report(`must be a ProvisioningStore (${STORE_HINT}), got ${describeValue(store)}${call}`);
+  } else {
+    const missing = missingMethods(store, STORE_METHODS);
+    if (missing.length === STORE_METHODS.length) {
+      report(`must be a ProvisioningStore (${STORE_HINT}), got ${describeValue(store)}`);
+    } else if (missing.length > 0) {
+      report(`is not a whole ProvisioningStore: it has no ${missing.join(', ')} (methods, own or inherited)`);
+    }
+  }
+});
+
+/** Known handler names, each a function. A class instance's other fields are its own business. */
+const handlersOption = checked((handlers, report) => {
+  if (handlers === undefined) return;
+  if (typeof handlers !== 'object' || handlers === null || Array.isArray(handlers)) {
+    report(`must be an object of functions ({ userCreated, userDeactivated, … }), got ${describeValue(handlers)}`);
+    return;
+  }
+  const plain = [Object.prototype, null].includes(Object.getPrototypeOf(handlers));
+  for (const [name, handler] of Object.entries(handlers)) {
+    if (HANDLER_NAMES.includes(name)) {
+      if (handler !== undefined && typeof handler !== 'function')
+        report(`must be a function, got ${describeValue(handler, { quoted: true })}`, name);
+    } else if (plain || typeof handler === 'function') {
+      // A misspelt handler would never be called, and nothing else would say so.
+      report(unknownName(name, 'a handler', HANDLER_NAMES), name);
+    }
+  }
+});
+
+const engineOptions = optionsObject(
+  {
+    store: storeOption,
+    handlers: handlersOption,
+    hardDelete: optionalBoolean,
+    leaseMs: wholeNumber(1, 'milliseconds').optional(),
+    now: fn(),
+  },
+  '{ store, handlers }',
+);
+
+/**
+ * Creates the engine. One per app; it holds no state of its own besides the store. Throws an
+ * `OptionsError` for a missing or incomplete store, or a handler name it does not know.
+ */
 export function createEngine(options: EngineOptions): ProvisioningEngine {
+  validateOptions('createEngine', engineOptions, options);
   const { store, hardDelete = false } = options;
   const handlers: ProvisioningHandlers = options.handlers ?? {};
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;

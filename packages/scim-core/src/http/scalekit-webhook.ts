@@ -17,9 +17,11 @@
 import { isUtf8 } from 'node:buffer';
 import type { ProcessResult, ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
+import { checked, engineOption, fn, numberAtLeast, optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { normalizeScalekitEvent } from '../scalekit/normalize.js';
 import { parseScalekitEvent } from '../scalekit/schemas.js';
 import {
+  checkWebhookSecret,
   createWebhookVerifier,
   type HeaderSource,
   WebhookVerificationError,
@@ -117,8 +119,28 @@ function describeIssues(issues: readonly { path: readonly PropertyKey[]; message
   return shown.join('; ') + (issues.length > 3 ? `; and ${issues.length - 3} more` : '');
 }
 
-/** Builds the receiver. Decodes the secret once, so a bad secret fails here, at start-up. */
+const receiverOptions = optionsObject(
+  {
+    engine: engineOption,
+    secret: checked(checkWebhookSecret),
+    maxBodyBytes: wholeNumber(1, 'bytes').optional(),
+    toleranceSeconds: numberAtLeast(0, 'seconds').optional(),
+    now: fn(),
+    onError: fn(),
+  },
+  '{ engine, secret }',
+);
+
+/**
+ * Builds the receiver. Checks its options and decodes the secret once, so a missing or bad secret
+ * fails here, at start-up, with an `OptionsError` naming it.
+ */
 export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): ScalekitWebhookReceiver {
+  return buildReceiver(options, 'createScalekitWebhookReceiver');
+}
+
+function buildReceiver(options: ScalekitWebhookOptions, factory: string): ScalekitWebhookReceiver {
+  validateOptions(factory, receiverOptions, options);
   const verify = createWebhookVerifier({
     secret: options.secret,
     ...(options.toleranceSeconds !== undefined && { toleranceSeconds: options.toleranceSeconds }),
@@ -226,5 +248,5 @@ export function createScalekitWebhookReceiver(options: ScalekitWebhookOptions): 
 
 /** Shorthand for the Web-standard route alone. */
 export function createScalekitWebhookHandler(options: ScalekitWebhookOptions): (request: Request) => Promise<Response> {
-  return createScalekitWebhookReceiver(options).handle;
+  return buildReceiver(options, 'createScalekitWebhookHandler').handle;
 }

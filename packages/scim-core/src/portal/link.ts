@@ -11,6 +11,9 @@
  * Hono's `Context`, a Web `Request`) and hands it to `authorize` unchanged, so the hook can read the
  * app's own session the way the app already does.
  */
+
+import { z } from 'zod';
+import { checked, describeValue, fn, NEW_SCALEKIT_CLIENT, optionsObject, validateOptions } from '../options.js';
 import { toDirectorySourceError } from '../reconcile/scalekit-source.js';
 
 /** What `authorize` answers: the organization(s) the admin may manage, or `null` when nobody is signed in. */
@@ -125,11 +128,44 @@ const SCALEKIT_FAILURES = {
   remote_error: [502, 'scalekit_error'],
 } as const satisfies Record<string, readonly [number, PortalLinkErrorCode]>;
 
+const portalClient = checked((client, report) => {
+  if (client === undefined) {
+    report(`is missing: pass ${NEW_SCALEKIT_CLIENT}`);
+  } else if (
+    typeof (client as { organization?: { generatePortalLink?: unknown } } | null)?.organization?.generatePortalLink !==
+    'function'
+  ) {
+    report(
+      `must be a ScalekitClient (${NEW_SCALEKIT_CLIENT}) or an object with organization.generatePortalLink, got ${describeValue(client)}`,
+    );
+  }
+});
+
+const paramError = {
+  error: (issue: { input?: unknown }) =>
+    `must be a query parameter name, such as 'organization_id', got ${describeValue(issue.input, { quoted: true })}`,
+};
+
+const portalLinkOptions = optionsObject(
+  {
+    client: portalClient,
+    authorize: fn(
+      "pass (request) => the organization id(s) the signed-in admin may manage, or null when nobody is signed in (read your app's session)",
+    ),
+    organizationParam: z.string(paramError).min(1, paramError).optional(),
+    onError: fn(),
+    now: fn(),
+  },
+  '{ client, authorize }',
+);
+
 /**
  * The portal-link route. Mount it with an adapter (`adminPortalLink(handler)` in
- * `@org/scim-express` / `-hono` / `-fastify` / `-next`), or call `respond` yourself.
+ * `@org/scim-express` / `-hono` / `-fastify` / `-next`), or call `respond` yourself. Throws an
+ * `OptionsError` when `client` or `authorize` is missing: without the hook nobody may have a link.
  */
 export function createPortalLinkHandler<R = Request>(options: PortalLinkOptions<R>): PortalLinkHandler<R> {
+  validateOptions('createPortalLinkHandler', portalLinkOptions, options);
   const { client, authorize, onError } = options;
   const param = options.organizationParam ?? 'organization_id';
   const now = options.now ?? Date.now;
@@ -151,10 +187,6 @@ export function createPortalLinkHandler<R = Request>(options: PortalLinkOptions<
         return fail(405, 'method_not_allowed', 'Ask for a portal link with GET or POST.', {
           headers: { allow: 'GET, POST' },
         });
-      }
-      if (typeof authorize !== 'function') {
-        // Only reachable from JavaScript callers; without the hook nobody may have a link.
-        return fail(401, 'unauthorized', 'No authorize hook is configured for the admin-portal link route.');
       }
       let allowed: string[] | null;
       try {

@@ -9,8 +9,22 @@
  * the run saves a checkpoint: a run that crashed or failed resumes where it stopped.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
+import {
+  checked,
+  describeValue,
+  engineOption,
+  expecting,
+  fn,
+  knownKeys,
+  missingMethods,
+  numberAtLeast,
+  optionsObject,
+  validateOptions,
+  wholeNumber,
+} from '../options.js';
 import type { JsonValue, ListedKind, ProvisioningStore } from '../store/types.js';
 import { formatNanos } from '../time.js';
 import { type Checkpoint, newCounts, parseCheckpoint } from './checkpoint.js';
@@ -229,7 +243,55 @@ function eventId(runId: string, kind: string, id: string, state: string): string
 
 const max = (a: bigint, b: bigint | undefined) => (b !== undefined && b > a ? b : a);
 
+const SOURCE_METHODS = Object.keys({
+  resolveDirectory: 0,
+  listUsers: 0,
+  listGroups: 0,
+  listOrganizations: 0,
+} satisfies Record<keyof DirectorySource, 0>);
+
+const sourceOption = checked((source, report) => {
+  const expected = 'a DirectorySource: scalekitDirectorySource(new ScalekitClient(…)), or your own';
+  if (source === undefined) {
+    report(`is missing: pass ${expected}`);
+  } else if (typeof source !== 'object' || source === null || missingMethods(source, SOURCE_METHODS).length > 0) {
+    const client = typeof source === 'object' && source !== null && 'directory' in source;
+    report(
+      `must be ${expected}, got ${describeValue(source)}${client ? ': wrap it, scalekitDirectorySource(client)' : ''}`,
+    );
+  }
+});
+
+const shareError = expecting('a share from 0 to 1');
+const share = z.number(shareError).min(0, shareError).max(1, shareError);
+
+const reconcilerOptions = optionsObject(
+  {
+    engine: engineOption,
+    source: sourceOption,
+    pageSize: wholeNumber(1).optional(),
+    memberships: z
+      .enum(['user-groups', 'per-group'], {
+        error: (issue) => `must be 'user-groups' or 'per-group', got ${describeValue(issue.input, { quoted: true })}`,
+      })
+      .optional(),
+    guard: knownKeys('guard option', { maxShare: share, maxCount: wholeNumber(0) }),
+    concurrency: wholeNumber(1).optional(),
+    leaseMs: wholeNumber(1, 'milliseconds').optional(),
+    retry: knownKeys('retry option', {
+      attempts: wholeNumber(1),
+      baseDelayMs: numberAtLeast(0, 'milliseconds'),
+      maxDelayMs: numberAtLeast(0, 'milliseconds'),
+    }),
+    incrementalOverlapMs: numberAtLeast(0, 'milliseconds').optional(),
+    now: fn(),
+  },
+  '{ engine, source }',
+);
+
+/** Creates the reconciler. Throws an `OptionsError` when the engine or the source is missing or is not one. */
 export function createReconciler(options: ReconcilerOptions): Reconciler {
+  validateOptions('createReconciler', reconcilerOptions, options);
   const { engine, source } = options;
   const store: ProvisioningStore = engine.store;
   const pageSize = options.pageSize ?? DEFAULTS.pageSize;

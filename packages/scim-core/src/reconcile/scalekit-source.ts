@@ -7,6 +7,15 @@
  * webhooks carry (so both paths normalize to the same user), and the last page's token is `''`.
  */
 import type { Directory, DirectoryGroup } from '../model.js';
+import {
+  checkArgument,
+  describeValue,
+  NEW_SCALEKIT_CLIENT,
+  optionalBoolean,
+  optionsObject,
+  type Report,
+  validateOptions,
+} from '../options.js';
 import { normalizeScalekitUser } from '../scalekit/normalize.js';
 import { scalekitDirectoryUserSchema } from '../scalekit/schemas.js';
 import {
@@ -201,11 +210,45 @@ async function call<T>(action: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A `DirectorySource` on Scalekit's Directory API. */
+/** What the source calls on the client, by service. */
+const CLIENT_METHODS = {
+  directory: ['getDirectory', 'getPrimaryDirectoryByOrganizationId', 'listDirectoryUsers', 'listDirectoryGroups'],
+  organization: ['listOrganization'],
+} as const satisfies { [S in keyof ScalekitDirectoryClient]: readonly (keyof ScalekitDirectoryClient[S])[] };
+
+/** A `ScalekitClient`, or anything with the calls this source makes; the message lists what is missing. */
+function checkClient(client: unknown, report: Report): void {
+  if (client === undefined) {
+    report(`is missing: pass ${NEW_SCALEKIT_CLIENT}`);
+    return;
+  }
+  if (typeof client !== 'object' || client === null) {
+    report(`must be a ScalekitClient (${NEW_SCALEKIT_CLIENT}), got ${describeValue(client)}`);
+    return;
+  }
+  const missing = Object.entries(CLIENT_METHODS).flatMap(([service, methods]) => {
+    const api = (client as Record<string, unknown>)[service] as Record<string, unknown> | undefined;
+    return methods.filter((m) => typeof api?.[m] !== 'function').map((m) => `${service}.${m}`);
+  });
+  if (missing.length > 0) {
+    report(
+      `must be a ScalekitClient (${NEW_SCALEKIT_CLIENT}) or an object with the same calls, got ${describeValue(client)}, which has no ${missing.join(', ')}`,
+    );
+  }
+}
+
+const sourceOptions = optionsObject({ includeDetail: optionalBoolean }, '{ includeDetail? }');
+
+/**
+ * A `DirectorySource` on Scalekit's Directory API. Throws an `OptionsError` when `client` lacks a call
+ * it makes (`directory.listDirectoryUsers`, …): pass `new ScalekitClient(…)` itself.
+ */
 export function scalekitDirectorySource(
   client: ScalekitDirectoryClient,
   options: ScalekitSourceOptions = {},
 ): DirectorySource {
+  checkArgument('scalekitDirectorySource', 'client', client, checkClient);
+  validateOptions('scalekitDirectorySource', sourceOptions, options);
   const includeDetail = options.includeDetail ?? true;
   const page = (request: { pageToken?: string; pageSize: number; updatedAfter?: Date }): PageOptions => ({
     pageSize: request.pageSize,

@@ -7,6 +7,9 @@
  *
  * Names match case-insensitively (RFC 7643 §2.1) and are written in the schema's own spelling.
  */
+
+import { z } from 'zod';
+import { describeValue, expecting, OptionsError, optionalBoolean } from '../options.js';
 import {
   type AttributeDefinition,
   attribute,
@@ -273,19 +276,60 @@ export interface ScimSchemaExtension {
 const ATTRIBUTE_NAME = /^[A-Za-z$][\w$-]{0,127}$/;
 const SCHEMA_URN = /^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9()+,\-.:=@;$_!*'%/?#]{1,400}$/;
 
-function defineAttribute(input: ScimAttributeInput, where: string): AttributeDefinition {
-  if (!ATTRIBUTE_NAME.test(input.name) || FORBIDDEN_KEYS.has(input.name)) {
-    throw new TypeError(
-      `createScimServer: ${where} has an attribute named ${JSON.stringify(input.name)}; an attribute name is a letter then letters, digits, "_", "$" or "-".`,
-    );
-  }
+/** One of `values`, or a message listing them. */
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
+  z
+    .enum(values, {
+      error: (issue) => `must be one of ${values.join(', ')}, got ${describeValue(issue.input, { quoted: true })}`,
+    })
+    .optional();
+
+const nameError = expecting('an attribute name: a letter, then letters, digits, "_", "$" or "-"');
+const attributeInput: z.ZodType = z.lazy(() =>
+  z.object(
+    {
+      name: z.string(nameError).refine((name) => ATTRIBUTE_NAME.test(name) && !FORBIDDEN_KEYS.has(name), nameError),
+      type: oneOf(['string', 'boolean', 'complex', 'reference', 'dateTime', 'integer', 'decimal', 'binary']),
+      multiValued: optionalBoolean,
+      required: optionalBoolean,
+      caseExact: optionalBoolean,
+      mutability: oneOf(['readOnly', 'readWrite', 'immutable', 'writeOnly']),
+      returned: oneOf(['always', 'never', 'default', 'request']),
+      uniqueness: oneOf(['none', 'server', 'global']),
+      description: z.string(expecting('a string')).optional(),
+      subAttributes: z.array(attributeInput, expecting('an array of attributes')).optional(),
+      referenceTypes: z.array(z.string(expecting('a string')), expecting('an array of strings')).optional(),
+    },
+    expecting('an attribute { name, type?, … }'),
+  ),
+);
+
+const urnError = expecting('a schema URN, such as urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User');
+
+/** `createScimServer`'s `schemaExtensions`, checked before `servedSchemas` builds them. */
+export const schemaExtensionsOption = z
+  .array(
+    z.object(
+      {
+        id: z.string(urnError).regex(SCHEMA_URN, urnError),
+        name: z.string(expecting('a non-empty string')).min(1, expecting('a non-empty string')),
+        description: z.string(expecting('a string')).optional(),
+        attributes: z.array(attributeInput, expecting('an array of attributes { name, type?, … }')),
+      },
+      expecting('a schema extension { id, name, attributes }'),
+    ),
+    expecting('an array of schema extensions { id, name, attributes }'),
+  )
+  .optional();
+
+function defineAttribute(input: ScimAttributeInput): AttributeDefinition {
   const { subAttributes, ...rest } = input;
   return attribute({
     description: input.name,
     ...rest,
     ...(subAttributes !== undefined && {
       type: 'complex',
-      subAttributes: subAttributes.map((sub) => defineAttribute(sub, `${where}.${input.name}`)),
+      subAttributes: subAttributes.map(defineAttribute),
     }),
   });
 }
@@ -303,7 +347,10 @@ export interface ServedSchemas {
   }[];
 }
 
-/** Builds the schemas a server serves. Throws a `TypeError` naming the problem for a malformed extension. */
+/**
+ * Builds the schemas a server serves, from extensions `schemaExtensionsOption` accepted. Throws an
+ * `OptionsError` for a schema declared twice.
+ */
 export function servedSchemas(extensions: readonly ScimSchemaExtension[] = []): ServedSchemas {
   const userExtensions = [
     {
@@ -312,22 +359,21 @@ export function servedSchemas(extensions: readonly ScimSchemaExtension[] = []): 
       description: 'Enterprise User',
       attributes: ENTERPRISE_USER_ATTRIBUTES,
     },
-    ...extensions.map((e) => {
-      if (!SCHEMA_URN.test(e.id))
-        throw new TypeError(`createScimServer: schema extension id ${JSON.stringify(e.id)} is not a URN.`);
-      return {
-        id: e.id,
-        name: e.name,
-        description: e.description ?? e.name,
-        attributes: e.attributes.map((a) => defineAttribute(a, e.id)),
-      };
-    }),
+    ...extensions.map((e) => ({
+      id: e.id,
+      name: e.name,
+      description: e.description ?? e.name,
+      attributes: e.attributes.map(defineAttribute),
+    })),
   ];
   const seen = new Set<string>();
-  for (const { id } of userExtensions) {
+  for (const [index, { id }] of userExtensions.entries()) {
     const lower = id.toLowerCase();
     if (seen.has(lower) || lower === SCHEMAS.user.toLowerCase() || lower === SCHEMAS.group.toLowerCase()) {
-      throw new TypeError(`createScimServer: the schema ${id} is declared twice.`);
+      // Index 0 is the built-in enterprise extension.
+      throw new OptionsError('createScimServer', [
+        { path: `options.schemaExtensions[${index - 1}].id`, message: `declares ${id}, which is already declared` },
+      ]);
     }
     seen.add(lower);
   }

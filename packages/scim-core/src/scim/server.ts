@@ -14,6 +14,16 @@ import { EngineError, HandlerError } from '../engine/errors.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
 import { inspectJson } from '../http/json-guard.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
+import {
+  checked,
+  describeValue,
+  engineOption,
+  fn,
+  knownKeys,
+  optionsObject,
+  validateOptions,
+  wholeNumber,
+} from '../options.js';
 import type { PageRequest, ResourceVersion } from '../store/types.js';
 import { formatNanos } from '../time.js';
 import {
@@ -36,6 +46,7 @@ import {
   type ResourceSchema,
   resolvePath,
   type ScimSchemaExtension,
+  schemaExtensionsOption,
   schemaUrns,
   servedSchemas,
 } from './schema.js';
@@ -122,8 +133,49 @@ export interface ScimServer {
   handle(request: Request): Promise<Response>;
 }
 
-/** Creates the SCIM server on the app's engine: writes become `source: 'scim'` events. */
+const authenticatorOption = checked((authenticator, report) => {
+  const expected = 'a ScimAuthenticator: scimTokenAuthenticator([{ organizationId, tokenHash: hashScimToken(token) }])';
+  if (authenticator === undefined) {
+    report(`is missing: pass ${expected}, or your own { authenticate(authorization) }`);
+  } else if (typeof (authenticator as { authenticate?: unknown } | null)?.authenticate !== 'function') {
+    const entries = Array.isArray(authenticator) ? ': wrap the entries, scimTokenAuthenticator(entries)' : '';
+    report(`must be ${expected}, got ${describeValue(authenticator)}${entries}`);
+  }
+});
+
+const basePathOption = checked((basePath, report) => {
+  if (basePath !== undefined && !(typeof basePath === 'string' && /^\/[^\s?#]*$/.test(basePath))) {
+    report(
+      `must be the path the server is mounted at, such as '/scim/v2', got ${describeValue(basePath, { quoted: true })}`,
+    );
+  }
+});
+
+const scimServerOptions = optionsObject(
+  {
+    engine: engineOption,
+    authenticator: authenticatorOption,
+    basePath: basePathOption,
+    maxResults: wholeNumber(1).optional(),
+    maxBodyBytes: wholeNumber(1, 'bytes').optional(),
+    limits: knownKeys(
+      'SCIM limit',
+      Object.fromEntries(Object.keys(DEFAULT_SCIM_LIMITS).map((name) => [name, wholeNumber(1)])),
+    ),
+    schemaExtensions: schemaExtensionsOption,
+    onError: fn(),
+    now: fn(),
+  },
+  '{ engine, authenticator }',
+);
+
+/**
+ * Creates the SCIM server on the app's engine: writes become `source: 'scim'` events. Throws an
+ * `OptionsError` when an option is missing or malformed (an unknown limit, a schema extension
+ * whose id is not a URN).
+ */
 export function createScimServer(options: ScimServerOptions): ScimServer {
+  validateOptions('createScimServer', scimServerOptions, options);
   const { engine, authenticator } = options;
   const store = engine.store;
   const basePath = (options.basePath ?? '/scim/v2').replace(/\/$/, '');

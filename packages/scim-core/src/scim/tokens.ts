@@ -5,6 +5,7 @@
  * `timingSafeEqual`, so the comparison takes the same time whatever the token.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { checkArgument, describeValue, type Report } from '../options.js';
 import { ScimError } from './errors.js';
 
 export interface ScimTokenEntry {
@@ -15,9 +16,34 @@ export interface ScimTokenEntry {
 
 const PREFIX = 'sha256:';
 
-/** The digest to store for a token (`sha256:` + base64url). */
-export function hashScimToken(token: string): string {
+function digestOf(token: string): string {
   return PREFIX + createHash('sha256').update(token, 'utf8').digest('base64url');
+}
+
+/** Never quotes the token: it is a credential. */
+function checkToken(token: unknown, report: Report): void {
+  if (token === undefined || token === null) {
+    report(
+      'is missing: pass the SCIM bearer token you gave the identity provider (make one with generateScimToken()); is the environment variable it comes from set?',
+    );
+  } else if (typeof token !== 'string') {
+    report(`must be a string, got ${describeValue(token)}`);
+  } else if (token.trim() === '') {
+    report('is empty: pass the SCIM bearer token you gave the identity provider (make one with generateScimToken())');
+  } else if (/\s/.test(token)) {
+    report(
+      'contains whitespace, which no "Authorization: Bearer <token>" header can carry: was it copied with a line break?',
+    );
+  }
+}
+
+/**
+ * The digest to store for a token (`sha256:` + base64url). Throws an `OptionsError` for a missing,
+ * empty or non-string token, which no request could present.
+ */
+export function hashScimToken(token: string): string {
+  checkArgument('hashScimToken', 'token', token, checkToken);
+  return digestOf(token);
 }
 
 /** A new random token (256 bits) to hand to an identity provider, and its digest to store. */
@@ -31,15 +57,65 @@ export interface ScimAuthenticator {
   authenticate(authorization: string | null | undefined): string;
 }
 
-/** Authenticates against a fixed set of token digests. */
-export function scimTokenAuthenticator(entries: Iterable<ScimTokenEntry>): ScimAuthenticator {
-  const byHash = new Map<string, { organizationId: string; digest: Buffer }>();
-  for (const { organizationId, tokenHash } of entries) {
-    if (!tokenHash.startsWith(PREFIX)) {
-      throw new TypeError(
-        `A SCIM token hash starts with "${PREFIX}" (use hashScimToken); got one for ${organizationId} that does not.`,
-      );
+const isIterable = (value: unknown): value is Iterable<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function';
+
+const ENTRIES = '[{ organizationId, tokenHash: hashScimToken(token) }, …]';
+
+/** Every entry has an organization and a digest, and no digest belongs to two organizations. */
+function checkEntries(entries: unknown, report: Report): void {
+  if (entries === undefined || entries === null) {
+    report(`is missing: pass ${ENTRIES}, one or more per organization`);
+    return;
+  }
+  if (!isIterable(entries)) {
+    report(`must be a list ${ENTRIES}, got ${describeValue(entries)}`);
+    return;
+  }
+  const owners = new Map<string, string>();
+  let index = 0;
+  for (const entry of entries) {
+    const at = index++;
+    if (typeof entry !== 'object' || entry === null) {
+      report(`must be { organizationId, tokenHash }, got ${describeValue(entry)}`, at);
+      continue;
     }
+    const { organizationId, tokenHash } = entry as Record<string, unknown>;
+    if (typeof organizationId !== 'string' || organizationId === '') {
+      report(
+        `must be the organization id the token provisions, got ${describeValue(organizationId)}`,
+        at,
+        'organizationId',
+      );
+      continue;
+    }
+    if (typeof tokenHash !== 'string' || !tokenHash.startsWith(PREFIX)) {
+      // The token itself given where its digest belongs is the likely mistake: say so, never quote it.
+      report(
+        `must start with "${PREFIX}" (use hashScimToken(token)); the one for ${organizationId} ${typeof tokenHash === 'string' ? 'does not' : `is ${describeValue(tokenHash)}`}`,
+        at,
+        'tokenHash',
+      );
+      continue;
+    }
+    const owner = owners.get(tokenHash);
+    if (owner !== undefined && owner !== organizationId) {
+      report(`is also the token of ${owner}: a token belongs to one organization`, at, 'tokenHash');
+    }
+    owners.set(tokenHash, organizationId);
+  }
+}
+
+/**
+ * Authenticates against a fixed set of token digests. Throws an `OptionsError` for an entry
+ * without an organization or a digest, or a digest given to two organizations.
+ */
+export function scimTokenAuthenticator(entries: Iterable<ScimTokenEntry>): ScimAuthenticator {
+  // Read once: `entries` may be a generator.
+  const list = isIterable(entries) ? [...entries] : entries;
+  checkArgument('scimTokenAuthenticator', 'entries', list, checkEntries);
+  const byHash = new Map<string, { organizationId: string; digest: Buffer }>();
+  for (const { organizationId, tokenHash } of list) {
     byHash.set(tokenHash, { organizationId, digest: Buffer.from(tokenHash.slice(PREFIX.length), 'base64url') });
   }
   const unauthorized = (detail: string) => new ScimError(401, undefined, detail);
@@ -48,7 +124,7 @@ export function scimTokenAuthenticator(entries: Iterable<ScimTokenEntry>): ScimA
       if (!authorization) throw unauthorized('Send the SCIM bearer token in an Authorization header.');
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match?.[1]) throw unauthorized('The Authorization header is not "Bearer <token>".');
-      const presented = hashScimToken(match[1]);
+      const presented = digestOf(match[1]);
       const entry = byHash.get(presented);
       const digest = Buffer.from(presented.slice(PREFIX.length), 'base64url');
       // Compare the digests in constant time even when the lookup found nothing (against itself).

@@ -4,6 +4,7 @@
  * Several app instances need a shared store (`@org/scim-postgres`).
  */
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
+import { optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
 import type {
@@ -550,7 +551,14 @@ export interface MemoryStoreOptions {
 
 const DEFAULT_LEDGER_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
+const memoryStoreOptions = optionsObject(
+  { ledgerRetentionMs: wholeNumber(1, 'milliseconds').optional() },
+  '{ ledgerRetentionMs? }',
+);
+
+/** The in-memory store: one process, lost on restart. Throws an `OptionsError` for a malformed option. */
 export function memoryStore(options: MemoryStoreOptions = {}): ProvisioningStore {
+  validateOptions('memoryStore', memoryStoreOptions, options);
   const state = new MemoryState(options.ledgerRetentionMs ?? DEFAULT_LEDGER_RETENTION_MS);
   const locks = new KeyedLock();
   const store = new MemoryOperations(state) as MemoryOperations & ProvisioningStore;

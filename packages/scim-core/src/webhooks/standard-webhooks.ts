@@ -8,6 +8,7 @@
  * this file to both.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { checkArgument, describeValue, type Report } from '../options.js';
 
 export const WEBHOOK_ID_HEADER = 'webhook-id';
 export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
@@ -62,15 +63,57 @@ const SECRET_PREFIX = 'whsec_';
  * shows it, or the bare base64 part.
  */
 export function decodeWebhookSecret(secret: string): Buffer {
+  if (typeof secret !== 'string') {
+    throw new WebhookVerificationError('invalid_secret', `The webhook secret is missing: ${SECRET_HINT}.`);
+  }
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   const key = Buffer.from(encoded, 'base64');
   if (encoded.length === 0 || key.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) {
-    throw new WebhookVerificationError(
-      'invalid_secret',
-      'The webhook secret must be "whsec_" followed by base64, as shown in the Scalekit dashboard (Webhooks → your endpoint → Signing secret).',
-    );
+    throw new WebhookVerificationError('invalid_secret', `The webhook secret ${SECRET_FORMAT}.`);
   }
   return key;
+}
+
+const SECRET_FORMAT =
+  'must be "whsec_" followed by base64, as shown in the Scalekit dashboard (Webhooks → your endpoint → Signing secret)';
+const SECRET_HINT =
+  "pass your Scalekit endpoint's signing secret (whsec_…), usually process.env.SCALEKIT_WEBHOOK_SECRET; for local testing make one with `npx scim-sync secret`";
+
+/** One secret's problem, never quoting it: it is a secret, and it lands in logs. */
+function checkOneSecret(secret: string, report: Report, decode: boolean, ...path: number[]): void {
+  if (secret.trim() === '') {
+    report(`is empty: ${SECRET_HINT} (is SCALEKIT_WEBHOOK_SECRET set to an empty value?)`, ...path);
+    return;
+  }
+  if (!decode) return;
+  try {
+    decodeWebhookSecret(secret);
+  } catch {
+    const padded = /^[\s"']|[\s"']$/.test(secret)
+      ? ' (this one has quotes or spaces around it: copy it without them)'
+      : '';
+    report(`is not a Scalekit signing secret: it ${SECRET_FORMAT}${padded}`, ...path);
+  }
+}
+
+/**
+ * The problems of a `secret` option, reported one per secret: missing (an unset
+ * `SCALEKIT_WEBHOOK_SECRET`), empty, not a string, or (unless `decode` is false) not `whsec_` + base64.
+ */
+export function checkWebhookSecret(secret: unknown, report: Report, decode = true): void {
+  if (secret === undefined || secret === null) {
+    report(`is missing: ${SECRET_HINT} (is SCALEKIT_WEBHOOK_SECRET set in this process's environment?)`);
+  } else if (typeof secret === 'string') {
+    checkOneSecret(secret, report, decode);
+  } else if (Array.isArray(secret)) {
+    if (secret.length === 0) report(`is an empty array: ${SECRET_HINT} (several only while rotating)`);
+    secret.forEach((one: unknown, index) => {
+      if (typeof one === 'string') checkOneSecret(one, report, decode, index);
+      else report(`must be a string (whsec_…), got ${describeValue(one)}`, index);
+    });
+  } else {
+    report(`must be a string (whsec_…), or an array of them while rotating, got ${describeValue(secret)}`);
+  }
 }
 
 function toBytes(payload: string | Uint8Array): Uint8Array {
@@ -119,6 +162,27 @@ export interface WebhookVerifierOptions {
   now?: () => number;
 }
 
+/**
+ * By hand, not zod, and without decoding: `verifyWebhook` builds a verifier per call, and the
+ * decoding that follows refuses a malformed secret with a `WebhookVerificationError` as before.
+ */
+function checkVerifierOptions(options: unknown, report: Report): void {
+  if (typeof options !== 'object' || options === null) {
+    report(options === undefined ? 'is missing: pass { secret }' : `must be { secret }, got ${describeValue(options)}`);
+    return;
+  }
+  const { secret, toleranceSeconds, now } = options as Record<string, unknown>;
+  checkWebhookSecret(secret, (message, ...path) => report(message, 'secret', ...path), false);
+  const tolerance = typeof toleranceSeconds === 'number' && toleranceSeconds >= 0 && Number.isFinite(toleranceSeconds);
+  if (toleranceSeconds !== undefined && !tolerance) {
+    const got = describeValue(toleranceSeconds, { quoted: true });
+    report(`must be a number of seconds, at least 0, got ${got}`, 'toleranceSeconds');
+  }
+  if (now !== undefined && typeof now !== 'function') {
+    report(`must be a function, got ${describeValue(now, { quoted: true })}`, 'now');
+  }
+}
+
 export interface VerifiedWebhook {
   id: string;
   /** Seconds since the epoch, as signed. */
@@ -129,11 +193,12 @@ export type WebhookVerifier = (headers: HeaderSource, payload: string | Uint8Arr
 
 /**
  * Builds a verifier with its keys decoded once. The returned function checks the exact raw bytes
- * and throws a `WebhookVerificationError` when they were not signed by one of the secrets.
+ * and throws a `WebhookVerificationError` when they were not signed by one of the secrets. Throws an
+ * `OptionsError` for a missing or empty secret, a `WebhookVerificationError` for a malformed one.
  */
 export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookVerifier {
+  checkArgument('createWebhookVerifier', 'options', options, checkVerifierOptions);
   const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
-  if (secrets.length === 0) throw new WebhookVerificationError('invalid_secret', 'No webhook secret was given.');
   const keys = secrets.map(decodeWebhookSecret);
   const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   const now = options.now ?? Date.now;
