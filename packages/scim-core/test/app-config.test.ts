@@ -4,7 +4,16 @@
  * `@scalekit-sdk/node` only when the three API variables are set.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, openScalekit } from '../src/app/index.js';
+import {
+  ConfigError,
+  createAdmin,
+  createAdminApi,
+  createScim,
+  createSync,
+  loadConfig,
+  openScalekit,
+} from '../src/app/index.js';
+import { createEngine, memoryStore, OptionsError } from '../src/index.js';
 
 describe('loadConfig: the app environment', () => {
   it('refuses to start without SCALEKIT_WEBHOOK_SECRET, saying where to find it', () => {
@@ -102,5 +111,61 @@ describe('the missing webhook secret', () => {
   it('says how to make a local one and send a signed test event', () => {
     expect(() => loadConfig({})).toThrow(/npx scim-sync secret/);
     expect(() => loadConfig({})).toThrow(/scim-sync trigger user_created/);
+  });
+});
+
+describe('the app factories check their arguments at once', () => {
+  const config = loadConfig({ SCALEKIT_WEBHOOK_SECRET: 'whsec_x' });
+  const users = { listUsers: async () => [], listGroups: async () => [] };
+  const engine = createEngine({ store: memoryStore(), handlers: {} });
+
+  it.each([
+    [
+      'createAdminApi without authorize',
+      () => createAdminApi({ users, sync: { missing: [] } } as never),
+      /createAdminApi: options\.authorize is missing: pass your session check/,
+    ],
+    [
+      'createAdminApi with users lacking listGroups',
+      () =>
+        createAdminApi({
+          authorize: () => null,
+          users: { listUsers: users.listUsers },
+          sync: { missing: [] },
+        } as never),
+      /options\.users\.listGroups has no listGroups\(organizationId\) method/,
+    ],
+    [
+      'createAdminApi with the engine as sync',
+      () => createAdminApi({ authorize: () => null, users, sync: engine } as never),
+      /options\.sync must be what createSync\(engine, scalekit\) returns/,
+    ],
+    [
+      'createAdmin with the Promise of openScalekit',
+      () => createAdmin({ config, users, scalekit: openScalekit(config) } as never),
+      /createAdmin: options\.scalekit is a Promise: pass await openScalekit\(config\)/,
+    ],
+    [
+      'createAdmin without config',
+      () => createAdmin({ users, scalekit: { missing: [] } } as never),
+      /options\.config must be the configuration loadConfig\(\) returns/,
+    ],
+    [
+      'createSync without an engine',
+      () => createSync(undefined as never, { missing: [] }),
+      /createSync: engine must be the engine createEngine/,
+    ],
+    [
+      'createScim with process.env as config',
+      () => createScim(engine, {} as never),
+      /createScim: config\.scim is missing: pass the configuration loadConfig\(\) returns/,
+    ],
+  ])('%s', (_name, call, message) => {
+    expect(call).toThrow(OptionsError);
+    expect(call).toThrow(message);
+  });
+
+  it('openScalekit rejects a config that did not come from loadConfig', async () => {
+    await expect(openScalekit({} as never)).rejects.toThrow(/openScalekit: config\.scalekitApi is missing/);
   });
 });

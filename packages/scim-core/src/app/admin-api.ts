@@ -12,6 +12,7 @@
  * nobody signed in 401. Framework-agnostic: each example maps the `JsonAnswer` onto its response.
  */
 import { type Authorize, organizationFor } from './authorize.js';
+import { checkAdminApiOptions } from './options.js';
 import { JSON_HEADERS, type JsonAnswer, jsonError, mediaType, type RequestView, refuseCrossSite } from './request.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
 import { runSync, type Sync } from './sync.js';
@@ -44,6 +45,7 @@ export interface AdminApi<R> {
 const ok = (status: number, body: unknown): JsonAnswer => ({ status, headers: { ...JSON_HEADERS }, body });
 
 export function createAdminApi<R>(options: AdminApiOptions<R>): AdminApi<R> {
+  checkAdminApiOptions(options);
   const { authorize, users, sync } = options;
   const onServerError = options.onServerError ?? logServerError;
 

@@ -22,6 +22,7 @@ import {
 import type { AdminDirectory } from './admin-api.js';
 import { type Authorize, organizationFor } from './authorize.js';
 import type { AppConfig } from './config.js';
+import { checkAdminOptions } from './options.js';
 import { isCrossSite, isHttps, type RequestView } from './request.js';
 import type { ScalekitApi } from './scalekit.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
@@ -86,6 +87,7 @@ export interface AdminOptions {
 }
 
 export function createAdmin(options: AdminOptions): Admin {
+  checkAdminOptions(options);
   const { config, users, scalekit } = options;
   let portalSource: string | undefined;
   const onServerError = options.onServerError ?? logServerError;

@@ -6,6 +6,7 @@
  */
 import type { PortalLinkClient, ScalekitDirectoryClient } from '../index.js';
 import { type AppConfig, ConfigError, type ScalekitApiMissing } from './config.js';
+import { checkScalekitConfig } from './options.js';
 
 /** What reconciliation and the admin portal call on `new ScalekitClient(…)`. */
 export type ScalekitApiClient = ScalekitDirectoryClient & PortalLinkClient;
@@ -19,6 +20,7 @@ export type ScalekitApi = { readonly client: ScalekitApiClient } | ScalekitApiMi
  * when they are set and the SDK is not installed.
  */
 export async function openScalekit(config: Pick<AppConfig, 'scalekitApi'>): Promise<ScalekitApi> {
+  checkScalekitConfig(config);
   const api = config.scalekitApi;
   if ('missing' in api) return api;
   let sdk: { ScalekitClient: new (url: string, id: string, secret: string) => unknown };

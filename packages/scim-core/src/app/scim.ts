@@ -14,6 +14,7 @@ import {
   scimTokenAuthenticator,
 } from '../index.js';
 import type { AppConfig } from './config.js';
+import { checkEngineAnd } from './options.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
 
 export const SCIM_BASE_PATH = '/scim/v2';
@@ -24,6 +25,7 @@ export function createScim(
   config: Pick<AppConfig, 'scim'>,
   onServerError: ServerErrorHook = logServerError,
 ): ScimServer {
+  checkEngineAnd('createScim', engine, { name: 'config', value: config });
   const scim = config.scim;
   if ('missing' in scim) {
     const code = 'scim_not_configured';

@@ -15,6 +15,7 @@ import {
   scalekitDirectorySource,
 } from '../index.js';
 import type { ScalekitApiMissing } from './config.js';
+import { checkEngineAnd } from './options.js';
 import type { ScalekitApi } from './scalekit.js';
 
 /** What `POST /api/sync` runs: the reconciler, or the variables it still needs. */
@@ -22,6 +23,7 @@ export type Sync = Reconciler | ScalekitApiMissing;
 
 /** The reconciler on Scalekit's Directory API (`openScalekit`), or the variables it still needs. */
 export function createSync(engine: ProvisioningEngine, scalekit: ScalekitApi): Sync {
+  checkEngineAnd('createSync', engine, { name: 'scalekit', value: scalekit });
   if ('missing' in scalekit) return scalekit;
   return createReconciler({ engine, source: scalekitDirectorySource(scalekit.client) });
 }
