@@ -1,5 +1,4 @@
 export { type Migration, migrations } from './migrations.js';
-export { type ReconcileSchedule, type ReconcileScheduleOptions, scheduleReconciliation } from './scheduler.js';
 export {
   MAX_RESOURCE_LOCKS,
   type PostgresStore,

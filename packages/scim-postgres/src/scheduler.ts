@@ -12,8 +12,17 @@
  *   meets another run of the same organization throws, and pg-boss retries it with back-off; a
  *   worker that died mid-run lets its job expire, and pg-boss retries that too. Nothing here is a
  *   scheduler of its own: timing, locking and retries are pg-boss's.
+ *
+ * This is the `@org/scim-postgres/scheduler` entry, apart from the store's, because it needs
+ * pg-boss's types: an app without pg-boss type-checks the store without them.
  */
-import type { ReconcileMode, ReconcileReport, Reconciler } from '@org/scim-core';
+import {
+  OptionsError,
+  type OptionsIssue,
+  type ReconcileMode,
+  type ReconcileReport,
+  type Reconciler,
+} from '@org/scim-core';
 import type PgBoss from 'pg-boss';
 
 export interface ReconcileScheduleOptions {
@@ -54,7 +63,12 @@ interface OrganizationJob {
   organizationId: string;
 }
 
+/**
+ * Schedules reconciliation of every organization on pg-boss; call it in every app instance. Rejects
+ * with an `OptionsError` (`@org/scim-core`) naming every malformed option, before it makes a queue.
+ */
 export async function scheduleReconciliation(options: ReconcileScheduleOptions): Promise<ReconcileSchedule> {
+  assertScheduleOptions(options);
   const { boss, reconciler } = options;
   const prefix = options.queuePrefix ?? 'scim-sync';
   const fanOut = `${prefix}.reconcile-all`;
@@ -104,4 +118,91 @@ export async function scheduleReconciliation(options: ReconcileScheduleOptions):
       for (const id of workers) await boss.offWork({ id } as never);
     },
   };
+}
+
+/** pg-boss refuses an expiry of 24 hours or more. */
+const MAX_EXPIRE_IN_SECONDS = 24 * 60 * 60 - 1;
+const BOSS_METHODS = ['createQueue', 'schedule', 'send', 'work', 'offWork'] as const;
+const FACTORY = 'scheduleReconciliation';
+const STARTED_BOSS = 'a started pg-boss 10 instance (new PgBoss(connectionString), then await boss.start())';
+const RECONCILER = 'the reconciler createReconciler({ engine, source }) returns';
+
+/**
+ * Checks what JavaScript callers (and config files) can get wrong, so a typo fails at start-up with
+ * the option's name rather than inside pg-boss, or at the first cron tick, with half the queues made.
+ */
+function assertScheduleOptions(options: ReconcileScheduleOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionsError(FACTORY, [
+      { path: 'options', message: `must be an object { boss, reconciler }, got ${describe(options)}` },
+    ]);
+  }
+  const issues: OptionsIssue[] = [];
+  const refuse = (option: string, message: string) => issues.push({ path: `options.${option}`, message });
+  const expecting = (option: keyof ReconcileScheduleOptions, expected: string, valid: (value: unknown) => boolean) => {
+    const value: unknown = options[option];
+    if (value !== undefined && !valid(value)) refuse(option, `must be ${expected}, got ${describe(value)}`);
+  };
+
+  const { boss, reconciler } = options as Partial<ReconcileScheduleOptions>;
+  if (boss === undefined) refuse('boss', `is missing: pass ${STARTED_BOSS}`);
+  else if (!hasMethods(boss, BOSS_METHODS)) refuse('boss', `must be ${STARTED_BOSS}, got ${describe(boss)}`);
+  if (reconciler === undefined) refuse('reconciler', `is missing: pass ${RECONCILER}`);
+  else if (!hasMethods(reconciler, ['reconcile'])) {
+    refuse('reconciler', `must be ${RECONCILER}, got ${describe(reconciler)}`);
+  } else if (options.organizations === undefined && !hasMethods(reconciler, ['organizations'])) {
+    refuse('organizations', 'is missing: pass a function listing the organization ids, as this reconciler has none');
+  }
+  expecting('organizations', 'a function listing the organization ids', (v) => typeof v === 'function');
+  expecting('cron', "a cron expression of 5 or 6 fields, such as '*/15 * * * *'", isCron);
+  expecting('tz', "an IANA time zone, such as 'UTC' or 'Europe/Paris'", isTimeZone);
+  expecting('mode', "'full' or 'incremental'", (v) => v === 'full' || v === 'incremental');
+  expecting('queuePrefix', 'letters, digits, _, - or .', (v) => typeof v === 'string' && /^[\w.-]+$/.test(v));
+  expecting('retryLimit', 'a whole number, at least 0', (v) => isWholeNumber(v, 0));
+  expecting('retryDelaySeconds', 'a whole number of seconds, at least 0', (v) => isWholeNumber(v, 0));
+  expecting(
+    'expireInSeconds',
+    `a whole number of seconds from 1 to ${MAX_EXPIRE_IN_SECONDS} (under a day, pg-boss's limit)`,
+    (v) => isWholeNumber(v, 1, MAX_EXPIRE_IN_SECONDS),
+  );
+  expecting('concurrency', 'a whole number, at least 1', (v) => isWholeNumber(v, 1));
+  expecting('onReport', 'a function', (v) => typeof v === 'function');
+  if (issues.length > 0) throw new OptionsError(FACTORY, issues);
+}
+
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  return methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+}
+
+function isWholeNumber(value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
+  return Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+/** Five fields (minute to weekday), six with seconds first, or a shorthand such as `@hourly`. */
+function isCron(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  const trimmed = value.trim();
+  const fields = trimmed.split(/\s+/).length;
+  return /^@[a-z]+$/.test(trimmed) || (trimmed !== '' && (fields === 5 || fields === 6));
+}
+
+function isTimeZone(value: unknown): boolean {
+  if (typeof value !== 'string' || value === '') return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** "got …": short strings quoted (none of these options is a secret), other values by kind. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value.length <= 60 ? JSON.stringify(value) : 'a long string';
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (value === null || typeof value !== 'object') return String(value);
+  if (hasMethods(value, ['then'])) return 'a Promise (await it first)';
+  return 'an object';
 }

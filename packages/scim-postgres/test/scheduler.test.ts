@@ -14,7 +14,8 @@ import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-sca
 import { ScalekitClient } from '@scalekit-sdk/node';
 import PgBoss from 'pg-boss';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type PostgresStore, postgresStore, type ReconcileSchedule, scheduleReconciliation } from '../src/index.js';
+import { type PostgresStore, postgresStore } from '../src/index.js';
+import { type ReconcileSchedule, scheduleReconciliation } from '../src/scheduler.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 
 interface Instance {
