@@ -1,86 +1,25 @@
 /** Each route factory refuses a missing or wrong argument at once, naming it and what to pass. */
-import {
-  createEngine,
-  createPortalLinkHandler,
-  createScalekitWebhookReceiver,
-  createScimServer,
-  memoryStore,
-  OptionsError,
-  scimTokenAuthenticator,
-} from '@org/scim-core';
-import { generateWebhookSecret } from '@org/scim-testing';
-import { describe, expect, it } from 'vitest';
+import { runRouteOptionsSuite } from '@org/scim-testing/conformance';
 import { adminPortalLinkRoute, scalekitWebhookApiRoute, scalekitWebhookRoute, scimRoute } from '../src/index.js';
 
-const engine = createEngine({ store: memoryStore() });
-const receiver = createScalekitWebhookReceiver({ engine, secret: generateWebhookSecret() });
-const server = createScimServer({ engine, authenticator: scimTokenAuthenticator([]) });
-const links = createPortalLinkHandler<Request>({
-  client: { organization: { generatePortalLink: async () => ({ location: 'https://example.com' }) } },
-  authorize: () => null,
-});
-/** What a JavaScript caller can pass where TypeScript would refuse it. */
-const bad = <T>(value: unknown): T => value as T;
-
-function refusal(call: () => unknown): OptionsError {
-  try {
-    call();
-  } catch (error) {
-    if (error instanceof OptionsError) return error;
-    throw error;
-  }
-  throw new Error('expected an OptionsError, but the call succeeded');
-}
-
-describe.each([
+runRouteOptionsSuite([
   {
     route: 'scalekitWebhookRoute',
-    mount: (value: unknown) => scalekitWebhookRoute(bad(value)),
-    good: receiver,
     argument: 'receiver',
-    expected: 'the object createScalekitWebhookReceiver({ engine, secret }) returns',
+    takes: 'webhook receiver',
+    mount: (v) => scalekitWebhookRoute(v as never),
   },
   {
     route: 'scalekitWebhookApiRoute',
-    mount: (value: unknown) => scalekitWebhookApiRoute(bad(value)),
-    good: receiver,
     argument: 'receiver',
-    expected: 'the object createScalekitWebhookReceiver({ engine, secret }) returns',
+    takes: 'webhook receiver',
+    mount: (v) => scalekitWebhookApiRoute(v as never),
   },
-  {
-    route: 'scimRoute',
-    mount: (value: unknown) => scimRoute(bad(value)),
-    good: server,
-    argument: 'server',
-    expected: 'the object createScimServer({ engine, authenticator }) returns',
-  },
+  { route: 'scimRoute', argument: 'server', takes: 'SCIM server', mount: (v) => scimRoute(v as never) },
   {
     route: 'adminPortalLinkRoute',
-    mount: (value: unknown) => adminPortalLinkRoute(bad(value)),
-    good: links,
     argument: 'handler',
-    expected: 'the object createPortalLinkHandler({ client, authorize }) returns',
+    takes: 'portal-link handler',
+    mount: (v) => adminPortalLinkRoute(v as never),
   },
-])('$route', ({ route, mount, good, argument, expected }) => {
-  it(`refuses a missing ${argument}`, () => {
-    const error = refusal(() => mount(undefined));
-    expect(error).toMatchObject({ factory: route, issues: [{ path: argument }] });
-    expect(error.message).toBe(`${route}: ${argument} is missing: pass ${expected}`);
-  });
-
-  it('refuses the engine given in its place', () => {
-    expect(refusal(() => mount(engine)).message).toBe(
-      `${route}: ${argument} must be ${expected}, got a ProvisioningEngine (from createEngine())`,
-    );
-  });
-
-  it(`accepts ${expected.replace(' returns', '')}`, () => {
-    expect(() => mount(good)).not.toThrow();
-  });
-});
-
-it('scimRoute refuses the webhook receiver, which has a handle() of its own', () => {
-  expect(refusal(() => scimRoute(bad(receiver))).message).toMatch(
-    /^scimRoute: server must be the object createScimServer\(\{ engine, authenticator \}\) returns, got a webhook receiver/,
-  );
-});
+]);
