@@ -11,7 +11,7 @@
  * organization: the suite signs in through the demo `/login` (`DEMO_LOGIN=1`) and calls them as the
  * app's own page would, a same-origin `fetch` with the session cookie.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,7 @@ export type ExampleEnv = Record<
   | 'SCALEKIT_CLIENT_SECRET'
   | 'SCIM_BEARER_TOKEN'
   | 'SCIM_ORGANIZATION_ID'
+  | 'SCIM_TOKENS'
   | 'DATABASE_URL'
   | 'DATABASE_SCHEMA'
   | 'DEMO_LOGIN'
@@ -64,6 +65,8 @@ export interface ExampleContractOptions {
 
 /** The organization the SCIM token provisions: not `org_example`, which the reconciliation tests sync. */
 const SCIM_ORGANIZATION = 'org_scim';
+/** A second customer, provisioned with a token from SCIM_TOKENS. */
+const SCIM_TENANT = 'org_scim_tenant';
 
 const IN_MEMORY: DatabaseEnv = { DATABASE_URL: '', DATABASE_SCHEMA: '' };
 
@@ -208,6 +211,10 @@ function runContract(
     const admin = adminClient(() => base);
     const webhook = (event: unknown) => deliverWebhook(`${base}/webhooks/scalekit`, event, { secret });
     const scimToken = `scim_${randomBytes(16).toString('hex')}`;
+    // Two more customers' tokens in SCIM_TOKENS (digests only), and a second, rotated token of the first.
+    const tenantToken = `scim_${randomBytes(16).toString('hex')}`;
+    const rotatedToken = `scim_${randomBytes(16).toString('hex')}`;
+    const digest = (token: string) => `sha256:${createHash('sha256').update(token).digest('base64url')}`;
 
     beforeAll(async () => {
       // Signs its webhooks with the app's secret, so the app accepts what the fake sends.
@@ -219,6 +226,7 @@ function runContract(
         SCALEKIT_CLIENT_SECRET: fake.clientSecret,
         SCIM_BEARER_TOKEN: scimToken,
         SCIM_ORGANIZATION_ID: SCIM_ORGANIZATION,
+        SCIM_TOKENS: `${SCIM_TENANT}=${digest(tenantToken)},\n${SCIM_ORGANIZATION}=${digest(rotatedToken)}`,
         DEMO_LOGIN: '1',
         SESSION_SECRET: `session_${randomBytes(16).toString('hex')}`,
         SESSION_TTL_SECONDS: '',
@@ -298,6 +306,46 @@ function runContract(
       expect(await listed()).toEqual([expect.objectContaining({ id, active: false })]);
 
       expect((await scim('/Users', 'GET', undefined, 'scim_wrong')).status).toBe(401);
+    });
+
+    it("serves every customer with SCIM_TOKENS, and a token never sees another organization's users", async () => {
+      const scim = (path: string, method: string, token: string, body?: unknown) =>
+        fetch(`${base}/scim/v2${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      const created = await scim('/Users', 'POST', tenantToken, {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: 'linus@tenant.example',
+        active: true,
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      expect(await admin.users(SCIM_TENANT)).toEqual([expect.objectContaining({ id, active: true })]);
+      expect((await admin.users(SCIM_ORGANIZATION)).map((user) => user.id)).not.toContain(id);
+
+      // The first customer's tokens (the original and the rotated one) cannot read, change or list it.
+      for (const token of [scimToken, rotatedToken]) {
+        expect((await scim(`/Users/${id}`, 'GET', token)).status).toBe(404);
+        expect(
+          (
+            await scim(`/Users/${id}`, 'PATCH', token, {
+              schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+              Operations: [{ op: 'replace', path: 'active', value: false }],
+            })
+          ).status,
+        ).toBe(404);
+        const listed = (await (
+          await scim('/Users?filter=userName eq "linus@tenant.example"', 'GET', token)
+        ).json()) as {
+          totalResults: number;
+        };
+        expect(listed.totalResults).toBe(0);
+      }
+      expect(await admin.users(SCIM_TENANT)).toEqual([expect.objectContaining({ id, active: true })]);
+      // The rotated token is the first customer's too.
+      expect((await scim('/Users', 'GET', rotatedToken)).status).toBe(200);
     });
 
     describe('the admin routes answer only the signed-in admin of the organization', () => {
@@ -680,6 +728,7 @@ function runContract(
         SCALEKIT_CLIENT_SECRET: '',
         SCIM_BEARER_TOKEN: '',
         SCIM_ORGANIZATION_ID: '',
+        SCIM_TOKENS: '',
         DEMO_LOGIN: '1',
         SESSION_SECRET: '',
         SESSION_TTL_SECONDS: '',
@@ -735,6 +784,7 @@ function runSessionExpiry(start: (env: ExampleEnv) => Promise<ExampleServer>, se
         SCALEKIT_CLIENT_SECRET: '',
         SCIM_BEARER_TOKEN: '',
         SCIM_ORGANIZATION_ID: '',
+        SCIM_TOKENS: '',
         DEMO_LOGIN: '1',
         SESSION_SECRET: 'example-contract-expiry',
         SESSION_TTL_SECONDS: '1',
@@ -815,6 +865,7 @@ function runPostgresChecks(
         SCALEKIT_CLIENT_SECRET: '',
         SCIM_BEARER_TOKEN: '',
         SCIM_ORGANIZATION_ID: '',
+        SCIM_TOKENS: '',
         DEMO_LOGIN: '1',
         SESSION_SECRET: '',
         SESSION_TTL_SECONDS: '',

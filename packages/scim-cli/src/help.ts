@@ -20,6 +20,7 @@ Commands
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
   secret          print a fresh webhook signing secret (whsec_…) for a local app and trigger
+  scim-token      create a SCIM bearer token for one organization's identity provider
 
 Options
   -h, --help      show this help
@@ -180,6 +181,24 @@ Options
 
 ${EXIT_CODES}`;
 
+const SCIM_TOKEN = `Usage
+  scim-sync scim-token create --organization <id> [--json]
+
+Creates a SCIM bearer token (scim_ and 256 random bits) for the identity provider of one
+organization, and prints it once on stdout: paste it into Okta's or Entra's provisioning settings.
+It is stored nowhere. On stderr, the entry to keep instead, the token's SHA-256 digest:
+  <organization id>=sha256:…
+Add it to SCIM_TOKENS (the examples read one or more per organization; a token sees only its own
+organization), or store organizationId and tokenHash in your own table and pass them to
+scimTokenAuthenticator() of @org/scim-core. To rotate, create another, then remove the old entry.
+
+Options
+  -o, --organization <id>      the organization the token provisions (default: $SCIM_SYNC_ORGANIZATION_ID)
+      --json                   print { organizationId, token, tokenHash, entry } on stdout
+  -h, --help                   show this help
+
+${EXIT_CODES}`;
+
 export const HELP = {
   main: MAIN,
   reconcile: RECONCILE,
@@ -187,6 +206,7 @@ export const HELP = {
   'fake-scalekit': FAKE_SCALEKIT,
   trigger: TRIGGER,
   secret: SECRET,
+  'scim-token': SCIM_TOKEN,
 } as const;
 
 export type CommandName = Exclude<keyof typeof HELP, 'main'>;

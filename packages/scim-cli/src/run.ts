@@ -3,6 +3,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { fakeScalekitCommand } from './commands/fake-scalekit.js';
 import { migrateCommand } from './commands/migrate.js';
 import { reconcileCommand } from './commands/reconcile.js';
+import { scimTokenCommand } from './commands/scim-token.js';
 import { secretCommand } from './commands/secret.js';
 import { triggerCommand } from './commands/trigger.js';
 import { CommandFailed, UsageError } from './errors.js';
@@ -17,6 +18,7 @@ const COMMANDS = {
   'fake-scalekit': fakeScalekitCommand,
   trigger: triggerCommand,
   secret: secretCommand,
+  'scim-token': scimTokenCommand,
 } as const;
 
 const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--help' || arg === '-h');

@@ -18,6 +18,7 @@ it.each([
   ['fake-scalekit', 7],
   ['trigger', 11],
   ['secret', 1],
+  ['scim-token', 2],
 ] as const)('the README documents every option `%s --help` lists', async (command, options) => {
   const { stdout } = await run([command, '--help']);
   // --help is documented once, at the end.

@@ -13,7 +13,7 @@ import {
   loadConfig,
   openScalekit,
 } from '../src/app/index.js';
-import { createEngine, memoryStore, OptionsError } from '../src/index.js';
+import { createEngine, generateScimToken, hashScimToken, memoryStore, OptionsError } from '../src/index.js';
 
 describe('loadConfig: the app environment', () => {
   it('refuses to start without SCALEKIT_WEBHOOK_SECRET, saying where to find it', () => {
@@ -167,5 +167,49 @@ describe('the app factories check their arguments at once', () => {
 
   it('openScalekit rejects a config that did not come from loadConfig', async () => {
     await expect(openScalekit({} as never)).rejects.toThrow(/openScalekit: config\.scalekitApi is missing/);
+  });
+});
+
+describe('SCIM tokens for many customers (SCIM_TOKENS)', () => {
+  const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+  const a = generateScimToken();
+  const b = generateScimToken();
+  const rotated = generateScimToken();
+
+  it('reads organization_id=sha256:… digests, several per organization, with the single-token pair added', () => {
+    const config = loadConfig({
+      ...base,
+      SCIM_TOKENS: `org_a=${a.tokenHash}, org_b=${b.tokenHash}\norg_a=${rotated.tokenHash}`,
+      SCIM_BEARER_TOKEN: 'scim_plain',
+      SCIM_ORGANIZATION_ID: 'org_c',
+    });
+    expect(config.scim).toEqual({
+      tokens: [
+        { organizationId: 'org_a', tokenHash: a.tokenHash },
+        { organizationId: 'org_b', tokenHash: b.tokenHash },
+        { organizationId: 'org_a', tokenHash: rotated.tokenHash },
+        { organizationId: 'org_c', tokenHash: hashScimToken('scim_plain') },
+      ],
+    });
+  });
+
+  it('refuses an entry that is not a digest, without echoing it (a pasted token would land in a log)', () => {
+    const call = () => loadConfig({ ...base, SCIM_TOKENS: `org_a=${a.tokenHash},org_b=${b.token}` });
+    expect(call).toThrow(ConfigError);
+    expect(call).toThrow(/SCIM_TOKENS entry 2 is not organization_id=sha256:<digest>.*scim-sync scim-token create/);
+    expect(call).not.toThrow(b.token);
+  });
+
+  it('refuses one token given to two organizations, and a lone half of the single-token pair', () => {
+    expect(() => loadConfig({ ...base, SCIM_TOKENS: `org_a=${a.tokenHash} org_b=${a.tokenHash}` })).toThrow(
+      /gives one token to both org_a and org_b/,
+    );
+    expect(() => loadConfig({ ...base, SCIM_BEARER_TOKEN: 'scim_plain' })).toThrow(
+      /SCIM_ORGANIZATION_ID is not set, but SCIM_BEARER_TOKEN is/,
+    );
+  });
+
+  it('is not configured without either, naming both ways', () => {
+    expect(loadConfig(base).scim).toEqual({ missing: ['SCIM_BEARER_TOKEN', 'SCIM_ORGANIZATION_ID'] });
   });
 });

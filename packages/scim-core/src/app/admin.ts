@@ -60,6 +60,10 @@ export interface Admin {
 
 const HTML = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } as const;
 
+/** How many of the SCIM tokens provision `organizationId`. */
+const tokenCount = (tokens: readonly { organizationId: string }[], organizationId: string) =>
+  tokens.filter((token) => token.organizationId === organizationId).length;
+
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
@@ -236,10 +240,10 @@ ${main}
       const scim = config.scim;
       const scimEndpoint =
         'missing' in scim
-          ? `not configured (set ${scim.missing.join(', ')})`
-          : scim.organizationId === organizationId
-            ? '/scim/v2 (bearer token configured)'
-            : 'configured for another organization';
+          ? `not configured (set SCIM_TOKENS, or ${scim.missing.join(' and ')})`
+          : tokenCount(scim.tokens, organizationId) > 0
+            ? `/scim/v2 (${tokenCount(scim.tokens, organizationId)} bearer token(s) configured)`
+            : 'no token for this organization (add one to SCIM_TOKENS)';
       const org = escapeHtml(organizationId);
       return page(
         200,

@@ -1,3 +1,4 @@
+import { hashScimToken, type ScimTokenEntry } from '../index.js';
 import { DEFAULT_SESSION_TTL_SECONDS } from './session.js';
 
 /**
@@ -25,10 +26,12 @@ export interface AppConfig {
   sessionTtlSeconds: number;
 }
 
-/** The token Okta or Entra sends to `/scim/v2/*`, and the organization it provisions. */
+/**
+ * The tokens Okta or Entra send to `/scim/v2/*`, each with the organization it provisions: one or
+ * more per customer (several at once for rotation). Only digests (`hashScimToken(token)`) are kept.
+ */
 export interface ScimConfig {
-  bearerToken: string;
-  organizationId: string;
+  tokens: readonly ScimTokenEntry[];
 }
 
 /** The SCIM server is optional: without these `/scim/v2/*` answers 503 `scim_not_configured`. */
@@ -37,6 +40,11 @@ export interface ScimMissing {
 }
 
 export const SCIM_VARIABLES = ['SCIM_BEARER_TOKEN', 'SCIM_ORGANIZATION_ID'] as const;
+
+/** At most this many `SCIM_TOKENS` entries: the variable is read once, at start, but still bounded. */
+export const MAX_SCIM_TOKENS = 10_000;
+const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const TOKEN_DIGEST = /^sha256:[A-Za-z0-9_-]{43}$/;
 export type ScimVariable = (typeof SCIM_VARIABLES)[number];
 
 /** Where the example keeps scim-sync's tables and its own: one database, one schema. */
@@ -89,11 +97,56 @@ function readScalekitApi(env: NodeJS.ProcessEnv): ScalekitApiConfig | ScalekitAp
   };
 }
 
-/** An empty variable counts as unset here too. */
+/**
+ * `SCIM_TOKENS`: every customer's tokens, as `organization_id=sha256:…` digests (what
+ * `npx scim-sync scim-token create --organization org_…` prints), separated by commas, spaces or
+ * line breaks. `SCIM_BEARER_TOKEN` with `SCIM_ORGANIZATION_ID` adds one plain token for one
+ * organization (a quick start). An empty variable counts as unset.
+ */
 function readScim(env: NodeJS.ProcessEnv): ScimConfig | ScimMissing {
-  const missing = SCIM_VARIABLES.filter((name) => !env[name]);
-  if (missing.length > 0) return { missing };
-  return { bearerToken: env.SCIM_BEARER_TOKEN as string, organizationId: env.SCIM_ORGANIZATION_ID as string };
+  const tokens: ScimTokenEntry[] = [];
+  const list = env.SCIM_TOKENS?.trim();
+  if (list) {
+    const entries = list.split(/[\s,]+/);
+    if (entries.length > MAX_SCIM_TOKENS) {
+      throw new ConfigError(`SCIM_TOKENS holds ${entries.length} entries; at most ${MAX_SCIM_TOKENS}.`);
+    }
+    const owners = new Map<string, string>();
+    for (const [index, entry] of entries.entries()) {
+      const at = entry.indexOf('=');
+      const organizationId = entry.slice(0, at);
+      const tokenHash = entry.slice(at + 1);
+      // Never echo an entry: a plain token pasted by mistake would land in a log.
+      if (at < 1 || !ORGANIZATION_ID.test(organizationId) || !TOKEN_DIGEST.test(tokenHash)) {
+        throw new ConfigError(
+          `SCIM_TOKENS entry ${index + 1} is not organization_id=sha256:<digest>. Make each with \`npx scim-sync scim-token create --organization org_…\`, which prints the token to give the identity provider and the entry to add here (never the token itself).`,
+        );
+      }
+      const owner = owners.get(tokenHash);
+      if (owner !== undefined && owner !== organizationId) {
+        throw new ConfigError(
+          `SCIM_TOKENS gives one token to both ${owner} and ${organizationId}: a token belongs to one organization.`,
+        );
+      }
+      owners.set(tokenHash, organizationId);
+      tokens.push({ organizationId, tokenHash });
+    }
+  }
+  const single = SCIM_VARIABLES.filter((name) => !env[name]);
+  if (single.length === 0) {
+    const organizationId = env.SCIM_ORGANIZATION_ID as string;
+    if (!ORGANIZATION_ID.test(organizationId)) {
+      throw new ConfigError(
+        `SCIM_ORGANIZATION_ID must be an organization id such as org_123 (letters, digits, _ and -; at most 64).`,
+      );
+    }
+    tokens.push({ organizationId, tokenHash: hashScimToken(env.SCIM_BEARER_TOKEN as string) });
+  } else if (single.length === 1) {
+    throw new ConfigError(
+      `${single[0]} is not set, but ${SCIM_VARIABLES.find((name) => name !== single[0])} is: set both, or neither.`,
+    );
+  }
+  return tokens.length > 0 ? { tokens } : { missing: SCIM_VARIABLES };
 }
 
 /** An empty `DATABASE_URL` counts as unset too: the in-memory store. */

@@ -32,6 +32,7 @@ export {
   type DatabaseConfig,
   DEFAULT_DATABASE_SCHEMA,
   loadConfig,
+  MAX_SCIM_TOKENS,
   SCALEKIT_API_VARIABLES,
   SCIM_VARIABLES,
   type ScalekitApiConfig,

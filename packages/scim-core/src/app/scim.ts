@@ -6,13 +6,7 @@
  * Without `SCIM_BEARER_TOKEN` and `SCIM_ORGANIZATION_ID` it still mounts, answering every request
  * 503 `scim_not_configured` naming what is missing, as `POST /api/sync` does.
  */
-import {
-  createScimServer,
-  hashScimToken,
-  type ProvisioningEngine,
-  type ScimServer,
-  scimTokenAuthenticator,
-} from '../index.js';
+import { createScimServer, type ProvisioningEngine, type ScimServer, scimTokenAuthenticator } from '../index.js';
 import type { AppConfig } from './config.js';
 import { checkEngineAnd } from './options.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
@@ -29,7 +23,7 @@ export function createScim(
   const scim = config.scim;
   if ('missing' in scim) {
     const code = 'scim_not_configured';
-    const message = `The SCIM server needs ${scim.missing.join(', ')}: set the token your identity provider sends and the organization it provisions, and restart. Webhooks work without them.`;
+    const message = `The SCIM server needs SCIM_TOKENS (organization_id=sha256:… digests, from npx scim-sync scim-token create), or ${scim.missing.join(', ')} for one organization: set them and restart. Webhooks work without them.`;
     return {
       handle: async (request) => {
         onServerError({ route: `${request.method} ${new URL(request.url).pathname}`, status: 503, code, message });
@@ -37,10 +31,8 @@ export function createScim(
       },
     };
   }
-  // Only the token's digest is kept; a real app stores digests per organization in its database.
-  const authenticator = scimTokenAuthenticator([
-    { organizationId: scim.organizationId, tokenHash: hashScimToken(scim.bearerToken) },
-  ]);
+  // Only digests are kept, one or more per organization: a token sees its own organization only.
+  const authenticator = scimTokenAuthenticator(scim.tokens);
   return createScimServer({
     engine,
     authenticator,
