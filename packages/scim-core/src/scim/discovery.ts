@@ -29,6 +29,11 @@ export interface AttributeDefinition {
   readonly description: string;
   readonly subAttributes?: readonly AttributeDefinition[];
   readonly referenceTypes?: readonly string[];
+  /**
+   * The values a string attribute may take (RFC 7643 §2.3.1). Declared by an app's extension, they are
+   * enforced on write (case-insensitively unless `caseExact`); the built-in schemas declare none.
+   */
+  readonly canonicalValues?: readonly string[];
 }
 
 type Shorthand = Partial<AttributeDefinition> & Pick<AttributeDefinition, 'name' | 'description'>;

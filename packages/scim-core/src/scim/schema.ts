@@ -110,6 +110,11 @@ export interface SanitizeOptions {
   readonly identifiers: ReadonlySet<string>;
 }
 
+/** RFC 7643 §2.3.5: xsd:dateTime, with a time zone or without, fractional seconds of any length. */
+const DATE_TIME = /^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})?$/;
+const isDateTime = (value: string): boolean =>
+  DATE_TIME.test(value) && !Number.isNaN(Date.parse(value.replace(/(\.\d{3})\d+/, '$1')));
+
 /** Marks "drop this value" inside the sanitizer. */
 const DROP = Symbol('drop');
 
@@ -168,6 +173,17 @@ function clean(
         ? options.limits.maxIdentifierLength
         : options.limits.maxStringLength;
       if (value.length > max) return fail(`at most ${max} characters`);
+      if (definition.type === 'dateTime' && !isDateTime(value)) {
+        return fail('an xsd:dateTime such as 2026-01-31T09:30:00Z');
+      }
+      const canonical = definition.canonicalValues;
+      if (canonical !== undefined && canonical.length > 0) {
+        const found = definition.caseExact
+          ? canonical.find((allowed) => allowed === value)
+          : canonical.find((allowed) => allowed.toLowerCase() === value.toLowerCase());
+        if (found === undefined) return fail(`one of ${canonical.map((c) => JSON.stringify(c)).join(', ')}`);
+        return found;
+      }
       return value;
     }
   }
@@ -196,6 +212,8 @@ export function cleanValue(
   return cleaned === DROP ? undefined : cleaned;
 }
 
+const isEmptyList = (value: unknown): boolean => Array.isArray(value) && value.length === 0;
+
 /**
  * A resource body rebuilt from what its schema declares: core attributes by their declared
  * names, each declared extension as an object under its URN. Every other key (an undeclared
@@ -213,6 +231,18 @@ export function sanitizeResource(schema: ResourceSchema, body: JsonObject, optio
       continue;
     }
     const cleaned = cleanObject(extension.attributes, value as JsonObject, '', options);
+    if (options.mode === 'input') {
+      for (const definition of new Set(extension.attributes.values())) {
+        // RFC 7643 §2.2: a client's value of a readOnly attribute is ignored, not stored.
+        if (definition.mutability === 'readOnly') delete cleaned[definition.name];
+        else if (
+          definition.required &&
+          (cleaned[definition.name] === undefined || isEmptyList(cleaned[definition.name]))
+        ) {
+          throw new ScimError(400, 'invalidValue', `"${extension.urn}:${definition.name}" is required.`);
+        }
+      }
+    }
     if (Object.keys(cleaned).length > 0) out[extension.urn] = cleaned;
   }
   return out;
@@ -299,6 +329,10 @@ const attributeInput: z.ZodType = z.lazy(() =>
       description: z.string(expecting('a string')).optional(),
       subAttributes: z.array(attributeInput, expecting('an array of attributes')).optional(),
       referenceTypes: z.array(z.string(expecting('a string')), expecting('an array of strings')).optional(),
+      canonicalValues: z
+        .array(z.string(expecting('a string')).max(256), expecting('an array of at most 100 strings'))
+        .max(100, expecting('an array of at most 100 strings'))
+        .optional(),
     },
     expecting('an attribute { name, type?, … }'),
   ),
