@@ -135,10 +135,10 @@ describe('Okta provisioning flow', () => {
       schemas: [PATCH],
       Operations: [{ op: 'remove', path: `members[value eq "${userId}"]` }],
     });
-    expect((await h.scim('GET', `/Groups/${groupId}`)).body).toMatchObject({
-      displayName: 'Test SCIMv2 renamed',
-      members: [],
-    });
+    const emptied = (await h.scim('GET', `/Groups/${groupId}`)).body;
+    expect(emptied).toMatchObject({ displayName: 'Test SCIMv2 renamed' });
+    // RFC 7643 §2.5: the last member gone, the group has no `members` key (not `[]`).
+    expect(emptied).not.toHaveProperty('members');
     await h.scim('PATCH', `/Groups/${groupId}`, {
       schemas: [PATCH],
       Operations: [{ op: 'add', path: 'members', value: [{ value: userId, display: 'x' }] }],

@@ -29,7 +29,8 @@ export type Filter =
   /** `emails[type eq "work" and primary eq true]`: the inner filter applies to each value of `path`. */
   | { readonly op: 'valuePath'; readonly path: AttributePath; readonly filter: Filter };
 
-const COMPARE = new Set<string>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
+const COMPARE_OPERATORS = ['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le'] as const;
+const COMPARE = new Set<string>(COMPARE_OPERATORS);
 
 type Token =
   | { kind: 'word'; text: string; at: number }
@@ -37,8 +38,14 @@ type Token =
   | { kind: 'number'; value: number; at: number }
   | { kind: '(' | ')' | '[' | ']'; at: number };
 
-const WORD = /[A-Za-z0-9_$:.-]+/y;
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?![A-Za-z0-9_$:.])/y;
+// A word runs to the next space, bracket, parenthesis or quote: an attribute path, an operator, a
+// keyword, or an unquoted value (`userName sw O`, as Microsoft's SCIM validator sends).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters end a word (and then fail as unexpected).
+const WORD = /[^\u0000-\u0020()[\]"\u007f]+/y;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a number is only a number when no word character follows it.
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?![^\u0000-\u0020()[\]"\u007f])/y;
+/** Words that are never an unquoted value: `userName eq and` is a mistake, not a search for "and". */
+const RESERVED = new Set(['and', 'or', 'not', 'pr', ...COMPARE_OPERATORS]);
 // biome-ignore lint/suspicious/noControlCharactersInRegex: a JSON string may not hold raw control characters, so the pattern names them.
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 
@@ -263,8 +270,24 @@ class Parser {
       const filter = this.#or(true);
       this.#expect(']', '"]"');
       this.#depth -= 1;
+      const after = this.#peek();
+      if (after?.kind === 'word' && after.text.startsWith('.')) {
+        // `emails[type eq "work"].value eq "a@b.c"` (Entra): some email of type work has that value,
+        // the same as `emails[type eq "work" and value eq "a@b.c"]`, and parsed as that.
+        this.#i += 1;
+        const sub = after.text.slice(1);
+        if (!ATTRIBUTE_NAME.test(sub)) throw invalid(`"${after.text}" after "]" is not a sub-attribute`);
+        const comparison = this.#comparison({ attribute: sub }, after);
+        return { op: 'valuePath', path, filter: { op: 'and', left: filter, right: comparison } };
+      }
       return { op: 'valuePath', path, filter };
     }
+    return this.#comparison(path, token);
+  }
+
+  /** `<path> pr` or `<path> <operator> <value>`, the path already read (from `token`). */
+  #comparison(path: AttributePath, token: Token & { kind: 'word' }): Filter {
+    const next = this.#peek();
     if (next?.kind !== 'word') throw invalid(`expected an operator after "${token.text}" ${this.#where(next)}`);
     this.#term(token);
     const op = next.text.toLowerCase();
@@ -283,7 +306,9 @@ class Parser {
       if (word === 'true') return true;
       if (word === 'false') return false;
       if (word === 'null') return null;
-      throw invalid(`${token.text} is not a value (strings are quoted) at position ${token.at}`);
+      if (RESERVED.has(word)) throw invalid(`"${token.text}" is not a value (quote it) at position ${token.at}`);
+      // Unquoted: not a keyword, not a number (the tokenizer read those), so a string.
+      return token.text;
     }
     throw invalid(`expected a value ${this.#where(token)} in "${this.source}"`);
   }

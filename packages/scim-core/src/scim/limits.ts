@@ -21,6 +21,12 @@ export interface ScimLimits {
   readonly maxAttributeNames: number;
   /** Operations in one PATCH. Default 100 (Okta puts up to 256 members in one operation; Entra sends one or a few). */
   readonly maxPatchOperations: number;
+  /**
+   * Values in one PATCH operation: the elements of its `value` array (`members` to add or remove),
+   * or of each array in a path-less `value` object. Each member added or removed is one user event.
+   * Default 1,000: Okta's Push Groups sends at most 256 members in one operation, Entra a few.
+   */
+  readonly maxOperationValues: number;
   /** Nesting of objects and arrays in a request body. A SCIM resource is at most 4 deep. Default 32. */
   readonly maxJsonDepth: number;
   /** Characters in any string value. Default 4,096. */
@@ -42,6 +48,7 @@ export const DEFAULT_SCIM_LIMITS: ScimLimits = Object.freeze({
   maxPathLength: 512,
   maxAttributeNames: 64,
   maxPatchOperations: 100,
+  maxOperationValues: 1000,
   maxJsonDepth: 32,
   maxStringLength: 4096,
   maxIdentifierLength: 256,

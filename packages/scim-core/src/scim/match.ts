@@ -19,7 +19,50 @@ export interface MatchOptions {
 type Json = unknown;
 
 const DEFAULT_CASE_EXACT = new Set(['id', 'externalid', 'meta.version']);
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/** An instant: whole seconds since the epoch, and the fraction's digits (up to nanoseconds, trailing zeros dropped). */
+export interface Instant {
+  readonly seconds: number;
+  readonly fraction: string;
+}
+
+/**
+ * An `xsd:dateTime` with a time zone (RFC 7643 §2.3.5) as an instant, or `undefined` when `text` is
+ * not one: `2015-10-10T14:38:21.8617979-07:00` (Entra's seven fractional digits) and
+ * `2015-10-10T21:38:21.8617979Z` are the same instant. The fraction is kept exactly (no rounding to
+ * milliseconds), up to nine digits. A date-time without a zone names no instant.
+ */
+export function parseInstant(text: string): Instant | undefined {
+  const m = DATE_TIME.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second);
+  const check = new Date(epochMs);
+  // Date.UTC rolls 31 February over into March: a date that does not exist is no instant.
+  if (check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+    return undefined;
+  }
+  const offset = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) * 60;
+  if (Number(m[10] ?? 0) > 23 || Number(m[11] ?? 0) > 59) return undefined;
+  return { seconds: epochMs / 1000 - offset, fraction: (m[7] ?? '').replace(/0+$/, '') };
+}
+
+function compareInstants(a: Instant, b: Instant): number {
+  if (a.seconds !== b.seconds) return a.seconds - b.seconds;
+  const width = Math.max(a.fraction.length, b.fraction.length);
+  const x = a.fraction.padEnd(width, '0');
+  const y = b.fraction.padEnd(width, '0');
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 
 /** The value of `name` among `object`'s own keys, matched case-insensitively; never an inherited one. */
 export function member(object: Json, name: string): Json {
@@ -80,8 +123,11 @@ function compare(actual: Json, op: CompareOperator, expected: CompareValue, case
     return ordered(actual - expected, op);
   }
   if (typeof actual !== 'string') return op === 'ne';
-  if (ISO_DATE.test(actual) && ISO_DATE.test(expected) && op !== 'co' && op !== 'sw' && op !== 'ew') {
-    return ordered(Date.parse(actual) - Date.parse(expected), op);
+  if (op !== 'co' && op !== 'sw' && op !== 'ew') {
+    // Two date-times compare as instants, whatever their offsets and precision.
+    const a = parseInstant(actual);
+    const e = a && parseInstant(expected);
+    if (a && e) return ordered(compareInstants(a, e), op);
   }
   const a = caseExact ? actual : actual.toLowerCase();
   const e = caseExact ? expected : expected.toLowerCase();

@@ -48,12 +48,25 @@ const isObject = (value: unknown): value is JsonObject =>
 /** The own value of `key`, never an inherited one. */
 const own = (object: JsonObject, key: string): unknown => (Object.hasOwn(object, key) ? object[key] : undefined);
 
-type PatchLimits = Pick<ScimLimits, 'maxPatchOperations' | 'maxPathLength'>;
+type PatchLimits = Pick<ScimLimits, 'maxPatchOperations' | 'maxPathLength' | 'maxOperationValues'>;
+
+/** How many values an operation carries: its array's elements, or the elements of each array in a path-less object. */
+function valueCount(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  if (!isObject(value)) return 1;
+  let count = 0;
+  for (const key of Object.keys(value)) {
+    const item = value[key];
+    count += Array.isArray(item) ? item.length : 1;
+  }
+  return count;
+}
 
 /** Validates a PATCH body and returns its operations with `op` lower-cased. */
 export function parsePatchRequest(body: unknown, limits: Partial<PatchLimits> = {}): PatchOperation[] {
   const maxOperations = limits.maxPatchOperations ?? DEFAULT_SCIM_LIMITS.maxPatchOperations;
   const maxPath = limits.maxPathLength ?? DEFAULT_SCIM_LIMITS.maxPathLength;
+  const maxValues = limits.maxOperationValues ?? DEFAULT_SCIM_LIMITS.maxOperationValues;
   if (!isObject(body)) throw new ScimError(400, 'invalidSyntax', 'A PATCH body is a JSON object.');
   const schemas = own(body, 'schemas');
   if (!Array.isArray(schemas) || !schemas.includes(PATCH_OP_SCHEMA)) {
@@ -91,6 +104,14 @@ export function parsePatchRequest(body: unknown, limits: Partial<PatchLimits> = 
     const hasValue = Object.hasOwn(raw, 'value');
     if (op !== 'remove' && !hasValue) {
       throw new ScimError(400, 'invalidValue', `Operation ${i} (${op}) has no value.`);
+    }
+    const values = hasValue ? valueCount(raw.value) : 0;
+    if (values > maxValues) {
+      throw new ScimError(
+        413,
+        undefined,
+        `An operation carries at most ${maxValues} values; operation ${i} has ${values}. Split it into several operations or requests.`,
+      );
     }
     return {
       op,

@@ -135,6 +135,25 @@ function withoutUnstored(resource: JsonObject): JsonObject {
   return resource;
 }
 
+/**
+ * `value` without empty arrays and empty objects, at any depth: RFC 7643 §2.5 has an attribute
+ * without values unassigned, so `"roles": []` (which Entra sends on create) is answered by leaving
+ * `roles` out, and an extension left with nothing is not echoed (nor its URN in `schemas`).
+ */
+function withoutEmpty(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map(withoutEmpty).filter((item) => item !== undefined);
+    return items.length > 0 ? items : undefined;
+  }
+  if (!isObject(value)) return value;
+  const out: JsonObject = {};
+  for (const key of Object.keys(value)) {
+    const item = withoutEmpty(value[key]);
+    if (item !== undefined) out[key] = item;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** The mirror's user as a SCIM User: what the IdP wrote, or (for a Scalekit user) what the model holds. */
 export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: ResourceOptions = {}): JsonObject {
   const schema = options.schema ?? builtInSchemas().user;
@@ -142,7 +161,7 @@ export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: Res
     Object.hasOwn(user.attributes, 'scim') && isObject(user.attributes.scim) ? user.attributes.scim : undefined;
   // What a store holds is rendered through the schema too: an attribute it does not declare (written
   // by an older version, or by hand) is never answered, and never reaches a filter or a PATCH.
-  const base: JsonObject = stored
+  const rendered: JsonObject = stored
     ? withoutUnstored(
         sanitizeResource(schema, stored, {
           limits: options.limits ?? DEFAULT_SCIM_LIMITS,
@@ -162,6 +181,7 @@ export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: Res
         ...(user.email !== undefined && { emails: [{ value: user.email, type: 'work', primary: true }] }),
         ...(user.roles.length > 0 && { roles: user.roles.map((value) => ({ value })) }),
       };
+  const base = (withoutEmpty(rendered) ?? {}) as JsonObject;
   const extensions = [...schema.extensions.values()].map((e) => e.urn).filter((urn) => Object.hasOwn(base, urn));
   return {
     schemas: [SCHEMAS.user, ...extensions],
@@ -169,11 +189,13 @@ export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: Res
     ...(user.externalId !== undefined && { externalId: user.externalId }),
     ...base,
     active: user.active,
-    groups: user.groups.map((g) => ({
-      value: g.id,
-      $ref: `${meta.baseUrl}/Groups/${g.id}`,
-      ...(g.name !== undefined && { display: g.name }),
-    })),
+    ...(user.groups.length > 0 && {
+      groups: user.groups.map((g) => ({
+        value: g.id,
+        $ref: `${meta.baseUrl}/Groups/${g.id}`,
+        ...(g.name !== undefined && { display: g.name }),
+      })),
+    }),
     meta: {
       resourceType: 'User',
       ...(meta.created !== undefined && { created: meta.created }),
@@ -219,12 +241,16 @@ export function groupToScim(
     id: group.id,
     ...(group.externalId !== undefined && { externalId: group.externalId }),
     displayName: group.displayName,
-    members: members.map((m) => ({
-      value: m.id,
-      $ref: `${meta.baseUrl}/Users/${m.id}`,
-      type: 'User',
-      ...(m.display !== undefined && { display: m.display }),
-    })),
+    // A group without members has no `members` key (RFC 7643 §2.5: no empty multi-valued attribute).
+    ...(members.length > 0 && {
+      members: members.map((m) => ({
+        value: m.id,
+        $ref: `${meta.baseUrl}/Users/${m.id}`,
+        // RFC 7643 §4.2: "User" or "Group"; members are users.
+        type: 'User',
+        ...(m.display !== undefined && { display: m.display }),
+      })),
+    }),
     meta: {
       resourceType: 'Group',
       ...(meta.created !== undefined && { created: meta.created }),

@@ -35,7 +35,7 @@ import {
   serviceProviderConfig,
 } from './discovery.js';
 import { ScimError } from './errors.js';
-import { type Filter, parseAttributePath, parseFilter } from './filter.js';
+import { type Filter, formatAttributePath, parseAttributePath, parseFilter } from './filter.js';
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter, valuesAt } from './match.js';
 import { applyPatch, parsePatchRequest } from './patch.js';
@@ -50,6 +50,7 @@ import {
   schemaUrns,
   servedSchemas,
 } from './schema.js';
+import { checkDateTimes, type ListQuery, queryFromSearchBody, queryFromUrl, restrictFilter } from './search.js';
 import type { ScimAuthenticator } from './tokens.js';
 
 export interface ScimServerOptions {
@@ -252,46 +253,86 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     if (result.status === 'in_flight') throw new ScimError(409, undefined, 'The same change is being applied; retry.');
   }
 
-  /** `filter`, `startIndex` (1-based, at least 1) and `count` (0 to `maxResults`) of a list request, checked against the schema. */
-  function listParams(url: URL, schema: ResourceSchema): ListParams {
-    const filterText = url.searchParams.get('filter');
-    let filter: Filter | undefined;
-    if (filterText) {
-      filter = parseFilter(filterText, { ...limits, schemas: schemaUrns(schema) });
-      checkFilter(schema, filter);
-    }
-    const requested = Number.parseInt(url.searchParams.get('count') ?? String(maxResults), 10);
-    const start = Number.parseInt(url.searchParams.get('startIndex') ?? '1', 10);
+  /**
+   * A list request's parameters, resolved against the schema of each resource type it searches (one,
+   * or User and Group at the root `/.search`): `startIndex` (1-based, at least 1), `count` (0 to
+   * `maxResults`), and per type the filter, the sort attribute and `attributes`/`excludedAttributes`.
+   * A filter or `sortBy` naming an attribute no searched type declares is a 400.
+   */
+  function listParams(query: ListQuery, types: readonly ResourceSchema[]): ListParams {
+    const urns = [...new Set(types.flatMap(schemaUrns))];
+    const filters = filtersOf(query.filter, types, urns);
+    const sortPaths = sortPathsOf(query.sortBy, types, urns);
+    const start = query.startIndex ?? 1;
+    const requested = query.count ?? maxResults;
     return {
-      filter,
-      startIndex: Number.isNaN(start) || start < 1 ? 1 : Math.min(start, MAX_START_INDEX),
-      count: Math.min(maxResults, Math.max(0, Number.isNaN(requested) ? maxResults : requested)),
-      sortBy: sortParam(url, schema),
-      projection: projectionOf(url, schema),
+      startIndex: start < 1 ? 1 : Math.min(start, MAX_START_INDEX),
+      count: Math.min(maxResults, Math.max(0, requested)),
+      sorted: sortPaths !== undefined,
+      descending: query.descending,
+      types: types.map((schema, i) => ({
+        filter: filters[i] as Filter | boolean,
+        sortBy: sortPaths?.[i],
+        projection: projectionOf(query, schema),
+      })),
     };
   }
 
-  /** `sortBy` resolved to a declared attribute (a 400 otherwise), with `sortOrder`. */
-  function sortParam(url: URL, schema: ResourceSchema): ListParams['sortBy'] {
-    const text = url.searchParams.get('sortBy');
+  /** The filter as each type reads it (`true`: no filter), refused (400) when it names what no type declares. */
+  function filtersOf(text: string | undefined, types: readonly ResourceSchema[], urns: string[]): (Filter | boolean)[] {
+    if (!text) return types.map(() => true);
+    const filter = parseFilter(text, { ...limits, schemas: urns });
+    const [only] = types;
+    if (types.length === 1 && only) {
+      checkFilter(only, filter);
+      checkDateTimes(only, filter);
+      return [filter];
+    }
+    // Across types, an attribute one type lacks has no value there (RFC 7644 §3.4.2.1); one that
+    // every type lacks is a mistake.
+    const misses = new Map<Filter, number>();
+    const restricted = types.map((schema) => {
+      checkDateTimes(schema, filter);
+      return restrictFilter(schema, filter, (node) => misses.set(node, (misses.get(node) ?? 0) + 1));
+    });
+    for (const [node, count] of misses) {
+      if (count === types.length && 'path' in node) {
+        throw new ScimError(
+          400,
+          'invalidFilter',
+          `The filter names "${formatAttributePath(node.path).slice(0, 200)}", which no searched resource type declares.`,
+        );
+      }
+    }
+    return restricted;
+  }
+
+  /** `sortBy` resolved per type (`undefined` where a type lacks it: its resources sort as having no value). */
+  function sortPathsOf(
+    text: string | undefined,
+    types: readonly ResourceSchema[],
+    urns: string[],
+  ): (ResolvedPath | undefined)[] | undefined {
     if (!text) return undefined;
     const invalid = (detail: string) => new ScimError(400, 'invalidValue', `sortBy is not valid: ${detail}.`);
     if (text.length > limits.maxPathLength) throw invalid(`longer than ${limits.maxPathLength} characters`);
-    const path = resolvePath(schema, parseAttributePath(text.trim(), schemaUrns(schema), invalid));
-    if (!path) throw invalid(`"${text.slice(0, 200)}" names no attribute the ${schema.name} schema declares`);
-    return { path, descending: url.searchParams.get('sortOrder')?.toLowerCase() === 'descending' };
+    const parsed = parseAttributePath(text.trim(), urns, invalid);
+    const paths = types.map((schema) => resolvePath(schema, parsed));
+    if (paths.every((path) => path === undefined)) {
+      throw invalid(
+        `"${text.slice(0, 200)}" names no attribute the ${types.map((t) => t.name).join(' or ')} schema declares`,
+      );
+    }
+    return paths;
   }
 
   /** `attributes` / `excludedAttributes` resolved against the schema; names it does not declare select nothing. */
-  function projectionOf(url: URL, schema: ResourceSchema): Projection | undefined {
-    const names = (param: string): ResolvedPath[] | undefined => {
-      const text = url.searchParams.get(param);
-      if (text === null) return undefined;
-      const parts = text.split(',');
-      if (parts.length > limits.maxAttributeNames) {
-        throw new ScimError(400, 'invalidValue', `${param} names more than ${limits.maxAttributeNames} attributes.`);
-      }
-      return parts.flatMap((part) => {
+  function projectionOf(
+    query: Pick<ListQuery, 'attributes' | 'excludedAttributes'>,
+    schema: ResourceSchema,
+  ): Projection | undefined {
+    const resolve = (param: string, names: readonly string[] | undefined): ResolvedPath[] | undefined =>
+      names?.flatMap((part) => {
         const name = part.trim();
         if (name === '') return [];
         if (name.length > limits.maxPathLength) {
@@ -308,10 +349,14 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
           return [];
         }
       });
-    };
-    const only = names('attributes');
-    const without = names('excludedAttributes');
+    const only = resolve('attributes', query.attributes);
+    const without = resolve('excludedAttributes', query.excludedAttributes);
     return only || without ? { only, without } : undefined;
+  }
+
+  /** `attributes` / `excludedAttributes` of a request's query string (RFC 7644 §3.9: any method's answer). */
+  function projectionOfUrl(url: URL, schema: ResourceSchema): Projection | undefined {
+    return projectionOf(queryFromUrl(url, limits), schema);
   }
 
   async function existing(organizationId: string, id: string): Promise<DirectoryUser> {
@@ -335,66 +380,157 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   /**
-   * A list request's page, rendered, and its `totalResults`, reading as few rows as the store can
-   * give: no filter and no `sortBy` reads one page (an offset over the id index) and a count; a
-   * filter an index answers (`userName`, `externalId`, `id`, a group's `displayName`) is one
-   * lookup; anything else scans the organization in chunks, turning the event loop between them and
-   * keeping only the page (or, under `sortBy`, each match's id and sort key), so neither the time
-   * one turn takes nor the memory grows with the directory. A group's members are read only when
-   * the filter, the sort or the answer needs them.
+   * The matches of one resource type: their number, and either the page's rows or ids (`window`) or,
+   * when sorting, every match's id and sort key. Reads as few rows as the store can give: no filter
+   * and no sort read one page (an offset over the id index) and a count; a filter an index answers
+   * (`userName`, `externalId`, `id`, a group's `displayName`) is one lookup, and so is an `and` with
+   * an `eq` on a unique key (`id`, `userName`) whose one row is then checked against the whole
+   * filter; anything else scans the organization in chunks, turning the event loop between them and
+   * keeping only the page (or, when sorting, each match's id and sort key), so neither the time one
+   * turn takes nor the memory grows with the directory. A group's members are read only when the
+   * filter or the sort needs them.
    */
-  async function listPage<T extends { id: string }>(
+  async function collect<T extends { id: string }>(
     kind: ResourceKinds<T>,
     organizationId: string,
-    params: ListParams,
-  ): Promise<{ resources: unknown[]; total: number }> {
-    const { filter, startIndex, count, sortBy, projection } = params;
-    const skip = startIndex - 1;
-    const answer = { members: wantsMembers(projection) };
-    const finish = async (rows: readonly T[]) =>
-      (await kind.render(organizationId, rows, answer)).map((resource) => project(resource, projection));
-    if (!filter && !sortBy) {
+    params: TypeParams,
+    window: { skip: number; count: number },
+    sorted: boolean,
+  ): Promise<Collected<T>> {
+    const { filter, sortBy } = params;
+    const { skip, count } = window;
+    if (filter === false) return { total: 0, ids: [], keyed: [] };
+    const key = (resource: JsonObject) => (sortBy ? sortKey(resource, sortBy) : '');
+    const scan = {
+      members: (filter !== true && mentions(filter, 'members')) || sortBy?.attribute.name === 'members',
+    };
+    if (filter === true && !sorted) {
       const [rows, total] = await Promise.all([
         count === 0 ? [] : kind.list(organizationId, { offset: skip, limit: count }),
         kind.count(organizationId),
       ]);
-      return { resources: await finish(rows), total };
+      return { total, rows, ids: [], keyed: [] };
     }
-    const lookup = filter && indexedLookup(filter, kind);
-    if (lookup && !sortBy) {
+    const lookup = filter !== true ? indexedLookup(filter, kind) : undefined;
+    if (lookup) {
       // Each index matches as its attribute's `caseExact` says (userName and displayName
-      // case-insensitively, ids exactly), so a row it finds needs no second check.
-      const found = await lookup(organizationId);
-      return { resources: await finish(found && skip === 0 && count > 0 ? [found] : []), total: found ? 1 : 0 };
+      // case-insensitively, ids exactly), so a row an exact lookup finds needs no second check.
+      const found = await lookup.find(organizationId);
+      let match: T | undefined = found;
+      let rendered: JsonObject | undefined;
+      if (found && (!lookup.exact || sorted)) {
+        [rendered] = await kind.render(organizationId, [found], scan);
+        if (!lookup.exact && !matchesFilter(rendered, filter as Filter, { caseExact })) match = undefined;
+      }
+      if (!match) return { total: 0, ids: [], keyed: [] };
+      if (sorted) return { total: 1, ids: [], keyed: [{ id: match.id, key: key(rendered as JsonObject) }] };
+      return { total: 1, rows: skip === 0 && count > 0 ? [match] : [], ids: [], keyed: [] };
     }
-    const scan = {
-      members: (filter !== undefined && mentions(filter, 'members')) || sortBy?.path.attribute.name === 'members',
-    };
     const ids: string[] = [];
-    const keyed: { id: string; key: string }[] = [];
+    const keyed: SortEntry[] = [];
     let total = 0;
     for (let after: string | undefined; ; ) {
       const rows = await kind.list(organizationId, { limit: SCAN_CHUNK, ...(after !== undefined && { after }) });
       const rendered = await kind.render(organizationId, rows, scan);
       rendered.forEach((resource, i) => {
-        if (filter && !matchesFilter(resource, filter, { caseExact })) return;
+        if (filter !== true && !matchesFilter(resource, filter, { caseExact })) return;
         total += 1;
         const id = (rows[i] as T).id;
-        if (sortBy) keyed.push({ id, key: sortKey(resource, sortBy.path) });
+        if (sorted) keyed.push({ id, key: key(resource) });
         else if (total > skip && total <= skip + count) ids.push(id);
       });
       if (rows.length < SCAN_CHUNK) break;
       after = rows[rows.length - 1]?.id;
       await nextTurn();
     }
-    if (sortBy) {
-      const direction = sortBy.descending ? -1 : 1;
-      keyed.sort((a, b) => (a.key < b.key ? -direction : a.key > b.key ? direction : a.id < b.id ? -1 : 1));
-      ids.push(...keyed.slice(skip, skip + count).map((k) => k.id));
+    return { total, ids, keyed };
+  }
+
+  /** The page's rows (read again by id when the scan kept only ids), rendered as the answer wants them. */
+  async function renderPage<T>(
+    kind: ResourceKinds<T>,
+    organizationId: string,
+    collected: Pick<Collected<T>, 'rows' | 'ids'>,
+    projection: Projection | undefined,
+  ): Promise<JsonObject[]> {
+    const rows =
+      collected.rows ??
+      (await kind.getMany(organizationId, collected.ids)).filter((row): row is T => row !== undefined);
+    const answer = { members: wantsMembers(projection) };
+    return (await kind.render(organizationId, rows, answer)).map((resource) => project(resource, projection));
+  }
+
+  /** A list request's page of one resource type, rendered, and its `totalResults`. */
+  async function listPage<T extends { id: string }>(
+    kind: ResourceKinds<T>,
+    organizationId: string,
+    params: ListParams,
+  ): Promise<{ resources: unknown[]; total: number }> {
+    const type = params.types[0] as TypeParams;
+    const window = { skip: params.startIndex - 1, count: params.count };
+    const collected = await collect(kind, organizationId, type, window, params.sorted);
+    if (params.sorted) {
+      collected.keyed.sort(byKey(params.descending));
+      collected.ids.push(...collected.keyed.slice(window.skip, window.skip + window.count).map((k) => k.id));
     }
-    // The page is read again and rendered as the answer wants it: at most `count` rows.
-    const rows = (await kind.getMany(organizationId, ids)).filter((row): row is T => row !== undefined);
-    return { resources: await finish(rows), total };
+    return { resources: await renderPage(kind, organizationId, collected, type.projection), total: collected.total };
+  }
+
+  /**
+   * The root `/.search` (RFC 7644 §3.4.3) over Users and Groups, each resource with its own schemas.
+   * Unsorted, the result is every matching User (in id order) then every matching Group, and
+   * `startIndex` counts through both; sorted, both types are sorted together by the sort key (a type
+   * that lacks the attribute sorts as having no value), ties broken by type (User first), then id.
+   */
+  async function searchAll(
+    kinds: readonly [ResourceKinds<DirectoryUser>, ResourceKinds<DirectoryGroup>],
+    organizationId: string,
+    params: ListParams,
+  ): Promise<{ resources: unknown[]; total: number }> {
+    const [users, groups] = kinds;
+    const [userParams, groupParams] = params.types as [TypeParams, TypeParams];
+    const skip = params.startIndex - 1;
+    if (!params.sorted) {
+      const u = await collect(users, organizationId, userParams, { skip, count: params.count }, false);
+      const taken = u.rows?.length ?? u.ids.length;
+      const g = await collect(
+        groups,
+        organizationId,
+        groupParams,
+        { skip: Math.max(0, skip - u.total), count: params.count - taken },
+        false,
+      );
+      const resources = [
+        ...(await renderPage(users, organizationId, u, userParams.projection)),
+        ...(await renderPage(groups, organizationId, g, groupParams.projection)),
+      ];
+      return { resources, total: u.total + g.total };
+    }
+    const everything = { skip: 0, count: 0 };
+    const u = await collect(users, organizationId, userParams, everything, true);
+    const g = await collect(groups, organizationId, groupParams, everything, true);
+    const entries = [...u.keyed.map((k) => ({ ...k, type: 0 })), ...g.keyed.map((k) => ({ ...k, type: 1 }))];
+    const order = byKey(params.descending);
+    entries.sort((a, b) => (a.key !== b.key ? order(a, b) : a.type !== b.type ? a.type - b.type : order(a, b)));
+    const page = entries.slice(skip, skip + params.count);
+    const [userPage, groupPage] = await Promise.all([
+      renderPage(
+        users,
+        organizationId,
+        { ids: page.filter((e) => e.type === 0).map((e) => e.id) },
+        userParams.projection,
+      ),
+      renderPage(
+        groups,
+        organizationId,
+        { ids: page.filter((e) => e.type === 1).map((e) => e.id) },
+        groupParams.projection,
+      ),
+    ]);
+    // Put both pages back in the sorted order (a row deleted since the scan is left out).
+    const rendered = [userPage, groupPage].map((list) => new Map(list.map((r) => [r.id as string, r])));
+    const resources = page.flatMap((e) => rendered[e.type]?.get(e.id) ?? []);
+    return { resources, total: u.total + g.total };
   }
 
   function userKind(discovery: DiscoveryOptions): ResourceKinds<DirectoryUser> {
@@ -407,6 +543,8 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         ['username', (organizationId: string, userName: string) => store.findUser(organizationId, { userName })],
         ['externalid', (organizationId: string, externalId: string) => store.findUser(organizationId, { externalId })],
       ]),
+      // userName is unique per organization after folding (the server refuses a second one), and so is the lookup's key.
+      unique: new Set(['id', 'username']),
       render: (organizationId, users) => render(organizationId, users, discovery),
     };
   }
@@ -424,6 +562,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         ],
         ['externalid', (organizationId: string, externalId: string) => store.findGroup(organizationId, { externalId })],
       ]),
+      unique: new Set(['id']),
       render: (_organizationId, groups, { members }) =>
         Promise.all(groups.map((group) => renderGroup(group, discovery, members))),
     };
@@ -512,25 +651,33 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   ): Promise<Response> {
     if (id === undefined) {
       if (method === 'GET') {
-        const params = listParams(url, served.group);
+        const params = listParams(queryFromUrl(url, limits), [served.group]);
         const page = await listPage(groupKind(discovery), organizationId, params);
         return listJson(page.resources, params.startIndex, page.total);
       }
       if (method === 'POST') {
+        const projection = projectionOfUrl(url, served.group);
         const { group, memberIds } = groupFromScim(
           await readJson(request),
           { organizationId, id: randomUUID() },
           groupOptions,
         );
         await writeGroup(group, memberIds, 'POST');
-        const resource = await renderGroup(await existingGroup(organizationId, group.id), discovery);
-        return json(201, resource, { location: `${discovery.baseUrl}/Groups/${group.id}`, etag: versionOf(resource) });
+        const resource = await renderGroup(
+          await existingGroup(organizationId, group.id),
+          discovery,
+          wantsMembers(projection),
+        );
+        return json(201, project(resource, projection), {
+          location: `${discovery.baseUrl}/Groups/${group.id}`,
+          etag: versionOf(resource),
+        });
       }
       throw notAllowed(method, '/Groups', 'GET, HEAD, POST');
     }
     const current = await existingGroup(organizationId, id);
+    const projection = projectionOfUrl(url, served.group);
     if (method === 'GET') {
-      const projection = projectionOf(url, served.group);
       const rendered = await renderGroup(current, discovery, wantsMembers(projection));
       return json(200, project(rendered, projection), { etag: versionOf(rendered) });
     }
@@ -556,8 +703,10 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       // A PUT without `members` leaves them alone (Okta renames that way); a PATCH always knows them.
       const keepMembers = method === 'PUT' && !hasMembers(body);
       await writeGroup(next.group, keepMembers ? undefined : next.memberIds, method);
-      const resource = await renderGroup(await existingGroup(organizationId, id), discovery);
-      return json(200, resource, { etag: versionOf(resource) });
+      // PATCH, like PUT, answers 200 with the group (RFC 7644 §3.5.2), as `attributes` /
+      // `excludedAttributes` shape it: `excludedAttributes=members` spares reading a large group's members.
+      const resource = await renderGroup(await existingGroup(organizationId, id), discovery, wantsMembers(projection));
+      return json(200, project(resource, projection), { etag: versionOf(resource) });
     }
     throw notAllowed(method, '/Groups/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
   }
@@ -565,7 +714,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   async function route(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (!url.pathname.startsWith(basePath)) throw notFound(url.pathname);
-    const path = url.pathname.slice(basePath.length) || '/';
+    const rest = url.pathname.slice(basePath.length) || '/';
+    // One trailing slash names the same resource (`/Users/`, `/Users/{id}/`), as Microsoft's validator sends it.
+    const path = rest.length > 1 && rest.endsWith('/') ? rest.slice(0, -1) : rest;
     const discovery: DiscoveryOptions = {
       baseUrl: `${url.origin}${basePath}`,
       maxResults,
@@ -575,9 +726,29 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     };
     const organizationId = authenticator.authenticate(request.headers.get('authorization'));
     const method = request.method.toUpperCase();
-    const [, collection, id, extra] = path.split('/');
+    const [, segment = '', id, extra] = path.split('/');
+    // Endpoint names in any case (`/users`, `/serviceproviderconfig`); ids stay exact.
+    const collection = ENDPOINTS.get(segment.toLowerCase());
 
-    if (extra !== undefined) throw notFound(path);
+    if (extra !== undefined || id === '') throw notFound(path);
+    if (collection === '.search') {
+      if (id !== undefined) throw notFound(path);
+      if (method !== 'POST') throw notAllowed(method, '/.search', 'POST');
+      const params = listParams(queryFromSearchBody(await readJson(request), limits), [served.user, served.group]);
+      const page = await searchAll([userKind(discovery), groupKind(discovery)], organizationId, params);
+      return listJson(page.resources, params.startIndex, page.total);
+    }
+    if ((collection === 'Users' || collection === 'Groups') && id?.toLowerCase() === '.search') {
+      if (method !== 'POST') throw notAllowed(method, `/${collection}/.search`, 'POST');
+      const users = collection === 'Users';
+      const params = listParams(queryFromSearchBody(await readJson(request), limits), [
+        users ? served.user : served.group,
+      ]);
+      const page = users
+        ? await listPage(userKind(discovery), organizationId, params)
+        : await listPage(groupKind(discovery), organizationId, params);
+      return listJson(page.resources, params.startIndex, page.total);
+    }
     if (collection === 'ServiceProviderConfig' && method === 'GET') return json(200, serviceProviderConfig(discovery));
     if (collection === 'ResourceTypes' && method === 'GET') {
       const all = resourceTypes(discovery);
@@ -599,11 +770,12 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
     if (id === undefined) {
       if (method === 'GET') {
-        const params = listParams(url, served.user);
+        const params = listParams(queryFromUrl(url, limits), [served.user]);
         const page = await listPage(userKind(discovery), organizationId, params);
         return listJson(page.resources, params.startIndex, page.total);
       }
       if (method === 'POST') {
+        const projection = projectionOfUrl(url, served.user);
         const user = userFromScim(
           await readJson(request),
           { organizationId, id: randomUUID(), groups: [] },
@@ -612,15 +784,19 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         await assertUniqueUserName(organizationId, user.userName as string);
         await apply(organizationId, 'POST /Users', { type: 'user.upserted', user });
         const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery);
-        return json(201, resource, { location: `${discovery.baseUrl}/Users/${user.id}`, etag: versionOf(resource) });
+        return json(201, project(resource as JsonObject, projection), {
+          location: `${discovery.baseUrl}/Users/${user.id}`,
+          etag: versionOf(resource),
+        });
       }
       throw notAllowed(method, '/Users', 'GET, HEAD, POST');
     }
 
     const current = await existing(organizationId, id);
+    const projection = projectionOfUrl(url, served.user);
     if (method === 'GET') {
       const [resource] = await render(organizationId, [current], discovery);
-      return json(200, project(resource as JsonObject, projectionOf(url, served.user)), { etag: versionOf(resource) });
+      return json(200, project(resource as JsonObject, projection), { etag: versionOf(resource) });
     }
     if (method === 'DELETE') {
       await checkIfMatch(request, organizationId, id);
@@ -645,7 +821,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
       await apply(organizationId, `${method} /Users`, { type: 'user.upserted', user: next });
       const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery);
-      return json(200, resource, { etag: versionOf(resource) });
+      return json(200, project(resource as JsonObject, projection), { etag: versionOf(resource) });
     }
     throw notAllowed(method, '/Users/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
   }
@@ -702,12 +878,41 @@ interface Projection {
   readonly without: readonly ResolvedPath[] | undefined;
 }
 
+/** What a list request asks of one resource type. */
+interface TypeParams {
+  /** `true`: every resource of the type; `false`: none (a root search's filter on what it lacks). */
+  readonly filter: Filter | boolean;
+  /** The sort attribute, when sorting and the type declares it. */
+  readonly sortBy: ResolvedPath | undefined;
+  readonly projection: Projection | undefined;
+}
+
 interface ListParams {
-  readonly filter: Filter | undefined;
   readonly startIndex: number;
   readonly count: number;
-  readonly sortBy: { readonly path: ResolvedPath; readonly descending: boolean } | undefined;
-  readonly projection: Projection | undefined;
+  readonly sorted: boolean;
+  readonly descending: boolean;
+  /** One per searched resource type, in the order searched. */
+  readonly types: readonly TypeParams[];
+}
+
+interface SortEntry {
+  readonly id: string;
+  readonly key: string;
+}
+
+/** One type's matches: their number, and the page (`rows` as read, or `ids` to read) or, sorting, every match's key. */
+interface Collected<T> {
+  readonly total: number;
+  readonly rows?: readonly T[];
+  readonly ids: string[];
+  readonly keyed: SortEntry[];
+}
+
+/** By sort key in the given direction, ties by id ascending (a stable order across pages). */
+function byKey(descending: boolean): (a: SortEntry, b: SortEntry) => number {
+  const direction = descending ? -1 : 1;
+  return (a, b) => (a.key < b.key ? -direction : a.key > b.key ? direction : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** How the list code reaches one resource type in the store. */
@@ -717,23 +922,52 @@ interface ResourceKinds<T> {
   getMany(organizationId: string, ids: readonly string[]): Promise<(T | undefined)[]>;
   /** Index-backed `eq` lookups, by lower-cased attribute name. */
   lookups: ReadonlyMap<string, (organizationId: string, value: string) => Promise<T | undefined>>;
+  /** The lookups whose key no two resources share, so one row is every candidate of an `and`. */
+  unique: ReadonlySet<string>;
   /** Rows as SCIM JSON; `members: false` leaves a group's members out. */
   render(organizationId: string, rows: readonly T[], options: { members: boolean }): Promise<JsonObject[]>;
 }
 
+/** Endpoint names by lower-cased spelling: clients send `/users` and `/serviceproviderconfig` too. */
+const ENDPOINTS: ReadonlyMap<string, string> = new Map(
+  ['Users', 'Groups', 'ServiceProviderConfig', 'ResourceTypes', 'Schemas', '.search'].map((name) => [
+    name.toLowerCase(),
+    name,
+  ]),
+);
+
 const CORE_SCHEMA = /^urn:ietf:params:scim:schemas:core:2\.0:(user|group)$/i;
 
-/** The store lookup that answers `filter` exactly, when it is `<indexed attribute> eq "<string>"`. */
-function indexedLookup<T>(
-  filter: Filter,
-  kind: ResourceKinds<T>,
-): ((organizationId: string) => Promise<T | undefined>) | undefined {
+/** An `eq` on an indexed attribute of the core schema, with a string value: one store lookup. */
+function lookupOf<T>(filter: Filter, kind: ResourceKinds<T>) {
   if (filter.op !== 'eq' || typeof filter.value !== 'string' || filter.path.subAttribute !== undefined)
     return undefined;
   if (filter.path.schema !== undefined && !CORE_SCHEMA.test(filter.path.schema)) return undefined;
-  const find = kind.lookups.get(filter.path.attribute.toLowerCase());
+  const name = filter.path.attribute.toLowerCase();
+  const find = kind.lookups.get(name);
   const value = filter.value;
-  return find && ((organizationId) => find(organizationId, value));
+  return find && { name, find: (organizationId: string) => find(organizationId, value) };
+}
+
+/**
+ * The store lookup behind `filter`: exact when the filter is `<indexed attribute> eq "<string>"`;
+ * a candidate to check against the whole filter when an `and` holds an `eq` on a unique key
+ * (`userName eq "…" and active eq true`). `undefined` when the filter needs a scan.
+ */
+function indexedLookup<T>(
+  filter: Filter,
+  kind: ResourceKinds<T>,
+): { find: (organizationId: string) => Promise<T | undefined>; exact: boolean } | undefined {
+  const exact = lookupOf(filter, kind);
+  if (exact) return { find: exact.find, exact: true };
+  const conjuncts = (node: Filter): Filter[] =>
+    node.op === 'and' ? [...conjuncts(node.left), ...conjuncts(node.right)] : [node];
+  if (filter.op !== 'and') return undefined;
+  for (const conjunct of conjuncts(filter)) {
+    const lookup = lookupOf(conjunct, kind);
+    if (lookup && kind.unique.has(lookup.name)) return { find: lookup.find, exact: false };
+  }
+  return undefined;
 }
 
 /** Whether a filter names `attribute` (a top-level name, any case), so a scan must render it. */
@@ -795,49 +1029,79 @@ function holderOf(resource: JsonObject, path: ResolvedPath): JsonObject | undefi
 }
 
 /**
- * `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): `id`, `schemas` and `meta` always stay;
- * a sub-attribute name selects (or drops) only that sub-attribute. Names were resolved against the
- * schema, so every key read or written here is a declared one.
+ * `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` always stay (RFC 7643
+ * §3.1 returns `meta` by default, so `attributes=userName` leaves it out); a sub-attribute name
+ * selects (or drops) only that sub-attribute, and a value or extension left empty is left out, with
+ * `schemas` naming exactly the extensions the answer holds. Names were resolved against the schema,
+ * so every key read or written here is a declared one.
  */
 function project(resource: JsonObject, projection: Projection | undefined): JsonObject {
   if (!projection) return resource;
-  const always = ['schemas', 'id', 'meta'];
-  if (projection.only) {
-    const out: JsonObject = {};
-    for (const key of always) if (Object.hasOwn(resource, key)) out[key] = resource[key];
-    for (const path of projection.only) {
-      const from = holderOf(resource, path);
-      const value = from && own(from, path.attribute.name);
-      if (value === undefined) continue;
-      let into = out;
-      if (path.extension !== undefined) {
-        const existing = own(out, path.extension);
-        into = isObject(existing) ? existing : {};
-        out[path.extension] = into;
-      }
-      const name = path.attribute.name;
-      const sub = path.sub;
-      if (!sub) {
-        into[name] = value;
-        continue;
-      }
-      const pick = (item: unknown, previous: unknown) =>
-        isObject(item) && Object.hasOwn(item, sub.name)
-          ? { ...(isObject(previous) ? previous : {}), [sub.name]: item[sub.name] }
-          : previous;
-      if (Array.isArray(value)) {
-        const previous = Array.isArray(into[name]) ? (into[name] as unknown[]) : [];
-        into[name] = value.map((item, i) => pick(item, previous[i]) ?? {});
-      } else {
-        const picked = pick(value, own(into, name));
-        if (picked !== undefined) into[name] = picked;
-      }
-    }
-    return out;
+  const out = projection.only ? selected(resource, projection.only) : excluded(resource, projection.without ?? []);
+  const schemas = own(resource, 'schemas');
+  if (Array.isArray(schemas)) {
+    out.schemas = schemas.filter((urn, i) => i === 0 || (typeof urn === 'string' && Object.hasOwn(out, urn)));
   }
+  return out;
+}
+
+function selected(resource: JsonObject, only: readonly ResolvedPath[]): JsonObject {
+  const out: JsonObject = {};
+  for (const key of ['schemas', 'id']) if (Object.hasOwn(resource, key)) out[key] = resource[key];
+  for (const path of only) {
+    const from = holderOf(resource, path);
+    const value = from && own(from, path.attribute.name);
+    if (value === undefined) continue;
+    let into = out;
+    if (path.extension !== undefined) {
+      const existing = own(out, path.extension);
+      into = isObject(existing) ? existing : {};
+      out[path.extension] = into;
+    }
+    const name = path.attribute.name;
+    const sub = path.sub;
+    if (!sub) {
+      into[name] = value;
+      continue;
+    }
+    const pick = (item: unknown, previous: unknown) =>
+      isObject(item) && Object.hasOwn(item, sub.name)
+        ? { ...(isObject(previous) ? previous : {}), [sub.name]: item[sub.name] }
+        : previous;
+    if (Array.isArray(value)) {
+      const previous = Array.isArray(into[name]) ? (into[name] as unknown[]) : [];
+      // Positions are kept while picking (two sub-attributes of one value meet in one object).
+      into[name] = value.map((item, i) => pick(item, previous[i]) ?? {});
+    } else {
+      const picked = pick(value, own(into, name));
+      if (picked !== undefined) into[name] = picked;
+    }
+  }
+  for (const key of Object.keys(out)) {
+    const value = out[key];
+    if (Array.isArray(value)) {
+      const kept = value.filter((item) => !isObject(item) || Object.keys(item).length > 0);
+      if (kept.length > 0) out[key] = kept;
+      else delete out[key];
+    } else if (isObject(value) && key.includes(':')) {
+      // An extension: its multi-valued attributes are pruned the same way.
+      for (const name of Object.keys(value)) {
+        const item = value[name];
+        if (!Array.isArray(item)) continue;
+        const kept = item.filter((v) => !isObject(v) || Object.keys(v).length > 0);
+        if (kept.length > 0) value[name] = kept;
+        else delete value[name];
+      }
+      if (Object.keys(value).length === 0) delete out[key];
+    }
+  }
+  return out;
+}
+
+function excluded(resource: JsonObject, without: readonly ResolvedPath[]): JsonObject {
   const out: JsonObject = { ...resource };
-  for (const path of projection.without ?? []) {
-    if (path.attribute.returned === 'always' || always.includes(path.attribute.name)) continue;
+  for (const path of without) {
+    if (path.attribute.returned === 'always' || path.attribute.name === 'schemas') continue;
     let holder = out;
     if (path.extension !== undefined) {
       const extension = own(out, path.extension);
@@ -848,16 +1112,25 @@ function project(resource: JsonObject, projection: Projection | undefined): Json
     const name = path.attribute.name;
     if (!path.sub) {
       delete holder[name];
-      continue;
+    } else {
+      const subName = path.sub.name;
+      const drop = (item: unknown) => {
+        if (!isObject(item)) return item;
+        const { [subName]: _dropped, ...rest } = item;
+        return rest;
+      };
+      const value = own(holder, name);
+      if (Array.isArray(value)) {
+        const kept = value.map(drop).filter((item) => !isObject(item) || Object.keys(item).length > 0);
+        if (kept.length > 0) holder[name] = kept;
+        else delete holder[name];
+      } else if (value !== undefined) {
+        const rest = drop(value);
+        if (isObject(rest) && Object.keys(rest).length === 0) delete holder[name];
+        else holder[name] = rest;
+      }
     }
-    const subName = path.sub.name;
-    const drop = (item: unknown) => {
-      if (!isObject(item)) return item;
-      const { [subName]: _dropped, ...rest } = item;
-      return rest;
-    };
-    const value = own(holder, name);
-    if (value !== undefined) holder[name] = Array.isArray(value) ? value.map(drop) : drop(value);
+    if (path.extension !== undefined && Object.keys(holder).length === 0) delete out[path.extension];
   }
   return out;
 }
