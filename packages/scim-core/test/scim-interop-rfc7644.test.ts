@@ -21,6 +21,8 @@ const ACME = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User';
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const SEARCH = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 
+const userMeta = expect.objectContaining({ resourceType: 'User' });
+const groupMeta = expect.objectContaining({ resourceType: 'Group' });
 const search = (body: Record<string, unknown>) => ({ schemas: [SEARCH], ...body });
 
 describe('RFC 7643 checker (the test helper)', () => {
@@ -100,8 +102,8 @@ describe('RFC 7644 over HTTP', () => {
     expect(found.headers.get('content-type')).toContain('application/scim+json');
     expect(found.body).toMatchObject({ totalResults: 2, startIndex: 1, itemsPerPage: 2 });
     expect(found.body.Resources).toEqual([
-      { schemas: [USER], id: ids.cy, userName: 'cy@acme.test' },
-      { schemas: [USER], id: ids.bob, userName: 'bob@acme.test' },
+      { schemas: [USER], id: ids.cy, userName: 'cy@acme.test', meta: userMeta },
+      { schemas: [USER], id: ids.bob, userName: 'bob@acme.test', meta: userMeta },
     ]);
     const page = await h.scim(
       'POST',
@@ -214,15 +216,15 @@ describe('RFC 7644 over HTTP', () => {
     expect(lean.body).not.toHaveProperty('members');
     expect(lean.body).toMatchObject({ id: ids.Admins, displayName: 'Admins' });
     const values = await h.scim('GET', `/Groups/${ids.Admins}?attributes=members.value`);
-    // RFC 7644 §3.9: a sub-attribute selects only itself; id and schemas are always returned.
-    // Members are listed in id order.
+    // RFC 7644 §3.9: a sub-attribute selects only itself; id and schemas are always returned (and
+    // meta, for its version and location). Members are listed in id order.
     const members = [ids.ada, ids.bob].sort().map((value) => ({ value }));
-    expect(values.body).toEqual({ schemas: [GROUP], id: ids.Admins, members });
+    expect(values.body).toEqual({ schemas: [GROUP], id: ids.Admins, members, meta: groupMeta });
     const user = await h.scim('PATCH', `/Users/${ids.ada}?attributes=displayName`, {
       schemas: [PATCH],
       Operations: [{ op: 'replace', path: 'displayName', value: 'Ada L.' }],
     });
-    expect(user.body).toEqual({ schemas: [USER], id: ids.ada, displayName: 'Ada L.' });
+    expect(user.body).toEqual({ schemas: [USER], id: ids.ada, displayName: 'Ada L.', meta: userMeta });
   });
 
   it('RFC 7643 §2.5 an empty multi-valued attribute is left out: the last member gone, a group has no members key', async () => {

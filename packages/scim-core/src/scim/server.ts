@@ -1029,8 +1029,9 @@ function holderOf(resource: JsonObject, path: ResolvedPath): JsonObject | undefi
 }
 
 /**
- * `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` always stay (RFC 7643
- * §3.1 returns `meta` by default, so `attributes=userName` leaves it out); a sub-attribute name
+ * `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` always stay, and so
+ * does `meta` under `attributes` (clients read `meta.version` and `meta.location` from any answer;
+ * `excludedAttributes=meta` drops it); a sub-attribute name
  * selects (or drops) only that sub-attribute, and a value or extension left empty is left out, with
  * `schemas` naming exactly the extensions the answer holds. Names were resolved against the schema,
  * so every key read or written here is a declared one.
@@ -1047,7 +1048,7 @@ function project(resource: JsonObject, projection: Projection | undefined): Json
 
 function selected(resource: JsonObject, only: readonly ResolvedPath[]): JsonObject {
   const out: JsonObject = {};
-  for (const key of ['schemas', 'id']) if (Object.hasOwn(resource, key)) out[key] = resource[key];
+  for (const key of ['schemas', 'id', 'meta']) if (Object.hasOwn(resource, key)) out[key] = resource[key];
   for (const path of only) {
     const from = holderOf(resource, path);
     const value = from && own(from, path.attribute.name);
