@@ -24,6 +24,27 @@ describe('parseFilter', () => {
       { op: 'sw', path: path('userName', { schema: 'urn:ietf:params:scim:schemas:core:2.0:User' }), value: 'J' },
     ],
     ['title pr', { op: 'pr', path: path('title') }],
+    // Entra: a value path then a sub-attribute means both conditions on one value.
+    [
+      'emails[type eq "work"].value eq "a@b.c"',
+      {
+        op: 'valuePath',
+        path: path('emails'),
+        filter: {
+          op: 'and',
+          left: { op: 'eq', path: path('type'), value: 'work' },
+          right: { op: 'eq', path: path('value'), value: 'a@b.c' },
+        },
+      },
+    ],
+    // Microsoft's validator: an unquoted word that is no literal and no number is a string.
+    ['userName sw O', { op: 'sw', path: path('userName'), value: 'O' }],
+    ['userName eq a@b.c', { op: 'eq', path: path('userName'), value: 'a@b.c' }],
+    [
+      'meta.created gt 2015-10-10T14:38:21.8617979-07:00',
+      { op: 'gt', path: path('meta', { subAttribute: 'created' }), value: '2015-10-10T14:38:21.8617979-07:00' },
+    ],
+    ['userName eq 12', { op: 'eq', path: path('userName'), value: 12 }],
     [
       'meta.lastModified gt "2011-05-13T04:42:34Z"',
       { op: 'gt', path: path('meta', { subAttribute: 'lastModified' }), value: '2011-05-13T04:42:34Z' },

@@ -1,7 +1,7 @@
 /** Evaluating SCIM filters against resources: case rules, multi-valued attributes, value paths, dates, presence. */
 import { describe, expect, it } from 'vitest';
 import { parseFilter } from '../src/scim/filter.js';
-import { matchesFilter } from '../src/scim/match.js';
+import { matchesFilter, parseInstant } from '../src/scim/match.js';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const bjensen = {
@@ -59,5 +59,25 @@ describe('matchesFilter', () => {
   it('uses the caller’s caseExact rule', () => {
     const filter = parseFilter('userName eq "BJENSEN@EXAMPLE.COM"');
     expect(matchesFilter(bjensen, filter, { caseExact: (name) => name === 'username' })).toBe(false);
+  });
+});
+
+describe('parseInstant', () => {
+  it('reads a date-time with a zone as an exact instant, and nothing else', () => {
+    expect(parseInstant('2015-10-10T14:38:21.8617979-07:00')).toEqual(parseInstant('2015-10-10T21:38:21.86179790Z'));
+    expect(parseInstant('2015-10-10T14:38:21.8617979-07:00')).not.toEqual(parseInstant('2015-10-10T21:38:21.861Z'));
+    for (const bad of ['2015-02-31T00:00:00Z', '2015-10-10T24:00:00Z', '2015-10-10T14:38:21', '2015-10-10', 'x']) {
+      expect(parseInstant(bad), bad).toBeUndefined();
+    }
+  });
+
+  it('compares date-times as instants, across offsets, below the millisecond', () => {
+    const user = { meta: { created: '2015-10-10T21:38:21.8617979Z' } };
+    const created = (op: 'gt' | 'lt' | 'eq', value: string) =>
+      matchesFilter(user, { op, path: { attribute: 'meta', subAttribute: 'created' }, value });
+    expect(created('eq', '2015-10-10T14:38:21.8617979-07:00')).toBe(true);
+    expect(created('gt', '2015-10-10T14:38:21.8617978-07:00')).toBe(true);
+    expect(created('lt', '2015-10-11T00:38:21.861798+03:00')).toBe(true);
+    expect(created('gt', '2015-10-10T21:38:21.862Z')).toBe(false);
   });
 });

@@ -6,6 +6,11 @@
  * Precedence: `not` (with its parentheses) binds tightest, then `and`, then `or`; `and` and `or`
  * associate to the left. Operators and the literals `true`, `false`, `null` are case-insensitive;
  * attribute names keep their spelling (matching is case-insensitive, per RFC 7643 §2.1).
+ *
+ * Beyond the RFC's grammar, two forms identity providers send (docs/scim-server.md): a value path
+ * followed by a sub-attribute, `emails[type eq "work"].value eq "a@b.c"`, parsed as
+ * `emails[type eq "work" and value eq "a@b.c"]`; and an unquoted value, `userName sw O`, which is a
+ * string unless it is `true`, `false`, `null` or a number (a keyword is refused, never a value).
  */
 import { SCHEMAS } from './discovery.js';
 import { ScimError } from './errors.js';

@@ -51,8 +51,9 @@ export function parseInstant(text: string): Instant | undefined {
   if (check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
     return undefined;
   }
-  const offset = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) * 60;
-  if (Number(m[10] ?? 0) > 23 || Number(m[11] ?? 0) > 59) return undefined;
+  const [offsetHours, offsetMinutes] = [Number(m[10] ?? 0), Number(m[11] ?? 0)];
+  if (offsetHours > 23 || offsetMinutes > 59) return undefined;
+  const offset = (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60;
   return { seconds: epochMs / 1000 - offset, fraction: (m[7] ?? '').replace(/0+$/, '') };
 }
 
