@@ -180,6 +180,9 @@ describe('RFC 7644 over HTTP', () => {
       [search({ filter: 'userName eq' }), 'invalidFilter'],
       [search({ filter: 'nosuch eq "x"' }), 'invalidFilter'],
       [search({ sortBy: 'nosuch' }), 'invalidValue'],
+      [search({ sortBy: '__proto__' }), 'invalidValue'],
+      [search({ filter: 'constructor pr' }), 'invalidFilter'],
+      [search({ filter: 'emails[__proto__ pr]' }), 'invalidFilter'],
       ['{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"__proto__":{"count":0}}', 'invalidSyntax'],
     ];
     for (const [body, scimType] of cases) {
@@ -188,6 +191,15 @@ describe('RFC 7644 over HTTP', () => {
         expect([path, answer.status, answer.body.scimType]).toEqual([path, 400, scimType]);
       }
     }
+    // Names that are no attribute select nothing, and reach no prototype.
+    const projected = await h.scim(
+      'POST',
+      '/.search',
+      search({ attributes: ['__proto__', 'constructor', 'displayName'] }),
+    );
+    expect(projected.status).toBe(200);
+    expect(Object.keys(projected.body.Resources[0]).sort()).toEqual(['displayName', 'id', 'meta', 'schemas']);
+    expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('count');
     // Filtered attributes no searched type declares are a mistake at the root too.
     expect((await h.scim('POST', '/.search', search({ filter: 'nosuch eq "x"' }))).body.scimType).toBe('invalidFilter');
     // The body is capped like any other.
