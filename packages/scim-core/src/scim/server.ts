@@ -1,6 +1,8 @@
 /**
- * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`: discovery, `/Users`
- * and `/Groups`. Mount it at `basePath` (default `/scim/v2`) for every method.
+ * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`: discovery, `/Users`,
+ * `/Groups` and `POST /.search` (on each and at the root). Mount it at `basePath` (default
+ * `/scim/v2`) for every method. What it reads beyond the RFC (Entra's and Okta's forms, lower-case
+ * endpoint names, a trailing slash) and the shape of its answers: docs/scim-server.md.
  *
  * Every write becomes `source: 'scim'` events through the app's engine, so SCIM users reach the same
  * handlers as Scalekit ones. A group's membership change becomes one user event per member whose
