@@ -133,6 +133,14 @@ describe('RFC 7643 §3.3 an app-declared User extension', () => {
     expect(filtered.status).toBe(200);
     expect(filtered.body.Resources.map((u: { userName: string }) => u.userName)).toEqual(['linus@acme.example']);
     const sorted = await scim('GET', `/Users?sortBy=${encodeURIComponent(`${ACME}:clearance`)}&sortOrder=descending`);
+    const byBadge = await scim(
+      'GET',
+      `/Users?sortBy=${encodeURIComponent(`${ACME}:badgeNumber`)}&sortOrder=descending`,
+    );
+    // RFC 7644 §3.4.2.3 sorts by the attribute's type: an integer as a number (4711 > 12 > 7), not as text.
+    expect(byBadge.body.Resources.map((u: Record<string, { badgeNumber: number }>) => u[ACME]?.badgeNumber)).toEqual([
+      4711, 12, 7,
+    ]);
     const clearances = sorted.body.Resources.map((u: Record<string, { clearance?: string }>) => u[ACME]?.clearance);
     expect(clearances.filter((c: string | undefined) => c !== undefined)).toEqual(['secret', 'public']);
   });

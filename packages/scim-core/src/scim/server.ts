@@ -900,7 +900,8 @@ interface ListParams {
 
 interface SortEntry {
   readonly id: string;
-  readonly key: string;
+  /** A string (case-folded) for string attributes; a number for integer, decimal and dateTime ones. */
+  readonly key: string | number;
 }
 
 /** One type's matches: their number, and the page (`rows` as read, or `ids` to read) or, sorting, every match's key. */
@@ -1138,13 +1139,24 @@ function excluded(resource: JsonObject, without: readonly ResolvedPath[]): JsonO
   return out;
 }
 
-/** A resource's sort key for `sortBy` (RFC 7644 §3.4.2.3): the first value the path reaches, case-folded. */
-function sortKey(resource: JsonObject, path: ResolvedPath): string {
+/**
+ * A resource's sort key for `sortBy` (RFC 7644 §3.4.2.3): the first value the path reaches, ordered as
+ * its type orders. Strings case-folded; integers and decimals as numbers (`9` before `10`); dateTimes
+ * as instants (an offset compares as the UTC time it names). A resource without a value sorts as the
+ * smallest of its type, so one sortBy never mixes strings and numbers.
+ */
+function sortKey(resource: JsonObject, path: ResolvedPath): string | number {
   const [value] = valuesAt(resource, {
     ...(path.extension !== undefined && { schema: path.extension }),
     attribute: path.attribute.name,
     ...(path.sub !== undefined && { subAttribute: path.sub.name }),
   });
+  const type = (path.sub ?? path.attribute).type;
+  if (type === 'integer' || type === 'decimal') return typeof value === 'number' ? value : Number.NEGATIVE_INFINITY;
+  if (type === 'dateTime') {
+    const instant = typeof value === 'string' ? Date.parse(value.replace(/(\.\d{3})\d+/, '$1')) : Number.NaN;
+    return Number.isNaN(instant) ? Number.NEGATIVE_INFINITY : instant;
+  }
   return typeof value === 'string' ? value.toLowerCase() : value === undefined || value === null ? '' : String(value);
 }
 
