@@ -53,6 +53,9 @@ export const directoryGroupSchema = z.object({
   externalId: z.string().optional(),
 });
 
+/** The group a membership change names: its identity only; the engine reads the rest from the mirror. */
+const directoryGroupKeySchema = directoryGroupSchema.pick({ id: true, organizationId: true });
+
 export const directorySchema = z.object({
   id: z.string().min(1),
   organizationId: z.string().min(1),
@@ -84,6 +87,21 @@ export const directoryEventSchema = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('user.deleted'), user: directoryUserRefSchema }),
   z.object({ ...eventBase, type: z.literal('group.upserted'), group: directoryGroupSchema }),
   z.object({ ...eventBase, type: z.literal('group.deleted'), group: directoryGroupSchema }),
+  /**
+   * Members joining and leaving one group, as a SCIM `PATCH /Groups/{id}` sends them (Entra one per
+   * request, Okta up to 256): a delta, so its cost follows the users it names, never the group's
+   * size. The lists hold user ids and are disjoint. Every added id must be a user of the mirror, or
+   * the event fails (`EngineError` `unknown_members`) with nothing written. Adding a member already
+   * in, or removing one not in, changes nothing. Ordered by the group's version, like a
+   * `group.upserted`.
+   */
+  z.object({
+    ...eventBase,
+    type: z.literal('group.members_changed'),
+    group: directoryGroupKeySchema,
+    added: z.array(z.string().min(1)),
+    removed: z.array(z.string().min(1)),
+  }),
   z.object({ ...eventBase, type: z.literal('directory.enabled'), directory: directorySchema }),
   z.object({ ...eventBase, type: z.literal('directory.disabled'), directory: directorySchema }),
 ]);

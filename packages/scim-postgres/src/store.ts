@@ -215,6 +215,13 @@ function statements(s: string) {
     findGroup: (column: 'external_id' | 'display_name_lower') =>
       `select body from ${s}.groups where organization_id = $1 and ${column} = $2 order by id limit 1`,
     members: `select user_id from ${s}.memberships where organization_id = $1 and group_id = $2 order by user_id`,
+    // Both through the primary key (organization_id, group_id, user_id): a count of its entries,
+    // and a range of it from the keyset on.
+    countMembers: `select count(*)::int as n from ${s}.memberships where organization_id = $1 and group_id = $2`,
+    pageMembers: `
+      select user_id from ${s}.memberships
+      where organization_id = $1 and group_id = $2 and ($3::text is null or user_id > $3)
+      order by user_id offset $5 limit $4`,
     userFingerprints: `
       select u.fingerprint from unnest($2::text[]) with ordinality as r(id, i)
       left join lateral (select fingerprint from ${s}.users where organization_id = $1 and id = r.id limit 1) u on true
@@ -432,6 +439,22 @@ class Operations implements StoreOperations {
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
     const { rows } = await this.db.query<{ user_id: string }>(this.sql.members, [organizationId, groupId]);
+    return rows.map((row) => row.user_id);
+  }
+
+  async countGroupMembers(organizationId: string, groupId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(this.sql.countMembers, [organizationId, groupId]);
+    return rows[0]?.n ?? 0;
+  }
+
+  async pageGroupMemberIds(organizationId: string, groupId: string, page: PageRequest): Promise<string[]> {
+    const { rows } = await this.db.query<{ user_id: string }>(this.sql.pageMembers, [
+      organizationId,
+      groupId,
+      page.after ?? null,
+      Math.max(0, page.limit),
+      Math.max(0, page.offset ?? 0),
+    ]);
     return rows.map((row) => row.user_id);
   }
 
@@ -706,6 +729,14 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   override async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
     await this.flush();
     return super.listGroupMemberIds(organizationId, groupId);
+  }
+  override async countGroupMembers(organizationId: string, groupId: string): Promise<number> {
+    await this.flush();
+    return super.countGroupMembers(organizationId, groupId);
+  }
+  override async pageGroupMemberIds(organizationId: string, groupId: string, page: PageRequest): Promise<string[]> {
+    await this.flush();
+    return super.pageGroupMemberIds(organizationId, groupId, page);
   }
   override async getUserFingerprints(organizationId: string, ids: readonly string[]) {
     await this.flush();

@@ -442,6 +442,62 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.listGroupMemberIds(fresh('org'), 'dirgroup_b')).toEqual([]);
       });
 
+      it("counts and pages a group's members, as listGroupMemberIds has them, through joins and leaves", async () => {
+        const org = fresh('org');
+        const ids = ['diruser_5', 'diruser_1', 'diruser_4', 'diruser_2', 'diruser_3'];
+        for (const id of ids) await store.putUser(user(org, id, { groups: [{ id: 'dirgroup_a' }] }));
+        await store.putUser(user(org, 'diruser_0', { groups: [{ id: 'dirgroup_b' }] }));
+        await store.putUser(user(fresh('org'), 'diruser_9', { groups: [{ id: 'dirgroup_a' }] }));
+        expect(await store.countGroupMembers(org, 'dirgroup_a')).toBe(5);
+        expect(await store.countGroupMembers(org, 'dirgroup_nope')).toBe(0);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { limit: 2 })).toEqual(['diruser_1', 'diruser_2']);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { after: 'diruser_2', limit: 2 })).toEqual([
+          'diruser_3',
+          'diruser_4',
+        ]);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { after: 'diruser_20', limit: 10 })).toEqual([
+          'diruser_3',
+          'diruser_4',
+          'diruser_5',
+        ]);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { offset: 3, limit: 10 })).toEqual([
+          'diruser_4',
+          'diruser_5',
+        ]);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { after: 'diruser_1', offset: 1, limit: 1 })).toEqual([
+          'diruser_3',
+        ]);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { after: 'diruser_5', limit: 10 })).toEqual([]);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_nope', { limit: 10 })).toEqual([]);
+
+        // One member leaves, another joins: count and pages follow, and agree with the whole list.
+        await store.putUser(user(org, 'diruser_2', { groups: [] }));
+        await store.putUser(user(org, 'diruser_0', { groups: [{ id: 'dirgroup_a' }, { id: 'dirgroup_b' }] }));
+        await store.deleteUser(org, 'diruser_5');
+        const all = await store.listGroupMemberIds(org, 'dirgroup_a');
+        expect(all).toEqual(['diruser_0', 'diruser_1', 'diruser_3', 'diruser_4']);
+        expect(await store.countGroupMembers(org, 'dirgroup_a')).toBe(all.length);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { limit: 10 })).toEqual(all);
+      });
+
+      it('counts and pages members inside a transaction as its own writes left them, and as before once it throws', async () => {
+        const org = fresh('org');
+        const r = (id: string): ResourceRef => ({ organizationId: org, kind: 'user', id });
+        await store.putUser(user(org, 'diruser_1', { groups: [{ id: 'dirgroup_a' }] }));
+        const failure = new Error('rolled back');
+        await expect(
+          store.transaction([r('diruser_1'), r('diruser_2')], async (tx) => {
+            await tx.putUser(user(org, 'diruser_2', { groups: [{ id: 'dirgroup_a' }] }));
+            await tx.putUser(user(org, 'diruser_1', { groups: [] }));
+            expect(await tx.countGroupMembers(org, 'dirgroup_a')).toBe(1);
+            expect(await tx.pageGroupMemberIds(org, 'dirgroup_a', { limit: 10 })).toEqual(['diruser_2']);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.countGroupMembers(org, 'dirgroup_a')).toBe(1);
+        expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { limit: 10 })).toEqual(['diruser_1']);
+      });
+
       it('puts, gets, lists and deletes groups', async () => {
         const org = fresh('org');
         const g = group(org, 'dirgroup_b', { externalId: 'ext', directoryId: 'dir_1' });

@@ -121,6 +121,12 @@ function userFromDeletion(ref: Extract<DirectoryEvent, { type: 'user.deleted' }>
   return { ...ref, active: false, groups: [], roles: [], attributes: {}, customAttributes: {} };
 }
 
+/** `groups` (sorted by id, without `group`) with `group` in its place. */
+function withGroup(groups: readonly GroupRef[], group: GroupRef): GroupRef[] {
+  const at = groups.findIndex((g) => g.id > group.id);
+  return at < 0 ? [...groups, group] : [...groups.slice(0, at), group, ...groups.slice(at)];
+}
+
 /** Every method of `ProvisioningStore`; a `Record` so that adding one to the interface fails the typecheck here. */
 const STORE_METHODS = Object.keys({
   claimEvent: 0,
@@ -141,6 +147,8 @@ const STORE_METHODS = Object.keys({
   countGroups: 0,
   findGroup: 0,
   listGroupMemberIds: 0,
+  countGroupMembers: 0,
+  pageGroupMemberIds: 0,
   getUserFingerprints: 0,
   getGroupFingerprints: 0,
   getUsers: 0,
@@ -411,6 +419,68 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     });
   }
 
+  /**
+   * A membership delta, in the group's transaction: the group and each named user locked, each
+   * user read and, where its membership actually changes, written back with one handler call. What
+   * it costs follows the users named, never the group's size: the member list is not read.
+   */
+  async function changeMembers(event: Extract<DirectoryEvent, { type: 'group.members_changed' }>, now: number) {
+    const { organizationId, id } = event.group;
+    const added = [...new Set(event.added)];
+    const removed = [...new Set(event.removed)];
+    const leaving = new Set(removed);
+    const both = added.filter((userId) => leaving.has(userId));
+    if (both.length > 0) {
+      throw new EngineError(
+        'invalid_event',
+        `Event ${event.id} both adds and removes ${both.length} member(s) of group ${id}, such as ${JSON.stringify(both[0])}.`,
+      );
+    }
+    const named = [...added, ...removed];
+    const ref = groupRef(organizationId, id);
+    return store.transaction([ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx) => {
+      const d = new Dispatch(event, tx);
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+      const group = await tx.getGroup(organizationId, id);
+      if (!group)
+        throw new EngineError(
+          'unknown_group',
+          `Event ${event.id} changes the members of group ${id}, which the mirror does not hold.`,
+        );
+      const users: (DirectoryUser | undefined)[] = [];
+      for (let start = 0; start < named.length; start += MEMBERS_PER_READ) {
+        if (start > 0) await nextTurn();
+        users.push(...(await tx.getUsers(organizationId, named.slice(start, start + MEMBERS_PER_READ))));
+      }
+      const missing = added.filter((_, i) => users[i] === undefined);
+      if (missing.length > 0) {
+        throw new EngineError(
+          'unknown_members',
+          `Event ${event.id} adds ${missing.length} user(s) to group ${id} that the mirror does not hold, such as ${JSON.stringify(missing[0])}.`,
+          { ids: missing },
+        );
+      }
+      const joined: GroupRef = { id, name: group.displayName };
+      for (const [i, member] of users.entries()) {
+        if (!member) continue;
+        const held = member.groups.find((g) => g.id === id);
+        if (leaving.has(member.id)) {
+          if (!held) continue;
+          const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+          await d.call('membershipRemoved', { organizationId, user, group: held });
+          await tx.putUser(user);
+        } else {
+          if (held) continue;
+          const user = { ...member, groups: withGroup(member.groups, joined) };
+          await d.call('membershipAdded', { organizationId, user, group: joined });
+          await tx.putUser(user);
+        }
+        if (i > 0 && i % MEMBERS_PER_READ === 0) await nextTurn();
+      }
+      return d.done('applied', now);
+    });
+  }
+
   async function directoryChanged(
     event: Extract<DirectoryEvent, { type: 'directory.enabled' | 'directory.disabled' }>,
     now: number,
@@ -451,6 +521,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         return upsertGroup(event, now);
       case 'group.deleted':
         return deleteGroup(event, now);
+      case 'group.members_changed':
+        return changeMembers(event, now);
       case 'directory.enabled':
       case 'directory.disabled':
         return directoryChanged(event, now);

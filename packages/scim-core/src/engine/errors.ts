@@ -1,16 +1,28 @@
 import type { HandlerName } from './handlers.js';
 
-export type EngineErrorCode = 'store_failed' | 'invalid_event';
+/**
+ * - `store_failed`: the store threw; a redelivery may succeed.
+ * - `invalid_event`: the event cannot be interpreted (a malformed `occurredAt`, a member both added and removed).
+ * - `unknown_group`: a `group.members_changed` names a group the mirror does not hold.
+ * - `unknown_members`: a `group.members_changed` adds users the mirror does not hold (`ids` lists them).
+ */
+export type EngineErrorCode = 'store_failed' | 'invalid_event' | 'unknown_group' | 'unknown_members';
 
-/** The store failed, or an event could not be interpreted. The claim was released; a redelivery may succeed. */
+/**
+ * The store failed, or an event could not be interpreted or applied. Nothing of the event was
+ * written and the claim was released; a redelivery may succeed.
+ */
 export class EngineError extends Error {
   override readonly name = 'EngineError';
+  /** For `unknown_members`: the ids that name no user, in the event's order. */
+  readonly ids: readonly string[];
   constructor(
     readonly code: EngineErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { ids?: readonly string[] },
   ) {
     super(message, options);
+    this.ids = options?.ids ?? [];
   }
 }
 

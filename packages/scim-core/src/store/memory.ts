@@ -35,6 +35,25 @@ type LedgerEntry =
 
 type Undo = () => void;
 
+/** The index of the first of ascending `ids` strictly greater than `after` (0 without one). */
+function firstAfter(ids: readonly string[], after: string | undefined): number {
+  let start = 0;
+  if (after === undefined) return start;
+  let hi = ids.length;
+  while (start < hi) {
+    const mid = (start + hi) >>> 1;
+    if ((ids[mid] as string) <= after) start = mid + 1;
+    else hi = mid;
+  }
+  return start;
+}
+
+/** A page of ascending `ids`: after `after`, skipping `offset`, at most `limit`. */
+function pageOf(ids: readonly string[], { after, offset = 0, limit }: PageRequest): string[] {
+  const start = firstAfter(ids, after) + Math.max(0, offset);
+  return ids.slice(start, start + Math.max(0, limit));
+}
+
 /** Rows of one organization, with ids kept sortable for keyset pagination. */
 class Table<T extends { id: string }> {
   readonly rows = new Map<string, T>();
@@ -57,16 +76,7 @@ class Table<T extends { id: string }> {
   pageIds({ after, offset = 0, limit }: PageRequest, keep: (id: string) => boolean): string[] {
     this.#sorted ??= [...this.rows.keys()].sort();
     const ids = this.#sorted;
-    let start = 0;
-    if (after !== undefined) {
-      // First id strictly greater than `after`.
-      let hi = ids.length;
-      while (start < hi) {
-        const mid = (start + hi) >>> 1;
-        if ((ids[mid] as string) <= after) start = mid + 1;
-        else hi = mid;
-      }
-    }
+    const start = firstAfter(ids, after);
     const page: string[] = [];
     let skip = Math.max(0, offset);
     for (let i = start; i < ids.length && page.length < limit; i++) {
@@ -157,6 +167,8 @@ class MemoryState {
   readonly groups = new Map<string, Table<DirectoryGroup>>();
   /** `${org}\0${groupId}` → member user ids. */
   readonly members = new Map<string, Set<string>>();
+  /** The same ids sorted, built on first ask and dropped when the group's members change: pages read it. */
+  readonly #sortedMembers = new Map<string, string[]>();
   /** `${org}\0${field}\0${value}` → user ids (none of the keys is unique), for `findUser`. */
   readonly userIndex = new Map<string, Set<string>>();
   /** `${org}\0${field}\0${value}` → group ids (display names need not be unique), for `findGroup`. */
@@ -206,8 +218,21 @@ class MemoryState {
     return `${organizationId}\u0000${field}\u0000${lookupValue(field, value)}`;
   }
 
-  #memberKey(organizationId: string, groupId: string): string {
+  memberKey(organizationId: string, groupId: string): string {
     return `${organizationId}\u0000${groupId}`;
+  }
+
+  /** A group's member ids, ascending; the caller must not change the array. */
+  sortedMembers(organizationId: string, groupId: string): readonly string[] {
+    const key = this.memberKey(organizationId, groupId);
+    let sorted = this.#sortedMembers.get(key);
+    if (!sorted) {
+      const set = this.members.get(key);
+      if (!set) return [];
+      sorted = [...set].sort();
+      this.#sortedMembers.set(key, sorted);
+    }
+    return sorted;
   }
 
   /**
@@ -241,19 +266,21 @@ class MemoryState {
     const kept = new Set(afterGroups.map((g) => g.id));
     for (const group of beforeGroups) {
       if (kept.has(group.id)) continue;
-      const key = this.#memberKey(user.organizationId, group.id);
+      const key = this.memberKey(user.organizationId, group.id);
       const set = this.members.get(key);
-      set?.delete(user.id);
+      if (set?.delete(user.id)) this.#sortedMembers.delete(key);
       if (set?.size === 0) this.members.delete(key);
     }
     for (const group of afterGroups) {
-      const key = this.#memberKey(user.organizationId, group.id);
+      const key = this.memberKey(user.organizationId, group.id);
       let set = this.members.get(key);
       if (!set) {
         set = new Set();
         this.members.set(key, set);
       }
+      if (set.has(user.id)) continue;
       set.add(user.id);
+      this.#sortedMembers.delete(key);
     }
   }
 
@@ -464,7 +491,15 @@ class MemoryOperations implements StoreOperations {
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
-    return [...(this.state.members.get(`${organizationId}\u0000${groupId}`) ?? [])].sort();
+    return [...this.state.sortedMembers(organizationId, groupId)];
+  }
+
+  async countGroupMembers(organizationId: string, groupId: string): Promise<number> {
+    return this.state.members.get(this.state.memberKey(organizationId, groupId))?.size ?? 0;
+  }
+
+  async pageGroupMemberIds(organizationId: string, groupId: string, page: PageRequest): Promise<string[]> {
+    return pageOf(this.state.sortedMembers(organizationId, groupId), page);
   }
 
   async getUserFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {

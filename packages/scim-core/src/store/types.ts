@@ -141,6 +141,10 @@ export interface StoreOperations {
   countUsers(organizationId: string): Promise<number>;
 
   getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined>;
+  /**
+   * Inserts or replaces the group row. Memberships belong to users (their `groups`): a member joins
+   * or leaves through `putUser`, whose cost follows that user's groups, never the group's size.
+   */
   putGroup(group: DirectoryGroup): Promise<void>;
   /** Removes the group row only; the engine removes memberships through `putUser` first. */
   deleteGroup(organizationId: string, id: string): Promise<void>;
@@ -153,8 +157,23 @@ export interface StoreOperations {
    * share one), `externalId` exactly. Backs SCIM's `displayName eq "…"`, which Okta and Entra send.
    */
   findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined>;
-  /** Ids of the users whose `groups` contain `groupId`, ascending. */
+  /**
+   * Ids of the users whose `groups` contain `groupId`, ascending: the whole list, which a group
+   * deletion needs. Reads that do not need all of it use `countGroupMembers` or `pageGroupMemberIds`.
+   */
   listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]>;
+  /**
+   * How many users have `groupId` among their `groups`: what `listGroupMemberIds(…).length` says,
+   * without reading the ids (a `Set`'s size, an index count). Backs a group's version (ETag), so
+   * reading a group without its members never lists them.
+   */
+  countGroupMembers(organizationId: string, groupId: string): Promise<number>;
+  /**
+   * One page of `listGroupMemberIds`: member ids ascending, after `page.after` (keyset), skipping
+   * `page.offset`, at most `page.limit`. Its cost follows the page, not the group, so a group of
+   * 100,000 is rendered a page at a time.
+   */
+  pageGroupMemberIds(organizationId: string, groupId: string, page: PageRequest): Promise<string[]>;
 
   // ── Batch reads for reconciliation ───────────────────────────────────────────────────────
 

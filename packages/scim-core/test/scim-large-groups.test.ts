@@ -1,0 +1,298 @@
+/**
+ * Large groups (issue 14, class 5): a member joining or leaving a group of 100,000 costs what it
+ * costs in a group of 10. Entra sends one PATCH per member, Okta up to 256; the SCIM server turns
+ * them into `group.members_changed` deltas, which the engine applies per named user and never by
+ * reading the member list. Ratios are measured in the same run; the bounds are generous (20×) so
+ * that noise cannot fail them, while reading the list (about 400× before) still would.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  createEngine,
+  type DirectoryEvent,
+  EngineError,
+  formatNanos,
+  memoryStore,
+  type ProvisioningHandlers,
+  type ProvisioningStore,
+  type ResourceRef,
+} from '../src/index.js';
+import { ORG, T0, user } from './helpers.js';
+
+const MS = 1_000_000n;
+let sequence = 0;
+
+function membersChanged(
+  groupId: string,
+  added: readonly string[],
+  removed: readonly string[],
+  at?: bigint,
+): DirectoryEvent {
+  sequence += 1;
+  return {
+    type: 'group.members_changed',
+    id: `evt_members_${sequence}`,
+    organizationId: ORG,
+    occurredAt: formatNanos(at ?? T0 + BigInt(sequence) * MS),
+    source: 'scim',
+    sourceType: 'PATCH /Groups',
+    group: { id: groupId, organizationId: ORG },
+    added: [...added],
+    removed: [...removed],
+  };
+}
+
+/** Counts every store call by method, inside transactions too. */
+function countingStore(inner: ProvisioningStore) {
+  const counts = new Map<string, number>();
+  const wrap = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(object, key, receiver) {
+        const value = Reflect.get(object, key, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          counts.set(String(key), (counts.get(String(key)) ?? 0) + 1);
+          if (key === 'transaction') {
+            const [refs, fn, options] = args as Parameters<ProvisioningStore['transaction']>;
+            return object === inner
+              ? inner.transaction(refs, (tx) => fn(wrap(tx)), options)
+              : value.apply(object, args);
+          }
+          return value.apply(object, args);
+        };
+      },
+    });
+  return { store: wrap(inner), counts, reset: () => counts.clear() };
+}
+
+const userIds = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${prefix}_${String(i).padStart(6, '0')}`);
+
+/** A group of `members` users plus `spare` users outside it, written through one store transaction. */
+async function seedGroup(store: ProvisioningStore, groupId: string, members: number, spare: number) {
+  const inside = userIds(`${groupId}_member`, members);
+  const outside = userIds(`${groupId}_spare`, spare);
+  const refs: ResourceRef[] = [...inside, ...outside].map((id) => ({ organizationId: ORG, kind: 'user', id }));
+  await store.transaction(refs, async (tx) => {
+    await tx.putGroup({ id: groupId, organizationId: ORG, displayName: `Group ${groupId}` });
+    for (const id of inside) await tx.putUser(user(id, { userName: id, groups: [{ id: groupId, name: groupId }] }));
+    for (const id of outside) await tx.putUser(user(id, { userName: id }));
+  });
+  return { inside, outside };
+}
+
+describe('group.members_changed on the engine', () => {
+  function setup() {
+    const calls: string[] = [];
+    const handlers: ProvisioningHandlers = {
+      membershipAdded: ({ user: u, group }) => {
+        calls.push(`added ${u.id} ${group.id} ${group.name} [${u.groups.map((g) => g.id).join(',')}]`);
+      },
+      membershipRemoved: ({ user: u, group }) => {
+        calls.push(`removed ${u.id} ${group.id} [${u.groups.map((g) => g.id).join(',')}]`);
+      },
+    };
+    const store = memoryStore();
+    return { store, calls, engine: createEngine({ store, handlers }) };
+  }
+
+  async function seeded() {
+    const s = setup();
+    await s.store.putGroup({ id: 'g', organizationId: ORG, displayName: 'Engineering' });
+    await s.store.putUser(user('u1', { groups: [{ id: 'a' }, { id: 'g', name: 'Engineering' }] }));
+    await s.store.putUser(user('u2', { groups: [{ id: 'a' }, { id: 'z' }] }));
+    await s.store.putUser(user('u3'));
+    return s;
+  }
+
+  it('calls each handler once per actual change, keeps groups sorted, and records the group version', async () => {
+    const { store, engine, calls } = await seeded();
+    const event = membersChanged('g', ['u1', 'u2', 'u3', 'u2'], ['nobody']);
+    expect(await engine.process(event)).toMatchObject({ status: 'applied' });
+    // u1 was already in: no call. u2 lands between a and z. A removal of a non-member is nothing.
+    expect(calls).toEqual(['added u2 g Engineering [a,g,z]', 'added u3 g Engineering [g]']);
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(['u1', 'u2', 'u3']);
+    expect((await store.getUser(ORG, 'u2'))?.groups).toEqual([
+      { id: 'a' },
+      { id: 'g', name: 'Engineering' },
+      { id: 'z' },
+    ]);
+    expect((await store.getVersions([{ organizationId: ORG, kind: 'group', id: 'g' }]))[0]?.eventId).toBe(event.id);
+
+    calls.length = 0;
+    expect(await engine.process(event)).toMatchObject({ status: 'duplicate' });
+    expect(await engine.process(membersChanged('g', [], ['u1', 'u3']))).toMatchObject({ status: 'applied' });
+    expect(calls).toEqual(['removed u1 g [a]', 'removed u3 g []']);
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(['u2']);
+    expect(await store.countGroupMembers(ORG, 'g')).toBe(1);
+  });
+
+  it('refuses a member id that names no user with nothing written: no handler, no version, no ledger entry', async () => {
+    const { store, engine, calls } = await seeded();
+    const event = membersChanged('g', ['u3', 'ghost'], ['u1']);
+    const failure = await engine.process(event).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(EngineError);
+    expect(failure).toMatchObject({ code: 'unknown_members', ids: ['ghost'] });
+    expect(calls).toEqual([]);
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(['u1']);
+    expect((await store.getVersions([{ organizationId: ORG, kind: 'group', id: 'g' }]))[0]).toBeUndefined();
+    // The claim was released: the same event, once the user exists, applies.
+    await store.putUser(user('ghost'));
+    expect(await engine.process(event)).toMatchObject({ status: 'applied' });
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(['ghost', 'u3']);
+  });
+
+  it('refuses a group the mirror does not hold, and a member both added and removed', async () => {
+    const { store, engine } = await seeded();
+    await expect(engine.process(membersChanged('nope', ['u3'], []))).rejects.toMatchObject({ code: 'unknown_group' });
+    expect((await store.getVersions([{ organizationId: ORG, kind: 'group', id: 'nope' }]))[0]).toBeUndefined();
+    expect((await store.getUser(ORG, 'u3'))?.groups).toEqual([]);
+    await expect(engine.process(membersChanged('g', ['u3'], ['u3']))).rejects.toMatchObject({
+      code: 'invalid_event',
+    });
+  });
+
+  it('is ordered by the group version: an older delta is stale, and a deletion tombstone wins', async () => {
+    const { store, engine, calls } = await seeded();
+    expect(await engine.process(membersChanged('g', ['u3'], [], T0 + 100n * MS))).toMatchObject({ status: 'applied' });
+    expect(await engine.process(membersChanged('g', [], ['u3'], T0 + 50n * MS))).toMatchObject({ status: 'stale' });
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(['u1', 'u3']);
+    const group = { id: 'g', organizationId: ORG, displayName: 'Engineering' };
+    await engine.process({
+      type: 'group.deleted',
+      id: 'evt_delete_g',
+      organizationId: ORG,
+      occurredAt: formatNanos(T0 + 200n * MS),
+      source: 'scim',
+      sourceType: 'DELETE /Groups',
+      group,
+    });
+    calls.length = 0;
+    expect(await engine.process(membersChanged('g', ['u2'], [], T0 + 150n * MS))).toMatchObject({ status: 'stale' });
+    expect(calls).toEqual([]);
+    expect((await store.getUser(ORG, 'u2'))?.groups.map((g) => g.id)).toEqual(['a', 'z']);
+  });
+
+  it('writes nothing when a handler fails part-way, and the redelivery applies every change once', async () => {
+    const store = memoryStore();
+    let fail = true;
+    const added: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        membershipAdded: ({ user: u }) => {
+          if (u.id === 'u2' && fail) throw new Error('app down');
+          added.push(u.id);
+        },
+      },
+    });
+    await store.putGroup({ id: 'g', organizationId: ORG, displayName: 'G' });
+    for (const id of ['u1', 'u2']) await store.putUser(user(id));
+    const event = membersChanged('g', ['u1', 'u2'], []);
+    await expect(engine.process(event)).rejects.toMatchObject({ code: 'handler_failed' });
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual([]);
+    fail = false;
+    added.length = 0;
+    expect(await engine.process(event)).toMatchObject({ status: 'applied' });
+    expect(added).toEqual(['u1', 'u2']);
+  });
+});
+
+/** The median of `runs` timings of `fn(i)`, in milliseconds. */
+async function median(runs: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    await fn(i);
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(runs / 2)] as number;
+}
+
+describe('large groups on memoryStore()', () => {
+  it('adds and removes 1 and 256 members of a 100,000-member group at the cost of a 10-member one, and deletes it in time proportional to its members', {
+    timeout: 120_000,
+  }, async () => {
+    const RUNS = 7;
+    const counting = countingStore(memoryStore());
+    let handled = 0;
+    const engine = createEngine({
+      store: counting.store,
+      handlers: {
+        membershipAdded: () => {
+          handled += 1;
+        },
+        membershipRemoved: () => {
+          handled += 1;
+        },
+        groupDeleted: () => {},
+      },
+    });
+    const small = await seedGroup(counting.store, 'small', 10, 256 * RUNS + RUNS);
+    const large = await seedGroup(counting.store, 'large', 100_000, 256 * RUNS + RUNS);
+
+    async function measure(groupId: string, spare: readonly string[]) {
+      const one = (i: number) => spare[i] as string;
+      const batch = (i: number) => spare.slice(RUNS + i * 256, RUNS + (i + 1) * 256);
+      const apply = async (added: readonly string[], removed: readonly string[], changes: number) => {
+        handled = 0;
+        expect((await engine.process(membersChanged(groupId, added, removed))).status).toBe('applied');
+        expect(handled).toBe(changes);
+      };
+      return {
+        addOne: await median(RUNS, (i) => apply([one(i)], [], 1)),
+        removeOne: await median(RUNS, (i) => apply([], [one(i)], 1)),
+        add256: await median(RUNS, (i) => apply(batch(i), [], 256)),
+        remove256: await median(RUNS, (i) => apply([], batch(i), 256)),
+      };
+    }
+
+    // Warm up the code paths on the small group before either measurement.
+    await measure('small', small.outside);
+    const smallTimes = await measure('small', small.outside);
+    const largeTimes = await measure('large', large.outside);
+    expect(await counting.store.countGroupMembers(ORG, 'large')).toBe(100_000);
+
+    // The one-member PATCH reads no member list, whatever the group's size.
+    counting.reset();
+    await engine.process(membersChanged('large', [large.outside[0] as string], []));
+    await engine.process(membersChanged('large', [], [large.outside[0] as string]));
+    expect(counting.counts.get('listGroupMemberIds') ?? 0).toBe(0);
+    expect(counting.counts.get('pageGroupMemberIds') ?? 0).toBe(0);
+    expect(counting.counts.get('countGroupMembers') ?? 0).toBe(0);
+    expect(counting.counts.get('putUser')).toBe(2);
+
+    const deleteGroup = async (groupId: string, members: number) => {
+      handled = 0;
+      const started = performance.now();
+      const result = await engine.process({
+        type: 'group.deleted',
+        id: `evt_delete_${groupId}`,
+        organizationId: ORG,
+        occurredAt: formatNanos(T0 + 10_000n * MS),
+        source: 'scim',
+        sourceType: 'DELETE /Groups',
+        group: { id: groupId, organizationId: ORG, displayName: groupId },
+      });
+      const ms = performance.now() - started;
+      expect(result.status).toBe('applied');
+      expect(handled).toBe(members);
+      return ms / members;
+    };
+    const smallDelete = await deleteGroup('small', 10);
+    const largeDelete = await deleteGroup('large', 100_000);
+
+    const ratios = {
+      addOne: largeTimes.addOne / smallTimes.addOne,
+      removeOne: largeTimes.removeOne / smallTimes.removeOne,
+      add256: largeTimes.add256 / smallTimes.add256,
+      remove256: largeTimes.remove256 / smallTimes.remove256,
+      deletePerMember: largeDelete / smallDelete,
+    };
+    console.info('memoryStore() 100,000 vs 10 members (ms)', { small: smallTimes, large: largeTimes, ratios });
+    console.info(
+      `memoryStore() deletion per member: ${smallDelete.toFixed(4)} ms (10) vs ${largeDelete.toFixed(4)} ms (100,000)`,
+    );
+    for (const ratio of Object.values(ratios)) expect(ratio).toBeLessThan(20);
+  });
+});
