@@ -8,13 +8,16 @@
 import { describe, expect, it } from 'vitest';
 import {
   createEngine,
+  createScimServer,
   type DirectoryEvent,
   EngineError,
   formatNanos,
+  generateScimToken,
   memoryStore,
   type ProvisioningHandlers,
   type ProvisioningStore,
   type ResourceRef,
+  scimTokenAuthenticator,
 } from '../src/index.js';
 import { ORG, T0, user } from './helpers.js';
 
@@ -293,6 +296,138 @@ describe('large groups on memoryStore()', () => {
     console.info(
       `memoryStore() deletion per member: ${smallDelete.toFixed(4)} ms (10) vs ${largeDelete.toFixed(4)} ms (100,000)`,
     );
+    for (const ratio of Object.values(ratios)) expect(ratio).toBeLessThan(20);
+  });
+});
+
+describe('large groups over SCIM on memoryStore()', () => {
+  const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+  const patch = (...Operations: object[]) => ({ schemas: [PATCH_OP], Operations });
+
+  it('PATCHes one and 256 members of a 100,000-member group at the cost of a 10-member one, and never lists its members to add, remove, read it without members or find it by displayName', {
+    timeout: 120_000,
+  }, async () => {
+    const RUNS = 7;
+    const counting = countingStore(memoryStore());
+    const changes: string[] = [];
+    const engine = createEngine({
+      store: counting.store,
+      handlers: {
+        membershipAdded: ({ user: u, group }) => {
+          changes.push(`+${u.id}@${group.id}`);
+        },
+        membershipRemoved: ({ user: u, group }) => {
+          changes.push(`-${u.id}@${group.id}`);
+        },
+      },
+    });
+    const token = generateScimToken();
+    const server = createScimServer({
+      engine,
+      authenticator: scimTokenAuthenticator([{ organizationId: ORG, tokenHash: token.tokenHash }]),
+    });
+    const scim = async (method: string, path: string, body?: unknown) => {
+      const response = await server.handle(
+        new Request(`https://app.test/scim/v2${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/scim+json' },
+          ...(body !== undefined && { body: JSON.stringify(body) }),
+        }),
+      );
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    };
+    const small = await seedGroup(counting.store, 'small', 10, 256 * RUNS + RUNS);
+    const large = await seedGroup(counting.store, 'large', 100_000, 256 * RUNS + RUNS);
+
+    async function measure(groupId: string, spare: readonly string[], status: number) {
+      const time = async (body: object, expected: number) => {
+        changes.length = 0;
+        const started = performance.now();
+        const answer = await scim('PATCH', `/Groups/${groupId}`, body);
+        const ms = performance.now() - started;
+        expect(answer.status).toBe(status);
+        expect(changes).toHaveLength(expected);
+        return ms;
+      };
+      const runs = {
+        addOne: [] as number[],
+        removeOne: [] as number[],
+        add256: [] as number[],
+        remove256: [] as number[],
+      };
+      for (let i = 0; i < RUNS; i++) {
+        const one = spare[i] as string;
+        const batch = spare.slice(RUNS + i * 256, RUNS + (i + 1) * 256).map((value) => ({ value }));
+        // Entra: one member per PATCH, added by value and removed by a value filter.
+        runs.addOne.push(await time(patch({ op: 'Add', path: 'members', value: [{ value: one }] }), 1));
+        runs.removeOne.push(await time(patch({ op: 'Remove', path: `members[value eq "${one}"]` }), 1));
+        // Okta: up to 256 per PATCH, removed by value. Each batch leaves again, so sizes stay put.
+        runs.add256.push(await time(patch({ op: 'add', path: 'members', value: batch }), 256));
+        runs.remove256.push(await time(patch({ op: 'remove', path: 'members', value: batch }), 256));
+      }
+      const mid = (times: number[]) => times.sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
+      return {
+        addOne: mid(runs.addOne),
+        removeOne: mid(runs.removeOne),
+        add256: mid(runs.add256),
+        remove256: mid(runs.remove256),
+      };
+    }
+
+    await measure('small', small.outside, 200);
+    const smallTimes = await measure('small', small.outside, 200);
+    // Over 1,000 members, a PATCH that did not ask for attributes answers 204, not 100,000 members.
+    const largeTimes = await measure('large', large.outside, 204);
+
+    const spare = large.outside[0] as string;
+    counting.reset();
+    expect(
+      (await scim('PATCH', '/Groups/large', patch({ op: 'add', path: 'members', value: [{ value: spare }] }))).status,
+    ).toBe(204);
+    expect(
+      (
+        await scim(
+          'PATCH',
+          '/Groups/large?excludedAttributes=members',
+          patch({ op: 'remove', path: 'members', value: [{ value: spare }] }),
+        )
+      ).body,
+    ).toMatchObject({ id: 'large', displayName: 'Group large' });
+    const lean = await scim('GET', '/Groups/large?excludedAttributes=members');
+    expect(lean.body).not.toHaveProperty('members');
+    expect(lean.body.meta.version).toMatch(/\.100000\./);
+    const found = await scim(
+      'GET',
+      `/Groups?excludedAttributes=members&filter=${encodeURIComponent('displayName eq "group LARGE"')}`,
+    );
+    expect(found.body.Resources.map((g: { id: string }) => g.id)).toEqual(['large']);
+    expect(counting.counts.get('listGroupMemberIds') ?? 0).toBe(0);
+    expect(counting.counts.get('putUser')).toBe(2);
+
+    // An unknown member among known ones: 400, nothing written, no handler called.
+    changes.length = 0;
+    const refused = await scim(
+      'PATCH',
+      '/Groups/large',
+      patch({ op: 'add', path: 'members', value: [{ value: spare }, { value: 'ghost' }] }),
+    );
+    expect([refused.status, refused.body.scimType, refused.body.detail]).toEqual([
+      400,
+      'invalidValue',
+      'No such users: "ghost".',
+    ]);
+    expect(changes).toEqual([]);
+    expect((await counting.store.getUser(ORG, spare))?.groups).toEqual([]);
+
+    const ratios = Object.fromEntries(
+      Object.entries(largeTimes).map(([name, ms]) => [name, ms / smallTimes[name as keyof typeof smallTimes]]),
+    );
+    console.info('SCIM PATCH on memoryStore(), 100,000 vs 10 members (ms)', {
+      small: smallTimes,
+      large: largeTimes,
+      ratios,
+    });
     for (const ratio of Object.values(ratios)) expect(ratio).toBeLessThan(20);
   });
 });

@@ -40,7 +40,7 @@ import { ScimError } from './errors.js';
 import { type Filter, formatAttributePath, parseAttributePath, parseFilter } from './filter.js';
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter, valuesAt } from './match.js';
-import { applyPatch, parsePatchRequest } from './patch.js';
+import { applyPatch, type PatchOperation, parsePatchRequest } from './patch.js';
 import { groupFromScim, groupToScim, type ResourceOptions, userFromScim, userToScim } from './resources.js';
 import {
   checkFilter,
@@ -574,14 +574,20 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
   /** A group as SCIM JSON; its members only when asked (they are read from the store, and may be many). */
   async function renderGroup(group: DirectoryGroup, discovery: DiscoveryOptions, withMembers = true) {
+    return (await renderGroupCounted(group, discovery, withMembers)).resource;
+  }
+
+  /** `renderGroup`, and how many members the group has. Without its members, a group costs a count (an index). */
+  async function renderGroupCounted(group: DirectoryGroup, discovery: DiscoveryOptions, withMembers: boolean) {
     const organizationId = group.organizationId;
-    const memberIds = await store.listGroupMemberIds(organizationId, group.id);
+    const memberIds = withMembers ? await store.listGroupMemberIds(organizationId, group.id) : [];
     const members = withMembers ? await store.getUsers(organizationId, memberIds) : [];
-    const [[print], [version]] = await Promise.all([
+    const [[print], [version], count] = await Promise.all([
       store.getGroupFingerprints(organizationId, [group.id]),
       store.getVersions([{ organizationId, kind: 'group', id: group.id }]),
+      withMembers ? memberIds.length : store.countGroupMembers(organizationId, group.id),
     ]);
-    return groupToScim(
+    const resource = groupToScim(
       group,
       withMembers
         ? memberIds.map((memberId, i) => {
@@ -592,10 +598,11 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       {
         baseUrl: discovery.baseUrl,
         // The version covers the members too, so an If-Match sees a membership change.
-        version: `${print ?? 'none'}.${memberIds.length}.${version?.eventId ?? ''}`,
+        version: `${print ?? 'none'}.${count}.${version?.eventId ?? ''}`,
         ...metaTimes(version),
       },
     );
+    return { resource, count };
   }
 
   async function existingGroup(organizationId: string, id: string): Promise<DirectoryGroup> {
@@ -618,14 +625,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const changed = [...new Set([...wanted, ...current])].filter((id) => wanted.has(id) !== current.has(id));
       const users = changed.length === 0 ? [] : await store.getUsers(organizationId, changed);
       const missing = changed.filter((id, i) => !users[i] && wanted.has(id));
-      if (missing.length > 0) {
-        const shown = missing.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 64)));
-        throw new ScimError(
-          400,
-          'invalidValue',
-          `No such users: ${shown.join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}.`,
-        );
-      }
+      if (missing.length > 0) throw noSuchUsers(missing);
       changes = users.flatMap((user) => {
         if (!user) return [];
         const others = user.groups.filter((g) => g.id !== group.id);
@@ -640,6 +640,26 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       // else would run until the last one.
       if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
       await apply(organizationId, `${method} /Groups members`, { type: 'user.upserted', user });
+    }
+  }
+
+  /**
+   * Applies a PATCH's member additions and removals as one `group.members_changed` event: what it
+   * costs follows the members named, not the group. An id that names no user is a 400 and nothing
+   * is written.
+   */
+  async function changeMembers(group: DirectoryGroup, delta: MemberDelta) {
+    try {
+      await apply(group.organizationId, 'PATCH /Groups', {
+        type: 'group.members_changed',
+        group: { id: group.id, organizationId: group.organizationId },
+        added: delta.added,
+        removed: delta.removed,
+      });
+    } catch (error) {
+      if (error instanceof EngineError && error.code === 'unknown_members') throw noSuchUsers(error.ids);
+      if (error instanceof EngineError && error.code === 'unknown_group') throw notFound(`Group ${group.id}`);
+      throw error;
     }
   }
 
@@ -683,9 +703,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const rendered = await renderGroup(current, discovery, wantsMembers(projection));
       return json(200, project(rendered, projection), { etag: versionOf(rendered) });
     }
-    const rendered = await renderGroup(current, discovery);
+    // The version alone (If-Match) needs no member list: it counts them.
     const ifMatch = request.headers.get('if-match');
-    if (ifMatch && ifMatch !== '*' && ifMatch !== versionOf(rendered)) {
+    if (ifMatch && ifMatch !== '*' && ifMatch !== versionOf(await renderGroup(current, discovery, false))) {
       throw new ScimError(412, undefined, 'The resource changed since that version (If-Match).');
     }
     if (method === 'DELETE') {
@@ -694,20 +714,40 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     }
     if (method === 'PUT' || method === 'PATCH') {
       const body = await readJson(request);
-      const next =
-        method === 'PUT'
-          ? groupFromScim(body, { organizationId, id }, groupOptions)
-          : groupFromScim(
-              applyPatch(rendered, parsePatchRequest(body, limits), { schema: served.group, limits }),
-              { organizationId, id },
-              groupOptions,
-            );
-      // A PUT without `members` leaves them alone (Okta renames that way); a PATCH always knows them.
-      const keepMembers = method === 'PUT' && !hasMembers(body);
-      await writeGroup(next.group, keepMembers ? undefined : next.memberIds, method);
+      const operations = method === 'PATCH' ? parsePatchRequest(body, limits) : [];
+      const delta = method === 'PATCH' ? memberDelta(operations) : undefined;
+      if (delta) {
+        await changeMembers(current, delta);
+      } else {
+        // Operations that never name `members` apply to the group without them (an Okta rename of a
+        // group of 100,000 reads none); the others to the whole group, which they may replace.
+        const patchesMembers = operations.some(touchesMembers);
+        const next =
+          method === 'PUT'
+            ? groupFromScim(body, { organizationId, id }, groupOptions)
+            : groupFromScim(
+                applyPatch(await renderGroup(current, discovery, patchesMembers), operations, {
+                  schema: served.group,
+                  limits,
+                }),
+                { organizationId, id },
+                groupOptions,
+              );
+        // A PUT without `members` leaves them alone (Okta renames that way), and so does a PATCH that never names them.
+        const keepMembers = method === 'PUT' ? !hasMembers(body) : !patchesMembers;
+        await writeGroup(next.group, keepMembers ? undefined : next.memberIds, method);
+      }
+      const after = await existingGroup(organizationId, id);
+      const bare = await renderGroupCounted(after, discovery, false);
+      // A large group's whole member list is not what a client changing one member waits for: when
+      // it did not shape the answer (`attributes`, `excludedAttributes`), the PATCH of a group over
+      // `LARGE_GROUP` members answers 204 (RFC 7644 §3.5.2 allows it; Entra and Okta take it).
+      if (method === 'PATCH' && !projection && bare.count > LARGE_GROUP) {
+        return new Response(null, { status: 204, headers: { etag: versionOf(bare.resource) } });
+      }
       // PATCH, like PUT, answers 200 with the group (RFC 7644 §3.5.2), as `attributes` /
       // `excludedAttributes` shape it: `excludedAttributes=members` spares reading a large group's members.
-      const resource = await renderGroup(await existingGroup(organizationId, id), discovery, wantsMembers(projection));
+      const resource = wantsMembers(projection) ? await renderGroup(after, discovery) : bare.resource;
       return json(200, project(resource, projection), { etag: versionOf(resource) });
     }
     throw notAllowed(method, '/Groups/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
@@ -1005,6 +1045,114 @@ function metaTimes(version: ResourceVersion | undefined): { created?: string; la
 
 function versionOf(resource: unknown): string {
   return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;
+}
+
+/** A 400 naming up to five member ids that name no user. */
+function noSuchUsers(missing: readonly string[]): ScimError {
+  const shown = missing.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 64)));
+  return new ScimError(
+    400,
+    'invalidValue',
+    `No such users: ${shown.join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}.`,
+  );
+}
+
+/** Members above which a group PATCH the client did not shape answers 204 instead of the whole group. */
+const LARGE_GROUP = 1_000;
+
+/** Users joining and leaving a group, disjoint. */
+interface MemberDelta {
+  readonly added: string[];
+  readonly removed: string[];
+}
+
+const GROUP_URN_PREFIX = `${SCHEMAS.group.toLowerCase()}:`;
+
+/** A path without the core Group URN, lower-cased (`urn:…:Group:members` is `members`). */
+function barePath(path: string): string {
+  const lower = path.trim().toLowerCase();
+  return lower.startsWith(GROUP_URN_PREFIX) ? lower.slice(GROUP_URN_PREFIX.length) : lower;
+}
+
+/** Whether an operation may read or write `members`: its path names them, or its path-less value has them. */
+function touchesMembers(operation: PatchOperation): boolean {
+  if (operation.path === undefined) {
+    const value = operation.value;
+    return (
+      typeof value !== 'object' ||
+      value === null ||
+      Array.isArray(value) ||
+      Object.keys(value).some((key) => barePath(key).startsWith('members'))
+    );
+  }
+  return barePath(operation.path).startsWith('members');
+}
+
+/** Member ids of an `add`/`remove` value: `[{ "value": id }, …]`, one such object, or bare ids. `undefined` for anything else. */
+function memberIdsOf(value: unknown): string[] | undefined {
+  const ids: string[] = [];
+  for (const item of Array.isArray(value) ? value : [value]) {
+    const id = typeof item === 'string' ? item : isObject(item) ? own(item, 'value') : undefined;
+    if (typeof id !== 'string' || id === '') return undefined;
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** The ids of `value eq "…"` (alone or joined by `or`), or `undefined` for any other filter. */
+function idsOfValueFilter(filter: Filter): string[] | undefined {
+  if (filter.op === 'or') {
+    const left = idsOfValueFilter(filter.left);
+    const right = idsOfValueFilter(filter.right);
+    return left && right ? [...left, ...right] : undefined;
+  }
+  if (filter.op !== 'eq' || typeof filter.value !== 'string' || filter.value === '') return undefined;
+  const { schema, attribute, subAttribute } = filter.path;
+  return schema === undefined && subAttribute === undefined && attribute.toLowerCase() === 'value'
+    ? [filter.value]
+    : undefined;
+}
+
+/**
+ * A PATCH whose every operation adds or removes named members (what Entra and Okta send: `add` of
+ * `members`, `remove` of `members` with a value or of `members[value eq "…"]`) as the net change
+ * per user, the last operation naming a user deciding it. `undefined` for anything else (a
+ * `replace` of members, a removal of all of them, another attribute), which takes the general path.
+ */
+function memberDelta(operations: readonly PatchOperation[]): MemberDelta | undefined {
+  const last = new Map<string, 'add' | 'remove'>();
+  for (const operation of operations) {
+    if (operation.path === undefined || operation.op === 'replace') return undefined;
+    const path = barePath(operation.path);
+    let ids: string[] | undefined;
+    if (path === 'members') {
+      // A removal without a value removes every member: the general path.
+      if (operation.op === 'remove' && (operation.value === undefined || operation.value === null)) return undefined;
+      ids = memberIdsOf(operation.value);
+    } else if (operation.op === 'remove' && path.startsWith('members[')) {
+      let filter: Filter;
+      try {
+        filter = parseFilter(operation.path);
+      } catch {
+        return undefined;
+      }
+      const { schema, attribute, subAttribute } = filter.op === 'valuePath' ? filter.path : { attribute: '' };
+      if (filter.op !== 'valuePath' || subAttribute !== undefined || attribute.toLowerCase() !== 'members') {
+        return undefined;
+      }
+      if (schema !== undefined && schema.toLowerCase() !== SCHEMAS.group.toLowerCase()) return undefined;
+      ids = idsOfValueFilter(filter.filter);
+    }
+    if (!ids) return undefined;
+    for (const id of ids) {
+      last.delete(id);
+      last.set(id, operation.op);
+    }
+  }
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const [id, op] of last) (op === 'add' ? added : removed).push(id);
+  return { added, removed };
 }
 
 function hasMembers(body: unknown): boolean {
