@@ -304,7 +304,7 @@ describe('large groups over SCIM on memoryStore()', () => {
   const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
   const patch = (...Operations: object[]) => ({ schemas: [PATCH_OP], Operations });
 
-  it('PATCHes one and 256 members of a 100,000-member group at the cost of a 10-member one, and never lists its members to add, remove, read it without members or find it by displayName', {
+  it('PATCHes one and 256 members of a 100,000-member group at the cost of a 10-member one, and never lists its members to add, remove, read it without members or find it by displayName; a full GET streams them a page at a time', {
     timeout: 120_000,
   }, async () => {
     const RUNS = 7;
@@ -419,6 +419,43 @@ describe('large groups over SCIM on memoryStore()', () => {
     ]);
     expect(changes).toEqual([]);
     expect((await counting.store.getUser(ORG, spare))?.groups).toEqual([]);
+
+    // A full GET streams the members a page at a time: many chunks, none near the whole body.
+    counting.reset();
+    const response = await server.handle(
+      new Request('https://app.test/scim/v2/Groups/large', { headers: { authorization: `Bearer ${token.token}` } }),
+    );
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    for (let read = await reader.read(); !read.done; read = await reader.read()) chunks.push(read.value);
+    const bytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    expect(chunks.length).toBeGreaterThanOrEqual(100_000 / 500);
+    expect(Math.max(...chunks.map((chunk) => chunk.length))).toBeLessThan(bytes / 50);
+    const whole = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    expect(whole.members).toHaveLength(100_000);
+    expect(whole.members.map((m: { value: string }) => m.value)).toEqual(large.inside);
+    expect(whole.members[0]).toEqual({
+      value: large.inside[0],
+      $ref: `https://app.test/scim/v2/Users/${large.inside[0]}`,
+      type: 'User',
+      display: large.inside[0],
+    });
+    expect(whole).toMatchObject({
+      id: 'large',
+      displayName: 'Group large',
+      meta: { version: response.headers.get('etag') },
+    });
+    expect(counting.counts.get('listGroupMemberIds') ?? 0).toBe(0);
+    // Shaped like any other answer: members.value alone, or no display.
+    const values = await scim('GET', '/Groups/large?attributes=members.value');
+    expect(values.body.members[99_999]).toEqual({ value: large.inside[99_999] });
+    expect(Object.keys(values.body).sort()).toEqual(['id', 'members', 'meta', 'schemas']);
+    const noDisplay = await scim('GET', '/Groups/large?excludedAttributes=members.display');
+    expect(noDisplay.body.members[0]).toEqual({ value: large.inside[0], $ref: whole.members[0].$ref, type: 'User' });
+    // A small group is one body, exactly as before.
+    const smallGroup = await scim('GET', '/Groups/small');
+    expect(smallGroup.body.members.map((m: { value: string }) => m.value)).toEqual(small.inside);
 
     const ratios = Object.fromEntries(
       Object.entries(largeTimes).map(([name, ms]) => [name, ms / smallTimes[name as keyof typeof smallTimes]]),

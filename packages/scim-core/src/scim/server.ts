@@ -644,6 +644,69 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   /**
+   * A 200 with the group as `projection` shapes it. Up to `LARGE_GROUP` members it is one JSON
+   * body; above, its members are streamed a page at a time (`pageGroupMemberIds`, then `getUsers`
+   * for their display names), so a group of 100,000 is never one array of users nor one string.
+   */
+  async function groupAnswer(
+    group: DirectoryGroup,
+    discovery: DiscoveryOptions,
+    projection: Projection | undefined,
+    counted?: { resource: JsonObject; count: number },
+  ): Promise<Response> {
+    const bare = counted ?? (await renderGroupCounted(group, discovery, false));
+    if (!wantsMembers(projection) || bare.count === 0) {
+      return json(200, project(bare.resource, projection), { etag: versionOf(bare.resource) });
+    }
+    if (bare.count <= LARGE_GROUP) {
+      const resource = await renderGroup(group, discovery);
+      return json(200, project(resource, projection), { etag: versionOf(resource) });
+    }
+    const { organizationId, id } = group;
+    const encoder = new TextEncoder();
+    const head = JSON.stringify(project(bare.resource, projection));
+    /** A page of members as the projection shapes them. */
+    const shaped = async (ids: readonly string[]) => {
+      const users = await store.getUsers(organizationId, ids);
+      const page = ids.map((memberId, i) => {
+        const display = users[i]?.name ?? users[i]?.userName;
+        return display === undefined ? { id: memberId } : { id: memberId, display };
+      });
+      const members = own(
+        project(groupToScim(group, page, { baseUrl: discovery.baseUrl, version: '' }), projection),
+        'members',
+      );
+      return Array.isArray(members) ? members : [];
+    };
+    let after: string | undefined;
+    let written = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const ids = await store.pageGroupMemberIds(organizationId, id, {
+          ...(after !== undefined && { after }),
+          limit: MEMBER_PAGE,
+        });
+        const members = ids.length > 0 ? await shaped(ids) : [];
+        after = ids.at(-1);
+        let text = members.map((member) => JSON.stringify(member)).join(',');
+        if (members.length > 0) text = written === 0 ? `${head.slice(0, -1)},"members":[${text}` : `,${text}`;
+        written += members.length;
+        if (ids.length === MEMBER_PAGE) {
+          controller.enqueue(encoder.encode(text));
+          return;
+        }
+        // The last page. Every member may have left meanwhile: then no `members` key, as for an empty group.
+        controller.enqueue(encoder.encode(written === 0 ? head : `${text}]}`));
+        controller.close();
+      },
+    });
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': CONTENT_TYPE, etag: versionOf(bare.resource) },
+    });
+  }
+
+  /**
    * Applies a PATCH's member additions and removals as one `group.members_changed` event: what it
    * costs follows the members named, not the group. An id that names no user is a 400 and nothing
    * is written.
@@ -699,10 +762,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     }
     const current = await existingGroup(organizationId, id);
     const projection = projectionOfUrl(url, served.group);
-    if (method === 'GET') {
-      const rendered = await renderGroup(current, discovery, wantsMembers(projection));
-      return json(200, project(rendered, projection), { etag: versionOf(rendered) });
-    }
+    if (method === 'GET') return groupAnswer(current, discovery, projection);
     // The version alone (If-Match) needs no member list: it counts them.
     const ifMatch = request.headers.get('if-match');
     if (ifMatch && ifMatch !== '*' && ifMatch !== versionOf(await renderGroup(current, discovery, false))) {
@@ -747,8 +807,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       }
       // PATCH, like PUT, answers 200 with the group (RFC 7644 §3.5.2), as `attributes` /
       // `excludedAttributes` shape it: `excludedAttributes=members` spares reading a large group's members.
-      const resource = wantsMembers(projection) ? await renderGroup(after, discovery) : bare.resource;
-      return json(200, project(resource, projection), { etag: versionOf(resource) });
+      return groupAnswer(after, discovery, projection, bare);
     }
     throw notAllowed(method, '/Groups/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
   }
@@ -1057,8 +1116,13 @@ function noSuchUsers(missing: readonly string[]): ScimError {
   );
 }
 
-/** Members above which a group PATCH the client did not shape answers 204 instead of the whole group. */
+/**
+ * Members above which a group is large: a PATCH the client did not shape answers 204 instead of the
+ * whole group, and a group answer streams its members.
+ */
 const LARGE_GROUP = 1_000;
+/** Members read and serialized at a time when a large group's members are streamed. */
+const MEMBER_PAGE = 500;
 
 /** Users joining and leaving a group, disjoint. */
 interface MemberDelta {
