@@ -97,6 +97,8 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
     countGroups: counted(ops, 'countGroups'),
     findGroup: counted(ops, 'findGroup'),
     listGroupMemberIds: counted(ops, 'listGroupMemberIds'),
+    countGroupMembers: counted(ops, 'countGroupMembers'),
+    pageGroupMemberIds: counted(ops, 'pageGroupMemberIds'),
     getUserFingerprints: counted(ops, 'getUserFingerprints'),
     getGroupFingerprints: counted(ops, 'getGroupFingerprints'),
     getUsers: counted(ops, 'getUsers'),
