@@ -468,3 +468,52 @@ describe('large groups over SCIM on memoryStore()', () => {
     for (const ratio of Object.values(ratios)) expect(ratio).toBeLessThan(20);
   });
 });
+
+describe('group member writes over SCIM are one event', () => {
+  it('a PUT or replace of members applies every join and leave in one transaction: a handler failing on one leaves them all as they were', async () => {
+    const store = memoryStore();
+    let failOn: string | undefined;
+    const events = new Set<string>();
+    const engine = createEngine({
+      store,
+      handlers: {
+        membershipAdded: ({ user: u, event }) => {
+          if (u.id === failOn) throw new Error('app down');
+          events.add(event.id);
+        },
+        membershipRemoved: ({ event }) => {
+          events.add(event.id);
+        },
+      },
+    });
+    const token = generateScimToken();
+    const server = createScimServer({
+      engine,
+      authenticator: scimTokenAuthenticator([{ organizationId: ORG, tokenHash: token.tokenHash }]),
+      onError: () => {},
+    });
+    const scim = (method: string, path: string, body: unknown) =>
+      server.handle(
+        new Request(`https://app.test/scim/v2${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/scim+json' },
+          body: JSON.stringify(body),
+        }),
+      );
+    const { inside, outside } = await seedGroup(store, 'g', 3, 3);
+    const body = {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Group g',
+      members: [inside[0], ...outside].map((value) => ({ value })),
+    };
+    failOn = outside[2];
+    expect((await scim('PUT', '/Groups/g', body)).status).toBe(500);
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(inside);
+    failOn = undefined;
+    events.clear();
+    expect((await scim('PUT', '/Groups/g', body)).status).toBe(200);
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual([inside[0], ...outside].sort());
+    // Three joins and two leaves, one event.
+    expect(events.size).toBe(1);
+  });
+});

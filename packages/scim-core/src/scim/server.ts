@@ -612,35 +612,26 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   /**
-   * Writes a group and its members: the group's event, then one event per user whose groups change.
-   * Everything is checked first (every member must be a user of the same organization), so a
-   * request that fails validation writes nothing and calls no handler.
+   * Writes a group and its members: the group's event, then one `group.members_changed` with the
+   * users joining and leaving, applied in one transaction. Every joining id is checked first (a user
+   * of the same organization), so a request that fails validation writes nothing and calls no handler.
    */
   async function writeGroup(group: DirectoryGroup, memberIds: readonly string[] | undefined, method: string) {
     const { organizationId } = group;
-    let changes: DirectoryUser[] = [];
+    let delta: MemberDelta = { added: [], removed: [] };
     if (memberIds !== undefined) {
       const wanted = new Set(memberIds);
       const current = new Set(await store.listGroupMemberIds(organizationId, group.id));
-      const changed = [...new Set([...wanted, ...current])].filter((id) => wanted.has(id) !== current.has(id));
-      const users = changed.length === 0 ? [] : await store.getUsers(organizationId, changed);
-      const missing = changed.filter((id, i) => !users[i] && wanted.has(id));
+      const added = [...wanted].filter((id) => !current.has(id));
+      const removed = [...current].filter((id) => !wanted.has(id));
+      const users = added.length === 0 ? [] : await store.getUsers(organizationId, added);
+      const missing = added.filter((_, i) => !users[i]);
       if (missing.length > 0) throw noSuchUsers(missing);
-      changes = users.flatMap((user) => {
-        if (!user) return [];
-        const others = user.groups.filter((g) => g.id !== group.id);
-        const groups = wanted.has(user.id) ? [...others, { id: group.id, name: group.displayName }] : others;
-        groups.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-        return [{ ...user, groups }];
-      });
+      delta = { added, removed };
     }
     await apply(organizationId, `${method} /Groups`, { type: 'group.upserted', group });
-    for (const [i, user] of changes.entries()) {
-      // A group of 10,000 is 10,000 events: on a store that answers without I/O (memory), nothing
-      // else would run until the last one.
-      if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
-      await apply(organizationId, `${method} /Groups members`, { type: 'user.upserted', user });
-    }
+    if (delta.added.length > 0 || delta.removed.length > 0)
+      await changeMembers(group, delta, `${method} /Groups members`);
   }
 
   /**
@@ -711,9 +702,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
    * costs follows the members named, not the group. An id that names no user is a 400 and nothing
    * is written.
    */
-  async function changeMembers(group: DirectoryGroup, delta: MemberDelta) {
+  async function changeMembers(group: DirectoryGroup, delta: MemberDelta, sourceType = 'PATCH /Groups') {
     try {
-      await apply(group.organizationId, 'PATCH /Groups', {
+      await apply(group.organizationId, sourceType, {
         type: 'group.members_changed',
         group: { id: group.id, organizationId: group.organizationId },
         added: delta.added,
