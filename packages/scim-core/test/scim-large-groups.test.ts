@@ -517,3 +517,51 @@ describe('group member writes over SCIM are one event', () => {
     expect(events.size).toBe(1);
   });
 });
+
+describe('SCIM user writes keep memberships', () => {
+  it('a SCIM user snapshot taken before a group PATCH does not undo it: memberships stay as the mirror holds them', async () => {
+    const store = memoryStore();
+    const calls: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        userUpdated: ({ user: u, changed }) => {
+          calls.push(`updated ${u.id} ${changed.join(',')} [${u.groups.map((g) => g.id).join(',')}]`);
+        },
+        membershipRemoved: ({ user: u }) => {
+          calls.push(`removed ${u.id}`);
+        },
+      },
+    });
+    await store.putGroup({ id: 'g', organizationId: ORG, displayName: 'G' });
+    await store.putUser(user('u1', { userName: 'ada' }));
+    // The server read u1 (no groups), then a group PATCH added it, then the user PATCH lands.
+    const stale = (await store.getUser(ORG, 'u1')) as ReturnType<typeof user>;
+    expect((await engine.process(membersChanged('g', ['u1'], []))).status).toBe('applied');
+    const userPatch: DirectoryEvent = {
+      type: 'user.upserted',
+      id: 'evt_user_patch',
+      organizationId: ORG,
+      occurredAt: formatNanos(T0 + 1_000n * MS),
+      source: 'scim',
+      sourceType: 'PATCH /Users',
+      user: { ...stale, userName: 'ada.l' },
+    };
+    expect((await engine.process(userPatch)).status).toBe('applied');
+    expect(calls).toEqual(['updated u1 userName [g]']);
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual(['u1']);
+    // A directory snapshot (Scalekit, reconciliation) still sets them: it owns the user's groups.
+    expect(
+      (
+        await engine.process({
+          ...userPatch,
+          id: 'evt_scalekit',
+          source: 'scalekit',
+          occurredAt: formatNanos(T0 + 2_000n * MS),
+        })
+      ).status,
+    ).toBe('applied');
+    expect(calls.at(-1)).toBe('removed u1');
+    expect(await store.listGroupMemberIds(ORG, 'g')).toEqual([]);
+  });
+});

@@ -297,10 +297,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
+    // SCIM sets memberships through Groups only (a User's `groups` is read-only, RFC 7643 §4.1.2):
+    // a SCIM user snapshot keeps the memberships the mirror holds, read under the user's lock, so a
+    // user PATCH racing a group PATCH (`group.members_changed`) never undoes it.
+    const ownsGroups = event.source !== 'scim';
     // The groups of the snapshot are locked shared, so that joining one cannot interleave with its
     // deletion (which locks it exclusively, and would leave a membership to a deleted group), while
     // users of the same group still upsert concurrently. No read ahead is needed to find them.
-    const shared = event.user.groups.map((g) => groupRef(organizationId, g.id));
+    const shared = ownsGroups ? event.user.groups.map((g) => groupRef(organizationId, g.id)) : [];
     return store.transaction(
       [ref],
       async (tx) => {
@@ -309,7 +313,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
         const known = new Set(previous?.groups.map((g) => g.id));
         const joins = shared.filter((g) => !known.has(g.id));
-        const user = await withoutDeletedGroups(tx, event.user, joins);
+        const snapshot = ownsGroups ? event.user : { ...event.user, groups: previous?.groups ?? [] };
+        const user = await withoutDeletedGroups(tx, snapshot, joins);
 
         if (!previous) {
           await d.call('userCreated', { user });
