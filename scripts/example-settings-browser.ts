@@ -62,6 +62,7 @@ export function runSettingsBrowserSuite(name: string, start: (env: ExampleEnv) =
         SCALEKIT_CLIENT_SECRET: fake.clientSecret,
         SCIM_BEARER_TOKEN: '',
         SCIM_ORGANIZATION_ID: '',
+        SCIM_TOKENS: '',
         DATABASE_URL: '',
         DATABASE_SCHEMA: '',
         DEMO_LOGIN: '1',
