@@ -16,16 +16,16 @@ export interface ScimHarness {
   close(): Promise<void>;
 }
 
-export async function startScimHttp(): Promise<ScimHarness> {
-  const tenant = generateScimToken();
-  const other = generateScimToken();
-  const calls: string[] = [];
-  // A membership change names its user; a group change its group.
+/**
+ * Handlers that record each call as one line in `calls`: its name, then the user's userName (a
+ * membership change names its user) or the group's displayName.
+ */
+export function recordingHandlers(calls: string[]): ProvisioningHandlers {
   const record = (name: string) => (arg: { user?: { userName?: string }; group?: object }) => {
     const group = arg.group as { displayName?: string } | undefined;
     calls.push(`${name} ${arg.user?.userName ?? group?.displayName ?? ''}`.trim());
   };
-  const handlers: ProvisioningHandlers = {
+  return {
     userCreated: record('userCreated'),
     userUpdated: record('userUpdated'),
     userDeactivated: record('userDeactivated'),
@@ -36,6 +36,13 @@ export async function startScimHttp(): Promise<ScimHarness> {
     membershipAdded: record('membershipAdded'),
     membershipRemoved: record('membershipRemoved'),
   };
+}
+
+export async function startScimHttp(): Promise<ScimHarness> {
+  const tenant = generateScimToken();
+  const other = generateScimToken();
+  const calls: string[] = [];
+  const handlers = recordingHandlers(calls);
   const engine = createEngine({ store: memoryStore(), handlers });
   const server = createScimServer({
     engine,

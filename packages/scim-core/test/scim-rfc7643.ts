@@ -9,9 +9,10 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEngine, memoryStore, type ProvisioningHandlers, toWebRequest, writeWebResponse } from '../src/index.js';
+import { createEngine, memoryStore, toWebRequest, writeWebResponse } from '../src/index.js';
 import { createScimServer, type ScimServerOptions } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
+import { recordingHandlers } from './scim-http.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
@@ -277,21 +278,7 @@ export async function startInteropHttp(
 ): Promise<InteropHarness> {
   const tenant = generateScimToken();
   const calls: string[] = [];
-  const record = (name: string) => (arg: { user?: { userName?: string }; group?: object }) => {
-    const group = arg.group as { displayName?: string } | undefined;
-    calls.push(`${name} ${arg.user?.userName ?? group?.displayName ?? ''}`.trim());
-  };
-  const handlers: ProvisioningHandlers = {
-    userCreated: record('userCreated'),
-    userUpdated: record('userUpdated'),
-    userDeactivated: record('userDeactivated'),
-    userReactivated: record('userReactivated'),
-    groupCreated: record('groupCreated'),
-    groupUpdated: record('groupUpdated'),
-    groupDeleted: record('groupDeleted'),
-    membershipAdded: record('membershipAdded'),
-    membershipRemoved: record('membershipRemoved'),
-  };
+  const handlers = recordingHandlers(calls);
   const engine = createEngine({ store: memoryStore(), handlers });
   const server = createScimServer({
     ...options,
