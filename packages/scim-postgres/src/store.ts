@@ -308,6 +308,15 @@ const groupParams = (group: DirectoryGroup) => [
   JSON.stringify(group),
 ];
 
+/**
+ * A claim refused over a lease that ran out (or a row that is gone) lost a race: another caller
+ * took the row over while the statement ran, and the statement's snapshot still shows the row as
+ * it was, so its expiry is not the winner's. Asked again, the statement sees the winner's lease.
+ * Without this, 49 of 50 callers racing for an expired lease heard "busy until a moment already
+ * past" and retried at once.
+ */
+const STALE_READ_ATTEMPTS = 3;
+
 /** The operations over any `Queryable`: the pool outside transactions. */
 class Operations implements StoreOperations {
   constructor(
@@ -316,16 +325,19 @@ class Operations implements StoreOperations {
   ) {}
 
   async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
-    const { rows } = await this.db.query(this.sql.claim, [environmentId, organizationId, eventId, now, leaseMs]);
-    const row = rows[0] as {
-      claimed: number;
-      state: string | null;
-      outcome: EventOutcome | null;
-      expires_at: string | null;
-    };
-    if (row.claimed === 1) return { status: 'claimed' };
-    if (row.state === 'done') return { status: 'done', outcome: row.outcome as EventOutcome };
-    return { status: 'busy', leaseExpiresAt: Number(row.expires_at) };
+    for (let attempt = 1; ; attempt++) {
+      const { rows } = await this.db.query(this.sql.claim, [environmentId, organizationId, eventId, now, leaseMs]);
+      const row = rows[0] as {
+        claimed: number;
+        state: string | null;
+        outcome: EventOutcome | null;
+        expires_at: string | null;
+      };
+      if (row.claimed === 1) return { status: 'claimed' };
+      if (row.state === 'done') return { status: 'done', outcome: row.outcome as EventOutcome };
+      const leaseExpiresAt = Number(row.expires_at);
+      if (leaseExpiresAt > now || attempt === STALE_READ_ATTEMPTS) return { status: 'busy', leaseExpiresAt };
+    }
   }
 
   async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
@@ -901,19 +913,25 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const stateOps = {
     async claimReconcile({ organizationId, owner, now, leaseMs }: ReconcileClaimRequest): Promise<ReconcileClaim> {
       await ensureReady();
-      const { rows } = await pool.query(sql.claimRun, [organizationId, owner, now, leaseMs]);
-      const row = rows[0] as {
-        claimed: number;
-        checkpoint: JsonValue | null;
-        watermark: string | null;
-        expires_at: string | null;
-      };
-      if (row.claimed !== 1) return { status: 'busy', leaseExpiresAt: Number(row.expires_at) };
-      return {
-        status: 'claimed',
-        ...(row.checkpoint !== null && { checkpoint: row.checkpoint }),
-        ...(row.watermark !== null && { watermark: row.watermark }),
-      };
+      for (let attempt = 1; ; attempt++) {
+        const { rows } = await pool.query(sql.claimRun, [organizationId, owner, now, leaseMs]);
+        const row = rows[0] as {
+          claimed: number;
+          checkpoint: JsonValue | null;
+          watermark: string | null;
+          expires_at: string | null;
+        };
+        if (row.claimed !== 1) {
+          const leaseExpiresAt = Number(row.expires_at);
+          if (leaseExpiresAt > now || attempt === STALE_READ_ATTEMPTS) return { status: 'busy', leaseExpiresAt };
+          continue;
+        }
+        return {
+          status: 'claimed',
+          ...(row.checkpoint !== null && { checkpoint: row.checkpoint }),
+          ...(row.watermark !== null && { watermark: row.watermark }),
+        };
+      }
     },
     async saveReconcileCheckpoint(request: ReconcileClaimRequest & { checkpoint: JsonValue }): Promise<boolean> {
       await ensureReady();
