@@ -8,6 +8,13 @@
  *
  * Every test works in its own freshly named organization and event ids, so a store shared between
  * tests (one database schema for the whole file) is fine.
+ *
+ * Besides the happy paths it hunts the bugs a store written against a real database tends to have:
+ * races on expired leases (row locking), versions compared as doubles (beyond 2^53 ns), a
+ * collation that pads or folds ids (`'a'` and `'a '`, `'a'` and `'A'` are different ids of every
+ * kind), a transaction skipped for an empty lock set, and reconciliation state a finished run
+ * leaves behind. `scripts/mutation-check.mjs` keeps it honest: each of those faults, planted in
+ * `memoryStore()`, must fail it.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -19,16 +26,28 @@ import {
   type ProvisioningStore,
   type ResourceRef,
   type ResourceVersion,
+  type StoreOperations,
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-export interface StoreConformanceOptions {
+/** How to run the suite; `S` is your store's own type, so `destroy` can call what it adds (`close()`). */
+export interface StoreConformanceOptions<S extends ProvisioningStore = ProvisioningStore> {
   /** Returns the store under test; called once for the suite. */
-  create: () => ProvisioningStore | Promise<ProvisioningStore>;
+  create: () => S | Promise<S>;
   /** Closes it after the suite (drop the schema, end the pool). */
-  destroy?: (store: ProvisioningStore) => void | Promise<void>;
+  destroy?: (store: S) => void | Promise<void>;
   /** Concurrent callers in the race tests. Default 50. */
   concurrency?: number;
+  /**
+   * For a store whose transactions let handlers write the app's own data in the same database
+   * transaction (PostgreSQL's `transactionClient(tx)`): writes `value` through `tx` the way a handler
+   * would, e.g. an insert into a table of your test's. Give it with `readWrites`, and the suite
+   * proves such writes commit with the transaction and roll back with it; leave both out when
+   * handlers have no such client.
+   */
+  transactionWrite?: (tx: StoreOperations, value: string) => Promise<void>;
+  /** Every value `transactionWrite` wrote and committed, in any order. */
+  readWrites?: () => Promise<string[]>;
 }
 
 const T0 = 1_750_000_000_000;
@@ -56,6 +75,12 @@ function group(organizationId: string, id: string, extra: Partial<DirectoryGroup
 
 const v = (at: bigint, eventId: string, deleted = false): ResourceVersion => ({ at, eventId, deleted });
 
+/**
+ * Ids that a PAD SPACE collation (trailing spaces ignored) or a case-insensitive one would take
+ * for `id`. Each is another id: the ids scim-sync stores are compared exactly.
+ */
+const lookalikes = (id: string): string[] => [`${id} `, `${id}  `, id.toUpperCase()];
+
 /** A ledger key in the suite's environment and organization unless told otherwise. */
 const key = (eventId: string, organizationId = 'org_ledger', environmentId = 'env_conformance'): EventKey => ({
   environmentId,
@@ -64,11 +89,14 @@ const key = (eventId: string, organizationId = 'org_ledger', environmentId = 'en
 });
 
 /** Registers the suite with vitest under `describe(name)`. */
-export function runStoreConformanceSuite(name: string, options: StoreConformanceOptions): void {
+export function runStoreConformanceSuite<S extends ProvisioningStore>(
+  name: string,
+  options: StoreConformanceOptions<S>,
+): void {
   const concurrency = options.concurrency ?? 50;
 
   describe(`ProvisioningStore conformance: ${name}`, () => {
-    let store: ProvisioningStore;
+    let store: S;
     beforeAll(async () => {
       store = await options.create();
     });
@@ -130,7 +158,7 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(results.filter((r) => r.status === 'busy')).toHaveLength(concurrency - 1);
       });
 
-      it(`grants an expired claim raced by ${concurrency} callers to exactly one`, async () => {
+      it(`grants an expired claim raced by ${concurrency} callers to exactly one (a takeover needs the row locked)`, async () => {
         const eventId = fresh('evt');
         await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 10 });
         const results = await Promise.all(
@@ -139,6 +167,9 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
           ),
         );
         expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
+        expect(results.filter((r) => r.status === 'busy')).toEqual(
+          Array.from({ length: concurrency - 1 }, () => ({ status: 'busy', leaseExpiresAt: T0 + 100 + 60_000 })),
+        );
       });
     });
 
@@ -188,6 +219,43 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         });
       });
 
+      it('treats event ids, organizations and environments that differ only by trailing spaces or by case as other events', async () => {
+        const eventId = fresh('evt');
+        const org = fresh('org');
+        const original = key(eventId, org);
+        await store.claimEvent({ ...original, now: T0, leaseMs: 60_000 });
+        await store.completeEvent(original, 'applied', T0);
+        const others = [
+          ...lookalikes(eventId).map((id) => key(id, org)),
+          ...lookalikes(org).map((o) => key(eventId, o)),
+          ...lookalikes('env_conformance').map((environmentId) => key(eventId, org, environmentId)),
+        ];
+        for (const other of others) {
+          expect(await store.claimEvent({ ...other, now: T0 + 1, leaseMs: 60_000 }), JSON.stringify(other)).toEqual({
+            status: 'claimed',
+          });
+        }
+        // Completing or releasing one of them leaves the others (and the original) as they were.
+        const [completed, released, ...rest] = others as [EventKey, EventKey, ...EventKey[]];
+        await store.completeEvent(completed, 'stale', T0 + 2);
+        await store.releaseEvent(released);
+        for (const other of rest) {
+          expect(
+            await store.claimEvent({ ...other, now: T0 + 3, leaseMs: 60_000 }),
+            JSON.stringify(other),
+          ).toMatchObject({ status: 'busy' });
+        }
+        expect(await store.claimEvent({ ...original, now: T0 + 3, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'applied',
+        });
+        expect(await store.claimEvent({ ...completed, now: T0 + 3, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'stale',
+        });
+        expect(await store.claimEvent({ ...released, now: T0 + 3, leaseMs: 60_000 })).toEqual({ status: 'claimed' });
+      });
+
       it('releases only the claim of its own organization', async () => {
         const eventId = fresh('evt');
         const [a, b] = [key(eventId, fresh('org')), key(eventId, fresh('org'))];
@@ -229,6 +297,42 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect((await store.getVersions([r]))[0]?.at).toBe(at + 1n);
       });
 
+      it('orders versions 1 ns apart by their nanosecond before their event id, beyond 2^53 ns where a double cannot tell them apart', async () => {
+        for (const at of [2n ** 53n, 1_750_000_000_123_456_789n]) {
+          const r = ref();
+          await store.advanceVersion(r, v(at, 'evt_m'));
+          expect(await store.advanceVersion(r, v(at - 1n, 'evt_z')), `${at - 1n} after ${at}`).toBe(false);
+          expect(await store.advanceVersion(r, v(at + 1n, 'evt_a')), `${at + 1n} after ${at}`).toBe(true);
+          expect(await store.advanceVersion(r, v(at, 'evt_z')), `${at} after ${at + 1n}`).toBe(false);
+          expect((await store.getVersions([r]))[0]).toEqual({ ...v(at + 1n, 'evt_a'), createdAt: at });
+          // The same inside a transaction, where a store may compare what it already read.
+          const t = ref();
+          await store.transaction([t], async (tx) => {
+            await tx.advanceVersion(t, v(at, 'evt_m'));
+            expect(await tx.advanceVersion(t, v(at - 1n, 'evt_z')), `${at - 1n} after ${at}, in a transaction`).toBe(
+              false,
+            );
+            expect(await tx.advanceVersion(t, v(at + 1n, 'evt_a')), `${at + 1n} after ${at}, in a transaction`).toBe(
+              true,
+            );
+          });
+          expect((await store.getVersions([t]))[0]).toEqual({ ...v(at + 1n, 'evt_a'), createdAt: at });
+        }
+      });
+
+      it('accepts a sequence of versions 1 ns apart beyond 2^53 ns exactly when each is the newest so far', async () => {
+        const r = ref();
+        const base = 1_750_000_000_000_000_000n;
+        const offsets = [3n, 1n, 4n, 2n, 7n, 5n, 6n, 9n, 8n];
+        let newest = -1n;
+        for (const offset of offsets) {
+          const accepted = await store.advanceVersion(r, v(base + offset, `evt_${9n - offset}`));
+          expect(accepted, `${base + offset} after ${base + newest}`).toBe(offset > newest);
+          if (offset > newest) newest = offset;
+        }
+        expect((await store.getVersions([r]))[0]?.at).toBe(base + 9n);
+      });
+
       it('refuses an older or equal version and changes nothing', async () => {
         const r = ref();
         await store.advanceVersion(r, v(10n, 'evt_b'));
@@ -242,6 +346,17 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         await store.advanceVersion(r, v(10n, 'evt_b'));
         expect(await store.advanceVersion(r, v(10n, 'evt_a'))).toBe(false);
         expect(await store.advanceVersion(r, v(10n, 'evt_c'))).toBe(true);
+      });
+
+      it('breaks a same-nanosecond tie by event id in code-unit order, where case and trailing spaces count', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_a'));
+        // 'B' (U+0042) sorts before 'a' (U+0061); a case-insensitive comparison would say otherwise.
+        expect(await store.advanceVersion(r, v(10n, 'evt_B'))).toBe(false);
+        // A trailing space makes a longer, so later, id; a PAD SPACE comparison would call it equal.
+        expect(await store.advanceVersion(r, v(10n, 'evt_a '))).toBe(true);
+        expect(await store.advanceVersion(r, v(10n, 'evt_a'))).toBe(false);
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(10n, 'evt_a '), createdAt: 10n });
       });
 
       it('keeps a tombstone that blocks older versions but yields to newer ones', async () => {
@@ -279,6 +394,23 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         const sameIdElsewhere = { ...r, organizationId: fresh('org') };
         const sameIdGroup = { ...r, kind: 'group' as const };
         expect(await store.getVersions([sameIdElsewhere, sameIdGroup])).toEqual([undefined, undefined]);
+      });
+
+      it('keeps the versions of ids and organizations that differ only by trailing spaces or by case apart', async () => {
+        const r = ref();
+        await store.advanceVersion(r, v(10n, 'evt_a'));
+        const others: ResourceRef[] = [
+          ...lookalikes(r.id).map((id) => ({ ...r, id })),
+          ...lookalikes(r.organizationId).map((organizationId) => ({ ...r, organizationId })),
+        ];
+        expect(await store.getVersions(others)).toEqual(others.map(() => undefined));
+        for (const [i, other] of others.entries()) {
+          expect(await store.advanceVersion(other, v(BigInt(i + 1), 'evt_b')), JSON.stringify(other)).toBe(true);
+        }
+        expect(await store.getVersions([r, ...others])).toEqual([
+          { ...v(10n, 'evt_a'), createdAt: 10n },
+          ...others.map((_, i) => ({ ...v(BigInt(i + 1), 'evt_b'), createdAt: BigInt(i + 1) })),
+        ]);
       });
 
       it(`ends at the newest of ${concurrency} concurrent compare-and-sets, and only its caller may win last`, async () => {
@@ -498,6 +630,88 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.pageGroupMemberIds(org, 'dirgroup_a', { limit: 10 })).toEqual(['diruser_1']);
       });
 
+      it('keeps users whose ids differ only by trailing spaces or by case apart', async () => {
+        const org = fresh('org');
+        const ids = ['diruser_a', ...lookalikes('diruser_a')];
+        for (const [i, id] of ids.entries()) await store.putUser(user(org, id, { email: `u${i}@example.com` }));
+        for (const [i, id] of ids.entries()) {
+          expect(await store.getUser(org, id), JSON.stringify(id)).toEqual(
+            user(org, id, { email: `u${i}@example.com` }),
+          );
+          expect((await store.findUser(org, { email: `u${i}@example.com` }))?.id).toBe(id);
+        }
+        expect((await store.listUsers(org, { limit: 10 })).map((u) => u.id)).toEqual([...ids].sort());
+        expect((await store.listUsers(org, { after: 'diruser_a', limit: 10 })).map((u) => u.id)).toEqual([
+          'diruser_a ',
+          'diruser_a  ',
+        ]);
+        expect(await store.countUsers(org)).toBe(ids.length);
+        expect((await store.getUsers(org, ids)).map((u) => u?.email)).toEqual(ids.map((_, i) => `u${i}@example.com`));
+        expect(await store.getUserFingerprints(org, ids)).toEqual(
+          ids.map((id, i) => fingerprintUser(user(org, id, { email: `u${i}@example.com` }))),
+        );
+        await store.deleteUser(org, 'diruser_a ');
+        expect(await store.getUser(org, 'diruser_a ')).toBeUndefined();
+        expect((await store.getUsers(org, ids)).map((u) => u?.id)).toEqual([
+          'diruser_a',
+          undefined,
+          'diruser_a  ',
+          'DIRUSER_A',
+        ]);
+      });
+
+      it('keeps groups whose ids differ only by trailing spaces or by case apart, and their members', async () => {
+        const org = fresh('org');
+        const ids = ['dirgroup_a', ...lookalikes('dirgroup_a')];
+        for (const [i, id] of ids.entries()) {
+          await store.putGroup(group(org, id, { displayName: `Group ${i}` }));
+          await store.putUser(user(org, `diruser_${i}`, { groups: [{ id }] }));
+        }
+        for (const [i, id] of ids.entries()) {
+          expect(await store.getGroup(org, id), JSON.stringify(id)).toEqual(
+            group(org, id, { displayName: `Group ${i}` }),
+          );
+          expect(await store.listGroupMemberIds(org, id), JSON.stringify(id)).toEqual([`diruser_${i}`]);
+          expect(await store.countGroupMembers(org, id), JSON.stringify(id)).toBe(1);
+          expect(await store.pageGroupMemberIds(org, id, { limit: 10 }), JSON.stringify(id)).toEqual([`diruser_${i}`]);
+        }
+        expect((await store.listGroups(org, { limit: 10 })).map((g) => g.id)).toEqual([...ids].sort());
+        expect(await store.countGroups(org)).toBe(ids.length);
+        expect(await store.getGroupFingerprints(org, ids)).toEqual(
+          ids.map((id, i) => fingerprintGroup(group(org, id, { displayName: `Group ${i}` }))),
+        );
+        await store.putUser(user(org, 'diruser_1', { groups: [] }));
+        await store.deleteGroup(org, 'dirgroup_a ');
+        expect(await store.getGroup(org, 'dirgroup_a ')).toBeUndefined();
+        expect(await store.getGroup(org, 'dirgroup_a')).toBeDefined();
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_0']);
+        expect(await store.countGroups(org)).toBe(ids.length - 1);
+      });
+
+      it('keeps organizations whose ids differ only by trailing spaces or by case apart', async () => {
+        const org = fresh('org');
+        const orgs = [org, ...lookalikes(org)];
+        for (const [i, o] of orgs.entries()) {
+          await store.putUser(user(o, 'diruser_1', { email: `u${i}@example.com`, groups: [{ id: 'dirgroup_1' }] }));
+          await store.putGroup(group(o, 'dirgroup_1', { displayName: `Group ${i}` }));
+        }
+        for (const [i, o] of orgs.entries()) {
+          expect((await store.getUser(o, 'diruser_1'))?.email, JSON.stringify(o)).toBe(`u${i}@example.com`);
+          expect((await store.getGroup(o, 'dirgroup_1'))?.displayName, JSON.stringify(o)).toBe(`Group ${i}`);
+          expect(await store.countUsers(o), JSON.stringify(o)).toBe(1);
+          expect(await store.countGroupMembers(o, 'dirgroup_1'), JSON.stringify(o)).toBe(1);
+          expect((await store.findUser(o, { email: 'u0@example.com' }))?.organizationId, JSON.stringify(o)).toBe(
+            i === 0 ? org : undefined,
+          );
+        }
+        await store.deleteUser(`${org} `, 'diruser_1');
+        await store.deleteGroup(`${org} `, 'dirgroup_1');
+        expect(await store.getUser(org, 'diruser_1')).toBeDefined();
+        expect(await store.getGroup(org, 'dirgroup_1')).toBeDefined();
+        expect(await store.listGroupMemberIds(org, 'dirgroup_1')).toEqual(['diruser_1']);
+        expect(await store.getUser(`${org} `, 'diruser_1')).toBeUndefined();
+      });
+
       it('puts, gets, lists and deletes groups', async () => {
         const org = fresh('org');
         const g = group(org, 'dirgroup_b', { externalId: 'ext', directoryId: 'dir_1' });
@@ -600,6 +814,72 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
           status: 'busy',
         });
       });
+
+      it('is all-or-nothing over an empty set of resources too: undone when the function throws, committed when it returns', async () => {
+        const org = fresh('org');
+        const eventId = fresh('evt');
+        const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
+        await store.claimEvent({ ...key(eventId), now: T0, leaseMs: 60_000 });
+        const writes = async (tx: StoreOperations) => {
+          await tx.advanceVersion(r, v(2n, eventId));
+          await tx.putUser(user(org, 'diruser_1', { groups: [{ id: 'dirgroup_a' }] }));
+          await tx.putGroup(group(org, 'dirgroup_a'));
+          await tx.completeEvent(key(eventId), 'applied', T0);
+        };
+        const failure = new Error('handler failed');
+        await expect(
+          store.transaction([], async (tx) => {
+            await writes(tx);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.getUser(org, 'diruser_1')).toBeUndefined();
+        expect(await store.getGroup(org, 'dirgroup_a')).toBeUndefined();
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual([]);
+        expect(await store.getVersions([r])).toEqual([undefined]);
+        expect(await store.claimEvent({ ...key(eventId), now: T0 + 1, leaseMs: 60_000 })).toMatchObject({
+          status: 'busy',
+        });
+
+        await store.transaction([], writes);
+        expect(await store.getUser(org, 'diruser_1')).toBeDefined();
+        expect(await store.listGroupMemberIds(org, 'dirgroup_a')).toEqual(['diruser_1']);
+        expect((await store.getVersions([r]))[0]).toEqual({ ...v(2n, eventId), createdAt: 2n });
+        expect(await store.claimEvent({ ...key(eventId), now: T0 + 1, leaseMs: 60_000 })).toEqual({
+          status: 'done',
+          outcome: 'applied',
+        });
+      });
+
+      it.skipIf(!options.transactionWrite && !options.readWrites)(
+        "rolls a handler's own writes through the transaction back with it, and commits them with it",
+        async () => {
+          const { transactionWrite, readWrites } = options;
+          if (!transactionWrite || !readWrites)
+            throw new Error('transactionWrite and readWrites go together: give both');
+          const org = fresh('org');
+          const r: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
+          const failure = new Error('handler failed');
+          for (const resources of [[r], []]) {
+            const undone = fresh('write');
+            const kept = fresh('write');
+            await expect(
+              store.transaction(resources, async (tx) => {
+                await tx.putUser(user(org, 'diruser_1'));
+                await transactionWrite(tx, undone);
+                throw failure;
+              }),
+            ).rejects.toBe(failure);
+            await store.transaction(resources, async (tx) => {
+              await transactionWrite(tx, kept);
+              await tx.putUser(user(org, 'diruser_1'));
+            });
+            const written = await readWrites();
+            expect(written, `over ${resources.length} resources`).toContain(kept);
+            expect(written, `over ${resources.length} resources`).not.toContain(undone);
+          }
+        },
+      );
 
       it('serialises transactions on the same resource: a read-modify-write never loses an update', async () => {
         const org = fresh('org');
@@ -803,6 +1083,55 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(results.filter((r) => r.status === 'claimed')).toHaveLength(1);
       });
 
+      it(`grants an expired run lock raced by ${concurrency} callers to exactly one (a takeover needs the row locked)`, async () => {
+        const org = fresh('org');
+        const checkpoint = { runId: 'run_1', page: 3 };
+        await store.claimReconcile(lease(org, 'crashed'));
+        await store.saveReconcileCheckpoint({ ...lease(org, 'crashed'), checkpoint });
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) => store.claimReconcile(lease(org, `owner_${i}`, T0 + 5000))),
+        );
+        expect(results.filter((r) => r.status === 'claimed')).toEqual([{ status: 'claimed', checkpoint }]);
+        expect(results.filter((r) => r.status === 'busy')).toEqual(
+          Array.from({ length: concurrency - 1 }, () => ({ status: 'busy', leaseExpiresAt: T0 + 6000 })),
+        );
+        // Only the one granted holds it: of the others' saves, none lands.
+        const saves = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) =>
+            store.saveReconcileCheckpoint({ ...lease(org, `owner_${i}`, T0 + 5001), checkpoint: { owner: i } }),
+          ),
+        );
+        expect(saves.map((saved, i) => saved && i)).toEqual(results.map((r, i) => r.status === 'claimed' && i));
+      });
+
+      it(`grants a run lock its last run released, raced by ${concurrency} callers, to exactly one`, async () => {
+        const org = fresh('org');
+        await store.claimReconcile(lease(org, 'first'));
+        await store.finishReconcile(org, 'first', { status: 'completed', runId: 'run_1', watermark: '7' });
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) => store.claimReconcile(lease(org, `owner_${i}`, T0 + 1))),
+        );
+        expect(results.filter((r) => r.status === 'claimed')).toEqual([{ status: 'claimed', watermark: '7' }]);
+        expect(results.filter((r) => r.status === 'busy')).toHaveLength(concurrency - 1);
+      });
+
+      it('keeps the run locks of organizations whose ids differ only by trailing spaces or by case apart', async () => {
+        const org = fresh('org');
+        expect(await store.claimReconcile(lease(org, 'a'))).toEqual({ status: 'claimed' });
+        for (const other of lookalikes(org)) {
+          expect(await store.claimReconcile(lease(other, 'b')), JSON.stringify(other)).toEqual({ status: 'claimed' });
+          await store.finishReconcile(other, 'b', { status: 'completed', runId: 'run_1', watermark: other });
+        }
+        expect(await store.claimReconcile(lease(org, 'c', T0 + 1))).toMatchObject({ status: 'busy' });
+        await store.finishReconcile(org, 'a', { status: 'completed', runId: 'run_1', watermark: org });
+        for (const o of [org, ...lookalikes(org)]) {
+          expect(await store.claimReconcile(lease(o, 'd', T0 + 2)), JSON.stringify(o)).toEqual({
+            status: 'claimed',
+            watermark: o,
+          });
+        }
+      });
+
       it("hands a crashed run's checkpoint to the next owner once the lease ran out, and fences the old owner", async () => {
         const org = fresh('org');
         await store.claimReconcile(lease(org, 'crashed'));
@@ -816,6 +1145,23 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         );
         await store.finishReconcile(org, 'crashed', { status: 'completed', runId: 'run_1', watermark: '1' });
         expect(await store.claimReconcile(lease(org, 'third', T0 + 1700))).toMatchObject({ status: 'busy' });
+      });
+
+      it("drops a completed run's checkpoint, resumed or not: the next run starts a fresh listing", async () => {
+        const org = fresh('org');
+        await store.claimReconcile(lease(org, 'a'));
+        await store.saveReconcileCheckpoint({ ...lease(org, 'a'), checkpoint: { runId: 'run_1', page: 9 } });
+        await store.finishReconcile(org, 'a', { status: 'completed', runId: 'run_1', watermark: '41' });
+        expect(await store.claimReconcile(lease(org, 'b', T0 + 1))).toEqual({ status: 'claimed', watermark: '41' });
+        await store.saveReconcileCheckpoint({ ...lease(org, 'b', T0 + 1), checkpoint: { runId: 'run_2', page: 1 } });
+        await store.finishReconcile(org, 'b', { status: 'interrupted', runId: 'run_2' });
+        expect(await store.claimReconcile(lease(org, 'c', T0 + 2))).toEqual({
+          status: 'claimed',
+          checkpoint: { runId: 'run_2', page: 1 },
+          watermark: '41',
+        });
+        await store.finishReconcile(org, 'c', { status: 'completed', runId: 'run_2', watermark: '42' });
+        expect(await store.claimReconcile(lease(org, 'd', T0 + 3))).toEqual({ status: 'claimed', watermark: '42' });
       });
 
       it('keeps the checkpoint of an interrupted run and drops that of a discarded one', async () => {
@@ -851,14 +1197,80 @@ export function runStoreConformanceSuite(name: string, options: StoreConformance
         expect(await store.listUnseen(fresh('org'), 'run_1', 'user', { limit: 10 })).toEqual([]);
       });
 
-      it("forgets a run's marks when it completes", async () => {
+      it('sweeps per kind: a user and a group that share an id are marked apart', async () => {
+        const org = fresh('org');
+        for (const id of ['dir_1', 'dir_2']) {
+          await store.putUser(user(org, id));
+          await store.putGroup(group(org, id));
+        }
+        await store.markSeen(org, 'run_1', 'user', ['dir_1']);
+        await store.markSeen(org, 'run_1', 'group', ['dir_2']);
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual(['dir_2']);
+        expect(await store.listUnseen(org, 'run_1', 'group', { limit: 10 })).toEqual(['dir_1']);
+      });
+
+      it('marks ids, runs and organizations that differ only by trailing spaces or by case apart', async () => {
+        const org = fresh('org');
+        const ids = ['diruser_a', ...lookalikes('diruser_a')];
+        for (const o of [org, ...lookalikes(org)]) for (const id of ids) await store.putUser(user(o, id));
+        await store.markSeen(org, 'run_1', 'user', ['diruser_a']);
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual(
+          ids.filter((id) => id !== 'diruser_a').sort(),
+        );
+        for (const run of lookalikes('run_1')) {
+          expect(await store.listUnseen(org, run, 'user', { limit: 10 }), JSON.stringify(run)).toEqual([...ids].sort());
+        }
+        for (const o of lookalikes(org)) {
+          expect(await store.listUnseen(o, 'run_1', 'user', { limit: 10 }), JSON.stringify(o)).toEqual([...ids].sort());
+        }
+      });
+
+      it("forgets a run's marks of both kinds when it completes", async () => {
         const org = fresh('org');
         await store.putUser(user(org, 'diruser_a'));
+        await store.putGroup(group(org, 'dirgroup_a'));
         await store.claimReconcile(lease(org, 'a'));
         await store.markSeen(org, 'run_1', 'user', ['diruser_a']);
+        await store.markSeen(org, 'run_1', 'group', ['dirgroup_a']);
         expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual([]);
         await store.finishReconcile(org, 'a', { status: 'completed', runId: 'run_1', watermark: '1' });
         expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual(['diruser_a']);
+        expect(await store.listUnseen(org, 'run_1', 'group', { limit: 10 })).toEqual(['dirgroup_a']);
+      });
+
+      it("forgets a discarded run's marks, and keeps an interrupted run's for the run that resumes it", async () => {
+        const org = fresh('org');
+        await store.putUser(user(org, 'diruser_a'));
+        await store.putGroup(group(org, 'dirgroup_a'));
+        await store.claimReconcile(lease(org, 'a'));
+        await store.markSeen(org, 'run_1', 'user', ['diruser_a']);
+        await store.markSeen(org, 'run_1', 'group', ['dirgroup_a']);
+        await store.finishReconcile(org, 'a', { status: 'interrupted', runId: 'run_1' });
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual([]);
+        expect(await store.listUnseen(org, 'run_1', 'group', { limit: 10 })).toEqual([]);
+        await store.claimReconcile(lease(org, 'b', T0 + 1));
+        await store.finishReconcile(org, 'b', { status: 'discarded', runId: 'run_1' });
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual(['diruser_a']);
+        expect(await store.listUnseen(org, 'run_1', 'group', { limit: 10 })).toEqual(['dirgroup_a']);
+      });
+
+      it('lets an owner that lost the lock drop neither the checkpoint nor the marks of the run its successor resumed', async () => {
+        const org = fresh('org');
+        for (const id of ['diruser_a', 'diruser_b']) await store.putUser(user(org, id));
+        await store.claimReconcile(lease(org, 'stalled'));
+        await store.saveReconcileCheckpoint({ ...lease(org, 'stalled'), checkpoint: { runId: 'run_1' } });
+        await store.markSeen(org, 'run_1', 'user', ['diruser_a']);
+        expect(await store.claimReconcile(lease(org, 'next', T0 + 1500))).toEqual({
+          status: 'claimed',
+          checkpoint: { runId: 'run_1' },
+        });
+        await store.finishReconcile(org, 'stalled', { status: 'discarded', runId: 'run_1' });
+        expect(await store.listUnseen(org, 'run_1', 'user', { limit: 10 })).toEqual(['diruser_b']);
+        await store.finishReconcile(org, 'next', { status: 'interrupted', runId: 'run_1' });
+        expect(await store.claimReconcile(lease(org, 'third', T0 + 1600))).toEqual({
+          status: 'claimed',
+          checkpoint: { runId: 'run_1' },
+        });
       });
     });
   });
