@@ -1,0 +1,232 @@
+/**
+ * Faults planted in `memoryStore()` (packages/scim-core/src/store/memory.ts) that the store
+ * conformance suite must catch: the bugs a store of your own is likely to have, among them the
+ * seven a MariaDB store's deliberately broken variants once slipped past it with.
+ *
+ * Each mutant is a list of `[from, to]` text replacements; `from` must occur in the source exactly
+ * once when applied, so a mutant whose code moved fails the check instead of testing nothing.
+ * `MUTANT_HELPERS` is appended to every mutant: collating maps and a pause, the building blocks
+ * of the faults.
+ */
+
+/** @typedef {{ name: string, fault: string, replace: [from: string, to: string][] }} Mutant */
+
+export const MUTANT_HELPERS = `
+/** A map whose keys compare as in a PAD SPACE collation: trailing spaces do not count. */
+class PadSpaceMap<V> extends Map<string, V> {
+  override get(key: string) { return super.get(key.trimEnd()); }
+  override set(key: string, value: V) { return super.set(key.trimEnd(), value); }
+  override has(key: string) { return super.has(key.trimEnd()); }
+  override delete(key: string) { return super.delete(key.trimEnd()); }
+}
+
+/** A map whose keys compare as in a case-insensitive collation. */
+class CaseInsensitiveMap<V> extends Map<string, V> {
+  override get(key: string) { return super.get(key.toLowerCase()); }
+  override set(key: string, value: V) { return super.set(key.toLowerCase(), value); }
+  override has(key: string) { return super.has(key.toLowerCase()); }
+  override delete(key: string) { return super.delete(key.toLowerCase()); }
+}
+
+/** Another round trip between a read and the write that depends on it, as a store without row locks has. */
+const roundTrip = () => new Promise<void>((resolve) => setImmediate(resolve));
+`;
+
+/** @type {Mutant[]} */
+export const MUTANTS = [
+  {
+    name: 'versions-compared-as-numbers',
+    fault: 'versions compared as JavaScript numbers (a version 1 ns newer with a smaller event id is refused)',
+    replace: [
+      [
+        '    if (!isNewerVersion(next, previous)) return false;',
+        '    if (previous && !(Number(next.at) > Number(previous.at) || (Number(next.at) === Number(previous.at) && next.eventId > previous.eventId))) return false;',
+      ],
+    ],
+  },
+  {
+    name: 'version-tie-case-insensitive',
+    fault: 'a same-nanosecond tie broken by event ids compared case-insensitively',
+    replace: [
+      [
+        '    if (!isNewerVersion(next, previous)) return false;',
+        '    if (!isNewerVersion({ ...next, eventId: next.eventId.toLowerCase() }, previous && { ...previous, eventId: previous.eventId.toLowerCase() })) return false;',
+      ],
+    ],
+  },
+  {
+    name: 'version-tie-pad-space',
+    fault: "a same-nanosecond tie broken by event ids in a PAD SPACE collation ('evt_a ' equals 'evt_a')",
+    replace: [
+      [
+        '    if (!isNewerVersion(next, previous)) return false;',
+        '    if (!isNewerVersion({ ...next, eventId: next.eventId.trimEnd() }, previous && { ...previous, eventId: previous.eventId.trimEnd() })) return false;',
+      ],
+    ],
+  },
+  {
+    name: 'mirror-ids-pad-space',
+    fault: "user and group ids in a PAD SPACE collation ('a' and 'a ' the same id)",
+    replace: [['  readonly rows = new Map<string, T>();', '  readonly rows = new PadSpaceMap<T>();']],
+  },
+  {
+    name: 'mirror-ids-case-insensitive',
+    fault: "user and group ids in a case-insensitive collation ('a' and 'A' the same id)",
+    replace: [['  readonly rows = new Map<string, T>();', '  readonly rows = new CaseInsensitiveMap<T>();']],
+  },
+  {
+    name: 'organization-ids-pad-space',
+    fault: 'organization ids of the mirror in a PAD SPACE collation',
+    replace: [
+      [
+        '  readonly users = new Map<string, Table<DirectoryUser>>();',
+        '  readonly users = new PadSpaceMap<Table<DirectoryUser>>();',
+      ],
+      [
+        '  readonly groups = new Map<string, Table<DirectoryGroup>>();',
+        '  readonly groups = new PadSpaceMap<Table<DirectoryGroup>>();',
+      ],
+    ],
+  },
+  {
+    name: 'version-ids-pad-space',
+    fault: 'the ids of versions in a PAD SPACE collation',
+    replace: [['      byId = new Map();', '      byId = new PadSpaceMap();']],
+  },
+  {
+    name: 'membership-group-ids-case-insensitive',
+    fault: 'memberships keyed by a case-folded group id',
+    replace: [
+      [
+        `    return \`\${organizationId}\\u0000\${groupId}\`;`,
+        `    return \`\${organizationId}\\u0000\${groupId.toLowerCase()}\`;`,
+      ],
+    ],
+  },
+  {
+    name: 'event-ids-case-insensitive',
+    fault: 'ledger keys with event ids compared case-insensitively (a second event taken for a duplicate)',
+    replace: [
+      [
+        '  return JSON.stringify([environmentId, organizationId, eventId]);',
+        '  return JSON.stringify([environmentId, organizationId, eventId.toLowerCase()]);',
+      ],
+    ],
+  },
+  {
+    name: 'event-organizations-pad-space',
+    fault: 'ledger keys with organization ids in a PAD SPACE collation',
+    replace: [
+      [
+        '  return JSON.stringify([environmentId, organizationId, eventId]);',
+        '  return JSON.stringify([environmentId, organizationId.trimEnd(), eventId]);',
+      ],
+    ],
+  },
+  {
+    name: 'expired-claim-taken-without-row-lock',
+    fault: 'an expired event claim taken over in a second round trip after reading it (several callers granted it)',
+    replace: [
+      [
+        "    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));",
+        "    if (entry) await roundTrip();\n    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));",
+      ],
+    ],
+  },
+  {
+    name: 'expired-run-lock-taken-without-row-lock',
+    fault:
+      'an expired reconcile run lock taken over in a second round trip after reading it (several callers granted it)',
+    replace: [
+      [
+        '    const next: RunLock = { ...lock, owner, expiresAt: now + leaseMs };',
+        '    if (lock) await roundTrip();\n    const next: RunLock = { ...this.state.runLocks.get(organizationId), owner, expiresAt: now + leaseMs };',
+      ],
+    ],
+  },
+  {
+    name: 'run-locks-case-insensitive',
+    fault: 'run locks keyed by case-folded organization ids (one organization blocks another)',
+    replace: [
+      ['  readonly runLocks = new Map<string, RunLock>();', '  readonly runLocks = new CaseInsensitiveMap<RunLock>();'],
+    ],
+  },
+  {
+    name: 'empty-lock-set-without-transaction',
+    fault: 'transaction([], fn) run without a transaction (its writes survive a throw)',
+    replace: [
+      [
+        '  store.transaction = async (resources, fn, options) => {',
+        '  store.transaction = async (resources, fn, options) => {\n    if (resources.length === 0 && !options?.shared?.length) return fn(store);',
+      ],
+    ],
+  },
+  {
+    name: 'completion-not-undone',
+    fault: "an event's completion kept when its transaction throws",
+    replace: [
+      [
+        "    this.record(this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now }));",
+        "    this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });",
+      ],
+    ],
+  },
+  {
+    name: 'checkpoint-kept-on-complete',
+    fault: 'a completed run keeps its checkpoint (the next run resumes a finished listing)',
+    replace: [
+      ['    lock.checkpoint = undefined;', "    if (finish.status === 'discarded') lock.checkpoint = undefined;"],
+    ],
+  },
+  {
+    name: 'marks-kept-on-discard',
+    fault: 'a discarded run keeps its marks (unbounded growth)',
+    replace: [
+      [
+        "    for (const kind of ['user', 'group'] as const) this.state.marks.delete(markKey(organizationId, finish.runId, kind));",
+        "    if (finish.status === 'completed') for (const kind of ['user', 'group'] as const) this.state.marks.delete(markKey(organizationId, finish.runId, kind));",
+      ],
+    ],
+  },
+  {
+    name: 'marks-dropped-on-interrupt',
+    fault: 'an interrupted run loses its marks (the run resuming it sweeps what it already saw)',
+    replace: [
+      [
+        "    if (finish.status === 'interrupted') return;\n    lock.checkpoint = undefined;",
+        "    if (finish.status !== 'interrupted') lock.checkpoint = undefined;",
+      ],
+    ],
+  },
+  {
+    name: 'marks-dropped-by-lost-owner',
+    fault: 'a finish by an owner that lost the lock drops the marks of the run its successor resumed',
+    replace: [
+      [
+        '    if (!lock || lock.owner !== owner) return;',
+        "    if (!lock) return;\n    if (lock.owner !== owner) {\n      if (finish.status !== 'interrupted') for (const kind of ['user', 'group'] as const) this.state.marks.delete(markKey(organizationId, finish.runId, kind));\n      return;\n    }",
+      ],
+    ],
+  },
+  {
+    name: 'list-unseen-ignores-kind',
+    fault: 'listUnseen ignores kind (a group marked seen hides the user with its id)',
+    replace: [
+      [
+        '    const seen = this.state.marks.get(markKey(organizationId, runId, kind));',
+        "    const seen = new Set([...(this.state.marks.get(markKey(organizationId, runId, 'user')) ?? []), ...(this.state.marks.get(markKey(organizationId, runId, 'group')) ?? [])]);",
+      ],
+    ],
+  },
+  {
+    name: 'marks-pad-space',
+    fault: 'marked ids compared in a PAD SPACE collation',
+    replace: [
+      ['    for (const id of ids) seen.add(id);', '    for (const id of ids) seen.add(id.trimEnd());'],
+      [
+        '    return table.pageIds(page, (id) => !seen?.has(id));',
+        '    return table.pageIds(page, (id) => !seen?.has(id.trimEnd()));',
+      ],
+    ],
+  },
+];
