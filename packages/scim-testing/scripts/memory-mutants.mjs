@@ -104,6 +104,30 @@ export const MUTANTS = [
     ],
   },
   {
+    name: 'user-lookups-pad-space',
+    fault: "findUser's externalId and email compared in a PAD SPACE collation",
+    replace: [
+      [
+        "  return field === 'externalId' ? value : field === 'userName' ? userNameKey(value) : lower(value);",
+        "  return field === 'externalId' ? value.trimEnd() : field === 'userName' ? userNameKey(value) : lower(value).trimEnd();",
+      ],
+    ],
+  },
+  {
+    name: 'group-lookups-pad-space',
+    fault: "findGroup's externalId and displayName compared in a PAD SPACE collation",
+    replace: [
+      [
+        `      ? \`\${organizationId}\\u0000externalId\\u0000\${lookup.externalId}\``,
+        `      ? \`\${organizationId}\\u0000externalId\\u0000\${lookup.externalId.trimEnd()}\``,
+      ],
+      [
+        `      : \`\${organizationId}\\u0000displayName\\u0000\${lower(lookup.displayName)}\`;`,
+        `      : \`\${organizationId}\\u0000displayName\\u0000\${lower(lookup.displayName).trimEnd()}\`;`,
+      ],
+    ],
+  },
+  {
     name: 'event-ids-case-insensitive',
     fault: 'ledger keys with event ids compared case-insensitively (a second event taken for a duplicate)',
     replace: [

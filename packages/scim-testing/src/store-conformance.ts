@@ -750,6 +750,26 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         expect((await store.listGroups(org, { offset: 1, limit: 5 })).map((g) => g.id)).toEqual(['dirgroup_c']);
         expect(await store.countGroups(org)).toBe(2);
       });
+
+      it('finds by externalId, email and displayName only where trailing spaces match too (a PAD SPACE collation would not)', async () => {
+        const org = fresh('org');
+        await store.putUser(user(org, 'diruser_1', { externalId: 'okta-1', email: 'ada@example.com' }));
+        await store.putGroup(group(org, 'dirgroup_1', { displayName: 'Engineering', externalId: 'ext-1' }));
+        for (const externalId of lookalikes('okta-1')) {
+          expect(await store.findUser(org, { externalId }), JSON.stringify(externalId)).toBeUndefined();
+        }
+        for (const email of ['ada@example.com ', 'ada@example.com  ']) {
+          expect(await store.findUser(org, { email }), JSON.stringify(email)).toBeUndefined();
+        }
+        for (const externalId of lookalikes('ext-1')) {
+          expect(await store.findGroup(org, { externalId }), JSON.stringify(externalId)).toBeUndefined();
+        }
+        for (const displayName of ['Engineering ', 'engineering  ']) {
+          expect(await store.findGroup(org, { displayName }), JSON.stringify(displayName)).toBeUndefined();
+        }
+        expect((await store.findUser(org, { externalId: 'okta-1' }))?.id).toBe('diruser_1');
+        expect((await store.findGroup(org, { displayName: 'ENGINEERING' }))?.id).toBe('dirgroup_1');
+      });
     });
 
     describe('transactions', () => {
