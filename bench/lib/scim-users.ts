@@ -27,3 +27,17 @@ export function userCountFromEnv(): number {
   if (!Number.isInteger(count) || count < 1) throw new Error(`SCIM_USERS must be a positive integer, got ${count}`);
   return count;
 }
+
+/** The display name of the one group both servers hold. */
+export const BENCH_GROUP_NAME = 'bench-group';
+
+/**
+ * How many users the bench group holds: users 1..N. SCIM_GROUP_MEMBERS (default 10,000), at most
+ * one less than the users, so user N + 1 is there to be added.
+ */
+export function groupMembersFromEnv(users: number): number {
+  const members = Number(process.env.SCIM_GROUP_MEMBERS ?? Math.min(10_000, users - 1));
+  if (!Number.isInteger(members) || members < 1 || members >= users)
+    throw new Error(`SCIM_GROUP_MEMBERS must be an integer from 1 to ${users - 1} (SCIM_USERS - 1), got ${members}`);
+  return members;
+}

@@ -10,12 +10,19 @@
  *
  * Seeded before listening with SCIM_USERS users (default 100,000), written straight into the Maps.
  *
- * Env: PORT (0 = any), HOST (default 127.0.0.1), SCIM_USERS. Prints "scim-scimmy listening on http://host:port".
+ * Env: PORT (0 = any), HOST (default 127.0.0.1), SCIM_USERS, SCIM_GROUP_MEMBERS. Prints "scim-scimmy listening on http://host:port".
  */
 import { randomUUID } from 'node:crypto';
 import Module, { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { SCIM_BASE_PATH, SCIM_BENCH_TOKEN, scimUserBody, userCountFromEnv } from '../lib/scim-users.js';
+import {
+  BENCH_GROUP_NAME,
+  groupMembersFromEnv,
+  SCIM_BASE_PATH,
+  SCIM_BENCH_TOKEN,
+  scimUserBody,
+  userCountFromEnv,
+} from '../lib/scim-users.js';
 
 const require = createRequire(import.meta.url);
 const express4Path = require.resolve('express4');
@@ -32,6 +39,7 @@ const { default: SCIMMYRouters, SCIMMY } = require('scimmy-routers') as typeof i
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 0);
 const users = userCountFromEnv();
+const members = groupMembersFromEnv(users);
 
 type StoredUser = Record<string, unknown> & { id: string; userName: string };
 const byId = new Map<string, StoredUser>();
@@ -54,7 +62,19 @@ for (let n = 1; n <= users; n++) {
     meta: { resourceType: 'User', created: seededAt, lastModified: seededAt },
   });
 }
-console.log(`scim-scimmy seeded ${users} users in ${Math.round(performance.now() - seedStart)} ms`);
+type StoredGroup = Record<string, unknown> & { id: string; displayName: string };
+const groups = new Map<string, StoredGroup>();
+const seededGroup: StoredGroup = {
+  schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+  id: randomUUID(),
+  displayName: BENCH_GROUP_NAME,
+  members: [...byId.values()].slice(0, members).map((user) => ({ value: user.id, display: user.displayName })),
+  meta: { resourceType: 'Group', created: seededAt, lastModified: seededAt },
+};
+groups.set(seededGroup.id, seededGroup);
+console.log(
+  `scim-scimmy seeded ${users} users and a group of ${members} in ${Math.round(performance.now() - seedStart)} ms`,
+);
 
 type Expression = Record<string, unknown[]>;
 /** SCIMMY's own error (its types want a string scimType; SCIMMY itself passes null for none). */
@@ -106,6 +126,36 @@ SCIMMY.Resources.declare(SCIMMY.Resources.User)
     if (!user) throw scimError(404, null, `Resource ${resource.id} not found`);
     byId.delete(user.id);
     byUserName.delete(user.userName.toLowerCase());
+  });
+
+// Groups the same way: a Map by id, `displayName eq` answered from it, every other read left to SCIMMY.
+SCIMMY.Resources.declare(SCIMMY.Resources.Group)
+  .egress((resource) => {
+    if (resource.id) {
+      const group = groups.get(resource.id);
+      if (!group) throw scimError(404, null, `Resource ${resource.id} not found`);
+      return group;
+    }
+    const all = [...groups.values()];
+    return resource.filter ? resource.filter.match(all) : all;
+  })
+  .ingress((resource, instance) => {
+    const now = new Date().toISOString();
+    const data = JSON.parse(JSON.stringify(instance)) as StoredGroup;
+    if (resource.id) {
+      const current = groups.get(resource.id);
+      if (!current) throw scimError(404, null, `Resource ${resource.id} not found`);
+      const meta = current.meta as Record<string, unknown>;
+      const next = { ...data, id: resource.id, meta: { ...meta, lastModified: now } };
+      groups.set(resource.id, next);
+      return next;
+    }
+    const created = { ...data, id: randomUUID(), meta: { resourceType: 'Group', created: now, lastModified: now } };
+    groups.set(created.id, created);
+    return created;
+  })
+  .degress((resource) => {
+    if (!resource.id || !groups.delete(resource.id)) throw scimError(404, null, `Resource ${resource.id} not found`);
   });
 
 const app = express();

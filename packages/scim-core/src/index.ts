@@ -3,12 +3,16 @@ export * from './engine/errors.js';
 export type * from './engine/handlers.js';
 export { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from './http/body.js';
 export {
+  handleScimNodeRequest,
   type NodeDelivery,
   readNodeBody,
   receiveNodeRequest,
+  type ScimNodeRequestOptions,
+  scimNodeRequest,
   toWebRequest,
   type WebRequestOptions,
   writeNodeResponse,
+  writeScimAnswer,
   writeWebResponse,
 } from './http/node.js';
 export * from './http/scalekit-webhook.js';
@@ -54,6 +58,7 @@ export {
 export * from './scalekit/schemas.js';
 export { type AttributeDefinition as ScimAttributeDefinition, SCHEMAS as SCIM_SCHEMAS } from './scim/discovery.js';
 export { SCIM_ERROR_SCHEMA, ScimError, type ScimErrorType } from './scim/errors.js';
+export type { ScimAnswer, ScimRequest } from './scim/exchange.js';
 export { type Filter as ScimFilter, formatFilter, parseFilter } from './scim/filter.js';
 export { DEFAULT_SCIM_LIMITS, type ScimLimits } from './scim/limits.js';
 export { matchesFilter } from './scim/match.js';

@@ -301,7 +301,9 @@ export function expectScimServer(server: unknown, factory: string, path = 'serve
   refuse(
     factory,
     path,
-    receiver ? `must be ${expected}, got ${describeValue(server)}` : shapeProblem(server, ['handle'], expected),
+    receiver
+      ? `must be ${expected}, got ${describeValue(server)}`
+      : shapeProblem(server, ['handle', 'respond'], expected),
   );
 }
 

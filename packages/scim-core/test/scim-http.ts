@@ -1,7 +1,7 @@
 /** A real HTTP server on 127.0.0.1 around the SCIM server's Web-standard handler, for the interop suites. */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEngine, memoryStore, type ProvisioningHandlers, toWebRequest, writeWebResponse } from '../src/index.js';
+import { createEngine, handleScimNodeRequest, memoryStore, type ProvisioningHandlers } from '../src/index.js';
 import { createScimServer } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
 
@@ -51,10 +51,8 @@ export async function startScimHttp(): Promise<ScimHarness> {
       { organizationId: 'org_other', tokenHash: other.tokenHash },
     ]),
   });
-  // The same Node ↔ Web bridge the Express, Fastify and Next.js adapters use.
-  const http = createServer(async (req, res) => {
-    await writeWebResponse(res, await server.handle(toWebRequest(req)), req);
-  });
+  // The Node path the Express and Fastify adapters use (scim-custom-extension.test.ts goes through the Web bridge).
+  const http = createServer((request, response) => handleScimNodeRequest(server, { request, response }));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const base = `${origin}/scim/v2`;

@@ -9,7 +9,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEngine, memoryStore, toWebRequest, writeWebResponse } from '../src/index.js';
+import { createEngine, handleScimNodeRequest, memoryStore } from '../src/index.js';
 import { createScimServer, type ScimServerOptions } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
 import { recordingHandlers } from './scim-http.js';
@@ -285,9 +285,8 @@ export async function startInteropHttp(
     engine,
     authenticator: scimTokenAuthenticator([{ organizationId: 'org_tenant', tokenHash: tenant.tokenHash }]),
   });
-  const http = createServer(async (req, res) => {
-    await writeWebResponse(res, await server.handle(toWebRequest(req)), req);
-  });
+  // The Node path the Express and Fastify adapters use (scim-custom-extension.test.ts goes through the Web bridge).
+  const http = createServer((request, response) => handleScimNodeRequest(server, { request, response }));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}/scim/v2`;
   const answers: Answer[] = [];

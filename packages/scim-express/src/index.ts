@@ -14,15 +14,16 @@ import {
   expectPortalLinkHandler,
   expectScimServer,
   expectWebhookReceiver,
+  handleScimNodeRequest,
   type NodeDelivery,
   type PortalLinkHandler,
   receiveNodeRequest,
   type ScalekitWebhookReceiver,
+  type ScimAnswer,
   ScimError,
   type ScimServer,
-  toWebRequest,
   writeNodeResponse,
-  writeWebResponse,
+  writeScimAnswer,
 } from '@org/scim-core';
 import type { ErrorRequestHandler, Response as ExpressResponse, NextFunction, Request, RequestHandler } from 'express';
 
@@ -94,11 +95,12 @@ function isBodyParserError(error: unknown): error is BodyParserError {
   );
 }
 
-function scimErrorResponse(status: number, detail: string): Response {
-  return new Response(JSON.stringify(new ScimError(status, undefined, detail)), {
+function scimErrorAnswer(status: number, detail: string): ScimAnswer {
+  return {
     status,
     headers: { 'content-type': 'application/scim+json' },
-  });
+    body: JSON.stringify(new ScimError(status, undefined, detail)),
+  };
 }
 
 /**
@@ -118,11 +120,12 @@ export function scimRouter(server: ScimServer): [RequestHandler, ErrorRequestHan
     next: NextFunction,
     body: Uint8Array | string | undefined,
   ) => {
-    const webRequest = toWebRequest(request, { url: request.originalUrl, ...(body !== undefined && { body }) });
-    server
-      .handle(webRequest)
-      .then((answer) => writeWebResponse(response, answer, request))
-      .catch(next);
+    handleScimNodeRequest(server, {
+      request,
+      response,
+      url: request.originalUrl,
+      ...(body !== undefined && { body }),
+    }).catch(next);
   };
   return [
     (request, response, next) => handle(request, response, next, scimBody(request as ParsedRequest)),
@@ -136,7 +139,7 @@ export function scimRouter(server: ScimServer): [RequestHandler, ErrorRequestHan
         error.type === 'entity.too.large'
           ? `A body parser mounted before the SCIM router (express.json() or similar) refused a body over its ${error.limit}-byte limit. Mount the SCIM router before the parser (app.use('/scim/v2', scimRouter(server)) first), or raise the parser's limit.`
           : `A body parser mounted before the SCIM router refused the request: ${error.message}`;
-      writeWebResponse(response, scimErrorResponse(error.status, detail), request).catch(next);
+      writeScimAnswer(response, scimErrorAnswer(error.status, detail), request, request).catch(next);
     },
   ];
 }

@@ -9,7 +9,7 @@
  * The SCIM 2.0 server, the same way: `app.register(scimPlugin, { server })`, every method on
  * `/scim/v2` and `/scim/v2/*`.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   expectPortalLinkHandler,
   expectScimServer,
@@ -18,7 +18,7 @@ import {
   receiveNodeRequest,
   type ScalekitWebhookReceiver,
   type ScimServer,
-  toWebRequest,
+  scimNodeRequest,
 } from '@org/scim-core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -63,14 +63,16 @@ export const scimPlugin: FastifyPluginAsync<ScimPluginOptions> = async (fastify,
   const base = options.prefix === undefined ? '/scim/v2' : '';
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const stream = request.body as Readable | undefined;
-    const answer = await options.server.handle(toWebRequest(request.raw, { ...(stream && { stream }) }));
-    const headers: Record<string, string> = Object.fromEntries(answer.headers);
+    const answer = await options.server.respond(scimNodeRequest({ request: request.raw, ...(stream && { stream }) }));
+    const headers: Record<string, string> = { ...answer.headers };
     // A body refused at the cap is left unread: close the connection so the rest is never read.
     if (stream && !stream.readableEnded) headers.connection = 'close';
+    const { body } = answer;
+    // A large list or group comes in chunks: Fastify writes a Readable as it reads it.
     return reply
       .code(answer.status)
       .headers(headers)
-      .send(answer.body ? Buffer.from(await answer.arrayBuffer()) : undefined);
+      .send(body === undefined || typeof body === 'string' ? body : Readable.from(body));
   };
   fastify.all(base || '/', handler);
   fastify.all(`${base}/*`, handler);

@@ -94,7 +94,10 @@ export function runScimMountConformanceSuite(name: string, harness: ScimMountHar
   /** Each test gets a fresh engine, store and server behind the app's one mounted server. */
   let current: ScimServer;
   let calls: string[] = [];
-  const server: ScimServer = { handle: (request) => current.handle(request) };
+  const server: ScimServer = {
+    handle: (request) => current.handle(request),
+    respond: (request) => current.respond(request),
+  };
   function fresh() {
     calls = [];
     const handlers = recordingHandlers((handler, arg) => {

@@ -7,6 +7,7 @@
  * 503 `scim_not_configured` naming what is missing, as `POST /api/sync` does.
  */
 import { createScimServer, type ProvisioningEngine, type ScimServer, scimTokenAuthenticator } from '../index.js';
+import { responseOf, scimRequestOf } from '../scim/exchange.js';
 import type { AppConfig } from './config.js';
 import { checkEngineAnd } from './options.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
@@ -24,12 +25,15 @@ export function createScim(
   if ('missing' in scim) {
     const code = 'scim_not_configured';
     const message = `The SCIM server needs SCIM_TOKENS (organization_id=sha256:… digests, from npx scim-sync scim-token create), or ${scim.missing.join(', ')} for one organization: set them and restart. Webhooks work without them.`;
-    return {
-      handle: async (request) => {
-        onServerError({ route: `${request.method} ${new URL(request.url).pathname}`, status: 503, code, message });
-        return Response.json({ error: { code, message } }, { status: 503 });
-      },
+    const respond: ScimServer['respond'] = async (request) => {
+      onServerError({ route: `${request.method} ${new URL(request.url).pathname}`, status: 503, code, message });
+      return {
+        status: 503,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: { code, message } }),
+      };
     };
+    return { respond, handle: async (request) => responseOf(await respond(scimRequestOf(request))) };
   }
   // Only digests are kept, one or more per organization: a token sees its own organization only.
   const authenticator = scimTokenAuthenticator(scim.tokens);

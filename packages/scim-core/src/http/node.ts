@@ -5,6 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { ScimAnswer, ScimRequest } from '../scim/exchange.js';
+import type { ScimServer } from '../scim/server.js';
 import { BodyTooLargeError } from './body.js';
 import type { ScalekitWebhookReceiver, WebhookResponse } from './scalekit-webhook.js';
 
@@ -189,4 +191,107 @@ export async function writeWebResponse(
   const body = answer.body ? Buffer.from(await answer.arrayBuffer()) : undefined;
   response.writeHead(answer.status, headers);
   response.end(body);
+}
+
+// ── The SCIM server on Node, without the Web bridge ──────────────────────────────────────────────
+
+export interface ScimNodeRequestOptions extends WebRequestOptions {
+  /** The request; its method, headers and URL are read, and its stream unless `stream` or `body` is given. */
+  request: IncomingMessage;
+}
+
+/**
+ * A Node request as the SCIM server reads it (`server.respond(scimNodeRequest({ request }))`): no
+ * Web `Request`, `Headers` or `AbortSignal` is built.
+ */
+export function scimNodeRequest(options: ScimNodeRequestOptions): ScimRequest {
+  const { request } = options;
+  const encrypted = (request.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  const path = options.url ?? request.url ?? '/';
+  return {
+    method: request.method ?? 'GET',
+    url: `${encrypted ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}${path.startsWith('/') ? path : `/${path}`}`,
+    header(name) {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+    async body(limit) {
+      if (options.body !== undefined) {
+        const bytes = typeof options.body === 'string' ? Buffer.from(options.body) : options.body;
+        if (bytes.byteLength > limit) throw new BodyTooLargeError(limit);
+        return bytes;
+      }
+      const stream = options.stream ?? request;
+      // A stream that already ended (nothing announced a body) has nothing left to read.
+      if (stream.readableEnded) return new Uint8Array(0);
+      const declared = request.headers['content-length'];
+      if (declared !== undefined && Number(declared) > limit) throw new BodyTooLargeError(limit);
+      return readNodeBody(stream, limit);
+    },
+  };
+}
+
+/**
+ * Answers one request with the SCIM server and writes the answer to `response`, on `node:http` or
+ * any framework that hands over Node's request and response (Express, Fastify's `raw`). A chunked
+ * answer (a large list or group) is written chunk by chunk, waiting for `drain`, and stops early
+ * if the client goes away. If the request body was left unread (refused at its size cap), the
+ * answer closes the connection so the rest is never read.
+ */
+export async function handleScimNodeRequest(
+  server: ScimServer,
+  options: ScimNodeRequestOptions & { response: ServerResponse },
+): Promise<void> {
+  const answer = await server.respond(scimNodeRequest(options));
+  await writeScimAnswer(options.response, answer, options.stream ?? options.request, options.request);
+}
+
+/** Writes a SCIM answer to a Node response (see `handleScimNodeRequest`). */
+export async function writeScimAnswer(
+  response: ServerResponse,
+  answer: ScimAnswer,
+  stream?: Readable,
+  request?: IncomingMessage,
+): Promise<void> {
+  const headers: Record<string, string | number> = { ...answer.headers };
+  if (
+    stream &&
+    request &&
+    !stream.readableEnded &&
+    hasBody(request) &&
+    request.method !== 'GET' &&
+    request.method !== 'HEAD'
+  ) {
+    headers.connection = 'close';
+  }
+  const { body } = answer;
+  if (body === undefined || typeof body === 'string') {
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+    response.writeHead(answer.status, headers);
+    response.end(body);
+    return;
+  }
+  response.writeHead(answer.status, headers);
+  try {
+    for await (const chunk of body) {
+      if (response.destroyed) break;
+      if (!response.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            response.off('drain', done);
+            response.off('close', done);
+            resolve();
+          };
+          response.on('drain', done);
+          response.on('close', done);
+        });
+      }
+    }
+  } catch {
+    // The status went out already: cut the answer short so the client sees it incomplete. The
+    // server reported the cause to its `onError`.
+    response.destroy();
+    return;
+  }
+  response.end();
 }

@@ -5,16 +5,14 @@
  * The digest is of a canonical JSON form (keys sorted at every depth), so the same state gives the
  * same fingerprint whichever path delivered it and however a database reorders JSON keys.
  */
-import { createHash } from 'node:crypto';
 import { configure } from 'safe-stable-stringify';
+import { digestBase64url } from '../hash.js';
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 
 const canonicalJson = configure({ deterministic: true, bigint: false, circularValue: Error });
 
 function digest(value: unknown): string {
-  return createHash('sha1')
-    .update(canonicalJson(value) ?? '')
-    .digest('base64url');
+  return digestBase64url('sha1', canonicalJson(value) ?? '');
 }
 
 /** The fingerprint of a user; stores return it from `getUserFingerprints`. */

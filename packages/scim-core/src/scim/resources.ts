@@ -154,22 +154,52 @@ function withoutEmpty(value: unknown): unknown {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * The stored SCIM attributes as the schema renders them, remembered per server options for stored
+ * objects that cannot change (the memory store hands out frozen snapshots, so a user read again is
+ * not sanitized again). Frozen itself, since every answer of that user shares it.
+ */
+const renderedStored = new WeakMap<ResourceOptions, WeakMap<JsonObject, JsonObject>>();
+
+function storedAttributes(stored: JsonObject, schema: ResourceSchema, options: ResourceOptions): JsonObject {
+  const cacheable = options.schema !== undefined && Object.isFrozen(stored);
+  let cache = cacheable ? renderedStored.get(options) : undefined;
+  if (cacheable && !cache) {
+    cache = new WeakMap();
+    renderedStored.set(options, cache);
+  }
+  const known = cache?.get(stored);
+  if (known) return known;
+  // What a store holds is rendered through the schema too: an attribute it does not declare (written
+  // by an older version, or by hand) is never answered, and never reaches a filter or a PATCH.
+  const sanitized = withoutUnstored(
+    sanitizeResource(schema, stored, {
+      limits: options.limits ?? DEFAULT_SCIM_LIMITS,
+      mode: 'stored',
+      identifiers: schema.identifiers,
+    }),
+  );
+  const base = (withoutEmpty(sanitized) ?? {}) as JsonObject;
+  if (cache) cache.set(stored, deepFreeze(base));
+  return base;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 /** The mirror's user as a SCIM User: what the IdP wrote, or (for a Scalekit user) what the model holds. */
 export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: ResourceOptions = {}): JsonObject {
   const schema = options.schema ?? builtInSchemas().user;
   const stored =
     Object.hasOwn(user.attributes, 'scim') && isObject(user.attributes.scim) ? user.attributes.scim : undefined;
-  // What a store holds is rendered through the schema too: an attribute it does not declare (written
-  // by an older version, or by hand) is never answered, and never reaches a filter or a PATCH.
-  const rendered: JsonObject = stored
-    ? withoutUnstored(
-        sanitizeResource(schema, stored, {
-          limits: options.limits ?? DEFAULT_SCIM_LIMITS,
-          mode: 'stored',
-          identifiers: schema.identifiers,
-        }),
-      )
-    : {
+  const base = stored
+    ? storedAttributes(stored, schema, options)
+    : ((withoutEmpty({
         userName: user.userName ?? user.email ?? user.id,
         ...(user.name !== undefined && { displayName: user.name }),
         ...((user.givenName ?? user.familyName) !== undefined && {
@@ -180,8 +210,7 @@ export function userToScim(user: DirectoryUser, meta: ResourceMeta, options: Res
         }),
         ...(user.email !== undefined && { emails: [{ value: user.email, type: 'work', primary: true }] }),
         ...(user.roles.length > 0 && { roles: user.roles.map((value) => ({ value })) }),
-      };
-  const base = (withoutEmpty(rendered) ?? {}) as JsonObject;
+      }) ?? {}) as JsonObject);
   const extensions = [...schema.extensions.values()].map((e) => e.urn).filter((urn) => Object.hasOwn(base, urn));
   return {
     schemas: [SCHEMAS.user, ...extensions],

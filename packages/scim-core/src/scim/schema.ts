@@ -67,8 +67,16 @@ export function subAttributes(attribute: AttributeDefinition): AttributeIndex {
 
 /** Every URN a path of this resource type may start with: the core schema's and its extensions'. */
 export function schemaUrns(schema: ResourceSchema): string[] {
-  return [schema.core, ...[...schema.extensions.values()].map((e) => e.urn)];
+  let urns = urnsBySchema.get(schema);
+  if (!urns) {
+    urns = Object.freeze([schema.core, ...[...schema.extensions.values()].map((e) => e.urn)]) as string[];
+    urnsBySchema.set(schema, urns);
+  }
+  return urns;
 }
+
+/** A schema's URNs, computed once: every filter, `sortBy` and `attributes` of every request needs them. */
+const urnsBySchema = new WeakMap<ResourceSchema, string[]>();
 
 /** The extension a URN names (any case), if this resource type declares it. */
 export function extensionOf(schema: ResourceSchema, urn: string) {

@@ -1,5 +1,6 @@
 /**
- * The SCIM 2.0 server (RFC 7644), Web-standard: `handle(Request) → Response`: discovery, `/Users`,
+ * The SCIM 2.0 server (RFC 7644), as `handle(Request) → Response` (Web standard) and
+ * `respond(ScimRequest) → ScimAnswer` (plain, for Node without the Web bridge): discovery, `/Users`,
  * `/Groups` and `POST /.search` (on each and at the root). Mount it at `basePath` (default
  * `/scim/v2`) for every method. What it reads beyond the RFC (Entra's and Okta's forms, lower-case
  * endpoint names, a trailing slash) and the shape of its answers: docs/scim-server.md.
@@ -15,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from '../http/body.js';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { inspectJson } from '../http/json-guard.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
 import {
@@ -39,6 +40,7 @@ import {
   serviceProviderConfig,
 } from './discovery.js';
 import { ScimError } from './errors.js';
+import { responseOf, type ScimAnswer, type ScimRequest, scimRequestOf } from './exchange.js';
 import { type Filter, formatAttributePath, parseAttributePath, parseFilter } from './filter.js';
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter, valuesAt } from './match.js';
@@ -104,6 +106,9 @@ function logServerErrors(failure: ScimFailure): void {
   }
 }
 
+/** Refuses bytes that are not UTF-8 (a `TextDecoder` holds no state between whole-input `decode` calls). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Rows read per store call while scanning for a filter or `sortBy`; the event loop turns between chunks. */
 const SCAN_CHUNK = 250;
 /** Resources rendered, events applied or answers serialized between two turns of the event loop. */
@@ -122,12 +127,11 @@ type Change = DirectoryEvent extends infer E
     : never
   : never;
 
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(status === 204 ? null : JSON.stringify(body), {
-    status,
-    headers: { 'content-type': CONTENT_TYPE, ...headers },
-  });
+function json(status: number, body: unknown, headers: Record<string, string> = {}): ScimAnswer {
+  return { status, headers: { 'content-type': CONTENT_TYPE, ...headers }, body: JSON.stringify(body) };
 }
+
+const noContent = (headers: Record<string, string> = {}): ScimAnswer => ({ status: 204, headers });
 
 const notFound = (what: string) => new ScimError(404, undefined, `${what} not found.`);
 const notAllowed = (method: string, path: string, allow: string) =>
@@ -136,6 +140,11 @@ const notAllowed = (method: string, path: string, allow: string) =>
 export interface ScimServer {
   /** Answers any request under `basePath`; every error is a SCIM error body, never a thrown error. */
   handle(request: Request): Promise<Response>;
+  /**
+   * The same, without Web `Request`/`Response`: what a Node server (or any stack) fills and writes
+   * itself. `handleScimNodeRequest` does it for `node:http`, Express and Fastify.
+   */
+  respond(request: ScimRequest): Promise<ScimAnswer>;
 }
 
 const authenticatorOption = checked((authenticator, report) => {
@@ -202,10 +211,10 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   };
 
   /** The body as JSON, refused (4xx) when too large, not UTF-8 JSON, too deep, or holding unstorable strings or prototype keys. */
-  async function readJson(request: Request): Promise<unknown> {
+  async function readJson(request: ScimRequest): Promise<unknown> {
     let bytes: Uint8Array;
     try {
-      bytes = await readBodyWithLimit(request, maxBodyBytes);
+      bytes = await request.body(maxBodyBytes);
     } catch (error) {
       if (error instanceof BodyTooLargeError)
         throw new ScimError(413, undefined, `The body is over ${maxBodyBytes} bytes.`);
@@ -213,7 +222,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     }
     let body: unknown;
     try {
-      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      body = JSON.parse(UTF8.decode(bytes));
     } catch {
       throw new ScimError(400, 'invalidSyntax', 'The body is not UTF-8 JSON.');
     }
@@ -264,7 +273,8 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
    * A filter or `sortBy` naming an attribute no searched type declares is a 400.
    */
   function listParams(query: ListQuery, types: readonly ResourceSchema[]): ListParams {
-    const urns = [...new Set(types.flatMap(schemaUrns))];
+    const [only] = types;
+    const urns = types.length === 1 && only ? schemaUrns(only) : [...new Set(types.flatMap(schemaUrns))];
     const filters = filtersOf(query.filter, types, urns);
     const sortPaths = sortPathsOf(query.sortBy, types, urns);
     const start = query.startIndex ?? 1;
@@ -369,8 +379,8 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     return user;
   }
 
-  async function checkIfMatch(request: Request, organizationId: string, id: string) {
-    const expected = request.headers.get('if-match');
+  async function checkIfMatch(request: ScimRequest, organizationId: string, id: string) {
+    const expected = request.header('if-match');
     if (!expected || expected === '*') return;
     const [print] = await store.getUserFingerprints(organizationId, [id]);
     if (expected !== `W/"${print}"` && expected !== `"${print}"`) {
@@ -646,7 +656,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     discovery: DiscoveryOptions,
     projection: Projection | undefined,
     counted?: { resource: JsonObject; count: number },
-  ): Promise<Response> {
+  ): Promise<ScimAnswer> {
     const bare = counted ?? (await renderGroupCounted(group, discovery, false));
     if (!wantsMembers(projection) || bare.count === 0) {
       return json(200, project(bare.resource, projection), { etag: versionOf(bare.resource) });
@@ -656,7 +666,6 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       return json(200, project(resource, projection), { etag: versionOf(resource) });
     }
     const { organizationId, id } = group;
-    const encoder = new TextEncoder();
     const head = JSON.stringify(project(bare.resource, projection));
     /** A page of members as the projection shapes them. */
     const shaped = async (ids: readonly string[]) => {
@@ -671,10 +680,11 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       );
       return Array.isArray(members) ? members : [];
     };
-    let after: string | undefined;
-    let written = 0;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
+    /** One page of members per chunk, read when the writer asks for it. */
+    async function* chunks(): AsyncGenerator<string> {
+      let after: string | undefined;
+      let written = 0;
+      for (;;) {
         const ids = await store.pageGroupMemberIds(organizationId, id, {
           ...(after !== undefined && { after }),
           limit: MEMBER_PAGE,
@@ -684,19 +694,19 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         let text = members.map((member) => JSON.stringify(member)).join(',');
         if (members.length > 0) text = written === 0 ? `${head.slice(0, -1)},"members":[${text}` : `,${text}`;
         written += members.length;
-        if (ids.length === MEMBER_PAGE) {
-          controller.enqueue(encoder.encode(text));
+        if (ids.length < MEMBER_PAGE) {
+          // The last page. Every member may have left meanwhile: then no `members` key, as for an empty group.
+          yield written === 0 ? head : `${text}]}`;
           return;
         }
-        // The last page. Every member may have left meanwhile: then no `members` key, as for an empty group.
-        controller.enqueue(encoder.encode(written === 0 ? head : `${text}]}`));
-        controller.close();
-      },
-    });
-    return new Response(body, {
+        yield text;
+      }
+    }
+    return {
       status: 200,
       headers: { 'content-type': CONTENT_TYPE, etag: versionOf(bare.resource) },
-    });
+      body: chunks(),
+    };
   }
 
   /**
@@ -720,13 +730,13 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   async function groups(
-    request: Request,
+    request: ScimRequest,
     url: URL,
     method: string,
     organizationId: string,
     id: string | undefined,
     discovery: DiscoveryOptions,
-  ): Promise<Response> {
+  ): Promise<ScimAnswer> {
     if (id === undefined) {
       if (method === 'GET') {
         const params = listParams(queryFromUrl(url, limits), [served.group]);
@@ -757,13 +767,13 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     const projection = projectionOfUrl(url, served.group);
     if (method === 'GET') return groupAnswer(current, discovery, projection);
     // The version alone (If-Match) needs no member list: it counts them.
-    const ifMatch = request.headers.get('if-match');
+    const ifMatch = request.header('if-match');
     if (ifMatch && ifMatch !== '*' && ifMatch !== versionOf(await renderGroup(current, discovery, false))) {
       throw new ScimError(412, undefined, 'The resource changed since that version (If-Match).');
     }
     if (method === 'DELETE') {
       await apply(organizationId, 'DELETE /Groups', { type: 'group.deleted', group: current });
-      return new Response(null, { status: 204 });
+      return noContent();
     }
     if (method === 'PUT' || method === 'PATCH') {
       const body = await readJson(request);
@@ -796,7 +806,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       // it did not shape the answer (`attributes`, `excludedAttributes`), the PATCH of a group over
       // `LARGE_GROUP` members answers 204 (RFC 7644 §3.5.2 allows it; Entra and Okta take it).
       if (method === 'PATCH' && !projection && bare.count > LARGE_GROUP) {
-        return new Response(null, { status: 204, headers: { etag: versionOf(bare.resource) } });
+        return noContent({ etag: versionOf(bare.resource) });
       }
       // PATCH, like PUT, answers 200 with the group (RFC 7644 §3.5.2), as `attributes` /
       // `excludedAttributes` shape it: `excludedAttributes=members` spares reading a large group's members.
@@ -805,7 +815,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     throw notAllowed(method, '/Groups/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
   }
 
-  async function route(request: Request): Promise<Response> {
+  async function route(request: ScimRequest, method: string): Promise<ScimAnswer> {
     const url = new URL(request.url);
     if (!url.pathname.startsWith(basePath)) throw notFound(url.pathname);
     const rest = url.pathname.slice(basePath.length) || '/';
@@ -818,8 +828,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       limits,
       schemas: served,
     };
-    const organizationId = authenticator.authenticate(request.headers.get('authorization'));
-    const method = request.method.toUpperCase();
+    const organizationId = authenticator.authenticate(request.header('authorization'));
     const [, segment = '', id, extra] = path.split('/');
     // Endpoint names in any case (`/users`, `/serviceproviderconfig`); ids stay exact.
     const collection = ENDPOINTS.get(segment.toLowerCase());
@@ -896,7 +905,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       await checkIfMatch(request, organizationId, id);
       const ref = { id, organizationId, ...(current.externalId !== undefined && { externalId: current.externalId }) };
       await apply(organizationId, 'DELETE /Users', { type: 'user.deleted', user: ref });
-      return new Response(null, { status: 204 });
+      return noContent();
     }
     if (method === 'PUT' || method === 'PATCH') {
       await checkIfMatch(request, organizationId, id);
@@ -905,8 +914,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       if (method === 'PUT') {
         next = userFromScim(body, { organizationId, id, groups: current.groups }, userOptions);
       } else {
-        const [resource] = await render(organizationId, [current], discovery);
-        const patched = applyPatch(resource as JsonObject, parsePatchRequest(body, limits), {
+        // What the operations apply to: the user as SCIM JSON. Its `meta` is readOnly, so not read.
+        const resource = userToScim(current, { baseUrl: discovery.baseUrl, version: '' }, userOptions);
+        const patched = applyPatch(resource, parsePatchRequest(body, limits), {
           schema: served.user,
           limits,
         });
@@ -921,7 +931,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   }
 
   /** The answer for a failed request, reported to `onError`: a `ScimError` as itself, anything else as a 500 (retry). */
-  function failure(error: unknown, request: Request): Response {
+  function failure(error: unknown, request: ScimRequest): ScimAnswer {
     const known =
       error instanceof ScimError
         ? error
@@ -940,7 +950,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         ...(known.scimType !== undefined && { scimType: known.scimType }),
         detail: known.detail,
         method: request.method,
-        path: new URL(request.url).pathname,
+        path: pathOf(request.url),
         ...(known.status >= 500 && { error }),
       });
     } catch {
@@ -949,19 +959,46 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     return json(known.status, known.toJSON(), { ...known.headers });
   }
 
+  async function respond(request: ScimRequest): Promise<ScimAnswer> {
+    const method = request.method.toUpperCase();
+    // HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers.
+    const head = method === 'HEAD';
+    let answer: ScimAnswer;
+    try {
+      answer = await route(request, head ? 'GET' : method);
+    } catch (error) {
+      answer = failure(error, request);
+    }
+    if (head) return { status: answer.status, headers: answer.headers };
+    const { body } = answer;
+    return body === undefined || typeof body === 'string' ? answer : { ...answer, body: reported(body, request) };
+  }
+
+  /** A chunked body whose failure (the store, mid-answer) reaches `onError` before the writer aborts the answer. */
+  async function* reported(body: AsyncIterable<string>, request: ScimRequest): AsyncGenerator<string> {
+    try {
+      yield* body;
+    } catch (error) {
+      failure(error, request);
+      throw error;
+    }
+  }
+
   return {
+    respond,
     async handle(request: Request): Promise<Response> {
-      // HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers.
-      const head = request.method.toUpperCase() === 'HEAD';
-      let response: Response;
-      try {
-        response = await route(head ? new Request(request.url, { method: 'GET', headers: request.headers }) : request);
-      } catch (error) {
-        response = failure(error, request);
-      }
-      return head ? new Response(null, { status: response.status, headers: response.headers }) : response;
+      return responseOf(await respond(scimRequestOf(request)));
     },
   };
+}
+
+/** The path of an absolute URL, without its query (which may hold personal data). */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return '/';
+  }
 }
 
 type JsonObject = Record<string, unknown>;
@@ -1088,7 +1125,8 @@ function wantsMembers(projection: Projection | undefined): boolean {
 /** `meta.created` and `meta.lastModified` from a resource's version (milliseconds, as SCIM clients expect). */
 function metaTimes(version: ResourceVersion | undefined): { created?: string; lastModified?: string } {
   if (!version) return {};
-  const iso = (nanos: bigint) => `${formatNanos(nanos).slice(0, 23)}Z`;
+  // Milliseconds, as `formatNanos(nanos).slice(0, 23)` would give them, without its string work.
+  const iso = (nanos: bigint) => new Date(Number(nanos / 1_000_000n)).toISOString();
   return {
     ...(version.createdAt !== undefined && { created: iso(version.createdAt) }),
     lastModified: iso(version.at),
@@ -1256,7 +1294,7 @@ function project(resource: JsonObject, projection: Projection | undefined): Json
 
 function selected(resource: JsonObject, only: readonly ResolvedPath[]): JsonObject {
   const out: JsonObject = {};
-  for (const key of ['schemas', 'id', 'meta']) if (Object.hasOwn(resource, key)) out[key] = resource[key];
+  for (const key of ['schemas', 'id']) if (Object.hasOwn(resource, key)) out[key] = resource[key];
   for (const path of only) {
     const from = holderOf(resource, path);
     const value = from && own(from, path.attribute.name);
@@ -1366,33 +1404,28 @@ function sortKey(resource: JsonObject, path: ResolvedPath): string | number {
 }
 
 /**
- * A list answer, streamed: serialized and encoded a chunk of resources at a time, the event loop
- * turning between chunks. A page of 200 resources of up to 64 KiB is 13 MB of JSON, too much to
- * stringify, join and encode in one synchronous step.
+ * A list answer. Up to `RENDER_CHUNK` resources it is one string; above, it is serialized a chunk of
+ * resources at a time as the writer asks, the event loop turning between chunks: a page of 200
+ * resources of up to 64 KiB is 13 MB of JSON, too much to stringify and join in one synchronous step.
  */
-function listJson(resources: readonly unknown[], startIndex: number, totalResults: number): Response {
-  const encoder = new TextEncoder();
+function listJson(resources: readonly unknown[], startIndex: number, totalResults: number): ScimAnswer {
+  const headers = { 'content-type': CONTENT_TYPE };
+  if (resources.length <= RENDER_CHUNK) {
+    return { status: 200, headers, body: JSON.stringify(listResponse(resources, startIndex, totalResults)) };
+  }
+  // `head` ends with `"Resources":[]}`: the resources go between the brackets.
   const head = JSON.stringify({ ...listResponse([], startIndex, totalResults), itemsPerPage: resources.length });
-  let next = 0;
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      // `head` ends with `"Resources":[]}`: the resources go between the brackets.
-      controller.enqueue(encoder.encode(head.slice(0, -2)));
-    },
-    async pull(controller) {
+  async function* chunks(): AsyncGenerator<string> {
+    yield head.slice(0, -2);
+    for (let next = 0; next < resources.length; ) {
       if (next > 0) await nextTurn();
       const end = Math.min(next + RENDER_CHUNK, resources.length);
       let text = '';
       for (; next < end; next++) text += `${next > 0 ? ',' : ''}${JSON.stringify(resources[next])}`;
-      if (next < resources.length) {
-        controller.enqueue(encoder.encode(text));
-        return;
-      }
-      controller.enqueue(encoder.encode(`${text}]}`));
-      controller.close();
-    },
-  });
-  return new Response(body, { status: 200, headers: { 'content-type': CONTENT_TYPE } });
+      yield next < resources.length ? text : `${text}]}`;
+    }
+  }
+  return { status: 200, headers, body: chunks() };
 }
 
 function listResponse(resources: readonly unknown[], startIndex: number, totalResults: number) {

@@ -4,7 +4,8 @@
  * does not leak a token. A presented token is hashed and found by its digest, then compared with
  * `timingSafeEqual`, so the comparison takes the same time whatever the token.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { digestBase64url } from '../hash.js';
 import { checkArgument, describeValue, type Report } from '../options.js';
 import { ScimError } from './errors.js';
 
@@ -17,7 +18,7 @@ export interface ScimTokenEntry {
 const PREFIX = 'sha256:';
 
 function digestOf(token: string): string {
-  return PREFIX + createHash('sha256').update(token, 'utf8').digest('base64url');
+  return PREFIX + digestBase64url('sha256', token);
 }
 
 /** Never quotes the token: it is a credential. */
