@@ -1,0 +1,136 @@
+/**
+ * The MySQL 8 / MariaDB 10.11+ dialect of `@org/scim-sql`. What differs from other SQL engines, and
+ * the traps it avoids:
+ *
+ * - **Ids are VARBINARY**, compared byte for byte. `utf8mb4_bin` looks binary but is a PAD SPACE
+ *   collation: `'a' = 'a '` there, so two ids differing by a trailing space would share a primary
+ *   key. Binary strings never pad and never fold case, on MySQL and MariaDB alike (whose NO PAD
+ *   collations have different names), and sort by bytes of UTF-8, as PostgreSQL's "C" does.
+ * - **64-bit integers** are bound as decimal strings inside `CAST(? AS SIGNED)` and read back as
+ *   `CAST(c AS CHAR)`: MySQL compares a BIGINT with a string parameter as DOUBLE (so two
+ *   nanosecond versions 1 ns apart compare equal), and a pool without `bigNumberStrings` hands
+ *   BIGINTs back as rounded numbers.
+ * - **Upserts** are `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c)`: MariaDB has no row alias
+ *   (`AS new`), and MySQL 8 still runs `VALUES()` (deprecated, with a warning). The store never
+ *   reads their row counts (see `@org/scim-sql`).
+ * - **Locks** are rows of `<prefix>locks`, locked `FOR UPDATE` or `LOCK IN SHARE MODE` (both
+ *   engines spell shared locks so) in key order inside a READ COMMITTED transaction, where InnoDB
+ *   takes no gap locks on a primary-key lookup; released by commit or rollback. A lock row is
+ *   created the first time its key is needed, in autocommit between two attempts at the
+ *   transaction's start: inserted inside, it would be locked out of order. The table grows by one
+ *   row per resource ever locked.
+ * - **Retries**: ER_LOCK_DEADLOCK (1213, InnoDB rolled the whole transaction back) and
+ *   ER_LOCK_WAIT_TIMEOUT (1205, the store rolls back) make the store run the transaction again.
+ */
+import type { SqlDialect, SqlLock, SqlSession, SqlTable } from '@org/scim-sql';
+
+const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('latin1') : String(value));
+
+/** Bytes of UTF-8 an id may have: VARBINARY(512), so the widest primary key (three ids) fits InnoDB's 3,072-byte index keys. */
+export const MAX_KEY_BYTES = 512;
+
+/** Keys per lock statement. */
+const LOCKS_PER_STATEMENT = 1_000;
+
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+const ER_LOCK_DEADLOCK = 1213;
+const ER_DUP_ENTRY = 1062;
+const ER_DUP_ENTRY_WITH_KEY_NAME = 1586;
+
+const errno = (error: unknown): unknown =>
+  typeof error === 'object' && error !== null ? (error as { errno?: unknown }).errno : undefined;
+
+/** A table name as MySQL writes it: `<prefix><name>` in backticks (the prefix is checked to need no escaping). */
+export const quotedTable = (prefix: string, name: string) => `\`${prefix}${name}\``;
+
+export function mysqlDialect(tablePrefix: string): SqlDialect {
+  const table = (name: SqlTable | 'locks') => quotedTable(tablePrefix, name);
+  const values = (columns: number, rows: number) =>
+    Array.from({ length: rows }, () => `(${Array.from({ length: columns }, () => '?').join(', ')})`).join(', ');
+
+  /** Locks the keys of one run of a mode; answers those that have no row (so were not locked). */
+  const lockRun = async (session: SqlSession, keys: readonly string[], exclusive: boolean) => {
+    const rows = await session.query(
+      `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k ${exclusive ? 'for update' : 'lock in share mode'}`,
+      keys,
+    );
+    if (rows.length === keys.length) return [];
+    const found = new Set(rows.map((row) => text(row.k)));
+    return keys.filter((key) => !found.has(key));
+  };
+
+  /**
+   * Takes `locks` in runs of one mode, in key order (every transaction takes its keys ascending,
+   * whatever their modes). Stops at the first run with keys that have no row yet, and answers
+   * every key from there on without one; none when every key is locked.
+   */
+  const lockInOrder = async (session: SqlSession, locks: readonly SqlLock[]): Promise<string[]> => {
+    for (let i = 0; i < locks.length; ) {
+      const exclusive = (locks[i] as SqlLock).exclusive;
+      let end = i + 1;
+      while (end < locks.length && end - i < LOCKS_PER_STATEMENT && (locks[end] as SqlLock).exclusive === exclusive)
+        end++;
+      if (
+        (
+          await lockRun(
+            session,
+            locks.slice(i, end).map((l) => l.key),
+            exclusive,
+          )
+        ).length > 0
+      ) {
+        const rest = locks.slice(i).map((l) => l.key);
+        const missing: string[] = [];
+        for (let j = 0; j < rest.length; j += LOCKS_PER_STATEMENT) {
+          const keys = rest.slice(j, j + LOCKS_PER_STATEMENT);
+          const rows = await session.query(
+            `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')})`,
+            keys,
+          );
+          const found = new Set(rows.map((row) => text(row.k)));
+          missing.push(...keys.filter((key) => !found.has(key)));
+        }
+        // Another transaction created them since: lock the same run again.
+        if (missing.length > 0) return missing;
+        continue;
+      }
+      i = end;
+    }
+    return [];
+  };
+
+  return {
+    name: 'MySQL',
+    table,
+    placeholders: (sql) => sql,
+    bigintParameter: 'cast(? as signed)',
+    bigintValue: (value) => value.toString(),
+    bigintColumn: (column) => `cast(${column} as char)`,
+    upsert(name, columns, key, update, rows) {
+      const set = update.length > 0 ? update.map((c) => `${c} = values(${c})`) : [`${key[0]} = ${key[0]}`];
+      return `insert into ${table(name)} (${columns.join(', ')}) values ${values(columns.length, rows)}
+        on duplicate key update ${set.join(', ')}`;
+    },
+    async lock(session: SqlSession, locks: readonly SqlLock[]) {
+      for (let attempt = 1; ; attempt++) {
+        const missing = await lockInOrder(session, locks);
+        if (missing.length === 0 || attempt > 2) return undefined;
+        // Lock rows are created outside any transaction: inserted inside, a new row would be locked
+        // out of key order. Nothing is written yet, so end the transaction (and the locks taken so
+        // far), create the rows in autocommit on this same connection, and begin again.
+        await session.rollback();
+        for (let i = 0; i < missing.length; i += LOCKS_PER_STATEMENT) {
+          const keys = missing.slice(i, i + LOCKS_PER_STATEMENT);
+          await session.execute(
+            `insert into ${table('locks')} (k) values ${values(1, keys.length)} on duplicate key update k = k`,
+            keys,
+          );
+        }
+        await session.begin();
+      }
+    },
+    maxKeyBytes: MAX_KEY_BYTES,
+    isDuplicateKey: (error) => errno(error) === ER_DUP_ENTRY || errno(error) === ER_DUP_ENTRY_WITH_KEY_NAME,
+    isRetryable: (error) => errno(error) === ER_LOCK_DEADLOCK || errno(error) === ER_LOCK_WAIT_TIMEOUT,
+  };
+}

@@ -1,0 +1,738 @@
+/**
+ * `createSqlStore(dialect, driver, options)`: the `ProvisioningStore` every SQL database shares.
+ *
+ * - **Compare-and-set without read-then-write.** A claim is an `INSERT` (the key is new) or one
+ *   conditional `UPDATE` that takes an expired lease; a version is one conditional `UPDATE`
+ *   (newer wins) or an `INSERT` when there is none. Whichever statement's matched-row count is 1
+ *   decided; a duplicate key means another caller got there first, and the statements run again.
+ *   No `INSERT … ON DUPLICATE KEY UPDATE` row counts are read: mysql2's default `FOUND_ROWS` flag
+ *   makes "inserted" and "already there" both answer 1.
+ * - **Real transactions, no undo log.** A transaction is `begin`, the dialect's locks (its
+ *   organization shared, then its resources, in one canonical order, see `locks.ts`), the
+ *   engine's work on that one connection, `commit`; a throw rolls the database back. A deadlock or
+ *   lock wait timeout, after which the database undid the transaction, runs it again (see
+ *   `TRANSACTION_ATTEMPTS`).
+ * - **Portable SQL.** Every statement here is plain SQL over `?` placeholders; the few things SQL
+ *   engines spell differently (upserts, 64-bit integers, locks, table names) are the dialect's.
+ */
+import type {
+  ClaimRequest,
+  ClaimResult,
+  DirectoryGroup,
+  DirectoryUser,
+  EventKey,
+  EventOutcome,
+  GroupLookup,
+  JsonValue,
+  ListedKind,
+  PageRequest,
+  ProvisioningStore,
+  ReconcileClaim,
+  ReconcileClaimRequest,
+  ReconcileFinish,
+  ResourceRef,
+  ResourceVersion,
+  StoreOperations,
+  TransactionOptions,
+  UserLookup,
+} from '@org/scim-core';
+import { userNameKey } from '@org/scim-core';
+import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlSession, SqlTable } from './dialect.js';
+import { locksFor } from './locks.js';
+import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_COLUMNS, userRow } from './rows.js';
+
+/** Ids per `IN (…)` list and rows per multi-row `INSERT`: well under every engine's parameter limit. */
+const BATCH = 500;
+
+/**
+ * How often a transaction runs when the database undid it for a deadlock or a lock wait timeout.
+ * Running it again is what a redelivery would do, minus the round trip to the sender: every write
+ * the attempt made, scim-sync's and the handlers' through `transactionClient(tx)`, was undone.
+ */
+export const TRANSACTION_ATTEMPTS = 4;
+
+/** A failure of the store that names what to change, such as an id longer than its columns hold. */
+export class SqlStoreError extends Error {
+  override readonly name = 'SqlStoreError';
+  constructor(
+    readonly code: 'id_too_long',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface SqlStoreOptions {
+  /** Applies the migrations the database lacks; answers the versions applied. */
+  migrate: () => Promise<number[]>;
+  /** Run `migrate` before the first use. Default true. */
+  migrateOnFirstUse?: boolean;
+}
+
+/** What a SQL store adds to `ProvisioningStore`. */
+export interface SqlStore extends ProvisioningStore {
+  /** Applies pending migrations; answers the versions it applied. Safe from every instance at start. */
+  migrate(): Promise<number[]>;
+  /** Ends what the driver opened (a pool the store created, its SQLite connections). */
+  close(): Promise<void>;
+}
+
+const chunks = <T>(items: readonly T[], size = BATCH): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+};
+
+const marks = (count: number) => Array.from({ length: count }, () => '?').join(', ');
+
+/** The statements, for one dialect; each written once with `?` and passed through `dialect.placeholders`. */
+function statements(d: SqlDialect) {
+  const t = (name: SqlTable) => d.table(name);
+  const p = (sql: string) => d.placeholders(sql);
+  const big = d.bigintParameter;
+  const memo = new Map<string, string>();
+  /** A statement whose text depends on a count (an `IN` list, a multi-row insert), built once per count. */
+  const sized = (name: string, count: number, build: (n: number) => string) => {
+    const key = `${name}:${count}`;
+    let sql = memo.get(key);
+    if (sql === undefined) {
+      sql = p(build(count));
+      memo.set(key, sql);
+    }
+    return sql;
+  };
+  const version = `organization_id, kind, id, ${d.bigintColumn('at')} as at, event_id, deleted, ${d.bigintColumn('created_at')} as created_at`;
+  const ledgerKey = 'environment_id = ? and organization_id = ? and event_id = ?';
+  return {
+    claimInsert: p(
+      `insert into ${t('ledger')} (environment_id, organization_id, event_id, state, expires_at, revision) values (?, ?, ?, 'claimed', ?, 0)`,
+    ),
+    // The lease ran out: take it over. `revision` changes on every claim, so the row counts as
+    // changed on any driver, whatever else happens to be equal.
+    claimTakeOver: p(
+      `update ${t('ledger')} set expires_at = ?, revision = revision + 1
+       where ${ledgerKey} and state = 'claimed' and expires_at <= ?`,
+    ),
+    ledgerRow: p(`select state, outcome, expires_at from ${t('ledger')} where ${ledgerKey}`),
+    complete: p(
+      d.upsert(
+        'ledger',
+        ['environment_id', 'organization_id', 'event_id', 'state', 'outcome', 'expires_at', 'completed_at', 'revision'],
+        ['environment_id', 'organization_id', 'event_id'],
+        ['state', 'outcome', 'expires_at', 'completed_at'],
+        1,
+      ),
+    ),
+    release: p(`delete from ${t('ledger')} where ${ledgerKey} and state = 'claimed'`),
+
+    versions: (count: number) =>
+      sized(
+        'versions',
+        count,
+        (n) => `select ${version} from ${t('versions')} where organization_id = ? and kind = ? and id in (${marks(n)})`,
+      ),
+    // Newer wins: a greater `at`, or the same `at` and a greater event id (binary order on every
+    // engine). MySQL assigns left to right and later assignments see earlier ones, so `created_at`,
+    // which reads the old `deleted` and `at`, comes first; the other engines read old values anyway.
+    advanceVersion: p(
+      `update ${t('versions')}
+       set created_at = case when deleted = 1 then ${big} else coalesce(created_at, at) end,
+         at = ${big}, event_id = ?, deleted = ?
+       where organization_id = ? and kind = ? and id = ? and (at < ${big} or (at = ${big} and event_id < ?))`,
+    ),
+    insertVersion: p(
+      `insert into ${t('versions')} (organization_id, kind, id, at, event_id, deleted, created_at)
+       values (?, ?, ?, ${big}, ?, ?, ${big})`,
+    ),
+
+    getUser: p(`select body from ${t('users')} where organization_id = ? and id = ?`),
+    upsertUser: p(d.upsert('users', USER_COLUMNS, ['organization_id', 'id'], USER_COLUMNS.slice(2), 1)),
+    groupsOfUser: p(`select group_id from ${t('memberships')} where organization_id = ? and user_id = ?`),
+    leaveGroups: (count: number) =>
+      sized(
+        'leave',
+        count,
+        (n) =>
+          `delete from ${t('memberships')} where organization_id = ? and user_id = ? and group_id in (${marks(n)})`,
+      ),
+    joinGroups: (count: number) =>
+      sized('join', count, (n) =>
+        d.upsert(
+          'memberships',
+          ['organization_id', 'group_id', 'user_id'],
+          ['organization_id', 'group_id', 'user_id'],
+          [],
+          n,
+        ),
+      ),
+    leaveAll: p(`delete from ${t('memberships')} where organization_id = ? and user_id = ?`),
+    deleteUser: p(`delete from ${t('users')} where organization_id = ? and id = ?`),
+    findUser: (column: 'external_id' | 'user_name_key' | 'email_lower') =>
+      sized(
+        `findUser.${column}`,
+        1,
+        () => `select body from ${t('users')} where organization_id = ? and ${column} = ? order by id limit 1`,
+      ),
+    list: (table: 'users' | 'groups', after: boolean) =>
+      sized(
+        `list.${table}.${after}`,
+        1,
+        () =>
+          `select body from ${t(table)} where organization_id = ?${after ? ' and id > ?' : ''} order by id limit ? offset ?`,
+      ),
+    count: (table: 'users' | 'groups') =>
+      sized(`count.${table}`, 1, () => `select count(*) as n from ${t(table)} where organization_id = ?`),
+    getGroup: p(`select body from ${t('groups')} where organization_id = ? and id = ?`),
+    upsertGroup: p(d.upsert('groups', GROUP_COLUMNS, ['organization_id', 'id'], GROUP_COLUMNS.slice(2), 1)),
+    deleteGroup: p(`delete from ${t('groups')} where organization_id = ? and id = ?`),
+    findGroup: (column: 'external_id' | 'display_name_lower') =>
+      sized(
+        `findGroup.${column}`,
+        1,
+        () => `select body from ${t('groups')} where organization_id = ? and ${column} = ? order by id limit 1`,
+      ),
+    members: p(`select user_id from ${t('memberships')} where organization_id = ? and group_id = ? order by user_id`),
+    countMembers: p(`select count(*) as n from ${t('memberships')} where organization_id = ? and group_id = ?`),
+    pageMembers: (after: boolean) =>
+      sized(
+        `pageMembers.${after}`,
+        1,
+        () =>
+          `select user_id from ${t('memberships')} where organization_id = ? and group_id = ?${after ? ' and user_id > ?' : ''}
+           order by user_id limit ? offset ?`,
+      ),
+    byIds: (table: 'users' | 'groups', columns: string, count: number) =>
+      sized(
+        `byIds.${table}.${columns}`,
+        count,
+        (n) => `select id, ${columns} from ${t(table)} where organization_id = ? and id in (${marks(n)})`,
+      ),
+
+    claimRun: p(
+      `update ${t('reconcile_runs')} set owner = ?, expires_at = ?, revision = revision + 1
+       where organization_id = ? and (owner is null or expires_at <= ?)`,
+    ),
+    insertRun: p(
+      `insert into ${t('reconcile_runs')} (organization_id, owner, expires_at, revision) values (?, ?, ?, 0)`,
+    ),
+    runRow: p(`select owner, expires_at, checkpoint, watermark from ${t('reconcile_runs')} where organization_id = ?`),
+    saveCheckpoint: p(
+      `update ${t('reconcile_runs')} set checkpoint = ?, expires_at = ?, revision = revision + 1
+       where organization_id = ? and owner = ?`,
+    ),
+    finishRun: p(
+      `update ${t('reconcile_runs')} set owner = null, expires_at = null, revision = revision + 1,
+         checkpoint = case when ? = 'interrupted' then checkpoint else null end,
+         watermark = case when ? = 'completed' then ? else watermark end
+       where organization_id = ? and owner = ?`,
+    ),
+    dropMarks: p(`delete from ${t('reconcile_marks')} where organization_id = ? and run_id = ?`),
+    markSeen: (count: number) =>
+      sized('markSeen', count, (n) =>
+        d.upsert(
+          'reconcile_marks',
+          ['organization_id', 'run_id', 'kind', 'id'],
+          ['organization_id', 'run_id', 'kind', 'id'],
+          [],
+          n,
+        ),
+      ),
+    // The sweep: one anti-join per page, never the mirror loaded into memory.
+    unseen: (table: 'users' | 'groups', after: boolean) =>
+      sized(
+        `unseen.${table}.${after}`,
+        1,
+        () => `select t.id from ${t(table)} t
+          where t.organization_id = ?${after ? ' and t.id > ?' : ''}
+            and not exists (
+              select 1 from ${t('reconcile_marks')} m
+              where m.organization_id = t.organization_id and m.run_id = ? and m.kind = ? and m.id = t.id
+            )
+          order by t.id limit ?`,
+      ),
+  };
+}
+
+type Statements = ReturnType<typeof statements>;
+
+/** Everything the operations share: the dialect, its statements, and how to run a unit of work atomically. */
+interface Context {
+  readonly dialect: SqlDialect;
+  readonly sql: Statements;
+  /** Runs `work` in a transaction of its own (no locks): several statements that must land together. */
+  readonly atomically: <T>(work: (db: SqlConnection) => Promise<T>) => Promise<T>;
+}
+
+/** Ids are keys of the tables: refuse one the columns would truncate or reject, saying which. */
+function checkKeys(dialect: SqlDialect, what: string, ...ids: string[]): void {
+  for (const id of ids) {
+    if (Buffer.byteLength(id) > dialect.maxKeyBytes) {
+      throw new SqlStoreError(
+        'id_too_long',
+        `${what}: an id of ${Buffer.byteLength(id)} bytes is longer than the ${dialect.maxKeyBytes} bytes ${dialect.name} key columns of this store hold`,
+      );
+    }
+  }
+}
+
+const unique = (ids: Iterable<string>) => [...new Set(ids)];
+
+/** The operations over one connection: the pool outside transactions, a session inside one. */
+class SqlOperations implements StoreOperations {
+  constructor(
+    protected readonly db: SqlConnection,
+    protected readonly context: Context,
+    /** Inside a transaction, several statements are atomic already; outside, they need one of their own. */
+    private readonly inTransaction: boolean,
+  ) {}
+
+  protected get sql(): Statements {
+    return this.context.sql;
+  }
+
+  private atomically<T>(work: (db: SqlConnection) => Promise<T>): Promise<T> {
+    return this.inTransaction ? work(this.db) : this.context.atomically(work);
+  }
+
+  private big(value: bigint): unknown {
+    return this.context.dialect.bigintValue(value);
+  }
+
+  async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
+    checkKeys(this.context.dialect, 'claimEvent', environmentId, organizationId, eventId);
+    const key = [environmentId, organizationId, eventId];
+    // The common case first: an event never seen is one INSERT. Another caller racing for the
+    // same key loses on the primary key; a row that exists is done, leased, or leased out.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.execute(this.sql.claimInsert, [...key, now + leaseMs]);
+        return { status: 'claimed' };
+      } catch (error) {
+        if (!this.context.dialect.isDuplicateKey(error)) throw error;
+      }
+      if ((await this.db.execute(this.sql.claimTakeOver, [now + leaseMs, ...key, now])) === 1) {
+        return { status: 'claimed' };
+      }
+      const row = (await this.db.query(this.sql.ledgerRow, key))[0];
+      if (row && text(row.state) === 'done') return { status: 'done', outcome: text(row.outcome) as EventOutcome };
+      // Leased, or between the statements released (no row) or run out (an expired lease): again.
+      if ((row && int(row.expires_at) > now) || attempt >= 3) {
+        return { status: 'busy', leaseExpiresAt: row ? int(row.expires_at) : now };
+      }
+    }
+  }
+
+  async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
+    await this.db.execute(this.sql.complete, [
+      key.environmentId,
+      key.organizationId,
+      key.eventId,
+      'done',
+      outcome,
+      null,
+      now,
+      0,
+    ]);
+  }
+
+  async releaseEvent(key: EventKey): Promise<void> {
+    await this.db.execute(this.sql.release, [key.environmentId, key.organizationId, key.eventId]);
+  }
+
+  async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
+    const found = new Map<string, ResourceVersion>();
+    const groups = new Map<string, { organizationId: string; kind: string; ids: string[] }>();
+    for (const ref of refs) {
+      const scope = JSON.stringify([ref.organizationId, ref.kind]);
+      let group = groups.get(scope);
+      if (!group) {
+        group = { organizationId: ref.organizationId, kind: ref.kind, ids: [] };
+        groups.set(scope, group);
+      }
+      group.ids.push(ref.id);
+    }
+    for (const { organizationId, kind, ids } of groups.values()) {
+      for (const batch of chunks(unique(ids))) {
+        const rows = await this.db.query(this.sql.versions(batch.length), [organizationId, kind, ...batch]);
+        for (const row of rows) found.set(JSON.stringify([organizationId, kind, text(row.id)]), toVersion(row));
+      }
+    }
+    return refs.map((ref) => found.get(JSON.stringify([ref.organizationId, ref.kind, ref.id])));
+  }
+
+  async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
+    checkKeys(this.context.dialect, 'advanceVersion', ref.organizationId, ref.id, next.eventId);
+    const at = this.big(next.at);
+    const deleted = next.deleted ? 1 : 0;
+    const update = async () =>
+      (await this.db.execute(this.sql.advanceVersion, [
+        at,
+        at,
+        next.eventId,
+        deleted,
+        ref.organizationId,
+        ref.kind,
+        ref.id,
+        at,
+        at,
+        next.eventId,
+      ])) === 1;
+    if (await update()) return true;
+    try {
+      await this.db.execute(this.sql.insertVersion, [
+        ref.organizationId,
+        ref.kind,
+        ref.id,
+        at,
+        next.eventId,
+        deleted,
+        at,
+      ]);
+      return true;
+    } catch (error) {
+      if (!this.context.dialect.isDuplicateKey(error)) throw error;
+    }
+    // Someone stored a version between the two statements: compare with theirs.
+    return update();
+  }
+
+  async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
+    const row = (await this.db.query(this.sql.getUser, [organizationId, id]))[0];
+    return row && json<DirectoryUser>(row.body);
+  }
+
+  async putUser(user: DirectoryUser): Promise<void> {
+    const wanted = unique(user.groups.map((g) => g.id));
+    checkKeys(this.context.dialect, 'putUser', user.organizationId, user.id, ...wanted);
+    await this.atomically(async (db) => {
+      await db.execute(this.sql.upsertUser, userRow(user));
+      // Only what differs is written: a user whose groups did not change costs no membership write.
+      const held = new Set(
+        (await db.query(this.sql.groupsOfUser, [user.organizationId, user.id])).map((r) => text(r.group_id)),
+      );
+      const keep = new Set(wanted);
+      const leave = [...held].filter((id) => !keep.has(id));
+      const join = wanted.filter((id) => !held.has(id));
+      for (const batch of chunks(leave)) {
+        await db.execute(this.sql.leaveGroups(batch.length), [user.organizationId, user.id, ...batch]);
+      }
+      for (const batch of chunks(join)) {
+        await db.execute(
+          this.sql.joinGroups(batch.length),
+          batch.flatMap((groupId) => [user.organizationId, groupId, user.id]),
+        );
+      }
+    });
+  }
+
+  async deleteUser(organizationId: string, id: string): Promise<void> {
+    await this.atomically(async (db) => {
+      await db.execute(this.sql.leaveAll, [organizationId, id]);
+      await db.execute(this.sql.deleteUser, [organizationId, id]);
+    });
+  }
+
+  async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
+    const [column, value] =
+      'userName' in lookup
+        ? (['user_name_key', userNameKey(lookup.userName)] as const)
+        : 'externalId' in lookup
+          ? (['external_id', lookup.externalId] as const)
+          : (['email_lower', lookup.email.toLowerCase()] as const);
+    const row = (await this.db.query(this.sql.findUser(column), [organizationId, value]))[0];
+    return row && json<DirectoryUser>(row.body);
+  }
+
+  private async list<T>(table: 'users' | 'groups', organizationId: string, page: PageRequest): Promise<T[]> {
+    const after = page.after !== undefined;
+    const rows = await this.db.query(this.sql.list(table, after), [
+      organizationId,
+      ...(after ? [page.after] : []),
+      Math.max(0, page.limit),
+      Math.max(0, page.offset ?? 0),
+    ]);
+    return rows.map((row) => json<T>(row.body));
+  }
+
+  private async count(table: 'users' | 'groups', organizationId: string): Promise<number> {
+    return int((await this.db.query(this.sql.count(table), [organizationId]))[0]?.n ?? 0);
+  }
+
+  listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
+    return this.list('users', organizationId, page);
+  }
+
+  countUsers(organizationId: string): Promise<number> {
+    return this.count('users', organizationId);
+  }
+
+  async getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined> {
+    const row = (await this.db.query(this.sql.getGroup, [organizationId, id]))[0];
+    return row && json<DirectoryGroup>(row.body);
+  }
+
+  async putGroup(group: DirectoryGroup): Promise<void> {
+    checkKeys(this.context.dialect, 'putGroup', group.organizationId, group.id);
+    await this.db.execute(this.sql.upsertGroup, groupRow(group));
+  }
+
+  async deleteGroup(organizationId: string, id: string): Promise<void> {
+    await this.db.execute(this.sql.deleteGroup, [organizationId, id]);
+  }
+
+  listGroups(organizationId: string, page: PageRequest): Promise<DirectoryGroup[]> {
+    return this.list('groups', organizationId, page);
+  }
+
+  countGroups(organizationId: string): Promise<number> {
+    return this.count('groups', organizationId);
+  }
+
+  async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
+    const [column, value] =
+      'externalId' in lookup
+        ? (['external_id', lookup.externalId] as const)
+        : (['display_name_lower', lookup.displayName.toLowerCase()] as const);
+    const row = (await this.db.query(this.sql.findGroup(column), [organizationId, value]))[0];
+    return row && json<DirectoryGroup>(row.body);
+  }
+
+  async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
+    return (await this.db.query(this.sql.members, [organizationId, groupId])).map((r) => text(r.user_id));
+  }
+
+  async countGroupMembers(organizationId: string, groupId: string): Promise<number> {
+    return int((await this.db.query(this.sql.countMembers, [organizationId, groupId]))[0]?.n ?? 0);
+  }
+
+  async pageGroupMemberIds(organizationId: string, groupId: string, page: PageRequest): Promise<string[]> {
+    const after = page.after !== undefined;
+    const rows = await this.db.query(this.sql.pageMembers(after), [
+      organizationId,
+      groupId,
+      ...(after ? [page.after] : []),
+      Math.max(0, page.limit),
+      Math.max(0, page.offset ?? 0),
+    ]);
+    return rows.map((r) => text(r.user_id));
+  }
+
+  /** One column of rows by id, in the order of `ids`, `undefined` where none: `IN` lists of `BATCH`. */
+  private async byIds(
+    table: 'users' | 'groups',
+    column: 'fingerprint' | 'body',
+    organizationId: string,
+    ids: readonly string[],
+  ): Promise<Map<string, unknown>> {
+    const found = new Map<string, unknown>();
+    for (const batch of chunks(unique(ids))) {
+      const rows = await this.db.query(this.sql.byIds(table, column, batch.length), [organizationId, ...batch]);
+      for (const row of rows) found.set(text(row.id), row[column]);
+    }
+    return found;
+  }
+
+  async getUserFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {
+    const found = await this.byIds('users', 'fingerprint', organizationId, ids);
+    return ids.map((id) => (found.has(id) ? text(found.get(id)) : undefined));
+  }
+
+  async getGroupFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {
+    const found = await this.byIds('groups', 'fingerprint', organizationId, ids);
+    return ids.map((id) => (found.has(id) ? text(found.get(id)) : undefined));
+  }
+
+  async getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]> {
+    const found = await this.byIds('users', 'body', organizationId, ids);
+    return ids.map((id) => (found.has(id) ? json<DirectoryUser>(found.get(id)) : undefined));
+  }
+}
+
+/** A transaction's operations: the store's, on the transaction's connection. */
+class SqlTransactionOperations extends SqlOperations {
+  constructor(
+    readonly session: SqlSession,
+    context: Context,
+  ) {
+    super(session, context, true);
+  }
+}
+
+/**
+ * The driver's connection of the transaction `tx` belongs to (a mysql2 `PoolConnection`, a
+ * better-sqlite3 `Database`), or `undefined` when `tx` is not a SQL store's transaction. Each
+ * store package wraps it as `transactionClient(tx)` with its driver's type.
+ */
+export function transactionSession(tx: StoreOperations): SqlSession | undefined {
+  return tx instanceof SqlTransactionOperations ? tx.session : undefined;
+}
+
+/** Whether `error` (or what it wraps: a handler's failure carries its cause) is one the dialect retries after. */
+function retryable(dialect: SqlDialect, error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    if (dialect.isRetryable(current)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The store over `dialect` and `driver`. `options.migrate` creates the tables (the dialect's
+ * package owns its migrations); the store runs it before its first use unless told not to.
+ */
+export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: SqlStoreOptions): SqlStore {
+  const sql = statements(dialect);
+  let ready: Promise<unknown> | undefined = options.migrateOnFirstUse === false ? Promise.resolve() : undefined;
+  const ensureReady = () => {
+    ready ??= options.migrate().catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+
+  /** `work` in a transaction holding `locks`; run again after a deadlock or a lock wait timeout. */
+  async function inTransaction<T>(locks: readonly SqlLock[], work: (session: SqlSession) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const session = await driver.session();
+      let unlock: (() => void) | undefined;
+      let broken: unknown;
+      try {
+        await session.begin();
+        unlock = await dialect.lock(session, locks);
+        const result = await work(session);
+        await session.commit();
+        return result;
+      } catch (error) {
+        await session.rollback().catch((rollbackError: unknown) => {
+          broken = rollbackError;
+        });
+        if (broken !== undefined || attempt >= TRANSACTION_ATTEMPTS || !retryable(dialect, error)) throw error;
+      } finally {
+        unlock?.();
+        session.release(broken);
+      }
+      // Back off a little, at random, so the two sides of a deadlock do not meet again at once.
+      await pause(Math.random() * 10 * attempt);
+    }
+  }
+
+  const context: Context = { dialect, sql, atomically: (work) => inTransaction([], work) };
+  const direct = new SqlOperations(driver.direct, context, false);
+
+  // The pool's operations, each waiting for the migrations on first use.
+  const operations: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(SqlOperations.prototype)) {
+    const method = (direct as unknown as Record<string, unknown>)[name];
+    if (name === 'constructor' || typeof method !== 'function') continue;
+    operations[name] = async (...args: unknown[]) => {
+      await ensureReady();
+      return (method as (...args: unknown[]) => Promise<unknown>).apply(direct, args);
+    };
+  }
+
+  const db = driver.direct;
+
+  const reconcileState = {
+    async claimReconcile({ organizationId, owner, now, leaseMs }: ReconcileClaimRequest): Promise<ReconcileClaim> {
+      await ensureReady();
+      checkKeys(dialect, 'claimReconcile', organizationId, owner);
+      for (let attempt = 1; ; attempt++) {
+        if ((await db.execute(sql.claimRun, [owner, now + leaseMs, organizationId, now])) === 1) {
+          const row = (await db.query(sql.runRow, [organizationId]))[0];
+          const checkpoint = row?.checkpoint;
+          const watermark = row?.watermark;
+          return {
+            status: 'claimed',
+            ...(checkpoint !== null && checkpoint !== undefined && { checkpoint: json<JsonValue>(checkpoint) }),
+            ...(watermark !== null && watermark !== undefined && { watermark: text(watermark) }),
+          };
+        }
+        try {
+          await db.execute(sql.insertRun, [organizationId, owner, now + leaseMs]);
+          return { status: 'claimed' };
+        } catch (error) {
+          if (!dialect.isDuplicateKey(error)) throw error;
+        }
+        const row = (await db.query(sql.runRow, [organizationId]))[0];
+        if ((row && textOrNull(row.owner) !== null && int(row.expires_at) > now) || attempt >= 3) {
+          return { status: 'busy', leaseExpiresAt: row ? int(row.expires_at) : now };
+        }
+      }
+    },
+    async saveReconcileCheckpoint(request: ReconcileClaimRequest & { checkpoint: JsonValue }): Promise<boolean> {
+      await ensureReady();
+      const updated = await db.execute(sql.saveCheckpoint, [
+        JSON.stringify(request.checkpoint),
+        request.now + request.leaseMs,
+        request.organizationId,
+        request.owner,
+      ]);
+      return updated === 1;
+    },
+    async finishReconcile(organizationId: string, owner: string, finish: ReconcileFinish): Promise<void> {
+      await ensureReady();
+      await inTransaction([], async (session) => {
+        const watermark = finish.status === 'completed' ? finish.watermark : null;
+        const finished = await session.execute(sql.finishRun, [
+          finish.status,
+          finish.status,
+          watermark,
+          organizationId,
+          owner,
+        ]);
+        if (finished === 1 && finish.status !== 'interrupted') {
+          await session.execute(sql.dropMarks, [organizationId, finish.runId]);
+        }
+      });
+    },
+    async markSeen(organizationId: string, runId: string, kind: ListedKind, ids: readonly string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await ensureReady();
+      checkKeys(dialect, 'markSeen', organizationId, runId, ...ids);
+      for (const batch of chunks(unique(ids))) {
+        await db.execute(
+          sql.markSeen(batch.length),
+          batch.flatMap((id) => [organizationId, runId, kind, id]),
+        );
+      }
+    },
+    async listUnseen(organizationId: string, runId: string, kind: ListedKind, page: PageRequest): Promise<string[]> {
+      await ensureReady();
+      const after = page.after !== undefined;
+      const rows = await db.query(sql.unseen(kind === 'user' ? 'users' : 'groups', after), [
+        organizationId,
+        ...(after ? [page.after] : []),
+        runId,
+        kind,
+        Math.max(0, page.limit),
+      ]);
+      return rows.map((row) => text(row.id));
+    },
+  };
+
+  async function transaction<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: StoreOperations) => Promise<T>,
+    transactionOptions?: TransactionOptions,
+  ): Promise<T> {
+    await ensureReady();
+    const locks = locksFor(resources, transactionOptions?.shared ?? []);
+    return inTransaction(locks, (session) => fn(new SqlTransactionOperations(session, context)));
+  }
+
+  return {
+    ...(operations as unknown as StoreOperations),
+    ...reconcileState,
+    transaction,
+    migrate: async () => {
+      const applied = await options.migrate();
+      ready = Promise.resolve();
+      return applied;
+    },
+    close: () => driver.close(),
+  };
+}
