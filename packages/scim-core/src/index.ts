@@ -59,6 +59,12 @@ export * from './scalekit/schemas.js';
 export { type AttributeDefinition as ScimAttributeDefinition, SCHEMAS as SCIM_SCHEMAS } from './scim/discovery.js';
 export { SCIM_ERROR_SCHEMA, ScimError, type ScimErrorType } from './scim/errors.js';
 export type { ScimAnswer, ScimRequest } from './scim/exchange.js';
+export {
+  defineScimExtension,
+  type ScimAttributeValues,
+  type ScimExtensionValues,
+  scimExtensionOf,
+} from './scim/extension-values.js';
 export { type Filter as ScimFilter, formatFilter, parseFilter } from './scim/filter.js';
 export { DEFAULT_SCIM_LIMITS, type ScimLimits } from './scim/limits.js';
 export { matchesFilter } from './scim/match.js';

@@ -2,12 +2,22 @@
  * Issue 14, class 6: an app's own User schema extension, as Okta's and Entra's custom-attribute
  * mappings send it (`urn:ietf:params:scim:schemas:extension:acme:2.0:User`), over real HTTP: served
  * in /Schemas and /ResourceTypes, validated on write (type, canonical values, required, readOnly
- * ignored), filterable and sortable, handed to the handlers, and returned as sent.
+ * ignored), filterable and sortable, handed to the handlers (typed, through `scimExtensionOf`), and
+ * returned as sent.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type DirectoryUser, memoryStore, toWebRequest, writeWebResponse } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  createEngine,
+  type DirectoryUser,
+  defineScimExtension,
+  memoryStore,
+  type ScimExtensionValues,
+  scimExtensionOf,
+  toWebRequest,
+  writeWebResponse,
+} from '../src/index.js';
 import { createScimServer } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
 
@@ -18,6 +28,25 @@ let base = '';
 let close: () => Promise<void>;
 const token = generateScimToken();
 const seen: DirectoryUser[] = [];
+const acme = defineScimExtension({
+  id: ACME,
+  name: 'AcmeUser',
+  attributes: [
+    { name: 'badgeNumber', type: 'integer', required: true },
+    { name: 'clearance', canonicalValues: ['public', 'secret', 'top-secret'] },
+    { name: 'hiredAt', type: 'dateTime' },
+    { name: 'contractor', type: 'boolean' },
+    { name: 'auditId', mutability: 'readOnly' },
+    {
+      name: 'sites',
+      type: 'complex',
+      multiValued: true,
+      subAttributes: [{ name: 'code' }, { name: 'floor', type: 'integer' }],
+    },
+  ],
+});
+/** What the handlers read with scimExtensionOf, typed from the declaration. */
+const typed: (ScimExtensionValues<typeof acme> | undefined)[] = [];
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary SCIM JSON.
 async function scim(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -34,26 +63,20 @@ beforeAll(async () => {
   const engine = createEngine({
     store: memoryStore(),
     handlers: {
-      userCreated: ({ user }) => void seen.push(user),
-      userUpdated: ({ user }) => void seen.push(user),
+      userCreated: ({ user }) => {
+        seen.push(user);
+        typed.push(scimExtensionOf(user, acme));
+      },
+      userUpdated: ({ user }) => {
+        seen.push(user);
+        typed.push(scimExtensionOf(user, acme));
+      },
     },
   });
   const server = createScimServer({
     engine,
     authenticator: scimTokenAuthenticator([{ organizationId: 'org_acme', tokenHash: token.tokenHash }]),
-    schemaExtensions: [
-      {
-        id: ACME,
-        name: 'AcmeUser',
-        attributes: [
-          { name: 'badgeNumber', type: 'integer', required: true },
-          { name: 'clearance', canonicalValues: ['public', 'secret', 'top-secret'] },
-          { name: 'hiredAt', type: 'dateTime' },
-          { name: 'contractor', type: 'boolean' },
-          { name: 'auditId', mutability: 'readOnly' },
-        ],
-      },
-    ],
+    schemaExtensions: [acme],
   });
   const http = createServer(async (req, res) => writeWebResponse(res, await server.handle(toWebRequest(req)), req));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -100,6 +123,20 @@ describe('RFC 7643 §3.3 an app-declared User extension', () => {
     expect(created.body.schemas).toEqual([USER, ACME]);
     const handed = seen.at(-1)?.attributes as { scim: Record<string, unknown> };
     expect(handed.scim[ACME]).toEqual(created.body[ACME]);
+    // Typed from the declaration: a required integer, optional strings and booleans, complex lists.
+    const values = typed.at(-1);
+    expect(values).toEqual(created.body[ACME]);
+    expectTypeOf(values).toEqualTypeOf<ScimExtensionValues<typeof acme> | undefined>();
+    expectTypeOf<NonNullable<typeof values>['badgeNumber']>().toEqualTypeOf<number>();
+    expectTypeOf<NonNullable<typeof values>['contractor']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<NonNullable<typeof values>['clearance']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<NonNullable<NonNullable<typeof values>['sites']>[number]['floor']>().toEqualTypeOf<
+      number | undefined
+    >();
+    expect(scimExtensionOf({ attributes: {} }, acme)).toBeUndefined();
+    expect(scimExtensionOf({ attributes: { scim: { [ACME.toUpperCase()]: { badgeNumber: 1 } } } }, acme)).toEqual({
+      badgeNumber: 1,
+    });
     const read = await scim('GET', `/Users/${created.body.id}`);
     expect(read.body[ACME]).toEqual(created.body[ACME]);
   });
