@@ -1,0 +1,125 @@
+/**
+ * Versioned migrations, each applied once, in a transaction of its own (SQLite's DDL is
+ * transactional), recorded in `<prefix>migrations`. `BEGIN IMMEDIATE` makes another process
+ * migrating the same file wait (up to the busy timeout); the file's write lock, this process.
+ */
+
+import { quoted } from './dialect.js';
+import type { Connection } from './driver.js';
+import { type KeyedLock, WRITER } from './locks.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Its statements, for the tables of `prefix`. */
+  readonly sql: (prefix: string) => string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'ledger, versions, mirror, reconciliation state',
+    sql: (p) => {
+      const t = (name: string) => quoted(p, name);
+      return `
+        create table ${t('ledger')} (
+          environment_id  text not null,
+          organization_id text not null,
+          event_id        text not null,
+          state           text not null check (state in ('claimed', 'done')),
+          outcome         text check (outcome in ('applied', 'stale', 'ignored')),
+          expires_at      integer,
+          completed_at    integer,
+          revision        integer not null default 0,
+          primary key (environment_id, organization_id, event_id)
+        ) without rowid;
+        create table ${t('versions')} (
+          organization_id text not null,
+          kind            text not null check (kind in ('user', 'group', 'directory')),
+          id              text not null,
+          at              integer not null,
+          event_id        text not null,
+          deleted         integer not null,
+          created_at      integer,
+          primary key (organization_id, kind, id)
+        ) without rowid;
+        create table ${t('users')} (
+          organization_id text not null,
+          id              text not null,
+          external_id     text,
+          user_name_key   text,
+          email_lower     text,
+          fingerprint     text not null,
+          body            text not null,
+          primary key (organization_id, id)
+        );
+        create index ${t('users_external_id')} on ${t('users')} (organization_id, external_id);
+        create index ${t('users_user_name_key')} on ${t('users')} (organization_id, user_name_key);
+        create index ${t('users_email')} on ${t('users')} (organization_id, email_lower);
+        create table ${t('groups')} (
+          organization_id    text not null,
+          id                 text not null,
+          display_name_lower text not null,
+          external_id        text,
+          fingerprint        text not null,
+          body               text not null,
+          primary key (organization_id, id)
+        );
+        create index ${t('groups_display_name')} on ${t('groups')} (organization_id, display_name_lower);
+        create index ${t('groups_external_id')} on ${t('groups')} (organization_id, external_id);
+        create table ${t('memberships')} (
+          organization_id text not null,
+          group_id        text not null,
+          user_id         text not null,
+          primary key (organization_id, group_id, user_id)
+        ) without rowid;
+        create index ${t('memberships_by_user')} on ${t('memberships')} (organization_id, user_id, group_id);
+        create table ${t('reconcile_runs')} (
+          organization_id text not null primary key,
+          owner           text,
+          expires_at      integer,
+          checkpoint      text,
+          watermark       text,
+          revision        integer not null default 0
+        ) without rowid;
+        create table ${t('reconcile_marks')} (
+          organization_id text not null,
+          run_id          text not null,
+          kind            text not null check (kind in ('user', 'group')),
+          id              text not null,
+          primary key (organization_id, run_id, kind, id)
+        ) without rowid;`;
+    },
+  },
+];
+
+/** Applies the migrations the tables of `prefix` lack. */
+export async function runMigrations(connection: Connection, locks: KeyedLock, prefix: string): Promise<number[]> {
+  const unlock = await locks.acquire([{ key: WRITER, exclusive: true }]);
+  const { db } = connection;
+  const table = quoted(prefix, 'migrations');
+  try {
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      db.exec('begin immediate');
+      try {
+        db.exec(
+          `create table if not exists ${table} (version integer primary key, name text not null, applied_at text not null default current_timestamp)`,
+        );
+        const done = db.prepare(`select 1 from ${table} where version = ?`).get(migration.version) !== undefined;
+        if (!done) {
+          db.exec(migration.sql(prefix));
+          db.prepare(`insert into ${table} (version, name) values (?, ?)`).run(migration.version, migration.name);
+          applied.push(migration.version);
+        }
+        db.exec('commit');
+      } catch (error) {
+        if (db.inTransaction) db.exec('rollback');
+        throw error;
+      }
+    }
+    return applied;
+  } finally {
+    unlock();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * `sqliteStore()`: `ProvisioningStore` on SQLite (better-sqlite3) for one app process: a
+ * single-instance app, tests, local development. The SQL and its promises are `@org/scim-sql`'s;
+ * this is the dialect, the better-sqlite3 driver, the migrations and the options.
+ */
+import { resolve } from 'node:path';
+import { OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
+import { createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
+import type Database from 'better-sqlite3';
+import { sqliteDialect } from './dialect.js';
+import { SqliteSession, sqliteDriver } from './driver.js';
+import { fileLocks } from './locks.js';
+import { runMigrations } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** The database file, created if missing (with `-wal` and `-shm` files beside it). */
+  filename: string;
+  /** Prepended to every table and index name, so several stores share one file. Lower-case letters, digits and `_`. Default `scim_`. */
+  tablePrefix?: string;
+  /** How long a statement waits for another process that holds the file, in milliseconds. Default 5,000. */
+  busyTimeoutMs?: number;
+  /** Run `migrate()` on first use. Default true. */
+  migrate?: boolean;
+}
+
+export interface SqliteStore extends SqlStore {
+  readonly filename: string;
+  readonly tablePrefix: string;
+}
+
+const DEFAULT_PREFIX = 'scim_';
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+const PREFIX = /^[a-z0-9_]*$/;
+
+/** "got …" in a message: the kind of value, never its content. */
+const kind = (value: unknown): string =>
+  value === null ? 'null' : value === '' ? 'an empty string' : Array.isArray(value) ? 'an array' : typeof value;
+
+function optionsIssues(options: unknown): OptionsIssue[] {
+  if (typeof options !== 'object' || options === null) {
+    const what = options === undefined ? 'is missing' : `must be an object, got ${kind(options)}`;
+    return [{ path: 'options', message: `${what}: pass { filename: './scim-sync.db' }` }];
+  }
+  const { filename, tablePrefix, busyTimeoutMs, migrate } = options as Record<string, unknown>;
+  const issues: OptionsIssue[] = [];
+  const issue = (path: string, message: string) => issues.push({ path: `options.${path}`, message });
+  if (filename === undefined) {
+    issue('filename', "is missing: pass the database file, such as './scim-sync.db'");
+  } else if (typeof filename !== 'string' || filename.trim() === '') {
+    issue('filename', `must be a file path, such as './scim-sync.db', got ${kind(filename)}`);
+  } else if (filename === ':memory:' || filename.startsWith('file:')) {
+    issue(
+      'filename',
+      `is ${JSON.stringify(filename)}: the store opens one connection per concurrent transaction, and those share a file, not memory; pass a file path (a temporary directory's, for tests)`,
+    );
+  }
+  if (tablePrefix !== undefined && (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix))) {
+    issue(
+      'tablePrefix',
+      `must hold only lower-case letters, digits and _, such as 'scim_' (SQLite compares names case-insensitively), got ${typeof tablePrefix === 'string' ? 'other characters' : kind(tablePrefix)}`,
+    );
+  }
+  if (
+    busyTimeoutMs !== undefined &&
+    (typeof busyTimeoutMs !== 'number' || !Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+  ) {
+    issue('busyTimeoutMs', `must be a whole number of milliseconds, 0 or more, got ${kind(busyTimeoutMs)}`);
+  }
+  if (migrate !== undefined && typeof migrate !== 'boolean') {
+    issue('migrate', `must be true or false, got ${kind(migrate)}`);
+  }
+  return issues;
+}
+
+/**
+ * Creates the store and opens the file. Throws an `OptionsError` when `filename` is missing or is
+ * `:memory:`, or `tablePrefix` is not a name SQLite keeps apart from others.
+ */
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const issues = optionsIssues(options);
+  if (issues.length > 0) throw new OptionsError('sqliteStore', issues);
+  const filename = resolve(options.filename);
+  const tablePrefix = options.tablePrefix ?? DEFAULT_PREFIX;
+  const file = fileLocks(filename);
+  const driver = sqliteDriver(filename, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, file.locks, file.release);
+  const store = createSqlStore(sqliteDialect(tablePrefix, file.locks), driver, {
+    migrate: () => runMigrations(driver.main, file.locks, tablePrefix),
+    migrateOnFirstUse: options.migrate !== false,
+  });
+  return Object.assign(store, { filename, tablePrefix });
+}
+
+/**
+ * The better-sqlite3 `Database` of the transaction a handler runs in, to write the app's own
+ * tables atomically with the event:
+ *
+ * ```ts
+ * userCreated: ({ user, tx }) => {
+ *   transactionClient(tx).prepare('insert into app_users (id, email) values (?, ?)').run(user.id, user.email);
+ * },
+ * ```
+ *
+ * The engine has written the event's version before any handler runs, so the transaction is
+ * already SQLite's write transaction. Called earlier in a transaction of your own, it begins it
+ * when no other transaction is writing, and throws when one is (it cannot wait: it is synchronous).
+ * Throws a `TypeError` when `tx` is not a `sqliteStore()` transaction.
+ */
+export function transactionClient(tx: StoreOperations): Database.Database {
+  const session = transactionSession(tx);
+  if (!(session instanceof SqliteSession)) {
+    throw new TypeError(
+      'transactionClient(tx) needs the tx of a sqliteStore() transaction; this engine uses another store.',
+    );
+  }
+  const db = session.writing();
+  if (!db) {
+    throw new Error(
+      'transactionClient(tx): another transaction is writing to the SQLite file; write through tx (tx.putUser, …) first, which waits its turn, then use the client',
+    );
+  }
+  return db;
+}
