@@ -87,7 +87,13 @@ export { eventKey } from './store/event-key.js';
 export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';
 export { userNameKey } from './store/user-name.js';
-export { compareVersions, createdAt as versionCreatedAt, isNewerVersion, resourceKey } from './store/versions.js';
+export {
+  compareIds,
+  compareVersions,
+  createdAt as versionCreatedAt,
+  isNewerVersion,
+  resourceKey,
+} from './store/versions.js';
 export { formatNanos, isRfc3339, parseRfc3339Nanos } from './time.js';
 export {
   createWebhookVerifier,

@@ -35,6 +35,32 @@ const roundTrip = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** @type {Mutant[]} */
 export const MUTANTS = [
   {
+    name: 'ids-in-utf16-order',
+    fault:
+      "ids listed in UTF-16 code-unit order (JavaScript's default sort), not code point order as binary collations over UTF-8 list them",
+    replace: [
+      [
+        '    this.#sorted ??= [...this.rows.keys()].sort(compareIds);',
+        '    this.#sorted ??= [...this.rows.keys()].sort();',
+      ],
+      [
+        '    if (compareIds(ids[mid] as string, after) <= 0) start = mid + 1;',
+        '    if ((ids[mid] as string) <= after) start = mid + 1;',
+      ],
+      ['      sorted = [...set].sort(compareIds);', '      sorted = [...set].sort();'],
+    ],
+  },
+  {
+    name: 'version-tie-utf16-order',
+    fault: 'a same-nanosecond tie broken by event ids in UTF-16 code-unit order (U+10000 before U+FFFF)',
+    replace: [
+      [
+        '    if (!isNewerVersion(next, previous)) return false;',
+        '    if (previous && !(next.at > previous.at || (next.at === previous.at && next.eventId > previous.eventId))) return false;',
+      ],
+    ],
+  },
+  {
     name: 'versions-compared-as-numbers',
     fault: 'versions compared as JavaScript numbers (a version 1 ns newer with a smaller event id is refused)',
     replace: [

@@ -359,6 +359,15 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         expect((await store.getVersions([r]))[0]).toEqual({ ...v(10n, 'evt_a '), createdAt: 10n });
       });
 
+      it('breaks a same-nanosecond tie in code point order: a character above U+FFFF after U+E000 to U+FFFF (a binary collation over UTF-8)', async () => {
+        const r = ref();
+        // UTF-16 code units put U+10000 (a surrogate pair, 0xD800 0xDC00) before U+FFFF; code points do not.
+        await store.advanceVersion(r, v(10n, 'evt_\uFFFF'));
+        expect(await store.advanceVersion(r, v(10n, 'evt_\u{10000}'))).toBe(true);
+        expect(await store.advanceVersion(r, v(10n, 'evt_\uE000'))).toBe(false);
+        expect((await store.getVersions([r]))[0]?.eventId).toBe('evt_\u{10000}');
+      });
+
       it('keeps a tombstone that blocks older versions but yields to newer ones', async () => {
         const r = ref();
         await store.advanceVersion(r, v(10n, 'evt_a'));
@@ -537,6 +546,22 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         const rest = await store.listUsers(org, { after: 'diruser_b', limit: 10 });
         expect(rest.map((u) => u.id)).toEqual(['diruser_c', 'diruser_d', 'diruser_e']);
         expect(await store.listUsers(org, { after: 'diruser_e', limit: 10 })).toEqual([]);
+      });
+
+      it('lists ids in code point order, as a binary collation over UTF-8 sorts them, and pages past each', async () => {
+        const org = fresh('org');
+        // Code point order: U+007A < U+00E9 < U+FFFF < U+10000. UTF-16 code-unit order would put U+10000 before U+FFFF.
+        const ordered = ['u_z', 'u_\u00E9', 'u_\uFFFF', 'u_\u{10000}', 'u_\u{1F600}'];
+        for (const id of [...ordered].reverse()) await store.putUser(user(org, id));
+        expect((await store.listUsers(org, { limit: 10 })).map((u) => u.id)).toEqual(ordered);
+        for (const [i, id] of ordered.entries()) {
+          expect((await store.listUsers(org, { after: id, limit: 10 })).map((u) => u.id)).toEqual(ordered.slice(i + 1));
+        }
+        const group = fresh('group');
+        await store.putGroup({ id: group, organizationId: org, displayName: group });
+        for (const id of ordered) await store.putUser(user(org, id, { groups: [{ id: group }] }));
+        expect(await store.listGroupMemberIds(org, group)).toEqual(ordered);
+        expect(await store.pageGroupMemberIds(org, group, { after: 'u_\uFFFF', limit: 10 })).toEqual(ordered.slice(3));
       });
 
       it('skips an offset before the page, alone or after a cursor, and counts users per organization', async () => {

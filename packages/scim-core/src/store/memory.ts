@@ -27,7 +27,7 @@ import type {
   UserLookup,
 } from './types.js';
 import { userNameKey } from './user-name.js';
-import { createdAt, isNewerVersion, resourceKey } from './versions.js';
+import { compareIds, createdAt, isNewerVersion, resourceKey } from './versions.js';
 
 type LedgerEntry =
   | { state: 'claimed'; expiresAt: number }
@@ -42,7 +42,7 @@ function firstAfter(ids: readonly string[], after: string | undefined): number {
   let hi = ids.length;
   while (start < hi) {
     const mid = (start + hi) >>> 1;
-    if ((ids[mid] as string) <= after) start = mid + 1;
+    if (compareIds(ids[mid] as string, after) <= 0) start = mid + 1;
     else hi = mid;
   }
   return start;
@@ -74,7 +74,7 @@ class Table<T extends { id: string }> {
 
   /** Up to `limit` ids after `after`, ascending, that `keep` accepts. */
   pageIds({ after, offset = 0, limit }: PageRequest, keep: (id: string) => boolean): string[] {
-    this.#sorted ??= [...this.rows.keys()].sort();
+    this.#sorted ??= [...this.rows.keys()].sort(compareIds);
     const ids = this.#sorted;
     const start = firstAfter(ids, after);
     const page: string[] = [];
@@ -229,7 +229,7 @@ class MemoryState {
     if (!sorted) {
       const set = this.members.get(key);
       if (!set) return [];
-      sorted = [...set].sort();
+      sorted = [...set].sort(compareIds);
       this.#sortedMembers.set(key, sorted);
     }
     return sorted;
@@ -375,7 +375,7 @@ const NO_JOURNAL: Undo[] = [];
 /** The lowest of a non-empty set of ids: where a lookup key is shared, the answer is the lowest id, as in SQL's `order by id limit 1`. */
 function lowestOf(ids: Set<string>): string {
   let lowest: string | undefined;
-  for (const id of ids) if (lowest === undefined || id < lowest) lowest = id;
+  for (const id of ids) if (lowest === undefined || compareIds(id, lowest) < 0) lowest = id;
   return lowest as string;
 }
 

@@ -23,8 +23,10 @@ export interface ResourceRef {
 }
 
 /**
- * The version a resource was last changed at. Versions are ordered by `at`, then by `eventId`
- * (so two events stamped with the same nanosecond are still ordered, the same way everywhere).
+ * The version a resource was last changed at. Versions are ordered by `at`, then by `eventId` in
+ * Unicode code point order (`compareIds`: what a binary collation over UTF-8 gives), so two events
+ * stamped with the same nanosecond are still ordered, the same way everywhere. Ids list in that
+ * order too.
  */
 export interface ResourceVersion {
   /** Nanoseconds since the Unix epoch of the change (`occurred_at`). Fits PostgreSQL `bigint` until 2262. */
