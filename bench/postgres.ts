@@ -1,21 +1,28 @@
 /**
- * The PostgreSQL store against the memory store, in-process, no HTTP (issue 5).
+ * The PostgreSQL store against a careful receiver written by hand on the same database (issue 18)
+ * and against the memory store, in-process, no HTTP (issue 5).
  *
  *   pg:     createEngine({ store: postgresStore({ pool, schema }), handlers }).process(event)
+ *   hand:   lib/pg-hand-written.ts: per event one transaction, ledger `insert … on conflict do
+ *           nothing`, then an upsert of the resource's row (newer `occurred_at` wins), in its own
+ *           schema, on its own pool of the same size
  *   memory: createEngine({ store: memoryStore(), handlers }).process(event)
  *
  * The same stream of N events (lib/directory-mix.ts: users created, changed, moved between groups
  * and deleted; groups created, renamed and deleted), normalized up front, each round through a
  * fresh state (pg: tables truncated; memory: a new store), `BENCH_PG_CONCURRENCY` (16) events in
  * flight, taken in stream order. Handlers are the Map-writing ones every benchmark uses
- * (lib/handlers.ts). Rounds alternate (pg, memory / memory, pg / …); medians are reported. A memory
+ * (lib/handlers.ts). Rounds interleave, the order rotating (pg, hand, memory / hand, memory, pg /
+ * memory, pg, hand / …); medians are reported, and pg / hand, the figure issue 18 targets (≥ 0.5). A memory
  * round runs the stream `BENCH_PG_MEMORY_REPEAT` (5) times, each on a fresh store, so it lasts long
  * enough to time.
  *
  * Round trips: the pool's clients count their `query` calls (lib/pg-round-trips.ts; a
  * multi-statement string is one). A separate pass applies the stream one event at a time, so each
  * round trip belongs to exactly one event, then delivers 1,000 of them again (duplicates) and
- * older copies of some upserts (stale), and reports round trips per event by kind. The timed rounds
+ * older copies of some upserts (stale), then membership changes (`group.members_changed`, as a
+ * SCIM PATCH of a group's members sends them: one user added or removed), and reports round trips
+ * per event by kind. The timed rounds
  * report their total per event too (at concurrency, lock-set retries add some).
  *
  * PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), a schema of its own,
@@ -31,12 +38,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createEngine, type IncomingEvent, memoryStore, type ProvisioningStore } from '@org/scim-core';
+import {
+  createEngine,
+  formatNanos,
+  type IncomingEvent,
+  memoryStore,
+  type ProvisioningStore,
+  parseRfc3339Nanos,
+} from '@org/scim-core';
 // bench does not depend on @org/scim-postgres (nor pg) yet: the store from its sources, pg from its package.
 import { type PostgresStore, postgresStore } from '../packages/scim-postgres/src/index.js';
 import { directoryMix, KINDS, type LabelledEvent, staleCopies } from './lib/directory-mix.js';
 import { createMapHandlers } from './lib/handlers.js';
 import { detectPinning, envNumber, fmt, machine, median, quick, table, writeResults } from './lib/harness.js';
+import { handWrittenReceiver } from './lib/pg-hand-written.js';
 import { countRoundTrips, type RoundTripCounter } from './lib/pg-round-trips.js';
 
 type Pool = PostgresStore['pool'];
@@ -50,11 +65,16 @@ const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_PG_ROUNDS', quick ? 2 : 5
 const CONCURRENCY = Math.max(1, Math.floor(envNumber('BENCH_PG_CONCURRENCY', 16)));
 const MEMORY_REPEAT = Math.max(1, Math.floor(envNumber('BENCH_PG_MEMORY_REPEAT', 5)));
 const DUPLICATES = Math.min(N, 1_000);
-/** The targets of the issue: round trips per applied event, per duplicate. */
+/** The targets of the issue: round trips per applied event, per duplicate; pg / hand-written. */
 const TARGET_APPLIED = 3;
 const TARGET_DUPLICATE = 1;
+const TARGET_RATIO_TO_HAND = 0.5;
+/** Membership changes the counting pass sends (one user added to or removed from a group each). */
+const MEMBERSHIP_CHANGES = 200;
 
-const schema = `bench_pg_${process.pid}_${randomBytes(3).toString('hex')}`;
+const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
+const schema = `bench_pg_${suffix}`;
+const handSchema = `bench_hand_${suffix}`;
 
 /** Runs the events through `process`, `limit` in flight, in stream order; tallies the outcomes. */
 async function drive(
@@ -87,9 +107,11 @@ async function truncate(store: PostgresStore) {
   );
 }
 
+type Which = 'pg' | 'hand' | 'memory';
+
 interface Round {
   round: number;
-  store: 'pg' | 'memory';
+  store: Which;
   events: number;
   seconds: number;
   eventsPerSec: number;
@@ -146,6 +168,65 @@ async function memoryRound(events: readonly LabelledEvent[], round: number): Pro
   };
 }
 
+async function handRound(
+  hand: ReturnType<typeof handWrittenReceiver>,
+  counter: RoundTripCounter,
+  events: readonly LabelledEvent[],
+  round: number,
+): Promise<Round> {
+  await hand.truncate();
+  counter.reset();
+  const r = await drive(hand.process, events, CONCURRENCY);
+  return {
+    round,
+    store: 'hand',
+    events: events.length,
+    seconds: r.seconds,
+    eventsPerSec: events.length / r.seconds,
+    outcomes: r.outcomes,
+    errors: r.errors,
+    roundTripsPerEvent: counter.queries / events.length,
+    newConnections: counter.connections,
+  };
+}
+
+/**
+ * `count` membership changes on the mirror `store` holds after the ordered pass: each adds a user
+ * to a group it is not in, or removes it from one it is in, newer than every event of the stream.
+ */
+async function membershipChanges(store: PostgresStore, events: readonly LabelledEvent[], count: number) {
+  const organizationId = events[0]?.event.organizationId as string;
+  const users = await store.listUsers(organizationId, { limit: count });
+  const groups = await store.listGroups(organizationId, { limit: 1_000 });
+  let at = 0n;
+  for (const { event } of events) {
+    const t = parseRfc3339Nanos(event.occurredAt) ?? 0n;
+    if (t > at) at = t;
+  }
+  const out: { event: IncomingEvent }[] = [];
+  for (const [i, user] of users.entries()) {
+    const held = user.groups[0];
+    const join = groups.find((g) => !user.groups.some((h) => h.id === g.id));
+    const remove = held !== undefined && (i % 2 === 1 || join === undefined);
+    const group = remove ? held : join;
+    if (group === undefined) continue;
+    out.push({
+      event: {
+        type: 'group.members_changed',
+        id: `evt_members_${i}`,
+        organizationId,
+        occurredAt: formatNanos(at + BigInt(i + 1)),
+        source: 'scim',
+        sourceType: 'PATCH /Groups',
+        group: { organizationId, id: group.id },
+        added: remove ? [] : [user.id],
+        removed: remove ? [user.id] : [],
+      },
+    });
+  }
+  return out;
+}
+
 interface KindCount {
   events: number;
   roundTrips: number;
@@ -167,7 +248,7 @@ async function countPass(store: PostgresStore, counter: RoundTripCounter, events
     k.roundTrips += trips;
     k.distribution[trips] = (k.distribution[trips] ?? 0) + 1;
   };
-  const run = async (item: LabelledEvent, expected: string, ...kinds: string[]) => {
+  const run = async (item: { event: IncomingEvent }, expected: string, ...kinds: string[]) => {
     counter.reset();
     const { status } = await engine.process(item.event);
     if (status !== expected) problems.push(`${kinds[0]}: ${item.event.id} was ${status}, expected ${expected}`);
@@ -176,6 +257,9 @@ async function countPass(store: PostgresStore, counter: RoundTripCounter, events
   for (const item of events) await run(item, 'applied', item.kind);
   for (const item of events.slice(0, DUPLICATES)) await run(item, 'duplicate', 'duplicate');
   for (const item of staleCopies(events)) await run(item, 'stale', 'stale', `stale: ${item.kind}`);
+  for (const item of await membershipChanges(store, events, MEMBERSHIP_CHANGES)) {
+    await run(item, 'applied', 'membership change');
+  }
   for (const k of Object.values(byKind)) k.perEvent = k.roundTrips / k.events;
   return { byKind, problems };
 }
@@ -193,9 +277,13 @@ async function main() {
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-postgres' });
   const counter = countRoundTrips(pool);
   const store = postgresStore({ pool, schema });
+  const handPool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-hand' });
+  const handCounter = countRoundTrips(handPool);
+  const hand = handWrittenReceiver(handPool, handSchema);
   const problems: string[] = [];
   try {
     await store.migrate();
+    await hand.setUp();
     const { rows } = await pool.query<{ server_version: string; synchronous_commit: string; fsync: string }>(
       `select current_setting('server_version') as server_version, current_setting('synchronous_commit') as synchronous_commit, current_setting('fsync') as fsync`,
     );
@@ -206,13 +294,23 @@ async function main() {
 
     // Warm-up: connections, JIT, plans.
     await pgRound(store, counter, events.slice(0, Math.min(N, 500)), 0);
+    await handRound(hand, handCounter, events.slice(0, Math.min(N, 500)), 0);
     await memoryRound(events.slice(0, Math.min(N, 500)), 0);
 
+    const orders: readonly (readonly Which[])[] = [
+      ['pg', 'hand', 'memory'],
+      ['hand', 'memory', 'pg'],
+      ['memory', 'pg', 'hand'],
+    ];
     const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const order = round % 2 === 1 ? (['pg', 'memory'] as const) : (['memory', 'pg'] as const);
-      for (const which of order) {
-        const r = which === 'pg' ? await pgRound(store, counter, events, round) : await memoryRound(events, round);
+      for (const which of orders[(round - 1) % orders.length] as readonly Which[]) {
+        const r =
+          which === 'pg'
+            ? await pgRound(store, counter, events, round)
+            : which === 'hand'
+              ? await handRound(hand, handCounter, events, round)
+              : await memoryRound(events, round);
         rounds.push(r);
         if (r.errors > 0) problems.push(`round ${round} ${which}: ${r.errors} events failed`);
         console.log(
@@ -225,11 +323,18 @@ async function main() {
     const count = await countPass(store, counter, events);
     problems.push(...count.problems.slice(0, 10));
 
-    const of = (which: 'pg' | 'memory') => rounds.filter((r) => r.store === which);
+    const of = (which: Which) => rounds.filter((r) => r.store === which);
     const pgRate = median(of('pg').map((r) => r.eventsPerSec));
+    const handRate = median(of('hand').map((r) => r.eventsPerSec));
     const memoryRate = median(of('memory').map((r) => r.eventsPerSec));
     const ratio = pgRate / memoryRate;
+    const ratioToHand = pgRate / handRate;
+    // Each round's pg figure over the same round's hand-written one: noise shared by a round cancels.
+    const roundRatios = of('pg').map(
+      (r) => r.eventsPerSec / (of('hand').find((h) => h.round === r.round)?.eventsPerSec ?? Number.NaN),
+    );
     const concurrentTrips = median(of('pg').map((r) => r.roundTripsPerEvent ?? Number.NaN));
+    const handTrips = median(of('hand').map((r) => r.roundTripsPerEvent ?? Number.NaN));
 
     console.log('');
     console.log(
@@ -244,6 +349,13 @@ async function main() {
               .join(', '),
           ],
           [
+            'hand-written',
+            fmt(handRate),
+            of('hand')
+              .map((r) => fmt(r.eventsPerSec))
+              .join(', '),
+          ],
+          [
             'memoryStore',
             fmt(memoryRate),
             of('memory')
@@ -253,13 +365,17 @@ async function main() {
         ],
       ),
     );
-    console.log(`\nratio pg / memory: ${ratio.toFixed(4)} (memory is ${fmt(1 / ratio, 1)}× faster)`);
     console.log(
-      `round trips per event in the timed rounds (${CONCURRENCY} in flight): ${concurrentTrips.toFixed(3)}\n`,
+      `\nratio pg / hand-written: ${ratioToHand.toFixed(3)} (medians; per round ${roundRatios.map((r) => r.toFixed(3)).join(', ')}, ` +
+        `median ${median(roundRatios).toFixed(3)}) ${ratioToHand >= TARGET_RATIO_TO_HAND ? 'ok' : 'below'} (target ≥ ${TARGET_RATIO_TO_HAND})`,
+    );
+    console.log(`ratio pg / memory: ${ratio.toFixed(4)} (memory is ${fmt(1 / ratio, 1)}× faster)`);
+    console.log(
+      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}\n`,
     );
 
     const staleKinds = KINDS.map((kind) => `stale: ${kind}`);
-    const rows2 = [...KINDS, 'duplicate', 'stale', ...staleKinds]
+    const rows2 = [...KINDS, 'membership change', 'duplicate', 'stale', ...staleKinds]
       .filter((kind) => count.byKind[kind])
       .map((kind) => {
         const k = count.byKind[kind] as KindCount;
@@ -309,11 +425,15 @@ async function main() {
         },
         summary: {
           pgEventsPerSec: pgRate,
+          handWrittenEventsPerSec: handRate,
           memoryEventsPerSec: memoryRate,
+          ratioPgToHandWritten: ratioToHand,
+          ratioPgToHandWrittenPerRound: roundRatios,
           ratioPgToMemory: ratio,
           roundTripsPerEventConcurrent: concurrentTrips,
+          roundTripsPerEventHandWritten: handTrips,
           roundTripsByKind: count.byKind,
-          targets: { applied: TARGET_APPLIED, duplicate: TARGET_DUPLICATE },
+          targets: { applied: TARGET_APPLIED, duplicate: TARGET_DUPLICATE, ratioToHandWritten: TARGET_RATIO_TO_HAND },
           notes,
         },
         rounds,
@@ -323,7 +443,9 @@ async function main() {
     console.log(`results: ${file}`);
   } finally {
     await pool.query(`drop schema if exists ${schema} cascade`).catch(() => {});
+    await hand.drop().catch(() => {});
     await pool.end();
+    await handPool.end();
   }
   if (problems.length > 0) {
     console.error(`\n!!! INVALID RUN\n${problems.map((p) => `!!! ${p}`).join('\n')}`);
