@@ -24,8 +24,15 @@ export interface SqliteStoreOptions {
 }
 
 export interface SqliteStore extends SqlStore {
+  /** The database file, resolved to an absolute path. */
   readonly filename: string;
   readonly tablePrefix: string;
+  /**
+   * The store's connection for statements outside transactions: for the app's setup and reads.
+   * Write the app's tables in a handler through `transactionClient(tx)` instead: a write here
+   * while a transaction writes would wait synchronously for a transaction that then cannot finish.
+   */
+  readonly database: Database.Database;
 }
 
 const DEFAULT_PREFIX = 'scim_';
@@ -87,7 +94,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     migrate: () => runMigrations(driver.main, file.locks, tablePrefix),
     migrateOnFirstUse: options.migrate !== false,
   });
-  return Object.assign(store, { filename, tablePrefix });
+  return Object.assign(store, { filename, tablePrefix, database: driver.main.db });
 }
 
 /**
