@@ -12,7 +12,8 @@
  *   BIGINTs back as rounded numbers.
  * - **Upserts** are `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c)`: MariaDB has no row alias
  *   (`AS new`), and MySQL 8 still runs `VALUES()` (deprecated, with a warning). The store never
- *   reads their row counts (see `@org/scim-sql`).
+ *   reads their row counts (with mysql2's default FOUND_ROWS flag, "inserted" and "already there"
+ *   both count 1). Inserts whose count it reads are `INSERT IGNORE`: 1 inserted, 0 already there.
  * - **Locks** are rows of `<prefix>locks`, locked `FOR UPDATE` or `LOCK IN SHARE MODE` (both
  *   engines spell shared locks so) in key order inside a READ COMMITTED transaction, where InnoDB
  *   takes no gap locks on a primary-key lookup; released by commit or rollback. A lock row is
@@ -34,9 +35,6 @@ const LOCKS_PER_STATEMENT = 1_000;
 
 const ER_LOCK_WAIT_TIMEOUT = 1205;
 const ER_LOCK_DEADLOCK = 1213;
-const ER_DUP_ENTRY = 1062;
-const ER_DUP_ENTRY_WITH_KEY_NAME = 1586;
-
 const errno = (error: unknown): unknown =>
   typeof error === 'object' && error !== null ? (error as { errno?: unknown }).errno : undefined;
 
@@ -106,10 +104,13 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
     bigintParameter: 'cast(? as signed)',
     bigintValue: (value) => value.toString(),
     bigintColumn: (column) => `cast(${column} as char)`,
-    upsert(name, columns, key, update, rows) {
-      const set = update.length > 0 ? update.map((c) => `${c} = values(${c})`) : [`${key[0]} = ${key[0]}`];
-      return `insert into ${table(name)} (${columns.join(', ')}) values ${values(columns.length, rows)}
-        on duplicate key update ${set.join(', ')}`;
+    upsert(name, columns, _key, update, rows) {
+      const insert = `into ${table(name)} (${columns.join(', ')}) values ${values(columns.length, rows)}`;
+      // IGNORE also turns a value too long for its column into a warning and cuts it: the store
+      // refuses ids longer than MAX_KEY_BYTES before any statement, and every other column of
+      // these rows is its own (states, times, counters).
+      if (update.length === 0) return `insert ignore ${insert}`;
+      return `insert ${insert} on duplicate key update ${update.map((c) => `${c} = values(${c})`).join(', ')}`;
     },
     async lock(session: SqlSession, locks: readonly SqlLock[]) {
       for (let attempt = 1; ; attempt++) {
@@ -121,16 +122,12 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
         await session.rollback();
         for (let i = 0; i < missing.length; i += LOCKS_PER_STATEMENT) {
           const keys = missing.slice(i, i + LOCKS_PER_STATEMENT);
-          await session.execute(
-            `insert into ${table('locks')} (k) values ${values(1, keys.length)} on duplicate key update k = k`,
-            keys,
-          );
+          await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
         }
         await session.begin();
       }
     },
     maxKeyBytes: MAX_KEY_BYTES,
-    isDuplicateKey: (error) => errno(error) === ER_DUP_ENTRY || errno(error) === ER_DUP_ENTRY_WITH_KEY_NAME,
     isRetryable: (error) => errno(error) === ER_LOCK_DEADLOCK || errno(error) === ER_LOCK_WAIT_TIMEOUT,
   };
 }

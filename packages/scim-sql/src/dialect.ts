@@ -78,9 +78,12 @@ export interface SqlDialect {
   /** A BIGINT column read exactly: `CAST(c AS CHAR)` where the driver could hand back a rounded number. */
   bigintColumn(column: string): string;
   /**
-   * Inserts `rows` rows of `columns`; a row whose `key` exists gets `update`'s columns from the
-   * inserted values instead (`ON DUPLICATE KEY UPDATE` on MySQL, `ON CONFLICT … DO UPDATE` elsewhere).
-   * With `update` empty, an existing row is left as it is.
+   * Inserts `rows` rows of `columns` (with `?` placeholders); a row whose `key` exists gets `update`'s columns from the
+   * inserted values instead (`ON DUPLICATE KEY UPDATE` on MySQL, `ON CONFLICT … DO UPDATE`
+   * elsewhere). With `update` empty, a row whose key exists is left as it is **without an error**,
+   * and the statement's count is the rows inserted (`INSERT IGNORE` on MySQL, `ON CONFLICT DO
+   * NOTHING` elsewhere): the store's compare-and-set reads it, and a failed statement would end a
+   * PostgreSQL transaction.
    */
   upsert(
     table: SqlTable,
@@ -99,8 +102,6 @@ export interface SqlDialect {
   lock(session: SqlSession, locks: readonly SqlLock[]): Promise<(() => void) | undefined>;
   /** The longest id, in bytes of UTF-8, the key columns hold; longer ones are refused with a `SqlStoreError`. */
   readonly maxKeyBytes: number;
-  /** A primary-key or unique violation (the row exists). */
-  isDuplicateKey(error: unknown): boolean;
   /**
    * A failure after which the database undid the whole transaction and running it again may
    * succeed: a deadlock, a lock wait that timed out, a busy database.

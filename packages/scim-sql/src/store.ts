@@ -3,8 +3,9 @@
  *
  * - **Compare-and-set without read-then-write.** A claim is an `INSERT` (the key is new) or one
  *   conditional `UPDATE` that takes an expired lease; a version is one conditional `UPDATE`
- *   (newer wins) or an `INSERT` when there is none. Whichever statement's matched-row count is 1
- *   decided; a duplicate key means another caller got there first, and the statements run again.
+ *   (newer wins) or an `INSERT` when there is none. Whichever statement's row count is 1 decided;
+ *   an insert that found the key taken (it inserts nothing, without an error, which would end a
+ *   PostgreSQL transaction) means another caller got there first, and the statements run again.
  *   No `INSERT … ON DUPLICATE KEY UPDATE` row counts are read: mysql2's default `FOUND_ROWS` flag
  *   makes "inserted" and "already there" both answer 1.
  * - **Real transactions, no undo log.** A transaction is `begin`, the dialect's locks (its
@@ -105,7 +106,13 @@ function statements(d: SqlDialect) {
   const ledgerKey = 'environment_id = ? and organization_id = ? and event_id = ?';
   return {
     claimInsert: p(
-      `insert into ${t('ledger')} (environment_id, organization_id, event_id, state, expires_at, revision) values (?, ?, ?, 'claimed', ?, 0)`,
+      d.upsert(
+        'ledger',
+        ['environment_id', 'organization_id', 'event_id', 'state', 'expires_at', 'revision'],
+        ['environment_id', 'organization_id', 'event_id'],
+        [],
+        1,
+      ),
     ),
     // The lease ran out: take it over. `revision` changes on every claim, so the row counts as
     // changed on any driver, whatever else happens to be equal.
@@ -141,8 +148,22 @@ function statements(d: SqlDialect) {
        where organization_id = ? and kind = ? and id = ? and (at < ${big} or (at = ${big} and event_id < ?))`,
     ),
     insertVersion: p(
-      `insert into ${t('versions')} (organization_id, kind, id, at, event_id, deleted, created_at)
-       values (?, ?, ?, ${big}, ?, ?, ${big})`,
+      d
+        .upsert(
+          'versions',
+          ['organization_id', 'kind', 'id', 'at', 'event_id', 'deleted', 'created_at'],
+          ['organization_id', 'kind', 'id'],
+          [],
+          1,
+        )
+        .replace(
+          /\?/g,
+          (() => {
+            // `at` and `created_at` (4th and 7th) as 64-bit integers.
+            let n = 0;
+            return () => (++n === 4 || n === 7 ? big : '?');
+          })(),
+        ),
     ),
 
     getUser: p(`select body from ${t('users')} where organization_id = ? and id = ?`),
@@ -213,7 +234,7 @@ function statements(d: SqlDialect) {
        where organization_id = ? and (owner is null or expires_at <= ?)`,
     ),
     insertRun: p(
-      `insert into ${t('reconcile_runs')} (organization_id, owner, expires_at, revision) values (?, ?, ?, 0)`,
+      d.upsert('reconcile_runs', ['organization_id', 'owner', 'expires_at', 'revision'], ['organization_id'], [], 1),
     ),
     runRow: p(`select owner, expires_at, checkpoint, watermark from ${t('reconcile_runs')} where organization_id = ?`),
     saveCheckpoint: p(
@@ -301,14 +322,11 @@ class SqlOperations implements StoreOperations {
   async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
     checkKeys(this.context.dialect, 'claimEvent', environmentId, organizationId, eventId);
     const key = [environmentId, organizationId, eventId];
-    // The common case first: an event never seen is one INSERT. Another caller racing for the
-    // same key loses on the primary key; a row that exists is done, leased, or leased out.
+    // The common case first: an event never seen is one INSERT. Of callers racing for the same
+    // key one inserts; a row that exists is done, leased, or leased out.
     for (let attempt = 1; ; attempt++) {
-      try {
-        await this.db.execute(this.sql.claimInsert, [...key, now + leaseMs]);
+      if ((await this.db.execute(this.sql.claimInsert, [...key, 'claimed', now + leaseMs, 0])) === 1) {
         return { status: 'claimed' };
-      } catch (error) {
-        if (!this.context.dialect.isDuplicateKey(error)) throw error;
       }
       if ((await this.db.execute(this.sql.claimTakeOver, [now + leaseMs, ...key, now])) === 1) {
         return { status: 'claimed' };
@@ -378,20 +396,16 @@ class SqlOperations implements StoreOperations {
         next.eventId,
       ])) === 1;
     if (await update()) return true;
-    try {
-      await this.db.execute(this.sql.insertVersion, [
-        ref.organizationId,
-        ref.kind,
-        ref.id,
-        at,
-        next.eventId,
-        deleted,
-        at,
-      ]);
-      return true;
-    } catch (error) {
-      if (!this.context.dialect.isDuplicateKey(error)) throw error;
-    }
+    const inserted = await this.db.execute(this.sql.insertVersion, [
+      ref.organizationId,
+      ref.kind,
+      ref.id,
+      at,
+      next.eventId,
+      deleted,
+      at,
+    ]);
+    if (inserted === 1) return true;
     // Someone stored a version between the two statements: compare with theirs.
     return update();
   }
@@ -548,13 +562,20 @@ class SqlOperations implements StoreOperations {
   }
 }
 
+/**
+ * Where a transaction's `tx` keeps its session: a registered symbol rather than `instanceof`, so a
+ * store package built as CommonJS and an app importing this one as ESM (two copies of the class)
+ * still find it.
+ */
+const SESSION = Symbol.for('@org/scim-sql/session');
+
 /** A transaction's operations: the store's, on the transaction's connection. */
 class SqlTransactionOperations extends SqlOperations {
-  constructor(
-    readonly session: SqlSession,
-    context: Context,
-  ) {
+  readonly [SESSION]: SqlSession;
+
+  constructor(session: SqlSession, context: Context) {
     super(session, context, true);
+    this[SESSION] = session;
   }
 }
 
@@ -564,7 +585,7 @@ class SqlTransactionOperations extends SqlOperations {
  * store package wraps it as `transactionClient(tx)` with its driver's type.
  */
 export function transactionSession(tx: StoreOperations): SqlSession | undefined {
-  return tx instanceof SqlTransactionOperations ? tx.session : undefined;
+  return typeof tx === 'object' && tx !== null ? (tx as { [SESSION]?: SqlSession })[SESSION] : undefined;
 }
 
 /** Whether `error` (or what it wraps: a handler's failure carries its cause) is one the dialect retries after. */
@@ -651,11 +672,8 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
             ...(watermark !== null && watermark !== undefined && { watermark: text(watermark) }),
           };
         }
-        try {
-          await db.execute(sql.insertRun, [organizationId, owner, now + leaseMs]);
+        if ((await db.execute(sql.insertRun, [organizationId, owner, now + leaseMs, 0])) === 1) {
           return { status: 'claimed' };
-        } catch (error) {
-          if (!dialect.isDuplicateKey(error)) throw error;
         }
         const row = (await db.query(sql.runRow, [organizationId]))[0];
         if ((row && textOrNull(row.owner) !== null && int(row.expires_at) > now) || attempt >= 3) {

@@ -32,8 +32,6 @@ export function sqliteDialect(tablePrefix: string, locks: KeyedLock): SqlDialect
     lock: (_session, wanted) => locks.acquire(wanted),
     // SQLite's own limit on a string (SQLITE_MAX_LENGTH): no key column is shorter.
     maxKeyBytes: 1_000_000_000,
-    isDuplicateKey: (error) =>
-      code(error) === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code(error) === 'SQLITE_CONSTRAINT_UNIQUE',
     // Another process held the file past the busy timeout: SQLite undid the statement; run it all again.
     isRetryable: (error) => code(error).startsWith('SQLITE_BUSY'),
   };
