@@ -2,13 +2,20 @@
  * The reconciler with the real `@scalekit-sdk/node` client against the fake Scalekit, over real
  * sockets: every promise of DESIGN.md's "Reconciliation is safe".
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   createEngine,
   createReconciler,
+  createScimServer,
   type DirectoryEvent,
+  generateScimToken,
+  handleScimNodeRequest,
   normalizeScalekitEvent,
+  originOfRow,
   parseScalekitEvent,
   scalekitDirectorySource,
+  scimTokenAuthenticator,
 } from '@org/scim-core';
 import { ScalekitClient } from '@scalekit-sdk/node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -215,6 +222,78 @@ describe('remote changes', () => {
     addUsers(h, 3);
     const report = await h.reconciler.reconcile(h.organizationId, { mode: 'incremental' });
     expect(report).toMatchObject({ mode: 'full', status: 'completed', users: { created: 3 } });
+  });
+});
+
+describe('resources another ingress provisioned', () => {
+  it('sweeps none of the users and groups the SCIM server provisioned into the same organization', async () => {
+    h = await startHarness();
+    addUsers(h, 4);
+    await h.reconciler.reconcile(h.organizationId);
+
+    // Okta pushes users and a group straight to the app's SCIM server, for the same organization.
+    const token = generateScimToken();
+    const scim = createScimServer({
+      engine: h.engine,
+      authenticator: scimTokenAuthenticator([{ organizationId: h.organizationId, tokenHash: token.tokenHash }]),
+    });
+    const http = createServer((request, response) => handleScimNodeRequest(scim, { request, response }));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}/scim/v2`;
+      const post = async (path: string, body: unknown) => {
+        const response = await fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/scim+json' },
+          body: JSON.stringify(body),
+        });
+        expect(response.status).toBe(201);
+        return ((await response.json()) as { id: string }).id;
+      };
+      const scimUsers = [];
+      for (const name of ['okta-ada', 'okta-bob', 'okta-cy']) {
+        scimUsers.push(
+          await post('/Users', {
+            schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+            userName: `${name}@acme.test`,
+            active: true,
+          }),
+        );
+      }
+      const scimGroup = await post('/Groups', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+        displayName: 'Okta Engineers',
+        members: scimUsers.map((value) => ({ value })),
+      });
+      h.calls.length = 0;
+
+      // Scalekit's listing holds none of them, and lost one of its own users.
+      h.fake.removeUser(h.organizationId, 'diruser_u0001');
+      const report = await h.reconciler.reconcile(h.organizationId);
+
+      expect(report.status).toBe('completed');
+      expect(report.users).toMatchObject({ deactivated: 1, removed: 1, otherOrigin: 3 });
+      expect(report.groups).toMatchObject({ deleted: 0, otherOrigin: 1 });
+      expect(h.calls).toEqual([{ name: 'userDeactivated', id: 'diruser_u0001' }]);
+      for (const id of scimUsers) {
+        const user = await h.engine.store.getUser(h.organizationId, id);
+        expect(user).toMatchObject({ active: true, origin: 'scim', groups: [{ id: scimGroup }] });
+      }
+      expect(await h.engine.store.getGroup(h.organizationId, scimGroup)).toMatchObject({ origin: 'scim' });
+      expect((await h.engine.store.getUser(h.organizationId, 'diruser_u0002'))?.origin).toBe('scalekit');
+
+      // Rows written before origins were recorded: told apart by what the SCIM server keeps.
+      const legacy = await h.engine.store.getUser(h.organizationId, scimUsers[0] as string);
+      const { origin: _origin, ...withoutOrigin } = legacy as NonNullable<typeof legacy>;
+      expect(originOfRow(withoutOrigin)).toBe('scim');
+      const { origin: _scalekit, ...scalekitLegacy } = (await h.engine.store.getUser(
+        h.organizationId,
+        'diruser_u0002',
+      )) as NonNullable<typeof legacy>;
+      expect(originOfRow(scalekitLegacy)).toBe('scalekit');
+    } finally {
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 });
 

@@ -24,6 +24,7 @@ export type {
   DirectoryUser,
   DirectoryUserRef,
   EventSource,
+  Origin,
   GroupRef,
   IncomingEvent,
   PassthroughEvent,

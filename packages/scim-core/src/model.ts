@@ -8,6 +8,15 @@
 import { z } from 'zod';
 import { isRfc3339 } from './time.js';
 
+/**
+ * Which ingress provisioned a resource: `scalekit` (Scalekit's webhooks and its Directory API,
+ * reconciliation included), `scim` (the SCIM server, Okta or Entra provisioning the app directly),
+ * or `custom` (events the app built itself). The engine stamps it from the event's source on every
+ * write of the mirror, so a reconciliation of the Scalekit directory sweeps only what Scalekit
+ * provisioned, never the users an identity provider pushed over SCIM into the same organization.
+ */
+export const originSchema = z.enum(['scalekit', 'scim', 'custom']);
+
 export const groupRefSchema = z.object({
   id: z.string().min(1),
   name: z.string().optional(),
@@ -34,6 +43,8 @@ export const directoryUserSchema = z.object({
   attributes: z.record(z.string(), z.unknown()),
   /** The directory's custom attributes, as sent. */
   customAttributes: z.record(z.string(), z.unknown()),
+  /** Which ingress provisioned the user (stamped by the engine; absent on rows written before it was). */
+  origin: originSchema.optional(),
 });
 
 /** The identifiers that a deletion carries. */
@@ -51,6 +62,8 @@ export const directoryGroupSchema = z.object({
   directoryId: z.string().optional(),
   displayName: z.string(),
   externalId: z.string().optional(),
+  /** Which ingress provisioned the group (stamped by the engine; absent on rows written before it was). */
+  origin: originSchema.optional(),
 });
 
 /** The group a membership change names: its identity only; the engine reads the rest from the mirror. */
@@ -112,6 +125,7 @@ export type DirectoryUserRef = z.infer<typeof directoryUserRefSchema>;
 export type DirectoryGroup = z.infer<typeof directoryGroupSchema>;
 export type Directory = z.infer<typeof directorySchema>;
 export type EventSource = z.infer<typeof eventSourceSchema>;
+export type Origin = z.infer<typeof originSchema>;
 export type DirectoryEvent = z.infer<typeof directoryEventSchema>;
 export type DirectoryEventType = DirectoryEvent['type'];
 

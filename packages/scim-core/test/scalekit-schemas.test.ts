@@ -157,6 +157,7 @@ describe('Scalekit event schemas', () => {
       user: {
         id: 'diruser_1',
         organizationId: 'org_1',
+        origin: 'scalekit',
         externalId: 'okta-1',
         userName: 'ada',
         email: 'ada@example.com',

@@ -11,6 +11,7 @@ import type {
   DirectoryUser,
   GroupRef,
   IncomingEvent,
+  Origin,
   PassthroughEvent,
 } from '../model.js';
 import {
@@ -226,6 +227,23 @@ const engineOptions = optionsObject(
 );
 
 /**
+ * The origin the mirror records for a resource an event writes: Scalekit's webhooks and its
+ * Directory API (reconciliation) are `scalekit`, the SCIM server `scim`; a custom event keeps the
+ * origin it names, `custom` by default. Never what a Scalekit or SCIM payload claims.
+ */
+function originOf(event: DirectoryEvent, given: Origin | undefined): Origin {
+  switch (event.source) {
+    case 'scim':
+      return 'scim';
+    case 'scalekit':
+    case 'reconciliation':
+      return 'scalekit';
+    default:
+      return given ?? 'custom';
+  }
+}
+
+/**
  * Creates the engine. One per app; it holds no state of its own besides the store. Throws an
  * `OptionsError` for a missing or incomplete store, or a handler name it does not know.
  */
@@ -313,7 +331,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
         const known = new Set(previous?.groups.map((g) => g.id));
         const joins = shared.filter((g) => !known.has(g.id));
-        const snapshot = ownsGroups ? event.user : { ...event.user, groups: previous?.groups ?? [] };
+        const origin = originOf(event, event.user.origin);
+        let snapshot = ownsGroups ? event.user : { ...event.user, groups: previous?.groups ?? [] };
+        if (snapshot.origin !== origin) snapshot = { ...snapshot, origin };
         const user = await withoutDeletedGroups(tx, snapshot, joins);
 
         if (!previous) {
@@ -381,7 +401,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const d = new Dispatch(event, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const previous = await tx.getGroup(organizationId, id);
-      const group: DirectoryGroup = event.group;
+      const origin = originOf(event, event.group.origin);
+      const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
       if (!previous) {
         await d.call('groupCreated', { group });
       } else {

@@ -16,6 +16,7 @@ const userCountsSchema = z.object({
   removed: count,
   unchanged: count,
   stale: count,
+  otherOrigin: count.default(0),
 });
 
 const groupCountsSchema = z.object({
@@ -25,6 +26,7 @@ const groupCountsSchema = z.object({
   deleted: count,
   unchanged: count,
   stale: count,
+  otherOrigin: count.default(0),
 });
 
 export const checkpointSchema = z.object({
@@ -57,8 +59,17 @@ export const newCounts = {
     removed: 0,
     unchanged: 0,
     stale: 0,
+    otherOrigin: 0,
   }),
-  groups: (): Checkpoint['groups'] => ({ listed: 0, created: 0, updated: 0, deleted: 0, unchanged: 0, stale: 0 }),
+  groups: (): Checkpoint['groups'] => ({
+    listed: 0,
+    created: 0,
+    updated: 0,
+    deleted: 0,
+    unchanged: 0,
+    stale: 0,
+    otherOrigin: 0,
+  }),
 };
 
 /** The checkpoint a store handed back, or `undefined` when there is none or it does not fit. */

@@ -11,7 +11,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ProvisioningEngine } from '../engine/engine.js';
-import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
+import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, Origin } from '../model.js';
 import {
   checked,
   describeValue,
@@ -49,6 +49,11 @@ export interface UserCounts {
   unchanged: number;
   /** Skipped because the store already held a newer version (a webhook got there first). */
   stale: number;
+  /**
+   * Mirrored users the listing did not return that another ingress provisioned (the SCIM server,
+   * custom events): not Scalekit's to remove, so the sweep leaves them alone.
+   */
+  otherOrigin: number;
 }
 
 export interface GroupCounts {
@@ -58,6 +63,8 @@ export interface GroupCounts {
   deleted: number;
   unchanged: number;
   stale: number;
+  /** Mirrored groups the listing did not return that another ingress provisioned: left alone. */
+  otherOrigin: number;
 }
 
 export interface ReconcileProgress {
@@ -242,6 +249,17 @@ function eventId(runId: string, kind: string, id: string, state: string): string
 }
 
 const max = (a: bigint, b: bigint | undefined) => (b !== undefined && b > a ? b : a);
+
+/**
+ * Who provisioned a mirrored row: its recorded `origin`, or, for rows written before origins were
+ * recorded, what gives it away: the SCIM server keeps a user's SCIM attributes under
+ * `attributes.scim`, and Scalekit's groups always carry their `directoryId`.
+ */
+export function originOfRow(row: DirectoryUser | DirectoryGroup): Origin {
+  if (row.origin !== undefined) return row.origin;
+  if ('attributes' in row) return Object.hasOwn(row.attributes, 'scim') ? 'scim' : 'scalekit';
+  return row.directoryId !== undefined ? 'scalekit' : 'scim';
+}
 
 const SOURCE_METHODS = Object.keys({
   resolveDirectory: 0,
@@ -603,10 +621,32 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }
     }
 
+    /**
+     * Of the mirrored ids a listing did not return, those Scalekit provisioned: the others came from
+     * the SCIM server (or custom events) into the same organization, and are not the listing's to
+     * remove. Read a page at a time; only ids are kept.
+     */
+    async function ownedBySource(kind: ListedKind, ids: readonly string[]): Promise<string[]> {
+      const owned: string[] = [];
+      for (let i = 0; i < ids.length; i += pageSize) {
+        const batch = ids.slice(i, i + pageSize);
+        const rows =
+          kind === 'user'
+            ? await store.getUsers(organizationId, batch)
+            : await Promise.all(batch.map((id) => store.getGroup(organizationId, id)));
+        rows.forEach((row, j) => {
+          if (!row) return;
+          if (originOfRow(row) === 'scalekit') owned.push(batch[j] as string);
+          else (kind === 'user' ? users : groups).otherOrigin += 1;
+        });
+      }
+      return owned;
+    }
+
     /** The sweep: deactivations the listing implies, after the guard agreed. Answers the guard's verdict. */
     async function sweepPhase(): Promise<ReconcileReport['guard']> {
-      const removedUsers = mode === 'full' ? await unseen('user') : [];
-      const removedGroups = mode === 'full' ? await unseen('group') : [];
+      const removedUsers = mode === 'full' ? await ownedBySource('user', await unseen('user')) : [];
+      const removedGroups = mode === 'full' ? await ownedBySource('group', await unseen('group')) : [];
       const verdict = {
         users: checkGuard(
           'users',

@@ -134,6 +134,7 @@ function toSourceGroup(api: ApiGroup, directory: DirectoryRef): SourceGroup {
     organizationId: directory.organizationId,
     directoryId: directory.directoryId,
     displayName: api.displayName,
+    origin: 'scalekit',
   };
   const externalId = api.groupDetail?.external_id;
   if (typeof externalId === 'string' && externalId !== '') group.externalId = externalId;

@@ -64,6 +64,7 @@ export function normalizeScalekitUser(data: ScalekitDirectoryUser): DirectoryUse
     roles: sortRoles((data.roles ?? []).map((r) => r.role_name)),
     attributes,
     customAttributes: { ...(data.custom_attributes ?? {}) },
+    origin: 'scalekit',
   };
   setDefined(user, 'externalId', data.dp_id);
   setDefined(user, 'userName', data.preferred_username);
@@ -79,6 +80,7 @@ export function normalizeScalekitGroup(data: ScalekitDirectoryGroup): DirectoryG
     id: data.id,
     organizationId: data.organization_id,
     displayName: data.display_name ?? '',
+    origin: 'scalekit',
   };
   setDefined(group, 'directoryId', data.directory_id);
   setDefined(group, 'externalId', data.external_id ?? data.dp_id);

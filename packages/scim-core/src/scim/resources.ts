@@ -106,6 +106,7 @@ export function userFromScim(body: unknown, input: UserInput, options: ResourceO
     roles: [...new Set(roles)].sort(),
     attributes: { scim },
     customAttributes: {},
+    origin: 'scim',
   };
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const set = (key: 'externalId' | 'email' | 'name' | 'givenName' | 'familyName', value: string | undefined) => {
@@ -254,7 +255,7 @@ export function groupFromScim(
       throw new ScimError(400, 'invalidValue', 'Each member needs a "value".');
     return value;
   });
-  const group: DirectoryGroup = { id: input.id, organizationId: input.organizationId, displayName };
+  const group: DirectoryGroup = { id: input.id, organizationId: input.organizationId, displayName, origin: 'scim' };
   if (typeof resource.externalId === 'string' && resource.externalId !== '') group.externalId = resource.externalId;
   assertStoredSize(group, 'Group', limits);
   return { group, memberIds: [...new Set(memberIds)] };
