@@ -569,6 +569,33 @@ class SqlOperations implements StoreOperations {
  */
 const SESSION = Symbol.for('@org/scim-sql/session');
 
+/** The names of `StoreOperations`, each once: what the store hands out of `SqlOperations` (not its helpers). */
+const OPERATIONS = {
+  claimEvent: true,
+  completeEvent: true,
+  releaseEvent: true,
+  getVersions: true,
+  advanceVersion: true,
+  getUser: true,
+  putUser: true,
+  deleteUser: true,
+  findUser: true,
+  listUsers: true,
+  countUsers: true,
+  getGroup: true,
+  putGroup: true,
+  deleteGroup: true,
+  listGroups: true,
+  countGroups: true,
+  findGroup: true,
+  listGroupMemberIds: true,
+  countGroupMembers: true,
+  pageGroupMemberIds: true,
+  getUserFingerprints: true,
+  getGroupFingerprints: true,
+  getUsers: true,
+} satisfies Record<keyof StoreOperations, true>;
+
 /** A transaction's operations: the store's, on the transaction's connection. */
 class SqlTransactionOperations extends SqlOperations {
   readonly [SESSION]: SqlSession;
@@ -646,12 +673,13 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
 
   // The pool's operations, each waiting for the migrations on first use.
   const operations: Record<string, unknown> = {};
-  for (const name of Object.getOwnPropertyNames(SqlOperations.prototype)) {
-    const method = (direct as unknown as Record<string, unknown>)[name];
-    if (name === 'constructor' || typeof method !== 'function') continue;
+  for (const name of Object.keys(OPERATIONS)) {
+    const method = (direct as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name] as (
+      ...args: unknown[]
+    ) => Promise<unknown>;
     operations[name] = async (...args: unknown[]) => {
       await ensureReady();
-      return (method as (...args: unknown[]) => Promise<unknown>).apply(direct, args);
+      return method.apply(direct, args);
     };
   }
 
