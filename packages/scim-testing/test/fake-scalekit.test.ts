@@ -387,6 +387,7 @@ describe('listing payloads', () => {
       directoryId: dir,
       displayName: 'Engineering',
       externalId: '00g_eng',
+      origin: 'scalekit',
     });
   });
 });
