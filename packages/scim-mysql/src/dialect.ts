@@ -115,7 +115,10 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
     async lock(session: SqlSession, locks: readonly SqlLock[]) {
       for (let attempt = 1; ; attempt++) {
         const missing = await lockInOrder(session, locks);
-        if (missing.length === 0 || attempt > 2) return undefined;
+        if (missing.length === 0) return undefined;
+        // Rows are never deleted, so the second attempt finds every one: never run unlocked.
+        if (attempt > 2)
+          throw new Error(`${missing.length} lock rows of ${table('locks')} are still missing after they were created`);
         // Lock rows are created outside any transaction: inserted inside, a new row would be locked
         // out of key order. Nothing is written yet, so end the transaction (and the locks taken so
         // far), create the rows in autocommit on this same connection, and begin again.
