@@ -9,10 +9,12 @@ import {
   createReconciler,
   createScimServer,
   type DirectoryEvent,
+  formatNanos,
   generateScimToken,
   handleScimNodeRequest,
   normalizeScalekitEvent,
   originOfRow,
+  parseRfc3339Nanos,
   parseScalekitEvent,
   scalekitDirectorySource,
   scimTokenAuthenticator,
@@ -484,6 +486,55 @@ describe('ordering against webhooks', () => {
     // And the next run agrees with the directory, so it changes nothing.
     const next = await h.reconciler.reconcile(h.organizationId);
     expect(next).toMatchObject({ events: 0, users: { unchanged: 100 } });
+  });
+
+  it("keeps a webhook's state over a listing whose row is older, however late the listing was fetched", async () => {
+    h = await startHarness();
+    addUsers(h, 5);
+    await h.reconciler.reconcile(h.organizationId);
+    // The directory's state the listing will show: u0002 renamed at T, its webhook delivered.
+    h.fake.webhooks.drop();
+    h.fake.upsertUser(h.organizationId, { id: 'diruser_u0002', familyName: 'Listed' });
+    const [listed] = h.fake.webhooks.drop();
+    const raw = listed as unknown as Record<string, unknown> & { data: Record<string, unknown> };
+    expect((await h.engine.process(fromWebhook(raw))).status).toBe('applied');
+    // A later change (T + 1 µs) whose webhook arrives before the listing catches up: the listing's
+    // row is older than what the mirror holds, though the page is requested after the webhook.
+    const later = {
+      ...raw,
+      id: 'evt_later_change',
+      occurred_at: formatNanos((parseRfc3339Nanos(raw.occurred_at as string) ?? 0n) + 1_000n),
+      data: { ...raw.data, family_name: 'FromWebhook' },
+    };
+    expect((await h.engine.process(fromWebhook(later))).status).toBe('applied');
+    h.calls.length = 0;
+
+    const report = await h.reconciler.reconcile(h.organizationId);
+
+    expect(report.status).toBe('completed');
+    expect(report.users).toMatchObject({ stale: 1, updated: 0 });
+    expect(h.calls).toEqual([]);
+    expect((await h.engine.store.getUser(h.organizationId, 'diruser_u0002'))?.familyName).toBe('FromWebhook');
+  });
+
+  it('applies a listing whose row is newer than the webhook the mirror holds (a later webhook was lost)', async () => {
+    h = await startHarness();
+    addUsers(h, 5);
+    await h.reconciler.reconcile(h.organizationId);
+    h.fake.webhooks.drop();
+    h.fake.upsertUser(h.organizationId, { id: 'diruser_u0003', familyName: 'FromWebhook' });
+    const [raw] = h.fake.webhooks.drop();
+    expect((await h.engine.process(fromWebhook(raw))).status).toBe('applied');
+    // The directory changes the user again; that webhook never arrives.
+    h.fake.upsertUser(h.organizationId, { id: 'diruser_u0003', familyName: 'Newer' });
+    h.fake.webhooks.drop();
+    h.calls.length = 0;
+
+    const report = await h.reconciler.reconcile(h.organizationId);
+
+    expect(report.users).toMatchObject({ updated: 1, stale: 0 });
+    expect(h.calls).toEqual([{ name: 'userUpdated', id: 'diruser_u0003' }]);
+    expect((await h.engine.store.getUser(h.organizationId, 'diruser_u0003'))?.familyName).toBe('Newer');
   });
 
   it('does not sweep a user a webhook created after the listing began', async () => {

@@ -248,7 +248,12 @@ function eventId(runId: string, kind: string, id: string, state: string): string
   return `rec_${createHash('sha1').update(`${runId}\u0000${kind}\u0000${id}\u0000${state}`).digest('base64url').slice(0, 22)}`;
 }
 
-const max = (a: bigint, b: bigint | undefined) => (b !== undefined && b > a ? b : a);
+/**
+ * The version a listed row is applied at: the directory's own `updatedAt` where it gives one, so a
+ * row older than what a webhook already applied is stale and cannot overwrite it (whenever the
+ * listing was fetched); the time its page was requested where it gives none.
+ */
+const versionOf = (updatedAt: bigint | undefined, requestedAt: bigint) => updatedAt ?? requestedAt;
 
 /**
  * Who provisioned a mirrored row: its recorded `origin`, or, for rows written before origins were
@@ -470,7 +475,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           const fingerprint = fingerprintGroup(group);
           if (stored[i] !== undefined) cp.mirrored.groups += 1;
           if (fingerprint === stored[i]) groups.unchanged += 1;
-          else changes.push({ group, fingerprint, at: max(at, updatedAt), created: stored[i] === undefined });
+          else changes.push({ group, fingerprint, at: versionOf(updatedAt, at), created: stored[i] === undefined });
         });
         await forEachConcurrent(changes, concurrency, async ({ group, fingerprint, at: version, created }) => {
           if (dryRun) {
@@ -568,7 +573,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           users.unchanged += 1;
           return;
         }
-        const version = max(at, item.updatedAt);
+        const version = versionOf(item.updatedAt, at);
         if (stored[i] === undefined || !previous) {
           changes.push({ user, fingerprint, action: 'create', at: version });
         } else if (previous.active && !user.active) {
