@@ -30,6 +30,7 @@ import { formatNanos } from '../time.js';
 import { type Checkpoint, newCounts, parseCheckpoint } from './checkpoint.js';
 import { fingerprintGroup, fingerprintUser } from './fingerprint.js';
 import { checkGuard, type DeprovisionGuardOptions, type GuardCheck } from './guard.js';
+import { withRetry } from './retry.js';
 import type { DirectoryRef, DirectorySource, SourcePage, SourceUser } from './source.js';
 import { DirectorySourceError } from './source.js';
 
@@ -211,20 +212,7 @@ async function forEachConcurrent<T>(items: readonly T[], limit: number, fn: (ite
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new ReconcileError('aborted', 'The reconciliation was aborted.'));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new ReconcileError('aborted', 'The reconciliation was aborted.'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+const aborted = () => new ReconcileError('aborted', 'The reconciliation was aborted.');
 
 /** A listing without detail knows nothing of these; the mirror's values stand. */
 function withMirrorDetail(listed: DirectoryUser, mirror: DirectoryUser | undefined): DirectoryUser {
@@ -327,21 +315,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const nowNanos = () => BigInt(clock()) * 1_000_000n;
 
   /** A source call, retried with jittered exponential back-off while rate limited or unavailable. */
-  async function fromSource<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await run();
-      } catch (error) {
-        const retryable =
-          error instanceof DirectorySourceError && (error.code === 'rate_limited' || error.code === 'unavailable');
-        if (!retryable || attempt >= retry.attempts) {
-          if (retryable) error.message += ` (gave up after ${attempt} attempts)`;
-          throw error;
-        }
-        const backoff = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-        await sleep(error.retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2), signal);
-      }
-    }
+  function fromSource<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    return withRetry(retry, signal, aborted, run);
   }
 
   async function reconcile(organizationId: string, runOptions: ReconcileOptions = {}): Promise<ReconcileReport> {

@@ -24,6 +24,8 @@ import {
   DirectorySourceError,
   type DirectorySourceErrorCode,
   type SourceGroup,
+  type SourceOrganization,
+  type SourcePage,
   type SourceUser,
 } from './source.js';
 
@@ -211,6 +213,23 @@ async function call<T>(action: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A page of the environment's organizations (`organization.listOrganization`). */
+export async function listScalekitOrganizations(
+  client: Pick<ScalekitDirectoryClient, 'organization'>,
+  request: { readonly pageToken?: string; readonly pageSize: number },
+): Promise<SourcePage<SourceOrganization>> {
+  const response = await call('list organizations', () =>
+    client.organization.listOrganization({
+      pageSize: request.pageSize,
+      ...(request.pageToken !== undefined && { pageToken: request.pageToken }),
+    }),
+  );
+  return {
+    items: response.organizations.map((o) => (o.displayName ? { id: o.id, displayName: o.displayName } : { id: o.id })),
+    nextPageToken: present(response.nextPageToken),
+  };
+}
+
 /** What the source calls on the client, by service. */
 const CLIENT_METHODS = {
   directory: ['getDirectory', 'getPrimaryDirectoryByOrganizationId', 'listDirectoryUsers', 'listDirectoryGroups'],
@@ -293,19 +312,6 @@ export function scalekitDirectorySource(
       };
     },
 
-    async listOrganizations(request) {
-      const response = await call('list organizations', () =>
-        client.organization.listOrganization({
-          pageSize: request.pageSize,
-          ...(request.pageToken !== undefined && { pageToken: request.pageToken }),
-        }),
-      );
-      return {
-        items: response.organizations.map((o) =>
-          o.displayName ? { id: o.id, displayName: o.displayName } : { id: o.id },
-        ),
-        nextPageToken: present(response.nextPageToken),
-      };
-    },
+    listOrganizations: (request) => listScalekitOrganizations(client, request),
   };
 }
