@@ -13,7 +13,7 @@ const DIRECTORY_LISTINGS: readonly string[] = ['ListDirectoryUsers', 'ListDirect
 export interface FaultOptions {
   /** How many matching calls the fault answers before it disarms. Default 1. */
   times?: number;
-  /** The gRPC method name (`ListDirectoryUsers`, `ListOrganization`, …). Omitted: any method. */
+  /** The gRPC method name (`ListDirectoryUsers`, `ListOrganization`, `ListEventsPaginated`, …). Omitted: any method. */
   method?: string;
 }
 
@@ -27,7 +27,7 @@ export interface FailAfterPagesOptions {
   /** Pages served normally, counted from when the fault is armed, before the failures start. */
   pages: number;
   /** Omitted: both directory listings, counted together. */
-  method?: 'ListDirectoryUsers' | 'ListDirectoryGroups';
+  method?: 'ListDirectoryUsers' | 'ListDirectoryGroups' | 'ListEventsPaginated';
   /** How many calls fail once the pages are served. Default 1. */
   times?: number;
   /** Default `internal` (the SDK does not retry it); `unavailable` is retried by the SDK. */

@@ -1,15 +1,18 @@
 /**
  * A local fake of Scalekit's API that the real `@scalekit-sdk/node` client talks to: gRPC
- * (DirectoryService, OrganizationService), `POST /oauth/token` and the admin portal's pages on one
- * 127.0.0.1 port, an in-memory directory that tests seed and mutate, injectable faults, and the
- * webhook events each mutation would send.
+ * (DirectoryService, OrganizationService, EventsService), `POST /oauth/token` and the admin
+ * portal's pages on one 127.0.0.1 port, an in-memory directory that tests seed and mutate,
+ * injectable faults, the webhook events each mutation would send, and the log of every event
+ * that `ListEventsPaginated` lists.
  */
 import { randomBytes } from 'node:crypto';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import type { ScalekitDirectoryEvent } from '@org/scim-core';
+import { parseRfc3339Nanos, type ScalekitDirectoryEvent } from '@org/scim-core';
 import { generateWebhookSecret } from '../signer.js';
 import { authInterceptor, oauthTokenRoute, TokenStore } from './auth.js';
 import { createDirectoryService, DirectoryService, type ServiceContext } from './directory-service.js';
+import { EventLog, type FakeEventLog } from './event-log.js';
+import { createEventsService, EventsService } from './events-service.js';
 import { type FakeFaults, FaultRegistry, faultInterceptor } from './faults.js';
 import { createHttpHandler, type HttpRoutes } from './http-routes.js';
 import { createOrganizationService, OrganizationService } from './organization-service.js';
@@ -33,6 +36,7 @@ import type {
 import { type FakeWebhooks, WebhookQueue } from './webhooks.js';
 
 export { FakeScalekitError, type FakeScalekitErrorCode } from './errors.js';
+export { DEFAULT_EVENT_LOG_CAPACITY, type FakeEventLog } from './event-log.js';
 export type { EmptyListingOptions, FailAfterPagesOptions, FakeFaults, FaultOptions } from './faults.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './paging.js';
 export type { FakePortalLink } from './portal.js';
@@ -40,7 +44,7 @@ export type * from './portal-messages.js';
 export { FAKE_PORTAL_EVENT_TYPES } from './portal-messages.js';
 export type { FakeScalekitStats } from './stats.js';
 export type * from './types.js';
-export type { DeliverOptions, DeliveryReport, FakeWebhooks } from './webhooks.js';
+export type { DeliverOptions, DeliveryReport, FakeWebhooks, OutageWindow } from './webhooks.js';
 
 export interface FakeScalekitOptions {
   /** Default 0: an ephemeral port. The host is always 127.0.0.1. */
@@ -57,8 +61,13 @@ export interface FakeScalekitOptions {
   environmentId?: string;
   /** Millisecond clock for `updatedAt`, `occurred_at` and token expiry. Default `Date.now`. */
   now?: () => number;
-  /** Largest page a listing answers; larger `pageSize`s are clamped. Default 100 (see `MAX_PAGE_SIZE`). */
+  /** Largest page a listing (events included) answers; larger `pageSize`s are clamped. Default 100 (see `MAX_PAGE_SIZE`). */
   maxPageSize?: number;
+  /**
+   * How many events the event log keeps for `ListEventsPaginated`; older ones are forgotten, as
+   * past a retention period. Default 100,000 (`DEFAULT_EVENT_LOG_CAPACITY`).
+   */
+  eventLogCapacity?: number;
   /** How long a portal link can be opened after `GeneratePortalLink`, against `now()`. Default 60 (Scalekit's minute). */
   portalLinkTtlSeconds?: number;
   /** How long a portal session lasts once its link is opened. Default 21600 (6 hours). */
@@ -108,6 +117,11 @@ export interface FakeScalekit {
   resetStats(): void;
 
   readonly webhooks: FakeWebhooks;
+  /**
+   * Every event emitted, oldest first, whatever became of its webhook: what `ListEventsPaginated`
+   * serves, newest first. Bounded by `eventLogCapacity`.
+   */
+  readonly events: FakeEventLog;
 
   /** Every admin portal link issued so far, oldest first, with when it was opened. */
   portalLinks(): FakePortalLink[];
@@ -123,11 +137,17 @@ export async function startFakeScalekit(options: FakeScalekitOptions = {}): Prom
   const webhookSecret = options.webhookSecret ?? generateWebhookSecret();
   const environmentId = options.environmentId ?? scalekitId('env');
 
-  const webhooks = new WebhookQueue(webhookSecret);
+  const webhooks = new WebhookQueue(webhookSecret, now);
+  const events = new EventLog(options.eventLogCapacity);
   const state = new DirectoryState({
     stamp: createNanoClock(now),
     environmentId,
-    emit: (event: ScalekitDirectoryEvent) => webhooks.push(event),
+    emit: (event: ScalekitDirectoryEvent) => {
+      // The fake wrote occurred_at itself from a nanosecond stamp: it always parses.
+      const occurredAtNanos = parseRfc3339Nanos(event.occurred_at) as bigint;
+      events.append(event, occurredAtNanos);
+      webhooks.push(event, occurredAtNanos);
+    },
   });
   const tokens = new TokenStore(options.tokenTtlSeconds ?? 3600, now);
   const faults = new FaultRegistry();
@@ -159,6 +179,7 @@ export async function startFakeScalekit(options: FakeScalekitOptions = {}): Prom
     routes: (router) => {
       router.service(DirectoryService, createDirectoryService(context));
       router.service(OrganizationService, createOrganizationService(context, portal));
+      router.service(EventsService, createEventsService({ log: events, maxPageSize: context.maxPageSize }));
     },
   });
   const httpRoutes: HttpRoutes = new Map([
@@ -198,6 +219,7 @@ export async function startFakeScalekit(options: FakeScalekitOptions = {}): Prom
       Object.assign(stats, emptyStats());
     },
     webhooks,
+    events,
     portalLinks: () => portal.list(),
     close: () => server.close(),
   };

@@ -3,7 +3,7 @@ import type { Interceptor } from '@connectrpc/connect';
 export interface FakeScalekitStats {
   /** gRPC requests received per method name (`ListDirectoryUsers`, …), rejected ones included. */
   calls: Record<string, number>;
-  /** Successful answers of `ListDirectoryUsers`, `ListDirectoryGroups` and `ListOrganization`. */
+  /** Successful answers of `ListDirectoryUsers`, `ListDirectoryGroups`, `ListOrganization` and `ListEventsPaginated`. */
   pagesServed: number;
   /** Tokens handed out by `POST /oauth/token`. */
   tokensIssued: number;
@@ -37,7 +37,7 @@ export function copyStats(stats: FakeScalekitStats): FakeScalekitStats {
   return { ...stats, calls: { ...stats.calls } };
 }
 
-const PAGED_METHODS = new Set(['ListDirectoryUsers', 'ListDirectoryGroups', 'ListOrganization']);
+const PAGED_METHODS = new Set(['ListDirectoryUsers', 'ListDirectoryGroups', 'ListOrganization', 'ListEventsPaginated']);
 
 /** Outermost interceptor: counts every call, and every listing page answered without error. */
 export function statsInterceptor(stats: FakeScalekitStats): Interceptor {

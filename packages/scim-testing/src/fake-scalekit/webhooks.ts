@@ -1,9 +1,12 @@
 /**
  * The webhook side: every mutation queues the event Scalekit would send; a test decides when it
- * is delivered, dropped (webhooks were down), or filtered (some deliveries lost for good).
+ * is delivered, dropped (webhooks were down), filtered (some deliveries lost for good), or never
+ * queued at all (an outage on the fake's clock). Lost webhooks stay in the event log, where
+ * `ListEventsPaginated` finds them.
  */
 import type { ScalekitDirectoryEvent } from '@org/scim-core';
 import { deliverWebhook } from '../signer.js';
+import { FakeScalekitError } from './errors.js';
 
 export interface DeliveryReport {
   eventId: string;
@@ -30,18 +33,56 @@ export interface FakeWebhooks {
   deliver(url: string, options?: DeliverOptions): Promise<DeliveryReport[]>;
   /** Empties the queue without sending anything; returns what was dropped. */
   drop(): ScalekitDirectoryEvent[];
+  /**
+   * Webhooks are down for `ms` from now on the fake's clock (the `now` option): events whose
+   * `occurred_at` falls in `[from, until)` are never queued, as if every retry had failed. They
+   * are still in the event log. Replaces any earlier outage; `refuseFor(0)` ends it. Returns the
+   * window in milliseconds, ready for `ListEventsPaginated`'s `startTime` (inclusive) and
+   * `endTime` (exclusive).
+   */
+  refuseFor(ms: number): OutageWindow;
+  /** Events an outage kept out of the queue, oldest first (a copy). */
+  refused(): ScalekitDirectoryEvent[];
+}
+
+export interface OutageWindow {
+  /** Milliseconds since the epoch on the fake's clock; inclusive. */
+  from: number;
+  /** Exclusive. */
+  until: number;
 }
 
 export class WebhookQueue implements FakeWebhooks {
   #queue: ScalekitDirectoryEvent[] = [];
+  #refused: ScalekitDirectoryEvent[] = [];
+  /** Nanoseconds, `[from, until)`; empty when `from === until`. */
+  #outage = { from: 0n, until: 0n };
   readonly #secret: string;
+  readonly #now: () => number;
 
-  constructor(secret: string) {
+  constructor(secret: string, now: () => number) {
     this.#secret = secret;
+    this.#now = now;
   }
 
-  push(event: ScalekitDirectoryEvent): void {
-    this.#queue.push(event);
+  /** Queues the event unless it occurred during an outage. */
+  push(event: ScalekitDirectoryEvent, occurredAtNanos: bigint): void {
+    if (occurredAtNanos >= this.#outage.from && occurredAtNanos < this.#outage.until) this.#refused.push(event);
+    else this.#queue.push(event);
+  }
+
+  refuseFor(ms: number): OutageWindow {
+    if (!Number.isFinite(ms) || ms < 0) {
+      throw new FakeScalekitError('invalid_input', `refuseFor takes a non-negative number of milliseconds, got ${ms}`);
+    }
+    const from = Math.trunc(this.#now());
+    const until = from + Math.trunc(ms);
+    this.#outage = { from: BigInt(from) * 1_000_000n, until: BigInt(until) * 1_000_000n };
+    return { from, until };
+  }
+
+  refused(): ScalekitDirectoryEvent[] {
+    return [...this.#refused];
   }
 
   pending(): ScalekitDirectoryEvent[] {
