@@ -4,8 +4,11 @@
  * every filter, webhooks lost while the log keeps them, and faults.
  */
 import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { parseRfc3339Nanos, type ScalekitDirectoryEvent } from '@org/scim-core';
@@ -23,6 +26,7 @@ import {
   Source,
 } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/events/events_pb.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runNode } from '../../../scripts/readme-snippets.js';
 import { type FakeScalekit, type FakeScalekitOptions, startFakeScalekit } from '../src/fake-scalekit.js';
 import { rejection, sdkOf } from './sdk.js';
 
@@ -585,5 +589,21 @@ describe('errors and faults', () => {
     const page = await sdkOf(fake).events.listEventsPaginated(3);
     expect(page.events).toHaveLength(3);
     expect(fake.stats()).toMatchObject({ calls: { ListEventsPaginated: 2 }, unauthenticated: 1, tokensIssued: 1 });
+  });
+});
+
+describe('README', () => {
+  it('the lost-webhooks backfill snippet runs as written, against the built package', async () => {
+    const packageDir = fileURLToPath(new URL('..', import.meta.url));
+    const readme = readFileSync(join(packageDir, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('Thirty minutes of lost webhooks'));
+    const snippet = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    if (!snippet) throw new Error('README.md has no js block after "Thirty minutes of lost webhooks"');
+    const dir = join(packageDir, 'test', '.tmp');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'fake-scalekit-events-readme.mjs');
+    writeFileSync(file, snippet);
+    const { stdout } = await runNode(file);
+    expect(stdout.trim()).toBe('30 true 2');
   });
 });
