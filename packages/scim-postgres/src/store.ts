@@ -44,6 +44,7 @@ import {
 import pg from 'pg';
 import { withClient } from './client.js';
 import { runMigrations } from './migrations.js';
+import { executeText, forgetPrepared, type PreparedStatement, preparedStatement, prepareOn } from './prepared.js';
 
 export interface PostgresStoreOptions {
   /** An existing pool (the app's own, so handlers can share its transactions). */
@@ -156,6 +157,25 @@ function statements(s: string) {
           created_at = case when v.deleted then excluded.at else coalesce(v.created_at, v.at) end
         where (v.at, v.event_id) < (excluded.at, excluded.event_id)
       returning 1`,
+    // The first round trip of a transaction. Locks in one canonical order: organizations (level 0)
+    // before resources, by hash within a level; equal hashes are one lock, exclusive if any asks so.
+    lock: `
+      select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
+      from (select hashtextextended(k, 0) h, bool_or(x) x, min(l) l
+            from unnest($1::text[], $2::boolean[], $3::int[]) t(k, x, l)
+            group by 1 order by 3, 1) locks`,
+    lockedRows: (table: 'users' | 'groups') => `
+      select t.body from unnest($1::text[], $2::text[]) r(organization_id, id)
+      cross join lateral (
+        select body from ${s}.${table} x where x.organization_id = r.organization_id and x.id = r.id limit 1
+      ) t`,
+    // The members of exclusively locked groups, each group's first $3 in user_id order.
+    lockedMembers: `
+      select r.organization_id, r.group_id, m.user_id from unnest($1::text[], $2::text[]) r(organization_id, group_id)
+      cross join lateral (
+        select user_id from ${s}.memberships x
+        where x.organization_id = r.organization_id and x.group_id = r.group_id order by user_id limit $3
+      ) m`,
     getUser: `select body from ${s}.users where organization_id = $1 and id = $2`,
     // Any number of distinct users in one statement ($1–$7 one element per user, $8–$10 one per
     // membership): each row upserted, and its memberships made the listed ones. Set differences
@@ -187,6 +207,32 @@ function statements(s: string) {
       insert into ${s}.memberships (organization_id, user_id, group_id)
       select * from pairs except select * from held
       on conflict do nothing`,
+    // Users whose stored row (and so whose memberships) the transaction knows: their rows upserted,
+    // unless unchanged (same fingerprint, same content), and their membership differences applied
+    // as computed from the stored row. One row, or many ($1–$7 one element per user).
+    putUserRow: `
+      insert into ${s}.users as u (organization_id, id, external_id, user_name_key, email_lower, fingerprint, body)
+      values ($1, $2, $3, $4, $5, $6, $7::jsonb)
+      on conflict (organization_id, id) do update set external_id = excluded.external_id,
+        user_name_key = excluded.user_name_key, email_lower = excluded.email_lower,
+        fingerprint = excluded.fingerprint, body = excluded.body
+      where u.fingerprint is distinct from excluded.fingerprint`,
+    putUserRows: `
+      insert into ${s}.users as u (organization_id, id, external_id, user_name_key, email_lower, fingerprint, body)
+      select organization_id, id, external_id, user_name_key, email_lower, fingerprint, body::jsonb
+      from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        as i(organization_id, id, external_id, user_name_key, email_lower, fingerprint, body)
+      on conflict (organization_id, id) do update set external_id = excluded.external_id,
+        user_name_key = excluded.user_name_key, email_lower = excluded.email_lower,
+        fingerprint = excluded.fingerprint, body = excluded.body
+      where u.fingerprint is distinct from excluded.fingerprint`,
+    addMemberships: `
+      insert into ${s}.memberships (organization_id, user_id, group_id)
+      select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
+    removeMemberships: `
+      delete from ${s}.memberships m
+      using unnest($1::text[], $2::text[], $3::text[]) as d(organization_id, user_id, group_id)
+      where m.organization_id = d.organization_id and m.group_id = d.group_id and m.user_id = d.user_id`,
     deleteUser: `
       with gone as (delete from ${s}.memberships where organization_id = $1 and user_id = $2)
       delete from ${s}.users where organization_id = $1 and id = $2`,
@@ -268,6 +314,28 @@ function statements(s: string) {
 
 type Sql = ReturnType<typeof statements>;
 
+/** The statements of a transaction's round trips, prepared on each connection (see prepared.ts). */
+function preparedStatements(sql: Sql) {
+  return {
+    lock: preparedStatement(sql.lock),
+    versions: preparedStatement(sql.versions),
+    lockedUsers: preparedStatement(sql.lockedRows('users')),
+    lockedGroups: preparedStatement(sql.lockedRows('groups')),
+    lockedMembers: preparedStatement(sql.lockedMembers),
+    upsertVersion: preparedStatement(sql.upsertVersion),
+    putUsers: preparedStatement(sql.putUsers),
+    putUserRow: preparedStatement(sql.putUserRow),
+    putUserRows: preparedStatement(sql.putUserRows),
+    addMemberships: preparedStatement(sql.addMemberships),
+    removeMemberships: preparedStatement(sql.removeMemberships),
+    deleteUser: preparedStatement(sql.deleteUser),
+    putGroup: preparedStatement(sql.putGroup),
+    deleteGroup: preparedStatement(sql.deleteGroup),
+    complete: preparedStatement(sql.complete),
+  };
+}
+type Prepared = ReturnType<typeof preparedStatements>;
+
 const completeParams = (key: EventKey, outcome: EventOutcome, now: number) => [
   key.environmentId,
   key.organizationId,
@@ -276,21 +344,23 @@ const completeParams = (key: EventKey, outcome: EventOutcome, now: number) => [
   now,
 ];
 
+/** A user's row: organization, id, external id, userName key, email, fingerprint, body. */
+const userRow = (user: DirectoryUser, body = JSON.stringify(user)): (string | null)[] => [
+  user.organizationId,
+  user.id,
+  user.externalId ?? null,
+  user.userName === undefined ? null : userNameKey(user.userName),
+  lower(user.email),
+  fingerprintUser(user),
+  body,
+];
+
 /** Parameters of `putUsers` for distinct users: one array per column, then the memberships as pairs. */
 function usersParams(users: Iterable<DirectoryUser>): unknown[][] {
   const columns: (string | null)[][] = [[], [], [], [], [], [], []];
   const pairs: string[][] = [[], [], []];
   for (const user of users) {
-    const row = [
-      user.organizationId,
-      user.id,
-      user.externalId ?? null,
-      user.userName === undefined ? null : userNameKey(user.userName),
-      lower(user.email),
-      fingerprintUser(user),
-      JSON.stringify(user),
-    ];
-    for (const [i, value] of row.entries()) columns[i]?.push(value);
+    for (const [i, value] of userRow(user).entries()) columns[i]?.push(value);
     for (const group of user.groups) {
       pairs[0]?.push(user.organizationId);
       pairs[1]?.push(user.id);
@@ -319,14 +389,22 @@ const STALE_READ_ATTEMPTS = 3;
 
 /** The operations over any `Queryable`: the pool outside transactions. */
 class Operations implements StoreOperations {
+  /** The claim, as a named statement: pg prepares it once per connection. */
+  readonly #claim: { name: string; text: string };
+
   constructor(
     protected readonly db: Queryable,
     protected readonly sql: Sql,
-  ) {}
+  ) {
+    this.#claim = { name: preparedStatement(sql.claim).name, text: sql.claim };
+  }
 
   async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
     for (let attempt = 1; ; attempt++) {
-      const { rows } = await this.db.query(this.sql.claim, [environmentId, organizationId, eventId, now, leaseMs]);
+      const { rows } = await this.db.query({
+        ...this.#claim,
+        values: [environmentId, organizationId, eventId, now, leaseMs],
+      });
       const row = rows[0] as {
         claimed: number;
         state: string | null;
@@ -515,12 +593,42 @@ export const MAX_RESOURCE_LOCKS = 256;
  */
 const FLUSH_ROWS = 1_000;
 
+interface MemberRow {
+  organization_id: string;
+  group_id: string;
+  user_id: string;
+}
+
 /** One queued write, sent in order before the next uncached read or at commit. */
 type QueuedWrite =
-  /** A statement and its parameters. */
-  | { text: string; values: unknown[] }
-  /** Users put one after another, by `organizationId\0id`: sent as `putUsers` statements of `FLUSH_ROWS`. */
-  | { users: Map<string, DirectoryUser> };
+  /** A prepared statement and its parameters. */
+  | { statement: PreparedStatement; values: unknown[] }
+  /**
+   * Users put one after another whose stored rows the transaction did not load, by
+   * `organizationId\0id`: sent as `putUsers` statements of `FLUSH_ROWS`, which compare memberships
+   * with the table.
+   */
+  | { users: Map<string, DirectoryUser> }
+  /**
+   * Users put one after another whose stored rows it loaded (the locked ones): each with its body
+   * as JSON and the group ids its stored row held before this run, so the membership changes are
+   * known here and only they are written.
+   */
+  | { known: Map<string, KnownPut> };
+
+interface KnownPut {
+  user: DirectoryUser;
+  body: string;
+  before: ReadonlySet<string>;
+}
+
+function pushPair(pairs: string[][], user: DirectoryUser, groupId: string) {
+  pairs[0]?.push(user.organizationId);
+  pairs[1]?.push(user.id);
+  pairs[2]?.push(groupId);
+}
+
+const groupIds = (user: DirectoryUser | undefined): Set<string> => new Set(user?.groups.map((g) => g.id));
 
 /**
  * A transaction's operations. Reads of locked resources come from what the first round trip
@@ -532,6 +640,11 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   readonly #versions = new Map<string, ResourceVersion | undefined>();
   readonly #users = new Map<string, DirectoryUser | undefined>();
   readonly #groups = new Map<string, DirectoryGroup | undefined>();
+  /**
+   * Member ids of the exclusively locked groups of up to `MAX_RESOURCE_LOCKS` members, read under
+   * the locks (a group's deletion reads them first thing): forgotten at the first user write.
+   */
+  readonly #members = new Map<string, string[]>();
   readonly #exclusive = new Set<string>();
   /** Organizations locked whole (a set above `MAX_RESOURCE_LOCKS`): every resource in them is writable. */
   readonly #organizations = new Set<string>();
@@ -539,6 +652,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   constructor(
     readonly client: pg.PoolClient,
     sql: Sql,
+    private readonly prepared: Prepared,
   ) {
     super(client, sql);
   }
@@ -554,6 +668,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     versions: VersionRow[],
     users: { body: DirectoryUser }[],
     groups: { body: DirectoryGroup }[],
+    exclusiveGroups: readonly ResourceRef[],
+    members: MemberRow[],
   ) {
     for (const ref of [...shared, ...exclusive]) {
       this.#versions.set(resourceKey(ref), undefined);
@@ -564,6 +680,10 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     for (const row of versions) this.#versions.set(resourceKey(refOf(row)), toVersion(row));
     for (const { body } of users) this.#users.set(`${body.organizationId}\u0000${body.id}`, body);
     for (const { body } of groups) this.#groups.set(`${body.organizationId}\u0000${body.id}`, body);
+    for (const ref of exclusiveGroups) this.#members.set(`${ref.organizationId}\u0000${ref.id}`, []);
+    for (const row of members) this.#members.get(`${row.organization_id}\u0000${row.group_id}`)?.push(row.user_id);
+    // A group read to its limit may have more: those go to the table.
+    for (const [key, ids] of this.#members) if (ids.length > MAX_RESOURCE_LOCKS) this.#members.delete(key);
   }
 
   /** The transaction holds the whole of these organizations, and no resource was loaded ahead. */
@@ -582,15 +702,21 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   async flush(commit = false): Promise<void> {
     const statements: { text: string; rows: number }[] = [];
     for (const write of this.#queue.splice(0)) {
-      if ('text' in write) {
-        statements.push({ text: inline(this.client, write), rows: 1 });
+      if ('statement' in write) {
+        statements.push({ text: executeText(this.client, write.statement, write.values), rows: 1 });
+        continue;
+      }
+      if ('known' in write) {
+        const puts = [...write.known.values()];
+        for (let i = 0; i < puts.length; i += FLUSH_ROWS)
+          statements.push(...this.#knownPuts(puts.slice(i, i + FLUSH_ROWS)));
         continue;
       }
       const users = [...write.users.values()];
       for (let i = 0; i < users.length; i += FLUSH_ROWS) {
         const batch = users.slice(i, i + FLUSH_ROWS);
         statements.push({
-          text: inline(this.client, { text: this.sql.putUsers, values: usersParams(batch) }),
+          text: executeText(this.client, this.prepared.putUsers, usersParams(batch)),
           rows: batch.length,
         });
       }
@@ -611,6 +737,35 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     }
     if (commit) round.push('commit');
     if (round.length > 0) await this.client.query(round.join(';\n'));
+  }
+
+  /** The statements of users put with their stored rows known: rows, then membership differences. */
+  #knownPuts(puts: readonly KnownPut[]): { text: string; rows: number }[] {
+    const statements: { text: string; rows: number }[] = [];
+    const rows = puts.map(({ user, body }) => userRow(user, body));
+    if (rows.length === 1) {
+      statements.push({ text: executeText(this.client, this.prepared.putUserRow, rows[0] as unknown[]), rows: 1 });
+    } else {
+      const columns = Array.from({ length: 7 }, (_, i) => rows.map((row) => row[i]));
+      statements.push({ text: executeText(this.client, this.prepared.putUserRows, columns), rows: rows.length });
+    }
+    const added: string[][] = [[], [], []];
+    const removed: string[][] = [[], [], []];
+    for (const { user, before } of puts) {
+      const after = groupIds(user);
+      for (const id of after) if (!before.has(id)) pushPair(added, user, id);
+      for (const id of before) if (!after.has(id)) pushPair(removed, user, id);
+    }
+    if (removed[0]?.length) {
+      statements.push({
+        text: executeText(this.client, this.prepared.removeMemberships, removed),
+        rows: removed[0].length,
+      });
+    }
+    if (added[0]?.length) {
+      statements.push({ text: executeText(this.client, this.prepared.addMemberships, added), rows: added[0].length });
+    }
+    return statements;
   }
 
   override async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
@@ -634,14 +789,14 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     if (!isNewerVersion(next, previous)) return false;
     this.#versions.set(key, { ...next, createdAt: createdAt(previous, next) });
     this.#queue.push({
-      text: this.sql.upsertVersion,
+      statement: this.prepared.upsertVersion,
       values: [ref.organizationId, ref.kind, ref.id, next.at.toString(), next.eventId, next.deleted],
     });
     return true;
   }
 
   override async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
-    this.#queue.push({ text: this.sql.complete, values: completeParams(key, outcome, now) });
+    this.#queue.push({ statement: this.prepared.complete, values: completeParams(key, outcome, now) });
   }
 
   override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
@@ -652,20 +807,36 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   }
 
   override async putUser(user: DirectoryUser): Promise<void> {
+    this.#members.clear();
     const key = `${user.organizationId}\u0000${user.id}`;
     if (!this.#writable('user', user.organizationId, user.id)) {
       await this.flush();
       this.#users.delete(key);
       return super.putUser(user);
     }
-    const stored = copy(user);
+    const body = JSON.stringify(user);
+    const stored = JSON.parse(body) as DirectoryUser;
+    const known = this.#users.has(key);
+    const previous = this.#users.get(key);
     this.#users.set(key, stored);
     const last = this.#queue.at(-1);
-    if (last && 'users' in last) last.users.set(key, stored);
-    else this.#queue.push({ users: new Map([[key, stored]]) });
+    if (!known) {
+      if (last && 'users' in last) last.users.set(key, stored);
+      else this.#queue.push({ users: new Map([[key, stored]]) });
+      return;
+    }
+    // The stored row holds the user's memberships exactly (every write of a user writes both).
+    let run: Map<string, KnownPut>;
+    if (last && 'known' in last) run = last.known;
+    else {
+      run = new Map();
+      this.#queue.push({ known: run });
+    }
+    run.set(key, { user: stored, body, before: run.get(key)?.before ?? groupIds(previous) });
   }
 
   override async deleteUser(organizationId: string, id: string): Promise<void> {
+    this.#members.clear();
     const key = `${organizationId}\u0000${id}`;
     if (!this.#writable('user', organizationId, id)) {
       await this.flush();
@@ -673,7 +844,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       return super.deleteUser(organizationId, id);
     }
     this.#users.set(key, undefined);
-    this.#queue.push({ text: this.sql.deleteUser, values: [organizationId, id] });
+    this.#queue.push({ statement: this.prepared.deleteUser, values: [organizationId, id] });
   }
 
   override async getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined> {
@@ -691,7 +862,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       return super.putGroup(group);
     }
     this.#groups.set(key, copy(group));
-    this.#queue.push({ text: this.sql.putGroup, values: groupParams(group) });
+    this.#queue.push({ statement: this.prepared.putGroup, values: groupParams(group) });
   }
 
   override async deleteGroup(organizationId: string, id: string): Promise<void> {
@@ -702,7 +873,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       return super.deleteGroup(organizationId, id);
     }
     this.#groups.set(key, undefined);
-    this.#queue.push({ text: this.sql.deleteGroup, values: [organizationId, id] });
+    this.#queue.push({ statement: this.prepared.deleteGroup, values: [organizationId, id] });
   }
 
   // Every other read first sends the queued writes, so it sees them.
@@ -739,6 +910,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     return super.findGroup(organizationId, lookup);
   }
   override async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
+    const members = this.#members.get(`${organizationId}\u0000${groupId}`);
+    if (members) return [...members];
     await this.flush();
     return super.listGroupMemberIds(organizationId, groupId);
   }
@@ -787,20 +960,6 @@ export function transactionClient(tx: StoreOperations): pg.PoolClient {
 /** Rows handed out are the caller's: a copy, so changing one never changes the cache. */
 function copy<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
-}
-
-/** A parameterized statement with its values written in as literals (pg's escaping), for a batch. */
-function inline(client: pg.PoolClient, { text, values }: { text: string; values: unknown[] }): string {
-  return text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
-}
-
-/** A value as a SQL literal; an array as `array[…]` of `elements` (a flat list, however long: no nesting to parse). */
-function literal(client: pg.PoolClient, value: unknown, elements: 'text' | 'boolean' | 'integer' = 'text'): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  if (Array.isArray(value)) return `array[${value.map((v) => literal(client, v)).join(',')}]::${elements}[]`;
-  return client.escapeLiteral(String(value));
 }
 
 /**
@@ -886,6 +1045,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const schema = options.schema ?? 'scim_sync';
   const quoted = pg.escapeIdentifier(schema);
   const sql = statements(quoted);
+  const prepared = preparedStatements(sql);
+  const preparedList = Object.values(prepared);
   let ready: Promise<unknown> | undefined = options.migrate === false ? Promise.resolve() : undefined;
   const migrate = () => runMigrations(pool, schema, quoted);
   const ensureReady = () => {
@@ -990,13 +1151,15 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   ) {
     await ensureReady();
     return withClient(pool, async (client) => {
-      const tx = new TransactionOperations(client, sql);
+      await prepareOn(client, preparedList);
+      const tx = new TransactionOperations(client, sql, prepared);
       try {
         await begin(client, tx, resources, options?.shared ?? []);
         const result = await fn(tx);
         await tx.flush(true);
         return result;
       } catch (error) {
+        forgetPrepared(client, error);
         await client.query('rollback').catch(ignore);
         throw error;
       }
@@ -1043,56 +1206,49 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         });
       }
     }
-    const array = (values: readonly unknown[]) => literal(client, values);
-    const lock = `select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
-      from (select hashtextextended(k, 0) h, bool_or(x) x, min(l) l
-            from unnest(${array(locks.map((l) => l.key))}, ${literal(
-              client,
-              locks.map((l) => l.exclusive),
-              'boolean',
-            )},
-                        ${literal(
-                          client,
-                          locks.map((l) => l.level),
-                          'integer',
-                        )}) t(k, x, l)
-            group by 1 order by 3, 1) locks`;
+    const lock = executeText(client, prepared.lock, [
+      locks.map((l) => l.key),
+      locks.map((l) => l.exclusive),
+      locks.map((l) => l.level),
+    ]);
     if (whole) {
-      await client.query(`begin;\n${lock}`);
+      // Planned for each execution, for the arrays' real sizes: a large set is where a plan matters.
+      await client.query(`begin;\nset local plan_cache_mode = force_custom_plan;\n${lock}`);
       tx.lockWhole(organizations);
       return;
     }
-    const column = (list: readonly ResourceRef[], field: 'organizationId' | 'kind' | 'id') =>
-      array(list.map((r) => r[field]));
     const users = all.filter((r) => r.kind === 'user');
     const groups = all.filter((r) => r.kind === 'group');
-    const rows = (table: 'users' | 'groups', list: readonly ResourceRef[]) =>
-      list.length
-        ? `select t.body from unnest(${column(list, 'organizationId')}, ${column(list, 'id')}) r(organization_id, id)
-           cross join lateral (
-             select body from ${quoted}.${table} x where x.organization_id = r.organization_id and x.id = r.id limit 1
-           ) t`
-        : 'select null::jsonb as body where false';
+    const exclusiveGroups = resources.filter((r) => r.kind === 'group');
+    const byId = (list: readonly ResourceRef[]) => [list.map((r) => r.organizationId), list.map((r) => r.id)];
+    const none = 'select null where false';
     const results = (await client.query(
       [
         'begin',
+        // A few resources: one plan per connection serves them all (planning was a fifth of the
+        // server's time per event). Large sets take the path above.
+        'set local plan_cache_mode = force_generic_plan',
         lock,
-        `select v.* from unnest(${column(all, 'organizationId')}, ${column(all, 'kind')}, ${column(all, 'id')})
-           r(organization_id, kind, id)
-         cross join lateral (
-           select * from ${quoted}.versions x
-           where x.organization_id = r.organization_id and x.kind = r.kind and x.id = r.id limit 1
-         ) v`,
-        rows('users', users),
-        rows('groups', groups),
+        executeText(client, prepared.versions, [
+          all.map((r) => r.organizationId),
+          all.map((r) => r.kind),
+          all.map((r) => r.id),
+        ]),
+        users.length > 0 ? executeText(client, prepared.lockedUsers, byId(users)) : none,
+        groups.length > 0 ? executeText(client, prepared.lockedGroups, byId(groups)) : none,
+        exclusiveGroups.length > 0
+          ? executeText(client, prepared.lockedMembers, [...byId(exclusiveGroups), MAX_RESOURCE_LOCKS + 1])
+          : none,
       ].join(';\n'),
     )) as unknown as pg.QueryResult[];
     tx.prime(
       resources,
       shared,
-      results[2]?.rows as VersionRow[],
-      results[3]?.rows as { body: DirectoryUser }[],
-      results[4]?.rows as { body: DirectoryGroup }[],
+      results[3]?.rows as VersionRow[],
+      results[4]?.rows as { body: DirectoryUser }[],
+      results[5]?.rows as { body: DirectoryGroup }[],
+      exclusiveGroups,
+      results[6]?.rows as MemberRow[],
     );
   }
 
