@@ -108,7 +108,7 @@ afterEach(async () => {
 });
 
 describe('the event log', () => {
-  it('holds every event the fake emits, oldest first, the same objects the webhook queue got', () => {
+  it('holds every event the fake emits, oldest first, equal to what the webhook queue got', () => {
     createUsers(2);
     fake.upsertGroup(org, { id: 'dirgroup_a', displayName: 'A' });
     fake.setUserGroups(org, 'diruser_0001', ['dirgroup_a']);
@@ -124,6 +124,10 @@ describe('the event log', () => {
       'user_updated',
       'user_deleted',
     ]);
+    // Its own copies: editing a queued webhook event does not rewrite the log.
+    const queued = fake.webhooks.pending()[0]!;
+    queued.data.id = 'diruser_edited';
+    expect(fake.events.list()[0]?.data.id).toBe('diruser_0001');
   });
 
   it('setup (addOrganization, addDirectory, seed) logs nothing, as it sends no webhooks', () => {
@@ -145,6 +149,13 @@ describe('the event log', () => {
     const next = await client.events.listEventsPaginated(2, page.nextPageToken);
     expect(next.events).toEqual([]);
     expect(next.nextPageToken).toBe('');
+    // 17 events in all, past twice the capacity: positions and time ranges still line up.
+    const more = createUsers(9, org, 'diruser_more_');
+    expect(fake.events.list().map((e) => e.data.id)).toEqual(more.slice(4));
+    const since = Date.parse(fake.events.list()[2]!.occurred_at);
+    const recent = await listAll(client, 2, { startTime: at(since) });
+    expect(recent.ids).toEqual(loggedIdsNewestFirst().slice(0, 3));
+    expect((await listAll(client, 2, { startTime: at(START) })).ids).toEqual(loggedIdsNewestFirst());
   });
 
   it('refuses a capacity that is not a positive integer', async () => {

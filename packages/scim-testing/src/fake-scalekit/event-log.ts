@@ -23,7 +23,10 @@ export interface LoggedEvent {
 
 /** The event log as tests read it: `fake.events`. */
 export interface FakeEventLog {
-  /** Every event still in the log, oldest first (a copy): dropped and refused webhooks included. */
+  /**
+   * Every event still in the log, oldest first: dropped and refused webhooks included. A new
+   * array of the log's own copies of the events (equal to the webhooks, not the same objects).
+   */
   list(): ScalekitDirectoryEvent[];
   /** How many events the log keeps; the oldest are forgotten beyond it. */
   readonly capacity: number;
@@ -43,8 +46,9 @@ export class EventLog implements FakeEventLog {
     this.capacity = capacity;
   }
 
+  /** Logs a copy: a test editing a queued webhook event must not rewrite history. */
   append(event: ScalekitDirectoryEvent, occurredAtNanos: bigint): void {
-    this.#entries.push({ seq: this.#nextSeq, occurredAtNanos, event });
+    this.#entries.push({ seq: this.#nextSeq, occurredAtNanos, event: structuredClone(event) });
     this.#nextSeq += 1;
     if (this.#entries.length - this.#start > this.capacity) this.#start += 1;
     if (this.#start >= this.capacity) {
