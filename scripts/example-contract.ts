@@ -3,9 +3,11 @@
  * `examples/<framework>` runs against its app over real HTTP, so switching frameworks brings no surprise.
  * Reconciliation runs against a local fake of Scalekit that the real `@scalekit-sdk/node` talks to.
  *
- * The suite runs twice per example: on the in-memory store (`DATABASE_URL` unset) and on PostgreSQL
- * (`DATABASE_URL` set, a fresh `DATABASE_SCHEMA` for each app it starts, dropped after the run),
- * plus checks only PostgreSQL can pass: the app's rows commit with the ledger, and survive a restart.
+ * The suite runs three times per example: on the in-memory store (`DATABASE_URL` unset), on PostgreSQL
+ * (a `postgres://` `DATABASE_URL`, a fresh `DATABASE_SCHEMA` for each app it starts, dropped after
+ * the run) and on MySQL / MariaDB (a `mysql://` one, a fresh `DATABASE_TABLE_PREFIX` for each app,
+ * its tables dropped after the run), plus checks only a database can pass: the app's rows commit
+ * with the ledger, and survive a restart.
  *
  * The admin routes (`/api/users`, `/api/groups`, `/api/sync`) answer only the signed-in admin of the
  * organization: the suite signs in through the demo `/login` (`DEMO_LOGIN=1`) and calls them as the
@@ -42,33 +44,94 @@ export type ExampleEnv = Record<
   | 'SCIM_TOKENS'
   | 'DATABASE_URL'
   | 'DATABASE_SCHEMA'
+  | 'DATABASE_TABLE_PREFIX'
   | 'DEMO_LOGIN'
   | 'SESSION_SECRET'
   | 'SESSION_TTL_SECONDS',
   string
 >;
 
-type DatabaseEnv = Pick<ExampleEnv, 'DATABASE_URL' | 'DATABASE_SCHEMA'>;
+type DatabaseEnv = Pick<ExampleEnv, 'DATABASE_URL' | 'DATABASE_SCHEMA' | 'DATABASE_TABLE_PREFIX'>;
 
-/** What the suite needs of a `pg.Pool` for its own checks and clean-up (the examples pass `pg`). */
+/**
+ * What the suite needs of a database pool for its own checks and clean-up: a `pg.Pool`, or a mysql2
+ * pool behind the same shape (`?` placeholders, binary strings answered as text).
+ */
 export interface SqlPool {
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
   end(): Promise<void>;
 }
 
 export interface ExampleContractOptions {
-  /** A pool on `url` for the suite's checks: `(url) => new pg.Pool({ connectionString: url })`. */
+  /** A PostgreSQL pool on `url` for the suite's checks: `(url) => new pg.Pool({ connectionString: url })`. */
   connect(url: string): SqlPool;
+  /** The same on MySQL / MariaDB (the examples' tests wrap a mysql2 pool). */
+  connectMysql(url: string): SqlPool;
   /** Default: `$TEST_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test`. */
   databaseUrl?: string;
+  /** Default: `$TEST_MYSQL_URL`, else `mysql://root@127.0.0.1:3306/test`. */
+  mysqlUrl?: string;
 }
+
+/** How the suite names, queries and drops one database's tables. */
+interface Database {
+  title: 'PostgreSQL' | 'MySQL';
+  url: string;
+  connect(url: string): SqlPool;
+  /** The variables of one app start, its tables named after `name`. */
+  env(name: string): DatabaseEnv;
+  /** A quoted table of the app started with `env`. */
+  table(env: DatabaseEnv, name: string): string;
+  /** `text` with `$1`, `$2`, … as this database writes parameters. */
+  parameters(text: string): string;
+  rename(env: DatabaseEnv, from: string, to: string): string;
+  /** What the database says of a table that is not there. */
+  missing(table: string): string;
+  drop(db: SqlPool, env: DatabaseEnv): Promise<void>;
+}
+
+const postgres = (url: string, connect: (url: string) => SqlPool): Database => ({
+  title: 'PostgreSQL',
+  url,
+  connect,
+  env: (name) => ({ DATABASE_URL: url, DATABASE_SCHEMA: name, DATABASE_TABLE_PREFIX: '' }),
+  table: (env, name) => `"${env.DATABASE_SCHEMA}".${name}`,
+  parameters: (text) => text,
+  rename: (env, from, to) => `alter table "${env.DATABASE_SCHEMA}".${from} rename to ${to}`,
+  missing: (table) => `${table}" does not exist`,
+  drop: async (db, env) => {
+    await db.query(`drop schema if exists "${env.DATABASE_SCHEMA}" cascade`);
+  },
+});
+
+const mysql = (url: string, connect: (url: string) => SqlPool): Database => ({
+  title: 'MySQL',
+  url,
+  connect,
+  env: (name) => ({ DATABASE_URL: url, DATABASE_SCHEMA: '', DATABASE_TABLE_PREFIX: `${name}_` }),
+  table: (env, name) => `\`${env.DATABASE_TABLE_PREFIX}${name}\``,
+  parameters: (text) => text.replace(/\$\d+/g, '?'),
+  rename: (env, from, to) =>
+    `alter table \`${env.DATABASE_TABLE_PREFIX}${from}\` rename to \`${env.DATABASE_TABLE_PREFIX}${to}\``,
+  missing: (table) => `${table}' doesn't exist`,
+  drop: async (db, env) => {
+    const prefix = env.DATABASE_TABLE_PREFIX;
+    const { rows } = await db.query(
+      'select table_name as name from information_schema.tables where table_schema = database()',
+    );
+    const tables = rows.map((row) => String(row.name)).filter((name) => name.startsWith(prefix));
+    // Memberships first: they reference the app's users.
+    tables.sort((a, b) => Number(b.endsWith('app_memberships')) - Number(a.endsWith('app_memberships')));
+    for (const name of tables) await db.query(`drop table if exists \`${name}\``);
+  },
+});
 
 /** The organization the SCIM token provisions: not `org_example`, which the reconciliation tests sync. */
 const SCIM_ORGANIZATION = 'org_scim';
 /** A second customer, provisioned with a token from SCIM_TOKENS. */
 const SCIM_TENANT = 'org_scim_tenant';
 
-const IN_MEMORY: DatabaseEnv = { DATABASE_URL: '', DATABASE_SCHEMA: '' };
+const IN_MEMORY: DatabaseEnv = { DATABASE_URL: '', DATABASE_SCHEMA: '', DATABASE_TABLE_PREFIX: '' };
 
 interface UserRow {
   id: string;
@@ -163,7 +226,7 @@ export function runExampleContractSuite(
 ): void {
   const secret = generateWebhookSecret();
   const databaseUrl = options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  // `examples/next (next build, next start)` → `next`: schemas are named after the example and the run.
+  // `examples/next (next build, next start)` → `next`: tables are named after the example and the run.
   const slug = /^(?:examples\/)?([a-z0-9]+)/i.exec(name)?.[1]?.toLowerCase() ?? 'example';
   const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
 
@@ -172,28 +235,35 @@ export function runExampleContractSuite(
     runSessionExpiry(start, secret);
   });
 
-  describe(`example contract: ${name}, PostgreSQL`, () => {
+  const databases = [
+    postgres(databaseUrl, options.connect),
+    mysql(options.mysqlUrl ?? process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test', options.connectMysql),
+  ];
+  describe.each(databases)(`example contract: ${name}, $title`, (database) => {
     let sql: SqlPool | undefined;
-    const schemas: string[] = [];
-    /** A fresh schema for one app start, e.g. `scim_ex_hono_4242_a1b2c3_main`; dropped after the run. */
-    const database = (tag: string): DatabaseEnv => {
-      const schema = `scim_ex_${slug}_${run}_${tag}`;
-      schemas.push(schema);
-      return { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema };
+    const started: DatabaseEnv[] = [];
+    /**
+     * Fresh tables for one app start: the schema `scim_ex_hono_4242_a1b2c3_main` on PostgreSQL, the
+     * prefix `scim_ex_hono_4242_a1b2c3_main_` on MySQL; dropped after the run.
+     */
+    const fresh = (tag: string): DatabaseEnv => {
+      const env = database.env(`scim_ex_${slug}_${run}_${tag}`);
+      started.push(env);
+      return env;
     };
     const db = (): SqlPool => {
-      sql ??= options.connect(databaseUrl);
+      sql ??= database.connect(database.url);
       return sql;
     };
 
     // Runs after the nested describes' own `afterAll`, so every app has stopped by then.
     afterAll(async () => {
-      for (const schema of schemas) await db().query(`drop schema if exists "${schema}" cascade`);
+      for (const env of started) await database.drop(db(), env);
       await sql?.end();
     });
 
-    runContract(start, secret, database);
-    runPostgresChecks(start, secret, database, db);
+    runContract(start, secret, fresh);
+    runDatabaseChecks(start, secret, fresh, db, database);
   });
 }
 
@@ -817,11 +887,12 @@ function runSessionExpiry(start: (env: ExampleEnv) => Promise<ExampleServer>, se
  * transaction, so the app's row and the ledger entry commit together (or neither does), and both
  * outlive the process.
  */
-function runPostgresChecks(
+function runDatabaseChecks(
   start: (env: ExampleEnv) => Promise<ExampleServer>,
   secret: string,
   database: (tag: string) => DatabaseEnv,
   db: () => SqlPool,
+  dialect: Database,
 ): void {
   describe("the app's rows commit with the ledger, and outlive the process", () => {
     const org = 'org_tx';
@@ -833,11 +904,19 @@ function runPostgresChecks(
     const webhook = (event: unknown) => deliverWebhook(`${server?.url}/webhooks/scalekit`, event, { secret });
     const appUsers = () => admin.users(org);
 
-    /** Runs `text` with `$s` standing for the app's quoted schema. */
+    /** Runs `text` with `$s.<table>` standing for the app's quoted table, `$1`… for its parameters. */
     const query = async (text: string, values: unknown[]) =>
-      (await db().query(text.replaceAll('$s.', `"${env.DATABASE_SCHEMA}".`), values)).rows;
-    const appRows = (userId: string) =>
-      query('select id, email, active from $s.app_users where organization_id = $1 and id = $2', [org, userId]);
+      (
+        await db().query(
+          dialect.parameters(text.replace(/\$s\.(\w+)/g, (_, table: string) => dialect.table(env, table))),
+          values,
+        )
+      ).rows;
+    // MySQL's booleans are TINYINT(1): 1 and 0.
+    const appRows = async (userId: string) =>
+      (
+        await query('select id, email, active from $s.app_users where organization_id = $1 and id = $2', [org, userId])
+      ).map((row) => ({ ...row, active: Boolean(row.active) }));
     const memberships = (userId: string) =>
       query('select group_id from $s.app_memberships where organization_id = $1 and user_id = $2 order by group_id', [
         org,
@@ -923,7 +1002,7 @@ function runPostgresChecks(
       const cookie = await admin.cookie(org);
       await server?.close();
       server = undefined;
-      server = await start(env); // the same DATABASE_URL and DATABASE_SCHEMA
+      server = await start(env); // the same DATABASE_URL and DATABASE_SCHEMA or DATABASE_TABLE_PREFIX
 
       // The demo's sessions lived in the old process: its cookie is nobody now.
       expect((await fetch(`${server.url}/api/users`, { headers: { cookie } })).status).toBe(401);
@@ -941,16 +1020,16 @@ function runPostgresChecks(
     });
 
     it('answers a route that throws (its table is gone) with a JSON 500, and reports the cause', async () => {
-      await query('alter table $s.app_users rename to app_users_away', []);
+      await query(dialect.rename(env, 'app_users', 'app_users_away'), []);
       try {
         const response = await admin.fetch(org, 'GET', '/api/users');
         expect(response.status).toBe(500);
         expect(await response.json()).toMatchObject({ error: { code: 'internal_error' } });
         await expect
           .poll(() => server?.serverErrors())
-          .toMatch(/GET \/api\/users answered 500 internal_error[\s\S]*app_users" does not exist/);
+          .toMatch(new RegExp(`GET /api/users answered 500 internal_error[\\s\\S]*${dialect.missing('app_users')}`));
       } finally {
-        await query('alter table $s.app_users_away rename to app_users', []);
+        await query(dialect.rename(env, 'app_users_away', 'app_users'), []);
       }
       expect((await admin.fetch(org, 'GET', '/api/users')).status).toBe(200);
     });

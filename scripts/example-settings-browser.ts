@@ -65,6 +65,7 @@ export function runSettingsBrowserSuite(name: string, start: (env: ExampleEnv) =
         SCIM_TOKENS: '',
         DATABASE_URL: '',
         DATABASE_SCHEMA: '',
+        DATABASE_TABLE_PREFIX: '',
         DEMO_LOGIN: '1',
         SESSION_SECRET: 'example-settings-browser-suite',
         SESSION_TTL_SECONDS: '',

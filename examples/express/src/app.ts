@@ -26,7 +26,7 @@ export interface AppOptions {
   onServerError?: ServerErrorHook;
 }
 
-/** The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory). */
+/** The app, on the store `config.database` picks (PostgreSQL or MySQL by `DATABASE_URL`, else in memory). */
 export async function createApp(
   config: Pick<
     AppConfig,

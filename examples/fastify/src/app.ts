@@ -26,7 +26,7 @@ export interface AppOptions {
 }
 
 /**
- * The app, on the store `config.database` picks (PostgreSQL with `DATABASE_URL`, else in memory).
+ * The app, on the store `config.database` picks (PostgreSQL or MySQL by `DATABASE_URL`, else in memory).
  * `app.close()` ends the database pool too.
  */
 export async function createApp(

@@ -1,5 +1,5 @@
 /**
- * The app on PostgreSQL, loaded only when `DATABASE_URL` is set (`provisioning.ts` imports it then):
+ * The app on PostgreSQL, loaded only when `DATABASE_URL` is a `postgres://` URL (`provisioning.ts` imports it then):
  * `postgresStore()` keeps scim-sync's ledger, versions and mirror, and the app's own tables
  * `app_users`, `app_groups` and `app_memberships` sit in the same schema, on ONE `pg.Pool`. Both are
  * created at start if missing. Needs `npm install pg @org/scim-postgres` (this example lists them).
@@ -17,7 +17,7 @@ import { createProvisioning, type Provisioning } from './provisioning.js';
 import { type AppGroup, type AppUser, displayName, toAppUser, type UserService } from './users.js';
 
 /** Opens the pool, migrates scim-sync's tables, creates the app's, and wires the handlers to the event's transaction. */
-export async function openPostgres(database: DatabaseConfig): Promise<Provisioning> {
+export async function openPostgres(database: Extract<DatabaseConfig, { kind: 'postgres' }>): Promise<Provisioning> {
   const { schema } = database;
   // One pool for scim-sync and the app: a handler's transaction is one of its connections.
   const pool = new pg.Pool({ connectionString: database.url });

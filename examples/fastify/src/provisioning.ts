@@ -4,7 +4,8 @@
  * The store is picked at start from `DATABASE_URL`:
  * - unset: the in-memory store and the in-memory user service (`users.ts`); everything is forgotten
  *   on restart, and nothing beyond `@org/scim-core` is loaded;
- * - set: PostgreSQL (`postgres.ts`, which loads `pg` and `@org/scim-postgres` only then).
+ * - a `postgres://` URL: PostgreSQL (`postgres.ts`, which loads `pg` and `@org/scim-postgres` only then);
+ * - a `mysql://` URL: MySQL or MariaDB (`mysql.ts`, which loads `mysql2` and `@org/scim-mysql` only then).
  */
 import {
   createEngine,
@@ -18,8 +19,8 @@ import { createUserService, type UserService, type UserWrites } from './users.js
 
 /**
  * The user service the handlers of one event write through, given that event's store transaction
- * (`tx`). In memory it is always the same one; on PostgreSQL it is one on the event's transaction,
- * so the app's rows commit together with the ledger entry (see `postgres.ts`).
+ * (`tx`). In memory it is always the same one; on PostgreSQL or MySQL it is one on the event's
+ * transaction, so the app's rows commit together with the ledger entry (see `postgres.ts`, `mysql.ts`).
  */
 export type UsersForEvent = (tx: StoreOperations) => UserWrites;
 
@@ -45,9 +46,9 @@ export function createProvisioning(
 }
 
 export interface Provisioning {
-  /** For the start-up line: `in-memory store`, or `PostgreSQL, schema scim_example`. */
+  /** For the start-up line: `in-memory store`, `PostgreSQL, schema scim_example` or `MySQL, tables scim_example_*`. */
   readonly description: string;
-  /** The app's user service for everything outside a handler, e.g. `GET /api/users` (on PostgreSQL: the pool). */
+  /** The app's user service for everything outside a handler, e.g. `GET /api/users` (on a database: the pool). */
   readonly users: UserService;
   /** The engine the webhook receiver, the SCIM server and reconciliation share. */
   readonly engine: ProvisioningEngine;
@@ -57,9 +58,13 @@ export interface Provisioning {
 
 /** The store and the user service `config.database` names, ready to use. */
 export async function openProvisioning(config: Pick<AppConfig, 'database'>): Promise<Provisioning> {
-  if (config.database) {
+  if (config.database?.kind === 'postgres') {
     const { openPostgres } = await import('./postgres.js');
     return openPostgres(config.database);
+  }
+  if (config.database?.kind === 'mysql') {
+    const { openMysql } = await import('./mysql.js');
+    return openMysql(config.database);
   }
   const users = createUserService();
   return { description: 'in-memory store', users, engine: createProvisioning(users), close: async () => {} };

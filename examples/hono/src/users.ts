@@ -3,8 +3,8 @@
  * the rest of the app already calls. scim-sync calls them through handlers (`provisioning.ts`);
  * nothing here knows about Scalekit or SCIM. Replace it with yours.
  *
- * Two implementations behind one interface: in memory (this file; without `DATABASE_URL`) and on
- * PostgreSQL (`postgres.ts`, loaded only when `DATABASE_URL` is set).
+ * Three implementations behind one interface: in memory (this file; without `DATABASE_URL`), on
+ * PostgreSQL (`postgres.ts`) and on MySQL (`mysql.ts`), each loaded only when `DATABASE_URL` names it.
  */
 import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
 

@@ -41,23 +41,70 @@ describe('loadConfig: the app environment', () => {
     ).toEqual({ environmentUrl: 'https://acme.scalekit.dev', clientId: 'skc_1', clientSecret: 'test_secret' });
   });
 
-  it('picks PostgreSQL when DATABASE_URL is set (schema from DATABASE_SCHEMA), else the in-memory store', () => {
+  it('picks PostgreSQL for a postgres:// or postgresql:// DATABASE_URL (schema from DATABASE_SCHEMA), else the in-memory store', () => {
     const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
     expect(loadConfig(base).database).toBeUndefined();
     expect(loadConfig({ ...base, DATABASE_URL: '', DATABASE_SCHEMA: 'ignored' }).database).toBeUndefined();
     const url = 'postgres://app:secret@db.internal:5432/app';
-    expect(loadConfig({ ...base, DATABASE_URL: url }).database).toEqual({ url, schema: 'scim_example' });
+    expect(loadConfig({ ...base, DATABASE_URL: url }).database).toEqual({
+      kind: 'postgres',
+      url,
+      schema: 'scim_example',
+    });
     expect(loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'provisioning' }).database).toEqual({
+      kind: 'postgres',
       url,
       schema: 'provisioning',
     });
+    const long = 'postgresql://app@db.internal/app';
+    expect(loadConfig({ ...base, DATABASE_URL: long }).database).toMatchObject({ kind: 'postgres', url: long });
     expect(() => loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'my-schema' })).toThrow(
       /DATABASE_SCHEMA must be a plain PostgreSQL name/,
     );
+    expect(() => loadConfig({ ...base, DATABASE_URL: url, DATABASE_TABLE_PREFIX: 'app_' })).toThrow(
+      /^DATABASE_TABLE_PREFIX is for MySQL: .* set DATABASE_SCHEMA instead\.$/,
+    );
     // The message never echoes the value: it may hold a password.
     expect(() => loadConfig({ ...base, DATABASE_URL: 'secret@localhost' })).toThrow(
-      /^DATABASE_URL must be a URL such as postgres:\/\/user:password@localhost:5432\/app\.$/,
+      /^DATABASE_URL must be a URL such as postgres:\/\/user:password@localhost:5432\/app \(PostgreSQL\) or mysql:\/\/user:password@localhost:3306\/app \(MySQL or MariaDB\)\.$/,
     );
+  });
+
+  it('picks MySQL (or MariaDB) for a mysql:// DATABASE_URL, its tables named with DATABASE_TABLE_PREFIX', () => {
+    const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    const url = 'mysql://app:secret@db.internal:3306/app';
+    expect(loadConfig({ ...base, DATABASE_URL: url }).database).toEqual({
+      kind: 'mysql',
+      url,
+      tablePrefix: 'scim_example_',
+    });
+    expect(loadConfig({ ...base, DATABASE_URL: 'MySQL://db/app', DATABASE_TABLE_PREFIX: 'sync_' }).database).toEqual({
+      kind: 'mysql',
+      url: 'MySQL://db/app',
+      tablePrefix: 'sync_',
+    });
+    for (const bad of ['Sync_', 'my-app_', '1app_', 'a'.repeat(49)]) {
+      expect(() => loadConfig({ ...base, DATABASE_URL: url, DATABASE_TABLE_PREFIX: bad })).toThrow(
+        /DATABASE_TABLE_PREFIX must be lower-case letters, digits and _/,
+      );
+    }
+    // A schema on MySQL would be another database: refused rather than ignored.
+    expect(() => loadConfig({ ...base, DATABASE_URL: url, DATABASE_SCHEMA: 'provisioning' })).toThrow(
+      /^DATABASE_SCHEMA is for PostgreSQL: on MySQL the tables go in DATABASE_URL's database/,
+    );
+  });
+
+  it('refuses a DATABASE_URL of any other scheme, naming both it knows and never echoing the rest', () => {
+    const base = { SCALEKIT_WEBHOOK_SECRET: 'whsec_x' };
+    for (const url of ['mariadb://root:hunter2@db/app', 'sqlite:///tmp/app.db', 'https://root:hunter2@db/app']) {
+      const scheme = url.slice(0, url.indexOf(':'));
+      const load = () => loadConfig({ ...base, DATABASE_URL: url });
+      expect(load).toThrow(ConfigError);
+      expect(load).toThrow(
+        `DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, or a mysql:// URL for MySQL and MariaDB, got a ${scheme}: URL.`,
+      );
+      expect(load).not.toThrow(/hunter2/);
+    }
   });
 
   it('keeps demo sessions 8 hours unless SESSION_TTL_SECONDS says otherwise, and refuses a TTL that is not whole seconds', () => {

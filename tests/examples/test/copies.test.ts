@@ -6,7 +6,7 @@
  *   `@org/*` packages only by a version range their published version satisfies: no `workspace:`,
  *   `file:` or `link:`, nothing private;
  * - the app's own code, which every example carries so that each copies alone (`users.ts`,
- *   `provisioning.ts`, `postgres.ts`), is the same in all four: a fix to one reaches every copy.
+ *   `provisioning.ts`, `postgres.ts`, `mysql.ts`), is the same in all four: a fix to one reaches every copy.
  *   Next.js's copies differ only in relative imports without `.js` (what Turbopack resolves).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const examples = ['express', 'fastify', 'hono', 'next'] as const;
-const appCode = ['users.ts', 'provisioning.ts', 'postgres.ts'] as const;
+const appCode = ['users.ts', 'provisioning.ts', 'postgres.ts', 'mysql.ts'] as const;
 const codeDir = (example: string) => join(root, 'examples', example, example === 'next' ? 'lib' : 'src');
 
 interface Manifest {

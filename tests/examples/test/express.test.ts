@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { formatServerError, loadConfig } from '@org/scim-core/app';
-import pg from 'pg';
 import { createApp } from '../../../examples/express/src/app.js';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
+import { databases } from './databases.js';
 
 async function start(env: ExampleEnv) {
   const errors: string[] = [];
@@ -24,5 +24,5 @@ async function start(env: ExampleEnv) {
   };
 }
 
-runExampleContractSuite('examples/express', start, { connect: (url) => new pg.Pool({ connectionString: url }) });
+runExampleContractSuite('examples/express', start, databases);
 runSettingsBrowserSuite('examples/express', start);

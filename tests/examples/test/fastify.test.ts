@@ -1,8 +1,8 @@
 import { formatServerError, loadConfig } from '@org/scim-core/app';
-import pg from 'pg';
 import { createApp } from '../../../examples/fastify/src/app.js';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
+import { databases } from './databases.js';
 
 async function start(env: ExampleEnv) {
   const errors: string[] = [];
@@ -13,5 +13,5 @@ async function start(env: ExampleEnv) {
   return { url, serverErrors: () => errors.join('\n'), close: () => app.close() }; // also ends the database pool
 }
 
-runExampleContractSuite('examples/fastify', start, { connect: (url) => new pg.Pool({ connectionString: url }) });
+runExampleContractSuite('examples/fastify', start, databases);
 runSettingsBrowserSuite('examples/fastify', start);

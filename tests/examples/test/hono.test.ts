@@ -1,12 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { ConfigError, formatServerError, loadConfig } from '@org/scim-core/app';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../examples/hono/src/app.js';
 import { openProvisioning } from '../../../examples/hono/src/provisioning.js';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
+import { databases } from './databases.js';
 
 async function start(env: ExampleEnv) {
   const errors: string[] = [];
@@ -25,7 +25,7 @@ async function start(env: ExampleEnv) {
   };
 }
 
-runExampleContractSuite('examples/hono', start, { connect: (url) => new pg.Pool({ connectionString: url }) });
+runExampleContractSuite('examples/hono', start, databases);
 runSettingsBrowserSuite('examples/hono', start);
 
 describe('examples/hono start-up', () => {
@@ -38,6 +38,15 @@ describe('examples/hono start-up', () => {
     await expect(started).rejects.toThrow(ConfigError);
     await expect(started).rejects.toThrow(
       'Could not prepare PostgreSQL at DATABASE_URL (schema scim_example): connect ECONNREFUSED 127.0.0.1:1. Start PostgreSQL, fix DATABASE_URL, or unset it for the in-memory store.',
+    );
+  });
+
+  it('refuses to start when MySQL does not answer, saying what to do', async () => {
+    const config = loadConfig({ SCALEKIT_WEBHOOK_SECRET: 'whsec_x', DATABASE_URL: 'mysql://root@127.0.0.1:1/test' });
+    const started = openProvisioning(config);
+    await expect(started).rejects.toThrow(ConfigError);
+    await expect(started).rejects.toThrow(
+      'Could not prepare MySQL at DATABASE_URL (tables scim_example_*): connect ECONNREFUSED 127.0.0.1:1. Start MySQL or MariaDB, fix DATABASE_URL, or unset it for the in-memory store.',
     );
   });
 });

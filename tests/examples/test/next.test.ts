@@ -7,10 +7,10 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import pg from 'pg';
 import { type ExampleEnv, runExampleContractSuite } from '../../../scripts/example-contract.js';
 import { runSettingsBrowserSuite } from '../../../scripts/example-settings-browser.js';
 import { freePort, spawnUntil } from '../../../scripts/processes.js';
+import { databases } from './databases.js';
 
 const dir = dirname(createRequire(import.meta.url).resolve('example-next/package.json'));
 /** Resolves as the example does: its own dependencies, from its own `node_modules`. */
@@ -20,9 +20,13 @@ const nextBin = exampleRequire.resolve('next/dist/bin/next');
  * The workspace packages the build bundles (the example names their published ranges, which pnpm
  * links to the packages here): a change to their `dist/` makes the build stale too.
  */
-const workspaceDists = ['@org/scim-core', '@org/scim-next', '@org/scim-portal', '@org/scim-postgres'].map((name) =>
-  join(dirname(exampleRequire.resolve(`${name}/package.json`)), 'dist'),
-);
+const workspaceDists = [
+  '@org/scim-core',
+  '@org/scim-next',
+  '@org/scim-portal',
+  '@org/scim-postgres',
+  '@org/scim-mysql',
+].map((name) => join(dirname(exampleRequire.resolve(`${name}/package.json`)), 'dist'));
 const env = { NEXT_TELEMETRY_DISABLED: '1' };
 
 function newest(path: string): number {
@@ -48,7 +52,7 @@ function build(): void {
   if (result.status !== 0) throw new Error(`next build failed:\n${result.stdout}\n${result.stderr}`);
 }
 
-// The suite starts the app several times (in memory and on PostgreSQL, with and without the Scalekit
+// The suite starts the app several times (in memory, on PostgreSQL and on MySQL, with and without the Scalekit
 // API variables, and once more to restart it): one build serves them all, each with its own env.
 async function start(exampleEnv: ExampleEnv) {
   build();
@@ -76,7 +80,5 @@ async function start(exampleEnv: ExampleEnv) {
   };
 }
 
-runExampleContractSuite('examples/next (next build, next start)', start, {
-  connect: (url) => new pg.Pool({ connectionString: url }),
-});
+runExampleContractSuite('examples/next (next build, next start)', start, databases);
 runSettingsBrowserSuite('examples/next (next build, next start)', start);

@@ -11,7 +11,7 @@ export interface AppConfig {
   webhookSecret: string;
   /** The Directory API credentials `POST /api/sync` needs, or the variables still missing. */
   scalekitApi: ScalekitApiConfig | ScalekitApiMissing;
-  /** PostgreSQL from `DATABASE_URL`; `undefined` (unset or empty) means the in-memory store. */
+  /** PostgreSQL or MySQL from `DATABASE_URL`; `undefined` (unset or empty) means the in-memory store. */
   database: DatabaseConfig | undefined;
   /** The SCIM 2.0 server's bearer token and its organization, or the variables still missing. */
   scim: ScimConfig | ScimMissing;
@@ -47,15 +47,34 @@ const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const TOKEN_DIGEST = /^sha256:[A-Za-z0-9_-]{43}$/;
 export type ScimVariable = (typeof SCIM_VARIABLES)[number];
 
-/** Where the example keeps scim-sync's tables and its own: one database, one schema. */
-export interface DatabaseConfig {
+/**
+ * Where the example keeps scim-sync's tables and its own, by `DATABASE_URL`'s scheme: PostgreSQL
+ * (`postgres://`, `postgresql://`) in one schema, or MySQL / MariaDB (`mysql://`) in the URL's
+ * database, under one table prefix. `kind` says which.
+ */
+export type DatabaseConfig = PostgresDatabaseConfig | MysqlDatabaseConfig;
+
+export interface PostgresDatabaseConfig {
+  kind: 'postgres';
   /** `DATABASE_URL`, e.g. `postgres://user:password@localhost:5432/app`. */
   url: string;
   /** `DATABASE_SCHEMA`, default `scim_example`: holds scim-sync's tables and the app's `app_*` tables. */
   schema: string;
 }
 
+export interface MysqlDatabaseConfig {
+  kind: 'mysql';
+  /** `DATABASE_URL`, e.g. `mysql://user:password@localhost:3306/app` (MariaDB too). */
+  url: string;
+  /**
+   * `DATABASE_TABLE_PREFIX`, default `scim_example_`: begins the names of scim-sync's tables
+   * (`<prefix>ledger`, …) and the app's (`<prefix>app_users`, …) in the URL's database.
+   */
+  tablePrefix: string;
+}
+
 export const DEFAULT_DATABASE_SCHEMA = 'scim_example';
+export const DEFAULT_DATABASE_TABLE_PREFIX = 'scim_example_';
 
 /** Scalekit's API credentials (dashboard → Developers → API credentials). */
 export interface ScalekitApiConfig {
@@ -149,21 +168,53 @@ function readScim(env: NodeJS.ProcessEnv): ScimConfig | ScimMissing {
   return tokens.length > 0 ? { tokens } : { missing: SCIM_VARIABLES };
 }
 
-/** An empty `DATABASE_URL` counts as unset too: the in-memory store. */
+const DATABASE_URL_EXAMPLES =
+  'postgres://user:password@localhost:5432/app (PostgreSQL) or mysql://user:password@localhost:3306/app (MySQL or MariaDB)';
+
+/**
+ * An empty `DATABASE_URL` counts as unset too: the in-memory store. Its scheme picks the database;
+ * each database's naming variable is refused for the other, so a setting never silently does nothing.
+ */
 function readDatabase(env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
   const url = env.DATABASE_URL;
   if (!url) return undefined;
   if (!URL.canParse(url)) {
     // The value may hold a password: do not echo it.
-    throw new ConfigError('DATABASE_URL must be a URL such as postgres://user:password@localhost:5432/app.');
+    throw new ConfigError(`DATABASE_URL must be a URL such as ${DATABASE_URL_EXAMPLES}.`);
   }
-  const schema = env.DATABASE_SCHEMA || DEFAULT_DATABASE_SCHEMA;
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
-    throw new ConfigError(
-      `DATABASE_SCHEMA must be a plain PostgreSQL name (letters, digits, _; at most 63), got "${schema}".`,
-    );
+  const scheme = new URL(url).protocol.slice(0, -1).toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    if (env.DATABASE_TABLE_PREFIX) {
+      throw new ConfigError(
+        'DATABASE_TABLE_PREFIX is for MySQL: on PostgreSQL scim-sync and the app keep their tables in DATABASE_SCHEMA. Unset it, or set DATABASE_SCHEMA instead.',
+      );
+    }
+    const schema = env.DATABASE_SCHEMA || DEFAULT_DATABASE_SCHEMA;
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+      throw new ConfigError(
+        `DATABASE_SCHEMA must be a plain PostgreSQL name (letters, digits, _; at most 63), got "${schema}".`,
+      );
+    }
+    return { kind: 'postgres', url, schema };
   }
-  return { url, schema };
+  if (scheme === 'mysql') {
+    if (env.DATABASE_SCHEMA) {
+      throw new ConfigError(
+        "DATABASE_SCHEMA is for PostgreSQL: on MySQL the tables go in DATABASE_URL's database, their names beginning with DATABASE_TABLE_PREFIX (default scim_example_). Unset it, or set DATABASE_TABLE_PREFIX instead.",
+      );
+    }
+    const tablePrefix = env.DATABASE_TABLE_PREFIX || DEFAULT_DATABASE_TABLE_PREFIX;
+    // Lower case only: MySQL on Windows and macOS folds table names to lower case.
+    if (!/^[a-z][a-z0-9_]{0,47}$/.test(tablePrefix)) {
+      throw new ConfigError(
+        `DATABASE_TABLE_PREFIX must be lower-case letters, digits and _ (a letter first; at most 48), such as scim_example_, got "${tablePrefix}".`,
+      );
+    }
+    return { kind: 'mysql', url, tablePrefix };
+  }
+  throw new ConfigError(
+    `DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, or a mysql:// URL for MySQL and MariaDB, got a ${scheme}: URL. For example ${DATABASE_URL_EXAMPLES}.`,
+  );
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {

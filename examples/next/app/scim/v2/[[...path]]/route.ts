@@ -6,7 +6,10 @@ export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
 /** The SCIM server of `lib/scim.ts`, opened at the first request like the rest. */
-const server: ScimServer = { handle: async (request) => (await scim()).scimServer.handle(request) };
+const server: ScimServer = {
+  handle: async (request) => (await scim()).scimServer.handle(request),
+  respond: async (request) => (await scim()).scimServer.respond(request),
+};
 
 const scimRoutes = scimRoute(server);
 export const GET = route(scimRoutes.GET);
