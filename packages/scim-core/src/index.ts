@@ -24,9 +24,9 @@ export type {
   DirectoryUser,
   DirectoryUserRef,
   EventSource,
-  Origin,
   GroupRef,
   IncomingEvent,
+  Origin,
   PassthroughEvent,
 } from './model.js';
 export {
@@ -45,9 +45,17 @@ export {
   type OptionsIssue,
 } from './options.js';
 export * from './portal/link.js';
+export * from './reconcile/backfill.js';
 export * from './reconcile/fingerprint.js';
 export type { DeprovisionGuardOptions, GuardCheck } from './reconcile/guard.js';
 export * from './reconcile/reconciler.js';
+export {
+  rfc3339OfTimestamp,
+  type ScalekitEventsClient,
+  type ScalekitLoggedEvent,
+  scalekitEventSource,
+  webhookOfLoggedEvent,
+} from './reconcile/scalekit-events.js';
 export * from './reconcile/scalekit-source.js';
 export * from './reconcile/source.js';
 export {
