@@ -5,6 +5,7 @@
 import { ScalekitClient } from '@scalekit-sdk/node';
 import { describe, expect, it } from 'vitest';
 import {
+  createBackfiller,
   createEngine,
   createPortalLinkHandler,
   createReconciler,
@@ -20,6 +21,7 @@ import {
   memoryStore,
   OptionsError,
   scalekitDirectorySource,
+  scalekitEventSource,
   scimTokenAuthenticator,
   signWebhook,
   verifyWebhook,
@@ -238,6 +240,41 @@ const rows: Row[] = [
     call: () => verifyWebhook({ secret, toleranceSeconds: -1, headers: {}, payload: '' }),
     path: 'options.toleranceSeconds',
     says: /^must be a number of seconds, at least 0, got -1$/,
+  },
+
+  // createBackfiller
+  {
+    name: 'the backfiller without a source',
+    factory: 'createBackfiller',
+    call: () => createBackfiller(bad({ engine })),
+    path: 'options.source',
+    says: /^is missing: pass an EventLogSource: scalekitEventSource\(new ScalekitClient\(…\)\), or your own$/,
+  },
+  {
+    name: 'the backfiller given the Scalekit client as its source',
+    factory: 'createBackfiller',
+    call: () => createBackfiller({ engine, source: bad(new ScalekitClient('http://127.0.0.1:1', 'a', 'b')) }),
+    path: 'options.source',
+    says: /got a ScalekitClient: wrap it, scalekitEventSource\(client\)$/,
+  },
+  {
+    name: 'the backfiller with a negative overlap',
+    factory: 'createBackfiller',
+    call: () =>
+      createBackfiller({
+        engine,
+        source: scalekitEventSource(new ScalekitClient('http://127.0.0.1:1', 'a', 'b')),
+        overlapMs: bad(-1),
+      }),
+    path: 'options.overlapMs',
+    says: /^must be a number of milliseconds, at least 0, got -1$/,
+  },
+  {
+    name: 'the Scalekit event source given an SDK without the Events API',
+    factory: 'scalekitEventSource',
+    call: () => scalekitEventSource(bad({ directory: {}, organization: {} })),
+    path: 'client',
+    says: /^must be a ScalekitClient from @scalekit-sdk\/node 2\.11 or later \(it has events\.listEventsPaginated\)/,
   },
 
   // createReconciler
