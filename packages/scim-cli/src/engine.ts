@@ -46,6 +46,12 @@ export async function resolveEngine(
     // Without handlers the shared store would record changes the app never hears of: the
     // reconcile command refuses that before it gets here.
     if (!dryRun) throw new Error('resolveEngine: a DATABASE_URL store without --config is for dry runs only.');
+    if (/^mysql:/i.test(connectionString)) {
+      throw new UsageError(
+        "reconcile --dry-run opens a PostgreSQL store from DATABASE_URL, not a mysql:// one: pass --config with your app's module (its mysqlStore()), or unset DATABASE_URL to preview with an empty in-memory store.",
+        'reconcile',
+      );
+    }
     return readOnlyPostgresEngine(await loadPostgresPackage(cwd, 'reconcile'), connectionString, schema);
   }
   return { engine: createEngine({ store: memoryStore() }), notes: [emptyStoreNote('no --config and no DATABASE_URL')] };

@@ -16,7 +16,7 @@ Usage
 
 Commands
   reconcile       compare Scalekit's Directory API with your app's store and apply the differences
-  migrate         create the PostgreSQL schema of @org/scim-postgres, or apply its pending migrations
+  migrate         create the tables of the PostgreSQL or MySQL store, or apply its pending migrations
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
   secret          print a fresh webhook signing secret (whsec_…) for a local app and trigger
@@ -64,19 +64,24 @@ Environment
 ${EXIT_CODES}`;
 
 const MIGRATE = `Usage
-  scim-sync migrate [--schema <name>]
+  scim-sync migrate [--schema <name> | --table-prefix <prefix>]
 
-Creates the schema of @org/scim-postgres's store in the database at DATABASE_URL and applies the
-migrations it lacks: each once, in its own transaction, recorded in <schema>.scim_migrations, and
-safe while app instances migrate too (the same as store.migrate()). Prints the versions it applied,
-or that the schema is up to date. @org/scim-postgres is your app's dependency: run it from your app.
+Applies the migrations the store at DATABASE_URL lacks, each once, and is safe while app instances
+migrate too (the same as store.migrate()). Prints the versions it applied, or that the store is up
+to date. The store's package is your app's dependency: run it from your app.
+  postgres://  @org/scim-postgres: creates the schema, each migration in its own transaction,
+               recorded in <schema>.scim_migrations
+  mysql://     @org/scim-mysql (MySQL 8, MariaDB 10.11+): creates the tables <prefix>ledger, …
+               in the URL's database, recorded in <prefix>migrations
 
 Options
-      --schema <name>       the schema holding scim-sync's tables (default scim_sync)
-  -h, --help                show this help
+      --schema <name>           PostgreSQL: the schema holding scim-sync's tables (default scim_sync)
+      --table-prefix <prefix>   MySQL: the prefix of scim-sync's table names (default scim_)
+  -h, --help                    show this help
 
 Environment
-  DATABASE_URL   required: postgres://user:password@host:5432/database
+  DATABASE_URL   required: postgres://user:password@host:5432/database, or
+                 mysql://user:password@host:3306/database
 
 ${EXIT_CODES}`;
 

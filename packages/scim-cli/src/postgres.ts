@@ -72,7 +72,8 @@ export async function loadPostgresPackage(cwd: string, command: CommandName): Pr
   };
 }
 
-function resolveFrom(specifier: string, bases: readonly string[]): string | undefined {
+/** Where `specifier` resolves from the first of `bases` that has it. */
+export function resolveFrom(specifier: string, bases: readonly string[]): string | undefined {
   for (const base of bases) {
     try {
       return createRequire(base).resolve(specifier);
@@ -138,7 +139,7 @@ export function describeDatabaseError(error: unknown, connectionString: string):
   return code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? `${message} (SQLSTATE ${code})` : message;
 }
 
-function codeOf(error: unknown): string | undefined {
+export function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string') return code;
   const first = error instanceof AggregateError ? (error.errors[0] as unknown) : undefined;
@@ -146,7 +147,7 @@ function codeOf(error: unknown): string | undefined {
 }
 
 /** The message; for an `AggregateError` (a host with several addresses, none answering), its errors'. */
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) {
     return [...new Set(error.errors.map(messageOf))].join('; ');
   }
