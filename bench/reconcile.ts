@@ -19,6 +19,10 @@
  * floor (a) of the same run. Peak memory per scenario is sampled inside each client process.
  *
  * `--quick` (or BENCH_QUICK=1): 10,000 users, 200 groups, one round; writes reconcile.quick.json.
+ * BENCH_RECONCILE_STORE=postgres: (c)–(e) reconcile into `postgresStore()` on a fresh schema of
+ * DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) instead of `memoryStore()`, one
+ * schema per round, dropped after; writes reconcile.postgres.json.
+ *
  * Env: BENCH_RECONCILE_USERS, BENCH_RECONCILE_GROUPS, BENCH_RECONCILE_CHANGES (100), BENCH_ROUNDS
  * (3, quick 1), BENCH_RECONCILE_WARMUP_PAGES (50, quick 10), BENCH_ONLY=floor,naive,ours (a subset
  * of the groups, for investigating), BENCH_CLIENT_NODE_ARGS (extra node flags for the clients, for
@@ -77,6 +81,9 @@ const only = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((name) => name.trim())
   .filter((name): name is ScenarioGroup => (GROUPS as readonly string[]).includes(name));
+/** BENCH_RECONCILE_STORE=postgres: group `ours` reconciles into PostgreSQL (DATABASE_URL) instead of memory. */
+const STORE = process.env.BENCH_RECONCILE_STORE === 'postgres' ? 'postgres' : 'memory';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PAGE_SIZE = 100;
 const SAMPLE_MS = 50;
 const GAP_MS = 50;
@@ -228,6 +235,8 @@ async function runClient(fake: Fake, group: ScenarioGroup, round: number, cpu: n
     changes,
     sampleMs: SAMPLE_MS,
     gapMs: GAP_MS,
+    store: STORE,
+    ...(STORE === 'postgres' && { databaseUrl: DATABASE_URL }),
   };
   if (profile) {
     job.profileDir = `${resultsDir}profiles`;
@@ -503,7 +512,7 @@ async function main() {
   for (const warning of warnings) console.warn(`warning: ${warning}`);
 
   const file = writeResults(
-    'reconcile',
+    STORE === 'postgres' ? 'reconcile.postgres' : 'reconcile',
     {
       problems,
       warnings,

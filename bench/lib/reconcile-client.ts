@@ -15,6 +15,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
   createEngine,
@@ -22,6 +23,7 @@ import {
   type DirectoryRef,
   type GroupUpdated,
   memoryStore,
+  type ProvisioningStore,
   type ReconcileReport,
   scalekitDirectorySource,
   type UserUpdated,
@@ -32,6 +34,29 @@ import { createMapHandlers } from './handlers.js';
 import type { ClientJob, FromClient, MemoryPeak, ScenarioResult, ToClient } from './reconcile-protocol.js';
 
 const job = JSON.parse(process.env.BENCH_RECONCILE_JOB ?? 'null') as ClientJob | null;
+
+/** `postgresStore()` on a schema of its own (bench does not depend on @org/scim-postgres: its sources, and pg from its package). */
+async function openPostgres(job: ClientJob): Promise<{ store: ProvisioningStore; close(): Promise<void> }> {
+  const { postgresStore } = await import('../../packages/scim-postgres/src/index.js');
+  const pg = createRequire(new URL('../../packages/scim-postgres/package.json', import.meta.url))('pg') as {
+    Pool: new (config: { connectionString: string; max: number }) => PostgresPool;
+  };
+  const pool = new pg.Pool({ connectionString: job.databaseUrl as string, max: 10 });
+  const schema = `bench_reconcile_${process.pid}_${job.round}`;
+  await pool.query(`drop schema if exists ${schema} cascade`);
+  const store = postgresStore({ pool, schema });
+  await store.migrate();
+  return {
+    store,
+    async close() {
+      await pool.query(`drop schema if exists ${schema} cascade`);
+      await pool.end();
+    },
+  };
+}
+type PostgresPool = NonNullable<
+  Parameters<typeof import('../../packages/scim-postgres/src/index.js').postgresStore>[0]['pool']
+>;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function send(message: FromClient): Promise<void> {
@@ -226,7 +251,8 @@ async function main(job: ClientJob) {
   }
 
   if (job.group === 'ours') {
-    const counting = countingStore(memoryStore());
+    const postgres = job.store === 'postgres' ? await openPostgres(job) : undefined;
+    const counting = countingStore(postgres?.store ?? memoryStore());
     const app = createMapHandlers();
     const engine = createEngine({ store: counting.store, handlers: app.handlers });
     const reconciler = createReconciler({
@@ -321,6 +347,7 @@ async function main(job: ClientJob) {
       problems.push(
         `(e) updated ${e.report.users.updated} users, expected ${job.changes} (listed ${e.report.users.listed})`,
       );
+    await postgres?.close();
   }
 
   await send({

@@ -81,6 +81,9 @@ export interface ClientJob {
   gapMs: number;
   /** When set, each scenario is CPU-profiled on its own (V8 profiler via `node:inspector`) into this directory. */
   profileDir?: string;
+  /** The store group `ours` reconciles into: `memoryStore()`, or `postgresStore()` on a fresh schema of `databaseUrl`. */
+  store: 'memory' | 'postgres';
+  databaseUrl?: string;
 }
 
 /** Peak memory while one scenario ran, from samples every `sampleMs` plus one at its start and end. */
