@@ -1125,13 +1125,24 @@ function wantsMembers(projection: Projection | undefined): boolean {
 /** `meta.created` and `meta.lastModified` from a resource's version (milliseconds, as SCIM clients expect). */
 function metaTimes(version: ResourceVersion | undefined): { created?: string; lastModified?: string } {
   if (!version) return {};
-  // Milliseconds, as `formatNanos(nanos).slice(0, 23)` would give them, without its string work.
-  const iso = (nanos: bigint) => new Date(Number(nanos / 1_000_000n)).toISOString();
-  return {
-    ...(version.createdAt !== undefined && { created: iso(version.createdAt) }),
-    lastModified: iso(version.at),
-  };
+  let times = metaTimesOf.get(version);
+  if (!times) {
+    // Milliseconds, as `formatNanos(nanos).slice(0, 23)` would give them, without its string work.
+    const iso = (nanos: bigint) => new Date(Number(nanos / 1_000_000n)).toISOString();
+    times = {
+      ...(version.createdAt !== undefined && { created: iso(version.createdAt) }),
+      lastModified: iso(version.at),
+    };
+    metaTimesOf.set(version, times);
+  }
+  return times;
 }
+
+/**
+ * `meta` times per version object: a store that hands out the same version object until it changes
+ * (the memory store) formats them once; a database's fresh objects are formatted each time.
+ */
+const metaTimesOf = new WeakMap<ResourceVersion, { created?: string; lastModified?: string }>();
 
 function versionOf(resource: unknown): string {
   return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;
