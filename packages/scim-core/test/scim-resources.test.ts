@@ -123,7 +123,13 @@ describe('groups', () => {
       { displayName: 'Eng', externalId: 'okta-eng', members: [{ value: 'u1' }, { value: 'u2' }, { value: 'u1' }] },
       { organizationId: 'org_1', id: 'g1' },
     );
-    expect(group).toEqual({ id: 'g1', organizationId: 'org_1', displayName: 'Eng', externalId: 'okta-eng', origin: 'scim' });
+    expect(group).toEqual({
+      id: 'g1',
+      organizationId: 'org_1',
+      displayName: 'Eng',
+      externalId: 'okta-eng',
+      origin: 'scim',
+    });
     expect(memberIds).toEqual(['u1', 'u2']);
     expect(groupToScim(group, [{ id: 'u1', display: 'Ada' }], meta)).toMatchObject({
       schemas: [SCHEMAS.group],
