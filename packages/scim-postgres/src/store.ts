@@ -7,10 +7,16 @@
  *   its resources in hash order, so overlapping sets never deadlock; above `MAX_RESOURCE_LOCKS`
  *   resources its organization exclusively instead), the engine's work, `commit`.
  * - Round trips: a transaction's first round trip takes its locks and reads the locked resources'
- *   versions and mirror rows; writes are queued and sent with `commit` in its last one. A read the
- *   cache cannot answer first sends the queued writes, so every read sees the transaction's own
- *   writes. An applied event costs 3 round trips (claim, begin+lock+read, write+commit), a
- *   duplicate 1.
+ *   versions, mirror rows and (for a group locked exclusively) member ids; writes are queued and
+ *   sent with `commit` in its last one. A read the cache cannot answer first sends the queued
+ *   writes, so every read sees the transaction's own writes. An applied event costs 3 round trips
+ *   (claim, begin+lock+read, write+commit), a duplicate 1, a group deletion 4 (the engine reads
+ *   the members before the transaction, to know what to lock).
+ * - Server work per event: the statements of a transaction are prepared once per connection and
+ *   run by name (prepared.ts), with one plan each; a locked user's membership changes are worked
+ *   out from its loaded row and only they are written; an unchanged row is not rewritten; the
+ *   claim's commit does not wait for its WAL flush (see `ASYNC_COMMIT`), so an applied event
+ *   waits for one flush, its completion's.
  */
 import {
   type ClaimRequest,
@@ -107,12 +113,23 @@ const lower = (value: string | undefined) => (value === undefined ? null : value
 /** Anything that runs a parameterized query: the pool, or a transaction's client. */
 type Queryable = Pick<pg.Pool, 'query'>;
 
+/**
+ * Appended to the claim when it is a transaction of its own: its commit then does not wait for its
+ * WAL flush (`set_config(…, true)` lasts to the end of the statement's transaction). Safe: a claim
+ * lost to a crash of the server is a lease that ended early while its worker's connection died
+ * with it, and the event's completion, committed durably, flushes the WAL past the claim anyway.
+ * It saves one of the two flushes an applied event waited for. Never inside a transaction, whose
+ * commit it would make non-durable too.
+ */
+const ASYNC_COMMIT = `,
+        set_config('synchronous_commit', 'off', true) as async_commit`;
+
 /** The SQL of every operation, for one schema. Parameterized; values never go into the text. */
 function statements(s: string) {
   return {
     // $1 environment, $2 organization, $3 event id. A row from before the ledger was scoped
     // (migration 3, `unscoped`) answers for its id in every scope while it is done or leased.
-    claim: `
+    claim: (durable: boolean) => `
       with legacy as (
         select state, outcome, expires_at from ${s}.ledger
         where event_id = $3 and unscoped and (state = 'done' or expires_at > $4::bigint)
@@ -127,7 +144,7 @@ function statements(s: string) {
       )
       select (select count(*) from claimed)::int as claimed,
         coalesce(legacy.state, l.state) as state, coalesce(legacy.outcome, l.outcome) as outcome,
-        coalesce(legacy.expires_at, l.expires_at) as expires_at
+        coalesce(legacy.expires_at, l.expires_at) as expires_at${durable ? '' : ASYNC_COMMIT}
       from (select 1) one
       left join legacy on true
       left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
@@ -164,17 +181,32 @@ function statements(s: string) {
       from (select hashtextextended(k, 0) h, bool_or(x) x, min(l) l
             from unnest($1::text[], $2::boolean[], $3::int[]) t(k, x, l)
             group by 1 order by 3, 1) locks`,
-    lockedRows: (table: 'users' | 'groups') => `
-      select t.body from unnest($1::text[], $2::text[]) r(organization_id, id)
+    // What a transaction reads of its locked resources, in one statement after the locks: their
+    // versions (k 0), users (1) and groups (2), and the first $10 member ids of each group it
+    // locked exclusively (3), in user_id order. Each through its primary key.
+    locked: `
+      select 0 as k, v.organization_id, v.kind, v.id, v.at, v.event_id, v.deleted, v.created_at, null::jsonb as body
+      from unnest($1::text[], $2::text[], $3::text[]) as r(organization_id, kind, id)
       cross join lateral (
-        select body from ${s}.${table} x where x.organization_id = r.organization_id and x.id = r.id limit 1
-      ) t`,
-    // The members of exclusively locked groups, each group's first $3 in user_id order.
-    lockedMembers: `
-      select r.organization_id, r.group_id, m.user_id from unnest($1::text[], $2::text[]) r(organization_id, group_id)
+        select * from ${s}.versions x
+        where x.organization_id = r.organization_id and x.kind = r.kind and x.id = r.id limit 1
+      ) v
+      union all
+      select 1, null, null, null, null, null, null, null, t.body from unnest($4::text[], $5::text[]) as r(organization_id, id)
+      cross join lateral (
+        select body from ${s}.users x where x.organization_id = r.organization_id and x.id = r.id limit 1
+      ) t
+      union all
+      select 2, null, null, null, null, null, null, null, t.body from unnest($6::text[], $7::text[]) as r(organization_id, id)
+      cross join lateral (
+        select body from ${s}.groups x where x.organization_id = r.organization_id and x.id = r.id limit 1
+      ) t
+      union all
+      select 3, r.organization_id, r.group_id, m.user_id, null, null, null, null, null
+      from unnest($8::text[], $9::text[]) as r(organization_id, group_id)
       cross join lateral (
         select user_id from ${s}.memberships x
-        where x.organization_id = r.organization_id and x.group_id = r.group_id order by user_id limit $3
+        where x.organization_id = r.organization_id and x.group_id = r.group_id order by user_id limit $10
       ) m`,
     getUser: `select body from ${s}.users where organization_id = $1 and id = $2`,
     // Any number of distinct users in one statement ($1–$7 one element per user, $8–$10 one per
@@ -317,12 +349,10 @@ type Sql = ReturnType<typeof statements>;
 /** The statements of a transaction's round trips, prepared on each connection (see prepared.ts). */
 function preparedStatements(sql: Sql) {
   return {
-    claim: preparedStatement(sql.claim),
+    claim: preparedStatement(sql.claim(true)),
     lock: preparedStatement(sql.lock),
     versions: preparedStatement(sql.versions),
-    lockedUsers: preparedStatement(sql.lockedRows('users')),
-    lockedGroups: preparedStatement(sql.lockedRows('groups')),
-    lockedMembers: preparedStatement(sql.lockedMembers),
+    locked: preparedStatement(sql.locked),
     upsertVersion: preparedStatement(sql.upsertVersion),
     putUsers: preparedStatement(sql.putUsers),
     putUserRow: preparedStatement(sql.putUserRow),
@@ -395,36 +425,24 @@ interface ClaimRow {
   expires_at: string | null;
 }
 
-/**
- * What the claim's own transaction sets for itself (`set_config(…, true)`, undone at its end): the
- * prepared claim's one plan, and a commit that does not wait for its WAL flush. The latter is
- * safe: a claim lost to a crash of the server is a lease that ended early while its worker's
- * connection died with it, and the event's completion, committed durably, flushes the WAL past
- * the claim anyway. It saves one of the two flushes an applied event waited for.
- */
-const CLAIM_SETTINGS =
-  "select set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)";
-
 /** The operations over the pool, outside transactions. */
 class Operations implements StoreOperations {
+  /** The claim as a transaction of its own, a named statement (pg prepares it once per connection). */
+  readonly #claim: { name: string; text: string };
+
   constructor(
     protected readonly db: Queryable,
     protected readonly sql: Sql,
     protected readonly prepared: Prepared,
-    /** The pool, for the claim's own transaction on a prepared connection (see `CLAIM_SETTINGS`). */
-    private readonly pool?: pg.Pool,
-  ) {}
+  ) {
+    const text = sql.claim(false);
+    this.#claim = { name: preparedStatement(text).name, text };
+  }
 
-  /** The claim statement's one row, in its own transaction. */
+  /** The claim statement's one row. */
   protected async claimRow(values: unknown[]): Promise<ClaimRow> {
-    const preparedList = Object.values(this.prepared);
-    return withClient(this.pool as pg.Pool, async (client) => {
-      await prepareOn(client, preparedList);
-      const results = (await client.query(
-        `${CLAIM_SETTINGS};\n${executeText(client, this.prepared.claim, values)}`,
-      )) as unknown as pg.QueryResult[];
-      return results[1]?.rows[0] as ClaimRow;
-    });
+    const { rows } = await this.db.query({ ...this.#claim, values });
+    return rows[0] as ClaimRow;
   }
 
   async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
@@ -612,11 +630,31 @@ export const MAX_RESOURCE_LOCKS = 256;
  */
 const FLUSH_ROWS = 1_000;
 
-interface MemberRow {
-  organization_id: string;
-  group_id: string;
-  user_id: string;
+/** A row of `locked`: by `k`, a version (0), a user's body (1), a group's (2), a member (3: group in `kind`, user in `id`). */
+interface LockedRow {
+  k: 0 | 1 | 2 | 3;
+  organization_id: string | null;
+  kind: string | null;
+  id: string | null;
+  at: string | null;
+  event_id: string | null;
+  deleted: boolean | null;
+  created_at: string | null;
+  body: DirectoryUser | DirectoryGroup | null;
 }
+
+/**
+ * How a round trip's prepared statements are planned. With a few resources, one generic plan per
+ * connection serves every event (planning had been a fifth of the server's time per event); a
+ * large set (an organization locked whole) is planned for each execution, for its arrays' real
+ * sizes, where a plan matters. Set for the round trip only (`set_config(…, true)`), the app's own
+ * value kept aside and put back at its end (`PLAN_RESTORE`), so a handler's queries on the
+ * transaction's connection are planned as the app configured them.
+ */
+type PlanMode = 'force_generic_plan' | 'force_custom_plan';
+const planMode = (mode: PlanMode) =>
+  `select set_config('scim_sync.plan_cache_mode', current_setting('plan_cache_mode'), true), set_config('plan_cache_mode', '${mode}', true)`;
+const PLAN_RESTORE = "select set_config('plan_cache_mode', current_setting('scim_sync.plan_cache_mode'), true)";
 
 /** One queued write, sent in order before the next uncached read or at commit. */
 type QueuedWrite =
@@ -665,6 +703,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
    */
   readonly #members = new Map<string, string[]>();
   readonly #exclusive = new Set<string>();
+  /** How its statements are planned: a few resources one plan for all, a large set each time (see `planMode`). */
+  #planMode: PlanMode = 'force_generic_plan';
   /** Organizations locked whole (a set above `MAX_RESOURCE_LOCKS`): every resource in them is writable. */
   readonly #organizations = new Set<string>();
 
@@ -690,11 +730,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   prime(
     exclusive: readonly ResourceRef[],
     shared: readonly ResourceRef[],
-    versions: VersionRow[],
-    users: { body: DirectoryUser }[],
-    groups: { body: DirectoryGroup }[],
     exclusiveGroups: readonly ResourceRef[],
-    members: MemberRow[],
+    rows: readonly LockedRow[],
   ) {
     for (const ref of [...shared, ...exclusive]) {
       this.#versions.set(resourceKey(ref), undefined);
@@ -702,11 +739,17 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       if (ref.kind === 'group') this.#groups.set(`${ref.organizationId}\u0000${ref.id}`, undefined);
     }
     for (const ref of exclusive) this.#exclusive.add(`${ref.kind}\u0000${ref.organizationId}\u0000${ref.id}`);
-    for (const row of versions) this.#versions.set(resourceKey(refOf(row)), toVersion(row));
-    for (const { body } of users) this.#users.set(`${body.organizationId}\u0000${body.id}`, body);
-    for (const { body } of groups) this.#groups.set(`${body.organizationId}\u0000${body.id}`, body);
     for (const ref of exclusiveGroups) this.#members.set(`${ref.organizationId}\u0000${ref.id}`, []);
-    for (const row of members) this.#members.get(`${row.organization_id}\u0000${row.group_id}`)?.push(row.user_id);
+    for (const row of rows) {
+      if (row.k === 0) this.#versions.set(resourceKey(refOf(row as VersionRow)), toVersion(row as VersionRow));
+      else if (row.k === 1) {
+        const body = row.body as DirectoryUser;
+        this.#users.set(`${body.organizationId}\u0000${body.id}`, body);
+      } else if (row.k === 2) {
+        const body = row.body as DirectoryGroup;
+        this.#groups.set(`${body.organizationId}\u0000${body.id}`, body);
+      } else this.#members.get(`${row.organization_id}\u0000${row.kind}`)?.push(row.id as string);
+    }
     // A group read to its limit may have more: those go to the table.
     for (const [key, ids] of this.#members) if (ids.length > MAX_RESOURCE_LOCKS) this.#members.delete(key);
   }
@@ -714,6 +757,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   /** The transaction holds the whole of these organizations, and no resource was loaded ahead. */
   lockWhole(organizationIds: Iterable<string>) {
     for (const organizationId of organizationIds) this.#organizations.add(organizationId);
+    this.#planMode = 'force_custom_plan';
   }
 
   #writable(kind: ResourceRef['kind'], organizationId: string, id: string): boolean {
@@ -753,15 +797,19 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     let rows = 0;
     for (const statement of statements) {
       if (round.length > 0 && rows + statement.rows > FLUSH_ROWS) {
-        await this.client.query(round.join(';\n'));
+        await this.#send(round, false);
         round = [];
         rows = 0;
       }
       round.push(statement.text);
       rows += statement.rows;
     }
-    if (commit) round.push('commit');
-    if (round.length > 0) await this.client.query(round.join(';\n'));
+    if (round.length > 0 || commit) await this.#send(round, commit);
+  }
+
+  /** One round trip of writes, under the transaction's plan mode, which the app's own queries never see. */
+  async #send(statements: readonly string[], commit: boolean): Promise<void> {
+    await this.client.query([planMode(this.#planMode), ...statements, commit ? 'commit' : PLAN_RESTORE].join(';\n'));
   }
 
   /** The statements of users put with their stored rows known: rows, then membership differences. */
@@ -1083,7 +1131,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   };
 
   // The pool's operations, each waiting for the migrations on first use.
-  const direct = new Operations(pool, sql, prepared, pool);
+  const direct = new Operations(pool, sql, prepared);
   const operations: Record<string, unknown> = {};
   for (const name of Object.getOwnPropertyNames(Operations.prototype)) {
     if (name === 'constructor') continue;
@@ -1237,44 +1285,34 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       locks.map((l) => l.level),
     ]);
     if (whole) {
-      // Planned for each execution, for the arrays' real sizes: a large set is where a plan matters.
-      await client.query(`begin;\nset local plan_cache_mode = force_custom_plan;\n${lock}`);
+      await client.query(['begin', planMode('force_custom_plan'), lock, PLAN_RESTORE].join(';\n'));
       tx.lockWhole(organizations);
       return;
     }
     const users = all.filter((r) => r.kind === 'user');
     const groups = all.filter((r) => r.kind === 'group');
     const exclusiveGroups = resources.filter((r) => r.kind === 'group');
-    const byId = (list: readonly ResourceRef[]) => [list.map((r) => r.organizationId), list.map((r) => r.id)];
-    const none = 'select null where false';
     const results = (await client.query(
       [
         'begin',
-        // A few resources: one plan per connection serves them all (planning was a fifth of the
-        // server's time per event). Large sets take the path above.
-        'set local plan_cache_mode = force_generic_plan',
+        planMode('force_generic_plan'),
         lock,
-        executeText(client, prepared.versions, [
+        executeText(client, prepared.locked, [
           all.map((r) => r.organizationId),
           all.map((r) => r.kind),
           all.map((r) => r.id),
+          users.map((r) => r.organizationId),
+          users.map((r) => r.id),
+          groups.map((r) => r.organizationId),
+          groups.map((r) => r.id),
+          exclusiveGroups.map((r) => r.organizationId),
+          exclusiveGroups.map((r) => r.id),
+          MAX_RESOURCE_LOCKS + 1,
         ]),
-        users.length > 0 ? executeText(client, prepared.lockedUsers, byId(users)) : none,
-        groups.length > 0 ? executeText(client, prepared.lockedGroups, byId(groups)) : none,
-        exclusiveGroups.length > 0
-          ? executeText(client, prepared.lockedMembers, [...byId(exclusiveGroups), MAX_RESOURCE_LOCKS + 1])
-          : none,
+        PLAN_RESTORE,
       ].join(';\n'),
     )) as unknown as pg.QueryResult[];
-    tx.prime(
-      resources,
-      shared,
-      results[3]?.rows as VersionRow[],
-      results[4]?.rows as { body: DirectoryUser }[],
-      results[5]?.rows as { body: DirectoryGroup }[],
-      exclusiveGroups,
-      results[6]?.rows as MemberRow[],
-    );
+    tx.prime(resources, shared, exclusiveGroups, (results[3]?.rows ?? []) as LockedRow[]);
   }
 
   return {

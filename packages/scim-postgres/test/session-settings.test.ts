@@ -1,0 +1,84 @@
+/**
+ * The store tunes its own statements per round trip (the claim's commit does not wait for its WAL
+ * flush; a transaction's statements use one plan each), and none of it may reach the app: a
+ * handler's queries on the transaction's connection run with the connection's own settings, its
+ * commit is durable, and the pooled connection is handed back as it was lent.
+ */
+import {
+  createEngine,
+  type IncomingEvent,
+  normalizeScalekitEvent,
+  type ProvisioningHandlers,
+  parseScalekitEvent,
+} from '@org/scim-core';
+import { createEventFactory } from '@org/scim-testing';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type PostgresStore, postgresStore, transactionClient } from '../src/index.js';
+import { DATABASE_URL, freshSchema } from './database.js';
+
+let pool: pg.Pool;
+let store: PostgresStore;
+const factory = createEventFactory({ organizationId: 'org_settings' });
+
+function event(raw: unknown): IncomingEvent {
+  const parsed = parseScalekitEvent(raw);
+  if (!parsed.success) throw new Error('the factory made an invalid event');
+  return normalizeScalekitEvent(parsed.value);
+}
+
+const settings = async (client: pg.PoolClient | pg.Pool) => {
+  const { rows } = await client.query<{ commit: string; plans: string }>(
+    `select current_setting('synchronous_commit') as commit, current_setting('plan_cache_mode') as plans`,
+  );
+  return rows[0];
+};
+
+beforeAll(async () => {
+  // One connection, so every claim, transaction and check below shares it.
+  pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+  store = postgresStore({ pool, schema: freshSchema('settings') });
+  await store.migrate();
+});
+
+afterAll(async () => {
+  await pool?.query(`drop schema if exists ${store.schema} cascade`);
+  await pool?.end();
+});
+
+it("runs a handler's queries with the connection's own settings: durable commit, the app's plan mode", async () => {
+  const seen: unknown[] = [];
+  const record: ProvisioningHandlers['userCreated'] = async ({ tx }) => {
+    seen.push(await settings(transactionClient(tx)));
+  };
+  const engine = createEngine({ store, handlers: { userCreated: record, groupCreated: record } });
+  const group = factory.groupCreated({ id: 'dirgroup_1', display_name: 'Team' });
+  expect((await engine.process(event(group))).status).toBe('applied');
+  const user = factory.userCreated({ id: 'diruser_1', email: 'ada@example.com', groups: [{ id: 'dirgroup_1' }] });
+  expect((await engine.process(event(user))).status).toBe('applied');
+  expect(seen).toEqual([
+    { commit: 'on', plans: 'auto' },
+    { commit: 'on', plans: 'auto' },
+  ]);
+  // And the connection goes back to the pool as it came.
+  expect(await settings(pool)).toEqual({ commit: 'on', plans: 'auto' });
+});
+
+it("keeps a handler's own setting across the store's round trips within its transaction", async () => {
+  const seen: unknown[] = [];
+  const engine = createEngine({
+    store,
+    handlers: {
+      userCreated: async ({ tx, user }) => {
+        await transactionClient(tx).query('set local plan_cache_mode = force_custom_plan');
+        // A read the transaction's cache cannot answer: the store sends its queued writes first.
+        await tx.findUser(user.organizationId, { email: 'nobody@example.com' });
+        seen.push(await settings(transactionClient(tx)));
+      },
+    },
+  });
+  const user = factory.userCreated({ id: 'diruser_2', email: 'grace@example.com' });
+  expect((await engine.process(event(user))).status).toBe('applied');
+  expect(seen).toEqual([{ commit: 'on', plans: 'force_custom_plan' }]);
+  expect(await settings(pool)).toEqual({ commit: 'on', plans: 'auto' });
+});
