@@ -453,6 +453,31 @@ describe('large groups over SCIM on memoryStore()', () => {
     expect(Object.keys(values.body).sort()).toEqual(['id', 'members', 'schemas']);
     const noDisplay = await scim('GET', '/Groups/large?excludedAttributes=members.display');
     expect(noDisplay.body.members[0]).toEqual({ value: large.inside[0], $ref: whole.members[0].$ref, type: 'User' });
+    // Okta's lookup asks without excludedAttributes=members: the list answers the group with its
+    // members, streamed a page at a time as a GET is, never listed whole.
+    counting.reset();
+    const listed = await server.handle(
+      new Request(`https://app.test/scim/v2/Groups?filter=${encodeURIComponent('displayName eq "group LARGE"')}`, {
+        headers: { authorization: `Bearer ${token.token}` },
+      }),
+    );
+    const listReader = (listed.body as ReadableStream<Uint8Array>).getReader();
+    const listChunks: Uint8Array[] = [];
+    for (let read = await listReader.read(); !read.done; read = await listReader.read()) listChunks.push(read.value);
+    const listBytes = listChunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    expect(listChunks.length).toBeGreaterThanOrEqual(100_000 / 500);
+    expect(Math.max(...listChunks.map((chunk) => chunk.length))).toBeLessThan(listBytes / 50);
+    const list = JSON.parse(Buffer.concat(listChunks).toString('utf8'));
+    expect(list).toMatchObject({ totalResults: 1, itemsPerPage: 1, startIndex: 1 });
+    expect(list.Resources[0].members.map((m: { value: string }) => m.value)).toEqual(large.inside);
+    expect(list.Resources[0]).toMatchObject({ id: 'large', displayName: 'Group large' });
+    expect(counting.counts.get('listGroupMemberIds') ?? 0).toBe(0);
+    // Both groups in one list: the small one inline, the large one streamed, in id order.
+    const both = await scim('GET', '/Groups?attributes=displayName,members.value');
+    expect(both.body.Resources.map((g: { id: string; members?: unknown[] }) => [g.id, g.members?.length])).toEqual([
+      ['large', 100_000],
+      ['small', small.inside.length],
+    ]);
     // A small group is one body, exactly as before.
     const smallGroup = await scim('GET', '/Groups/small');
     expect(smallGroup.body.members.map((m: { value: string }) => m.value)).toEqual(small.inside);

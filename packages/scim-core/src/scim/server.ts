@@ -466,10 +466,11 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     organizationId: string,
     collected: Pick<Collected<T>, 'rows' | 'ids'>,
     projection: Projection | undefined,
-  ): Promise<JsonObject[]> {
+  ): Promise<ListItem[]> {
     const rows =
       collected.rows ??
       (await kind.getMany(organizationId, collected.ids)).filter((row): row is T => row !== undefined);
+    if (kind.answer && wantsMembers(projection)) return kind.answer(organizationId, rows, projection);
     const answer = { members: wantsMembers(projection) };
     return (await kind.render(organizationId, rows, answer)).map((resource) => project(resource, projection));
   }
@@ -579,6 +580,17 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       unique: new Set(['id']),
       render: (_organizationId, groups, { members }) =>
         Promise.all(groups.map((group) => renderGroup(group, discovery, members))),
+      // Members wanted: counted first, so a large group is streamed, never listed whole (Okta's
+      // `displayName eq` lookup asks without `excludedAttributes=members`).
+      answer: (_organizationId, groups, projection) =>
+        Promise.all(
+          groups.map(async (group): Promise<ListItem> => {
+            const bare = await renderGroupCounted(group, discovery, false);
+            if (bare.count > LARGE_GROUP) return streamedGroup(group, discovery, projection, bare.resource);
+            const resource = bare.count === 0 ? bare.resource : await renderGroup(group, discovery);
+            return project(resource, projection);
+          }),
+        ),
     };
   }
 
@@ -648,8 +660,8 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
   /**
    * A 200 with the group as `projection` shapes it. Up to `LARGE_GROUP` members it is one JSON
-   * body; above, its members are streamed a page at a time (`pageGroupMemberIds`, then `getUsers`
-   * for their display names), so a group of 100,000 is never one array of users nor one string.
+   * body; above, its members are streamed a page at a time (`streamedGroup`), so a group of 100,000
+   * is never one array of users nor one string.
    */
   async function groupAnswer(
     group: DirectoryGroup,
@@ -665,8 +677,26 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       const resource = await renderGroup(group, discovery);
       return json(200, project(resource, projection), { etag: versionOf(resource) });
     }
+    return {
+      status: 200,
+      headers: { 'content-type': CONTENT_TYPE, etag: versionOf(bare.resource) },
+      body: streamedGroup(group, discovery, projection, bare.resource).chunks(),
+    };
+  }
+
+  /**
+   * A group over `LARGE_GROUP` members as JSON in chunks, shaped by `projection`: its members read a
+   * page at a time (`pageGroupMemberIds`, then `getUsers` for their display names) when the writer
+   * asks for the next chunk. `bare` is the group rendered without members.
+   */
+  function streamedGroup(
+    group: DirectoryGroup,
+    discovery: DiscoveryOptions,
+    projection: Projection | undefined,
+    bare: JsonObject,
+  ): Streamed {
     const { organizationId, id } = group;
-    const head = JSON.stringify(project(bare.resource, projection));
+    const head = JSON.stringify(project(bare, projection));
     /** A page of members as the projection shapes them. */
     const shaped = async (ids: readonly string[]) => {
       const users = await store.getUsers(organizationId, ids);
@@ -702,11 +732,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         yield text;
       }
     }
-    return {
-      status: 200,
-      headers: { 'content-type': CONTENT_TYPE, etag: versionOf(bare.resource) },
-      body: chunks(),
-    };
+    return { id, chunks };
   }
 
   /**
@@ -1003,6 +1029,18 @@ function pathOf(url: string): string {
 
 type JsonObject = Record<string, unknown>;
 
+/** A resource whose JSON is written in chunks as the writer asks (a group over `LARGE_GROUP` members). */
+interface Streamed {
+  readonly id: string;
+  chunks(): AsyncIterable<string>;
+}
+
+/** One resource of a list answer. */
+type ListItem = JsonObject | Streamed;
+
+const isStreamed = (item: unknown): item is Streamed =>
+  typeof (item as Partial<Streamed> | null)?.chunks === 'function';
+
 /** `attributes` / `excludedAttributes`, resolved. */
 interface Projection {
   readonly only: readonly ResolvedPath[] | undefined;
@@ -1058,6 +1096,11 @@ interface ResourceKinds<T> {
   unique: ReadonlySet<string>;
   /** Rows as SCIM JSON; `members: false` leaves a group's members out. */
   render(organizationId: string, rows: readonly T[], options: { members: boolean }): Promise<JsonObject[]>;
+  /**
+   * Rows as a list answer holds them, shaped by `projection`, where that differs from `render`: a
+   * group over `LARGE_GROUP` members comes as chunks, its members read a page at a time.
+   */
+  answer?(organizationId: string, rows: readonly T[], projection: Projection | undefined): Promise<ListItem[]>;
 }
 
 /** Endpoint names by lower-cased spelling: clients send `/users` and `/serviceproviderconfig` too. */
@@ -1421,7 +1464,8 @@ function sortKey(resource: JsonObject, path: ResolvedPath): string | number {
  */
 function listJson(resources: readonly unknown[], startIndex: number, totalResults: number): ScimAnswer {
   const headers = { 'content-type': CONTENT_TYPE };
-  if (resources.length <= RENDER_CHUNK) {
+  const streamed = resources.some(isStreamed);
+  if (resources.length <= RENDER_CHUNK && !streamed) {
     return { status: 200, headers, body: JSON.stringify(listResponse(resources, startIndex, totalResults)) };
   }
   // `head` ends with `"Resources":[]}`: the resources go between the brackets.
@@ -1432,7 +1476,15 @@ function listJson(resources: readonly unknown[], startIndex: number, totalResult
       if (next > 0) await nextTurn();
       const end = Math.min(next + RENDER_CHUNK, resources.length);
       let text = '';
-      for (; next < end; next++) text += `${next > 0 ? ',' : ''}${JSON.stringify(resources[next])}`;
+      for (; next < end; next++) {
+        const item = resources[next];
+        if (isStreamed(item)) {
+          // A large group: what is pending goes first, then the group's own chunks.
+          yield `${text}${next > 0 ? ',' : ''}`;
+          text = '';
+          yield* item.chunks();
+        } else text += `${next > 0 ? ',' : ''}${JSON.stringify(item)}`;
+      }
       yield next < resources.length ? text : `${text}]}`;
     }
   }
