@@ -239,35 +239,37 @@ export function runExampleContractSuite(
     postgres(databaseUrl, options.connect),
     mysql(options.mysqlUrl ?? process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test', options.connectMysql),
   ];
-  describe.each(databases)(`example contract: ${name}, $title`, (database) => {
-    let sql: SqlPool | undefined;
-    const started: DatabaseEnv[] = [];
-    /**
-     * Fresh tables for one app start: the schema `scim_ex_hono_4242_a1b2c3_main` on PostgreSQL, the
-     * prefix `scim_ex_hono_4242_a1b2c3_main_` on MySQL; dropped after the run.
-     */
-    const fresh = (tag: string): DatabaseEnv => {
-      const env = database.env(`scim_ex_${slug}_${run}_${tag}`);
-      started.push(env);
-      return env;
-    };
-    const db = (): SqlPool => {
-      sql ??= database.connect(database.url);
-      return sql;
-    };
+  for (const database of databases) {
+    describe(`example contract: ${name}, ${database.title}`, () => {
+      let sql: SqlPool | undefined;
+      const started: DatabaseEnv[] = [];
+      /**
+       * Fresh tables for one app start: the schema `scim_ex_hono_4242_a1b2c3_main` on PostgreSQL, the
+       * prefix `scim_ex_hono_4242_a1b2c3_main_` on MySQL; dropped after the run.
+       */
+      const fresh = (tag: string): DatabaseEnv => {
+        const env = database.env(`scim_ex_${slug}_${run}_${tag}`);
+        started.push(env);
+        return env;
+      };
+      const db = (): SqlPool => {
+        sql ??= database.connect(database.url);
+        return sql;
+      };
 
-    // Runs after the nested describes' own `afterAll`, so every app has stopped by then.
-    afterAll(async () => {
-      for (const env of started) await database.drop(db(), env);
-      await sql?.end();
+      // Runs after the nested describes' own `afterAll`, so every app has stopped by then.
+      afterAll(async () => {
+        for (const env of started) await database.drop(db(), env);
+        await sql?.end();
+      });
+
+      runContract(start, secret, fresh);
+      runDatabaseChecks(start, secret, fresh, db, database);
     });
-
-    runContract(start, secret, fresh);
-    runDatabaseChecks(start, secret, fresh, db, database);
-  });
+  }
 }
 
-/** The contract itself: the same tests on either store. `database(tag)` names the store of each app started. */
+/** The contract itself: the same tests on every store. `database(tag)` names the store of each app started. */
 function runContract(
   start: (env: ExampleEnv) => Promise<ExampleServer>,
   secret: string,
