@@ -396,8 +396,8 @@ async function main() {
     if (perEvent('group delete') > TARGET_APPLIED) {
       notes.push(
         `group delete: ${perEvent('group delete').toFixed(2)} = claim, the engine's read of the members before the transaction ` +
-          '(store.listGroupMemberIds, to lock them), begin + locks + read, the members read again under the locks ' +
-          '(tx.listGroupMemberIds: not served from the primed cache), writes + commit',
+          '(store.listGroupMemberIds, to know what to lock), begin + locks + read (the members again, under the locks), ' +
+          'writes + commit; 3 needs the engine to leave finding and locking the members to the transaction',
       );
     }
     const withGroups = Math.max(perEvent('user upsert, joins groups'), perEvent('user upsert, groups unchanged'));

@@ -4,6 +4,11 @@
  * plans each once per connection instead of once per event, which was most of its CPU time per
  * event. A statement's name is a hash of its text, schema included, so every store (and every copy
  * of this module) on a connection agrees on what a name means.
+ *
+ * A connection that loses them (the app ran `discard all`), or a pooler that hands each transaction
+ * another server connection (PgBouncer in transaction mode keeps no `prepare`), shows as error
+ * 26000 ("prepared statement … does not exist"): that transaction fails (its event is redelivered)
+ * and the store sends its statements with their values written in from then on, as before.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -11,14 +16,16 @@ import type pg from 'pg';
 export interface PreparedStatement {
   readonly name: string;
   readonly text: string;
+  /** Shared by one store's statements: whether they are still run by name. */
+  readonly use: { prepared: boolean };
 }
 
 /** The names a connection holds, on its client (which pg-pool keeps for the connection's life). */
 const HELD = Symbol.for('@org/scim-postgres.prepared');
 type Tracked = pg.PoolClient & { [HELD]?: Set<string> };
 
-export function preparedStatement(text: string): PreparedStatement {
-  return { name: `scim_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text };
+export function preparedStatement(text: string, use: { prepared: boolean }): PreparedStatement {
+  return { name: `scim_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, use };
 }
 
 /**
@@ -26,6 +33,7 @@ export function preparedStatement(text: string): PreparedStatement {
  * transaction, none after. Called outside any transaction, so a failed one cannot undo them.
  */
 export async function prepareOn(client: pg.PoolClient, statements: readonly PreparedStatement[]): Promise<void> {
+  if (!statements[0]?.use.prepared) return;
   const tracked = client as Tracked;
   tracked[HELD] ??= new Set();
   const held = tracked[HELD];
@@ -43,16 +51,19 @@ export async function prepareOn(client: pg.PoolClient, statements: readonly Prep
   for (const statement of todo) held.add(statement.name);
 }
 
-/**
- * Forgets what `client` was known to hold, after an error that says a name is gone (the app ran
- * `deallocate all` or `discard all` on the connection): the next transaction prepares again.
- */
-export function forgetPrepared(client: pg.PoolClient, error: unknown): void {
-  if ((error as { code?: unknown } | null)?.code === '26000') (client as Tracked)[HELD]?.clear();
+/** After an error: a prepared statement the server does not know turns running them by name off. */
+export function notePreparedError(use: { prepared: boolean }, error: unknown): void {
+  if ((error as { code?: unknown } | null)?.code === '26000') use.prepared = false;
 }
 
-/** `execute name(…)` with each value written as a literal by pg's escaping, for a multi-statement string. */
+/**
+ * `execute name(…)`, or once that is off the statement itself, each value written as a literal by
+ * pg's escaping, for a multi-statement string.
+ */
 export function executeText(client: pg.PoolClient, statement: PreparedStatement, values: readonly unknown[]): string {
+  if (!statement.use.prepared) {
+    return statement.text.replace(/\$(\d+)/g, (_, n: string) => literal(client, values[Number(n) - 1]));
+  }
   return `execute ${statement.name}(${values.map((value) => literal(client, value)).join(', ')})`;
 }
 
@@ -69,5 +80,10 @@ function literal(client: pg.PoolClient, value: unknown): string {
     const type = typeof first === 'boolean' ? 'boolean' : typeof first === 'number' ? 'integer' : 'text';
     return `array[${value.map((v) => literal(client, v)).join(',')}]::${type}[]`;
   }
-  return client.escapeLiteral(String(value));
+  const text = String(value);
+  // Most values (ids, a user's JSON) hold neither quote nor backslash: as they are, without pg's
+  // character-by-character copy.
+  return UNSAFE.test(text) ? client.escapeLiteral(text) : `'${text}'`;
 }
+
+const UNSAFE = /['\\]/;

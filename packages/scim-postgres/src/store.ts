@@ -50,7 +50,13 @@ import {
 import pg from 'pg';
 import { withClient } from './client.js';
 import { runMigrations } from './migrations.js';
-import { executeText, forgetPrepared, type PreparedStatement, preparedStatement, prepareOn } from './prepared.js';
+import {
+  executeText,
+  notePreparedError,
+  type PreparedStatement,
+  preparedStatement as prepare,
+  prepareOn,
+} from './prepared.js';
 
 export interface PostgresStoreOptions {
   /** An existing pool (the app's own, so handlers can share its transactions). */
@@ -258,6 +264,10 @@ function statements(s: string) {
         user_name_key = excluded.user_name_key, email_lower = excluded.email_lower,
         fingerprint = excluded.fingerprint, body = excluded.body
       where u.fingerprint is distinct from excluded.fingerprint`,
+    addMembership: `
+      insert into ${s}.memberships (organization_id, user_id, group_id) values ($1, $2, $3) on conflict do nothing`,
+    removeMembership: `
+      delete from ${s}.memberships where organization_id = $1 and group_id = $3 and user_id = $2`,
     addMemberships: `
       insert into ${s}.memberships (organization_id, user_id, group_id)
       select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
@@ -348,21 +358,32 @@ type Sql = ReturnType<typeof statements>;
 
 /** The statements of a transaction's round trips, prepared on each connection (see prepared.ts). */
 function preparedStatements(sql: Sql) {
-  return {
+  const use = { prepared: true };
+  const preparedStatement = (text: string) => prepare(text, use);
+  const statements = {
     claim: preparedStatement(sql.claim(true)),
     lock: preparedStatement(sql.lock),
-    versions: preparedStatement(sql.versions),
     locked: preparedStatement(sql.locked),
     upsertVersion: preparedStatement(sql.upsertVersion),
     putUsers: preparedStatement(sql.putUsers),
     putUserRow: preparedStatement(sql.putUserRow),
     putUserRows: preparedStatement(sql.putUserRows),
+    addMembership: preparedStatement(sql.addMembership),
     addMemberships: preparedStatement(sql.addMemberships),
+    removeMembership: preparedStatement(sql.removeMembership),
     removeMemberships: preparedStatement(sql.removeMemberships),
     deleteUser: preparedStatement(sql.deleteUser),
     putGroup: preparedStatement(sql.putGroup),
     deleteGroup: preparedStatement(sql.deleteGroup),
     complete: preparedStatement(sql.complete),
+  };
+  return {
+    use,
+    /** Prepared by `prepare` on each connection a transaction runs on. */
+    statements,
+    ...statements,
+    /** The claim as a transaction of its own: a statement pg names and prepares itself (extended protocol). */
+    claimAlone: preparedStatement(sql.claim(false)),
   };
 }
 type Prepared = ReturnType<typeof preparedStatements>;
@@ -427,22 +448,24 @@ interface ClaimRow {
 
 /** The operations over the pool, outside transactions. */
 class Operations implements StoreOperations {
-  /** The claim as a transaction of its own, a named statement (pg prepares it once per connection). */
-  readonly #claim: { name: string; text: string };
-
   constructor(
     protected readonly db: Queryable,
     protected readonly sql: Sql,
     protected readonly prepared: Prepared,
-  ) {
-    const text = sql.claim(false);
-    this.#claim = { name: preparedStatement(text).name, text };
-  }
+  ) {}
 
   /** The claim statement's one row. */
   protected async claimRow(values: unknown[]): Promise<ClaimRow> {
-    const { rows } = await this.db.query({ ...this.#claim, values });
-    return rows[0] as ClaimRow;
+    const { claimAlone: claim, use } = this.prepared;
+    try {
+      const { rows } = await this.db.query(
+        use.prepared ? { name: claim.name, text: claim.text, values } : { text: claim.text, values },
+      );
+      return rows[0] as ClaimRow;
+    } catch (error) {
+      notePreparedError(use, error);
+      throw error;
+    }
   }
 
   async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
@@ -807,9 +830,17 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     if (round.length > 0 || commit) await this.#send(round, commit);
   }
 
-  /** One round trip of writes, under the transaction's plan mode, which the app's own queries never see. */
+  /**
+   * One round trip of writes. With a few resources they are the scalar statements (a row, a
+   * version, a membership), whose one plan PostgreSQL settles on by itself; a large set plans its
+   * arrays for their sizes, under a plan mode the app's own queries never see (see `planMode`).
+   */
   async #send(statements: readonly string[], commit: boolean): Promise<void> {
-    await this.client.query([planMode(this.#planMode), ...statements, commit ? 'commit' : PLAN_RESTORE].join(';\n'));
+    const round =
+      this.#planMode === 'force_generic_plan'
+        ? [...statements, ...(commit ? ['commit'] : [])]
+        : [planMode(this.#planMode), ...statements, commit ? 'commit' : PLAN_RESTORE];
+    if (round.length > 0) await this.client.query(round.join(';\n'));
   }
 
   /** The statements of users put with their stored rows known: rows, then membership differences. */
@@ -829,15 +860,16 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       for (const id of after) if (!before.has(id)) pushPair(added, user, id);
       for (const id of before) if (!after.has(id)) pushPair(removed, user, id);
     }
-    if (removed[0]?.length) {
-      statements.push({
-        text: executeText(this.client, this.prepared.removeMemberships, removed),
-        rows: removed[0].length,
-      });
-    }
-    if (added[0]?.length) {
-      statements.push({ text: executeText(this.client, this.prepared.addMemberships, added), rows: added[0].length });
-    }
+    // One pair (a user joining or leaving one group, the usual change) as scalars: a plan that
+    // fits every pair, where arrays would be planned for their sizes each time.
+    const pairs = (list: string[][], one: PreparedStatement, many: PreparedStatement) => {
+      const n = list[0]?.length ?? 0;
+      if (n === 0) return;
+      const values = n === 1 ? list.map((column) => column[0]) : list;
+      statements.push({ text: executeText(this.client, n === 1 ? one : many, values), rows: n });
+    };
+    pairs(removed, this.prepared.removeMembership, this.prepared.removeMemberships);
+    pairs(added, this.prepared.addMembership, this.prepared.addMemberships);
     return statements;
   }
 
@@ -1119,7 +1151,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const quoted = pg.escapeIdentifier(schema);
   const sql = statements(quoted);
   const prepared = preparedStatements(sql);
-  const preparedList = Object.values(prepared);
+  const preparedList = Object.values(prepared.statements);
   let ready: Promise<unknown> | undefined = options.migrate === false ? Promise.resolve() : undefined;
   const migrate = () => runMigrations(pool, schema, quoted);
   const ensureReady = () => {
@@ -1232,7 +1264,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         await tx.flush(true);
         return result;
       } catch (error) {
-        forgetPrepared(client, error);
+        notePreparedError(prepared.use, error);
         await client.query('rollback').catch(ignore);
         throw error;
       }

@@ -2,15 +2,10 @@
  * The store tunes its own statements per round trip (the claim's commit does not wait for its WAL
  * flush; a transaction's statements use one plan each), and none of it may reach the app: a
  * handler's queries on the transaction's connection run with the connection's own settings, its
- * commit is durable, and the pooled connection is handed back as it was lent.
+ * commit is durable, and the pooled connection is handed back as it was lent. And a connection
+ * that no longer holds the store's prepared statements costs one redelivery, not an outage.
  */
-import {
-  createEngine,
-  type IncomingEvent,
-  normalizeScalekitEvent,
-  type ProvisioningHandlers,
-  parseScalekitEvent,
-} from '@org/scim-core';
+import { createEngine, type IncomingEvent, normalizeScalekitEvent, parseScalekitEvent } from '@org/scim-core';
 import { createEventFactory } from '@org/scim-testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -48,7 +43,7 @@ afterAll(async () => {
 
 it("runs a handler's queries with the connection's own settings: durable commit, the app's plan mode", async () => {
   const seen: unknown[] = [];
-  const record: ProvisioningHandlers['userCreated'] = async ({ tx }) => {
+  const record = async ({ tx }: { tx: Parameters<typeof transactionClient>[0] }) => {
     seen.push(await settings(transactionClient(tx)));
   };
   const engine = createEngine({ store, handlers: { userCreated: record, groupCreated: record } });
@@ -81,4 +76,17 @@ it("keeps a handler's own setting across the store's round trips within its tran
   expect((await engine.process(event(user))).status).toBe('applied');
   expect(seen).toEqual([{ commit: 'on', plans: 'force_custom_plan' }]);
   expect(await settings(pool)).toEqual({ commit: 'on', plans: 'auto' });
+});
+
+it('falls back to statements with their values written in when the connection loses its prepared ones', async () => {
+  // As PgBouncer in transaction mode does (another server connection per transaction), or an app's `discard all`.
+  const engine = createEngine({ store });
+  await pool.query('deallocate all');
+  const first = event(factory.userCreated({ id: 'diruser_3', email: 'alan@example.com' }));
+  await expect(engine.process(first)).rejects.toThrow(/claim/);
+  expect((await engine.process(first)).status).toBe('applied');
+  const next = event(factory.userUpdated({ id: 'diruser_3', email: 'alan.turing@example.com' }));
+  expect((await engine.process(next)).status).toBe('applied');
+  expect((await store.getUser('org_settings', 'diruser_3'))?.email).toBe('alan.turing@example.com');
+  expect((await engine.process(next)).status).toBe('duplicate');
 });
