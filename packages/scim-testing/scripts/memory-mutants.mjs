@@ -158,8 +158,8 @@ export const MUTANTS = [
     fault: 'ledger keys with event ids compared case-insensitively (a second event taken for a duplicate)',
     replace: [
       [
-        '  return JSON.stringify([environmentId, organizationId, eventId]);',
-        '  return JSON.stringify([environmentId, organizationId, eventId.toLowerCase()]);',
+        '  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;',
+        '  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId.toLowerCase()}`;',
       ],
     ],
   },
@@ -168,8 +168,8 @@ export const MUTANTS = [
     fault: 'ledger keys with organization ids in a PAD SPACE collation',
     replace: [
       [
-        '  return JSON.stringify([environmentId, organizationId, eventId]);',
-        '  return JSON.stringify([environmentId, organizationId.trimEnd(), eventId]);',
+        '  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;',
+        '  return `${environmentId.length}:${organizationId.trimEnd().length}:${environmentId}${organizationId.trimEnd()}${eventId}`;',
       ],
     ],
   },

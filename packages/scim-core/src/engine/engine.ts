@@ -26,12 +26,20 @@ import {
   wholeNumber,
 } from '../options.js';
 import { eventKey } from '../store/event-key.js';
-import type { EventOutcome, ProvisioningStore, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
+import type {
+  EventKey,
+  EventOutcome,
+  ProvisioningStore,
+  ResourceRef,
+  ResourceVersion,
+  StoreOperations,
+} from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
 import { changedGroupFields, changedUserFields, diffMemberships } from './diff.js';
 import { EngineError, HandlerError } from './errors.js';
 import type { HandlerName, ProvisioningHandlers } from './handlers.js';
+import { type SyncOperations, syncOperationsOf } from './sync-operations.js';
 
 export interface EngineOptions {
   store: ProvisioningStore;
@@ -92,6 +100,15 @@ const CONTENDED_RETRY_MS = 1_000;
  */
 const MEMBERS_PER_READ = 500;
 
+/** What `await` would treat as a promise: an object or function with a `then` method. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 /** Thrown inside a transaction that found it needs resources it did not lock; it is retried with them. */
 class NeedsLocks extends Error {
   constructor(readonly refs: readonly ResourceRef[]) {
@@ -120,6 +137,16 @@ function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
 /** A user the mirror never saw, as far as a deletion tells us. */
 function userFromDeletion(ref: Extract<DirectoryEvent, { type: 'user.deleted' }>['user']): DirectoryUser {
   return { ...ref, active: false, groups: [], roles: [], attributes: {}, customAttributes: {} };
+}
+
+/** The refs of `shared` (the groups of a snapshot) that `held` (the mirror's memberships) does not list. */
+function joinedGroups(shared: readonly ResourceRef[], held: readonly GroupRef[] | undefined): readonly ResourceRef[] {
+  if (shared.length === 0) return shared;
+  if (held === undefined || held.length === 0) return shared;
+  // Memberships are few: scanning beats building a Set for every event.
+  if (held.length <= 16) return shared.filter((g) => !held.some((h) => h.id === g.id));
+  const known = new Set(held.map((h) => h.id));
+  return shared.filter((g) => !known.has(g.id));
 }
 
 /** `groups` (sorted by id, without `group`) with `group` in its place. */
@@ -283,36 +310,60 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /** One event's dispatch: calls handlers in order and remembers which ran. */
   class Dispatch {
     readonly called: HandlerName[] = [];
+    /** The store's synchronous shortcut, when it has one (see `sync-operations.ts`). */
+    readonly sync: SyncOperations | undefined;
     constructor(
       readonly event: DirectoryEvent,
+      readonly key: EventKey,
       readonly tx: StoreOperations,
-    ) {}
+    ) {
+      this.sync = syncOperationsOf(tx);
+    }
 
-    async call<N extends Exclude<HandlerName, 'otherEvent'>>(
+    /**
+     * Calls a handler. A promise only when the handler returned one (a thenable), to await before
+     * the next step; a synchronous handler costs no microtask.
+     */
+    call<N extends Exclude<HandlerName, 'otherEvent'>>(
       name: N,
       change: Omit<Parameters<NonNullable<ProvisioningHandlers[N]>>[0], 'event' | 'tx'>,
-    ): Promise<void> {
+    ): Promise<void> | undefined {
       const handler = handlers[name] as ((arg: unknown) => unknown) | undefined;
-      if (!handler) return;
+      if (!handler) return undefined;
       this.called.push(name);
       // `change` is always a fresh literal at the call site: completing it beats copying it (a hot path).
       const arg = change as typeof change & { event: DirectoryEvent; tx: StoreOperations };
       arg.event = this.event;
       arg.tx = this.tx;
+      const eventId = this.event.id;
       try {
-        await handler.call(handlers, arg);
+        const result = handler.call(handlers, arg);
+        if (!isThenable(result)) return undefined;
+        return Promise.resolve(result).then(
+          () => undefined,
+          (cause: unknown) => {
+            throw new HandlerError(name, eventId, cause);
+          },
+        );
       } catch (cause) {
-        throw new HandlerError(name, this.event.id, cause);
+        throw new HandlerError(name, eventId, cause);
       }
     }
 
-    async done(outcome: EventOutcome, now: number): Promise<ProcessResult> {
-      await this.tx.completeEvent(eventKey(this.event), outcome, now);
+    done(outcome: EventOutcome, now: number): ProcessResult | Promise<ProcessResult> {
+      if (this.sync) {
+        this.sync.completeEventNow(this.key, outcome, now);
+        return this.result(outcome);
+      }
+      return this.tx.completeEvent(this.key, outcome, now).then(() => this.result(outcome));
+    }
+
+    result(outcome: EventOutcome): ProcessResult {
       return { eventId: this.event.id, status: outcome, handlers: outcome === 'applied' ? this.called : [] };
     }
   }
 
-  async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, now: number) {
+  async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
     // SCIM sets memberships through Groups only (a User's `groups` is read-only, RFC 7643 §4.1.2):
@@ -326,34 +377,61 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     return store.transaction(
       [ref],
       async (tx) => {
-        const d = new Dispatch(event, tx);
-        const previous = await tx.getUser(organizationId, id);
-        if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
-        const known = new Set(previous?.groups.map((g) => g.id));
-        const joins = shared.filter((g) => !known.has(g.id));
+        const d = new Dispatch(event, key, tx);
+        // The most frequent event: with a synchronous store and handlers, nothing here awaits
+        // (`let pending`: a handler's promise, awaited before the next step).
+        const { sync } = d;
+        const previous = sync ? sync.getUserNow(organizationId, id) : await tx.getUser(organizationId, id);
+        const version = versionOf(event, false);
+        if (!(sync ? sync.advanceVersionNow(ref, version) : await tx.advanceVersion(ref, version))) {
+          return d.done('stale', now);
+        }
+        const joins = joinedGroups(shared, previous?.groups);
         const origin = originOf(event, event.user.origin);
         let snapshot = ownsGroups ? event.user : { ...event.user, groups: previous?.groups ?? [] };
         if (snapshot.origin !== origin) snapshot = { ...snapshot, origin };
-        const user = await withoutDeletedGroups(tx, snapshot, joins);
+        let user = snapshot;
+        if (joins.length > 0) {
+          user = withoutDeletedGroups(user, joins, sync ? sync.getVersionsNow(joins) : await tx.getVersions(joins));
+        }
 
+        let pending: Promise<void> | undefined;
         if (!previous) {
-          await d.call('userCreated', { user });
-          for (const group of user.groups) await d.call('membershipAdded', { organizationId, user, group });
+          pending = d.call('userCreated', { user });
+          if (pending) await pending;
+          for (const group of user.groups) {
+            pending = d.call('membershipAdded', { organizationId, user, group });
+            if (pending) await pending;
+          }
         } else {
           const changed = changedUserFields(previous, user);
           const reactivated = !previous.active && user.active;
           const deactivated = previous.active && !user.active;
-          const others = changed.filter((field) => field !== 'active');
-          if (reactivated && handlers.userReactivated) await d.call('userReactivated', { user, previous });
-          if (others.length > 0 || (reactivated && !handlers.userReactivated)) {
-            await d.call('userUpdated', { user, previous, changed });
+          const others = changed.length > (changed.includes('active') ? 1 : 0);
+          if (reactivated && handlers.userReactivated) {
+            pending = d.call('userReactivated', { user, previous });
+            if (pending) await pending;
+          }
+          if (others || (reactivated && !handlers.userReactivated)) {
+            pending = d.call('userUpdated', { user, previous, changed });
+            if (pending) await pending;
           }
           const { added, removed } = diffMemberships(previous.groups, user.groups);
-          for (const group of added) await d.call('membershipAdded', { organizationId, user, group });
-          for (const group of removed) await d.call('membershipRemoved', { organizationId, user, group });
-          if (deactivated) await d.call('userDeactivated', { user, previous, reason: 'inactive' });
+          for (const group of added) {
+            pending = d.call('membershipAdded', { organizationId, user, group });
+            if (pending) await pending;
+          }
+          for (const group of removed) {
+            pending = d.call('membershipRemoved', { organizationId, user, group });
+            if (pending) await pending;
+          }
+          if (deactivated) {
+            pending = d.call('userDeactivated', { user, previous, reason: 'inactive' });
+            if (pending) await pending;
+          }
         }
-        await tx.putUser(user);
+        if (sync) sync.putUserNow(user);
+        else await tx.putUser(user);
         return d.done('applied', now);
       },
       shared.length > 0 ? { shared } : undefined,
@@ -365,22 +443,21 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * deletion overtook it). Such memberships are dropped, so a late snapshot cannot resurrect them.
    * Only groups the user joins need checking: the deletion removed existing members itself.
    */
-  async function withoutDeletedGroups(
-    tx: StoreOperations,
+  function withoutDeletedGroups(
     user: DirectoryUser,
     joins: readonly ResourceRef[],
-  ): Promise<DirectoryUser> {
-    if (joins.length === 0) return user;
-    const versions = await tx.getVersions(joins);
+    versions: readonly (ResourceVersion | undefined)[],
+  ): DirectoryUser {
+    if (!versions.some((version) => version?.deleted)) return user;
     const deleted = new Set(joins.filter((_, i) => versions[i]?.deleted).map((ref) => ref.id));
-    return deleted.size === 0 ? user : { ...user, groups: user.groups.filter((g) => !deleted.has(g.id)) };
+    return { ...user, groups: user.groups.filter((g) => !deleted.has(g.id)) };
   }
 
-  async function deleteUser(event: Extract<DirectoryEvent, { type: 'user.deleted' }>, now: number) {
+  async function deleteUser(event: Extract<DirectoryEvent, { type: 'user.deleted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
     return store.transaction([ref], async (tx) => {
-      const d = new Dispatch(event, tx);
+      const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
       const previous = await tx.getUser(organizationId, id);
       const user: DirectoryUser = { ...(previous ?? userFromDeletion(event.user)), active: false, groups: [] };
@@ -394,11 +471,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     });
   }
 
-  async function upsertGroup(event: Extract<DirectoryEvent, { type: 'group.upserted' }>, now: number) {
+  async function upsertGroup(event: Extract<DirectoryEvent, { type: 'group.upserted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
     return store.transaction([ref], async (tx) => {
-      const d = new Dispatch(event, tx);
+      const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const previous = await tx.getGroup(organizationId, id);
       const origin = originOf(event, event.group.origin);
@@ -414,14 +491,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     });
   }
 
-  async function deleteGroup(event: Extract<DirectoryEvent, { type: 'group.deleted' }>, now: number) {
+  async function deleteGroup(event: Extract<DirectoryEvent, { type: 'group.deleted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
     // Members are locked too, since their memberships change. A user joining between the read and
     // the lock is caught inside the transaction, which then retries with the larger set.
     const members = await store.listGroupMemberIds(organizationId, id);
     return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
-      const d = new Dispatch(event, tx);
+      const d = new Dispatch(event, key, tx);
       const current = await tx.listGroupMemberIds(organizationId, id);
       require(current.map((m) => userRef(organizationId, m)));
       if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
@@ -450,7 +527,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * user read and, where its membership actually changes, written back with one handler call. What
    * it costs follows the users named, never the group's size: the member list is not read.
    */
-  async function changeMembers(event: Extract<DirectoryEvent, { type: 'group.members_changed' }>, now: number) {
+  async function changeMembers(
+    event: Extract<DirectoryEvent, { type: 'group.members_changed' }>,
+    key: EventKey,
+    now: number,
+  ) {
     const { organizationId, id } = event.group;
     const added = [...new Set(event.added)];
     const removed = [...new Set(event.removed)];
@@ -465,7 +546,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const named = [...added, ...removed];
     const ref = groupRef(organizationId, id);
     return store.transaction([ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx) => {
-      const d = new Dispatch(event, tx);
+      const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const group = await tx.getGroup(organizationId, id);
       if (!group)
@@ -509,19 +590,20 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
   async function directoryChanged(
     event: Extract<DirectoryEvent, { type: 'directory.enabled' | 'directory.disabled' }>,
+    key: EventKey,
     now: number,
   ) {
     const directory: Directory = event.directory;
     const ref: ResourceRef = { organizationId: directory.organizationId, kind: 'directory', id: directory.id };
     return store.transaction([ref], async (tx) => {
-      const d = new Dispatch(event, tx);
+      const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       await d.call(event.type === 'directory.enabled' ? 'directoryEnabled' : 'directoryDisabled', { directory });
       return d.done('applied', now);
     });
   }
 
-  async function other(event: PassthroughEvent, now: number): Promise<ProcessResult> {
+  async function other(event: PassthroughEvent, key: EventKey, now: number): Promise<ProcessResult> {
     return store.transaction([], async (tx) => {
       const handler = handlers.otherEvent;
       if (handler) {
@@ -532,28 +614,28 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         }
       }
       const outcome: EventOutcome = handler ? 'applied' : 'ignored';
-      await tx.completeEvent(eventKey(event), outcome, now);
+      await tx.completeEvent(key, outcome, now);
       return { eventId: event.id, status: outcome, handlers: handler ? ['otherEvent'] : [] };
     });
   }
 
-  function apply(event: IncomingEvent, now: number): Promise<ProcessResult> {
+  function apply(event: IncomingEvent, key: EventKey, now: number): Promise<ProcessResult> {
     switch (event.type) {
       case 'user.upserted':
-        return upsertUser(event, now);
+        return upsertUser(event, key, now);
       case 'user.deleted':
-        return deleteUser(event, now);
+        return deleteUser(event, key, now);
       case 'group.upserted':
-        return upsertGroup(event, now);
+        return upsertGroup(event, key, now);
       case 'group.deleted':
-        return deleteGroup(event, now);
+        return deleteGroup(event, key, now);
       case 'group.members_changed':
-        return changeMembers(event, now);
+        return changeMembers(event, key, now);
       case 'directory.enabled':
       case 'directory.disabled':
-        return directoryChanged(event, now);
+        return directoryChanged(event, key, now);
       case 'other':
-        return other(event, now);
+        return other(event, key, now);
     }
   }
 
@@ -564,7 +646,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const key = eventKey(event);
       let claim: Awaited<ReturnType<ProvisioningStore['claimEvent']>>;
       try {
-        claim = await store.claimEvent({ ...key, now, leaseMs });
+        claim = await store.claimEvent({
+          environmentId: key.environmentId,
+          organizationId: key.organizationId,
+          eventId: key.eventId,
+          now,
+          leaseMs,
+        });
       } catch (cause) {
         throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
       }
@@ -578,7 +666,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         };
       }
       try {
-        return await apply(event, now);
+        return await apply(event, key, now);
       } catch (error) {
         // Best effort: if the store is down this fails too, and the lease frees the claim instead.
         await store.releaseEvent(key).catch(() => {});

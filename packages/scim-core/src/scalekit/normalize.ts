@@ -31,10 +31,17 @@ function setDefined<T extends object, K extends keyof T>(target: T, key: K, valu
 }
 
 export function sortGroupRefs(groups: readonly GroupRef[]): GroupRef[] {
-  let ordered = true;
-  for (let i = 1; i < groups.length && ordered; i++)
-    ordered = (groups[i - 1] as GroupRef).id < (groups[i] as GroupRef).id;
-  if (ordered) return [...groups];
+  return isSorted(groups) ? [...groups] : dedupeSorted(groups);
+}
+
+/** Strictly ascending ids: nothing to sort and no duplicate. */
+function isSorted(groups: readonly GroupRef[]): boolean {
+  for (let i = 1; i < groups.length; i++)
+    if (!((groups[i - 1] as GroupRef).id < (groups[i] as GroupRef).id)) return false;
+  return true;
+}
+
+function dedupeSorted(groups: readonly GroupRef[]): GroupRef[] {
   const byId = new Map<string, GroupRef>();
   for (const group of groups) byId.set(group.id, group);
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -48,22 +55,25 @@ export function sortRoles(roles: Iterable<string>): string[] {
 export function normalizeScalekitUser(data: ScalekitDirectoryUser): DirectoryUser {
   const attributes: Record<string, unknown> = {};
   for (const key in data) {
+    if (LIFTED_USER_KEYS.has(key)) continue;
     const value = (data as Record<string, unknown>)[key];
-    if (value !== null && value !== undefined && !LIFTED_USER_KEYS.has(key)) attributes[key] = value;
+    if (value !== null && value !== undefined) attributes[key] = value;
   }
+  const groups: GroupRef[] = (data.groups ?? []).map((g) =>
+    g.name === null || g.name === undefined ? { id: g.id } : { id: g.id, name: g.name },
+  );
+  const roles = data.roles ?? [];
   const user: DirectoryUser = {
     id: data.id,
     organizationId: data.organization_id,
     // Scalekit omits `active` on some payloads; a user the directory sends without it is provisioned.
     active: data.active ?? true,
-    groups: sortGroupRefs(
-      (data.groups ?? []).map((g) =>
-        g.name === null || g.name === undefined ? { id: g.id } : { id: g.id, name: g.name },
-      ),
-    ),
-    roles: sortRoles((data.roles ?? []).map((r) => r.role_name)),
+    // `groups` is this function's own array: sorted in place of a copy.
+    groups: isSorted(groups) ? groups : dedupeSorted(groups),
+    roles:
+      roles.length === 1 ? [(roles[0] as { role_name: string }).role_name] : sortRoles(roles.map((r) => r.role_name)),
     attributes,
-    customAttributes: { ...(data.custom_attributes ?? {}) },
+    customAttributes: data.custom_attributes ? { ...data.custom_attributes } : {},
     origin: 'scalekit',
   };
   setDefined(user, 'externalId', data.dp_id);
@@ -105,16 +115,34 @@ function environmentOf(event: { environment_id: string }): { environmentId?: str
   return event.environment_id === '' ? {} : { environmentId: event.environment_id };
 }
 
+type Envelope = Pick<
+  DirectoryEvent,
+  'id' | 'organizationId' | 'environmentId' | 'occurredAt' | 'source' | 'sourceType'
+>;
+
+/** The fields every normalized directory event shares, built as one literal per shape (no spreads). */
+function envelopeOf(event: ScalekitDirectoryEvent): Envelope {
+  return event.environment_id === ''
+    ? {
+        id: event.id,
+        organizationId: event.data.organization_id,
+        occurredAt: event.occurred_at,
+        source: 'scalekit',
+        sourceType: event.type,
+      }
+    : {
+        id: event.id,
+        organizationId: event.data.organization_id,
+        environmentId: event.environment_id,
+        occurredAt: event.occurred_at,
+        source: 'scalekit',
+        sourceType: event.type,
+      };
+}
+
 /** Maps one verified, parsed Scalekit directory event to the normalized `DirectoryEvent`. */
 export function normalizeScalekitDirectoryEvent(event: ScalekitDirectoryEvent): DirectoryEvent {
-  const base = {
-    id: event.id,
-    organizationId: event.data.organization_id,
-    ...environmentOf(event),
-    occurredAt: event.occurred_at,
-    source: 'scalekit' as const,
-    sourceType: event.type,
-  };
+  const base = envelopeOf(event);
   switch (event.type) {
     case 'organization.directory.user_created':
     case 'organization.directory.user_updated':

@@ -3,6 +3,9 @@
  * exits, so it suits the demo, tests, and a single-instance app that re-reconciles on start.
  * Several app instances need a shared store (`@org/scim-postgres`).
  */
+
+import { sameJson } from '../engine/diff.js';
+import { SYNC_OPERATIONS, type SyncOperations } from '../engine/sync-operations.js';
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
@@ -116,9 +119,12 @@ function lookupValue(field: (typeof INDEXED_FIELDS)[number], value: string): str
   return field === 'externalId' ? value : field === 'userName' ? userNameKey(value) : lower(value);
 }
 
-/** One string per ledger key; JSON keeps the three parts apart whatever characters they hold. */
+/**
+ * One string per ledger key. The lengths of the first two parts keep the three apart whatever
+ * characters they hold, for less than `JSON.stringify` costs (it runs twice per event).
+ */
 function ledgerKey({ environmentId, organizationId, eventId }: EventKey): string {
-  return JSON.stringify([environmentId, organizationId, eventId]);
+  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;
 }
 
 /** The data, with every write returning how to undo it. */
@@ -262,10 +268,12 @@ class MemoryState {
     }
     const beforeGroups = before?.groups ?? [];
     const afterGroups = after?.groups ?? [];
+    if (beforeGroups === afterGroups) return;
     if (beforeGroups.length === afterGroups.length && beforeGroups.every((g, i) => g.id === afterGroups[i]?.id)) return;
-    const kept = new Set(afterGroups.map((g) => g.id));
+    // A user is in few groups: a scan, unless there are many.
+    const kept = afterGroups.length > 16 ? new Set(afterGroups.map((g) => g.id)) : undefined;
     for (const group of beforeGroups) {
-      if (kept.has(group.id)) continue;
+      if (kept ? kept.has(group.id) : afterGroups.some((g) => g.id === group.id)) continue;
       const key = this.memberKey(user.organizationId, group.id);
       const set = this.members.get(key);
       if (set?.delete(user.id)) this.#sortedMembers.delete(key);
@@ -361,12 +369,30 @@ class MemoryState {
  * one mutating what it got back gets a TypeError instead of corrupting it. Reads then need no copy.
  * Hand-written rather than `structuredClone` (about five times slower here): mirror rows are plain
  * JSON data.
+ *
+ * `stored` is what the same place held in the row being replaced (frozen, the store's own): where
+ * the new value equals it, the stored part is kept instead of copied. An update usually changes a
+ * field or two, so the mirror's rows share the rest and fewer copies outlive the event.
  */
-function frozenCopy<T>(value: T): T {
+function frozenCopy<T>(value: T, stored?: unknown): T {
+  if (typeof value !== 'object' || value === null || value === stored) return value;
+  if (stored !== undefined && sameJson(value, stored)) return stored as T;
+  return frozenFields(value, stored);
+}
+
+/** `frozenCopy` without comparing `value` as a whole first: for a row, which a put rarely leaves unchanged. */
+function frozenFields<T>(value: T, stored: unknown): T {
   if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as T;
+  if (Array.isArray(value)) {
+    const old = Array.isArray(stored) ? stored : undefined;
+    return Object.freeze(value.map((item, i) => frozenCopy(item, old?.[i]))) as T;
+  }
+  const old = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : undefined;
   const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) copy[key] = frozenCopy((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value)) {
+    const previous = old !== undefined && Object.hasOwn(old, key) ? old[key] : undefined;
+    copy[key] = frozenCopy((value as Record<string, unknown>)[key], previous);
+  }
   return Object.freeze(copy) as T;
 }
 
@@ -379,8 +405,13 @@ function lowestOf(ids: Set<string>): string {
   return lowest as string;
 }
 
-/** The store's operations; inside a transaction each write also records how to undo it. */
-class MemoryOperations implements StoreOperations {
+/**
+ * The store's operations; inside a transaction each write also records how to undo it. The engine's
+ * hot path calls the synchronous `…Now` forms (`SyncOperations`), which the async methods wrap.
+ */
+class MemoryOperations implements StoreOperations, SyncOperations {
+  readonly [SYNC_OPERATIONS]: SyncOperations = this;
+
   constructor(
     private readonly state: MemoryState,
     private readonly journal: Undo[] = NO_JOURNAL,
@@ -402,6 +433,10 @@ class MemoryOperations implements StoreOperations {
   }
 
   async completeEvent(event: EventKey, outcome: EventOutcome, now: number): Promise<void> {
+    this.completeEventNow(event, outcome, now);
+  }
+
+  completeEventNow(event: EventKey, outcome: EventOutcome, now: number): void {
     this.record(this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now }));
     this.state.pruneLedger(now);
   }
@@ -412,10 +447,18 @@ class MemoryOperations implements StoreOperations {
   }
 
   async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
+    return this.getVersionsNow(refs);
+  }
+
+  getVersionsNow(refs: readonly ResourceRef[]): (ResourceVersion | undefined)[] {
     return refs.map((ref) => this.state.versionsOf(ref, false)?.get(ref.id));
   }
 
   async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
+    return this.advanceVersionNow(ref, next);
+  }
+
+  advanceVersionNow(ref: ResourceRef, next: ResourceVersion): boolean {
     const previous = this.state.versionsOf(ref, false)?.get(ref.id);
     if (!isNewerVersion(next, previous)) return false;
     this.record(
@@ -433,11 +476,19 @@ class MemoryOperations implements StoreOperations {
   }
 
   async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
+    return this.getUserNow(organizationId, id);
+  }
+
+  getUserNow(organizationId: string, id: string): DirectoryUser | undefined {
     return this.state.users.get(organizationId)?.rows.get(id);
   }
 
   async putUser(user: DirectoryUser): Promise<void> {
-    this.record(this.state.putUser(frozenCopy(user)));
+    this.putUserNow(user);
+  }
+
+  putUserNow(user: DirectoryUser): void {
+    this.record(this.state.putUser(frozenFields(user, this.state.users.get(user.organizationId)?.rows.get(user.id))));
   }
 
   async deleteUser(organizationId: string, id: string): Promise<void> {
@@ -469,7 +520,9 @@ class MemoryOperations implements StoreOperations {
   }
 
   async putGroup(group: DirectoryGroup): Promise<void> {
-    this.record(this.state.putGroup(frozenCopy(group)));
+    this.record(
+      this.state.putGroup(frozenFields(group, this.state.groups.get(group.organizationId)?.rows.get(group.id))),
+    );
   }
 
   async deleteGroup(organizationId: string, id: string): Promise<void> {

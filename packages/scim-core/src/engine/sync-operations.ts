@@ -1,0 +1,25 @@
+/**
+ * An internal shortcut between the engine and a store that answers without I/O (`memoryStore()`):
+ * such a store's transaction operations also offer, under `SYNC_OPERATIONS`, the few calls an
+ * event's hot path makes, answering at once. The engine then skips a promise and a microtask per
+ * call. Not part of the public `ProvisioningStore` interface: every store still works without it,
+ * and what the engine does with either is the same.
+ */
+import type { DirectoryUser } from '../model.js';
+import type { EventKey, EventOutcome, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
+
+export const SYNC_OPERATIONS: unique symbol = Symbol('scim-sync.syncOperations');
+
+/** `getUserNow` keeps the contract of `StoreOperations.getUser`, answered at once; and so on. */
+export interface SyncOperations {
+  getUserNow(organizationId: string, id: string): DirectoryUser | undefined;
+  getVersionsNow(refs: readonly ResourceRef[]): (ResourceVersion | undefined)[];
+  advanceVersionNow(ref: ResourceRef, next: ResourceVersion): boolean;
+  putUserNow(user: DirectoryUser): void;
+  completeEventNow(key: EventKey, outcome: EventOutcome, now: number): void;
+}
+
+/** The synchronous operations `tx` offers, if any. */
+export function syncOperationsOf(tx: StoreOperations): SyncOperations | undefined {
+  return (tx as { [SYNC_OPERATIONS]?: SyncOperations })[SYNC_OPERATIONS];
+}
