@@ -180,36 +180,38 @@ function statements(s: string) {
           created_at = case when v.deleted then excluded.at else coalesce(v.created_at, v.at) end
         where (v.at, v.event_id) < (excluded.at, excluded.event_id)
       returning 1`,
-    // The first round trip of a transaction. Locks in one canonical order: organizations (level 0)
+    // The first round trip of a transaction: its arrays behind `(select …)`, so that the planner
+    // sees no sizes and settles on one plan for every event (a plan per event, for the sizes it
+    // saw, was a fifth of the server's time). Locks in one canonical order: organizations (level 0)
     // before resources, by hash within a level; equal hashes are one lock, exclusive if any asks so.
     lock: `
       select count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end)
       from (select hashtextextended(k, 0) h, bool_or(x) x, min(l) l
-            from unnest($1::text[], $2::boolean[], $3::int[]) t(k, x, l)
+            from unnest((select $1::text[]), (select $2::boolean[]), (select $3::int[])) t(k, x, l)
             group by 1 order by 3, 1) locks`,
     // What a transaction reads of its locked resources, in one statement after the locks: their
     // versions (k 0), users (1) and groups (2), and the first $10 member ids of each group it
     // locked exclusively (3), in user_id order. Each through its primary key.
     locked: `
       select 0 as k, v.organization_id, v.kind, v.id, v.at, v.event_id, v.deleted, v.created_at, null::jsonb as body
-      from unnest($1::text[], $2::text[], $3::text[]) as r(organization_id, kind, id)
+      from unnest((select $1::text[]), (select $2::text[]), (select $3::text[])) as r(organization_id, kind, id)
       cross join lateral (
         select * from ${s}.versions x
         where x.organization_id = r.organization_id and x.kind = r.kind and x.id = r.id limit 1
       ) v
       union all
-      select 1, null, null, null, null, null, null, null, t.body from unnest($4::text[], $5::text[]) as r(organization_id, id)
+      select 1, null, null, null, null, null, null, null, t.body from unnest((select $4::text[]), (select $5::text[])) as r(organization_id, id)
       cross join lateral (
         select body from ${s}.users x where x.organization_id = r.organization_id and x.id = r.id limit 1
       ) t
       union all
-      select 2, null, null, null, null, null, null, null, t.body from unnest($6::text[], $7::text[]) as r(organization_id, id)
+      select 2, null, null, null, null, null, null, null, t.body from unnest((select $6::text[]), (select $7::text[])) as r(organization_id, id)
       cross join lateral (
         select body from ${s}.groups x where x.organization_id = r.organization_id and x.id = r.id limit 1
       ) t
       union all
       select 3, r.organization_id, r.group_id, m.user_id, null, null, null, null, null
-      from unnest($8::text[], $9::text[]) as r(organization_id, group_id)
+      from unnest((select $8::text[]), (select $9::text[])) as r(organization_id, group_id)
       cross join lateral (
         select user_id from ${s}.memberships x
         where x.organization_id = r.organization_id and x.group_id = r.group_id order by user_id limit $10
@@ -667,16 +669,15 @@ interface LockedRow {
 }
 
 /**
- * How a round trip's prepared statements are planned. With a few resources, one generic plan per
- * connection serves every event (planning had been a fifth of the server's time per event); a
- * large set (an organization locked whole) is planned for each execution, for its arrays' real
- * sizes, where a plan matters. Set for the round trip only (`set_config(…, true)`), the app's own
+ * How a round trip's prepared statements are planned. With a few resources PostgreSQL settles on
+ * one plan per statement by itself (its scalar statements, and arrays hidden behind `(select …)`);
+ * a large set (an organization locked whole) is planned for each execution, for its arrays' real
+ * sizes, where a plan matters: set for that round trip only (`set_config(…, true)`), the app's own
  * value kept aside and put back at its end (`PLAN_RESTORE`), so a handler's queries on the
  * transaction's connection are planned as the app configured them.
  */
-type PlanMode = 'force_generic_plan' | 'force_custom_plan';
-const planMode = (mode: PlanMode) =>
-  `select set_config('scim_sync.plan_cache_mode', current_setting('plan_cache_mode'), true), set_config('plan_cache_mode', '${mode}', true)`;
+const PLAN_EACH =
+  "select set_config('scim_sync.plan_cache_mode', current_setting('plan_cache_mode'), true), set_config('plan_cache_mode', 'force_custom_plan', true)";
 const PLAN_RESTORE = "select set_config('plan_cache_mode', current_setting('scim_sync.plan_cache_mode'), true)";
 
 /** One queued write, sent in order before the next uncached read or at commit. */
@@ -726,8 +727,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
    */
   readonly #members = new Map<string, string[]>();
   readonly #exclusive = new Set<string>();
-  /** How its statements are planned: a few resources one plan for all, a large set each time (see `planMode`). */
-  #planMode: PlanMode = 'force_generic_plan';
+  /** Its statements planned for each execution: a large set (see `PLAN_EACH`). */
+  #planEach = false;
   /** Organizations locked whole (a set above `MAX_RESOURCE_LOCKS`): every resource in them is writable. */
   readonly #organizations = new Set<string>();
 
@@ -780,7 +781,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   /** The transaction holds the whole of these organizations, and no resource was loaded ahead. */
   lockWhole(organizationIds: Iterable<string>) {
     for (const organizationId of organizationIds) this.#organizations.add(organizationId);
-    this.#planMode = 'force_custom_plan';
+    this.#planEach = true;
   }
 
   #writable(kind: ResourceRef['kind'], organizationId: string, id: string): boolean {
@@ -833,13 +834,12 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   /**
    * One round trip of writes. With a few resources they are the scalar statements (a row, a
    * version, a membership), whose one plan PostgreSQL settles on by itself; a large set plans its
-   * arrays for their sizes, under a plan mode the app's own queries never see (see `planMode`).
+   * arrays for their sizes, under a plan mode the app's own queries never see (see `PLAN_EACH`).
    */
   async #send(statements: readonly string[], commit: boolean): Promise<void> {
-    const round =
-      this.#planMode === 'force_generic_plan'
-        ? [...statements, ...(commit ? ['commit'] : [])]
-        : [planMode(this.#planMode), ...statements, commit ? 'commit' : PLAN_RESTORE];
+    const round = this.#planEach
+      ? [PLAN_EACH, ...statements, commit ? 'commit' : PLAN_RESTORE]
+      : [...statements, ...(commit ? ['commit'] : [])];
     if (round.length > 0) await this.client.query(round.join(';\n'));
   }
 
@@ -1317,7 +1317,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       locks.map((l) => l.level),
     ]);
     if (whole) {
-      await client.query(['begin', planMode('force_custom_plan'), lock, PLAN_RESTORE].join(';\n'));
+      await client.query(`begin;\n${lock}`);
       tx.lockWhole(organizations);
       return;
     }
@@ -1327,7 +1327,6 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const results = (await client.query(
       [
         'begin',
-        planMode('force_generic_plan'),
         lock,
         executeText(client, prepared.locked, [
           all.map((r) => r.organizationId),
@@ -1341,10 +1340,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           exclusiveGroups.map((r) => r.id),
           MAX_RESOURCE_LOCKS + 1,
         ]),
-        PLAN_RESTORE,
       ].join(';\n'),
     )) as unknown as pg.QueryResult[];
-    tx.prime(resources, shared, exclusiveGroups, (results[3]?.rows ?? []) as LockedRow[]);
+    tx.prime(resources, shared, exclusiveGroups, (results[2]?.rows ?? []) as LockedRow[]);
   }
 
   return {
