@@ -158,8 +158,8 @@ export const MUTANTS = [
     fault: 'ledger keys with event ids compared case-insensitively (a second event taken for a duplicate)',
     replace: [
       [
-        '  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;',
-        '  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId.toLowerCase()}`;',
+        `  return \`\${environmentId.length}:\${organizationId.length}:\${environmentId}\${organizationId}\${eventId}\`;`,
+        `  return \`\${environmentId.length}:\${organizationId.length}:\${environmentId}\${organizationId}\${eventId.toLowerCase()}\`;`,
       ],
     ],
   },
@@ -168,8 +168,8 @@ export const MUTANTS = [
     fault: 'ledger keys with organization ids in a PAD SPACE collation',
     replace: [
       [
-        '  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;',
-        '  return `${environmentId.length}:${organizationId.trimEnd().length}:${environmentId}${organizationId.trimEnd()}${eventId}`;',
+        `  return \`\${environmentId.length}:\${organizationId.length}:\${environmentId}\${organizationId}\${eventId}\`;`,
+        `  return \`\${environmentId.length}:\${organizationId.trimEnd().length}:\${environmentId}\${organizationId.trimEnd()}\${eventId}\`;`,
       ],
     ],
   },
@@ -178,8 +178,9 @@ export const MUTANTS = [
     fault: 'an expired event claim taken over in a second round trip after reading it (several callers granted it)',
     replace: [
       [
-        "    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));",
-        "    if (entry) await roundTrip();\n    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));",
+        // The store's public claimEvent (claimEventNow answers at once, with no round trip to race in).
+        '    return this.claimEventNow(request);',
+        "    const entry = this.state.ledger.get(ledgerKey(request));\n    if (entry?.state === 'claimed' && entry.expiresAt <= request.now) {\n      await roundTrip();\n      this.record(this.state.setLedger(ledgerKey(request), { state: 'claimed', expiresAt: request.now + request.leaseMs }));\n      return { status: 'claimed' };\n    }\n    return this.claimEventNow(request);",
       ],
     ],
   },

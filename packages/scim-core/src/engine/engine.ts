@@ -646,13 +646,15 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const key = eventKey(event);
       let claim: Awaited<ReturnType<ProvisioningStore['claimEvent']>>;
       try {
-        claim = await store.claimEvent({
+        const request = {
           environmentId: key.environmentId,
           organizationId: key.organizationId,
           eventId: key.eventId,
           now,
           leaseMs,
-        });
+        };
+        const sync = syncOperationsOf(store);
+        claim = sync ? sync.claimEventNow(request) : await store.claimEvent(request);
       } catch (cause) {
         throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
       }

@@ -6,12 +6,21 @@
  * and what the engine does with either is the same.
  */
 import type { DirectoryUser } from '../model.js';
-import type { EventKey, EventOutcome, ResourceRef, ResourceVersion, StoreOperations } from '../store/types.js';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  EventKey,
+  EventOutcome,
+  ResourceRef,
+  ResourceVersion,
+  StoreOperations,
+} from '../store/types.js';
 
 export const SYNC_OPERATIONS: unique symbol = Symbol('scim-sync.syncOperations');
 
 /** `getUserNow` keeps the contract of `StoreOperations.getUser`, answered at once; and so on. */
 export interface SyncOperations {
+  claimEventNow(request: ClaimRequest): ClaimResult;
   getUserNow(organizationId: string, id: string): DirectoryUser | undefined;
   getVersionsNow(refs: readonly ResourceRef[]): (ResourceVersion | undefined)[];
   advanceVersionNow(ref: ResourceRef, next: ResourceVersion): boolean;
@@ -19,7 +28,7 @@ export interface SyncOperations {
   completeEventNow(key: EventKey, outcome: EventOutcome, now: number): void;
 }
 
-/** The synchronous operations `tx` offers, if any. */
+/** The synchronous operations a store or its transaction offers, if any. */
 export function syncOperationsOf(tx: StoreOperations): SyncOperations | undefined {
   return (tx as { [SYNC_OPERATIONS]?: SyncOperations })[SYNC_OPERATIONS];
 }

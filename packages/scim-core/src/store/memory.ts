@@ -4,7 +4,6 @@
  * Several app instances need a shared store (`@org/scim-postgres`).
  */
 
-import { sameJson } from '../engine/diff.js';
 import { SYNC_OPERATIONS, type SyncOperations } from '../engine/sync-operations.js';
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
@@ -370,19 +369,12 @@ class MemoryState {
  * Hand-written rather than `structuredClone` (about five times slower here): mirror rows are plain
  * JSON data.
  *
- * `stored` is what the same place held in the row being replaced (frozen, the store's own): where
- * the new value equals it, the stored part is kept instead of copied. An update usually changes a
- * field or two, so the mirror's rows share the rest and fewer copies outlive the event.
+ * `stored` is what the same place held in the row being replaced (frozen, the store's own). A part
+ * that is that very object, as in a row spread from the one it replaces (`{ ...member, groups }`),
+ * is kept instead of copied. (Keeping parts that are merely equal cost more to compare than it saved.)
  */
 function frozenCopy<T>(value: T, stored?: unknown): T {
   if (typeof value !== 'object' || value === null || value === stored) return value;
-  if (stored !== undefined && sameJson(value, stored)) return stored as T;
-  return frozenFields(value, stored);
-}
-
-/** `frozenCopy` without comparing `value` as a whole first: for a row, which a put rarely leaves unchanged. */
-function frozenFields<T>(value: T, stored: unknown): T {
-  if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
     const old = Array.isArray(stored) ? stored : undefined;
     return Object.freeze(value.map((item, i) => frozenCopy(item, old?.[i]))) as T;
@@ -410,7 +402,22 @@ function lowestOf(ids: Set<string>): string {
  * hot path calls the synchronous `…Now` forms (`SyncOperations`), which the async methods wrap.
  */
 class MemoryOperations implements StoreOperations, SyncOperations {
-  readonly [SYNC_OPERATIONS]: SyncOperations = this;
+  /**
+   * The shortcut, offered only while the methods it stands in for are this class's own: a store or
+   * transaction wrapped to intercept them (a Proxy, an override) keeps every call going through
+   * the wrapper. Read through a Proxy, `this` is the Proxy.
+   */
+  get [SYNC_OPERATIONS](): SyncOperations | undefined {
+    const own = MemoryOperations.prototype;
+    return this.claimEvent === own.claimEvent &&
+      this.completeEvent === own.completeEvent &&
+      this.getUser === own.getUser &&
+      this.getVersions === own.getVersions &&
+      this.advanceVersion === own.advanceVersion &&
+      this.putUser === own.putUser
+      ? this
+      : undefined;
+  }
 
   constructor(
     private readonly state: MemoryState,
@@ -422,6 +429,10 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   async claimEvent(request: ClaimRequest): Promise<ClaimResult> {
+    return this.claimEventNow(request);
+  }
+
+  claimEventNow(request: ClaimRequest): ClaimResult {
     const key = ledgerKey(request);
     const entry = this.state.ledger.get(key);
     if (entry?.state === 'done') return { status: 'done', outcome: entry.outcome };
@@ -488,7 +499,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   putUserNow(user: DirectoryUser): void {
-    this.record(this.state.putUser(frozenFields(user, this.state.users.get(user.organizationId)?.rows.get(user.id))));
+    this.record(this.state.putUser(frozenCopy(user, this.state.users.get(user.organizationId)?.rows.get(user.id))));
   }
 
   async deleteUser(organizationId: string, id: string): Promise<void> {
@@ -521,7 +532,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
 
   async putGroup(group: DirectoryGroup): Promise<void> {
     this.record(
-      this.state.putGroup(frozenFields(group, this.state.groups.get(group.organizationId)?.rows.get(group.id))),
+      this.state.putGroup(frozenCopy(group, this.state.groups.get(group.organizationId)?.rows.get(group.id))),
     );
   }
 
