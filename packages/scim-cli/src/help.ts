@@ -5,7 +5,7 @@ const EXIT_CODES = `Exit codes
   1    failed: a Scalekit, database, store or handler error (trigger: a non-2xx answer or none)
   2    usage or configuration error; nothing ran
   3    reconcile: the deprovisioning guard tripped (its reason is printed); rerun with --force
-  4    reconcile: another run of this organization is in progress
+  4    reconcile, backfill: another run of this organization is in progress
   130  interrupted by SIGINT/SIGTERM (reconcile keeps its checkpoint and resumes next time)`;
 
 const MAIN = `scim-sync: keep your app's users in step with a Scalekit directory
@@ -16,6 +16,7 @@ Usage
 
 Commands
   reconcile       compare Scalekit's Directory API with your app's store and apply the differences
+  backfill        apply the directory events of a gap (lost webhooks) from Scalekit's Events API
   migrate         create the tables of the PostgreSQL or MySQL store, or apply its pending migrations
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
@@ -60,6 +61,31 @@ Environment
                  be recorded as done and never reach your app. Apply them with --config.
   Without --config or DATABASE_URL the store is an empty memoryStore(): every user shows as new,
   so the run previews a first sync.
+
+${EXIT_CODES}`;
+
+const BACKFILL = `Usage
+  scim-sync backfill (--organization <id> | --all) --config <file.mjs> [options]
+
+Reads the organization's directory events from Scalekit's Events API, from where the last backfill
+got to (minus 10 minutes) or an hour back on the first run, and applies them oldest first through
+your app's engine, as the webhooks would have arrived: what a webhook already applied is dropped by
+the ledger, what is older than your store's state is skipped. A failed run's window is listed again
+by the next. See the backfill guide of @org/scim-core.
+
+Options
+  -o, --organization <id>   the organization (default: $SCIM_SYNC_ORGANIZATION_ID)
+      --all                 every organization the environment lists, one after another
+      --since <date-time>   list from this instant instead of the stored cursor
+      --json                print exactly the JSON report (an array with --all) on stdout
+      --page-size <n>       events per Events API page (default 100; Scalekit caps it at 100)
+      --config <file.mjs>   required: an ES module whose default export is
+                            { engine?, store?, handlers? }: your app's engine, or its store and
+                            handlers (without them the events would be recorded and never reach your app)
+  -h, --help                show this help
+
+Environment
+  SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET   required (SDK 2.11 or later)
 
 ${EXIT_CODES}`;
 
@@ -207,6 +233,7 @@ ${EXIT_CODES}`;
 export const HELP = {
   main: MAIN,
   reconcile: RECONCILE,
+  backfill: BACKFILL,
   migrate: MIGRATE,
   'fake-scalekit': FAKE_SCALEKIT,
   trigger: TRIGGER,

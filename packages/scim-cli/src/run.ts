@@ -1,5 +1,6 @@
 /** `runCli`: the whole CLI as a function of its arguments and io, so tests run it in-process. */
 import packageJson from '../package.json' with { type: 'json' };
+import { backfillCommand } from './commands/backfill.js';
 import { fakeScalekitCommand } from './commands/fake-scalekit.js';
 import { migrateCommand } from './commands/migrate.js';
 import { reconcileCommand } from './commands/reconcile.js';
@@ -14,6 +15,7 @@ import { processStopSignal } from './signals.js';
 
 const COMMANDS = {
   reconcile: reconcileCommand,
+  backfill: backfillCommand,
   migrate: migrateCommand,
   'fake-scalekit': fakeScalekitCommand,
   trigger: triggerCommand,

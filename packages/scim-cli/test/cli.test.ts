@@ -11,12 +11,12 @@ describe('scim-sync', () => {
   it('prints the overview with every command and exit code for --help, and exits 0', async () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);
-    for (const command of ['reconcile', 'migrate', 'fake-scalekit', 'trigger', 'secret'])
+    for (const command of ['reconcile', 'backfill', 'migrate', 'fake-scalekit', 'trigger', 'secret'])
       expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     for (const exit of ['0', '1', '2', '3', '4', '130']) expect(stdout).toMatch(new RegExp(`^  ${exit} +\\S`, 'm'));
   });
 
-  it.each(['reconcile', 'migrate', 'fake-scalekit', 'trigger', 'secret'])(
+  it.each(['reconcile', 'backfill', 'migrate', 'fake-scalekit', 'trigger', 'secret'])(
     'prints the usage of %s for `%s --help` and `help %s`',
     async (command) => {
       const flag = await run([command, '--help']);
