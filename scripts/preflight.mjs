@@ -8,7 +8,8 @@
 //   when /usr/bin/chromium is missing and this runs as root on Debian/Ubuntu, it installs Debian's
 //   `chromium` package with apt-get (about a minute); otherwise it stops with the command to run.
 //   `CHROMIUM_PATH` points the tests at another Chromium or Chrome, and is never installed over.
-// - PostgreSQL on 127.0.0.1:5432 (or TEST_DATABASE_URL): checked, and when down, the command that starts it.
+// - PostgreSQL on 127.0.0.1:5432 (or TEST_DATABASE_URL) and MariaDB/MySQL on 127.0.0.1:3306 (or
+//   TEST_MYSQL_URL): checked, and when down, the command that starts each.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -39,21 +40,32 @@ if (!existsSync(chromium)) {
   }
 }
 
+/** Whether something listens at the URL's host and port, within 2 s. */
+const listening = (url, defaultPort) =>
+  new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || defaultPort) });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+
 const database = new URL(process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
-const reachable = await new Promise((resolve) => {
-  const socket = connect({ host: database.hostname, port: Number(database.port || 5432) });
-  const done = (ok) => {
-    socket.destroy();
-    resolve(ok);
-  };
-  socket.setTimeout(2000, () => done(false));
-  socket.once('connect', () => done(true));
-  socket.once('error', () => done(false));
-});
-if (!reachable) {
+const mysql = new URL(process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
+const [postgresUp, mysqlUp] = await Promise.all([listening(database, 5432), listening(mysql, 3306)]);
+if (!postgresUp) {
   problems.push(
     `No PostgreSQL at ${database.host} (the PostgreSQL store's tests need one: trust auth, database "test").\n` +
       '  Fix: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start   (or set TEST_DATABASE_URL)',
+  );
+}
+if (!mysqlUp) {
+  problems.push(
+    `No MariaDB or MySQL at ${mysql.host} (the MySQL store's tests need one: root without a password, database "test").\n` +
+      '  Fix: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd   (or set TEST_MYSQL_URL)',
   );
 }
 
