@@ -5,6 +5,8 @@
  *   baseline: verify (scim-core createWebhookVerifier) + UTF-8 decode + JSON.parse + parseScalekitEvent
  *   engine:   createScalekitWebhookReceiver({ engine: createEngine({ store: memoryStore(), handlers }) })
  *             .receive({ headers, body }), awaited one after another
+ *   process:  engine.process alone (same engine, store and handlers) over the same events parsed and
+ *             normalized before the clock starts: the engine's own µs per event
  *
  * Every round gets N fresh pre-signed unique events (the generator webhook-ingest uses), the engine
  * a fresh store. N is calibrated so a round takes about BENCH_ROUND_SECONDS (default 2). Rounds of
@@ -17,6 +19,7 @@ import {
   createScalekitWebhookReceiver,
   createWebhookVerifier,
   memoryStore,
+  normalizeScalekitEvent,
   parseScalekitEvent,
   type WebhookAcceptedBody,
   type WebhookFailure,
@@ -46,9 +49,12 @@ interface Prepared {
   body: Uint8Array;
 }
 
+type Kind = 'baseline' | 'engine' | 'process';
+const KINDS: readonly Kind[] = ['baseline', 'engine', 'process'];
+
 interface RoundResult {
   round: number;
-  kind: 'baseline' | 'engine';
+  kind: Kind;
   events: number;
   seconds: number;
   opsPerSec: number;
@@ -104,8 +110,43 @@ async function engine(events: readonly Prepared[]) {
   return { seconds, outcomes, failures, handlerCalls: Object.fromEntries(calls), mirrorUsers: users.size };
 }
 
-async function run(kind: 'baseline' | 'engine', events: readonly Prepared[], round: number): Promise<RoundResult> {
+/** `engine.process` alone over events verified, parsed and normalized before the clock starts. */
+async function processOnly(events: readonly Prepared[]) {
+  const normalized = events.map((event) => {
+    const parsed = parseScalekitEvent(JSON.parse(utf8.decode(event.body)));
+    if (!parsed.success) throw new Error(`a generated event fails the schema: ${JSON.stringify(parsed.issues)}`);
+    return normalizeScalekitEvent(parsed.value);
+  });
+  const { handlers } = createMapHandlers();
+  const engine = createEngine({ store: memoryStore(), handlers });
   gc?.();
+  const outcomes: Record<string, number> = {};
+  const start = process.hrtime.bigint();
+  for (const event of normalized) {
+    const { status } = await engine.process(event);
+    outcomes[status] = (outcomes[status] ?? 0) + 1;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { seconds, outcomes };
+}
+
+async function run(kind: Kind, events: readonly Prepared[], round: number): Promise<RoundResult> {
+  gc?.();
+  if (kind === 'process') {
+    const r = await processOnly(events);
+    const failures = Object.entries(r.outcomes)
+      .filter(([status]) => status !== 'applied')
+      .reduce((sum, [, n]) => sum + n, 0);
+    return {
+      round,
+      kind,
+      events: events.length,
+      seconds: r.seconds,
+      opsPerSec: events.length / r.seconds,
+      outcomes: r.outcomes,
+      failures,
+    };
+  }
   if (kind === 'baseline') {
     const r = baseline(events);
     return {
@@ -147,18 +188,24 @@ async function main() {
   );
 
   // Warm-up doubles as calibration: the rate of a warm batch sets N.
-  const calibrate = async (kind: 'baseline' | 'engine') => {
+  const calibrate = async (kind: Kind) => {
     const size = quick ? 5_000 : 20_000;
     let rate = 0;
     for (let i = 0; i < (quick ? 2 : 3); i++) rate = (await run(kind, prepare(size), 0)).opsPerSec;
     return Math.min(MAX_EVENTS, Math.max(MIN_EVENTS, Math.round((rate * roundSeconds) / 1000) * 1000));
   };
-  const n = { baseline: await calibrate('baseline'), engine: await calibrate('engine') };
-  console.log(`  N = ${fmt(n.baseline)} events per baseline round, ${fmt(n.engine)} per engine round`);
+  const n = {
+    baseline: await calibrate('baseline'),
+    engine: await calibrate('engine'),
+    process: await calibrate('process'),
+  };
+  console.log(
+    `  N = ${fmt(n.baseline)} events per baseline round, ${fmt(n.engine)} per engine round, ${fmt(n.process)} per process round`,
+  );
 
   const results: RoundResult[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const order = round % 2 === 1 ? (['baseline', 'engine'] as const) : (['engine', 'baseline'] as const);
+    const order = round % 2 === 1 ? KINDS : [...KINDS].reverse();
     for (const kind of order) {
       const r = await run(kind, prepare(n[kind]), round);
       results.push(r);
@@ -168,7 +215,7 @@ async function main() {
     }
   }
 
-  const summarize = (kind: 'baseline' | 'engine') => {
+  const summarize = (kind: Kind) => {
     const rs = results.filter((r) => r.kind === kind);
     return {
       opsPerSecMedian: median(rs.map((r) => r.opsPerSec)),
@@ -180,6 +227,7 @@ async function main() {
   };
   const base = summarize('baseline');
   const eng = summarize('engine');
+  const proc = summarize('process');
   const ratio = eng.opsPerSecMedian / base.opsPerSecMedian;
   const engineOverheadMicros = eng.microsPerOpMedian - base.microsPerOpMedian;
 
@@ -200,6 +248,12 @@ async function main() {
           fmt(eng.microsPerOpMedian, 2),
           eng.failures,
         ],
+        [
+          'engine.process alone (normalized events)',
+          fmt(proc.opsPerSecMedian),
+          fmt(proc.microsPerOpMedian, 2),
+          proc.failures,
+        ],
       ],
     ),
   );
@@ -211,11 +265,12 @@ async function main() {
   const problems: string[] = [];
   if (base.failures > 0) problems.push(`${base.failures} baseline events failed to parse`);
   if (eng.failures > 0) problems.push(`${eng.failures} engine deliveries were not answered 200`);
+  if (proc.failures > 0) problems.push(`${proc.failures} events given to engine.process were not applied`);
   const file = writeResults('engine-inprocess', {
     problems,
     machine: { ...machine(pinning), pinnedCpu: pinned ? cpu : null, gcBetweenRounds: Boolean(gc) },
     config: { quick, rounds, roundSeconds, bodyBytes, userPool: stream.userPool, eventsGenerated: stream.count },
-    summary: { baseline: base, engine: eng, ratioEngineToBaseline: ratio, engineOverheadMicros },
+    summary: { baseline: base, engine: eng, process: proc, ratioEngineToBaseline: ratio, engineOverheadMicros },
     rounds: results,
   });
   console.log(`results: ${file}`);

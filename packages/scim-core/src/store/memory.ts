@@ -118,11 +118,35 @@ function lookupValue(field: (typeof INDEXED_FIELDS)[number], value: string): str
   return field === 'externalId' ? value : field === 'userName' ? userNameKey(value) : lower(value);
 }
 
+/** The last ledger key built, and from what: an event's claim and completion ask for the same one. */
+let lastLedgerKey: (EventKey & { key: string }) | undefined;
+
+/** `ledgerKeyOf`, remembering the last answer. */
+function ledgerKey(event: EventKey): string {
+  const last = lastLedgerKey;
+  if (
+    last !== undefined &&
+    last.eventId === event.eventId &&
+    last.organizationId === event.organizationId &&
+    last.environmentId === event.environmentId
+  ) {
+    return last.key;
+  }
+  const key = ledgerKeyOf(event);
+  lastLedgerKey = {
+    environmentId: event.environmentId,
+    organizationId: event.organizationId,
+    eventId: event.eventId,
+    key,
+  };
+  return key;
+}
+
 /**
  * One string per ledger key. The lengths of the first two parts keep the three apart whatever
- * characters they hold, for less than `JSON.stringify` costs (it runs twice per event).
+ * characters they hold, for less than `JSON.stringify` costs.
  */
-function ledgerKey({ environmentId, organizationId, eventId }: EventKey): string {
+function ledgerKeyOf({ environmentId, organizationId, eventId }: EventKey): string {
   return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;
 }
 
