@@ -1,7 +1,8 @@
 /**
- * Scheduled reconciliation on pg-boss (a job queue in the same PostgreSQL): every app instance
- * calls `scheduleReconciliation`, and across all of them each organization is reconciled once per
- * period, a failed or crashed run is retried, and runs spread over the instances.
+ * Scheduled reconciliation and backfill on pg-boss (a job queue in the same PostgreSQL): every app
+ * instance calls `scheduleReconciliation` (and `scheduleBackfill`), and across all of them each
+ * organization is reconciled (backfilled) once per period, a failed or crashed run is retried, and
+ * runs spread over the instances.
  *
  * - A cron schedule (pg-boss keeps one per name, and fires it once per tick across instances)
  *   sends one fan-out job.
@@ -17,6 +18,8 @@
  * pg-boss's types: an app without pg-boss type-checks the store without them.
  */
 import {
+  type Backfiller,
+  type BackfillReport,
   OptionsError,
   type OptionsIssue,
   type ReconcileMode,
@@ -68,42 +71,102 @@ interface OrganizationJob {
  * with an `OptionsError` (`@org/scim-core`) naming every malformed option, before it makes a queue.
  */
 export async function scheduleReconciliation(options: ReconcileScheduleOptions): Promise<ReconcileSchedule> {
-  assertScheduleOptions(options);
-  const { boss, reconciler } = options;
+  assertScheduleOptions(options, 'scheduleReconciliation', 'reconciler', RECONCILER, 'reconcile');
+  const { reconciler } = options;
+  return schedulePerOrganization(options, {
+    name: 'reconcile',
+    cron: '*/15 * * * *',
+    expireInSeconds: 30 * 60,
+    organizations: options.organizations ?? (() => reconciler.organizations()),
+    async run(organizationId) {
+      const report = await reconciler.reconcile(organizationId, { mode: options.mode ?? 'full' });
+      options.onReport?.(report);
+      if (report.status === 'failed') {
+        throw new Error(`Reconciliation of ${organizationId} failed (${report.error?.code}): ${report.error?.message}`);
+      }
+    },
+  });
+}
+
+export interface BackfillScheduleOptions extends Omit<ReconcileScheduleOptions, 'reconciler' | 'mode' | 'onReport'> {
+  backfiller: Backfiller;
+  /** When to backfill every organization, as cron (pg-boss's). Default every 5 minutes. */
+  cron?: string;
+  /** Which organizations to backfill. Default every one the source lists (`backfiller.organizations()`). */
+  organizations?: () => AsyncIterable<string> | Iterable<string>;
+  /** A run still active after this long counts as crashed and is retried. Default 10 minutes. */
+  expireInSeconds?: number;
+  /** Every report of a run on this instance, `failed` ones included (before the retry). */
+  onReport?: (report: BackfillReport) => void;
+}
+
+export type BackfillSchedule = ReconcileSchedule;
+
+/**
+ * Schedules a backfill of every organization (`createBackfiller` of `@org/scim-core`: the webhooks
+ * it missed, from Scalekit's Events API) on pg-boss, beside reconciliation: the same fan-out and
+ * per-organization queue, every 5 minutes by default. Call it in every app instance.
+ */
+export async function scheduleBackfill(options: BackfillScheduleOptions): Promise<BackfillSchedule> {
+  assertScheduleOptions(options, 'scheduleBackfill', 'backfiller', BACKFILLER, 'backfill');
+  const { backfiller } = options;
+  return schedulePerOrganization(options, {
+    name: 'backfill',
+    cron: '*/5 * * * *',
+    expireInSeconds: 10 * 60,
+    organizations: options.organizations ?? (() => backfiller.organizations()),
+    async run(organizationId) {
+      const report = await backfiller.backfill(organizationId);
+      options.onReport?.(report);
+      // `busy`: another instance's run of this organization holds its lock, and will finish the window.
+      if (report.status === 'failed') {
+        throw new Error(`Backfill of ${organizationId} failed (${report.error?.code}): ${report.error?.message}`);
+      }
+    },
+  });
+}
+
+/** One kind of scheduled work per organization: a cron fan-out, and a stately queue keyed by organization. */
+async function schedulePerOrganization(
+  options: Pick<
+    ReconcileScheduleOptions,
+    'boss' | 'cron' | 'tz' | 'queuePrefix' | 'retryLimit' | 'retryDelaySeconds' | 'expireInSeconds' | 'concurrency'
+  >,
+  work: {
+    name: string;
+    cron: string;
+    expireInSeconds: number;
+    organizations: () => AsyncIterable<string> | Iterable<string>;
+    run(organizationId: string): Promise<void>;
+  },
+): Promise<ReconcileSchedule> {
+  const { boss } = options;
   const prefix = options.queuePrefix ?? 'scim-sync';
-  const fanOut = `${prefix}.reconcile-all`;
-  const queue = `${prefix}.reconcile`;
+  const fanOut = `${prefix}.${work.name}-all`;
+  const queue = `${prefix}.${work.name}`;
   const retry = {
     retryLimit: options.retryLimit ?? 5,
     retryDelay: options.retryDelaySeconds ?? 30,
     retryBackoff: true,
-    expireInSeconds: options.expireInSeconds ?? 30 * 60,
+    expireInSeconds: options.expireInSeconds ?? work.expireInSeconds,
   };
-  const organizations = options.organizations ?? (() => reconciler.organizations());
 
   await boss.createQueue(fanOut, { name: fanOut, policy: 'short', ...retry });
   await boss.createQueue(queue, { name: queue, policy: 'stately', ...retry });
-  await boss.schedule(fanOut, options.cron ?? '*/15 * * * *', {}, { tz: options.tz ?? 'UTC' });
+  await boss.schedule(fanOut, options.cron ?? work.cron, {}, { tz: options.tz ?? 'UTC' });
 
   const send = (organizationId: string) =>
     boss.send(queue, { organizationId } satisfies OrganizationJob, { singletonKey: organizationId, ...retry });
 
   const workers = [
     await boss.work(fanOut, async () => {
-      for await (const organizationId of organizations()) await send(organizationId);
+      for await (const organizationId of work.organizations()) await send(organizationId);
     }),
   ];
   for (let i = 0; i < (options.concurrency ?? 1); i++) {
     workers.push(
       await boss.work<OrganizationJob>(queue, { batchSize: 1 }, async ([job]) => {
-        if (!job) return;
-        const report = await reconciler.reconcile(job.data.organizationId, { mode: options.mode ?? 'full' });
-        options.onReport?.(report);
-        if (report.status === 'failed') {
-          throw new Error(
-            `Reconciliation of ${report.organizationId} failed (${report.error?.code}): ${report.error?.message}`,
-          );
-        }
+        if (job) await work.run(job.data.organizationId);
       }),
     );
   }
@@ -123,40 +186,52 @@ export async function scheduleReconciliation(options: ReconcileScheduleOptions):
 /** pg-boss refuses an expiry of 24 hours or more. */
 const MAX_EXPIRE_IN_SECONDS = 24 * 60 * 60 - 1;
 const BOSS_METHODS = ['createQueue', 'schedule', 'send', 'work', 'offWork'] as const;
-const FACTORY = 'scheduleReconciliation';
 const STARTED_BOSS = 'a started pg-boss 10 instance (new PgBoss(connectionString), then await boss.start())';
 const RECONCILER = 'the reconciler createReconciler({ engine, source }) returns';
+const BACKFILLER = 'the backfiller createBackfiller({ engine, source }) returns';
 
 /**
  * Checks what JavaScript callers (and config files) can get wrong, so a typo fails at start-up with
  * the option's name rather than inside pg-boss, or at the first cron tick, with half the queues made.
  */
-function assertScheduleOptions(options: ReconcileScheduleOptions): void {
+function assertScheduleOptions(
+  options: ReconcileScheduleOptions | BackfillScheduleOptions,
+  factory: string,
+  runnerOption: 'reconciler' | 'backfiller',
+  runnerExpected: string,
+  runMethod: 'reconcile' | 'backfill',
+): void {
   if (typeof options !== 'object' || options === null) {
-    throw new OptionsError(FACTORY, [
-      { path: 'options', message: `must be an object { boss, reconciler }, got ${describe(options)}` },
+    throw new OptionsError(factory, [
+      { path: 'options', message: `must be an object { boss, ${runnerOption} }, got ${describe(options)}` },
     ]);
   }
   const issues: OptionsIssue[] = [];
   const refuse = (option: string, message: string) => issues.push({ path: `options.${option}`, message });
-  const expecting = (option: keyof ReconcileScheduleOptions, expected: string, valid: (value: unknown) => boolean) => {
-    const value: unknown = options[option];
+  const expecting = (option: string, expected: string, valid: (value: unknown) => boolean) => {
+    const value: unknown = (options as unknown as Record<string, unknown>)[option];
     if (value !== undefined && !valid(value)) refuse(option, `must be ${expected}, got ${describe(value)}`);
   };
 
-  const { boss, reconciler } = options as Partial<ReconcileScheduleOptions>;
+  const { boss } = options as Partial<ReconcileScheduleOptions>;
+  const runner = (options as unknown as Record<string, unknown>)[runnerOption];
   if (boss === undefined) refuse('boss', `is missing: pass ${STARTED_BOSS}`);
   else if (!hasMethods(boss, BOSS_METHODS)) refuse('boss', `must be ${STARTED_BOSS}, got ${describe(boss)}`);
-  if (reconciler === undefined) refuse('reconciler', `is missing: pass ${RECONCILER}`);
-  else if (!hasMethods(reconciler, ['reconcile'])) {
-    refuse('reconciler', `must be ${RECONCILER}, got ${describe(reconciler)}`);
-  } else if (options.organizations === undefined && !hasMethods(reconciler, ['organizations'])) {
-    refuse('organizations', 'is missing: pass a function listing the organization ids, as this reconciler has none');
+  if (runner === undefined) refuse(runnerOption, `is missing: pass ${runnerExpected}`);
+  else if (!hasMethods(runner, [runMethod])) {
+    refuse(runnerOption, `must be ${runnerExpected}, got ${describe(runner)}`);
+  } else if (options.organizations === undefined && !hasMethods(runner, ['organizations'])) {
+    refuse(
+      'organizations',
+      `is missing: pass a function listing the organization ids, as this ${runnerOption} has none`,
+    );
   }
   expecting('organizations', 'a function listing the organization ids', (v) => typeof v === 'function');
   expecting('cron', "a cron expression of 5 or 6 fields, such as '*/15 * * * *'", isCron);
   expecting('tz', "an IANA time zone, such as 'UTC' or 'Europe/Paris'", isTimeZone);
-  expecting('mode', "'full' or 'incremental'", (v) => v === 'full' || v === 'incremental');
+  if (runnerOption === 'reconciler') {
+    expecting('mode', "'full' or 'incremental'", (v) => v === 'full' || v === 'incremental');
+  }
   expecting('queuePrefix', 'letters, digits, _, - or .', (v) => typeof v === 'string' && /^[\w.-]+$/.test(v));
   expecting('retryLimit', 'a whole number, at least 0', (v) => isWholeNumber(v, 0));
   expecting('retryDelaySeconds', 'a whole number of seconds, at least 0', (v) => isWholeNumber(v, 0));
@@ -167,7 +242,7 @@ function assertScheduleOptions(options: ReconcileScheduleOptions): void {
   );
   expecting('concurrency', 'a whole number, at least 1', (v) => isWholeNumber(v, 1));
   expecting('onReport', 'a function', (v) => typeof v === 'function');
-  if (issues.length > 0) throw new OptionsError(FACTORY, issues);
+  if (issues.length > 0) throw new OptionsError(factory, issues);
 }
 
 function hasMethods(value: unknown, methods: readonly string[]): boolean {

@@ -3,10 +3,10 @@
  * an OptionsError naming it, and no queue or schedule is made. A stand-in for pg-boss records the
  * calls; no database needed.
  */
-import { OptionsError, type Reconciler } from '@org/scim-core';
+import { type Backfiller, OptionsError, type Reconciler } from '@org/scim-core';
 import type PgBoss from 'pg-boss';
 import { describe, expect, it } from 'vitest';
-import { type ReconcileScheduleOptions, scheduleReconciliation } from '../src/scheduler.js';
+import { type ReconcileScheduleOptions, scheduleBackfill, scheduleReconciliation } from '../src/scheduler.js';
 
 function standInBoss() {
   const calls: string[] = [];
@@ -101,5 +101,31 @@ describe('scheduleReconciliation options', () => {
       expect(schedule.queue).toBe('acme.scim_sync-1.reconcile');
       expect(calls).toEqual(['createQueue', 'createQueue', 'schedule', 'work', 'work', 'work']);
     }
+  });
+});
+
+describe('scheduleBackfill options', () => {
+  const backfiller = { backfill: async () => undefined, organizations: async function* () {} } as unknown as Backfiller;
+
+  it.each([
+    ['backfiller', 'is missing: pass the backfiller createBackfiller({ engine, source })', { backfiller: undefined }],
+    ['backfiller', 'must be the backfiller createBackfiller', { backfiller: { organizations: () => [] } }],
+    ['organizations', 'is missing: pass a function listing the organization', { backfiller: { backfill: () => {} } }],
+    ['cron', "must be a cron expression of 5 or 6 fields, such as '*/15 * * * *'", { cron: 'often' }],
+  ])('options.%s %s…: refused before pg-boss is called', async (option, message, override) => {
+    const { boss, calls } = standInBoss();
+    const error = await scheduleBackfill({ boss, backfiller, ...override } as never).catch((e: unknown) => e);
+    expect(calls).toEqual([]);
+    expect(error).toMatchObject({ code: 'invalid_options', factory: 'scheduleBackfill' });
+    expect((error as OptionsError).issues).toEqual([
+      { path: `options.${option}`, message: expect.stringContaining(message) },
+    ]);
+  });
+
+  it('makes its own queues and a 5-minute schedule', async () => {
+    const { boss, calls } = standInBoss();
+    const schedule = await scheduleBackfill({ boss, backfiller });
+    expect(schedule.queue).toBe('scim-sync.backfill');
+    expect(calls.slice(0, 3)).toEqual(['createQueue', 'createQueue', 'schedule']);
   });
 });

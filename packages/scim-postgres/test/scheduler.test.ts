@@ -4,18 +4,21 @@
  * serves six organizations through the real SDK.
  */
 import {
+  type BackfillReport,
+  createBackfiller,
   createEngine,
   createReconciler,
   type ReconcileReport,
   type Reconciler,
   scalekitDirectorySource,
+  scalekitEventSource,
 } from '@org/scim-core';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { ScalekitClient } from '@scalekit-sdk/node';
 import PgBoss from 'pg-boss';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
-import { type ReconcileSchedule, scheduleReconciliation } from '../src/scheduler.js';
+import { type ReconcileSchedule, scheduleBackfill, scheduleReconciliation } from '../src/scheduler.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 
 interface Instance {
@@ -143,5 +146,40 @@ describe('scheduled reconciliation across instances', () => {
     const schedules = await instances[0]?.boss.getSchedules();
     expect(schedules?.filter((s) => s.name === 'scim-sync.reconcile-all')).toHaveLength(1);
     expect(schedules?.[0]).toMatchObject({ cron: '*/15 * * * *' });
+  });
+});
+
+describe('scheduled backfill across instances', () => {
+  it("backfills every organization's lost webhooks once, spread over the instances, beside reconciliation's schedule", async () => {
+    fake.webhooks.drop(); // every event so far was lost: only the Events API has them
+    const backfills: BackfillReport[] = [];
+    const startBackfill = async (n: number) => {
+      const engine = createEngine({ store });
+      const client = new ScalekitClient(fake.url, fake.clientId, fake.clientSecret);
+      const boss = new PgBoss({ connectionString: DATABASE_URL, schema: bossSchema, max: 3 });
+      boss.on('error', () => {});
+      await boss.start();
+      const schedule = await scheduleBackfill({
+        boss,
+        backfiller: createBackfiller({ engine, source: scalekitEventSource(client) }),
+        organizations: () => organizations,
+        retryDelaySeconds: 1,
+        onReport: (report) => backfills.push(report),
+      });
+      instances.push({ boss, schedule });
+      return { boss, schedule, n };
+    };
+    const [first] = [await startBackfill(0), await startBackfill(1)];
+    await first?.schedule.runNow();
+    await expect
+      .poll(() => backfills.filter((r) => r.status === 'completed').length, { timeout: 20_000, interval: 200 })
+      .toBe(6);
+    for (const report of backfills) expect(report.outcomes.applied).toBe(3);
+    const { rows } = await store.pool.query(`select count(*)::int as n from ${store.schema}.users`);
+    expect(rows[0].n).toBe(18);
+    const schedules = await first?.boss.getSchedules();
+    expect(schedules?.filter((s) => s.name === 'scim-sync.backfill-all')).toEqual([
+      expect.objectContaining({ cron: '*/5 * * * *' }),
+    ]);
   });
 });

@@ -130,6 +130,8 @@ export interface Backfiller {
   backfill(organizationId: string, options?: BackfillRunOptions): Promise<BackfillReport>;
   /** Backfills every organization the source lists, one at a time. */
   backfillAll(options?: BackfillRunOptions): Promise<BackfillReport[]>;
+  /** The organization ids the source lists, page by page (what `backfillAll` runs over, for a scheduler). */
+  organizations(): AsyncGenerator<string>;
 }
 
 export class BackfillError extends Error {
@@ -338,20 +340,24 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
     }
   }
 
-  async function backfillAll(run: BackfillRunOptions = {}): Promise<BackfillReport[]> {
-    const reports: BackfillReport[] = [];
+  async function* organizations(signal?: AbortSignal): AsyncGenerator<string> {
     let pageToken: string | undefined;
     do {
-      const page = await withRetry(retry, run.signal, aborted, () =>
+      const page = await withRetry(retry, signal, aborted, () =>
         source.listOrganizations({ pageSize, ...(pageToken !== undefined && { pageToken }) }),
       );
-      for (const organization of page.items) reports.push(await backfill(organization.id, run));
+      for (const organization of page.items) yield organization.id;
       pageToken = page.nextPageToken;
     } while (pageToken !== undefined);
+  }
+
+  async function backfillAll(run: BackfillRunOptions = {}): Promise<BackfillReport[]> {
+    const reports: BackfillReport[] = [];
+    for await (const organizationId of organizations(run.signal)) reports.push(await backfill(organizationId, run));
     return reports;
   }
 
-  return { backfill, backfillAll };
+  return { backfill, backfillAll, organizations: () => organizations() };
 }
 
 /** An event's `occurred_at` in nanoseconds; one without a readable one sorts first (and fails the schema). */
