@@ -418,3 +418,61 @@ describe('engine: other event types', () => {
     expect((await setup({}).engine.process(other)).status).toBe('ignored');
   });
 });
+
+describe("engine: the memory store's synchronous shortcut stays invisible", () => {
+  it('goes through a wrapper that intercepts the store and its transactions, never around it', async () => {
+    const seen: string[] = [];
+    const intercept = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get(object, property, receiver) {
+          const value = Reflect.get(object, property, receiver);
+          if (typeof value !== 'function' || typeof property !== 'string') return value;
+          if (property === 'transaction') {
+            return (resources: never, fn: (tx: never) => unknown, options: never) =>
+              (value as (...a: unknown[]) => unknown).call(
+                object,
+                resources,
+                (tx: object) => fn(intercept(tx) as never),
+                options,
+              );
+          }
+          return (...args: unknown[]) => {
+            seen.push(property);
+            return (value as (...a: unknown[]) => unknown).apply(object, args);
+          };
+        },
+      });
+    const engine = createEngine({ store: intercept(memoryStore()), handlers: referenceApp().handlers });
+    expect((await engine.process(events.userUpserted(T0, user('diruser_1')))).status).toBe('applied');
+    expect((await engine.process(events.userUpserted(T0 + MS, user('diruser_1', { email: 'a@b.c' })))).status).toBe(
+      'applied',
+    );
+    for (const call of ['claimEvent', 'getUser', 'advanceVersion', 'putUser', 'completeEvent'])
+      expect(seen, call).toContain(call);
+  });
+
+  it("awaits a handler's thenable before it records the event, as it awaits a promise", async () => {
+    const order: string[] = [];
+    const store = memoryStore();
+    const engine = createEngine({
+      store,
+      handlers: {
+        // Not a Promise: an object with `then`, which the engine must await like one.
+        userCreated: () => ({
+          // biome-ignore lint/suspicious/noThenProperty: the point of the test is a thenable.
+          then(resolve: () => void) {
+            setTimeout(() => {
+              order.push('handler done');
+              resolve();
+            }, 20);
+          },
+        }),
+      },
+    });
+    const result = await engine.process(events.userUpserted(T0, user('diruser_1')));
+    order.push('processed');
+    expect(result.status).toBe('applied');
+    expect(order).toEqual(['handler done', 'processed']);
+    expect(await store.getUser(ORG, 'diruser_1')).toBeDefined();
+  });
+});
