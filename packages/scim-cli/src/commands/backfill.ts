@@ -10,26 +10,11 @@ import { resolveEngine } from '../engine.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { type CliIo, println } from '../io.js';
-
-const SCALEKIT_VARIABLES = ['SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'] as const;
+import { scalekitClientFromEnv } from '../scalekit-client.js';
 
 /** The Events API through the real SDK, from the three Scalekit variables. */
 async function eventSource(env: CliIo['env']): Promise<EventLogSource> {
-  const missing = SCALEKIT_VARIABLES.filter((name) => !env[name]);
-  if (missing.length > 0) {
-    throw new UsageError(
-      `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: backfill reads the Events API with ` +
-        `SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET (the dashboard's API credentials).`,
-    );
-  }
-  const url = env.SCALEKIT_ENVIRONMENT_URL as string;
-  if (!URL.canParse(url)) {
-    throw new UsageError(`SCALEKIT_ENVIRONMENT_URL must be a URL such as https://acme.scalekit.dev, got "${url}".`);
-  }
-  const { ScalekitClient } = await import('@scalekit-sdk/node');
-  return scalekitEventSource(
-    new ScalekitClient(url, env.SCALEKIT_CLIENT_ID as string, env.SCALEKIT_CLIENT_SECRET as string),
-  );
+  return scalekitEventSource(await scalekitClientFromEnv(env, 'backfill', 'the Events API'));
 }
 
 const EXIT_BY_STATUS: Record<BackfillReport['status'], number> = {

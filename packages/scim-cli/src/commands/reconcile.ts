@@ -16,28 +16,12 @@ import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { type CliIo, println } from '../io.js';
 import { createProgressReporter } from '../progress.js';
+import { scalekitClientFromEnv } from '../scalekit-client.js';
 import { formatSummary } from '../summary.js';
-
-const SCALEKIT_VARIABLES = ['SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'] as const;
 
 /** The Directory API through the real SDK, from the three Scalekit variables. */
 async function scalekitSource(env: CliIo['env']): Promise<DirectorySource> {
-  const missing = SCALEKIT_VARIABLES.filter((name) => !env[name]);
-  if (missing.length > 0) {
-    throw new UsageError(
-      `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: reconcile reads the Directory API with ` +
-        `SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET (the dashboard's API credentials).`,
-    );
-  }
-  const url = env.SCALEKIT_ENVIRONMENT_URL as string;
-  if (!URL.canParse(url)) {
-    throw new UsageError(`SCALEKIT_ENVIRONMENT_URL must be a URL such as https://acme.scalekit.dev, got "${url}".`);
-  }
-  // Loaded on demand: the SDK takes half a second to import, which `trigger` and `--help` need not wait for.
-  const { ScalekitClient } = await import('@scalekit-sdk/node');
-  return scalekitDirectorySource(
-    new ScalekitClient(url, env.SCALEKIT_CLIENT_ID as string, env.SCALEKIT_CLIENT_SECRET as string),
-  );
+  return scalekitDirectorySource(await scalekitClientFromEnv(env, 'reconcile', 'the Directory API'));
 }
 
 const EXIT_BY_STATUS: Record<ReconcileReport['status'], number> = {
