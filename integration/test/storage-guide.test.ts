@@ -16,7 +16,7 @@ import { transactionClient as postgresClient, postgresStore } from '@org/scim-po
 import { sql as drizzleSql } from 'drizzle-orm';
 import { drizzle as drizzleMysql } from 'drizzle-orm/mysql2';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
-import { Kysely, PostgresDialect, type PostgresPoolClient } from 'kysely';
+import { Kysely, MysqlDialect, type MysqlPoolConnection, PostgresDialect, type PostgresPoolClient } from 'kysely';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -264,7 +264,7 @@ describe('the guide on MariaDB / MySQL', () => {
     expect(unseen.map((row) => row.id.toString())).toEqual(['u1', 'u3']);
   });
 
-  it("commits a handler's Drizzle writes through transactionClient(tx) with the event, and rolls them back with a failed one", async () => {
+  it("commits a handler's Drizzle and Kysely writes through transactionClient(tx) with the event, and rolls them back with a failed one", async () => {
     await pool.query('create table accounts (id varchar(64) primary key, email varchar(255))');
     const store = mysqlStore({ pool, tablePrefix: 'scim_store_' });
     await store.migrate();
@@ -276,6 +276,24 @@ describe('the guide on MariaDB / MySQL', () => {
           await drizzleMysql(mysqlClient(tx)).execute(
             drizzleSql`insert into accounts (id, email) values (${created.id}, ${created.email ?? null})`,
           );
+          // As the guide's Kysely recipe: a borrowed view of the transaction's callback connection.
+          // mysql2 types `.connection` as the promise one; underneath it is the callback connection.
+          const connection = mysqlClient(tx).connection as unknown as {
+            query(sql: string, parameters: unknown, callback: unknown): unknown;
+          };
+          const borrowed = {
+            query: (sql: string, parameters: unknown, callback: never) => connection.query(sql, parameters, callback),
+            release() {},
+          } as unknown as MysqlPoolConnection;
+          const kysely = new Kysely<{ accounts: { id: string; email: string | null } }>({
+            dialect: new MysqlDialect({
+              pool: { getConnection: (callback) => callback(null, borrowed), end: (callback) => callback(null) },
+            }),
+          });
+          await kysely
+            .insertInto('accounts')
+            .values({ id: `${created.id}:k`, email: null })
+            .execute();
           if (fail) throw new Error('the app failed after writing');
         },
       },
@@ -284,7 +302,7 @@ describe('the guide on MariaDB / MySQL', () => {
     fail = true;
     await expect(engine.process(upserted('org_orm', 'u_failed', 'evt_failed'))).rejects.toBeInstanceOf(HandlerError);
     const [rows] = (await pool.query('select id from accounts order by id')) as unknown as [{ id: string }[]];
-    expect(rows.map((r) => r.id)).toEqual(['u_ok']);
+    expect(rows.map((r) => r.id)).toEqual(['u_ok', 'u_ok:k']);
     expect(await store.getUser('org_orm', 'u_failed')).toBeUndefined();
   });
 });
