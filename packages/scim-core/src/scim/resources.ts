@@ -185,7 +185,7 @@ function storedAttributes(stored: JsonObject, schema: ResourceSchema, options: R
   return base;
 }
 
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     for (const item of Object.values(value)) deepFreeze(item);
     Object.freeze(value);

@@ -45,7 +45,7 @@ import { type Filter, formatAttributePath, parseAttributePath, parseFilter } fro
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter, valuesAt } from './match.js';
 import { applyPatch, type PatchOperation, parsePatchRequest } from './patch.js';
-import { groupFromScim, groupToScim, type ResourceOptions, userFromScim, userToScim } from './resources.js';
+import { deepFreeze, groupFromScim, groupToScim, type ResourceOptions, userFromScim, userToScim } from './resources.js';
 import {
   checkFilter,
   type ResolvedPath,
@@ -128,8 +128,23 @@ type Change = DirectoryEvent extends infer E
   : never;
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): ScimAnswer {
-  return { status, headers: { 'content-type': CONTENT_TYPE, ...headers }, body: JSON.stringify(body) };
+  return { status, headers: { 'content-type': CONTENT_TYPE, ...headers }, body: jsonText(body) };
 }
+
+/**
+ * `JSON.stringify`, remembered for frozen values: a rendered resource that cannot change (see
+ * `renderedUsers`) is serialized once, and a list answer is its resources' texts joined.
+ */
+function jsonText(value: unknown): string {
+  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) return JSON.stringify(value);
+  let text = serialized.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    serialized.set(value, text);
+  }
+  return text;
+}
+const serialized = new WeakMap<object, string>();
 
 const noContent = (headers: Record<string, string> = {}): ScimAnswer => ({ status: 204, headers });
 
@@ -238,19 +253,36 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       store.getVersions(ids.map((id) => ({ organizationId, kind: 'user' as const, id }))),
     ]);
     const out: JsonObject[] = [];
+    const { baseUrl } = discovery;
     for (const [i, user] of users.entries()) {
       // Users of up to `maxResourceBytes` each: the event loop turns between chunks of a page.
       if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
-      out.push(
-        userToScim(
-          user,
-          { baseUrl: discovery.baseUrl, version: prints[i] ?? 'none', ...metaTimes(versions[i]) },
-          userOptions,
-        ),
-      );
+      const version = prints[i] ?? 'none';
+      const times = metaTimes(versions[i]);
+      const known = renderedUsers.get(user);
+      if (
+        known?.baseUrl === baseUrl &&
+        known.version === version &&
+        known.created === times.created &&
+        known.lastModified === times.lastModified
+      ) {
+        out.push(known.resource);
+        continue;
+      }
+      const resource = userToScim(user, { baseUrl, version, ...times }, userOptions);
+      // A snapshot that cannot change (the memory store's) renders the same until its version does.
+      if (Object.isFrozen(user)) {
+        renderedUsers.set(user, { baseUrl, version, ...times, resource: deepFreeze(resource) });
+      }
+      out.push(resource);
     }
     return out;
   }
+  /** The last answer rendered per frozen user snapshot, with what it was rendered for. Frozen: answers share it. */
+  const renderedUsers = new WeakMap<
+    DirectoryUser,
+    { baseUrl: string; version: string; created?: string; lastModified?: string; resource: JsonObject }
+  >();
 
   /** Sends a change through the engine as a `source: 'scim'` event, stamped now. */
   async function apply(organizationId: string, sourceType: string, change: Change): Promise<void> {
@@ -291,6 +323,34 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       })),
     };
   }
+
+  /**
+   * A GET list's parameters, remembered per query string: IdPs repeat the same few queries (Entra's
+   * `userName eq "…"` differs per user, but a poll repeats its page), and parsing and resolving a
+   * filter costs more than answering it from an index. Only what parsed is kept (an error is thrown
+   * again each time); the result is never mutated, so answers share it. Bounded in entries and in key
+   * length, least recently used first out. Kept per organization, so how fast an answer comes never
+   * tells one tenant what another asked.
+   */
+  function urlListParams(url: URL, schema: ResourceSchema, organizationId: string): ListParams {
+    const { search } = url;
+    if (search.length > LIST_PARAMS_KEY_LIMIT) return listParams(queryFromUrl(url, limits), [schema]);
+    const key = `${organizationId}\n${search}`;
+    const cache = listParamsCache.get(schema);
+    const known = cache?.get(key);
+    if (cache && known) {
+      cache.delete(key);
+      cache.set(key, known);
+      return known;
+    }
+    const params = listParams(queryFromUrl(url, limits), [schema]);
+    const entries = cache ?? new Map<string, ListParams>();
+    if (!cache) listParamsCache.set(schema, entries);
+    entries.set(key, params);
+    if (entries.size > LIST_PARAMS_CACHE_SIZE) entries.delete(entries.keys().next().value as string);
+    return params;
+  }
+  const listParamsCache = new Map<ResourceSchema, Map<string, ListParams>>();
 
   /** The filter as each type reads it (`true`: no filter), refused (400) when it names what no type declares. */
   function filtersOf(text: string | undefined, types: readonly ResourceSchema[], urns: string[]): (Filter | boolean)[] {
@@ -765,7 +825,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   ): Promise<ScimAnswer> {
     if (id === undefined) {
       if (method === 'GET') {
-        const params = listParams(queryFromUrl(url, limits), [served.group]);
+        const params = urlListParams(url, served.group, organizationId);
         const page = await listPage(groupKind(discovery), organizationId, params);
         return listJson(page.resources, params.startIndex, page.total);
       }
@@ -899,7 +959,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
 
     if (id === undefined) {
       if (method === 'GET') {
-        const params = listParams(queryFromUrl(url, limits), [served.user]);
+        const params = urlListParams(url, served.user, organizationId);
         const page = await listPage(userKind(discovery), organizationId, params);
         return listJson(page.resources, params.startIndex, page.total);
       }
@@ -1055,6 +1115,11 @@ interface TypeParams {
   readonly sortBy: ResolvedPath | undefined;
   readonly projection: Projection | undefined;
 }
+
+/** Query strings whose list parameters are remembered, per resource type (see `urlListParams`). */
+const LIST_PARAMS_CACHE_SIZE = 256;
+/** A longer query string is parsed every time rather than kept. */
+const LIST_PARAMS_KEY_LIMIT = 2_048;
 
 interface ListParams {
   readonly startIndex: number;
@@ -1466,7 +1531,14 @@ function listJson(resources: readonly unknown[], startIndex: number, totalResult
   const headers = { 'content-type': CONTENT_TYPE };
   const streamed = resources.some(isStreamed);
   if (resources.length <= RENDER_CHUNK && !streamed) {
-    return { status: 200, headers, body: JSON.stringify(listResponse(resources, startIndex, totalResults)) };
+    // What `JSON.stringify(listResponse(…))` gives, with each resource's text from `jsonText`.
+    let items = '';
+    for (const [i, resource] of resources.entries()) items += i > 0 ? `,${jsonText(resource)}` : jsonText(resource);
+    return {
+      status: 200,
+      headers,
+      body: `{"schemas":${LIST_SCHEMAS},"totalResults":${totalResults},"itemsPerPage":${resources.length},"startIndex":${startIndex},"Resources":[${items}]}`,
+    };
   }
   // `head` ends with `"Resources":[]}`: the resources go between the brackets.
   const head = JSON.stringify({ ...listResponse([], startIndex, totalResults), itemsPerPage: resources.length });
@@ -1483,13 +1555,15 @@ function listJson(resources: readonly unknown[], startIndex: number, totalResult
           yield `${text}${next > 0 ? ',' : ''}`;
           text = '';
           yield* item.chunks();
-        } else text += `${next > 0 ? ',' : ''}${JSON.stringify(item)}`;
+        } else text += `${next > 0 ? ',' : ''}${jsonText(item)}`;
       }
       yield next < resources.length ? text : `${text}]}`;
     }
   }
   return { status: 200, headers, body: chunks() };
 }
+
+const LIST_SCHEMAS = JSON.stringify([SCHEMAS.listResponse]);
 
 function listResponse(resources: readonly unknown[], startIndex: number, totalResults: number) {
   return {
