@@ -9,7 +9,7 @@
  *    dead worker's claim lease holds, then 200 applied once it ran out; the effect exists once,
  *    and the killed worker's uncommitted transaction left nothing.
  */
-import { createEventFactory, generateWebhookSecret } from '@org/scim-testing';
+import { createEventFactory, generateDirectoryStream, generateWebhookSecret } from '@org/scim-testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
@@ -20,7 +20,6 @@ import { type Answer, deliverOnce, deliverUntilAccepted, is2xx, mapLimit, sleep 
 import { type PrivatePostgres, startPrivatePostgres } from './fixtures/private-postgres.js';
 import { startWorker, type Worker } from './fixtures/processes.js';
 import { appView, mirrorSnapshot, replayInOrder } from './fixtures/replay.js';
-import { generateDirectoryStream } from './fixtures/stream.js';
 
 const secret = generateWebhookSecret();
 let built: BuiltWorker | undefined;

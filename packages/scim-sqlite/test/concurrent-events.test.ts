@@ -5,6 +5,7 @@
  * `transactionClient(tx)` commit with it and never twice, and the mirror ends as an ordered replay
  * into the memory store leaves it.
  */
+
 import {
   createEngine,
   type DirectoryGroup,
@@ -18,10 +19,10 @@ import {
   type ResourceRef,
   type ScalekitDirectoryEvent,
 } from '@org/scim-core';
+import { generateDirectoryStream, seededRandom, shuffle } from '@org/scim-testing';
 import { afterAll, expect, it } from 'vitest';
 import { sqliteStore, transactionClient } from '../src/index.js';
 import { freshDatabase } from './database.js';
-import { generateDirectoryStream, prng, shuffle } from './fixtures/stream.js';
 
 const EVENTS = 2_000;
 const COPIES = 3;
@@ -98,7 +99,7 @@ it(`${EVENTS} events × ${COPIES}, shuffled, ${IN_FLIGHT} in flight on one SQLit
   const stream = generateDirectoryStream({ count: EVENTS, seed });
   const deliveries = shuffle(
     stream.events.flatMap((event) => Array.from({ length: COPIES }, () => event)),
-    prng(seed ^ 0x5eed),
+    seededRandom(seed ^ 0x5eed),
   );
   const store = sqliteStore({ filename: database.filename });
   await store.migrate();

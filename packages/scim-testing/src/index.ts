@@ -1,2 +1,3 @@
+export * from './directory-stream.js';
 export * from './factories.js';
 export * from './signer.js';
