@@ -11,7 +11,15 @@
  * left queued is not due yet on the later test's clock, and never in its way.
  */
 import { randomUUID } from 'node:crypto';
-import { type InboxEntry, type InboxItem, type InboxStore, MAX_INBOX_REASON_LENGTH } from '@org/scim-core';
+import {
+  type InboxEntry,
+  type InboxItem,
+  type InboxStore,
+  MAX_DEAD_LETTER_PAGE,
+  MAX_INBOX_CLAIM,
+  MAX_INBOX_REASON_LENGTH,
+  MAX_REPLAY_IDS,
+} from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 export interface InboxConformanceOptions<I extends InboxStore = InboxStore> {
@@ -272,6 +280,23 @@ export function runInboxConformanceSuite<I extends InboxStore>(
       expect(all.depth).toBeGreaterThanOrEqual(2);
       expect(all.deadLetters).toBeGreaterThanOrEqual(1);
       expect(all.oldestQueuedAt).toBeLessThanOrEqual(first.receivedAt);
+    });
+
+    it('refuses what would have no bounded cost: limits out of range, a keyset that is no id, too many ids', async () => {
+      const w = window();
+      for (const limit of [0, -1, 1.5, MAX_INBOX_CLAIM + 1]) {
+        await expect(inbox.claim({ owner: 'w', now: w.at, leaseMs: LEASE, limit }), `claim ${limit}`).rejects.toThrow(
+          RangeError,
+        );
+      }
+      for (const limit of [0, MAX_DEAD_LETTER_PAGE + 1]) {
+        await expect(inbox.listDeadLetters({ limit }), `page ${limit}`).rejects.toThrow(RangeError);
+      }
+      for (const after of ['-1', 'abc', '1 or 1=1', '__proto__']) {
+        await expect(inbox.listDeadLetters({ limit: 1, after }), `after ${after}`).rejects.toThrow(RangeError);
+      }
+      const ids = Array.from({ length: MAX_REPLAY_IDS + 1 }, (_, i) => String(i + 1));
+      await expect(inbox.replay({ ids }, w.at)).rejects.toThrow(RangeError);
     });
 
     it('bodies round-trip exactly; reasons are stored clipped and without NUL or lone surrogates', async () => {

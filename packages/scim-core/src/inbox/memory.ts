@@ -13,6 +13,9 @@ import {
   type InboxItem,
   type InboxStats,
   type InboxStore,
+  MAX_DEAD_LETTER_PAGE,
+  MAX_INBOX_CLAIM,
+  MAX_REPLAY_IDS,
 } from './types.js';
 
 interface Row {
@@ -28,6 +31,15 @@ interface Row {
 
 const keyOf = (key: { environmentId: string; organizationId: string; eventId: string }) =>
   JSON.stringify([key.environmentId, key.organizationId, key.eventId]);
+
+/** An entry id as every inbox spells it: a positive integer in decimal. */
+const ENTRY_ID = /^[1-9]\d{0,17}$/;
+
+function checkLimit(what: string, limit: unknown, max: number): void {
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new RangeError(`${what}: limit must be a whole number from 1 to ${max}, got ${String(limit)}`);
+  }
+}
 
 export function memoryInbox(): InboxStore {
   /** By id; a Map keeps insertion (arrival) order, which is id order. */
@@ -62,6 +74,7 @@ export function memoryInbox(): InboxStore {
       return { status: parked ? 'parked' : 'queued', id };
     },
     async claim({ owner, now, leaseMs, limit }: InboxClaimRequest): Promise<InboxItem[]> {
+      checkLimit('claim', limit, MAX_INBOX_CLAIM);
       const claimed: InboxItem[] = [];
       for (const row of rows.values()) {
         if (claimed.length >= limit) break;
@@ -109,6 +122,12 @@ export function memoryInbox(): InboxStore {
       return true;
     },
     async listDeadLetters({ organizationId, after, limit }: DeadLetterPage): Promise<DeadLetter[]> {
+      checkLimit('listDeadLetters', limit, MAX_DEAD_LETTER_PAGE);
+      if (after !== undefined && !ENTRY_ID.test(after)) {
+        throw new RangeError(
+          `listDeadLetters: after must be a dead letter's id (digits), got ${JSON.stringify(after)}`,
+        );
+      }
       const page: DeadLetter[] = [];
       const from = after === undefined ? 0 : Number(after);
       for (const row of rows.values()) {
@@ -131,6 +150,9 @@ export function memoryInbox(): InboxStore {
       return page;
     },
     async replay(selection, now) {
+      if ('ids' in selection && selection.ids.length > MAX_REPLAY_IDS) {
+        throw new RangeError(`replay: at most ${MAX_REPLAY_IDS} ids at once, got ${selection.ids.length}`);
+      }
       let count = 0;
       const requeue = (row: Row | undefined) => {
         if (row?.state !== 'dead') return;
