@@ -290,13 +290,57 @@ describe('inbox worker', () => {
 
 describe('clipReason', () => {
   it('keeps reasons storable: no NUL, no lone surrogate, at most the cap, never split inside a pair', () => {
+    // Pieces that stress the cut: lone halves of pairs, whole pairs, NUL, plain text.
+    const piece = fc.constantFrom('a', 'é', '\0', '\uD800', '\uDC00', '🚀', '\uDBFF\uDFFF', ' ');
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 2_000 }), (text) => {
-        const clipped = clipReason(text);
-        expect(clipped.length).toBeLessThanOrEqual(MAX_INBOX_REASON_LENGTH);
-        expect(clipped.includes('\0')).toBe(false);
-        expect((clipped as string & { isWellFormed(): boolean }).isWellFormed()).toBe(true);
-      }),
+      fc.property(
+        fc.array(piece, { minLength: 0, maxLength: 1_100 }).map((pieces) => pieces.join('')),
+        (text) => {
+          const clipped = clipReason(text);
+          expect(clipped.length).toBeLessThanOrEqual(MAX_INBOX_REASON_LENGTH);
+          expect(clipped.includes('\0')).toBe(false);
+          expect((clipped as string & { isWellFormed(): boolean }).isWellFormed()).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(clipReason(`${'a'.repeat(998)}🚀tail`)).toBe(`${'a'.repeat(998)}…`);
+  }, 30_000);
+});
+
+describe('webhook route with an inbox, under arbitrary input', () => {
+  it('property: unsigned bodies never reach the inbox; signed JSON is queued (202) or refused (400), never a 5xx, never applied before the worker', async () => {
+    const json = fc.jsonValue({ maxDepth: 4 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string(),
+          json.map((v) => JSON.stringify(v) ?? 'null'),
+        ),
+        fc.boolean(),
+        async (body, signed) => {
+          const app = referenceApp();
+          const t = setup(app.handlers);
+          const response = signed
+            ? await t.send(undefined, body)
+            : await t.post(body, { 'content-type': 'application/json' });
+          const stats = await t.inbox.stats();
+          expect(response.status).toBeLessThan(500);
+          expect(app.calls.size).toBe(0);
+          if (!signed) {
+            expect(response.status).toBe(401);
+            expect(stats).toEqual({ depth: 0, deadLetters: 0 });
+          } else if (response.status === 202) {
+            expect(stats.depth).toBe(1);
+          } else {
+            expect(response.status).toBe(400);
+            expect(stats.depth).toBe(0);
+            expect(stats.deadLetters).toBeLessThanOrEqual(1);
+          }
+          expect(t.routeFailures.every((f) => f.status < 500)).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });

@@ -2,7 +2,9 @@
  * The Scalekit webhook route, framework-free: raw bytes and headers in, a status and a JSON body
  * out. Adapters that hold the raw bytes call `receive`; Web-standard runtimes call `handle`.
  *
- * Contract: verified before parsed; nothing written and no handler run on any 4xx.
+ * Contract: verified before parsed; no handler run and nothing written on any 4xx, except that a
+ * route with an inbox parks a verified event that fails the schema (one row, for an operator to
+ * replay; see docs/inbox.md).
  *
  * | answer | when |
  * |---|---|
