@@ -18,6 +18,7 @@ Commands
   reconcile       compare Scalekit's Directory API with your app's store and apply the differences
   backfill        apply the directory events of a gap (lost webhooks) from Scalekit's Events API
   migrate         create the tables of the PostgreSQL or MySQL store, or apply its pending migrations
+  inbox           the durable webhook inbox: its depth, its dead letters, and replaying them
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
   secret          print a fresh webhook signing secret (whsec_…) for a local app and trigger
@@ -230,11 +231,38 @@ Options
 
 ${EXIT_CODES}`;
 
+const INBOX = `Usage
+  scim-sync inbox status [--organization <id>] [--json]
+  scim-sync inbox dead-letters [--organization <id>] [--after <id>] [--limit <n>] [--json]
+  scim-sync inbox replay <id…> | --all [--organization <id>]
+
+Reads the durable webhook inbox of the store at DATABASE_URL (see the inbox guide of
+@org/scim-core): how many events wait, the oldest, and the dead letters (events parked after
+failing the schema or every retry), each with its reason. replay queues dead letters again, their
+attempts reset; the app's inbox worker applies them (the ledger still applies each event once).
+Replay after deploying the fix that the reason calls for.
+
+Options
+  -o, --organization <id>     only this organization
+      --json                  print JSON on stdout
+      --after <id>            dead-letters: the page after this id
+      --limit <n>             dead-letters: at most this many (default 50, at most 500)
+      --all                   replay: every dead letter (of --organization, when given)
+      --schema <name>         PostgreSQL: the store's schema (default scim_sync)
+      --table-prefix <prefix> MySQL: the store's table prefix (default scim_)
+  -h, --help                  show this help
+
+Environment
+  DATABASE_URL   required: postgres://… or mysql://…, as for migrate
+
+${EXIT_CODES}`;
+
 export const HELP = {
   main: MAIN,
   reconcile: RECONCILE,
   backfill: BACKFILL,
   migrate: MIGRATE,
+  inbox: INBOX,
   'fake-scalekit': FAKE_SCALEKIT,
   trigger: TRIGGER,
   secret: SECRET,

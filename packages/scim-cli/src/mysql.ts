@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from './errors.js';
-import { codeOf, describeDatabase, messageOf, resolveFrom } from './postgres.js';
+import { type CliInbox, codeOf, describeDatabase, messageOf, resolveFrom } from './postgres.js';
 
 export const MYSQL_PACKAGE = '@org/scim-mysql';
 
@@ -30,6 +30,8 @@ export interface MysqlPackage {
   /** Where it was found. */
   path: string;
   mysqlStore(options: MysqlStoreOptions): CliMysqlStore;
+  /** `mysqlInbox({ store, migrate })`, when this version of the package has it. */
+  mysqlInbox?: (options: { store: CliMysqlStore; migrate?: boolean }) => CliInbox;
   /** Its migrations, when it exports them. */
   migrations: readonly { version: number; name: string }[] | undefined;
 }
@@ -42,7 +44,12 @@ export async function loadMysqlPackage(cwd: string): Promise<MysqlPackage> {
       `DATABASE_URL is a mysql:// URL but ${MYSQL_PACKAGE} is not installed: npm install ${MYSQL_PACKAGE} mysql2 in your app (${cwd}), then run scim-sync migrate again.`,
     );
   }
-  let module: { mysqlStore?: unknown; migrations?: unknown; default?: { mysqlStore?: unknown; migrations?: unknown } };
+  let module: {
+    mysqlStore?: unknown;
+    mysqlInbox?: unknown;
+    migrations?: unknown;
+    default?: { mysqlStore?: unknown; mysqlInbox?: unknown; migrations?: unknown };
+  };
   try {
     module = (await import(pathToFileURL(path).href)) as typeof module;
   } catch (error) {
@@ -55,8 +62,10 @@ export async function loadMysqlPackage(cwd: string): Promise<MysqlPackage> {
     throw new UsageError(`${MYSQL_PACKAGE} (at ${path}) exports no mysqlStore function: update it.`);
   }
   const migrations = module.migrations ?? module.default?.migrations;
+  const inbox = module.mysqlInbox ?? module.default?.mysqlInbox;
   return {
     path,
+    ...(typeof inbox === 'function' && { mysqlInbox: inbox as MysqlPackage['mysqlInbox'] }),
     mysqlStore(options) {
       try {
         return (factory as (options: MysqlStoreOptions) => CliMysqlStore)(options);

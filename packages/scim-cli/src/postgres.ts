@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ProvisioningStore } from '@org/scim-core';
+import type { InboxStore, ProvisioningStore } from '@org/scim-core';
 import { UsageError } from './errors.js';
 import type { CommandName } from './help.js';
 
@@ -26,10 +26,15 @@ export interface StoreOptions {
   migrate?: boolean;
 }
 
+/** What the CLI uses of a `postgresInbox(…)` (or `mysqlInbox(…)`): the `InboxStore` of `@org/scim-core`. */
+export type CliInbox = Pick<InboxStore, 'stats' | 'listDeadLetters' | 'replay'>;
+
 export interface PostgresPackage {
   /** Where it was found. */
   path: string;
   postgresStore(options: StoreOptions): CliPostgresStore;
+  /** `postgresInbox({ store, migrate })`, when this version of the package has it. */
+  postgresInbox?: (options: { store: CliPostgresStore; migrate?: boolean }) => CliInbox;
   /** Its migrations, when it exports them. */
   migrations: readonly { version: number; name: string }[] | undefined;
 }
@@ -46,7 +51,12 @@ export async function loadPostgresPackage(cwd: string, command: CommandName): Pr
       `DATABASE_URL is set but ${POSTGRES_PACKAGE} is not installed: npm install ${POSTGRES_PACKAGE} ${otherwise}`,
     );
   }
-  let module: { postgresStore?: unknown; migrations?: unknown; default?: { postgresStore?: unknown } };
+  let module: {
+    postgresStore?: unknown;
+    postgresInbox?: unknown;
+    migrations?: unknown;
+    default?: { postgresStore?: unknown; postgresInbox?: unknown };
+  };
   try {
     module = (await import(pathToFileURL(path).href)) as typeof module;
   } catch (error) {
@@ -59,8 +69,10 @@ export async function loadPostgresPackage(cwd: string, command: CommandName): Pr
     throw new UsageError(`${POSTGRES_PACKAGE} (at ${path}) exports no postgresStore function: update it.`);
   }
   const migrations = module.migrations ?? (module.default as { migrations?: unknown } | undefined)?.migrations;
+  const inbox = module.postgresInbox ?? module.default?.postgresInbox;
   return {
     path,
+    ...(typeof inbox === 'function' && { postgresInbox: inbox as PostgresPackage['postgresInbox'] }),
     postgresStore(options) {
       try {
         return (factory as (options: StoreOptions) => CliPostgresStore)(options);

@@ -2,6 +2,7 @@
 import packageJson from '../package.json' with { type: 'json' };
 import { backfillCommand } from './commands/backfill.js';
 import { fakeScalekitCommand } from './commands/fake-scalekit.js';
+import { inboxCommand } from './commands/inbox.js';
 import { migrateCommand } from './commands/migrate.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { scimTokenCommand } from './commands/scim-token.js';
@@ -17,6 +18,7 @@ const COMMANDS = {
   reconcile: reconcileCommand,
   backfill: backfillCommand,
   migrate: migrateCommand,
+  inbox: inboxCommand,
   'fake-scalekit': fakeScalekitCommand,
   trigger: triggerCommand,
   secret: secretCommand,

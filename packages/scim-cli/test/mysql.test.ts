@@ -58,6 +58,7 @@ describe('scim-sync migrate on MySQL', () => {
     expect(await tablesOf(prefix)).toEqual(
       [
         'groups',
+        'inbox',
         'ledger',
         'locks',
         'memberships',

@@ -16,6 +16,9 @@ export {
   writeWebResponse,
 } from './http/node.js';
 export * from './http/scalekit-webhook.js';
+export { memoryInbox } from './inbox/memory.js';
+export * from './inbox/types.js';
+export * from './inbox/worker.js';
 export type {
   Directory,
   DirectoryEvent,

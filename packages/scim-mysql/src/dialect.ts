@@ -130,6 +130,7 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
         await session.begin();
       }
     },
+    skipLocked: 'for update skip locked',
     maxKeyBytes: MAX_KEY_BYTES,
     isRetryable: (error) => errno(error) === ER_LOCK_DEADLOCK || errno(error) === ER_LOCK_WAIT_TIMEOUT,
   };

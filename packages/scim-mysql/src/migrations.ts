@@ -108,6 +108,34 @@ export const migrations: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 2,
+    name: 'inbox (durable webhook inbox and its dead letters)',
+    // One row per stored event, keyed like the ledger. `available_at` is when a queued row may be
+    // claimed next (on arrival, at its retry time, or when its claim's lease runs out). Completed
+    // rows are deleted. The body is the verified raw JSON as text.
+    statements: (p) => [
+      `create table if not exists ${quotedTable(p, 'inbox')} (
+        id              bigint not null auto_increment primary key,
+        environment_id  ${id} not null,
+        organization_id ${id} not null,
+        event_id        ${id} not null,
+        type            text not null,
+        body            longtext not null,
+        state           varchar(8) not null,
+        available_at    bigint not null,
+        owner           varchar(255) null,
+        attempts        int not null default 0,
+        last_error      text null,
+        received_at     bigint not null,
+        parked_at       bigint null,
+        revision        bigint not null default 0,
+        unique key inbox_event (environment_id, organization_id, event_id),
+        key inbox_state (state, id),
+        key inbox_by_organization (organization_id, state, id)
+      ) ${table}`,
+    ],
+  },
 ];
 
 /** How long `migrate()` waits for another instance's migrations before it fails. */

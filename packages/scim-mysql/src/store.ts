@@ -3,8 +3,8 @@
  * The SQL and its promises are `@org/scim-sql`'s; this is the dialect (`dialect.ts`), the mysql2
  * driver (`driver.ts`), the migrations and the options.
  */
-import { OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
-import { createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
+import { type InboxStore, OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
+import { createSqlInbox, createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
 import { mysqlDialect } from './dialect.js';
 import { mysqlDriver } from './driver.js';
@@ -158,4 +158,34 @@ export function transactionClient(tx: StoreOperations): PoolConnection {
 
 function isPoolConnection(raw: unknown): raw is PoolConnection {
   return has(raw, 'release') && has(raw, 'query') && has(raw, 'beginTransaction');
+}
+
+export interface MysqlInboxOptions {
+  /** The store whose pool and table prefix the inbox shares. */
+  store: MysqlStore;
+  /** Apply the store's migrations (the inbox table is migration 2) on first use. Default true. */
+  migrate?: boolean;
+}
+
+export interface MysqlInbox extends InboxStore {
+  /** The store the inbox shares its pool and table prefix with. */
+  readonly store: MysqlStore;
+}
+
+/**
+ * The durable webhook inbox (see `createInboxWorker` in `@org/scim-core`) in the store's database,
+ * table `<prefix>inbox`. Claims use `FOR UPDATE SKIP LOCKED` (MySQL 8, MariaDB 10.6+). Throws an
+ * `OptionsError` when `store` is not a `mysqlStore()`.
+ */
+export function mysqlInbox(options: MysqlInboxOptions): MysqlInbox {
+  const store = options?.store;
+  if (!has(store, 'migrate') || !has(store?.pool, 'getConnection') || typeof store?.tablePrefix !== 'string') {
+    throw new OptionsError('mysqlInbox', [
+      { path: 'options.store', message: 'must be the store mysqlStore({ connectionString }) returns' },
+    ]);
+  }
+  const inbox = createSqlInbox(mysqlDialect(store.tablePrefix), mysqlDriver(store.pool, false), {
+    ready: options.migrate === false ? () => Promise.resolve() : () => store.migrate(),
+  });
+  return Object.assign(inbox, { store });
 }

@@ -36,6 +36,7 @@ it('applies each migration once when several instances migrate at the same time,
   expect(await (stores[0] as (typeof stores)[number]).migrate()).toEqual([]);
   expect(await tables(prefix)).toEqual([
     'groups',
+    'inbox',
     'ledger',
     'locks',
     'memberships',

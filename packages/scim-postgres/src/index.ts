@@ -1,3 +1,4 @@
+export { type PostgresInbox, type PostgresInboxOptions, postgresInbox } from './inbox.js';
 export { type Migration, migrations } from './migrations.js';
 export {
   MAX_RESOURCE_LOCKS,

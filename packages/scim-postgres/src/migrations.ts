@@ -156,6 +156,34 @@ export const migrations: readonly Migration[] = [
     `,
     backfill: backfillUserNameKeys,
   },
+  {
+    version: 5,
+    name: 'inbox (durable webhook inbox and its dead letters)',
+    // One row per stored event, keyed like the ledger. `available_at` is when a queued row may be
+    // claimed next: on arrival, at its retry time, or when its claim's lease runs out; a claim sets
+    // it to the lease's end, so "due" is one condition over one index. Completed rows are deleted.
+    sql: (s) => `
+      create table ${s}.inbox (
+        id              bigint generated always as identity primary key,
+        environment_id  text collate "C" not null,
+        organization_id text collate "C" not null,
+        event_id        text collate "C" not null,
+        type            text not null,
+        body            text not null,
+        state           text not null check (state in ('queued', 'dead')),
+        available_at    bigint not null,
+        owner           text,
+        attempts        integer not null default 0,
+        last_error      text,
+        received_at     bigint not null,
+        parked_at       bigint,
+        unique (environment_id, organization_id, event_id)
+      );
+      create index inbox_queued on ${s}.inbox (id) include (available_at) where state = 'queued';
+      create index inbox_queued_by_organization on ${s}.inbox (organization_id, received_at) where state = 'queued';
+      create index inbox_dead on ${s}.inbox (organization_id, id) where state = 'dead';
+    `,
+  },
 ];
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */

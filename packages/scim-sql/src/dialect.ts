@@ -16,7 +16,8 @@ export type SqlTable =
   | 'groups'
   | 'memberships'
   | 'reconcile_runs'
-  | 'reconcile_marks';
+  | 'reconcile_marks'
+  | 'inbox';
 
 /** A row as the driver returns it: columns by name. */
 export type SqlRow = Readonly<Record<string, unknown>>;
@@ -100,6 +101,12 @@ export interface SqlDialect {
    * take a second connection: with every pooled connection in a transaction, none would come.
    */
   lock(session: SqlSession, locks: readonly SqlLock[]): Promise<(() => void) | undefined>;
+  /**
+   * Appended to the inbox's claim query inside its transaction, where the engine has it: `for update
+   * skip locked` (MySQL 8, MariaDB 10.6+), so concurrent claims take disjoint entries without waiting.
+   * Without it the claim is a compare-and-set per entry, still never handing one entry out twice.
+   */
+  readonly skipLocked?: string;
   /** The longest id, in bytes of UTF-8, the key columns hold; longer ones are refused with a `SqlStoreError`. */
   readonly maxKeyBytes: number;
   /**

@@ -1,2 +1,10 @@
 export { type Migration, migrations } from './migrations.js';
-export { type SqliteStore, type SqliteStoreOptions, sqliteStore, transactionClient } from './store.js';
+export {
+  type SqliteInbox,
+  type SqliteInboxOptions,
+  type SqliteStore,
+  type SqliteStoreOptions,
+  sqliteInbox,
+  sqliteStore,
+  transactionClient,
+} from './store.js';

@@ -91,6 +91,37 @@ export const migrations: readonly Migration[] = [
         ) without rowid;`;
     },
   },
+  {
+    version: 2,
+    name: 'inbox (durable webhook inbox and its dead letters)',
+    // One row per stored event, keyed like the ledger. `available_at` is when a queued row may be
+    // claimed next (on arrival, at its retry time, or when its claim's lease runs out). Completed
+    // rows are deleted. `autoincrement`: an id is never used twice, so a replay by id never names
+    // an entry that came later.
+    sql: (p) => {
+      const t = (name: string) => quoted(p, name);
+      return `
+        create table ${t('inbox')} (
+          id              integer primary key autoincrement,
+          environment_id  text not null,
+          organization_id text not null,
+          event_id        text not null,
+          type            text not null,
+          body            text not null,
+          state           text not null check (state in ('queued', 'dead')),
+          available_at    integer not null,
+          owner           text,
+          attempts        integer not null default 0,
+          last_error      text,
+          received_at     integer not null,
+          parked_at       integer,
+          revision        integer not null default 0,
+          unique (environment_id, organization_id, event_id)
+        );
+        create index ${t('inbox_state')} on ${t('inbox')} (state, id);
+        create index ${t('inbox_by_organization')} on ${t('inbox')} (organization_id, state, id);`;
+    },
+  },
 ];
 
 /** Applies the migrations the tables of `prefix` lack. */

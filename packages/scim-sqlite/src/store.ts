@@ -4,8 +4,15 @@
  * this is the dialect, the better-sqlite3 driver, the migrations and the options.
  */
 import { resolve } from 'node:path';
-import { OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
-import { createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
+import { type InboxStore, OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
+import {
+  createSqlInbox,
+  createSqlStore,
+  type SqlDialect,
+  type SqlDriver,
+  type SqlStore,
+  transactionSession,
+} from '@org/scim-sql';
 import type Database from 'better-sqlite3';
 import { sqliteDialect } from './dialect.js';
 import { SqliteSession, sqliteDriver } from './driver.js';
@@ -83,6 +90,9 @@ function optionsIssues(options: unknown): OptionsIssue[] {
  * Creates the store and opens the file. Throws an `OptionsError` when `filename` is missing or is
  * `:memory:`, or `tablePrefix` is not a name SQLite keeps apart from others.
  */
+/** Each store's dialect and driver, for its inbox: the inbox must share the store's connections and file locks. */
+const parts = new WeakMap<SqliteStore, { dialect: SqlDialect; driver: SqlDriver }>();
+
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const issues = optionsIssues(options);
   if (issues.length > 0) throw new OptionsError('sqliteStore', issues);
@@ -90,11 +100,14 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const tablePrefix = options.tablePrefix ?? DEFAULT_PREFIX;
   const file = fileLocks(filename);
   const driver = sqliteDriver(filename, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, file.locks, file.release);
-  const store = createSqlStore(sqliteDialect(tablePrefix, file.locks), driver, {
+  const dialect = sqliteDialect(tablePrefix, file.locks);
+  const store = createSqlStore(dialect, driver, {
     migrate: () => runMigrations(driver.main, file.locks, tablePrefix),
     migrateOnFirstUse: options.migrate !== false,
   });
-  return Object.assign(store, { filename, tablePrefix, database: driver.main.db });
+  const sqlite = Object.assign(store, { filename, tablePrefix, database: driver.main.db });
+  parts.set(sqlite, { dialect, driver });
+  return sqlite;
 }
 
 /**
@@ -126,4 +139,35 @@ export function transactionClient(tx: StoreOperations): Database.Database {
     );
   }
   return db;
+}
+
+export interface SqliteInboxOptions {
+  /** The store whose file, connections and table prefix the inbox shares. */
+  store: SqliteStore;
+  /** Apply the store's migrations (the inbox table is migration 2) on first use. Default true. */
+  migrate?: boolean;
+}
+
+export interface SqliteInbox extends InboxStore {
+  readonly store: SqliteStore;
+}
+
+/**
+ * The durable webhook inbox (see `createInboxWorker` in `@org/scim-core`) in the store's file, table
+ * `<prefix>inbox`. SQLite has no row locks: a claim is a compare-and-set inside the file's write
+ * transaction, so workers in this process (and others on the same file) never take one entry
+ * twice. Throws an `OptionsError` when `store` is not a `sqliteStore()`.
+ */
+export function sqliteInbox(options: SqliteInboxOptions): SqliteInbox {
+  const store = options?.store;
+  const found = store === undefined ? undefined : parts.get(store);
+  if (!found) {
+    throw new OptionsError('sqliteInbox', [
+      { path: 'options.store', message: 'must be the store sqliteStore({ filename }) returns' },
+    ]);
+  }
+  const inbox = createSqlInbox(found.dialect, found.driver, {
+    ready: options.migrate === false ? () => Promise.resolve() : () => store.migrate(),
+  });
+  return Object.assign(inbox, { store });
 }

@@ -4,6 +4,7 @@ export {
   CONFORMANCE_MAX_BODY_BYTES,
   runAdapterConformanceSuite,
 } from './adapter-conformance.js';
+export { type InboxConformanceOptions, runInboxConformanceSuite } from './inbox-conformance.js';
 export { type RouteOptionsCase, runRouteOptionsSuite } from './route-options.js';
 export { runScimHostileInputSuite, type ScimHostileInputHarness } from './scim-hostile-input.js';
 export {

@@ -2,7 +2,9 @@
  * The Scalekit webhook route, framework-free: raw bytes and headers in, a status and a JSON body
  * out. Adapters that hold the raw bytes call `receive`; Web-standard runtimes call `handle`.
  *
- * Contract: verified before parsed; nothing written and no handler run on any 4xx.
+ * Contract: verified before parsed; no handler run and nothing written on any 4xx, except that a
+ * route with an inbox parks a verified event that fails the schema (one row, for an operator to
+ * replay; see docs/inbox.md).
  *
  * | answer | when |
  * |---|---|
@@ -12,30 +14,45 @@
  * | 409 | the same event is being applied by another request right now (Scalekit retries) |
  * | 413 | body over `maxBodyBytes` |
  * | 500 | a handler or the store failed; the claim was released, so the redelivery can succeed |
+ *
+ * With the `inbox` option, a valid event is stored, not applied, before the answer:
+ *
+ * | answer | when |
+ * |---|---|
+ * | 202 | stored in the inbox, or the inbox holds it already (`status: 'duplicate'`); the inbox worker applies it |
+ * | 400 | as above; a verified event that fails the schema is also parked as a dead letter, replayable |
+ * | 500 | the inbox could not store it (the redelivery retries) |
+ *
+ * 409 never comes from a route with an inbox: nothing is applied while the request waits.
  */
 
-import { isUtf8 } from 'node:buffer';
 import type { ProcessResult, ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
-import { checked, engineOption, fn, numberAtLeast, optionsObject, validateOptions, wholeNumber } from '../options.js';
+import { type InboxStore, MAX_INBOX_KEY_LENGTH, storableText } from '../inbox/types.js';
+import {
+  checked,
+  describeValue,
+  engineOption,
+  fn,
+  missingMethods,
+  numberAtLeast,
+  optionsObject,
+  validateOptions,
+  wholeNumber,
+} from '../options.js';
 import { normalizeScalekitEvent } from '../scalekit/normalize.js';
-import { parseScalekitEvent } from '../scalekit/schemas.js';
-import { FORBIDDEN_KEYS } from '../scim/limits.js';
+import { eventKey } from '../store/event-key.js';
 import {
   checkWebhookSecret,
   createWebhookVerifier,
   type HeaderSource,
+  type VerifiedWebhook,
   WebhookVerificationError,
   type WebhookVerificationErrorCode,
 } from '../webhooks/standard-webhooks.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readBodyWithLimit } from './body.js';
-import { badString, inspectJson } from './json-guard.js';
-
-/**
- * Deepest nesting a webhook body may have. A Scalekit event is 4 levels deep plus whatever the
- * identity provider put in `raw_attributes`; everything after `JSON.parse` recurses over it.
- */
-const MAX_JSON_DEPTH = 32;
+import { badString } from './json-guard.js';
+import { parseWebhookBody } from './webhook-body.js';
 
 export type WebhookErrorCode =
   | WebhookVerificationErrorCode
@@ -59,10 +76,18 @@ export interface WebhookAcceptedBody {
   handlers: ProcessResult['handlers'];
 }
 
+/** The answer of a route with an inbox: stored for the inbox worker (or held already), not applied yet. */
+export interface WebhookQueuedBody {
+  received: true;
+  eventId: string;
+  /** `queued`: stored now; `duplicate`: the inbox holds this event already (queued, being applied, or parked). */
+  status: 'queued' | 'duplicate';
+}
+
 export interface WebhookResponse {
   status: number;
   headers: Record<string, string>;
-  body: WebhookAcceptedBody | WebhookErrorBody;
+  body: WebhookAcceptedBody | WebhookQueuedBody | WebhookErrorBody;
 }
 
 /** A delivery that was not applied, as reported to `onError`. */
@@ -86,6 +111,13 @@ export interface ScalekitWebhookOptions {
   now?: () => number;
   /** Every delivery that was not applied. Default: 5xx answers are logged with `console.error`. */
   onError?: (failure: WebhookFailure) => void;
+  /**
+   * A durable inbox (`postgresInbox`, `mysqlInbox`, …): verified events are stored and answered
+   * 202 at once, and an inbox worker (`createInboxWorker`) applies them, so a slow handler never
+   * makes Scalekit time out and redeliver. See `docs/inbox.md`. Without it, events are applied
+   * before the answer, as before.
+   */
+  inbox?: InboxStore;
 }
 
 export interface ScalekitWebhookReceiver {
@@ -104,41 +136,21 @@ export interface ScalekitWebhookReceiver {
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
 
-/** Strict UTF-8: invalid bytes are an error, not U+FFFD. `isUtf8` is native and far cheaper than a fatal `TextDecoder`. */
-function decodeUtf8(bytes: Uint8Array): string {
-  if (!isUtf8(bytes)) throw new SyntaxError('the body is not valid UTF-8');
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-}
-
-/**
- * True only when `inspectJson` would find nothing, decided without allocating (it builds a path per
- * node for its message, which made it the largest allocation of a delivery). `false` defers to it.
- * The recursion stops at `maxDepth`, so hostile nesting cannot overflow the stack here.
- */
-function plainJson(value: unknown, depth: number, maxDepth: number): boolean {
-  if (typeof value === 'string') return badString(value) === undefined;
-  if (typeof value !== 'object' || value === null) return true;
-  if (depth >= maxDepth) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, maxDepth)) return false;
-    return true;
-  }
-  for (const key in value) {
-    if (FORBIDDEN_KEYS.has(key) || badString(key) !== undefined) return false;
-    if (!plainJson((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
-  }
-  return true;
-}
-
 function logServerErrors(failure: WebhookFailure): void {
   if (failure.status >= 500)
     console.error(`[scim-sync] webhook ${failure.status} ${failure.code}: ${failure.message}`, failure.error ?? '');
 }
 
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  const shown = issues.slice(0, 3).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
-  return shown.join('; ') + (issues.length > 3 ? `; and ${issues.length - 3} more` : '');
-}
+const INBOX_METHODS = ['enqueue', 'claim', 'complete', 'fail', 'park', 'listDeadLetters', 'replay', 'stats'];
+
+const inboxOption = checked((inbox, report) => {
+  if (inbox === undefined) return;
+  if (typeof inbox !== 'object' || inbox === null || missingMethods(inbox, INBOX_METHODS).length > 0) {
+    report(
+      `must be an InboxStore (postgresInbox({ store }) from @org/scim-postgres, or your own), got ${describeValue(inbox)}`,
+    );
+  }
+});
 
 const receiverOptions = optionsObject(
   {
@@ -148,6 +160,7 @@ const receiverOptions = optionsObject(
     toleranceSeconds: numberAtLeast(0, 'seconds').optional(),
     now: fn(),
     onError: fn(),
+    inbox: inboxOption,
   },
   '{ engine, secret }',
 );
@@ -169,6 +182,8 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
   });
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const onError = options.onError ?? logServerErrors;
+  const inbox = options.inbox;
+  const clock = options.now ?? Date.now;
 
   function fail(
     status: number,
@@ -181,6 +196,75 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
     return { status, headers: { ...JSON_HEADERS, ...headers }, body: { error: { code, message } } };
   }
 
+  /** With an inbox: store the verified event and answer 202; the inbox worker applies it. */
+  async function enqueue(
+    store: InboxStore,
+    event: ReturnType<typeof normalizeScalekitEvent>,
+    type: string,
+    body: Uint8Array | string,
+  ): Promise<WebhookResponse> {
+    const text =
+      typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString();
+    try {
+      const queued = await store.enqueue({ ...eventKey(event), type, body: text, receivedAt: clock() });
+      return {
+        status: 202,
+        headers: { ...JSON_HEADERS },
+        body: { received: true, eventId: event.id, status: queued.status === 'duplicate' ? 'duplicate' : 'queued' },
+      };
+    } catch (error) {
+      return fail(
+        500,
+        'store_failed',
+        `Event ${event.id} could not be stored in the inbox; its redelivery will retry.`,
+        error,
+      );
+    }
+  }
+
+  /**
+   * With an inbox: a verified event that fails its schema is parked as a dead letter (replayable
+   * once a fix ships) and still answered 400, as without an inbox. It fails the same way on every
+   * redelivery, which finds it parked already. A failure to park is reported, never a 5xx: poison
+   * does not earn a retry.
+   */
+  async function park(
+    reason: string,
+    json: unknown,
+    verified: VerifiedWebhook,
+    body: Uint8Array | string,
+  ): Promise<WebhookResponse> {
+    const text =
+      typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString();
+    const field = (name: string): string | undefined => {
+      if (typeof json !== 'object' || json === null || Array.isArray(json) || !Object.hasOwn(json, name))
+        return undefined;
+      const value = (json as Record<string, unknown>)[name];
+      return typeof value === 'string' && value !== '' && value.length <= MAX_INBOX_KEY_LENGTH && !badString(value)
+        ? value
+        : undefined;
+    };
+    const eventId = field('id') ?? storableText(verified.id).slice(0, MAX_INBOX_KEY_LENGTH);
+    let note = '';
+    let error: unknown;
+    try {
+      const parked = await (inbox as InboxStore).enqueue({
+        environmentId: field('environment_id') ?? '',
+        organizationId: field('organization_id') ?? '',
+        eventId,
+        type: field('type') ?? '',
+        body: storableText(text),
+        receivedAt: clock(),
+        parkedReason: reason,
+      });
+      note = ` It is parked as dead letter ${parked.id}; replay it once a fix is deployed.`;
+    } catch (cause) {
+      error = cause;
+      note = " It could not be parked in the inbox (the cause is in this server's log).";
+    }
+    return fail(400, 'invalid_event', `${reason}${note}`, error);
+  }
+
   async function receive({
     headers,
     body,
@@ -191,30 +275,25 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     if (size > maxBodyBytes)
       return fail(413, 'payload_too_large', `The body is larger than the ${maxBodyBytes}-byte limit.`);
+    let verified: VerifiedWebhook;
     try {
-      verify(headers, body);
+      verified = verify(headers, body);
     } catch (error) {
       if (error instanceof WebhookVerificationError) return fail(401, error.code, error.message);
       throw error;
     }
 
-    let json: unknown;
-    try {
-      json = JSON.parse(typeof body === 'string' ? body : decodeUtf8(body));
-    } catch (error) {
-      return fail(400, 'invalid_json', `The body is not UTF-8 JSON: ${(error as Error).message}`);
+    const parsed = parseWebhookBody(body);
+    if (!parsed.ok) {
+      if (inbox && parsed.code === 'invalid_event') return park(parsed.message, parsed.json, verified, body);
+      return fail(400, parsed.code, parsed.message);
     }
-    // Signed is not the same as storable: a NUL, a lone surrogate or a prototype key from the
-    // identity provider would fail in the store (a 500, redelivered until Scalekit gives up) or worse.
-    const problem = plainJson(json, 0, MAX_JSON_DEPTH) ? undefined : inspectJson(json, MAX_JSON_DEPTH);
-    if (problem) return fail(400, 'invalid_event', `The event is not accepted: ${problem}.`);
-    const parsed = parseScalekitEvent(json);
-    if (!parsed.success)
-      return fail(400, 'invalid_event', `The event does not match Scalekit's schema: ${describeIssues(parsed.issues)}`);
+    const event = normalizeScalekitEvent(parsed.event);
+    if (inbox) return enqueue(inbox, event, parsed.event.event.type, body);
 
     let result: ProcessResult;
     try {
-      result = await options.engine.process(normalizeScalekitEvent(parsed.value));
+      result = await options.engine.process(event);
     } catch (error) {
       // The answer goes to Scalekit (and its delivery logs): name the handler, keep the app's own
       // error text in the server log (`onError`) rather than sending it out.
