@@ -37,7 +37,7 @@ import type {
   TransactionOptions,
   UserLookup,
 } from '@org/scim-core';
-import { userNameKey } from '@org/scim-core';
+import { UnstorableValueError, userNameKey } from '@org/scim-core';
 import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlSession, SqlTable } from './dialect.js';
 import { locksFor } from './locks.js';
 import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_COLUMNS, userRow } from './rows.js';
@@ -52,14 +52,16 @@ const BATCH = 500;
  */
 export const TRANSACTION_ATTEMPTS = 4;
 
-/** A failure of the store that names what to change, such as an id longer than its columns hold. */
-export class SqlStoreError extends Error {
+/**
+ * A value the store's columns cannot hold, such as an id longer than its key columns. An
+ * `UnstorableValueError`: the engine answers such an event as invalid (400), never as a store failure
+ * (a 5xx would have the sender retry it forever).
+ */
+export class SqlStoreError extends UnstorableValueError {
   override readonly name = 'SqlStoreError';
-  constructor(
-    readonly code: 'id_too_long',
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: 'id_too_long';
+  constructor(code: 'id_too_long', message: string) {
+    super(code, message);
   }
 }
 

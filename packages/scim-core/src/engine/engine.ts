@@ -25,6 +25,7 @@ import {
   validateOptions,
   wholeNumber,
 } from '../options.js';
+import { UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
 import type {
   EventKey,
@@ -656,6 +657,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         const sync = syncOperationsOf(store);
         claim = sync ? sync.claimEventNow(request) : await store.claimEvent(request);
       } catch (cause) {
+        if (cause instanceof UnstorableValueError) throw new EngineError('invalid_event', cause.message, { cause });
         throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
       }
       if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
@@ -678,6 +680,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           return { eventId: event.id, status: 'in_flight', handlers: [], retryAfterMs: CONTENDED_RETRY_MS };
         }
         if (error instanceof HandlerError || error instanceof EngineError) throw error;
+        // Input the store can never hold fails the same way on every retry: an invalid event, not a 5xx.
+        if (error instanceof UnstorableValueError)
+          throw new EngineError('invalid_event', error.message, { cause: error });
         throw new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
       }
     },

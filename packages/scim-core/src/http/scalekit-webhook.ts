@@ -9,7 +9,7 @@
  * | answer | when |
  * |---|---|
  * | 200 | applied, duplicate of a completed event, stale (older than the stored version), unknown type |
- * | 400 | body is not UTF-8 JSON; a directory event does not match its schema (an id, email or name over 256 characters included); the body nests deeper than 32 levels, holds a NUL or a lone surrogate, or a `__proto__`, `constructor` or `prototype` key |
+ * | 400 | body is not UTF-8 JSON; a directory event does not match its schema (an id, email or name over 256 characters included); an id the store cannot hold (longer than its key columns: `UnstorableValueError`); the body nests deeper than 32 levels, holds a NUL or a lone surrogate, or a `__proto__`, `constructor` or `prototype` key |
  * | 401 | signature headers missing or wrong, timestamp malformed, stale or in the future |
  * | 409 | the same event is being applied by another request right now (Scalekit retries) |
  * | 413 | body over `maxBodyBytes` |
@@ -41,6 +41,7 @@ import {
   wholeNumber,
 } from '../options.js';
 import { normalizeScalekitEvent } from '../scalekit/normalize.js';
+import { UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
 import {
   checkWebhookSecret,
@@ -213,6 +214,8 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
         body: { received: true, eventId: event.id, status: queued.status === 'duplicate' ? 'duplicate' : 'queued' },
       };
     } catch (error) {
+      // An id the inbox's columns cannot hold is refused the same way on every redelivery: poison, a 400.
+      if (error instanceof UnstorableValueError) return fail(400, 'invalid_event', error.message);
       return fail(
         500,
         'store_failed',
@@ -301,6 +304,9 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
         const message = `Handler ${error.handler} failed on event ${error.eventId}; the event was rolled back and its redelivery will retry. The cause is in this server's log.`;
         return fail(500, 'handler_failed', message, error);
       }
+      // An event the store can never hold (an id longer than its key columns): the same on every retry.
+      if (error instanceof EngineError && error.code === 'invalid_event')
+        return fail(400, 'invalid_event', error.message);
       const message = error instanceof EngineError ? error.message : 'The event could not be applied.';
       return fail(500, 'store_failed', message, error);
     }
