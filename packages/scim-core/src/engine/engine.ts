@@ -4,6 +4,9 @@
  * store transaction so a failure leaves nothing behind.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { type EngineAccess, engineAccess } from '../access/api.js';
+import { AccessControl, type AccessOptions, type AccessStep, stepAccess } from '../access/engine-access.js';
+import { type AccessRules, matchesGroupAttributes } from '../access/rules.js';
 import type {
   Directory,
   DirectoryEvent,
@@ -18,6 +21,7 @@ import {
   checked,
   describeValue,
   fn,
+  knownKeys,
   missingMethods,
   optionalBoolean,
   optionsObject,
@@ -53,6 +57,11 @@ export interface EngineOptions {
   leaseMs?: number;
   /** Milliseconds since the epoch; injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * App roles from the directory (`docs/roles.md`): where each organization's rules come from. On
+   * when given, or when `handlers.accessChanged` is; off otherwise (no reads, no calls).
+   */
+  access?: AccessOptions;
 }
 
 export type ProcessStatus =
@@ -87,6 +96,8 @@ export interface ProvisioningEngine {
    * redelivery can succeed.
    */
   process(event: IncomingEvent): Promise<ProcessResult>;
+  /** Rules, manual roles and re-evaluation; `undefined` when access is off (see `EngineOptions.access`). */
+  readonly access: EngineAccess | undefined;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
@@ -155,6 +166,19 @@ function withGroup(groups: readonly GroupRef[], group: GroupRef): GroupRef[] {
   return at < 0 ? [...groups, group] : [...groups.slice(0, at), group, ...groups.slice(at)];
 }
 
+/**
+ * Whether writing `next` over `previous` can change what name or external-id rules match: a new
+ * group (its members may have joined under the name their snapshots gave it), a rename (case
+ * counts: names compare lower-cased, so only a real change moves roles) or another external id.
+ */
+function movesRoles(previous: DirectoryGroup | undefined, next: DirectoryGroup): boolean {
+  return (
+    previous === undefined ||
+    previous.displayName.toLowerCase() !== next.displayName.toLowerCase() ||
+    previous.externalId !== next.externalId
+  );
+}
+
 /** Every method of `ProvisioningStore`; a `Record` so that adding one to the interface fails the typecheck here. */
 const STORE_METHODS = Object.keys({
   claimEvent: 0,
@@ -180,6 +204,10 @@ const STORE_METHODS = Object.keys({
   getUserFingerprints: 0,
   getGroupFingerprints: 0,
   getUsers: 0,
+  getUserAccess: 0,
+  putUserAccess: 0,
+  getAccessRules: 0,
+  putAccessRules: 0,
   claimReconcile: 0,
   saveReconcileCheckpoint: 0,
   finishReconcile: 0,
@@ -199,6 +227,7 @@ const HANDLER_NAMES = Object.keys({
   groupDeleted: 0,
   membershipAdded: 0,
   membershipRemoved: 0,
+  accessChanged: 0,
   directoryEnabled: 0,
   directoryDisabled: 0,
   otherEvent: 0,
@@ -249,6 +278,7 @@ const engineOptions = optionsObject(
     hardDelete: optionalBoolean,
     leaseMs: wholeNumber(1, 'milliseconds').optional(),
     now: fn(),
+    access: knownKeys('access option', { rules: fn(), rulesCacheMs: wholeNumber(0, 'milliseconds').optional() }),
   },
   '{ store, handlers }',
 );
@@ -280,6 +310,15 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   const handlers: ProvisioningHandlers = options.handlers ?? {};
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const clock = options.now ?? Date.now;
+  const access =
+    options.access !== undefined || handlers.accessChanged ? new AccessControl(store, options.access ?? {}) : undefined;
+
+  /** The organization's access rules: `null` with access off or no rules (no I/O), a promise only when not cached. */
+  function rulesOf(organizationId: string, now: number): AccessRules | null | Promise<AccessRules | null> {
+    if (!access) return null;
+    const rules = access.peek(organizationId, now);
+    return rules === undefined ? access.load(organizationId, now) : rules;
+  }
 
   /**
    * A transaction whose lock set is read beforehand and may have grown by the time the locks are
@@ -350,6 +389,18 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       }
     }
 
+    /** Tells `accessChanged` about a change of the user's roles, if there is one. */
+    access(step: AccessStep, user: DirectoryUser): Promise<void> | undefined {
+      if (!step) return undefined;
+      return this.call('accessChanged', { organizationId: user.organizationId, user, ...step });
+    }
+
+    /** Evaluates a user's roles in this transaction and reports the change (nothing without rules). */
+    async reevaluate(rules: AccessRules | null, user: DirectoryUser, deleted = false): Promise<void> {
+      if (!access) return;
+      await this.access(await stepAccess(this.tx, rules, user, { deleted }), user);
+    }
+
     done(outcome: EventOutcome, now: number): ProcessResult | Promise<ProcessResult> {
       if (this.sync) {
         this.sync.completeEventNow(this.key, outcome, now);
@@ -374,6 +425,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     // deletion (which locks it exclusively, and would leave a membership to a deleted group), while
     // users of the same group still upsert concurrently. No read ahead is needed to find them.
     const shared = ownsGroups ? event.user.groups.map((g) => groupRef(organizationId, g.id)) : [];
+    let rules = rulesOf(organizationId, now);
+    if (rules instanceof Promise) rules = await rules;
+    const managed = rules;
     return store.transaction(
       [ref],
       async (tx) => {
@@ -403,6 +457,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
             pending = d.call('membershipAdded', { organizationId, user, group });
             if (pending) await pending;
           }
+          if (managed) await d.reevaluate(managed, user);
         } else {
           const changed = changedUserFields(previous, user);
           const reactivated = !previous.active && user.active;
@@ -425,6 +480,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
             pending = d.call('membershipRemoved', { organizationId, user, group });
             if (pending) await pending;
           }
+          if (managed) await d.reevaluate(managed, user);
           if (deactivated) {
             pending = d.call('userDeactivated', { user, previous, reason: 'inactive' });
             if (pending) await pending;
@@ -456,6 +512,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function deleteUser(event: Extract<DirectoryEvent, { type: 'user.deleted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
+    const rules = await rulesOf(organizationId, now);
     return store.transaction([ref], async (tx) => {
       const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
@@ -464,6 +521,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       for (const group of previous?.groups ?? []) {
         await d.call('membershipRemoved', { organizationId, user, group });
       }
+      // A deleted user keeps no directory grant, whatever `onDeactivate` says; manual roles stay.
+      await d.reevaluate(rules, user, true);
       if (hardDelete) await d.call('userDeleted', { user, previous });
       else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
       await tx.deleteUser(organizationId, id);
@@ -474,7 +533,15 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function upsertGroup(event: Extract<DirectoryEvent, { type: 'group.upserted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
-    return store.transaction([ref], async (tx) => {
+    const rules = await rulesOf(organizationId, now);
+    // Rules that match groups by name or external id make a renamed group's members gain or lose
+    // roles: they are locked (like a deletion's) when the group's row will change, read ahead.
+    const byAttributes = rules !== null && matchesGroupAttributes(rules);
+    const members =
+      byAttributes && movesRoles(await store.getGroup(organizationId, id), event.group)
+        ? await store.listGroupMemberIds(organizationId, id)
+        : [];
+    return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
       const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const previous = await tx.getGroup(organizationId, id);
@@ -487,8 +554,28 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
       }
       await tx.putGroup(group);
+      if (rules && byAttributes && movesRoles(previous, group)) {
+        const current = await tx.listGroupMemberIds(organizationId, id);
+        require(current.map((m) => userRef(organizationId, m)));
+        await reevaluateMembers(d, rules, current);
+      }
       return d.done('applied', now);
     });
+  }
+
+  /** Re-evaluates the roles of these users (a group's members, locked), a page of them at a time. */
+  async function reevaluateMembers(d: Dispatch, rules: AccessRules, ids: readonly string[]): Promise<void> {
+    const organizationId = d.event.organizationId;
+    for (let start = 0; start < ids.length; start += MEMBERS_PER_READ) {
+      if (start > 0) await nextTurn();
+      const page = ids.slice(start, start + MEMBERS_PER_READ);
+      const users = await d.tx.getUsers(organizationId, page);
+      const held = await d.tx.getUserAccess(organizationId, page);
+      for (const [i, user] of users.entries()) {
+        if (!user) continue;
+        await d.access(await stepAccess(d.tx, rules, user, { previous: held[i] ?? null }), user);
+      }
+    }
   }
 
   async function deleteGroup(event: Extract<DirectoryEvent, { type: 'group.deleted' }>, key: EventKey, now: number) {
@@ -497,6 +584,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     // Members are locked too, since their memberships change. A user joining between the read and
     // the lock is caught inside the transaction, which then retries with the larger set.
     const members = await store.listGroupMemberIds(organizationId, id);
+    const rules = await rulesOf(organizationId, now);
     return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
       const d = new Dispatch(event, key, tx);
       const current = await tx.listGroupMemberIds(organizationId, id);
@@ -513,6 +601,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
           const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
           await d.call('membershipRemoved', { organizationId, user, group });
+          if (rules) await d.reevaluate(rules, user);
           await tx.putUser(user);
         }
       }
@@ -545,6 +634,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
     const named = [...added, ...removed];
     const ref = groupRef(organizationId, id);
+    const rules = await rulesOf(organizationId, now);
     return store.transaction([ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx) => {
       const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
@@ -575,11 +665,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           if (!held) continue;
           const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
           await d.call('membershipRemoved', { organizationId, user, group: held });
+          if (rules) await d.reevaluate(rules, user);
           await tx.putUser(user);
         } else {
           if (held) continue;
           const user = { ...member, groups: withGroup(member.groups, joined) };
           await d.call('membershipAdded', { organizationId, user, group: joined });
+          if (rules) await d.reevaluate(rules, user);
           await tx.putUser(user);
         }
         if (i > 0 && i % MEMBERS_PER_READ === 0) await nextTurn();
@@ -641,6 +733,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
   return {
     store,
+    access: access && engineAccess({ store, control: access, clock }),
     async process(event) {
       const now = clock();
       const key = eventKey(event);
