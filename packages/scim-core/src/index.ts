@@ -1,4 +1,4 @@
-export { type EngineAccess, type PutRulesResult, type UserRoles } from './access/api.js';
+export type { EngineAccess, PutRulesResult, UserRoles } from './access/api.js';
 export { type AccessOptions, DEFAULT_RULES_CACHE_MS } from './access/engine-access.js';
 export {
   type AccessDiff,

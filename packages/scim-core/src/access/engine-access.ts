@@ -3,10 +3,31 @@
  * the store through a per-process cache), and the one step every trigger runs inside its
  * transaction: evaluate the user, compare with what the store holds, write, report.
  */
+import { EngineError } from '../engine/errors.js';
 import type { DirectoryUser } from '../model.js';
 import type { ProvisioningStore, StoreOperations, UserAccess } from '../store/types.js';
 import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evaluate.js';
-import { type AccessRules, type AccessRulesInput, matchesGroupAttributes, parseAccessRules } from './rules.js';
+import {
+  type AccessRules,
+  AccessRulesError,
+  type AccessRulesInput,
+  matchesGroupAttributes,
+  parseAccessRules,
+} from './rules.js';
+
+/** Validates rules the engine did not write itself; invalid ones fail the event (retryable) with a message that names the organization. */
+function rulesOf(organizationId: string, input: unknown, from: string): AccessRules {
+  try {
+    return parseAccessRules(input);
+  } catch (error) {
+    if (!(error instanceof AccessRulesError)) throw error;
+    throw new EngineError(
+      'invalid_access_rules',
+      `The access rules of organization ${JSON.stringify(organizationId)} from ${from} are invalid: ${error.message}`,
+      { cause: error },
+    );
+  }
+}
 
 export interface AccessOptions {
   /**
@@ -61,7 +82,7 @@ export class AccessControl {
   async load(organizationId: string, now: number): Promise<AccessRules | null> {
     if (this.options.rules) {
       const input = await this.options.rules(organizationId);
-      return input === undefined ? null : parseAccessRules(input);
+      return input === undefined ? null : rulesOf(organizationId, input, 'options.access.rules');
     }
     return (await this.stored(organizationId, now)).rules;
   }
@@ -71,7 +92,11 @@ export class AccessControl {
     const cached = this.#cache.get(organizationId);
     if (!fresh && cached && now - cached.loadedAt < this.#cacheMs) return cached;
     const { rules, revision } = await this.store.getAccessRules(organizationId);
-    const entry: CachedRules = { rules: rules === null ? null : parseAccessRules(rules), revision, loadedAt: now };
+    const entry: CachedRules = {
+      rules: rules === null ? null : rulesOf(organizationId, rules, 'the store'),
+      revision,
+      loadedAt: now,
+    };
     this.#cache.set(organizationId, entry);
     return entry;
   }

@@ -543,8 +543,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         : [];
     return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
       const d = new Dispatch(event, key, tx);
-      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const previous = await tx.getGroup(organizationId, id);
+      // Before any handler runs: a retry with more locks must not call one twice.
+      const moved = rules && byAttributes && movesRoles(previous, event.group) ? rules : null;
+      const current = moved ? await tx.listGroupMemberIds(organizationId, id) : [];
+      require(current.map((m) => userRef(organizationId, m)));
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const origin = originOf(event, event.group.origin);
       const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
       if (!previous) {
@@ -554,11 +558,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
       }
       await tx.putGroup(group);
-      if (rules && byAttributes && movesRoles(previous, group)) {
-        const current = await tx.listGroupMemberIds(organizationId, id);
-        require(current.map((m) => userRef(organizationId, m)));
-        await reevaluateMembers(d, rules, current);
-      }
+      if (moved) await reevaluateMembers(d, moved, current);
       return d.done('applied', now);
     });
   }
