@@ -91,6 +91,26 @@ export const migrations: readonly Migration[] = [
         ) without rowid;`;
     },
   },
+  {
+    version: 2,
+    name: 'access: rules per organization, roles per user (issue 16)',
+    sql: (p) => {
+      const t = (name: string) => quoted(p, name);
+      return `
+        create table ${t('access_rules')} (
+          organization_id text not null primary key,
+          revision        integer not null,
+          rules           text
+        ) without rowid;
+        create table ${t('user_access')} (
+          organization_id text not null,
+          user_id         text not null,
+          directory       text not null,
+          manual          text not null,
+          primary key (organization_id, user_id)
+        ) without rowid;`;
+    },
+  },
 ];
 
 /** Applies the migrations the tables of `prefix` lack. */
