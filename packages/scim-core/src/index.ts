@@ -8,6 +8,12 @@ export {
   evaluateAccess,
 } from './access/evaluate.js';
 export {
+  type PlannedChange,
+  type ReevaluateOptions,
+  type ReevaluatePlan,
+  reevaluationEventId,
+} from './access/reevaluate.js';
+export {
   ACCESS_LIMITS,
   type AccessRule,
   type AccessRules,

@@ -2,10 +2,11 @@
  * `engine.access`: what the app calls to read and write an organization's rules and to declare
  * the roles its own admins assigned by hand.
  */
-
+import type { DirectoryEvent } from '../model.js';
 import type { JsonValue, ProvisioningStore } from '../store/types.js';
 import type { AccessControl } from './engine-access.js';
 import { effectiveRoles, sortedRoles } from './evaluate.js';
+import { type ReevaluateOptions, type ReevaluatePlan, reevaluateOrganization } from './reevaluate.js';
 import { type AccessRules, type AccessRulesInput, parseAccessRules } from './rules.js';
 
 /** A user's roles as the engine keeps them. */
@@ -44,16 +45,27 @@ export interface EngineAccess {
   setManualRoles(organizationId: string, userId: string, roles: readonly string[]): Promise<UserRoles>;
   /** A user's roles as the engine keeps them (all empty for a user it never granted any). */
   getUserRoles(organizationId: string, userId: string): Promise<UserRoles>;
+  /**
+   * Re-evaluates every user of the organization under its current rules, through the engine
+   * (`accessChanged` for each change, in a transaction per page of users). With `dryRun`, only
+   * answers the plan: who would gain and lose what. Refuses (`status: 'refused'`, nothing
+   * changed) when more users would lose a role than the guard allows, unless `force`. Resumable:
+   * run it again after a failure, and it picks up what is left (each page's event id is
+   * deterministic, and users already re-evaluated no longer differ).
+   */
+  reevaluate(organizationId: string, options?: ReevaluateOptions): Promise<ReevaluatePlan>;
 }
 
 export function engineAccess({
   store,
   control,
   clock,
+  process,
 }: {
   store: ProvisioningStore;
   control: AccessControl;
   clock: () => number;
+  process: (event: DirectoryEvent) => Promise<{ status: string }>;
 }): EngineAccess {
   return {
     async getRules(organizationId) {
@@ -81,6 +93,14 @@ export function engineAccess({
         await tx.putUserAccess(organizationId, userId, directory.length + manual.length === 0 ? undefined : next);
         return { roles: effectiveRoles(next), managed: directory, manual };
       });
+    },
+
+    async reevaluate(organizationId, options = {}) {
+      const now = clock();
+      // The rules as stored now, not as cached: this run must use the ones just written.
+      const { revision } = await control.stored(organizationId, now, true);
+      const rules = await control.load(organizationId, now);
+      return reevaluateOrganization({ store, organizationId, rules, revision, options, process, clock });
     },
 
     async getUserRoles(organizationId, userId) {

@@ -7,13 +7,8 @@ import { EngineError } from '../engine/errors.js';
 import type { DirectoryUser } from '../model.js';
 import type { ProvisioningStore, StoreOperations, UserAccess } from '../store/types.js';
 import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evaluate.js';
-import {
-  type AccessRules,
-  AccessRulesError,
-  type AccessRulesInput,
-  matchesGroupAttributes,
-  parseAccessRules,
-} from './rules.js';
+import { type AccessRules, AccessRulesError, type AccessRulesInput, parseAccessRules } from './rules.js';
+import { accessSubject } from './subject.js';
 
 /** Validates rules the engine did not write itself; invalid ones fail the event (retryable) with a message that names the organization. */
 function rulesOf(organizationId: string, input: unknown, from: string): AccessRules {
@@ -128,30 +123,12 @@ export async function stepAccess(
     options.previous === undefined
       ? (await tx.getUserAccess(organizationId, [id]))[0]
       : (options.previous ?? undefined);
-  const directory = rules === null || options.deleted ? [] : evaluateAccess(rules, await subjectOf(tx, rules, user));
+  const directory =
+    rules === null || options.deleted
+      ? []
+      : evaluateAccess(rules, await accessSubject(rules, user, (groupId) => tx.getGroup(organizationId, groupId)));
   const next: UserAccess = { directory, manual: previous?.manual ?? [] };
   if (sameAccess(previous, next)) return undefined;
   await tx.putUserAccess(organizationId, id, next.directory.length + next.manual.length === 0 ? undefined : next);
   return diffAccess(previous, next);
-}
-
-/**
- * The user's groups with their current names and external ids, read from the mirror's group rows
- * only when a rule matches on them (by id, a membership is enough). A group the mirror does not
- * hold yet keeps the name the user's snapshot gave it; its row, once it arrives, re-evaluates the
- * members (`group.upserted`).
- */
-async function subjectOf(tx: StoreOperations, rules: AccessRules, user: DirectoryUser) {
-  if (!matchesGroupAttributes(rules)) return user;
-  const groups = [];
-  for (const ref of user.groups) {
-    const row = await tx.getGroup(user.organizationId, ref.id);
-    const displayName = row?.displayName ?? ref.name;
-    groups.push({
-      id: ref.id,
-      ...(displayName !== undefined && { displayName }),
-      ...(row?.externalId !== undefined && { externalId: row.externalId }),
-    });
-  }
-  return { active: user.active, roles: user.roles, ...(user.origin && { origin: user.origin }), groups };
 }

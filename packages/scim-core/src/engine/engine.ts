@@ -558,13 +558,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
       }
       await tx.putGroup(group);
-      if (moved) await reevaluateMembers(d, moved, current);
+      if (moved) await reevaluateUsers(d, moved, current);
       return d.done('applied', now);
     });
   }
 
-  /** Re-evaluates the roles of these users (a group's members, locked), a page of them at a time. */
-  async function reevaluateMembers(d: Dispatch, rules: AccessRules, ids: readonly string[]): Promise<void> {
+  /** Re-evaluates the roles of these users (locked: a group's members, a page of a re-evaluation), a page at a time. */
+  async function reevaluateUsers(d: Dispatch, rules: AccessRules | null, ids: readonly string[]): Promise<void> {
     const organizationId = d.event.organizationId;
     for (let start = 0; start < ids.length; start += MEMBERS_PER_READ) {
       if (start > 0) await nextTurn();
@@ -695,6 +695,26 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     });
   }
 
+  /** A page of `engine.access.reevaluate`: its users locked, each evaluated under the rules as they are now. */
+  async function accessReevaluated(
+    event: Extract<DirectoryEvent, { type: 'access.reevaluated' }>,
+    key: EventKey,
+    now: number,
+  ) {
+    const { organizationId } = event;
+    const rules = await rulesOf(organizationId, now);
+    const ids = [...new Set(event.userIds)];
+    return store.transaction(
+      ids.map((id) => userRef(organizationId, id)),
+      async (tx) => {
+        const d = new Dispatch(event, key, tx);
+        // With access off nothing is managed: nothing to grant or revoke.
+        if (access) await reevaluateUsers(d, rules, ids);
+        return d.done('applied', now);
+      },
+    );
+  }
+
   async function other(event: PassthroughEvent, key: EventKey, now: number): Promise<ProcessResult> {
     return store.transaction([], async (tx) => {
       const handler = handlers.otherEvent;
@@ -726,14 +746,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       case 'directory.enabled':
       case 'directory.disabled':
         return directoryChanged(event, key, now);
+      case 'access.reevaluated':
+        return accessReevaluated(event, key, now);
       case 'other':
         return other(event, key, now);
     }
   }
 
-  return {
+  const engine: ProvisioningEngine = {
     store,
-    access: access && engineAccess({ store, control: access, clock }),
+    access: access && engineAccess({ store, control: access, clock, process: (event) => engine.process(event) }),
     async process(event) {
       const now = clock();
       const key = eventKey(event);
@@ -775,4 +797,5 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       }
     },
   };
+  return engine;
 }
