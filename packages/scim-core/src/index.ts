@@ -8,7 +8,7 @@ export {
   evaluateAccess,
 } from './access/evaluate.js';
 export {
-  type PlannedChange,
+  type PlannedAccessChange,
   type ReevaluateOptions,
   type ReevaluatePlan,
   reevaluationEventId,

@@ -33,7 +33,7 @@ export interface ReevaluateOptions {
   onProgress?: (progress: { readonly scanned: number; readonly changed: number }) => void;
 }
 
-export interface PlannedChange {
+export interface PlannedAccessChange {
   readonly userId: string;
   readonly granted: readonly string[];
   readonly revoked: readonly string[];
@@ -52,7 +52,7 @@ export interface ReevaluatePlan {
   /** Users who would lose at least one role (what the guard counts). */
   readonly losing: number;
   /** The first `maxListed` changes, in user id order. */
-  readonly changes: readonly PlannedChange[];
+  readonly changes: readonly PlannedAccessChange[];
   /** Whether `changes` stops short of `changed`. */
   readonly truncated: boolean;
   /** `applied`: done; `planned`: a dry run; `refused`: the guard tripped and nothing was changed. */
@@ -102,7 +102,7 @@ export async function reevaluateOrganization(args: {
   const { store, organizationId, rules, revision, options } = args;
   const maxListed = Math.min(Math.max(0, options.maxListed ?? DEFAULT_MAX_LISTED), 100_000);
   const group = groupReader(store, organizationId);
-  const changes: PlannedChange[] = [];
+  const changes: PlannedAccessChange[] = [];
   const pages: Page[] = [];
   let scanned = 0;
   let changed = 0;
