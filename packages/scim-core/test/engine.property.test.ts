@@ -206,7 +206,8 @@ describe('engine property: order independence', () => {
       }),
       { numRuns: 300 },
     );
-  });
+    // 600 engines per run, on a machine that may be busy: a generous bound, not a timing claim.
+  }, 120_000);
 
   it('ends with the same roles in first-match mode too, and with the roles the rules give the final mirror', async () => {
     const first: AccessRulesInput = { ...RULES, mode: 'first', onDeactivate: 'keep' };
@@ -220,7 +221,7 @@ describe('engine property: order independence', () => {
       }),
       { numRuns: 100 },
     );
-  });
+  }, 120_000);
 
   it('the shuffled runs really do differ in arrival order (the generator is not trivially ordered)', () => {
     const samples = fc.sample(scenario, { numRuns: 50, seed: 42 });
