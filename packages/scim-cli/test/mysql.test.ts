@@ -57,6 +57,7 @@ describe('scim-sync migrate on MySQL', () => {
     );
     expect(await tablesOf(prefix)).toEqual(
       [
+        'access_rules',
         'groups',
         'ledger',
         'locks',
@@ -64,6 +65,7 @@ describe('scim-sync migrate on MySQL', () => {
         'migrations',
         'reconcile_marks',
         'reconcile_runs',
+        'user_access',
         'users',
         'versions',
       ]
