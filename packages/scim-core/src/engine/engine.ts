@@ -96,8 +96,11 @@ export interface ProvisioningEngine {
    * redelivery can succeed.
    */
   process(event: IncomingEvent): Promise<ProcessResult>;
-  /** Rules, manual roles and re-evaluation; `undefined` when access is off (see `EngineOptions.access`). */
-  readonly access: EngineAccess | undefined;
+  /**
+   * Rules, manual roles and re-evaluation; `undefined` when access is off (see
+   * `EngineOptions.access`). Optional, so an engine wrapped by hand (`{ store, process }`) still is one.
+   */
+  readonly access?: EngineAccess | undefined;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
