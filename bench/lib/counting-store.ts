@@ -17,6 +17,7 @@ export const WRITE_METHODS = [
   'deleteUser',
   'putGroup',
   'deleteGroup',
+  'putUserAccess',
 ] as const;
 
 /** Reconciliation's own bookkeeping (run lock, checkpoint, marks): outside the ledger, versions and mirror. */
@@ -102,6 +103,8 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
     getUserFingerprints: counted(ops, 'getUserFingerprints'),
     getGroupFingerprints: counted(ops, 'getGroupFingerprints'),
     getUsers: counted(ops, 'getUsers'),
+    getUserAccess: counted(ops, 'getUserAccess'),
+    putUserAccess: counted(ops, 'putUserAccess'),
   });
 
   const store: ProvisioningStore = {
@@ -115,6 +118,8 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
     finishReconcile: counted(inner, 'finishReconcile'),
     markSeen: counted(inner, 'markSeen'),
     listUnseen: counted(inner, 'listUnseen'),
+    getAccessRules: counted(inner, 'getAccessRules'),
+    putAccessRules: counted(inner, 'putAccessRules'),
   };
 
   return {

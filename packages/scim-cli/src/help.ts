@@ -23,6 +23,7 @@ Commands
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
   secret          print a fresh webhook signing secret (whsec_…) for a local app and trigger
   scim-token      create a SCIM bearer token for one organization's identity provider
+  roles           preview who would gain and lose app roles under an organization's access rules
 
 Options
   -h, --help      show this help
@@ -257,6 +258,25 @@ Environment
 
 ${EXIT_CODES}`;
 
+const ROLES = `Usage
+  scim-sync roles preview --organization <id> [--config <file.mjs> | --schema <name>] [--limit <n>] [--json]
+
+Prints the dry run of re-evaluating one organization's app roles under its current access rules
+(docs/roles.md of @org/scim-core): how many users would change, and for each (up to --limit) the
+roles it would gain (+) and lose (-). Reads only: nothing is written and no handler runs. The
+store is the --config module's (its engine's own rules, if it supplies them), else the PostgreSQL
+store DATABASE_URL names, else an empty in-memory one.
+
+Options
+  -o, --organization <id>      the organization (default: $SCIM_SYNC_ORGANIZATION_ID)
+      --config <file.mjs>      your app's module: default export { engine } or { store }
+      --schema <name>          the PostgreSQL schema of the DATABASE_URL store (default scim_sync)
+      --limit <n>              changes listed (default 50; the counts cover all)
+      --json                   print the plan as JSON
+  -h, --help                   show this help
+
+${EXIT_CODES}`;
+
 export const HELP = {
   main: MAIN,
   reconcile: RECONCILE,
@@ -267,6 +287,7 @@ export const HELP = {
   trigger: TRIGGER,
   secret: SECRET,
   'scim-token': SCIM_TOKEN,
+  roles: ROLES,
 } as const;
 
 export type CommandName = Exclude<keyof typeof HELP, 'main'>;

@@ -5,6 +5,7 @@ import { fakeScalekitCommand } from './commands/fake-scalekit.js';
 import { inboxCommand } from './commands/inbox.js';
 import { migrateCommand } from './commands/migrate.js';
 import { reconcileCommand } from './commands/reconcile.js';
+import { rolesCommand } from './commands/roles.js';
 import { scimTokenCommand } from './commands/scim-token.js';
 import { secretCommand } from './commands/secret.js';
 import { triggerCommand } from './commands/trigger.js';
@@ -23,6 +24,7 @@ const COMMANDS = {
   trigger: triggerCommand,
   secret: secretCommand,
   'scim-token': scimTokenCommand,
+  roles: rolesCommand,
 } as const;
 
 const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--help' || arg === '-h');

@@ -57,6 +57,7 @@ describe('scim-sync migrate on MySQL', () => {
     );
     expect(await tablesOf(prefix)).toEqual(
       [
+        'access_rules',
         'groups',
         'inbox',
         'ledger',
@@ -65,6 +66,7 @@ describe('scim-sync migrate on MySQL', () => {
         'migrations',
         'reconcile_marks',
         'reconcile_runs',
+        'user_access',
         'users',
         'versions',
       ]

@@ -20,6 +20,7 @@ it.each([
   ['trigger', 11],
   ['secret', 1],
   ['scim-token', 2],
+  ['roles', 5],
 ] as const)('the README documents every option `%s --help` lists', async (command, options) => {
   const { stdout } = await run([command, '--help']);
   // --help is documented once, at the end.

@@ -1,3 +1,28 @@
+export type { EngineAccess, PutRulesResult, UserRoles } from './access/api.js';
+export { type AccessOptions, DEFAULT_RULES_CACHE_MS } from './access/engine-access.js';
+export {
+  type AccessDiff,
+  type AccessSubject,
+  diffAccess,
+  effectiveRoles,
+  evaluateAccess,
+} from './access/evaluate.js';
+export {
+  type PlannedAccessChange,
+  type ReevaluateOptions,
+  type ReevaluatePlan,
+  reevaluationEventId,
+} from './access/reevaluate.js';
+export {
+  ACCESS_LIMITS,
+  type AccessRule,
+  type AccessRules,
+  AccessRulesError,
+  type AccessRulesInput,
+  accessRuleSchema,
+  accessRulesSchema,
+  parseAccessRules,
+} from './access/rules.js';
 export * from './engine/engine.js';
 export * from './engine/errors.js';
 export type * from './engine/handlers.js';

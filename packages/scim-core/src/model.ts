@@ -115,6 +115,18 @@ export const directoryEventSchema = z.discriminatedUnion('type', [
     added: z.array(z.string().min(1)),
     removed: z.array(z.string().min(1)),
   }),
+  /**
+   * Re-evaluates the app roles of these users under the organization's current access rules (a
+   * page of `engine.access.reevaluate` after the rules changed): no directory change, so no
+   * version; `accessChanged` for each user whose roles change. Its id is deterministic (the rules'
+   * revision and the users), so a resumed run skips the pages already applied.
+   */
+  z.object({
+    ...eventBase,
+    type: z.literal('access.reevaluated'),
+    userIds: z.array(z.string().min(1)).max(1_000),
+    rulesRevision: z.number().int().nonnegative(),
+  }),
   z.object({ ...eventBase, type: z.literal('directory.enabled'), directory: directorySchema }),
   z.object({ ...eventBase, type: z.literal('directory.disabled'), directory: directorySchema }),
 ]);

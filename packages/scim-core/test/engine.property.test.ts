@@ -5,7 +5,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createEngine, type DirectoryEvent, memoryStore, type ProvisioningEngine } from '../src/index.js';
+import {
+  type AccessRulesInput,
+  createEngine,
+  type DirectoryEvent,
+  evaluateAccess,
+  memoryStore,
+  type ProvisioningEngine,
+  parseAccessRules,
+} from '../src/index.js';
 import { dumpStore, events, group, ORG, referenceApp, T0, user } from './helpers.js';
 
 const USERS = ['diruser_1', 'diruser_2', 'diruser_3'];
@@ -92,16 +100,61 @@ async function deliver(
   }
 }
 
-async function run(deliveries: readonly DirectoryEvent[], batchSizes: readonly number[] = [1]) {
+/**
+ * Rules that every trigger moves: a group by id (memberships), by name (renames: the generator's
+ * user snapshots carry no group names, so only group rows name them), a directory role.
+ */
+const RULES: AccessRulesInput = {
+  defaultRoles: ['member'],
+  rules: [
+    { match: 'groupId', value: 'dirgroup_2', grant: ['g2'] },
+    { match: 'groupName', value: 'ENGINEERING', grant: ['eng'] },
+    { match: 'role', value: 'admin', grant: ['adm'] },
+  ],
+};
+
+async function run(deliveries: readonly DirectoryEvent[], batchSizes: readonly number[] = [1], rules = RULES) {
   const app = referenceApp();
+  /** The app's roles per user, as `accessChanged` set them. */
+  const roles = new Map<string, readonly string[]>();
   const store = memoryStore();
-  const engine = createEngine({ store, handlers: app.handlers });
+  const engine = createEngine({
+    store,
+    access: { rules: () => rules },
+    handlers: {
+      ...app.handlers,
+      accessChanged: ({ user, roles: now, event }) => {
+        const key = `accessChanged ${event.id} ${user.id}`;
+        app.calls.set(key, (app.calls.get(key) ?? 0) + 1);
+        roles.set(user.id, now);
+      },
+    },
+  });
   await deliver(engine, deliveries, batchSizes);
   const refs = [
     ...USERS.map((id) => ({ organizationId: ORG, kind: 'user' as const, id })),
     ...GROUPS.map((id) => ({ organizationId: ORG, kind: 'group' as const, id })),
   ];
-  return { app, mirror: await dumpStore(store), versions: await store.getVersions(refs) };
+  const mirror = await dumpStore(store);
+  const parsed = parseAccessRules(rules);
+  /** What the rules give each user of the final mirror, evaluated from scratch: the engine's incremental work must agree. */
+  const fromMirror = USERS.map((id) => {
+    const row = mirror.users.find((u) => u.id === id);
+    if (!row) return [];
+    const groups = row.groups.map((g) => ({
+      id: g.id,
+      displayName: mirror.groups.find((x) => x.id === g.id)?.displayName ?? g.name,
+    }));
+    return evaluateAccess(parsed, { active: row.active, roles: row.roles, groups });
+  });
+  return {
+    app,
+    fromMirror,
+    roles: USERS.map((id) => roles.get(id) ?? []),
+    access: await store.getUserAccess(ORG, USERS),
+    mirror,
+    versions: await store.getVersions(refs),
+  };
 }
 
 const scenario = fc
@@ -144,11 +197,31 @@ describe('engine property: order independence', () => {
           [...app.users.values()].filter((u) => u.active).sort((a, b) => (a.id < b.id ? -1 : 1));
         expect(active(shuffled.app)).toEqual(active(ordered.app));
 
+        // Roles: the app's (what accessChanged told it) and the store's, whatever the order.
+        expect(shuffled.roles).toEqual(ordered.roles);
+        expect(shuffled.access).toEqual(ordered.access);
+        expect(shuffled.access.map((a) => a?.directory ?? [])).toEqual(shuffled.fromMirror);
+
         for (const [key, count] of shuffled.app.calls) expect(count, key).toBe(1);
       }),
       { numRuns: 300 },
     );
-  });
+    // 600 engines per run, on a machine that may be busy: a generous bound, not a timing claim.
+  }, 120_000);
+
+  it('ends with the same roles in first-match mode too, and with the roles the rules give the final mirror', async () => {
+    const first: AccessRulesInput = { ...RULES, mode: 'first', onDeactivate: 'keep' };
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ stream, deliveries, batchSizes }) => {
+        const ordered = await run(stream, [1], first);
+        const shuffled = await run(deliveries, batchSizes, first);
+        expect(shuffled.roles).toEqual(ordered.roles);
+        expect(shuffled.access).toEqual(ordered.access);
+        expect(shuffled.access.map((a) => a?.directory ?? [])).toEqual(shuffled.fromMirror);
+      }),
+      { numRuns: 100 },
+    );
+  }, 120_000);
 
   it('the shuffled runs really do differ in arrival order (the generator is not trivially ordered)', () => {
     const samples = fc.sample(scenario, { numRuns: 50, seed: 42 });

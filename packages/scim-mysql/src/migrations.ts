@@ -136,6 +136,27 @@ export const migrations: readonly Migration[] = [
       ) ${table}`,
     ],
   },
+  {
+    version: 3,
+    name: 'access: rules per organization, roles per user (issue 16)',
+    statements: (p) => {
+      const t = (name: string) => quotedTable(p, name);
+      return [
+        `create table if not exists ${t('access_rules')} (
+          organization_id ${id} not null primary key,
+          revision        bigint not null,
+          rules           longtext null
+        ) ${table}`,
+        `create table if not exists ${t('user_access')} (
+          organization_id ${id} not null,
+          user_id         ${id} not null,
+          directory       longtext not null,
+          manual          longtext not null,
+          primary key (organization_id, user_id)
+        ) ${table}`,
+      ];
+    },
+  },
 ];
 
 /** How long `migrate()` waits for another instance's migrations before it fails. */

@@ -184,6 +184,26 @@ export const migrations: readonly Migration[] = [
       create index inbox_dead on ${s}.inbox (organization_id, id) where state = 'dead';
     `,
   },
+  {
+    version: 6,
+    name: 'access: rules per organization, roles per user (issue 16)',
+    // Apart from the mirror's rows: a user's access outlives its deletion while it holds manual
+    // roles, and the rules are written by the app, not by events. Role lists are small JSON arrays.
+    sql: (s) => `
+      create table ${s}.access_rules (
+        organization_id text collate "C" primary key,
+        revision        bigint not null,
+        rules           jsonb
+      );
+      create table ${s}.user_access (
+        organization_id text collate "C" not null,
+        user_id         text collate "C" not null,
+        directory       jsonb not null,
+        manual          jsonb not null,
+        primary key (organization_id, user_id)
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */

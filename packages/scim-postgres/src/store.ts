@@ -42,8 +42,10 @@ import {
   type ResourceRef,
   type ResourceVersion,
   resourceKey,
+  type StoredAccessRules,
   type StoreOperations,
   type TransactionOptions,
+  type UserAccess,
   type UserLookup,
   userNameKey,
 } from '@org/scim-core';
@@ -324,6 +326,26 @@ function statements(s: string) {
       select u.body from unnest($2::text[]) with ordinality as r(id, i)
       left join lateral (select body from ${s}.users where organization_id = $1 and id = r.id limit 1) u on true
       order by r.i`,
+    userAccess: `
+      select a.directory, a.manual from unnest($2::text[]) with ordinality as r(id, i)
+      left join lateral (
+        select directory, manual from ${s}.user_access where organization_id = $1 and user_id = r.id limit 1
+      ) a on true
+      order by r.i`,
+    putUserAccess: `
+      insert into ${s}.user_access (organization_id, user_id, directory, manual) values ($1, $2, $3::jsonb, $4::jsonb)
+      on conflict (organization_id, user_id) do update set directory = excluded.directory, manual = excluded.manual`,
+    deleteUserAccess: `delete from ${s}.user_access where organization_id = $1 and user_id = $2`,
+    accessRules: `select revision, rules from ${s}.access_rules where organization_id = $1`,
+    // Compare-and-set by revision, each one statement: the first write inserts (a racing first
+    // write finds the key taken and inserts nothing), later ones update the row only while it
+    // still holds the expected revision (a racing update re-reads the row it waited for).
+    insertAccessRules: `
+      insert into ${s}.access_rules (organization_id, revision, rules) values ($1, 1, $2::jsonb)
+      on conflict do nothing`,
+    updateAccessRules: `
+      update ${s}.access_rules set revision = revision + 1, rules = $2::jsonb
+      where organization_id = $1 and revision = $3`,
     claimRun: `
       with claimed as (
         insert into ${s}.reconcile_runs as r (organization_id, owner, expires_at) values ($1, $2, $3::bigint + $4::bigint)
@@ -378,6 +400,8 @@ function preparedStatements(sql: Sql) {
     putGroup: preparedStatement(sql.putGroup),
     deleteGroup: preparedStatement(sql.deleteGroup),
     complete: preparedStatement(sql.complete),
+    putUserAccess: preparedStatement(sql.putUserAccess),
+    deleteUserAccess: preparedStatement(sql.deleteUserAccess),
   };
   return {
     use,
@@ -633,6 +657,33 @@ class Operations implements StoreOperations {
     const { rows } = await this.db.query<{ body: DirectoryUser | null }>(this.sql.getUsers, [organizationId, ids]);
     return rows.map((row) => row.body ?? undefined);
   }
+
+  async getUserAccess(organizationId: string, ids: readonly string[]): Promise<(UserAccess | undefined)[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.db.query<{ directory: string[] | null; manual: string[] | null }>(this.sql.userAccess, [
+      organizationId,
+      ids,
+    ]);
+    return rows.map((row) =>
+      row.directory === null ? undefined : { directory: row.directory, manual: row.manual ?? [] },
+    );
+  }
+
+  async putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void> {
+    await this.db.query(...accessWrite(this.sql, organizationId, userId, access));
+  }
+}
+
+/** The statement and parameters that store (or, for `undefined`, remove) a user's access. */
+function accessWrite(
+  sql: Sql,
+  organizationId: string,
+  userId: string,
+  access: UserAccess | undefined,
+): [text: string, values: unknown[]] {
+  return access === undefined
+    ? [sql.deleteUserAccess, [organizationId, userId]]
+    : [sql.putUserAccess, [organizationId, userId, JSON.stringify(access.directory), JSON.stringify(access.manual)]];
 }
 
 /**
@@ -1036,6 +1087,18 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     await this.flush();
     return super.getGroupFingerprints(organizationId, ids);
   }
+  override async getUserAccess(organizationId: string, ids: readonly string[]) {
+    await this.flush();
+    return super.getUserAccess(organizationId, ids);
+  }
+  /** Queued with the transaction's other writes: a re-evaluation of many users sends them in few round trips. */
+  override async putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined) {
+    const [, values] = accessWrite(this.sql, organizationId, userId, access);
+    this.#queue.push({
+      statement: access === undefined ? this.prepared.deleteUserAccess : this.prepared.putUserAccess,
+      values,
+    });
+  }
   override async getUsers(organizationId: string, ids: readonly string[]) {
     const keys = ids.map((id) => `${organizationId}\u0000${id}`);
     if (keys.every((key) => this.#users.has(key))) return keys.map((key) => copy(this.#users.get(key)));
@@ -1230,6 +1293,27 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           throw error;
         }
       });
+    },
+    async getAccessRules(organizationId: string): Promise<StoredAccessRules> {
+      await ensureReady();
+      const { rows } = await pool.query<{ revision: string; rules: JsonValue | null }>(sql.accessRules, [
+        organizationId,
+      ]);
+      const row = rows[0];
+      return row ? { rules: row.rules, revision: Number(row.revision) } : { rules: null, revision: 0 };
+    },
+    async putAccessRules(
+      organizationId: string,
+      rules: JsonValue | null,
+      expectedRevision: number,
+    ): Promise<number | undefined> {
+      await ensureReady();
+      const json = rules === null ? null : JSON.stringify(rules);
+      const { rowCount } =
+        expectedRevision === 0
+          ? await pool.query(sql.insertAccessRules, [organizationId, json])
+          : await pool.query(sql.updateAccessRules, [organizationId, json, expectedRevision]);
+      return rowCount === 1 ? expectedRevision + 1 : undefined;
     },
     async markSeen(organizationId: string, runId: string, kind: ListedKind, ids: readonly string[]): Promise<void> {
       if (ids.length === 0) return;

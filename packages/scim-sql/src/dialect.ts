@@ -17,7 +17,9 @@ export type SqlTable =
   | 'memberships'
   | 'reconcile_runs'
   | 'reconcile_marks'
-  | 'inbox';
+  | 'inbox'
+  | 'access_rules'
+  | 'user_access';
 
 /** A row as the driver returns it: columns by name. */
 export type SqlRow = Readonly<Record<string, unknown>>;

@@ -33,8 +33,10 @@ import type {
   ReconcileFinish,
   ResourceRef,
   ResourceVersion,
+  StoredAccessRules,
   StoreOperations,
   TransactionOptions,
+  UserAccess,
   UserLookup,
 } from '@org/scim-core';
 import { UnstorableValueError, userNameKey } from '@org/scim-core';
@@ -231,6 +233,34 @@ function statements(d: SqlDialect) {
         (n) => `select id, ${columns} from ${t(table)} where organization_id = ? and id in (${marks(n)})`,
       ),
 
+    userAccess: (count: number) =>
+      sized(
+        'userAccess',
+        count,
+        (n) =>
+          `select user_id, directory, manual from ${t('user_access')} where organization_id = ? and user_id in (${marks(n)})`,
+      ),
+    putUserAccess: p(
+      d.upsert(
+        'user_access',
+        ['organization_id', 'user_id', 'directory', 'manual'],
+        ['organization_id', 'user_id'],
+        ['directory', 'manual'],
+        1,
+      ),
+    ),
+    deleteUserAccess: p(`delete from ${t('user_access')} where organization_id = ? and user_id = ?`),
+    accessRules: p(
+      `select ${d.bigintColumn('revision')} as revision, rules from ${t('access_rules')} where organization_id = ?`,
+    ),
+    // Compare-and-set by revision: the first write an insert that does nothing when the key is
+    // taken, later ones an update of the row that still holds the expected revision.
+    insertAccessRules: p(
+      d.upsert('access_rules', ['organization_id', 'revision', 'rules'], ['organization_id'], [], 1),
+    ),
+    updateAccessRules: p(
+      `update ${t('access_rules')} set revision = revision + 1, rules = ? where organization_id = ? and revision = ${big}`,
+    ),
     claimRun: p(
       `update ${t('reconcile_runs')} set owner = ?, expires_at = ?, revision = revision + 1
        where organization_id = ? and (owner is null or expires_at <= ?)`,
@@ -562,6 +592,30 @@ class SqlOperations implements StoreOperations {
     const found = await this.byIds('users', 'body', organizationId, ids);
     return ids.map((id) => (found.has(id) ? json<DirectoryUser>(found.get(id)) : undefined));
   }
+
+  async getUserAccess(organizationId: string, ids: readonly string[]): Promise<(UserAccess | undefined)[]> {
+    const found = new Map<string, UserAccess>();
+    for (const batch of chunks(unique(ids))) {
+      const rows = await this.db.query(this.sql.userAccess(batch.length), [organizationId, ...batch]);
+      for (const row of rows) {
+        found.set(text(row.user_id), { directory: json<string[]>(row.directory), manual: json<string[]>(row.manual) });
+      }
+    }
+    return ids.map((id) => found.get(id));
+  }
+
+  async putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void> {
+    checkKeys(this.context.dialect, 'putUserAccess', organizationId, userId);
+    if (access === undefined) await this.db.execute(this.sql.deleteUserAccess, [organizationId, userId]);
+    else {
+      await this.db.execute(this.sql.putUserAccess, [
+        organizationId,
+        userId,
+        JSON.stringify(access.directory),
+        JSON.stringify(access.manual),
+      ]);
+    }
+  }
 }
 
 /**
@@ -596,6 +650,8 @@ const OPERATIONS = {
   getUserFingerprints: true,
   getGroupFingerprints: true,
   getUsers: true,
+  getUserAccess: true,
+  putUserAccess: true,
 } satisfies Record<keyof StoreOperations, true>;
 
 /** A transaction's operations: the store's, on the transaction's connection. */
@@ -762,6 +818,37 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
     },
   };
 
+  const accessState = {
+    async getAccessRules(organizationId: string): Promise<StoredAccessRules> {
+      await ensureReady();
+      const row = (await db.query(sql.accessRules, [organizationId]))[0];
+      if (!row) return { rules: null, revision: 0 };
+      const rules = row.rules;
+      return {
+        rules: rules === null || rules === undefined ? null : json<JsonValue>(rules),
+        revision: int(row.revision),
+      };
+    },
+    async putAccessRules(
+      organizationId: string,
+      rules: JsonValue | null,
+      expectedRevision: number,
+    ): Promise<number | undefined> {
+      await ensureReady();
+      checkKeys(dialect, 'putAccessRules', organizationId);
+      const body = rules === null ? null : JSON.stringify(rules);
+      const written =
+        expectedRevision === 0
+          ? await db.execute(sql.insertAccessRules, [organizationId, 1, body])
+          : await db.execute(sql.updateAccessRules, [
+              body,
+              organizationId,
+              dialect.bigintValue(BigInt(expectedRevision)),
+            ]);
+      return written === 1 ? expectedRevision + 1 : undefined;
+    },
+  };
+
   async function transaction<T>(
     resources: readonly ResourceRef[],
     fn: (tx: StoreOperations) => Promise<T>,
@@ -775,6 +862,7 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
   return {
     ...(operations as unknown as StoreOperations),
     ...reconcileState,
+    ...accessState,
     transaction,
     migrate: async () => {
       const applied = await options.migrate();

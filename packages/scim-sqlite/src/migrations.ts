@@ -122,6 +122,26 @@ export const migrations: readonly Migration[] = [
         create index ${t('inbox_by_organization')} on ${t('inbox')} (organization_id, state, id);`;
     },
   },
+  {
+    version: 3,
+    name: 'access: rules per organization, roles per user (issue 16)',
+    sql: (p) => {
+      const t = (name: string) => quoted(p, name);
+      return `
+        create table ${t('access_rules')} (
+          organization_id text not null primary key,
+          revision        integer not null,
+          rules           text
+        ) without rowid;
+        create table ${t('user_access')} (
+          organization_id text not null,
+          user_id         text not null,
+          directory       text not null,
+          manual          text not null,
+          primary key (organization_id, user_id)
+        ) without rowid;`;
+    },
+  },
 ];
 
 /** Applies the migrations the tables of `prefix` lack. */

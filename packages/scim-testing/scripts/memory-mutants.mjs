@@ -280,4 +280,54 @@ export const MUTANTS = [
       ],
     ],
   },
+  {
+    name: 'user-access-not-undone',
+    fault: "a user's access state written in a transaction stays when the transaction throws",
+    replace: [
+      [
+        '    this.record(this.state.setAccess(organizationId, userId, stored));',
+        '    this.state.setAccess(organizationId, userId, stored);',
+      ],
+    ],
+  },
+  {
+    name: 'user-access-case-insensitive',
+    fault: 'access state keyed by organization in a case-insensitive collation',
+    replace: [
+      [
+        '  readonly access = new Map<string, Map<string, UserAccess>>();',
+        '  readonly access = new CaseInsensitiveMap<Map<string, UserAccess>>();',
+      ],
+    ],
+  },
+  {
+    name: 'user-access-shared-with-caller',
+    fault: "the store keeps the caller's arrays, so changing them later changes the stored roles",
+    replace: [
+      [
+        '      access && Object.freeze({ directory: frozenCopy([...access.directory]), manual: frozenCopy([...access.manual]) });',
+        '      access;',
+      ],
+    ],
+  },
+  {
+    name: 'access-rules-read-then-write',
+    fault: "access rules' compare-and-set reads the revision, then writes after another round trip",
+    replace: [
+      [
+        '    if (revision !== expectedRevision) return undefined;\n',
+        '    if (revision !== expectedRevision) return undefined;\n    await roundTrip();\n',
+      ],
+    ],
+  },
+  {
+    name: 'access-rules-revision-restarts',
+    fault: 'removing the rules forgets the revision, so a writer holding an old revision can win again',
+    replace: [
+      [
+        '    this.state.accessRules.set(organizationId, Object.freeze({ rules: frozenCopy(rules), revision: revision + 1 }));',
+        '    if (rules === null) this.state.accessRules.delete(organizationId);\n    else this.state.accessRules.set(organizationId, Object.freeze({ rules: frozenCopy(rules), revision: revision + 1 }));',
+      ],
+    ],
+  },
 ];

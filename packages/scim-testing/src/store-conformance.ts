@@ -27,6 +27,7 @@ import {
   type ResourceRef,
   type ResourceVersion,
   type StoreOperations,
+  type UserAccess,
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -1091,6 +1092,141 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         await store.transaction([{ organizationId: org, kind: 'user', id: 'diruser_a' }], (tx) => tx.putUser(after));
         expect(await store.getUserFingerprints(org, ['diruser_a'])).toEqual([fingerprintUser(after)]);
         expect(fingerprintUser(after)).not.toBe(fingerprintUser(before));
+      });
+    });
+
+    describe('access: user roles and rules', () => {
+      const access = (directory: string[], manual: string[] = []): UserAccess => ({ directory, manual });
+
+      it('keeps user access per organization and user, apart from the mirror, undefined where none', async () => {
+        const [org, other] = [fresh('org'), fresh('org')];
+        await store.putUser(user(org, 'u1'));
+        await store.putUserAccess(org, 'u1', access(['admin', 'viewer'], ['support']));
+        await store.putUserAccess(org, 'u2', access([], ['billing']));
+        expect(await store.getUserAccess(org, ['u2', 'nobody', 'u1'])).toEqual([
+          access([], ['billing']),
+          undefined,
+          access(['admin', 'viewer'], ['support']),
+        ]);
+        expect(await store.getUserAccess(other, ['u1', 'u2'])).toEqual([undefined, undefined]);
+        expect(await store.getUserAccess(org, [])).toEqual([]);
+        // The mirror row and the access state are written apart: neither write touches the other.
+        await store.putUser(user(org, 'u1', { email: 'changed@example.com' }));
+        await store.deleteUser(org, 'u1');
+        expect(await store.getUserAccess(org, ['u1'])).toEqual([access(['admin', 'viewer'], ['support'])]);
+        await store.putUserAccess(org, 'u1', undefined);
+        expect(await store.getUserAccess(org, ['u1', 'u2'])).toEqual([undefined, access([], ['billing'])]);
+      });
+
+      it('keeps the access of users and organizations whose ids differ only by trailing spaces or by case apart', async () => {
+        const org = fresh('org');
+        await store.putUserAccess(org, 'diruser_a', access(['admin']));
+        for (const [i, id] of lookalikes('diruser_a').entries()) {
+          expect(await store.getUserAccess(org, [id])).toEqual([undefined]);
+          await store.putUserAccess(org, id, access([`role${i}`]));
+        }
+        for (const lookalike of lookalikes(org)) {
+          expect(await store.getUserAccess(lookalike, ['diruser_a'])).toEqual([undefined]);
+        }
+        expect(await store.getUserAccess(org, ['diruser_a', ...lookalikes('diruser_a')])).toEqual([
+          access(['admin']),
+          ...lookalikes('diruser_a').map((_, i) => access([`role${i}`])),
+        ]);
+      });
+
+      it('cannot be changed by mutating what went in or what came out', async () => {
+        const org = fresh('org');
+        const given = { directory: ['admin'], manual: ['support'] };
+        await store.putUserAccess(org, 'u1', given);
+        given.directory.push('intruder');
+        const [read] = await store.getUserAccess(org, ['u1']);
+        const directory = (read?.directory ?? []) as string[];
+        expect(directory).toEqual(['admin']);
+        try {
+          directory.push('intruder');
+        } catch {
+          // A frozen answer refuses the change: just as good.
+        }
+        expect(await store.getUserAccess(org, ['u1'])).toEqual([access(['admin'], ['support'])]);
+      });
+
+      it('undoes access writes with the transaction that made them, and commits them with it, reading its own writes', async () => {
+        const org = fresh('org');
+        const ref: ResourceRef = { organizationId: org, kind: 'user', id: 'u1' };
+        await store.putUserAccess(org, 'u1', access(['viewer']));
+        await store.putUserAccess(org, 'u2', access(['viewer']));
+        const failure = new Error('handler failed');
+        await expect(
+          store.transaction([ref], async (tx) => {
+            await tx.putUserAccess(org, 'u1', access(['admin']));
+            await tx.putUserAccess(org, 'u2', undefined);
+            await tx.putUserAccess(org, 'u3', access(['editor']));
+            expect(await tx.getUserAccess(org, ['u1', 'u2', 'u3'])).toEqual([
+              access(['admin']),
+              undefined,
+              access(['editor']),
+            ]);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.getUserAccess(org, ['u1', 'u2', 'u3'])).toEqual([
+          access(['viewer']),
+          access(['viewer']),
+          undefined,
+        ]);
+        await store.transaction([ref], async (tx) => {
+          await tx.putUserAccess(org, 'u1', access(['admin'], ['support']));
+          await tx.putUserAccess(org, 'u2', undefined);
+        });
+        expect(await store.getUserAccess(org, ['u1', 'u2'])).toEqual([access(['admin'], ['support']), undefined]);
+      });
+
+      it('answers revision 0 and no rules before the first write, then compares and sets by revision', async () => {
+        const org = fresh('org');
+        const rules = {
+          mode: 'all',
+          defaultRoles: ['viewer'],
+          rules: [{ match: 'groupId', value: 'g1', grant: ['admin'] }],
+        };
+        expect(await store.getAccessRules(org)).toEqual({ rules: null, revision: 0 });
+        expect(await store.putAccessRules(org, rules, 1)).toBeUndefined();
+        expect(await store.getAccessRules(org)).toEqual({ rules: null, revision: 0 });
+        expect(await store.putAccessRules(org, rules, 0)).toBe(1);
+        expect(await store.getAccessRules(org)).toEqual({ rules, revision: 1 });
+        // A writer that read revision 0 lost: nothing changes.
+        expect(await store.putAccessRules(org, { defaultRoles: ['intruder'] }, 0)).toBeUndefined();
+        expect(await store.getAccessRules(org)).toEqual({ rules, revision: 1 });
+        // Removing the rules keeps the revision counting, so an old revision can never match again.
+        expect(await store.putAccessRules(org, null, 1)).toBe(2);
+        expect(await store.getAccessRules(org)).toEqual({ rules: null, revision: 2 });
+        expect(await store.putAccessRules(org, rules, 0)).toBeUndefined();
+        expect(await store.putAccessRules(org, rules, 2)).toBe(3);
+        expect(await store.getAccessRules(org)).toEqual({ rules, revision: 3 });
+      });
+
+      it('keeps the rules of organizations whose ids differ only by trailing spaces or by case apart', async () => {
+        const org = fresh('org');
+        expect(await store.putAccessRules(org, { defaultRoles: ['a'] }, 0)).toBe(1);
+        for (const lookalike of lookalikes(org)) {
+          expect(await store.getAccessRules(lookalike)).toEqual({ rules: null, revision: 0 });
+          expect(await store.putAccessRules(lookalike, { defaultRoles: ['b'] }, 0)).toBe(1);
+        }
+        expect(await store.getAccessRules(org)).toEqual({ rules: { defaultRoles: ['a'] }, revision: 1 });
+      });
+
+      it(`saves rules raced by ${concurrency} writers expecting the same revision exactly once`, async () => {
+        const org = fresh('org');
+        await store.putAccessRules(org, { defaultRoles: ['first'] }, 0);
+        const results = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) => store.putAccessRules(org, { defaultRoles: [`w${i}`] }, 1)),
+        );
+        const winners = results.flatMap((revision, i) => (revision === undefined ? [] : [{ revision, i }]));
+        expect(winners).toHaveLength(1);
+        expect(winners[0]?.revision).toBe(2);
+        expect(await store.getAccessRules(org)).toEqual({
+          rules: { defaultRoles: [`w${winners[0]?.i}`] },
+          revision: 2,
+        });
       });
     });
 

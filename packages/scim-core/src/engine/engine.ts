@@ -4,6 +4,9 @@
  * store transaction so a failure leaves nothing behind.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { type EngineAccess, engineAccess } from '../access/api.js';
+import { AccessControl, type AccessOptions, type AccessStep, stepAccess } from '../access/engine-access.js';
+import { type AccessRules, matchesGroupAttributes } from '../access/rules.js';
 import type {
   Directory,
   DirectoryEvent,
@@ -18,6 +21,7 @@ import {
   checked,
   describeValue,
   fn,
+  knownKeys,
   missingMethods,
   optionalBoolean,
   optionsObject,
@@ -54,6 +58,11 @@ export interface EngineOptions {
   leaseMs?: number;
   /** Milliseconds since the epoch; injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * App roles from the directory (`docs/roles.md`): where each organization's rules come from. On
+   * when given, or when `handlers.accessChanged` is; off otherwise (no reads, no calls).
+   */
+  access?: AccessOptions;
 }
 
 export type ProcessStatus =
@@ -88,6 +97,11 @@ export interface ProvisioningEngine {
    * redelivery can succeed.
    */
   process(event: IncomingEvent): Promise<ProcessResult>;
+  /**
+   * Rules, manual roles and re-evaluation; `undefined` when access is off (see
+   * `EngineOptions.access`). Optional, so an engine wrapped by hand (`{ store, process }`) still is one.
+   */
+  readonly access?: EngineAccess | undefined;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
@@ -156,6 +170,19 @@ function withGroup(groups: readonly GroupRef[], group: GroupRef): GroupRef[] {
   return at < 0 ? [...groups, group] : [...groups.slice(0, at), group, ...groups.slice(at)];
 }
 
+/**
+ * Whether writing `next` over `previous` can change what name or external-id rules match: a new
+ * group (its members may have joined under the name their snapshots gave it), a rename (case
+ * counts: names compare lower-cased, so only a real change moves roles) or another external id.
+ */
+function movesRoles(previous: DirectoryGroup | undefined, next: DirectoryGroup): boolean {
+  return (
+    previous === undefined ||
+    previous.displayName.toLowerCase() !== next.displayName.toLowerCase() ||
+    previous.externalId !== next.externalId
+  );
+}
+
 /** Every method of `ProvisioningStore`; a `Record` so that adding one to the interface fails the typecheck here. */
 const STORE_METHODS = Object.keys({
   claimEvent: 0,
@@ -181,6 +208,10 @@ const STORE_METHODS = Object.keys({
   getUserFingerprints: 0,
   getGroupFingerprints: 0,
   getUsers: 0,
+  getUserAccess: 0,
+  putUserAccess: 0,
+  getAccessRules: 0,
+  putAccessRules: 0,
   claimReconcile: 0,
   saveReconcileCheckpoint: 0,
   finishReconcile: 0,
@@ -200,6 +231,7 @@ const HANDLER_NAMES = Object.keys({
   groupDeleted: 0,
   membershipAdded: 0,
   membershipRemoved: 0,
+  accessChanged: 0,
   directoryEnabled: 0,
   directoryDisabled: 0,
   otherEvent: 0,
@@ -250,6 +282,7 @@ const engineOptions = optionsObject(
     hardDelete: optionalBoolean,
     leaseMs: wholeNumber(1, 'milliseconds').optional(),
     now: fn(),
+    access: knownKeys('access option', { rules: fn(), rulesCacheMs: wholeNumber(0, 'milliseconds').optional() }),
   },
   '{ store, handlers }',
 );
@@ -281,6 +314,15 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   const handlers: ProvisioningHandlers = options.handlers ?? {};
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const clock = options.now ?? Date.now;
+  const access =
+    options.access !== undefined || handlers.accessChanged ? new AccessControl(store, options.access ?? {}) : undefined;
+
+  /** The organization's access rules: `null` with access off or no rules (no I/O), a promise only when not cached. */
+  function rulesOf(organizationId: string, now: number): AccessRules | null | Promise<AccessRules | null> {
+    if (!access) return null;
+    const rules = access.peek(organizationId, now);
+    return rules === undefined ? access.load(organizationId, now) : rules;
+  }
 
   /**
    * A transaction whose lock set is read beforehand and may have grown by the time the locks are
@@ -351,6 +393,18 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       }
     }
 
+    /** Tells `accessChanged` about a change of the user's roles, if there is one. */
+    access(step: AccessStep, user: DirectoryUser): Promise<void> | undefined {
+      if (!step) return undefined;
+      return this.call('accessChanged', { organizationId: user.organizationId, user, ...step });
+    }
+
+    /** Evaluates a user's roles in this transaction and reports the change (nothing without rules). */
+    async reevaluate(rules: AccessRules | null, user: DirectoryUser, deleted = false): Promise<void> {
+      if (!access) return;
+      await this.access(await stepAccess(this.tx, rules, user, { deleted }), user);
+    }
+
     done(outcome: EventOutcome, now: number): ProcessResult | Promise<ProcessResult> {
       if (this.sync) {
         this.sync.completeEventNow(this.key, outcome, now);
@@ -375,6 +429,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     // deletion (which locks it exclusively, and would leave a membership to a deleted group), while
     // users of the same group still upsert concurrently. No read ahead is needed to find them.
     const shared = ownsGroups ? event.user.groups.map((g) => groupRef(organizationId, g.id)) : [];
+    let rules = rulesOf(organizationId, now);
+    if (rules instanceof Promise) rules = await rules;
+    const managed = rules;
     return store.transaction(
       [ref],
       async (tx) => {
@@ -404,6 +461,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
             pending = d.call('membershipAdded', { organizationId, user, group });
             if (pending) await pending;
           }
+          if (managed) await d.reevaluate(managed, user);
         } else {
           const changed = changedUserFields(previous, user);
           const reactivated = !previous.active && user.active;
@@ -426,6 +484,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
             pending = d.call('membershipRemoved', { organizationId, user, group });
             if (pending) await pending;
           }
+          if (managed) await d.reevaluate(managed, user);
           if (deactivated) {
             pending = d.call('userDeactivated', { user, previous, reason: 'inactive' });
             if (pending) await pending;
@@ -457,6 +516,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function deleteUser(event: Extract<DirectoryEvent, { type: 'user.deleted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
+    const rules = await rulesOf(organizationId, now);
     return store.transaction([ref], async (tx) => {
       const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
@@ -465,6 +525,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       for (const group of previous?.groups ?? []) {
         await d.call('membershipRemoved', { organizationId, user, group });
       }
+      // A deleted user keeps no directory grant, whatever `onDeactivate` says; manual roles stay.
+      await d.reevaluate(rules, user, true);
       if (hardDelete) await d.call('userDeleted', { user, previous });
       else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
       await tx.deleteUser(organizationId, id);
@@ -475,10 +537,22 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function upsertGroup(event: Extract<DirectoryEvent, { type: 'group.upserted' }>, key: EventKey, now: number) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
-    return store.transaction([ref], async (tx) => {
+    const rules = await rulesOf(organizationId, now);
+    // Rules that match groups by name or external id make a renamed group's members gain or lose
+    // roles: they are locked (like a deletion's) when the group's row will change, read ahead.
+    const byAttributes = rules !== null && matchesGroupAttributes(rules);
+    const members =
+      byAttributes && movesRoles(await store.getGroup(organizationId, id), event.group)
+        ? await store.listGroupMemberIds(organizationId, id)
+        : [];
+    return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
       const d = new Dispatch(event, key, tx);
-      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const previous = await tx.getGroup(organizationId, id);
+      // Before any handler runs: a retry with more locks must not call one twice.
+      const moved = rules && byAttributes && movesRoles(previous, event.group) ? rules : null;
+      const current = moved ? await tx.listGroupMemberIds(organizationId, id) : [];
+      require(current.map((m) => userRef(organizationId, m)));
+      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const origin = originOf(event, event.group.origin);
       const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
       if (!previous) {
@@ -488,8 +562,24 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
       }
       await tx.putGroup(group);
+      if (moved) await reevaluateUsers(d, moved, current);
       return d.done('applied', now);
     });
+  }
+
+  /** Re-evaluates the roles of these users (locked: a group's members, a page of a re-evaluation), a page at a time. */
+  async function reevaluateUsers(d: Dispatch, rules: AccessRules | null, ids: readonly string[]): Promise<void> {
+    const organizationId = d.event.organizationId;
+    for (let start = 0; start < ids.length; start += MEMBERS_PER_READ) {
+      if (start > 0) await nextTurn();
+      const page = ids.slice(start, start + MEMBERS_PER_READ);
+      const users = await d.tx.getUsers(organizationId, page);
+      const held = await d.tx.getUserAccess(organizationId, page);
+      for (const [i, user] of users.entries()) {
+        if (!user) continue;
+        await d.access(await stepAccess(d.tx, rules, user, { previous: held[i] ?? null }), user);
+      }
+    }
   }
 
   async function deleteGroup(event: Extract<DirectoryEvent, { type: 'group.deleted' }>, key: EventKey, now: number) {
@@ -498,6 +588,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     // Members are locked too, since their memberships change. A user joining between the read and
     // the lock is caught inside the transaction, which then retries with the larger set.
     const members = await store.listGroupMemberIds(organizationId, id);
+    const rules = await rulesOf(organizationId, now);
     return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
       const d = new Dispatch(event, key, tx);
       const current = await tx.listGroupMemberIds(organizationId, id);
@@ -514,6 +605,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
           const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
           await d.call('membershipRemoved', { organizationId, user, group });
+          if (rules) await d.reevaluate(rules, user);
           await tx.putUser(user);
         }
       }
@@ -546,6 +638,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
     const named = [...added, ...removed];
     const ref = groupRef(organizationId, id);
+    const rules = await rulesOf(organizationId, now);
     return store.transaction([ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx) => {
       const d = new Dispatch(event, key, tx);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
@@ -576,11 +669,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           if (!held) continue;
           const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
           await d.call('membershipRemoved', { organizationId, user, group: held });
+          if (rules) await d.reevaluate(rules, user);
           await tx.putUser(user);
         } else {
           if (held) continue;
           const user = { ...member, groups: withGroup(member.groups, joined) };
           await d.call('membershipAdded', { organizationId, user, group: joined });
+          if (rules) await d.reevaluate(rules, user);
           await tx.putUser(user);
         }
         if (i > 0 && i % MEMBERS_PER_READ === 0) await nextTurn();
@@ -602,6 +697,26 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       await d.call(event.type === 'directory.enabled' ? 'directoryEnabled' : 'directoryDisabled', { directory });
       return d.done('applied', now);
     });
+  }
+
+  /** A page of `engine.access.reevaluate`: its users locked, each evaluated under the rules as they are now. */
+  async function accessReevaluated(
+    event: Extract<DirectoryEvent, { type: 'access.reevaluated' }>,
+    key: EventKey,
+    now: number,
+  ) {
+    const { organizationId } = event;
+    const rules = await rulesOf(organizationId, now);
+    const ids = [...new Set(event.userIds)];
+    return store.transaction(
+      ids.map((id) => userRef(organizationId, id)),
+      async (tx) => {
+        const d = new Dispatch(event, key, tx);
+        // With access off nothing is managed: nothing to grant or revoke.
+        if (access) await reevaluateUsers(d, rules, ids);
+        return d.done('applied', now);
+      },
+    );
   }
 
   async function other(event: PassthroughEvent, key: EventKey, now: number): Promise<ProcessResult> {
@@ -635,13 +750,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       case 'directory.enabled':
       case 'directory.disabled':
         return directoryChanged(event, key, now);
+      case 'access.reevaluated':
+        return accessReevaluated(event, key, now);
       case 'other':
         return other(event, key, now);
     }
   }
 
-  return {
+  const engine: ProvisioningEngine = {
     store,
+    access: access && engineAccess({ store, control: access, clock, process: (event) => engine.process(event) }),
     async process(event) {
       const now = clock();
       const key = eventKey(event);
@@ -687,4 +805,5 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       }
     },
   };
+  return engine;
 }

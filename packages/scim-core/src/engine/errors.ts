@@ -5,8 +5,15 @@ import type { HandlerName } from './handlers.js';
  * - `invalid_event`: the event cannot be interpreted (a malformed `occurredAt`, a member both added and removed).
  * - `unknown_group`: a `group.members_changed` names a group the mirror does not hold.
  * - `unknown_members`: a `group.members_changed` adds users the mirror does not hold (`ids` lists them).
+ * - `invalid_access_rules`: the organization's access rules (the app's `access.rules` function, or
+ *   rules written to the store by hand) do not validate; fix them and the redelivery succeeds.
  */
-export type EngineErrorCode = 'store_failed' | 'invalid_event' | 'unknown_group' | 'unknown_members';
+export type EngineErrorCode =
+  | 'store_failed'
+  | 'invalid_event'
+  | 'unknown_group'
+  | 'unknown_members'
+  | 'invalid_access_rules';
 
 /**
  * The store failed, or an event could not be interpreted or applied. Nothing of the event was

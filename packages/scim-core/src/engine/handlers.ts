@@ -74,6 +74,26 @@ export interface MembershipChanged extends HandlerContext {
   /** The group as the user's snapshot names it (`id`, and `name` when the directory sent one). */
   readonly group: GroupRef;
 }
+/**
+ * A user's effective app roles changed because the directory did (see `docs/roles.md`). Roles the
+ * app assigned by hand (`manual`) are never revoked here; a role both manual and directory-granted
+ * stays when the directory stops granting it.
+ */
+export interface AccessChanged extends HandlerContext {
+  readonly organizationId: string;
+  /** The user as it stands after this event (after a deletion, only the identifiers may be filled). */
+  readonly user: DirectoryUser;
+  /** Roles the user gains, sorted. */
+  readonly granted: readonly string[];
+  /** Roles the user loses, sorted: only directory-granted ones, never a manual one. */
+  readonly revoked: readonly string[];
+  /** Every role the user holds now, manual and directory-managed, sorted: set the app's roles to this. */
+  readonly roles: readonly string[];
+  /** Which roles the directory manages (the engine grants and revokes them). */
+  readonly managed: readonly string[];
+  /** Which roles the app assigned by hand (`engine.access.setManualRoles`). */
+  readonly manual: readonly string[];
+}
 export interface DirectoryChanged extends HandlerContext {
   readonly directory: Directory;
 }
@@ -82,7 +102,8 @@ export interface DirectoryChanged extends HandlerContext {
  * The functions the engine calls. All optional: a change with no handler is still recorded in
  * the mirror, so adding a handler later never replays old changes.
  *
- * Order within one event: created / reactivated / updated, then memberships, then deactivated.
+ * Order within one event: created / reactivated / updated, then memberships, then access, then
+ * deactivated.
  */
 export interface ProvisioningHandlers {
   /** A user the mirror has not seen (or has seen deleted). May already be inactive. */
@@ -104,6 +125,11 @@ export interface ProvisioningHandlers {
   groupDeleted?(change: GroupDeleted): HandlerResult;
   membershipAdded?(change: MembershipChanged): HandlerResult;
   membershipRemoved?(change: MembershipChanged): HandlerResult;
+  /**
+   * The user's effective app roles changed (rules of `engine.access`): called once per change, in
+   * the same transaction, never when the roles stay the same.
+   */
+  accessChanged?(change: AccessChanged): HandlerResult;
   directoryEnabled?(change: DirectoryChanged): HandlerResult;
   directoryDisabled?(change: DirectoryChanged): HandlerResult;
   /** Any event type the engine does not interpret (`organization.created`, `role.*`, …). Deduplicated, not ordered. */

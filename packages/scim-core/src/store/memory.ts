@@ -25,7 +25,9 @@ import type {
   ResourceKind,
   ResourceRef,
   ResourceVersion,
+  StoredAccessRules,
   StoreOperations,
+  UserAccess,
   UserLookup,
 } from './types.js';
 import { userNameKey } from './user-name.js';
@@ -206,6 +208,26 @@ class MemoryState {
   readonly runLocks = new Map<string, RunLock>();
   /** Reconciliation: `${org}\0${runId}\0${kind}` → ids the run's listing saw. */
   readonly marks = new Map<string, Set<string>>();
+  /** Access: organization → user id → the user's roles (frozen). */
+  readonly access = new Map<string, Map<string, UserAccess>>();
+  /** Access: organization → its rules and their revision. */
+  readonly accessRules = new Map<string, StoredAccessRules>();
+
+  setAccess(organizationId: string, userId: string, access: UserAccess | undefined): Undo {
+    let byUser = this.access.get(organizationId);
+    if (!byUser) {
+      byUser = new Map();
+      this.access.set(organizationId, byUser);
+    }
+    const users = byUser;
+    const before = users.get(userId);
+    if (access) users.set(userId, access);
+    else users.delete(userId);
+    return () => {
+      if (before) users.set(userId, before);
+      else users.delete(userId);
+    };
+  }
 
   static table<T extends { id: string }>(tables: Map<string, Table<T>>, organizationId: string): Table<T> {
     let table = tables.get(organizationId);
@@ -413,6 +435,7 @@ function frozenCopy<T>(value: T, stored?: unknown): T {
 }
 
 const NO_JOURNAL: Undo[] = [];
+const NO_RULES: StoredAccessRules = Object.freeze({ rules: null, revision: 0 });
 
 /** The lowest of a non-empty set of ids: where a lookup key is shared, the answer is the lowest id, as in SQL's `order by id limit 1`. */
 function lowestOf(ids: Set<string>): string {
@@ -603,6 +626,34 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   async getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]> {
     const rows = this.state.users.get(organizationId)?.rows;
     return ids.map((id) => rows?.get(id));
+  }
+
+  async getUserAccess(organizationId: string, ids: readonly string[]): Promise<(UserAccess | undefined)[]> {
+    const byUser = this.state.access.get(organizationId);
+    return ids.map((id) => byUser?.get(id));
+  }
+
+  async putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void> {
+    const stored =
+      access && Object.freeze({ directory: frozenCopy([...access.directory]), manual: frozenCopy([...access.manual]) });
+    this.record(this.state.setAccess(organizationId, userId, stored));
+  }
+
+  // Access rules, like reconciliation state, live outside transactions.
+
+  async getAccessRules(organizationId: string): Promise<StoredAccessRules> {
+    return this.state.accessRules.get(organizationId) ?? NO_RULES;
+  }
+
+  async putAccessRules(
+    organizationId: string,
+    rules: JsonValue | null,
+    expectedRevision: number,
+  ): Promise<number | undefined> {
+    const revision = this.state.accessRules.get(organizationId)?.revision ?? 0;
+    if (revision !== expectedRevision) return undefined;
+    this.state.accessRules.set(organizationId, Object.freeze({ rules: frozenCopy(rules), revision: revision + 1 }));
+    return revision + 1;
   }
 
   // Reconciliation state lives outside transactions: it is never undone with an event's writes.

@@ -9,7 +9,9 @@
  * - the **mirror**: users and groups as last delivered to your handlers (the "previous state");
  * - a **transaction** that serialises work on a set of resources and undoes it on failure;
  * - **reconciliation state**: one run lock per organization, its checkpoint, and the marks of what
- *   a listing saw (mark-and-sweep).
+ *   a listing saw (mark-and-sweep);
+ * - **access**: per organization, the rules that map the directory to the app's roles, and per
+ *   user, the roles those rules granted and the ones the app assigned by hand (`docs/roles.md`).
  */
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 
@@ -92,6 +94,25 @@ export type UserLookup = { readonly externalId: string } | { readonly userName: 
 
 /** Secondary keys a group can be found by, within one organization. */
 export type GroupLookup = { readonly externalId: string } | { readonly displayName: string };
+
+/**
+ * A user's app roles as the engine keeps them. Both lists are sorted (JavaScript's default sort)
+ * and without duplicates; a store keeps them as given.
+ */
+export interface UserAccess {
+  /** Roles the access rules granted: directory-managed, revoked when the directory stops granting them. */
+  readonly directory: readonly string[];
+  /** Roles the app assigned by hand: never revoked by the directory. */
+  readonly manual: readonly string[];
+}
+
+/** An organization's access rules as stored: `null` rules with revision 0 when none were ever written. */
+export interface StoredAccessRules {
+  /** The rule set as JSON (`AccessRules`); the engine validates it on read. `null`: none. */
+  readonly rules: JsonValue | null;
+  /** Bumped by one on every write; 0 before the first. */
+  readonly revision: number;
+}
 
 /** Everything the engine does to a store, inside or outside a transaction. */
 export interface StoreOperations {
@@ -189,6 +210,16 @@ export interface StoreOperations {
   getGroupFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]>;
   /** Several users at once, in the order of `ids`, `undefined` where none. */
   getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]>;
+
+  // ── Access (app roles) ──────────────────────────────────────────────────────────────────
+
+  /**
+   * The stored access state of each user, in the order of `ids`, `undefined` where none. Kept
+   * apart from the mirror row: `putUser` and `deleteUser` never change it.
+   */
+  getUserAccess(organizationId: string, ids: readonly string[]): Promise<(UserAccess | undefined)[]>;
+  /** Replaces a user's access state; `undefined` removes it. Inside a transaction, undone with it. */
+  putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void>;
 }
 
 /** The kinds of resource a reconciliation lists and sweeps. */
@@ -251,6 +282,24 @@ export interface ReconcileStateStore {
   listUnseen(organizationId: string, runId: string, kind: ListedKind, page: PageRequest): Promise<string[]>;
 }
 
+/** An organization's access rules. Outside transactions, like reconciliation state. */
+export interface AccessStateStore {
+  /** The organization's rules and their revision (`{ rules: null, revision: 0 }` when never written). */
+  getAccessRules(organizationId: string): Promise<StoredAccessRules>;
+  /**
+   * Compare-and-set. **Atomic**: writes `rules` (`null` removes them) with revision
+   * `expectedRevision + 1` and answers that revision, only if the stored revision is
+   * `expectedRevision` (0 when none); otherwise changes nothing and answers `undefined`. So of two
+   * admins saving at once, one wins and the other is told to reload. Removing rules keeps the
+   * revision counting: it never goes back.
+   */
+  putAccessRules(
+    organizationId: string,
+    rules: JsonValue | null,
+    expectedRevision: number,
+  ): Promise<number | undefined>;
+}
+
 export interface TransactionOptions {
   /**
    * Resources to lock in shared mode: any number of transactions may hold one shared at once, but
@@ -261,7 +310,7 @@ export interface TransactionOptions {
   readonly shared?: readonly ResourceRef[];
 }
 
-export interface ProvisioningStore extends StoreOperations, ReconcileStateStore {
+export interface ProvisioningStore extends StoreOperations, ReconcileStateStore, AccessStateStore {
   /**
    * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`
    * (and a shared one on each of `options.shared`), across every process that shares this store.

@@ -1,0 +1,134 @@
+/**
+ * The engine's side of access: where an organization's rules come from (the app's function, or
+ * the store through a per-process cache), and the one step every trigger runs inside its
+ * transaction: evaluate the user, compare with what the store holds, write, report.
+ */
+import { EngineError } from '../engine/errors.js';
+import type { DirectoryUser } from '../model.js';
+import type { ProvisioningStore, StoreOperations, UserAccess } from '../store/types.js';
+import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evaluate.js';
+import { type AccessRules, AccessRulesError, type AccessRulesInput, parseAccessRules } from './rules.js';
+import { accessSubject } from './subject.js';
+
+/** Validates rules the engine did not write itself; invalid ones fail the event (retryable) with a message that names the organization. */
+function rulesOf(organizationId: string, input: unknown, from: string): AccessRules {
+  try {
+    return parseAccessRules(input);
+  } catch (error) {
+    if (!(error instanceof AccessRulesError)) throw error;
+    throw new EngineError(
+      'invalid_access_rules',
+      `The access rules of organization ${JSON.stringify(organizationId)} from ${from} are invalid: ${error.message}`,
+      { cause: error },
+    );
+  }
+}
+
+export interface AccessOptions {
+  /**
+   * The rules of an organization, when the app keeps them itself (a JSON file, its own table):
+   * called once per event of that organization, synchronously or with a promise; `undefined` means
+   * none (no roles are managed there). Without it, the rules written with
+   * `engine.access.putRules` (kept in the store) apply.
+   */
+  rules?: (organizationId: string) => AccessRulesInput | undefined | Promise<AccessRulesInput | undefined>;
+  /**
+   * How long this process trusts its copy of an organization's stored rules, in milliseconds.
+   * A rule change made through this engine is seen at once here; another process sharing the
+   * store sees it within this time. Default 5,000.
+   */
+  rulesCacheMs?: number;
+}
+
+export const DEFAULT_RULES_CACHE_MS = 5_000;
+
+interface CachedRules {
+  readonly rules: AccessRules | null;
+  readonly revision: number;
+  readonly loadedAt: number;
+}
+
+/** A user's access step: what the handler is told, or `undefined` when the effective roles stay. */
+export type AccessStep = AccessDiff | undefined;
+
+export class AccessControl {
+  readonly #cache = new Map<string, CachedRules>();
+  readonly #cacheMs: number;
+
+  constructor(
+    private readonly store: ProvisioningStore,
+    private readonly options: AccessOptions,
+  ) {
+    this.#cacheMs = options.rulesCacheMs ?? DEFAULT_RULES_CACHE_MS;
+  }
+
+  /**
+   * The organization's rules when known without I/O (`null`: none), `undefined` when they must be
+   * loaded (`load`). With no cached entry the hot path costs one Map lookup.
+   */
+  peek(organizationId: string, now: number): AccessRules | null | undefined {
+    if (this.options.rules) return undefined;
+    const cached = this.#cache.get(organizationId);
+    if (cached && now - cached.loadedAt < this.#cacheMs) return cached.rules;
+    return undefined;
+  }
+
+  /** The organization's rules, from the app's function or the store (then cached). */
+  async load(organizationId: string, now: number): Promise<AccessRules | null> {
+    if (this.options.rules) {
+      const input = await this.options.rules(organizationId);
+      return input === undefined ? null : rulesOf(organizationId, input, 'options.access.rules');
+    }
+    return (await this.stored(organizationId, now)).rules;
+  }
+
+  /** The stored rules and their revision, refreshed from the store when the cached copy is old. */
+  async stored(organizationId: string, now: number, fresh = false): Promise<CachedRules> {
+    const cached = this.#cache.get(organizationId);
+    if (!fresh && cached && now - cached.loadedAt < this.#cacheMs) return cached;
+    const { rules, revision } = await this.store.getAccessRules(organizationId);
+    const entry: CachedRules = {
+      rules: rules === null ? null : rulesOf(organizationId, rules, 'the store'),
+      revision,
+      loadedAt: now,
+    };
+    this.#cache.set(organizationId, entry);
+    return entry;
+  }
+
+  /** Remembers what this process just wrote. */
+  remember(organizationId: string, rules: AccessRules | null, revision: number, now: number): void {
+    this.#cache.set(organizationId, { rules, revision, loadedAt: now });
+  }
+
+  /** Forgets the organization's cached rules: the next event reads them again. */
+  forget(organizationId: string): void {
+    this.#cache.delete(organizationId);
+  }
+}
+
+/**
+ * Evaluates `user` under `rules` (or removes its directory grants: `rules` null, or the user
+ * deleted), writes the new state through `tx` when it differs, and answers what the handler is
+ * told. Roles the app assigned by hand are kept as they are.
+ */
+export async function stepAccess(
+  tx: StoreOperations,
+  rules: AccessRules | null,
+  user: DirectoryUser,
+  options: { deleted?: boolean; previous?: UserAccess | null } = {},
+): Promise<AccessStep> {
+  const { organizationId, id } = user;
+  const previous =
+    options.previous === undefined
+      ? (await tx.getUserAccess(organizationId, [id]))[0]
+      : (options.previous ?? undefined);
+  const directory =
+    rules === null || options.deleted
+      ? []
+      : evaluateAccess(rules, await accessSubject(rules, user, (groupId) => tx.getGroup(organizationId, groupId)));
+  const next: UserAccess = { directory, manual: previous?.manual ?? [] };
+  if (sameAccess(previous, next)) return undefined;
+  await tx.putUserAccess(organizationId, id, next.directory.length + next.manual.length === 0 ? undefined : next);
+  return diffAccess(previous, next);
+}
