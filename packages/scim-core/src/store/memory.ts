@@ -9,24 +9,30 @@ import type { DirectoryGroup, DirectoryUser } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
-import type {
-  ClaimRequest,
-  ClaimResult,
-  EventKey,
-  EventOutcome,
-  GroupLookup,
-  JsonValue,
-  ListedKind,
-  PageRequest,
-  ProvisioningStore,
-  ReconcileClaim,
-  ReconcileClaimRequest,
-  ReconcileFinish,
-  ResourceKind,
-  ResourceRef,
-  ResourceVersion,
-  StoreOperations,
-  UserLookup,
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  type EventKey,
+  type EventOutcome,
+  FAILURE_MESSAGE_MAX,
+  FAILURE_RETENTION_MS,
+  FAILURES_KEPT,
+  type FailureRecord,
+  type GroupLookup,
+  type HealthRequest,
+  type JsonValue,
+  type ListedKind,
+  type PageRequest,
+  type ProvisioningStore,
+  type ReconcileClaim,
+  type ReconcileClaimRequest,
+  type ReconcileFinish,
+  type ResourceKind,
+  type ResourceRef,
+  type ResourceVersion,
+  type StoreHealth,
+  type StoreOperations,
+  type UserLookup,
 } from './types.js';
 import { userNameKey } from './user-name.js';
 import { compareIds, createdAt, isNewerVersion, resourceKey } from './versions.js';
@@ -108,6 +114,20 @@ interface RunLock {
   expiresAt: number;
   checkpoint?: JsonValue;
   watermark?: string;
+  lastRun?: JsonValue;
+}
+
+/**
+ * An organization's last Scalekit event, overwritten in place by each completion (no allocation on
+ * the hot path). Not journaled: `readHealth` trusts it only while the ledger still holds `key` as
+ * done, so a completion that was rolled back is not reported.
+ */
+interface LastEvent {
+  key: string;
+  eventId: string;
+  at: number;
+  outcome: EventOutcome;
+  occurredAt: string | undefined;
 }
 
 const lower = (value: string) => value.toLowerCase();
@@ -206,6 +226,43 @@ class MemoryState {
   readonly runLocks = new Map<string, RunLock>();
   /** Reconciliation: `${org}\0${runId}\0${kind}` → ids the run's listing saw. */
   readonly marks = new Map<string, Set<string>>();
+  /** Health: per organization, the last Scalekit event completed, and the last applied. */
+  readonly lastReceived = new Map<string, LastEvent>();
+  readonly lastApplied = new Map<string, LastEvent>();
+  /** Health: per organization, failures oldest first (at most `FAILURES_KEPT`). */
+  readonly failures = new Map<string, FailureRecord[]>();
+
+  noteCompletion(event: EventKey, key: string, outcome: EventOutcome, now: number, occurredAt: string | undefined) {
+    if (event.environmentId === '') return;
+    this.#note(this.lastReceived, event, key, outcome, now, occurredAt);
+    if (outcome === 'applied') this.#note(this.lastApplied, event, key, outcome, now, occurredAt);
+  }
+
+  #note(
+    into: Map<string, LastEvent>,
+    event: EventKey,
+    key: string,
+    outcome: EventOutcome,
+    now: number,
+    occurredAt: string | undefined,
+  ) {
+    const last = into.get(event.organizationId);
+    if (last === undefined) {
+      into.set(event.organizationId, { key, eventId: event.eventId, at: now, outcome, occurredAt });
+      return;
+    }
+    last.key = key;
+    last.eventId = event.eventId;
+    last.at = now;
+    last.outcome = outcome;
+    last.occurredAt = occurredAt;
+  }
+
+  /** The last event of `into` for the organization, if the ledger still holds it as done. */
+  lastOf(into: Map<string, LastEvent>, organizationId: string): LastEvent | undefined {
+    const last = into.get(organizationId);
+    return last !== undefined && this.ledger.get(last.key)?.state === 'done' ? last : undefined;
+  }
 
   static table<T extends { id: string }>(tables: Map<string, Table<T>>, organizationId: string): Table<T> {
     let table = tables.get(organizationId);
@@ -467,12 +524,14 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     return { status: 'claimed' };
   }
 
-  async completeEvent(event: EventKey, outcome: EventOutcome, now: number): Promise<void> {
-    this.completeEventNow(event, outcome, now);
+  async completeEvent(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
+    this.completeEventNow(event, outcome, now, occurredAt);
   }
 
-  completeEventNow(event: EventKey, outcome: EventOutcome, now: number): void {
-    this.record(this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now }));
+  completeEventNow(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void {
+    const key = ledgerKey(event);
+    this.record(this.state.setLedger(key, { state: 'done', outcome, completedAt: now }));
+    this.state.noteCompletion(event, key, outcome, now, occurredAt);
     this.state.pruneLedger(now);
   }
 
@@ -631,6 +690,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     const lock = this.state.runLocks.get(organizationId);
     if (!lock || lock.owner !== owner) return;
     lock.owner = undefined;
+    if (finish.summary !== undefined) lock.lastRun = frozenCopy(finish.summary);
     if (finish.status === 'interrupted') return;
     lock.checkpoint = undefined;
     if (finish.status === 'completed') lock.watermark = finish.watermark;
@@ -652,6 +712,50 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     if (!table) return [];
     const seen = this.state.marks.get(markKey(organizationId, runId, kind));
     return table.pageIds(page, (id) => !seen?.has(id));
+  }
+
+  // Health: outside transactions, like reconciliation state.
+
+  async recordFailure(failure: FailureRecord): Promise<void> {
+    let list = this.state.failures.get(failure.organizationId);
+    if (!list) {
+      list = [];
+      this.state.failures.set(failure.organizationId, list);
+    }
+    list.push({ ...failure, message: failure.message.slice(0, FAILURE_MESSAGE_MAX) });
+    list.sort((a, b) => a.at - b.at);
+    const newest = (list[list.length - 1] as FailureRecord).at;
+    let drop = Math.max(0, list.length - FAILURES_KEPT);
+    while (drop < list.length && (list[drop] as FailureRecord).at < newest - FAILURE_RETENTION_MS) drop++;
+    if (drop > 0) list.splice(0, drop);
+  }
+
+  async readHealth({ organizationId, since, runKeys }: HealthRequest): Promise<StoreHealth> {
+    const received = this.state.lastOf(this.state.lastReceived, organizationId);
+    const applied = this.state.lastOf(this.state.lastApplied, organizationId);
+    const recent = (this.state.failures.get(organizationId) ?? []).filter((f) => f.at >= since);
+    const last = recent[recent.length - 1];
+    return {
+      ...(received && { lastReceived: { eventId: received.eventId, at: received.at, outcome: received.outcome } }),
+      ...(applied && {
+        lastApplied: {
+          eventId: applied.eventId,
+          at: applied.at,
+          ...(applied.occurredAt !== undefined && { occurredAt: applied.occurredAt }),
+        },
+      }),
+      failures: { count: recent.length, ...(last && { last: { ...last } }) },
+      runs: runKeys.map((runKey) => {
+        const lock = this.state.runLocks.get(runKey);
+        if (!lock) return { running: false };
+        const running = lock.owner !== undefined;
+        return {
+          running,
+          ...(running && { leaseExpiresAt: lock.expiresAt }),
+          ...(lock.lastRun !== undefined && { lastRun: lock.lastRun }),
+        };
+      }),
+    };
   }
 }
 
