@@ -43,6 +43,12 @@ type LedgerEntry =
 
 type Undo = () => void;
 
+/** Puts `value` back under `key`, or removes the key when there was none. */
+function restore<K, V>(map: Map<K, V>, key: K, value: V | undefined): void {
+  if (value === undefined) map.delete(key);
+  else map.set(key, value);
+}
+
 /** The index of the first of ascending `ids` strictly greater than `after` (0 without one). */
 function firstAfter(ids: readonly string[], after: string | undefined): number {
   let start = 0;
@@ -117,17 +123,12 @@ interface RunLock {
   lastRun?: JsonValue;
 }
 
-/**
- * An organization's last Scalekit event, overwritten in place by each completion (no allocation on
- * the hot path). Not journaled: `readHealth` trusts it only while the ledger still holds `key` as
- * done, so a completion that was rolled back is not reported.
- */
+/** An organization's last Scalekit event, replaced by each completion (and put back by its undo). */
 interface LastEvent {
-  key: string;
-  eventId: string;
-  at: number;
-  outcome: EventOutcome;
-  occurredAt: string | undefined;
+  readonly eventId: string;
+  readonly at: number;
+  readonly outcome: EventOutcome;
+  readonly occurredAt: string | undefined;
 }
 
 const lower = (value: string) => value.toLowerCase();
@@ -232,36 +233,24 @@ class MemoryState {
   /** Health: per organization, failures oldest first (at most `FAILURES_KEPT`). */
   readonly failures = new Map<string, FailureRecord[]>();
 
-  noteCompletion(event: EventKey, key: string, outcome: EventOutcome, now: number, occurredAt: string | undefined) {
-    if (event.environmentId === '') return;
-    this.#note(this.lastReceived, event, key, outcome, now, occurredAt);
-    if (outcome === 'applied') this.#note(this.lastApplied, event, key, outcome, now, occurredAt);
-  }
-
-  #note(
-    into: Map<string, LastEvent>,
+  /** Notes a Scalekit event's completion for `readHealth`; answers how to undo it, or nothing for other events. */
+  noteCompletion(
     event: EventKey,
-    key: string,
     outcome: EventOutcome,
     now: number,
     occurredAt: string | undefined,
-  ) {
-    const last = into.get(event.organizationId);
-    if (last === undefined) {
-      into.set(event.organizationId, { key, eventId: event.eventId, at: now, outcome, occurredAt });
-      return;
-    }
-    last.key = key;
-    last.eventId = event.eventId;
-    last.at = now;
-    last.outcome = outcome;
-    last.occurredAt = occurredAt;
-  }
-
-  /** The last event of `into` for the organization, if the ledger still holds it as done. */
-  lastOf(into: Map<string, LastEvent>, organizationId: string): LastEvent | undefined {
-    const last = into.get(organizationId);
-    return last !== undefined && this.ledger.get(last.key)?.state === 'done' ? last : undefined;
+  ): Undo | undefined {
+    if (event.environmentId === '') return undefined;
+    const org = event.organizationId;
+    const last: LastEvent = { eventId: event.eventId, at: now, outcome, occurredAt };
+    const received = this.lastReceived.get(org);
+    const applied = this.lastApplied.get(org);
+    this.lastReceived.set(org, last);
+    if (outcome === 'applied') this.lastApplied.set(org, last);
+    return () => {
+      restore(this.lastReceived, org, received);
+      restore(this.lastApplied, org, applied);
+    };
   }
 
   static table<T extends { id: string }>(tables: Map<string, Table<T>>, organizationId: string): Table<T> {
@@ -529,9 +518,16 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   completeEventNow(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void {
-    const key = ledgerKey(event);
-    this.record(this.state.setLedger(key, { state: 'done', outcome, completedAt: now }));
-    this.state.noteCompletion(event, key, outcome, now, occurredAt);
+    const undoLedger = this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });
+    const undoNote = this.state.noteCompletion(event, outcome, now, occurredAt);
+    this.record(
+      undoNote === undefined
+        ? undoLedger
+        : () => {
+            undoNote();
+            undoLedger();
+          },
+    );
     this.state.pruneLedger(now);
   }
 
@@ -731,8 +727,8 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   async readHealth({ organizationId, since, runKeys }: HealthRequest): Promise<StoreHealth> {
-    const received = this.state.lastOf(this.state.lastReceived, organizationId);
-    const applied = this.state.lastOf(this.state.lastApplied, organizationId);
+    const received = this.state.lastReceived.get(organizationId);
+    const applied = this.state.lastApplied.get(organizationId);
     const recent = (this.state.failures.get(organizationId) ?? []).filter((f) => f.at >= since);
     const last = recent[recent.length - 1];
     return {
