@@ -35,6 +35,7 @@ it('applies each migration once when several instances migrate at the same time,
   expect(applied.filter((versions) => versions.length > 0)).toEqual([all]);
   expect(await (stores[0] as (typeof stores)[number]).migrate()).toEqual([]);
   expect(await tables(prefix)).toEqual([
+    'failures',
     'groups',
     'ledger',
     'locks',
@@ -42,6 +43,7 @@ it('applies each migration once when several instances migrate at the same time,
     'migrations',
     'reconcile_marks',
     'reconcile_runs',
+    'run_summaries',
     'users',
     'versions',
   ]);

@@ -16,7 +16,9 @@ export type SqlTable =
   | 'groups'
   | 'memberships'
   | 'reconcile_runs'
-  | 'reconcile_marks';
+  | 'reconcile_marks'
+  | 'run_summaries'
+  | 'failures';
 
 /** A row as the driver returns it: columns by name. */
 export type SqlRow = Readonly<Record<string, unknown>>;
