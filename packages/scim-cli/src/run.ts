@@ -6,6 +6,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { scimTokenCommand } from './commands/scim-token.js';
 import { secretCommand } from './commands/secret.js';
+import { statusCommand } from './commands/status.js';
 import { triggerCommand } from './commands/trigger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -17,6 +18,7 @@ const COMMANDS = {
   reconcile: reconcileCommand,
   backfill: backfillCommand,
   migrate: migrateCommand,
+  status: statusCommand,
   'fake-scalekit': fakeScalekitCommand,
   trigger: triggerCommand,
   secret: secretCommand,

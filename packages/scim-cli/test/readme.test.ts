@@ -15,6 +15,7 @@ it('the README snippet runs as written and reconciles the fake directory', async
 it.each([
   ['reconcile', 9],
   ['migrate', 1],
+  ['status', 5],
   ['fake-scalekit', 7],
   ['trigger', 11],
   ['secret', 1],

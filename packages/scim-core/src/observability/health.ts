@@ -15,7 +15,7 @@ import { parseRunSummary, type RunSummary } from './run-summary.js';
 export const MAX_ORGANIZATION_ID_LENGTH = 256;
 
 export interface RunHealth {
-  /** A run holds the organization's lock now. */
+  /** A run holds the organization's lock now (a lock whose lease ran out is a run that died: not running). */
   readonly running: boolean;
   /** The last run that finished (any status), as it was recorded. */
   readonly last?: RunSummary;
@@ -73,9 +73,10 @@ export class HealthInputError extends TypeError {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function runHealth(state: RunState | undefined): RunHealth {
+function runHealth(state: RunState | undefined, now: number): RunHealth {
   const last = parseRunSummary(state?.lastRun);
-  return { running: state?.running ?? false, ...(last && { last }) };
+  const running = state?.running === true && (state.leaseExpiresAt === undefined || state.leaseExpiresAt > now);
+  return { running, ...(last && { last }) };
 }
 
 /** Reads the health of one organization. Throws `HealthInputError` for an id that cannot be one. */
@@ -123,8 +124,8 @@ export async function readHealth(options: ReadHealthOptions, organizationId: str
       }),
       ...(applied && occurred !== undefined && { lagMs: applied.at - Number(occurred / 1_000_000n) }),
     },
-    reconciliation: runHealth(stored?.runs[0]),
-    backfill: runHealth(stored?.runs[1]),
+    reconciliation: runHealth(stored?.runs[0], now),
+    backfill: runHealth(stored?.runs[1], now),
     failures: {
       last24h: stored?.failures.count ?? 0,
       ...(failure && {
