@@ -57,6 +57,7 @@ describe('scim-sync migrate on MySQL', () => {
     );
     expect(await tablesOf(prefix)).toEqual(
       [
+        'failures',
         'groups',
         'ledger',
         'locks',
@@ -64,6 +65,7 @@ describe('scim-sync migrate on MySQL', () => {
         'migrations',
         'reconcile_marks',
         'reconcile_runs',
+        'run_summaries',
         'users',
         'versions',
       ]
