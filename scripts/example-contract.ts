@@ -343,6 +343,21 @@ function runContract(
       expect(users.find((u) => u.id === 'diruser_2')).toMatchObject({ active: false });
     });
 
+    it("shows the organization's provisioning health on /settings (the last webhook applied), and only its own", async () => {
+      const created = f.userCreated({ id: 'diruser_health', email: 'health@example.com' });
+      expect((await webhook(created)).status).toBe(200);
+      const field = (html: string, id: string) => new RegExp(`data-testid="${id}">([^<]*)<`).exec(html)?.[1];
+      const page = await (await admin.fetch('org_example', 'GET', '/settings')).text();
+      expect(page).toContain('Provisioning health');
+      expect(field(page, 'health-last-applied')).toContain(`(${(created as { id: string }).id})`);
+      expect(field(page, 'health-last-received')).toContain(`(applied, ${(created as { id: string }).id})`);
+      expect(field(page, 'health-failures')).toBe('0');
+      expect(field(page, 'health-reconciliation')).toBeDefined();
+      const other = await (await admin.fetch('org_other', 'GET', '/settings')).text();
+      expect(field(other, 'health-last-applied')).toBe('none yet');
+      expect(other).not.toContain((created as { id: string }).id);
+    });
+
     it('refuses a forged webhook with the JSON error', async () => {
       const forged = await deliverWebhook(`${base}/webhooks/scalekit`, f.userCreated({ id: 'diruser_3' }), {
         secret: generateWebhookSecret(),

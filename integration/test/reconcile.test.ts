@@ -462,6 +462,7 @@ describe('ordering against webhooks', () => {
     const reconciler = createReconciler({
       engine: {
         store: handlers.store,
+        health: handlers.health,
         async process(event) {
           if (!webhook && event.type === 'user.upserted' && event.user.id === 'diruser_u0059') {
             h.fake.upsertUser(h.organizationId, { id: 'diruser_u0060', familyName: 'FromWebhook' });

@@ -55,7 +55,8 @@ export async function createApp(
   // SCIM 2.0 on the same engine: SCIM users reach the same handlers (503 until configured).
   const scim = createScim(engine, config, onServerError);
   // The admin portal page and its link route; `/login` only with DEMO_LOGIN=1.
-  const admin = createAdmin({ config, users, scalekit, onServerError });
+  // `health`: the settings page's provisioning-health panel (last webhook, lag, runs, failures).
+  const admin = createAdmin({ config, users, scalekit, onServerError, health: engine.health });
 
   /** What the shared routes read of a request. */
   const view = (request: Request): RequestView => ({ url: request.originalUrl, header: (name) => request.get(name) });

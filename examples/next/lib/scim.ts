@@ -67,6 +67,8 @@ async function open(): Promise<Scim> {
     config,
     users,
     scalekit,
+    // The settings page's provisioning-health panel (last webhook, lag, runs, failures).
+    health: engine.health,
     portalScript: () =>
       readFileSync(join(process.cwd(), 'node_modules', '@org', 'scim-portal', 'dist', 'index.js'), 'utf8'),
   });

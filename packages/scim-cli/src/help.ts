@@ -19,6 +19,7 @@ Commands
   backfill        apply the directory events of a gap (lost webhooks) from Scalekit's Events API
   migrate         create the tables of the PostgreSQL or MySQL store, or apply its pending migrations
   inbox           the durable webhook inbox: its depth, its dead letters, and replaying them
+  status          each organization's health: last webhook, lag, last reconciliation and backfill, failures
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
   trigger         send one signed Scalekit webhook event to your endpoint (like \`stripe trigger\`)
   secret          print a fresh webhook signing secret (whsec_…) for a local app and trigger
@@ -277,8 +278,34 @@ Options
 
 ${EXIT_CODES}`;
 
+const STATUS = `Usage
+  scim-sync status [--organization <id>]… [options]
+
+Reads each organization's provisioning health from your app's store (it writes nothing): the last
+Scalekit event received and the last applied, with the lag between its occurred_at and its
+application; the last reconciliation and backfill (status, duration, counts with --json);
+failures of the last 24 hours and the last one; and, with a --config engine that has an inbox,
+its depth and dead letters. See the observability guide of @org/scim-core.
+
+Options
+  -o, --organization <id>   an organization, repeatable (default: $SCIM_SYNC_ORGANIZATION_ID; without
+                            either, every organization Scalekit lists, up to 1,000)
+      --json                print the health as JSON (one object for one --organization, else an array)
+      --config <file.mjs>   your app's module ({ engine?, store? }): its engine's health, inbox included
+      --schema <name>       with DATABASE_URL: the store's PostgreSQL schema (default scim_sync)
+      --table-prefix <p>    with a mysql:// DATABASE_URL: the store's table prefix (default scim_)
+  -h, --help                show this help
+
+Environment
+  DATABASE_URL   without --config: the postgresStore() or mysqlStore() database to read
+  SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET
+                 without --organization: to list the organizations
+
+${EXIT_CODES}`;
+
 export const HELP = {
   main: MAIN,
+  status: STATUS,
   reconcile: RECONCILE,
   backfill: BACKFILL,
   migrate: MIGRATE,

@@ -8,6 +8,7 @@ import { reconcileCommand } from './commands/reconcile.js';
 import { rolesCommand } from './commands/roles.js';
 import { scimTokenCommand } from './commands/scim-token.js';
 import { secretCommand } from './commands/secret.js';
+import { statusCommand } from './commands/status.js';
 import { triggerCommand } from './commands/trigger.js';
 import { CommandFailed, UsageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -20,6 +21,7 @@ const COMMANDS = {
   backfill: backfillCommand,
   migrate: migrateCommand,
   inbox: inboxCommand,
+  status: statusCommand,
   'fake-scalekit': fakeScalekitCommand,
   trigger: triggerCommand,
   secret: secretCommand,

@@ -58,6 +58,7 @@ describe('scim-sync migrate on MySQL', () => {
     expect(await tablesOf(prefix)).toEqual(
       [
         'access_rules',
+        'failures',
         'groups',
         'inbox',
         'ledger',
@@ -66,6 +67,7 @@ describe('scim-sync migrate on MySQL', () => {
         'migrations',
         'reconcile_marks',
         'reconcile_runs',
+        'run_summaries',
         'user_access',
         'users',
         'versions',

@@ -16,6 +16,7 @@ it.each([
   ['reconcile', 9],
   ['migrate', 1],
   ['inbox', 7],
+  ['status', 5],
   ['fake-scalekit', 7],
   ['trigger', 11],
   ['secret', 1],

@@ -66,6 +66,31 @@ export {
   groupRefSchema,
 } from './model.js';
 export {
+  HealthInputError,
+  MAX_ORGANIZATION_ID_LENGTH,
+  type OrganizationHealth,
+  type ReadHealthOptions,
+  type RunHealth,
+  readHealth,
+} from './observability/health.js';
+export type { InboxCounts, InboxStatsSource } from './observability/inbox-stats.js';
+export { defaultLogger, type Logger, type LogMethod, silentLogger } from './observability/logger.js';
+export { parseRunSummary, type RunKind, type RunSummary } from './observability/run-summary.js';
+export type {
+  OpenTelemetryApi,
+  TelemetryAttributes,
+  TelemetryAttributeValue,
+  TelemetryContext,
+  TelemetryCounter,
+  TelemetryHistogram,
+  TelemetryMeter,
+  TelemetryObservable,
+  TelemetryObservableResult,
+  TelemetryOptions,
+  TelemetrySpan,
+  TelemetryTracer,
+} from './observability/telemetry.js';
+export {
   expectPortalLinkHandler,
   expectScimServer,
   expectWebhookReceiver,
@@ -124,6 +149,7 @@ export { UnstorableValueError } from './store/errors.js';
 export { eventKey } from './store/event-key.js';
 export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';
+export { FAILURE_MESSAGE_MAX, FAILURE_RETENTION_MS, FAILURES_KEPT } from './store/types.js';
 export { userNameKey } from './store/user-name.js';
 export {
   compareIds,

@@ -319,3 +319,43 @@ export function expectPortalLinkHandler<R>(
     shapeProblem(handler, ['respond'], 'the object createPortalLinkHandler({ client, authorize }) returns'),
   );
 }
+
+/** `logger`: pino's four methods, each a function. */
+export const loggerOption = checked((logger, report) => {
+  if (logger === undefined) return;
+  if (typeof logger !== 'object' || logger === null) {
+    report(
+      `must be a logger with debug, info, warn and error methods (a pino logger fits), got ${describeValue(logger)}`,
+    );
+    return;
+  }
+  const missing = missingMethods(logger, ['debug', 'info', 'warn', 'error']);
+  if (missing.length > 0)
+    report(`has no ${missing.join(', ')} method: pass a pino logger or { debug, info, warn, error }`);
+});
+
+/** `telemetry`: `{ api }`, the app's `@opentelemetry/api` module. */
+export const telemetryOption = checked((telemetry, report) => {
+  if (telemetry === undefined) return;
+  const api = (telemetry as { api?: unknown } | null)?.api;
+  const looksLikeApi =
+    typeof api === 'object' &&
+    api !== null &&
+    has(api, 'trace', 'object') &&
+    has(api, 'context', 'object') &&
+    has(api, 'metrics', 'object');
+  if (!looksLikeApi) {
+    report(
+      "must be { api } with the @opentelemetry/api module (import * as api from '@opentelemetry/api'), " +
+        `got ${describeValue(telemetry)}`,
+    );
+  }
+});
+
+/** `inbox`: an object with a `stats(organizationId?)` method. */
+export const inboxOption = checked((inbox, report) => {
+  if (inbox === undefined) return;
+  if (typeof inbox !== 'object' || inbox === null || missingMethods(inbox, ['stats']).length > 0) {
+    report(`must be an inbox with a stats(organizationId?) method, got ${describeValue(inbox)}`);
+  }
+});

@@ -157,6 +157,33 @@ export const migrations: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 4,
+    name: 'health: ledger.occurred_at, run_summaries, failures',
+    // The two new tables first (`if not exists`), then the one ALTER, last: a crash part-way leaves
+    // nothing that stops the migration from running again.
+    statements: (p) => {
+      const t = (name: string) => quotedTable(p, name);
+      return [
+        `create table if not exists ${t('run_summaries')} (
+          organization_id ${id} not null primary key,
+          summary         longtext not null
+        ) ${table}`,
+        `create table if not exists ${t('failures')} (
+          organization_id ${id} not null,
+          at              bigint not null,
+          event_id        longtext not null,
+          source          varchar(32) not null,
+          code            varchar(64) not null,
+          message         longtext not null,
+          key failures_by_time (organization_id, at)
+        ) ${table}`,
+        `alter table ${t('ledger')}
+          add column occurred_at varchar(64) null,
+          add key ledger_last_event (organization_id, outcome, completed_at)`,
+      ];
+    },
+  },
 ];
 
 /** How long `migrate()` waits for another instance's migrations before it fails. */

@@ -204,6 +204,28 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'health: ledger.occurred_at, reconcile_runs.last_run, failures',
+    // `occurred_at` is written by the statement that completes an event, and the index lets
+    // `readHealth` find an organization's last Scalekit event per outcome with one probe each.
+    // Failures are written only when an event fails, and pruned to 24 hours / 1,000 per organization.
+    sql: (s) => `
+      alter table ${s}.ledger add column occurred_at text;
+      create index ledger_last_event on ${s}.ledger (organization_id, outcome, completed_at)
+        where state = 'done' and environment_id <> '';
+      alter table ${s}.reconcile_runs add column last_run jsonb;
+      create table ${s}.failures (
+        organization_id text collate "C" not null,
+        at              bigint not null,
+        event_id        text not null,
+        source          text not null,
+        code            text not null,
+        message         text not null
+      );
+      create index failures_by_time on ${s}.failures (organization_id, at);
+    `,
+  },
 ];
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */

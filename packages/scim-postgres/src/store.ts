@@ -26,9 +26,14 @@ import {
   type DirectoryUser,
   type EventKey,
   type EventOutcome,
+  FAILURE_MESSAGE_MAX,
+  FAILURE_RETENTION_MS,
+  FAILURES_KEPT,
+  type FailureRecord,
   fingerprintGroup,
   fingerprintUser,
   type GroupLookup,
+  type HealthRequest,
   isNewerVersion,
   type JsonValue,
   type ListedKind,
@@ -43,6 +48,7 @@ import {
   type ResourceVersion,
   resourceKey,
   type StoredAccessRules,
+  type StoreHealth,
   type StoreOperations,
   type TransactionOptions,
   type UserAccess,
@@ -157,10 +163,11 @@ function statements(s: string) {
       left join legacy on true
       left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
     complete: `
-      insert into ${s}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at)
-      values ($1, $2, $3, 'done', $4, $5)
+      insert into ${s}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
+      values ($1, $2, $3, 'done', $4, $5, $6)
       on conflict (environment_id, organization_id, event_id) do update set state = 'done',
-        outcome = excluded.outcome, completed_at = excluded.completed_at, expires_at = null, unscoped = false`,
+        outcome = excluded.outcome, completed_at = excluded.completed_at, expires_at = null, unscoped = false,
+        occurred_at = excluded.occurred_at`,
     release: `
       delete from ${s}.ledger
       where environment_id = $1 and organization_id = $2 and event_id = $3 and state = 'claimed'`,
@@ -361,8 +368,38 @@ function statements(s: string) {
     finishRun: `
       update ${s}.reconcile_runs set owner = null, expires_at = null,
         checkpoint = case when $3 = 'interrupted' then checkpoint else null end,
-        watermark = case when $3 = 'completed' then $4 else watermark end
+        watermark = case when $3 = 'completed' then $4 else watermark end,
+        last_run = coalesce($5::jsonb, last_run)
       where organization_id = $1 and owner = $2`,
+    // Health. The last Scalekit event per outcome, each one probe of `ledger_last_event`.
+    lastEvents: `
+      select l.event_id, l.outcome, l.completed_at, l.occurred_at
+      from unnest(array['applied', 'stale', 'ignored']) as o(outcome)
+      cross join lateral (
+        select event_id, outcome, completed_at, occurred_at from ${s}.ledger
+        where organization_id = $1 and outcome = o.outcome and state = 'done' and environment_id <> ''
+        order by completed_at desc limit 1
+      ) l
+      order by l.completed_at desc`,
+    failureCount: `select count(*)::int as n from ${s}.failures where organization_id = $1 and at >= $2`,
+    lastFailure: `
+      select at, event_id, source, code, message from ${s}.failures
+      where organization_id = $1 and at >= $2 order by at desc limit 1`,
+    runStates: `
+      select organization_id, owner, expires_at, last_run from ${s}.reconcile_runs
+      where organization_id = any($1::text[])`,
+    // One statement: the new failure, and what falls out of 24 hours or beyond the newest 1,000
+    // (the delete sees the table before the insert, so the cap holds one more at most).
+    recordFailure: `
+      with added as (
+        insert into ${s}.failures (organization_id, at, event_id, source, code, message)
+        values ($1, $2, $3, $4, $5, $6)
+      )
+      delete from ${s}.failures
+      where organization_id = $1 and (
+        at < $2::bigint - $7::bigint
+        or at < (select at from ${s}.failures where organization_id = $1 order by at desc offset $8 limit 1)
+      )`,
     dropMarks: `delete from ${s}.reconcile_marks where organization_id = $1 and run_id = $2`,
     markSeen: `
       insert into ${s}.reconcile_marks (organization_id, run_id, kind, id)
@@ -414,12 +451,62 @@ function preparedStatements(sql: Sql) {
 }
 type Prepared = ReturnType<typeof preparedStatements>;
 
-const completeParams = (key: EventKey, outcome: EventOutcome, now: number) => [
+/** `readHealth`'s answer from its rows (the last events newest first, at most one per outcome). */
+function healthOf(
+  organizationId: string,
+  events: readonly { event_id: string; outcome: EventOutcome; completed_at: string; occurred_at: string | null }[],
+  failureCount: number,
+  lastFailure: { at: string; event_id: string; source: string; code: string; message: string } | undefined,
+  runs: readonly { organization_id: string; owner: string | null; expires_at: string | null; last_run: JsonValue }[],
+  runKeys: readonly string[],
+): StoreHealth {
+  const received = events[0];
+  const applied = events.find((row) => row.outcome === 'applied');
+  const byKey = new Map(runs.map((row) => [row.organization_id, row]));
+  return {
+    ...(received && {
+      lastReceived: { eventId: received.event_id, at: Number(received.completed_at), outcome: received.outcome },
+    }),
+    ...(applied && {
+      lastApplied: {
+        eventId: applied.event_id,
+        at: Number(applied.completed_at),
+        ...(applied.occurred_at !== null && { occurredAt: applied.occurred_at }),
+      },
+    }),
+    failures: {
+      count: failureCount,
+      ...(lastFailure && {
+        last: {
+          organizationId,
+          at: Number(lastFailure.at),
+          eventId: lastFailure.event_id,
+          source: lastFailure.source,
+          code: lastFailure.code,
+          message: lastFailure.message,
+        },
+      }),
+    },
+    runs: runKeys.map((runKey) => {
+      const row = byKey.get(runKey);
+      if (!row) return { running: false };
+      const running = row.owner !== null;
+      return {
+        running,
+        ...(running && row.expires_at !== null && { leaseExpiresAt: Number(row.expires_at) }),
+        ...(row.last_run !== null && { lastRun: row.last_run }),
+      };
+    }),
+  };
+}
+
+const completeParams = (key: EventKey, outcome: EventOutcome, now: number, occurredAt: string | undefined) => [
   key.environmentId,
   key.organizationId,
   key.eventId,
   outcome,
   now,
+  occurredAt ?? null,
 ];
 
 /** A user's row: organization, id, external id, userName key, email, fingerprint, body. */
@@ -504,8 +591,8 @@ class Operations implements StoreOperations {
     }
   }
 
-  async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
-    await this.db.query(this.sql.complete, completeParams(key, outcome, now));
+  async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
+    await this.db.query(this.sql.complete, completeParams(key, outcome, now, occurredAt));
   }
 
   async releaseEvent(key: EventKey): Promise<void> {
@@ -951,8 +1038,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     return true;
   }
 
-  override async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
-    this.#queue.push({ statement: this.prepared.complete, values: completeParams(key, outcome, now) });
+  override async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
+    this.#queue.push({ statement: this.prepared.complete, values: completeParams(key, outcome, now, occurredAt) });
   }
 
   override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
@@ -1283,6 +1370,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
             owner,
             finish.status,
             finish.status === 'completed' ? finish.watermark : null,
+            finish.summary === undefined ? null : JSON.stringify(finish.summary),
           ]);
           if (rowCount === 1 && finish.status !== 'interrupted') {
             await client.query(sql.dropMarks, [organizationId, finish.runId]);
@@ -1330,6 +1418,38 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         page.limit,
       ]);
       return rows.map((row) => row.id);
+    },
+    async recordFailure(failure: FailureRecord): Promise<void> {
+      await ensureReady();
+      await pool.query(sql.recordFailure, [
+        failure.organizationId,
+        failure.at,
+        failure.eventId,
+        failure.source,
+        failure.code,
+        failure.message.slice(0, FAILURE_MESSAGE_MAX),
+        FAILURE_RETENTION_MS,
+        FAILURES_KEPT - 1,
+      ]);
+    },
+    async readHealth({ organizationId, since, runKeys }: HealthRequest): Promise<StoreHealth> {
+      await ensureReady();
+      const [events, count, last, runs] = await Promise.all([
+        pool.query<{ event_id: string; outcome: EventOutcome; completed_at: string; occurred_at: string | null }>(
+          sql.lastEvents,
+          [organizationId],
+        ),
+        pool.query<{ n: number }>(sql.failureCount, [organizationId, since]),
+        pool.query<{ at: string; event_id: string; source: string; code: string; message: string }>(sql.lastFailure, [
+          organizationId,
+          since,
+        ]),
+        pool.query<{ organization_id: string; owner: string | null; expires_at: string | null; last_run: JsonValue }>(
+          sql.runStates,
+          [runKeys],
+        ),
+      ]);
+      return healthOf(organizationId, events.rows, count.rows[0]?.n ?? 0, last.rows[0], runs.rows, runKeys);
     },
   };
 

@@ -19,7 +19,9 @@ export type SqlTable =
   | 'reconcile_marks'
   | 'inbox'
   | 'access_rules'
-  | 'user_access';
+  | 'user_access'
+  | 'run_summaries'
+  | 'failures';
 
 /** A row as the driver returns it: columns by name. */
 export type SqlRow = Readonly<Record<string, unknown>>;

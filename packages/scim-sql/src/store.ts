@@ -23,7 +23,9 @@ import type {
   DirectoryUser,
   EventKey,
   EventOutcome,
+  FailureRecord,
   GroupLookup,
+  HealthRequest,
   JsonValue,
   ListedKind,
   PageRequest,
@@ -34,12 +36,19 @@ import type {
   ResourceRef,
   ResourceVersion,
   StoredAccessRules,
+  StoreHealth,
   StoreOperations,
   TransactionOptions,
   UserAccess,
   UserLookup,
 } from '@org/scim-core';
-import { UnstorableValueError, userNameKey } from '@org/scim-core';
+import {
+  FAILURE_MESSAGE_MAX,
+  FAILURE_RETENTION_MS,
+  FAILURES_KEPT,
+  UnstorableValueError,
+  userNameKey,
+} from '@org/scim-core';
 import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlSession, SqlTable } from './dialect.js';
 import { locksFor } from './locks.js';
 import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_COLUMNS, userRow } from './rows.js';
@@ -128,9 +137,19 @@ function statements(d: SqlDialect) {
     complete: p(
       d.upsert(
         'ledger',
-        ['environment_id', 'organization_id', 'event_id', 'state', 'outcome', 'expires_at', 'completed_at', 'revision'],
+        [
+          'environment_id',
+          'organization_id',
+          'event_id',
+          'state',
+          'outcome',
+          'expires_at',
+          'completed_at',
+          'revision',
+          'occurred_at',
+        ],
         ['environment_id', 'organization_id', 'event_id'],
-        ['state', 'outcome', 'expires_at', 'completed_at'],
+        ['state', 'outcome', 'expires_at', 'completed_at', 'occurred_at'],
         1,
       ),
     ),
@@ -280,6 +299,42 @@ function statements(d: SqlDialect) {
        where organization_id = ? and owner = ?`,
     ),
     dropMarks: p(`delete from ${t('reconcile_marks')} where organization_id = ? and run_id = ?`),
+    // Health. The last Scalekit event per outcome, each through `ledger_last_event`.
+    lastEvents: p(
+      ['applied', 'stale', 'ignored']
+        .map(
+          (outcome, i) =>
+            `select * from (select l.event_id, l.outcome, ${d.bigintColumn('l.completed_at')} as completed_at,
+               l.occurred_at from ${t('ledger')} l
+             where l.organization_id = ? and l.outcome = '${outcome}' and l.state = 'done' and l.environment_id <> ''
+             order by l.completed_at desc limit 1) e${i}`,
+        )
+        .join(' union all '),
+    ),
+    failureCount: p(`select count(*) as n from ${t('failures')} where organization_id = ? and at >= ?`),
+    lastFailure: p(
+      `select ${d.bigintColumn('f.at')} as at, f.event_id, f.source, f.code, f.message from ${t('failures')} f
+       where f.organization_id = ? and f.at >= ? order by f.at desc limit 1`,
+    ),
+    addFailure: p(
+      `insert into ${t('failures')} (organization_id, at, event_id, source, code, message) values (?, ?, ?, ?, ?, ?)`,
+    ),
+    // The time of the newest failure beyond the cap: it and older ones go.
+    failureCutoff: p(
+      `select ${d.bigintColumn('f.at')} as at from ${t('failures')} f
+       where f.organization_id = ? order by f.at desc limit 1 offset ?`,
+    ),
+    pruneFailures: p(`delete from ${t('failures')} where organization_id = ? and (at < ? or at <= ?)`),
+    runStates: (count: number) =>
+      sized(
+        'runStates',
+        count,
+        (n) =>
+          `select r.organization_id, r.owner, ${d.bigintColumn('r.expires_at')} as expires_at, s.summary
+           from ${t('reconcile_runs')} r left join ${t('run_summaries')} s on s.organization_id = r.organization_id
+           where r.organization_id in (${marks(n)})`,
+      ),
+    saveSummary: p(d.upsert('run_summaries', ['organization_id', 'summary'], ['organization_id'], ['summary'], 1)),
     markSeen: (count: number) =>
       sized('markSeen', count, (n) =>
         d.upsert(
@@ -372,7 +427,7 @@ class SqlOperations implements StoreOperations {
     }
   }
 
-  async completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void> {
+  async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
     await this.db.execute(this.sql.complete, [
       key.environmentId,
       key.organizationId,
@@ -382,6 +437,7 @@ class SqlOperations implements StoreOperations {
       null,
       now,
       0,
+      occurredAt ?? null,
     ]);
   }
 
@@ -791,6 +847,9 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
         if (finished === 1 && finish.status !== 'interrupted') {
           await session.execute(sql.dropMarks, [organizationId, finish.runId]);
         }
+        if (finished === 1 && finish.summary !== undefined) {
+          await session.execute(sql.saveSummary, [organizationId, JSON.stringify(finish.summary)]);
+        }
       });
     },
     async markSeen(organizationId: string, runId: string, kind: ListedKind, ids: readonly string[]): Promise<void> {
@@ -815,6 +874,77 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
         Math.max(0, page.limit),
       ]);
       return rows.map((row) => text(row.id));
+    },
+    // Health: only on the failure path (recordFailure) and when asked (readHealth).
+    async recordFailure(failure: FailureRecord): Promise<void> {
+      await ensureReady();
+      const { organizationId, at } = failure;
+      await db.execute(sql.addFailure, [
+        organizationId,
+        at,
+        failure.eventId,
+        failure.source,
+        failure.code,
+        failure.message.slice(0, FAILURE_MESSAGE_MAX),
+      ]);
+      const beyond = (await db.query(sql.failureCutoff, [organizationId, FAILURES_KEPT]))[0];
+      await db.execute(sql.pruneFailures, [
+        organizationId,
+        at - FAILURE_RETENTION_MS,
+        beyond === undefined ? Number.MIN_SAFE_INTEGER : int(beyond.at),
+      ]);
+    },
+    async readHealth({ organizationId, since, runKeys }: HealthRequest): Promise<StoreHealth> {
+      await ensureReady();
+      const events = await db.query(sql.lastEvents, [organizationId, organizationId, organizationId]);
+      const count = (await db.query(sql.failureCount, [organizationId, since]))[0];
+      const last = (await db.query(sql.lastFailure, [organizationId, since]))[0];
+      const runs = runKeys.length === 0 ? [] : await db.query(sql.runStates(runKeys.length), [...runKeys]);
+      const newest = [...events].sort((a, b) => int(b.completed_at) - int(a.completed_at));
+      const received = newest[0];
+      const applied = newest.find((row) => text(row.outcome) === 'applied');
+      const byKey = new Map(runs.map((row) => [text(row.organization_id), row]));
+      const occurredAt = applied === undefined ? null : textOrNull(applied.occurred_at);
+      return {
+        ...(received && {
+          lastReceived: {
+            eventId: text(received.event_id),
+            at: int(received.completed_at),
+            outcome: text(received.outcome) as EventOutcome,
+          },
+        }),
+        ...(applied && {
+          lastApplied: {
+            eventId: text(applied.event_id),
+            at: int(applied.completed_at),
+            ...(occurredAt !== null && { occurredAt }),
+          },
+        }),
+        failures: {
+          count: count === undefined ? 0 : int(count.n),
+          ...(last && {
+            last: {
+              organizationId,
+              at: int(last.at),
+              eventId: text(last.event_id),
+              source: text(last.source),
+              code: text(last.code),
+              message: text(last.message),
+            },
+          }),
+        },
+        runs: runKeys.map((runKey) => {
+          const row = byKey.get(runKey);
+          if (!row) return { running: false };
+          const running = textOrNull(row.owner) !== null;
+          const summary = textOrNull(row.summary);
+          return {
+            running,
+            ...(running && { leaseExpiresAt: int(row.expires_at) }),
+            ...(summary !== null && { lastRun: json<JsonValue>(summary) }),
+          };
+        }),
+      };
     },
   };
 

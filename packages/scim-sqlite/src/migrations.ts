@@ -142,6 +142,30 @@ export const migrations: readonly Migration[] = [
         ) without rowid;`;
     },
   },
+  {
+    version: 4,
+    name: 'health: ledger.occurred_at, run_summaries, failures',
+    sql: (p) => {
+      const t = (name: string) => quoted(p, name);
+      return `
+        alter table ${t('ledger')} add column occurred_at text;
+        create index ${t('ledger_last_event')} on ${t('ledger')} (organization_id, outcome, completed_at)
+          where state = 'done' and environment_id <> '';
+        create table ${t('run_summaries')} (
+          organization_id text not null primary key,
+          summary         text not null
+        ) without rowid;
+        create table ${t('failures')} (
+          organization_id text not null,
+          at              integer not null,
+          event_id        text not null,
+          source          text not null,
+          code            text not null,
+          message         text not null
+        );
+        create index ${t('failures_by_time')} on ${t('failures')} (organization_id, at);`;
+    },
+  },
 ];
 
 /** Applies the migrations the tables of `prefix` lack. */

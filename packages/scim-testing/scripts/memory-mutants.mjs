@@ -217,8 +217,28 @@ export const MUTANTS = [
     fault: "an event's completion kept when its transaction throws",
     replace: [
       [
-        "    this.record(this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now }));",
-        "    this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });",
+        "    const undoLedger = this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });",
+        "    this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });\n    const undoLedger = () => {};",
+      ],
+    ],
+  },
+  {
+    name: 'health-note-not-undone',
+    fault: "readHealth reports an event's completion that its transaction rolled back",
+    replace: [
+      [
+        '    const undoNote = this.state.noteCompletion(event, outcome, now, occurredAt);',
+        '    this.state.noteCompletion(event, outcome, now, occurredAt);\n    const undoNote = undefined;',
+      ],
+    ],
+  },
+  {
+    name: 'failures-never-pruned',
+    fault: 'failures older than 24 hours kept (a poison event retried for days grows the table)',
+    replace: [
+      [
+        '    while (drop < list.length && (list[drop] as FailureRecord).at < newest - FAILURE_RETENTION_MS) drop++;',
+        '',
       ],
     ],
   },

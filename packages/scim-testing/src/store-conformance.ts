@@ -1454,5 +1454,115 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         });
       });
     });
+
+    describe('health (optional: recordFailure and readHealth, both or neither)', () => {
+      const DAY = 24 * 60 * 60 * 1000;
+      const health = (organizationId: string, since = T0 - DAY, runKeys: readonly string[] = []) => {
+        if (!store.readHealth) throw new Error('unreachable: the test checks readHealth first');
+        return store.readHealth({ organizationId, since, runKeys });
+      };
+      const implemented = () => {
+        expect(typeof store.readHealth).toBe(typeof store.recordFailure);
+        return store.readHealth !== undefined;
+      };
+      const complete = async (
+        k: EventKey,
+        outcome: 'applied' | 'stale' | 'ignored',
+        at: number,
+        occurredAt?: string,
+      ) => {
+        await store.claimEvent({ ...k, now: at, leaseMs: 1000 });
+        await store.transaction([], (tx) => tx.completeEvent(k, outcome, at, occurredAt));
+      };
+
+      it('reads the last Scalekit event completed and the last applied, with its occurredAt, per organization', async () => {
+        if (!implemented()) return;
+        const org = fresh('org');
+        const other = fresh('org');
+        expect(await health(org)).toEqual({ failures: { count: 0 }, runs: [] });
+        await complete(key('evt_1', org), 'applied', T0 + 1, '2025-06-15T15:06:40.123456789Z');
+        await complete(key('evt_2', org), 'stale', T0 + 2, '2025-06-15T15:06:39Z');
+        // Events of no environment (reconciliation, SCIM) are not Scalekit deliveries.
+        await complete(key('evt_3', org, ''), 'applied', T0 + 3, '2025-06-15T15:06:41Z');
+        await complete(key('evt_4', other), 'applied', T0 + 4, '2025-06-15T15:06:41Z');
+        expect(await health(org)).toEqual({
+          lastReceived: { eventId: 'evt_2', at: T0 + 2, outcome: 'stale' },
+          lastApplied: { eventId: 'evt_1', at: T0 + 1, occurredAt: '2025-06-15T15:06:40.123456789Z' },
+          failures: { count: 0 },
+          runs: [],
+        });
+      });
+
+      it('forgets a completion its transaction rolled back', async () => {
+        if (!implemented()) return;
+        const org = fresh('org');
+        await complete(key('evt_kept', org), 'applied', T0 + 1, '2025-06-15T15:06:40Z');
+        const k = key('evt_undone', org);
+        await store.claimEvent({ ...k, now: T0 + 2, leaseMs: 1000 });
+        await expect(
+          store.transaction([], async (tx) => {
+            await tx.completeEvent(k, 'applied', T0 + 2, '2025-06-15T15:06:41Z');
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        expect((await health(org)).lastApplied?.eventId).toBe('evt_kept');
+      });
+
+      it('counts the failures recorded since a time, reports the newest, and keeps none older than 24 hours', async () => {
+        if (!implemented()) return;
+        const org = fresh('org');
+        const failure = (eventId: string, at: number) => ({
+          organizationId: org,
+          eventId,
+          source: 'scalekit',
+          code: 'handler_failed',
+          message: `Handler userCreated failed on event ${eventId}`,
+          at,
+        });
+        await store.recordFailure?.(failure('evt_old', T0 - DAY - 1));
+        await store.recordFailure?.(failure('evt_a', T0 + 10));
+        await store.recordFailure?.(failure('evt_b', T0 + 20));
+        await store.recordFailure?.({ ...failure('evt_other', T0 + 30), organizationId: fresh('org') });
+        expect((await health(org)).failures).toEqual({ count: 2, last: failure('evt_b', T0 + 20) });
+        expect((await health(org, T0 + 15)).failures.count).toBe(1);
+        // Recording one a day later drops those 24 hours older than it.
+        await store.recordFailure?.(failure('evt_c', T0 + DAY + 15));
+        expect((await health(org, 0)).failures).toEqual({ count: 2, last: failure('evt_c', T0 + DAY + 15) });
+      });
+
+      it('keeps a long failure message cut to 1,000 characters', async () => {
+        if (!implemented()) return;
+        const org = fresh('org');
+        const message = 'é'.repeat(5_000);
+        await store.recordFailure?.({
+          organizationId: org,
+          eventId: 'e',
+          source: 'scim',
+          code: 'store_failed',
+          message,
+          at: T0,
+        });
+        expect((await health(org)).failures.last?.message).toBe('é'.repeat(1_000));
+      });
+
+      it("keeps a run's summary with its finish, and reads each run key's lock and last run", async () => {
+        if (!implemented()) return;
+        const org = fresh('org');
+        const runKey = `backfill:${org}`;
+        const summary = { kind: 'backfill', status: 'completed', durationMs: 12, counts: { applied: 3 } };
+        await store.claimReconcile({ organizationId: runKey, owner: 'a', now: T0, leaseMs: 1000 });
+        expect((await health(org, T0, [org, runKey])).runs).toEqual([
+          { running: false },
+          { running: true, leaseExpiresAt: T0 + 1000 },
+        ]);
+        await store.finishReconcile(runKey, 'a', { status: 'completed', runId: 'a', watermark: '1', summary });
+        expect((await health(org, T0, [runKey])).runs).toEqual([{ running: false, lastRun: summary }]);
+        // A finish without a summary keeps the last one; one by an owner that lost the lock changes nothing.
+        await store.claimReconcile({ organizationId: runKey, owner: 'b', now: T0 + 1, leaseMs: 1000 });
+        await store.finishReconcile(runKey, 'stranger', { status: 'discarded', runId: 'x', summary: { status: 'x' } });
+        await store.finishReconcile(runKey, 'b', { status: 'interrupted', runId: 'b' });
+        expect((await health(org, T0, [runKey])).runs).toEqual([{ running: false, lastRun: summary }]);
+      });
+    });
   });
 }

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
   createPortalLinkHandler,
+  type OrganizationHealth,
   type PortalAuthorization,
   type PortalLinkHandler,
   type PortalLinkResponse,
@@ -88,6 +89,11 @@ export interface AdminOptions {
   portalScript?: () => string;
   /** Every 5xx the portal-link route answers, with its cause. Default `logServerError`. */
   onServerError?: ServerErrorHook;
+  /**
+   * The organization's provisioning health for the page's panel: pass `engine.health`. Without it
+   * the page has no health panel.
+   */
+  health?: (organizationId: string) => Promise<OrganizationHealth>;
 }
 
 export function createAdmin(options: AdminOptions): Admin {
@@ -235,7 +241,11 @@ ${main}
         );
       }
       const { organizationId } = access;
-      const [people, groups] = await Promise.all([users.listUsers(organizationId), users.listGroups(organizationId)]);
+      const [people, groups, health] = await Promise.all([
+        users.listUsers(organizationId),
+        users.listGroups(organizationId),
+        options.health?.(organizationId),
+      ]);
       const active = people.filter((user) => user.active).length;
       const scim = config.scim;
       const scimEndpoint =
@@ -263,6 +273,7 @@ ${main}
     <dt>Portal session</dt><dd data-testid="portal-session">loading…</dd>
   </dl>
 </section>
+${health ? healthPanel(health) : ''}
 <section class="card" aria-label="Admin portal"><div id="portal" data-testid="portal"></div></section>
 </main>
 <script type="module">
@@ -280,6 +291,56 @@ ${settingsScript(`${PORTAL_LINK_PATH}?organization_id=${encodeURIComponent(organ
       };
     },
   };
+}
+
+const duration = (ms: number) =>
+  Math.abs(ms) < 1_000
+    ? `${ms} ms`
+    : Math.abs(ms) < 120_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : `${Math.round(ms / 60_000)} min`;
+
+/** A run's line: its status, when it finished, how long it took, and its non-zero counts. */
+function runLine(run: OrganizationHealth['reconciliation']): string {
+  if (run.running) return 'running now';
+  const last = run.last;
+  if (!last) return 'never';
+  const counts = Object.entries(last.counts)
+    .filter(([, count]) => count > 0)
+    .slice(0, 8)
+    .map(([name, count]) => `${count} ${name}`)
+    .join(', ');
+  const error = last.error ? `: ${last.error.code}, ${last.error.message}` : '';
+  return `${last.status} at ${last.finishedAt} in ${duration(last.durationMs)}${counts ? ` (${counts})` : ''}${error}`;
+}
+
+/** The health card: server-rendered, every value escaped (messages come from handlers and the store). */
+function healthPanel(health: OrganizationHealth): string {
+  const { webhooks, failures, inbox } = health;
+  const received = webhooks.lastReceived
+    ? `${webhooks.lastReceived.at} (${webhooks.lastReceived.outcome}, ${webhooks.lastReceived.eventId})`
+    : 'none yet';
+  const applied = webhooks.lastApplied
+    ? `${webhooks.lastApplied.at} (${webhooks.lastApplied.eventId})${
+        webhooks.lagMs === undefined ? '' : `, ${duration(webhooks.lagMs)} after it happened`
+      }`
+    : 'none yet';
+  const failed = failures.last
+    ? `${failures.last24h}; the last at ${failures.last.at}: ${failures.last.code} on ${failures.last.eventId}, ${failures.last.message}`
+    : String(failures.last24h);
+  const row = (label: string, id: string, value: string) =>
+    `<dt>${label}</dt><dd data-testid="${id}">${escapeHtml(value)}</dd>`;
+  return `<section class="card" aria-labelledby="health-title">
+  <h2 id="health-title">Provisioning health</h2>
+  <dl>
+    ${row('Last webhook received', 'health-last-received', received)}
+    ${row('Last webhook applied', 'health-last-applied', applied)}
+    ${row('Last reconciliation', 'health-reconciliation', runLine(health.reconciliation))}
+    ${row('Last backfill', 'health-backfill', runLine(health.backfill))}
+    ${row('Failures in 24 hours', 'health-failures', failed)}
+    ${inbox ? row('Inbox', 'health-inbox', `${inbox.depth} queued, ${inbox.deadLetters} dead letters`) : ''}
+  </dl>
+</section>`;
 }
 
 /**

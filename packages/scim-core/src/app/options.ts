@@ -62,6 +62,7 @@ const adminOptions = optionsObject(
     scalekit: checked(scalekitApi),
     portalScript: fn(),
     onServerError: fn(),
+    health: fn(),
   },
   '{ config, users, scalekit }',
 );

@@ -17,14 +17,30 @@ import type {
   Origin,
   PassthroughEvent,
 } from '../model.js';
+import { type OrganizationHealth, readHealth } from '../observability/health.js';
+import type { InboxStatsSource } from '../observability/inbox-stats.js';
+import { defaultLogger, type Logger } from '../observability/logger.js';
+import {
+  createInstruments,
+  type EventMetricOutcome,
+  failSpan,
+  type Instruments,
+  registerObservability,
+  startSpan,
+  type TelemetryContext,
+  type TelemetryOptions,
+} from '../observability/telemetry.js';
 import {
   checked,
   describeValue,
   fn,
+  inboxOption,
   knownKeys,
+  loggerOption,
   missingMethods,
   optionalBoolean,
   optionsObject,
+  telemetryOption,
   unknownName,
   validateOptions,
   wholeNumber,
@@ -34,10 +50,12 @@ import { eventKey } from '../store/event-key.js';
 import type {
   EventKey,
   EventOutcome,
+  OptionalStoreMethod,
   ProvisioningStore,
   ResourceRef,
   ResourceVersion,
   StoreOperations,
+  TransactionOptions,
 } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
@@ -58,6 +76,22 @@ export interface EngineOptions {
   leaseMs?: number;
   /** Milliseconds since the epoch; injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * OpenTelemetry spans and metrics: `{ api }` with the app's own `import * as api from
+   * '@opentelemetry/api'`. The webhook route, the SCIM server and the reconciler built on this
+   * engine use it too. Default: none, at no cost. See `docs/observability.md`.
+   */
+  telemetry?: TelemetryOptions;
+  /**
+   * Where the library logs (pino's interface: `{ debug, info, warn, error }`, each `(obj, msg)`),
+   * for this engine and the routes built on it. Default: warnings and errors to stderr.
+   */
+  logger?: Logger;
+  /**
+   * A durable inbox in front of the engine, whose `stats()` `health()` reports (depth, dead letters)
+   * and, with `telemetry`, the `scim_sync.inbox.depth` and `scim_sync.inbox.dead_letters` gauges.
+   */
+  inbox?: InboxStatsSource;
   /**
    * App roles from the directory (`docs/roles.md`): where each organization's rules come from. On
    * when given, or when `handlers.accessChanged` is; off otherwise (no reads, no calls).
@@ -98,6 +132,12 @@ export interface ProvisioningEngine {
    */
   process(event: IncomingEvent): Promise<ProcessResult>;
   /**
+   * The organization's provisioning health: last event received and applied with its lag, the last
+   * reconciliation and backfill, failures in the last 24 hours, and the inbox's counts. Reads only;
+   * see `readHealth`. Throws `HealthInputError` for an id that cannot be an organization's.
+   */
+  health(organizationId: string): Promise<OrganizationHealth>;
+  /**
    * Rules, manual roles and re-evaluation; `undefined` when access is off (see
    * `EngineOptions.access`). Optional, so an engine wrapped by hand (`{ store, process }`) still is one.
    */
@@ -122,6 +162,60 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === 'object' || typeof value === 'function') &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/** `fn` in a span named `name` under `parent`; the span is marked failed when `fn` rejects. */
+async function traced<T>(
+  ins: Instruments,
+  name: string,
+  parent: TelemetryContext,
+  fn: (context: TelemetryContext) => Promise<T>,
+): Promise<T> {
+  const { span, context } = startSpan(ins, name, {}, parent);
+  try {
+    return await fn(context);
+  } catch (error) {
+    failSpan(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/** The inbox's counts (all organizations) as gauges, read when the meter collects. */
+function observeInbox(ins: Instruments, inbox: InboxStatsSource, logger: Logger): void {
+  const depth = ins.meter.createObservableGauge('scim_sync.inbox.depth', {
+    description: 'Events waiting in the inbox.',
+    unit: '{event}',
+  });
+  const deadLetters = ins.meter.createObservableGauge('scim_sync.inbox.dead_letters', {
+    description: 'Events parked in the dead-letter table.',
+    unit: '{event}',
+  });
+  // One stats() per collection, shared by both gauges (each asks in turn within the collection).
+  let pending: Promise<{ depth: number; deadLetters: number } | undefined> | undefined;
+  const read = () => {
+    pending ??= inbox.stats().then(
+      (counts) => counts,
+      (error: unknown) => {
+        logger.warn({ err: error }, 'The inbox could not report its counts for the metrics.');
+        return undefined;
+      },
+    );
+    const current = pending;
+    setImmediate(() => {
+      if (pending === current) pending = undefined;
+    });
+    return current;
+  };
+  depth.addCallback(async (result) => {
+    const counts = await read();
+    if (counts) result.observe(counts.depth);
+  });
+  deadLetters.addCallback(async (result) => {
+    const counts = await read();
+    if (counts) result.observe(counts.deadLetters);
+  });
 }
 
 /** Thrown inside a transaction that found it needs resources it did not lock; it is retried with them. */
@@ -218,7 +312,7 @@ const STORE_METHODS = Object.keys({
   markSeen: 0,
   listUnseen: 0,
   transaction: 0,
-} satisfies Record<keyof ProvisioningStore, 0>);
+} satisfies Record<Exclude<keyof ProvisioningStore, OptionalStoreMethod>, 0>);
 
 const HANDLER_NAMES = Object.keys({
   userCreated: 0,
@@ -282,6 +376,9 @@ const engineOptions = optionsObject(
     hardDelete: optionalBoolean,
     leaseMs: wholeNumber(1, 'milliseconds').optional(),
     now: fn(),
+    telemetry: telemetryOption,
+    logger: loggerOption,
+    inbox: inboxOption,
     access: knownKeys('access option', { rules: fn(), rulesCacheMs: wholeNumber(0, 'milliseconds').optional() }),
   },
   '{ store, handlers }',
@@ -314,6 +411,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   const handlers: ProvisioningHandlers = options.handlers ?? {};
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const clock = options.now ?? Date.now;
+  const logger = options.logger ?? defaultLogger;
+  /** `undefined` without the `telemetry` option: every instrumented step then takes its plain path. */
+  const instruments: Instruments | undefined = createInstruments(options.telemetry);
   const access =
     options.access !== undefined || handlers.accessChanged ? new AccessControl(store, options.access ?? {}) : undefined;
 
@@ -325,12 +425,52 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   }
 
   /**
+   * `store.transaction`, in a `scim_sync.transaction` span when tracing. `parent` is the event's
+   * span context (`undefined` when not tracing).
+   */
+  function transact<T>(
+    parent: TelemetryContext | undefined,
+    resources: readonly ResourceRef[],
+    fn: (tx: StoreOperations, context: TelemetryContext | undefined) => Promise<T>,
+    transactionOptions?: TransactionOptions,
+  ): Promise<T> {
+    if (instruments === undefined || parent === undefined) {
+      // Called with one argument, `context` is `undefined`: no closure per event on the plain path.
+      return store.transaction(resources, fn as (tx: StoreOperations) => Promise<T>, transactionOptions);
+    }
+    const { span, context } = startSpan(
+      instruments,
+      'scim_sync.transaction',
+      { 'scim_sync.transaction.resources': resources.length },
+      parent,
+    );
+    return store
+      .transaction(resources, (tx) => instruments.api.context.with(context, () => fn(tx, context)), transactionOptions)
+      .then(
+        (value) => {
+          span.end();
+          return value;
+        },
+        (error: unknown) => {
+          failSpan(span, error);
+          span.end();
+          throw error;
+        },
+      );
+  }
+
+  /**
    * A transaction whose lock set is read beforehand and may have grown by the time the locks are
    * held: `fn` calls `require(refs)`, which aborts and retries with the larger set if any is missing.
    */
   async function lockedTransaction<T>(
+    parent: TelemetryContext | undefined,
     initial: readonly ResourceRef[],
-    fn: (tx: StoreOperations, require: (refs: readonly ResourceRef[]) => void) => Promise<T>,
+    fn: (
+      tx: StoreOperations,
+      require: (refs: readonly ResourceRef[]) => void,
+      context: TelemetryContext | undefined,
+    ) => Promise<T>,
   ): Promise<T> {
     let refs = initial;
     for (let attempt = 1; ; attempt++) {
@@ -342,7 +482,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (missing.length > 0) throw new NeedsLocks(missing);
       };
       try {
-        return await store.transaction(refs, (tx) => fn(tx, require));
+        return await transact(parent, refs, (tx, context) => fn(tx, require, context));
       } catch (error) {
         if (!(error instanceof NeedsLocks) || attempt >= LOCK_ATTEMPTS) throw error;
         refs = [...refs, ...error.refs];
@@ -359,6 +499,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       readonly event: DirectoryEvent,
       readonly key: EventKey,
       readonly tx: StoreOperations,
+      /** The event's span context, when tracing: handler spans go under it. */
+      readonly parent?: TelemetryContext,
     ) {
       this.sync = syncOperationsOf(tx);
     }
@@ -378,6 +520,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const arg = change as typeof change & { event: DirectoryEvent; tx: StoreOperations };
       arg.event = this.event;
       arg.tx = this.tx;
+      if (instruments !== undefined) return observedHandler(instruments, name, handler, arg, this.event, this.parent);
       const eventId = this.event.id;
       try {
         const result = handler.call(handlers, arg);
@@ -407,10 +550,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
     done(outcome: EventOutcome, now: number): ProcessResult | Promise<ProcessResult> {
       if (this.sync) {
-        this.sync.completeEventNow(this.key, outcome, now);
+        this.sync.completeEventNow(this.key, outcome, now, this.event.occurredAt);
         return this.result(outcome);
       }
-      return this.tx.completeEvent(this.key, outcome, now).then(() => this.result(outcome));
+      return this.tx.completeEvent(this.key, outcome, now, this.event.occurredAt).then(() => this.result(outcome));
     }
 
     result(outcome: EventOutcome): ProcessResult {
@@ -418,7 +561,57 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
   }
 
-  async function upsertUser(event: Extract<DirectoryEvent, { type: 'user.upserted' }>, key: EventKey, now: number) {
+  /**
+   * A handler call in a `scim_sync.handler` span, its duration recorded in `scim_sync.handler.duration`.
+   * The handler runs with its span active, so the app's own spans nest under it.
+   */
+  function observedHandler(
+    ins: Instruments,
+    name: HandlerName,
+    handler: (arg: unknown) => unknown,
+    arg: unknown,
+    event: IncomingEvent,
+    parent: TelemetryContext | undefined,
+  ): Promise<void> | undefined {
+    const attributes = { 'scim_sync.handler': name, 'scim_sync.event.type': event.type };
+    const traced = parent === undefined ? undefined : startSpan(ins, `scim_sync.handler ${name}`, attributes, parent);
+    const started = performance.now();
+    const finish = (error?: unknown) => {
+      const outcome = error === undefined ? 'ok' : 'error';
+      ins.handlerDuration.record((performance.now() - started) / 1000, { 'scim_sync.handler': name, outcome });
+      if (traced) {
+        if (error !== undefined) failSpan(traced.span, error);
+        traced.span.end();
+      }
+    };
+    let result: unknown;
+    try {
+      result = traced
+        ? ins.api.context.with(traced.context, () => handler.call(handlers, arg))
+        : handler.call(handlers, arg);
+    } catch (cause) {
+      finish(cause);
+      throw new HandlerError(name, event.id, cause);
+    }
+    if (!isThenable(result)) {
+      finish();
+      return undefined;
+    }
+    return Promise.resolve(result).then(
+      () => finish(),
+      (cause: unknown) => {
+        finish(cause);
+        throw new HandlerError(name, event.id, cause);
+      },
+    );
+  }
+
+  async function upsertUser(
+    event: Extract<DirectoryEvent, { type: 'user.upserted' }>,
+    key: EventKey,
+    now: number,
+    parent: TelemetryContext | undefined,
+  ) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
     // SCIM sets memberships through Groups only (a User's `groups` is read-only, RFC 7643 §4.1.2):
@@ -432,10 +625,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     let rules = rulesOf(organizationId, now);
     if (rules instanceof Promise) rules = await rules;
     const managed = rules;
-    return store.transaction(
+    return transact(
+      parent,
       [ref],
-      async (tx) => {
-        const d = new Dispatch(event, key, tx);
+      async (tx, context) => {
+        const d = new Dispatch(event, key, tx, context);
         // The most frequent event: with a synchronous store and handlers, nothing here awaits
         // (`let pending`: a handler's promise, awaited before the next step).
         const { sync } = d;
@@ -513,12 +707,17 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     return { ...user, groups: user.groups.filter((g) => !deleted.has(g.id)) };
   }
 
-  async function deleteUser(event: Extract<DirectoryEvent, { type: 'user.deleted' }>, key: EventKey, now: number) {
+  async function deleteUser(
+    event: Extract<DirectoryEvent, { type: 'user.deleted' }>,
+    key: EventKey,
+    now: number,
+    parent: TelemetryContext | undefined,
+  ) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    return store.transaction([ref], async (tx) => {
-      const d = new Dispatch(event, key, tx);
+    return transact(parent, [ref], async (tx, context) => {
+      const d = new Dispatch(event, key, tx, context);
       if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
       const previous = await tx.getUser(organizationId, id);
       const user: DirectoryUser = { ...(previous ?? userFromDeletion(event.user)), active: false, groups: [] };
@@ -534,7 +733,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     });
   }
 
-  async function upsertGroup(event: Extract<DirectoryEvent, { type: 'group.upserted' }>, key: EventKey, now: number) {
+  async function upsertGroup(
+    event: Extract<DirectoryEvent, { type: 'group.upserted' }>,
+    key: EventKey,
+    now: number,
+    parent: TelemetryContext | undefined,
+  ) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
     const rules = await rulesOf(organizationId, now);
@@ -545,26 +749,30 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       byAttributes && movesRoles(await store.getGroup(organizationId, id), event.group)
         ? await store.listGroupMemberIds(organizationId, id)
         : [];
-    return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
-      const d = new Dispatch(event, key, tx);
-      const previous = await tx.getGroup(organizationId, id);
-      // Before any handler runs: a retry with more locks must not call one twice.
-      const moved = rules && byAttributes && movesRoles(previous, event.group) ? rules : null;
-      const current = moved ? await tx.listGroupMemberIds(organizationId, id) : [];
-      require(current.map((m) => userRef(organizationId, m)));
-      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
-      const origin = originOf(event, event.group.origin);
-      const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
-      if (!previous) {
-        await d.call('groupCreated', { group });
-      } else {
-        const changed = changedGroupFields(previous, group);
-        if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
-      }
-      await tx.putGroup(group);
-      if (moved) await reevaluateUsers(d, moved, current);
-      return d.done('applied', now);
-    });
+    return lockedTransaction(
+      parent,
+      [ref, ...members.map((m) => userRef(organizationId, m))],
+      async (tx, require, context) => {
+        const d = new Dispatch(event, key, tx, context);
+        const previous = await tx.getGroup(organizationId, id);
+        // Before any handler runs: a retry with more locks must not call one twice.
+        const moved = rules && byAttributes && movesRoles(previous, event.group) ? rules : null;
+        const current = moved ? await tx.listGroupMemberIds(organizationId, id) : [];
+        require(current.map((m) => userRef(organizationId, m)));
+        if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+        const origin = originOf(event, event.group.origin);
+        const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
+        if (!previous) {
+          await d.call('groupCreated', { group });
+        } else {
+          const changed = changedGroupFields(previous, group);
+          if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
+        }
+        await tx.putGroup(group);
+        if (moved) await reevaluateUsers(d, moved, current);
+        return d.done('applied', now);
+      },
+    );
   }
 
   /** Re-evaluates the roles of these users (locked: a group's members, a page of a re-evaluation), a page at a time. */
@@ -582,37 +790,46 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
   }
 
-  async function deleteGroup(event: Extract<DirectoryEvent, { type: 'group.deleted' }>, key: EventKey, now: number) {
+  async function deleteGroup(
+    event: Extract<DirectoryEvent, { type: 'group.deleted' }>,
+    key: EventKey,
+    now: number,
+    parent: TelemetryContext | undefined,
+  ) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
     // Members are locked too, since their memberships change. A user joining between the read and
     // the lock is caught inside the transaction, which then retries with the larger set.
     const members = await store.listGroupMemberIds(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    return lockedTransaction([ref, ...members.map((m) => userRef(organizationId, m))], async (tx, require) => {
-      const d = new Dispatch(event, key, tx);
-      const current = await tx.listGroupMemberIds(organizationId, id);
-      require(current.map((m) => userRef(organizationId, m)));
-      if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
-      const previous = await tx.getGroup(organizationId, id);
-      for (let start = 0; start < current.length; start += MEMBERS_PER_READ) {
-        // A store that answers without I/O (memory) would otherwise hold the event loop for the
-        // whole group: 100,000 members is seconds.
-        if (start > 0) await nextTurn();
-        const members = await tx.getUsers(organizationId, current.slice(start, start + MEMBERS_PER_READ));
-        for (const member of members) {
-          if (!member) continue;
-          const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
-          const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
-          await d.call('membershipRemoved', { organizationId, user, group });
-          if (rules) await d.reevaluate(rules, user);
-          await tx.putUser(user);
+    return lockedTransaction(
+      parent,
+      [ref, ...members.map((m) => userRef(organizationId, m))],
+      async (tx, require, context) => {
+        const d = new Dispatch(event, key, tx, context);
+        const current = await tx.listGroupMemberIds(organizationId, id);
+        require(current.map((m) => userRef(organizationId, m)));
+        if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
+        const previous = await tx.getGroup(organizationId, id);
+        for (let start = 0; start < current.length; start += MEMBERS_PER_READ) {
+          // A store that answers without I/O (memory) would otherwise hold the event loop for the
+          // whole group: 100,000 members is seconds.
+          if (start > 0) await nextTurn();
+          const members = await tx.getUsers(organizationId, current.slice(start, start + MEMBERS_PER_READ));
+          for (const member of members) {
+            if (!member) continue;
+            const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
+            const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+            await d.call('membershipRemoved', { organizationId, user, group });
+            if (rules) await d.reevaluate(rules, user);
+            await tx.putUser(user);
+          }
         }
-      }
-      await d.call('groupDeleted', { group: previous ?? event.group, previous });
-      await tx.deleteGroup(organizationId, id);
-      return d.done('applied', now);
-    });
+        await d.call('groupDeleted', { group: previous ?? event.group, previous });
+        await tx.deleteGroup(organizationId, id);
+        return d.done('applied', now);
+      },
+    );
   }
 
   /**
@@ -624,6 +841,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     event: Extract<DirectoryEvent, { type: 'group.members_changed' }>,
     key: EventKey,
     now: number,
+    parent: TelemetryContext | undefined,
   ) {
     const { organizationId, id } = event.group;
     const added = [...new Set(event.added)];
@@ -639,8 +857,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const named = [...added, ...removed];
     const ref = groupRef(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    return store.transaction([ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx) => {
-      const d = new Dispatch(event, key, tx);
+    return transact(parent, [ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx, context) => {
+      const d = new Dispatch(event, key, tx, context);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       const group = await tx.getGroup(organizationId, id);
       if (!group)
@@ -688,11 +906,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     event: Extract<DirectoryEvent, { type: 'directory.enabled' | 'directory.disabled' }>,
     key: EventKey,
     now: number,
+    parent: TelemetryContext | undefined,
   ) {
     const directory: Directory = event.directory;
     const ref: ResourceRef = { organizationId: directory.organizationId, kind: 'directory', id: directory.id };
-    return store.transaction([ref], async (tx) => {
-      const d = new Dispatch(event, key, tx);
+    return transact(parent, [ref], async (tx, context) => {
+      const d = new Dispatch(event, key, tx, context);
       if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
       await d.call(event.type === 'directory.enabled' ? 'directoryEnabled' : 'directoryDisabled', { directory });
       return d.done('applied', now);
@@ -704,14 +923,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     event: Extract<DirectoryEvent, { type: 'access.reevaluated' }>,
     key: EventKey,
     now: number,
+    parent: TelemetryContext | undefined,
   ) {
     const { organizationId } = event;
     const rules = await rulesOf(organizationId, now);
     const ids = [...new Set(event.userIds)];
-    return store.transaction(
+    return transact(
+      parent,
       ids.map((id) => userRef(organizationId, id)),
-      async (tx) => {
-        const d = new Dispatch(event, key, tx);
+      async (tx, context) => {
+        const d = new Dispatch(event, key, tx, context);
         // With access off nothing is managed: nothing to grant or revoke.
         if (access) await reevaluateUsers(d, rules, ids);
         return d.done('applied', now);
@@ -719,10 +940,17 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     );
   }
 
-  async function other(event: PassthroughEvent, key: EventKey, now: number): Promise<ProcessResult> {
-    return store.transaction([], async (tx) => {
-      const handler = handlers.otherEvent;
-      if (handler) {
+  async function other(
+    event: PassthroughEvent,
+    key: EventKey,
+    now: number,
+    parent: TelemetryContext | undefined,
+  ): Promise<ProcessResult> {
+    return transact(parent, [], async (tx, context) => {
+      const handler = handlers.otherEvent as ((arg: unknown) => unknown) | undefined;
+      if (handler && instruments !== undefined) {
+        await observedHandler(instruments, 'otherEvent', handler, event, event, context);
+      } else if (handler) {
         try {
           await handler.call(handlers, event);
         } catch (cause) {
@@ -730,80 +958,162 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         }
       }
       const outcome: EventOutcome = handler ? 'applied' : 'ignored';
-      await tx.completeEvent(key, outcome, now);
+      await tx.completeEvent(key, outcome, now, event.occurredAt);
       return { eventId: event.id, status: outcome, handlers: handler ? ['otherEvent'] : [] };
     });
   }
 
-  function apply(event: IncomingEvent, key: EventKey, now: number): Promise<ProcessResult> {
+  function apply(
+    event: IncomingEvent,
+    key: EventKey,
+    now: number,
+    parent: TelemetryContext | undefined,
+  ): Promise<ProcessResult> {
     switch (event.type) {
       case 'user.upserted':
-        return upsertUser(event, key, now);
+        return upsertUser(event, key, now, parent);
       case 'user.deleted':
-        return deleteUser(event, key, now);
+        return deleteUser(event, key, now, parent);
       case 'group.upserted':
-        return upsertGroup(event, key, now);
+        return upsertGroup(event, key, now, parent);
       case 'group.deleted':
-        return deleteGroup(event, key, now);
+        return deleteGroup(event, key, now, parent);
       case 'group.members_changed':
-        return changeMembers(event, key, now);
+        return changeMembers(event, key, now, parent);
       case 'directory.enabled':
       case 'directory.disabled':
-        return directoryChanged(event, key, now);
+        return directoryChanged(event, key, now, parent);
       case 'access.reevaluated':
-        return accessReevaluated(event, key, now);
+        return accessReevaluated(event, key, now, parent);
       case 'other':
-        return other(event, key, now);
+        return other(event, key, now, parent);
     }
   }
 
-  const engine: ProvisioningEngine = {
-    store,
-    access: access && engineAccess({ store, control: access, clock, process: (event) => engine.process(event) }),
-    async process(event) {
-      const now = clock();
-      const key = eventKey(event);
-      let claim: Awaited<ReturnType<ProvisioningStore['claimEvent']>>;
-      try {
-        const request = {
-          environmentId: key.environmentId,
-          organizationId: key.organizationId,
-          eventId: key.eventId,
-          now,
-          leaseMs,
-        };
+  /** One event, start to end. `parent` is its span context when tracing, `undefined` otherwise. */
+  async function run(event: IncomingEvent, parent?: TelemetryContext): Promise<ProcessResult> {
+    const now = clock();
+    const key = eventKey(event);
+    let claim: Awaited<ReturnType<ProvisioningStore['claimEvent']>>;
+    try {
+      const request = {
+        environmentId: key.environmentId,
+        organizationId: key.organizationId,
+        eventId: key.eventId,
+        now,
+        leaseMs,
+      };
+      if (parent !== undefined && instruments !== undefined) {
+        claim = await traced(instruments, 'scim_sync.claim', parent, () => store.claimEvent(request));
+      } else {
         const sync = syncOperationsOf(store);
         claim = sync ? sync.claimEventNow(request) : await store.claimEvent(request);
-      } catch (cause) {
-        if (cause instanceof UnstorableValueError) throw new EngineError('invalid_event', cause.message, { cause });
-        throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
       }
-      if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
-      if (claim.status === 'busy') {
-        return {
-          eventId: event.id,
-          status: 'in_flight',
-          handlers: [],
-          retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
-        };
+    } catch (cause) {
+      if (cause instanceof UnstorableValueError) throw new EngineError('invalid_event', cause.message, { cause });
+      throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
+    }
+    if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
+    if (claim.status === 'busy') {
+      return {
+        eventId: event.id,
+        status: 'in_flight',
+        handlers: [],
+        retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
+      };
+    }
+    try {
+      if (parent !== undefined && instruments !== undefined) {
+        return await traced(instruments, 'scim_sync.apply', parent, (context) => apply(event, key, now, context));
       }
-      try {
-        return await apply(event, key, now);
-      } catch (error) {
-        // Best effort: if the store is down this fails too, and the lease frees the claim instead.
-        await store.releaseEvent(key).catch(() => {});
-        // The group's members kept changing (users joining it while its deletion waited for their
-        // locks): nothing failed and nothing was written; the redelivery will find it quieter.
-        if (error instanceof NeedsLocks) {
-          return { eventId: event.id, status: 'in_flight', handlers: [], retryAfterMs: CONTENDED_RETRY_MS };
-        }
-        if (error instanceof HandlerError || error instanceof EngineError) throw error;
-        // Input the store can never hold fails the same way on every retry: an invalid event, not a 5xx.
-        if (error instanceof UnstorableValueError)
-          throw new EngineError('invalid_event', error.message, { cause: error });
-        throw new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
+      return await apply(event, key, now, undefined);
+    } catch (error) {
+      // Best effort: if the store is down this fails too, and the lease frees the claim instead.
+      await store.releaseEvent(key).catch(() => {});
+      // The group's members kept changing (users joining it while its deletion waited for their
+      // locks): nothing failed and nothing was written; the redelivery will find it quieter.
+      if (error instanceof NeedsLocks) {
+        return { eventId: event.id, status: 'in_flight', handlers: [], retryAfterMs: CONTENDED_RETRY_MS };
       }
-    },
+      const failure =
+        error instanceof HandlerError || error instanceof EngineError
+          ? error
+          : // Input the store can never hold fails the same way on every retry: an invalid event, not a 5xx.
+            error instanceof UnstorableValueError
+            ? new EngineError('invalid_event', error.message, { cause: error })
+            : new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
+      await recordFailure(event, failure, now);
+      throw failure;
+    }
+  }
+
+  /** Remembered for `health()`, on the failure path only. Best effort: a store that is down cannot. */
+  async function recordFailure(event: IncomingEvent, failure: HandlerError | EngineError, now: number): Promise<void> {
+    if (store.recordFailure === undefined) return;
+    try {
+      await store.recordFailure({
+        organizationId: event.organizationId ?? '',
+        eventId: event.id,
+        source: event.source,
+        code: failure instanceof HandlerError ? 'handler_failed' : failure.code,
+        message: failure.message,
+        at: now,
+      });
+    } catch (error) {
+      logger.warn({ err: error, eventId: event.id }, 'The store could not record a failed event for health().');
+    }
+  }
+
+  /** `run`, in a `scim_sync.process` span, counted in `scim_sync.events` by outcome and source. */
+  async function observedProcess(
+    ins: Instruments,
+    event: IncomingEvent,
+    parent: TelemetryContext,
+  ): Promise<ProcessResult> {
+    const { span, context } = startSpan(
+      ins,
+      'scim_sync.process',
+      {
+        'scim_sync.event.id': event.id,
+        'scim_sync.event.type': event.type,
+        'scim_sync.event.source': event.source,
+        'scim_sync.organization.id': event.organizationId ?? '',
+      },
+      parent,
+    );
+    let outcome: EventMetricOutcome = 'failed';
+    try {
+      const result = await run(event, context);
+      outcome = result.status;
+      span.setAttribute('scim_sync.outcome', outcome);
+      return result;
+    } catch (error) {
+      span.setAttribute('scim_sync.outcome', outcome);
+      failSpan(span, error);
+      throw error;
+    } finally {
+      ins.events.add(1, { 'scim_sync.outcome': outcome, 'scim_sync.event.source': event.source });
+      span.end();
+    }
+  }
+
+  const { inbox } = options;
+  if (instruments !== undefined && inbox !== undefined) observeInbox(instruments, inbox, logger);
+  const engine: ProvisioningEngine = {
+    store,
+    process:
+      instruments === undefined
+        ? (event) => run(event)
+        : (event) => observedProcess(instruments, event, instruments.api.context.active()),
+    health: (organizationId) => readHealth({ store, now: clock, ...(inbox && { inbox }) }, organizationId),
+    access: access && engineAccess({ store, control: access, clock, process: (event) => engine.process(event) }),
   };
+  registerObservability(engine, {
+    instruments,
+    logger,
+    ...(instruments && {
+      processWithin: (event: IncomingEvent, parent: TelemetryContext) => observedProcess(instruments, event, parent),
+    }),
+  });
   return engine;
 }

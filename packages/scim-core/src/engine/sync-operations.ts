@@ -25,7 +25,7 @@ export interface SyncOperations {
   getVersionsNow(refs: readonly ResourceRef[]): (ResourceVersion | undefined)[];
   advanceVersionNow(ref: ResourceRef, next: ResourceVersion): boolean;
   putUserNow(user: DirectoryUser): void;
-  completeEventNow(key: EventKey, outcome: EventOutcome, now: number): void;
+  completeEventNow(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void;
 }
 
 /** The synchronous operations a store or its transaction offers, if any. */

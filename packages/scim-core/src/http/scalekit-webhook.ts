@@ -29,11 +29,20 @@
 import type { ProcessResult, ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
 import { type InboxStore, MAX_INBOX_KEY_LENGTH, storableText } from '../inbox/types.js';
+import { defaultLogger, type Logger } from '../observability/logger.js';
+import {
+  type EngineObservability,
+  failSpan,
+  observabilityOf,
+  startSpan,
+  type TelemetryContext,
+} from '../observability/telemetry.js';
 import {
   checked,
   describeValue,
   engineOption,
   fn,
+  loggerOption,
   missingMethods,
   numberAtLeast,
   optionsObject,
@@ -110,7 +119,10 @@ export interface ScalekitWebhookOptions {
   toleranceSeconds?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
-  /** Every delivery that was not applied. Default: 5xx answers are logged with `console.error`. */
+  /**
+   * Every delivery that was not applied. Default: 5xx answers go to `logger.error` with their cause,
+   * other refusals to `logger.debug`.
+   */
   onError?: (failure: WebhookFailure) => void;
   /**
    * A durable inbox (`postgresInbox`, `mysqlInbox`, …): verified events are stored and answered
@@ -119,6 +131,8 @@ export interface ScalekitWebhookOptions {
    * before the answer, as before.
    */
   inbox?: InboxStore;
+  /** Where the default `onError` logs. Default: the engine's `logger` (warnings and errors to stderr). */
+  logger?: Logger;
 }
 
 export interface ScalekitWebhookReceiver {
@@ -137,9 +151,13 @@ export interface ScalekitWebhookReceiver {
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
 
-function logServerErrors(failure: WebhookFailure): void {
-  if (failure.status >= 500)
-    console.error(`[scim-sync] webhook ${failure.status} ${failure.code}: ${failure.message}`, failure.error ?? '');
+/** The default `onError`: a 5xx is an error to fix (its cause attached), any other refusal a debug line. */
+function logFailures(logger: Logger): (failure: WebhookFailure) => void {
+  return ({ status, code, message, error }) => {
+    const fields = { route: 'scalekit-webhook', status, code, ...(error !== undefined && { err: error }) };
+    if (status >= 500) logger.error(fields, `webhook ${status} ${code}: ${message}`);
+    else logger.debug(fields, `webhook ${status} ${code}: ${message}`);
+  };
 }
 
 const INBOX_METHODS = ['enqueue', 'claim', 'complete', 'fail', 'park', 'listDeadLetters', 'replay', 'stats'];
@@ -162,6 +180,7 @@ const receiverOptions = optionsObject(
     now: fn(),
     onError: fn(),
     inbox: inboxOption,
+    logger: loggerOption,
   },
   '{ engine, secret }',
 );
@@ -182,7 +201,9 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
     ...(options.now !== undefined && { now: options.now }),
   });
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const onError = options.onError ?? logServerErrors;
+  const observability: EngineObservability | undefined = observabilityOf(options.engine);
+  const onError = options.onError ?? logFailures(options.logger ?? observability?.logger ?? defaultLogger);
+  const instruments = observability?.instruments;
   const inbox = options.inbox;
   const clock = options.now ?? Date.now;
 
@@ -268,19 +289,64 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
     return fail(400, 'invalid_event', `${reason}${note}`, error);
   }
 
-  async function receive({
-    headers,
-    body,
-  }: {
-    headers: HeaderSource;
-    body: Uint8Array | string;
-  }): Promise<WebhookResponse> {
+  type Delivery = { headers: HeaderSource; body: Uint8Array | string };
+
+  /** `receive` in a `scim_sync.receive` span, with the engine's spans under it. */
+  async function tracedReceive(delivery: Delivery): Promise<WebhookResponse> {
+    const ins = instruments as NonNullable<typeof instruments>;
+    const { span, context } = startSpan(ins, 'scim_sync.receive', { 'scim_sync.route': 'scalekit-webhook' }, undefined);
+    try {
+      const response = await receiveIn(delivery, context);
+      span.setAttribute('http.response.status_code', response.status);
+      if ('error' in response.body) {
+        span.setAttribute('error.type', response.body.error.code);
+        if (response.status >= 500)
+          failSpan(span, Object.assign(new Error(response.body.error.message), { code: response.body.error.code }));
+      } else {
+        span.setAttribute('scim_sync.event.id', response.body.eventId);
+        span.setAttribute('scim_sync.outcome', response.body.status);
+      }
+      return response;
+    } catch (error) {
+      failSpan(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** The signature check, in a `scim_sync.verify` span under `parent` when tracing. */
+  function verifyIn(
+    headers: HeaderSource,
+    body: Uint8Array | string,
+    parent: TelemetryContext | undefined,
+  ): VerifiedWebhook {
+    if (parent === undefined || instruments === undefined) return verify(headers, body);
+    const { span } = startSpan(instruments, 'scim_sync.verify', {}, parent);
+    try {
+      return verify(headers, body);
+    } catch (error) {
+      failSpan(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  function receive(delivery: Delivery): Promise<WebhookResponse> {
+    return instruments === undefined ? receiveIn(delivery, undefined) : tracedReceive(delivery);
+  }
+
+  async function receiveIn(
+    { headers, body }: Delivery,
+    parent: TelemetryContext | undefined,
+  ): Promise<WebhookResponse> {
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     if (size > maxBodyBytes)
       return fail(413, 'payload_too_large', `The body is larger than the ${maxBodyBytes}-byte limit.`);
     let verified: VerifiedWebhook;
     try {
-      verified = verify(headers, body);
+      verified = verifyIn(headers, body, parent);
     } catch (error) {
       if (error instanceof WebhookVerificationError) return fail(401, error.code, error.message);
       throw error;
@@ -296,7 +362,9 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
 
     let result: ProcessResult;
     try {
-      result = await options.engine.process(event);
+      result = await (parent !== undefined && observability?.processWithin
+        ? observability.processWithin(event, parent)
+        : options.engine.process(event));
     } catch (error) {
       // The answer goes to Scalekit (and its delivery logs): name the handler, keep the app's own
       // error text in the server log (`onError`) rather than sending it out.

@@ -16,6 +16,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessStatus, ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
+import { flatCounts, runSummary } from '../observability/run-summary.js';
+import { observeRun, type RunObservation } from '../observability/run-telemetry.js';
 import {
   checked,
   describeValue,
@@ -211,6 +213,7 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
   validateOptions('createBackfiller', backfillerOptions, options);
   const { engine, source } = options;
   const store = engine.store;
+  const observe = observeRun(engine);
   const pageSize = options.pageSize ?? DEFAULTS.pageSize;
   const overlapMs = options.overlapMs ?? DEFAULTS.overlapMs;
   const initialLookbackMs = options.initialLookbackMs ?? DEFAULTS.initialLookbackMs;
@@ -231,6 +234,22 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
 
     const claim = await store.claimReconcile({ organizationId: key, owner, now: started, leaseMs });
     const iso = (ms: number) => new Date(ms).toISOString();
+    /** What the store keeps of the run as it finishes, for `engine.health()`. */
+    const summary = (status: BackfillStatus, error?: unknown) =>
+      runSummary({
+        kind: 'backfill',
+        status,
+        startedAt: iso(started),
+        finishedAt: iso(clock()),
+        durationMs: clock() - started,
+        pages,
+        counts: { listed, invalid: invalid.length, ...flatCounts({ outcomes }) },
+        ...(error !== undefined && { error: errorOf(error) }),
+      });
+    const errorOf = (error: unknown) => ({
+      code: (error as { code?: unknown }).code === undefined ? 'failed' : String((error as { code: unknown }).code),
+      message: error instanceof Error ? error.message : String(error),
+    });
     const report = (status: BackfillStatus, window: Window, resumed: boolean, error?: unknown): BackfillReport => ({
       organizationId,
       status,
@@ -242,14 +261,10 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
       outcomes,
       invalid,
       durationMs: clock() - started,
-      ...(error !== undefined && {
-        error: {
-          code: (error as { code?: unknown }).code === undefined ? 'failed' : String((error as { code: unknown }).code),
-          message: error instanceof Error ? error.message : String(error),
-        },
-      }),
+      ...(error !== undefined && { error: errorOf(error) }),
     });
     if (claim.status === 'busy') return report('busy', { from: started, to: started }, false);
+    const run$: RunObservation = observe('backfill', organizationId);
 
     const resumedWindow = parseWindow(claim.checkpoint);
     const cursor = claim.watermark === undefined ? undefined : Number(claim.watermark);
@@ -278,15 +293,18 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
       let pageToken: string | undefined;
       do {
         if (run.signal?.aborted) throw aborted();
-        const page = await withRetry(retry, run.signal, aborted, () =>
-          source.listEvents({
-            organizationId,
-            eventTypes: DIRECTORY_EVENT_TYPES,
-            startTime: new Date(window.from),
-            endTime: new Date(window.to),
-            pageSize,
-            ...(pageToken !== undefined && { pageToken }),
-          }),
+        const requested = pageToken;
+        const page = await run$.page(pages + 1, () =>
+          withRetry(retry, run.signal, aborted, () =>
+            source.listEvents({
+              organizationId,
+              eventTypes: DIRECTORY_EVENT_TYPES,
+              startTime: new Date(window.from),
+              endTime: new Date(window.to),
+              pageSize,
+              ...(requested !== undefined && { pageToken: requested }),
+            }),
+          ),
         );
         pages += 1;
         listed += page.items.length;
@@ -318,14 +336,23 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
           invalid.push(String((raw as { id?: unknown } | null)?.id ?? '(no id)'));
           continue;
         }
-        const result = await engine.process(normalizeScalekitEvent(parsed.value));
+        const result = await run$.process(normalizeScalekitEvent(parsed.value));
         outcomes[result.status] += 1;
       }
-      await store.finishReconcile(key, owner, { status: 'completed', runId: owner, watermark: String(window.to) });
+      await store.finishReconcile(key, owner, {
+        status: 'completed',
+        runId: owner,
+        watermark: String(window.to),
+        summary: summary('completed'),
+      });
+      run$.end('completed');
       return report('completed', window, resumed);
     } catch (error) {
+      run$.end('failed', error);
       // The window is kept: the next backfill lists it again, and the ledger drops what this one applied.
-      await store.finishReconcile(key, owner, { status: 'interrupted', runId: owner }).catch(() => {});
+      await store
+        .finishReconcile(key, owner, { status: 'interrupted', runId: owner, summary: summary('failed', error) })
+        .catch(() => {});
       if (
         !(
           error instanceof BackfillError ||

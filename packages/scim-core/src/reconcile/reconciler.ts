@@ -12,6 +12,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, Origin } from '../model.js';
+import { flatCounts, runSummary } from '../observability/run-summary.js';
+import { observeRun } from '../observability/run-telemetry.js';
 import {
   checked,
   describeValue,
@@ -313,6 +315,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const retry = { ...DEFAULTS.retry, ...options.retry };
   const clock = options.now ?? Date.now;
   const nowNanos = () => BigInt(clock()) * 1_000_000n;
+  const observe = observeRun(engine);
 
   /** A source call, retried with jittered exponential back-off while rate limited or unavailable. */
   function fromSource<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
@@ -370,6 +373,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const deferred: { user: DirectoryUser; at: bigint }[] = [];
     // Dry runs keep what they saw here instead of marking the store.
     const seenInMemory = { user: new Set<string>(), group: new Set<string>() };
+    const run$ = observe('reconciliation', organizationId);
 
     const progress = async (phase: ReconcilePhase) => {
       await onProgress?.({ organizationId, phase, pages, users: { ...users }, groups: { ...groups } });
@@ -400,7 +404,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     /** Feeds one event through the engine; answers whether it was applied. */
     const apply = async (event: DirectoryEvent): Promise<boolean> => {
       events += 1;
-      const result = await engine.process(event);
+      const result = await run$.process(event);
       handlerCalls += result.handlers.length;
       return result.status === 'applied';
     };
@@ -422,7 +426,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         if (signal?.aborted) throw new ReconcileError('aborted', 'The reconciliation was aborted.');
         const at = nowNanos();
         const requested = token;
-        const page = await fromSource(signal, () => list(requested));
+        const page = await run$.page(pages + 1, () => fromSource(signal, () => list(requested)));
         pages += 1;
         yield { items: page.items, at };
         token = page.nextPageToken;
@@ -483,7 +487,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         let token: string | undefined;
         do {
           const requested = token;
-          const page = await fromSource(signal, () => list(requested));
+          const page = await run$.page(pages + 1, () => fromSource(signal, () => list(requested)));
           pages += 1;
           page.items.forEach(each);
           token = page.nextPageToken;
@@ -710,6 +714,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     let status: ReconcileStatus = 'completed';
     let error: ReconcileReport['error'];
     let guard: ReconcileReport['guard'];
+    /** What the store keeps of the run as it finishes, for `engine.health()`. */
+    const summary = () =>
+      runSummary({
+        kind: 'reconciliation',
+        status,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date(clock()).toISOString(),
+        durationMs: clock() - started,
+        pages,
+        counts: { events, handlerCalls, ...flatCounts({ users, groups }) },
+        ...(error && { error }),
+      });
     try {
       const resolved = await fromSource(signal, () =>
         source.resolveDirectory(organizationId, cp.directoryId ?? undefined),
@@ -725,12 +741,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           organizationId,
           owner,
           status === 'completed'
-            ? { status: 'completed', runId, watermark: cp.startedAt }
-            : { status: 'discarded', runId },
+            ? { status: 'completed', runId, watermark: cp.startedAt, summary: summary() }
+            : { status: 'discarded', runId, summary: summary() },
         );
       }
     } catch (caught) {
-      if (caught instanceof ReconcileError && caught.code === 'lock_lost') throw caught;
+      if (caught instanceof ReconcileError && caught.code === 'lock_lost') {
+        run$.end('lock_lost', caught);
+        throw caught;
+      }
       status = 'failed';
       const code =
         caught instanceof DirectorySourceError || caught instanceof ReconcileError
@@ -739,8 +758,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             ? (caught as { code: string }).code
             : 'internal';
       error = { code, message: caught instanceof Error ? caught.message : String(caught) };
-      if (!dryRun) await store.finishReconcile(organizationId, owner, { status: 'interrupted', runId }).catch(() => {});
+      if (!dryRun) {
+        await store
+          .finishReconcile(organizationId, owner, { status: 'interrupted', runId, summary: summary() })
+          .catch(() => {});
+      }
     }
+    run$.end(status, status === 'failed' ? Object.assign(new Error(error?.message), { code: error?.code }) : undefined);
     const finished = clock();
     return {
       runId,

@@ -19,12 +19,15 @@ import { EngineError, HandlerError } from '../engine/errors.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { inspectJson } from '../http/json-guard.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
+import { defaultLogger, type Logger } from '../observability/logger.js';
+import { observabilityOf } from '../observability/telemetry.js';
 import {
   checked,
   describeValue,
   engineOption,
   fn,
   knownKeys,
+  loggerOption,
   optionsObject,
   validateOptions,
   wholeNumber,
@@ -78,9 +81,11 @@ export interface ScimServerOptions {
   schemaExtensions?: readonly ScimSchemaExtension[];
   /**
    * Every request that was not answered 2xx or 3xx. Default: 5xx answers are logged with
-   * `console.error`, with their cause. A 5xx means "retry": the cause is a handler or the store.
+   * `logger.error`, with their cause. A 5xx means "retry": the cause is a handler or the store.
    */
   onError?: (failure: ScimFailure) => void;
+  /** Where the default `onError` logs. Default: the engine's `logger` (errors to stderr). */
+  logger?: Logger;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }
@@ -97,13 +102,13 @@ export interface ScimFailure {
   readonly error?: unknown;
 }
 
-function logServerErrors(failure: ScimFailure): void {
-  if (failure.status >= 500) {
-    console.error(
-      `[scim-sync] SCIM ${failure.method} ${failure.path} ${failure.status}: ${failure.detail}`,
-      failure.error ?? '',
-    );
-  }
+/** The default `onError`: a 5xx to `logger.error` with its cause; a refusal (4xx) is the client's business. */
+function logServerErrors(logger: Logger): (failure: ScimFailure) => void {
+  return ({ status, method, path, detail, error }) => {
+    if (status < 500) return;
+    const fields = { route: 'scim', status, method, path, ...(error !== undefined && { err: error }) };
+    logger.error(fields, `SCIM ${method} ${path} ${status}: ${detail}`);
+  };
 }
 
 /** Refuses bytes that are not UTF-8 (a `TextDecoder` holds no state between whole-input `decode` calls). */
@@ -193,6 +198,7 @@ const scimServerOptions = optionsObject(
     ),
     schemaExtensions: schemaExtensionsOption,
     onError: fn(),
+    logger: loggerOption,
     now: fn(),
   },
   '{ engine, authenticator }',
@@ -215,7 +221,8 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   const userOptions: ResourceOptions = { schema: served.user, limits };
   const groupOptions: ResourceOptions = { schema: served.group, limits };
   const caseExact = caseExactOf([...served.user.attributes.values()]);
-  const onError = options.onError ?? logServerErrors;
+  const onError =
+    options.onError ?? logServerErrors(options.logger ?? observabilityOf(options.engine)?.logger ?? defaultLogger);
   const clock = options.now ?? Date.now;
   let lastNanos = 0n;
   /** Strictly increasing, so two writes in one millisecond are still ordered. */

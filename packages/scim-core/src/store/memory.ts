@@ -9,26 +9,32 @@ import type { DirectoryGroup, DirectoryUser } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
-import type {
-  ClaimRequest,
-  ClaimResult,
-  EventKey,
-  EventOutcome,
-  GroupLookup,
-  JsonValue,
-  ListedKind,
-  PageRequest,
-  ProvisioningStore,
-  ReconcileClaim,
-  ReconcileClaimRequest,
-  ReconcileFinish,
-  ResourceKind,
-  ResourceRef,
-  ResourceVersion,
-  StoredAccessRules,
-  StoreOperations,
-  UserAccess,
-  UserLookup,
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  type EventKey,
+  type EventOutcome,
+  FAILURE_MESSAGE_MAX,
+  FAILURE_RETENTION_MS,
+  FAILURES_KEPT,
+  type FailureRecord,
+  type GroupLookup,
+  type HealthRequest,
+  type JsonValue,
+  type ListedKind,
+  type PageRequest,
+  type ProvisioningStore,
+  type ReconcileClaim,
+  type ReconcileClaimRequest,
+  type ReconcileFinish,
+  type ResourceKind,
+  type ResourceRef,
+  type ResourceVersion,
+  type StoredAccessRules,
+  type StoreHealth,
+  type StoreOperations,
+  type UserAccess,
+  type UserLookup,
 } from './types.js';
 import { userNameKey } from './user-name.js';
 import { compareIds, createdAt, isNewerVersion, resourceKey } from './versions.js';
@@ -38,6 +44,12 @@ type LedgerEntry =
   | { state: 'done'; outcome: EventOutcome; completedAt: number };
 
 type Undo = () => void;
+
+/** Puts `value` back under `key`, or removes the key when there was none. */
+function restore<K, V>(map: Map<K, V>, key: K, value: V | undefined): void {
+  if (value === undefined) map.delete(key);
+  else map.set(key, value);
+}
 
 /** The index of the first of ascending `ids` strictly greater than `after` (0 without one). */
 function firstAfter(ids: readonly string[], after: string | undefined): number {
@@ -110,6 +122,15 @@ interface RunLock {
   expiresAt: number;
   checkpoint?: JsonValue;
   watermark?: string;
+  lastRun?: JsonValue;
+}
+
+/** An organization's last Scalekit event, replaced by each completion (and put back by its undo). */
+interface LastEvent {
+  readonly eventId: string;
+  readonly at: number;
+  readonly outcome: EventOutcome;
+  readonly occurredAt: string | undefined;
 }
 
 const lower = (value: string) => value.toLowerCase();
@@ -226,6 +247,32 @@ class MemoryState {
     return () => {
       if (before) users.set(userId, before);
       else users.delete(userId);
+    };
+  }
+
+  /** Health: per organization, the last Scalekit event completed, and the last applied. */
+  readonly lastReceived = new Map<string, LastEvent>();
+  readonly lastApplied = new Map<string, LastEvent>();
+  /** Health: per organization, failures oldest first (at most `FAILURES_KEPT`). */
+  readonly failures = new Map<string, FailureRecord[]>();
+
+  /** Notes a Scalekit event's completion for `readHealth`; answers how to undo it, or nothing for other events. */
+  noteCompletion(
+    event: EventKey,
+    outcome: EventOutcome,
+    now: number,
+    occurredAt: string | undefined,
+  ): Undo | undefined {
+    if (event.environmentId === '') return undefined;
+    const org = event.organizationId;
+    const last: LastEvent = { eventId: event.eventId, at: now, outcome, occurredAt };
+    const received = this.lastReceived.get(org);
+    const applied = this.lastApplied.get(org);
+    this.lastReceived.set(org, last);
+    if (outcome === 'applied') this.lastApplied.set(org, last);
+    return () => {
+      restore(this.lastReceived, org, received);
+      restore(this.lastApplied, org, applied);
     };
   }
 
@@ -490,12 +537,21 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     return { status: 'claimed' };
   }
 
-  async completeEvent(event: EventKey, outcome: EventOutcome, now: number): Promise<void> {
-    this.completeEventNow(event, outcome, now);
+  async completeEvent(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
+    this.completeEventNow(event, outcome, now, occurredAt);
   }
 
-  completeEventNow(event: EventKey, outcome: EventOutcome, now: number): void {
-    this.record(this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now }));
+  completeEventNow(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void {
+    const undoLedger = this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });
+    const undoNote = this.state.noteCompletion(event, outcome, now, occurredAt);
+    this.record(
+      undoNote === undefined
+        ? undoLedger
+        : () => {
+            undoNote();
+            undoLedger();
+          },
+    );
     this.state.pruneLedger(now);
   }
 
@@ -682,6 +738,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     const lock = this.state.runLocks.get(organizationId);
     if (!lock || lock.owner !== owner) return;
     lock.owner = undefined;
+    if (finish.summary !== undefined) lock.lastRun = frozenCopy(finish.summary);
     if (finish.status === 'interrupted') return;
     lock.checkpoint = undefined;
     if (finish.status === 'completed') lock.watermark = finish.watermark;
@@ -703,6 +760,50 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     if (!table) return [];
     const seen = this.state.marks.get(markKey(organizationId, runId, kind));
     return table.pageIds(page, (id) => !seen?.has(id));
+  }
+
+  // Health: outside transactions, like reconciliation state.
+
+  async recordFailure(failure: FailureRecord): Promise<void> {
+    let list = this.state.failures.get(failure.organizationId);
+    if (!list) {
+      list = [];
+      this.state.failures.set(failure.organizationId, list);
+    }
+    list.push({ ...failure, message: failure.message.slice(0, FAILURE_MESSAGE_MAX) });
+    list.sort((a, b) => a.at - b.at);
+    const newest = (list[list.length - 1] as FailureRecord).at;
+    let drop = Math.max(0, list.length - FAILURES_KEPT);
+    while (drop < list.length && (list[drop] as FailureRecord).at < newest - FAILURE_RETENTION_MS) drop++;
+    if (drop > 0) list.splice(0, drop);
+  }
+
+  async readHealth({ organizationId, since, runKeys }: HealthRequest): Promise<StoreHealth> {
+    const received = this.state.lastReceived.get(organizationId);
+    const applied = this.state.lastApplied.get(organizationId);
+    const recent = (this.state.failures.get(organizationId) ?? []).filter((f) => f.at >= since);
+    const last = recent[recent.length - 1];
+    return {
+      ...(received && { lastReceived: { eventId: received.eventId, at: received.at, outcome: received.outcome } }),
+      ...(applied && {
+        lastApplied: {
+          eventId: applied.eventId,
+          at: applied.at,
+          ...(applied.occurredAt !== undefined && { occurredAt: applied.occurredAt }),
+        },
+      }),
+      failures: { count: recent.length, ...(last && { last: { ...last } }) },
+      runs: runKeys.map((runKey) => {
+        const lock = this.state.runLocks.get(runKey);
+        if (!lock) return { running: false };
+        const running = lock.owner !== undefined;
+        return {
+          running,
+          ...(running && { leaseExpiresAt: lock.expiresAt }),
+          ...(lock.lastRun !== undefined && { lastRun: lock.lastRun }),
+        };
+      }),
+    };
   }
 }
 

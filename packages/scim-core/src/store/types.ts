@@ -127,8 +127,12 @@ export interface StoreOperations {
    */
   claimEvent(request: ClaimRequest): Promise<ClaimResult>;
 
-  /** Marks a claimed event done with its outcome. Called inside the event's transaction. */
-  completeEvent(key: EventKey, outcome: EventOutcome, now: number): Promise<void>;
+  /**
+   * Marks a claimed event done with its outcome. Called inside the event's transaction.
+   * `occurredAt` is the event's `occurred_at` (RFC 3339, as sent): a store that implements
+   * `readHealth` keeps it in the same write, for the lag between a change and its application.
+   */
+  completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void>;
 
   /** Drops a claim after a failure so the redelivery can claim it at once. A no-op for a completed key. */
   releaseEvent(key: EventKey): Promise<void>;
@@ -250,11 +254,19 @@ export type ReconcileClaim =
 
 export type ReconcileFinish =
   /** The run completed: drop its checkpoint and marks, remember `watermark`. */
-  | { readonly status: 'completed'; readonly runId: string; readonly watermark: string }
-  /** The run stopped part-way and may be resumed: keep its checkpoint and marks. */
-  | { readonly status: 'interrupted'; readonly runId: string }
-  /** The run ended without completing and must not be resumed: drop its checkpoint and marks. */
-  | { readonly status: 'discarded'; readonly runId: string };
+  (
+    | { readonly status: 'completed'; readonly runId: string; readonly watermark: string }
+    /** The run stopped part-way and may be resumed: keep its checkpoint and marks. */
+    | { readonly status: 'interrupted'; readonly runId: string }
+    /** The run ended without completing and must not be resumed: drop its checkpoint and marks. */
+    | { readonly status: 'discarded'; readonly runId: string }
+  ) & {
+    /**
+     * How the run went (status, counts, duration: a `RunSummary`), kept as the run key's last run
+     * in the same write, replacing the one before, whatever `status`. `readHealth` answers it.
+     */
+    readonly summary?: JsonValue;
+  };
 
 /**
  * Reconciliation's bookkeeping. Outside transactions: none of it touches the ledger, versions or
@@ -300,6 +312,71 @@ export interface AccessStateStore {
   ): Promise<number | undefined>;
 }
 
+/** A delivery that failed (a handler or the store), remembered for `readHealth`. */
+export interface FailureRecord {
+  readonly organizationId: string;
+  readonly eventId: string;
+  /** The event's source: `scalekit`, `reconciliation`, `scim`, `custom`. */
+  readonly source: string;
+  /** `handler_failed`, `store_failed`, `invalid_event`, … */
+  readonly code: string;
+  /** What went wrong; a store may cut it to `FAILURE_MESSAGE_MAX` characters. */
+  readonly message: string;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+}
+
+/** Failures a store keeps per organization: the newest, within 24 hours of the newest. */
+export const FAILURE_RETENTION_MS = 24 * 60 * 60 * 1000;
+export const FAILURES_KEPT = 1_000;
+export const FAILURE_MESSAGE_MAX = 1_000;
+
+/** One run key's reconciliation state (`organizationId`, or `backfill:<organizationId>`). */
+export interface RunState {
+  /** A run holds the lock now, until `leaseExpiresAt` unless renewed. */
+  readonly running: boolean;
+  readonly leaseExpiresAt?: number;
+  /** The `summary` of the last `finishReconcile`, as given. */
+  readonly lastRun?: JsonValue;
+}
+
+export interface HealthRequest {
+  readonly organizationId: string;
+  /** Count failures at or after this time (milliseconds since the epoch). */
+  readonly since: number;
+  /** Run keys whose state to read (`finishReconcile`'s `organizationId`s). */
+  readonly runKeys: readonly string[];
+}
+
+/** What a store knows of an organization's health, read from what it writes anyway. */
+export interface StoreHealth {
+  /**
+   * The Scalekit event (an event with an `environmentId`: a webhook, or an Events API replay) the
+   * ledger completed last, whatever its outcome.
+   */
+  readonly lastReceived?: { readonly eventId: string; readonly at: number; readonly outcome: EventOutcome };
+  /** The Scalekit event the ledger completed last as `applied`, and its `occurredAt` where kept. */
+  readonly lastApplied?: { readonly eventId: string; readonly at: number; readonly occurredAt?: string };
+  /** Failures recorded at or after `since` (at most `FAILURES_KEPT`), and the newest. */
+  readonly failures: { readonly count: number; readonly last?: FailureRecord };
+  /** In the order of `runKeys`; a key never claimed is `{ running: false }`. */
+  readonly runs: readonly RunState[];
+}
+
+/**
+ * Optional: what `engine.health()` reads. Neither method is on the hot path: `recordFailure` runs
+ * only when an event fails, and `readHealth` reads the ledger (with `completeEvent`'s `occurredAt`),
+ * the failures and the run state, which are written anyway.
+ */
+export interface HealthStore {
+  /** Keeps `failure`, dropping what is older than `FAILURE_RETENTION_MS` or beyond `FAILURES_KEPT` for its organization. */
+  recordFailure(failure: FailureRecord): Promise<void>;
+  readHealth(request: HealthRequest): Promise<StoreHealth>;
+}
+
+/** Methods of `ProvisioningStore` a store may leave out. */
+export type OptionalStoreMethod = keyof HealthStore;
+
 export interface TransactionOptions {
   /**
    * Resources to lock in shared mode: any number of transactions may hold one shared at once, but
@@ -310,7 +387,11 @@ export interface TransactionOptions {
   readonly shared?: readonly ResourceRef[];
 }
 
-export interface ProvisioningStore extends StoreOperations, ReconcileStateStore, AccessStateStore {
+export interface ProvisioningStore
+  extends StoreOperations,
+    ReconcileStateStore,
+    AccessStateStore,
+    Partial<HealthStore> {
   /**
    * Runs `fn` as one unit of work while holding an exclusive lock on each resource in `resources`
    * (and a shared one on each of `options.shared`), across every process that shares this store.

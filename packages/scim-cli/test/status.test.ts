@@ -1,0 +1,156 @@
+/**
+ * `scim-sync status` against the real PostgreSQL (127.0.0.1:5432, database `test`, or
+ * $TEST_DATABASE_URL) through the real @org/scim-postgres: what an app's engine wrote there (a
+ * reconciliation against the fake Scalekit, a webhook event, a failed one) read back by the CLI.
+ * Every test works in a schema of its own, dropped at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  createEngine,
+  createReconciler,
+  type DirectoryEvent,
+  type OrganizationHealth,
+  scalekitDirectorySource,
+} from '@org/scim-core';
+import { postgresStore } from '@org/scim-postgres';
+import { ScalekitClient } from '@scalekit-sdk/node';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type Directory, run, startDirectory } from './helpers.js';
+
+const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const admin = postgresStore({ connectionString: DATABASE_URL, migrate: false });
+const schemas: string[] = [];
+const stores: { close(): Promise<void> }[] = [];
+afterAll(async () => {
+  for (const store of stores) await store.close();
+  for (const schema of schemas) await admin.pool.query(`drop schema if exists "${schema}" cascade`);
+  await admin.close();
+});
+
+let dir: Directory | undefined;
+afterEach(async () => {
+  await dir?.fake.close();
+  dir = undefined;
+});
+
+function freshSchema(): string {
+  const schema = `scim_cli_status_${process.pid}_${randomBytes(4).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+}
+
+function userEvent(id: string, organizationId: string, occurredAt: string, email: string): DirectoryEvent {
+  return {
+    type: 'user.upserted',
+    id,
+    organizationId,
+    occurredAt,
+    source: 'scalekit',
+    sourceType: 'organization.directory.user_updated',
+    environmentId: 'env_status',
+    user: {
+      id: 'diruser_webhook',
+      organizationId,
+      email,
+      active: true,
+      groups: [],
+      roles: [],
+      attributes: {},
+      customAttributes: {},
+    },
+  };
+}
+
+/**
+ * An app's store after a reconciliation of a fake directory of 3 users, one webhook event applied
+ * 2.5 s after it occurred, and one whose handler failed.
+ */
+async function provisioned() {
+  const schema = freshSchema();
+  const store = postgresStore({ connectionString: DATABASE_URL, schema });
+  stores.push(store);
+  dir = await startDirectory({ users: 3, groups: 1 });
+  const organizationId = dir.organizationId;
+  const at = Date.now();
+  let failing = false;
+  const engine = createEngine({
+    store,
+    now: () => at,
+    handlers: {
+      userCreated: () => {},
+      userUpdated: () => {
+        if (failing) throw new Error('the app database refused the update');
+      },
+    },
+  });
+  const client = new ScalekitClient(dir.fake.url, dir.fake.clientId, dir.fake.clientSecret);
+  const report = await createReconciler({ engine, source: scalekitDirectorySource(client) }).reconcile(organizationId);
+  expect(report.status).toBe('completed');
+  const applied = await engine.process(
+    userEvent('evt_applied', organizationId, new Date(at - 2500).toISOString(), 'a@x.io'),
+  );
+  expect(applied.status).toBe('applied');
+  failing = true;
+  await expect(
+    engine.process(userEvent('evt_failed', organizationId, new Date(at - 1000).toISOString(), 'b@x.io')),
+  ).rejects.toThrow(/userUpdated/);
+  return { schema, organizationId, at };
+}
+
+describe('scim-sync status on a postgresStore()', () => {
+  it('--json: the last webhook applied with its lag, the last reconciliation, and the failure of the last 24 hours', async () => {
+    const { schema, organizationId, at } = await provisioned();
+    const ran = await run(['status', '--organization', organizationId, '--schema', schema, '--json'], {
+      env: { DATABASE_URL },
+    });
+    expect(ran.stderr).toBe('');
+    expect(ran.code).toBe(0);
+    const health = JSON.parse(ran.stdout) as OrganizationHealth;
+    expect(health).toMatchObject({
+      organizationId,
+      supported: true,
+      webhooks: {
+        lastReceived: { eventId: 'evt_applied', outcome: 'applied', at: new Date(at).toISOString() },
+        lastApplied: { eventId: 'evt_applied', occurredAt: new Date(at - 2500).toISOString() },
+        lagMs: 2500,
+      },
+      reconciliation: { running: false, last: { kind: 'reconciliation', status: 'completed', pages: 2 } },
+      backfill: { running: false },
+      failures: { last24h: 1, last: { eventId: 'evt_failed', code: 'handler_failed', source: 'scalekit' } },
+    });
+    expect(health.reconciliation.last?.counts).toMatchObject({ 'users.created': 3, 'groups.created': 1 });
+    expect(health.backfill.last).toBeUndefined();
+    expect(health.inbox).toBeUndefined();
+  });
+
+  it('prints a table, one row per organization, and the last failure under it', async () => {
+    const { schema, organizationId } = await provisioned();
+    const ran = await run(
+      ['status', '--organization', organizationId, '--organization', 'org_never_seen', '--schema', schema],
+      { env: { DATABASE_URL } },
+    );
+    expect(ran.code).toBe(0);
+    const lines = ran.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(
+      /^ORGANIZATION\s+LAST RECEIVED\s+LAST APPLIED\s+LAG\s+RECONCILIATION\s+BACKFILL\s+FAILURES 24H\s+INBOX$/,
+    );
+    expect(lines[1]).toContain(organizationId);
+    expect(lines[1]).toMatch(/ applied .* 2\.5 s +completed \S+ \(.+\) +- +1 +-$/);
+    expect(lines[2]).toMatch(/^org_never_seen +- +- +- +- +- +0 +-$/);
+    expect(ran.stdout).toContain(`${organizationId}: last failure `);
+    expect(ran.stdout).toContain('handler_failed (evt_failed)');
+  });
+
+  it('refuses an organization id that cannot be one, and a missing DATABASE_URL, with exit 2', async () => {
+    const schema = freshSchema();
+    const long = await run(['status', '--organization', 'o'.repeat(300), '--schema', schema], {
+      env: { DATABASE_URL },
+    });
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain('1 to 256 characters');
+    const unset = await run(['status', '--organization', 'org_1'], { env: {} });
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain('DATABASE_URL is not set');
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * Spans and the duration metric of a reconciliation or backfill run: a `scim_sync.reconcile` or
+ * `scim_sync.backfill` span for the run, a `….page` span per listed page (its engine events under
+ * it), and `scim_sync.reconcile.duration` at the end. Without telemetry, each call is the plain one.
+ */
+import type { ProcessResult, ProvisioningEngine } from '../engine/engine.js';
+import type { IncomingEvent } from '../model.js';
+import type { RunKind } from './run-summary.js';
+import { failSpan, observabilityOf, startSpan, type TelemetryContext } from './telemetry.js';
+
+export interface RunObservation {
+  /** Lists one page (`list`) in a page span; engine events processed until the next page go under it. */
+  page<T>(index: number, list: () => Promise<T>): Promise<T>;
+  /** `engine.process`, under the current page's span when tracing. */
+  process(event: IncomingEvent): Promise<ProcessResult>;
+  /** Ends the run's span and records its duration, by status. */
+  end(status: string, error?: unknown): void;
+}
+
+const SPAN_NAMES = {
+  reconciliation: { run: 'scim_sync.reconcile', page: 'scim_sync.reconcile.page' },
+  backfill: { run: 'scim_sync.backfill', page: 'scim_sync.backfill.page' },
+} as const;
+
+/** A factory of run observations for the runs of `engine`. */
+export function observeRun(engine: ProvisioningEngine): (kind: RunKind, organizationId: string) => RunObservation {
+  const observability = observabilityOf(engine);
+  const instruments = observability?.instruments;
+  if (instruments === undefined) {
+    return () => ({
+      page: (_index, list) => list(),
+      process: (event) => engine.process(event),
+      end: () => {},
+    });
+  }
+  return (kind, organizationId) => {
+    const names = SPAN_NAMES[kind];
+    const started = performance.now();
+    const attributes = { 'scim_sync.organization.id': organizationId, 'scim_sync.run.kind': kind };
+    const run = startSpan(instruments, names.run, attributes, undefined);
+    let pageSpan: { end(): void } | undefined;
+    let pageContext: TelemetryContext = run.context;
+    return {
+      async page(index, list) {
+        pageSpan?.end();
+        const page = startSpan(instruments, names.page, { ...attributes, 'scim_sync.page.index': index }, run.context);
+        pageSpan = page.span;
+        pageContext = page.context;
+        try {
+          return await list();
+        } catch (error) {
+          failSpan(page.span, error);
+          throw error;
+        }
+      },
+      process(event) {
+        return observability?.processWithin ? observability.processWithin(event, pageContext) : engine.process(event);
+      },
+      end(status, error) {
+        pageSpan?.end();
+        pageSpan = undefined;
+        run.span.setAttribute('scim_sync.run.status', status);
+        if (error !== undefined) failSpan(run.span, error);
+        run.span.end();
+        instruments.runDuration.record((performance.now() - started) / 1000, {
+          'scim_sync.run.kind': kind,
+          'scim_sync.run.status': status,
+        });
+      },
+    };
+  };
+}
