@@ -23,8 +23,7 @@ import {
   parseRfc3339Nanos,
   parseScalekitEvent,
 } from '@org/scim-core';
-import { createEventFactory } from '@org/scim-testing';
-import { prng } from './prng.js';
+import { createEventFactory, seededRandom } from '@org/scim-testing';
 
 export const KINDS = [
   'user upsert, no groups',
@@ -58,7 +57,7 @@ interface SimUser {
 
 /** `count` events in order: users and groups of one organization, a realistic mix (see the header). */
 export function directoryMix(options: { count: number; seed?: number; organizationId?: string }): LabelledEvent[] {
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const factory = createEventFactory({ organizationId: options.organizationId ?? 'org_bench_postgres' });
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const out: LabelledEvent[] = [];

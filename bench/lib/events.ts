@@ -16,7 +16,7 @@ import {
   parseScalekitEvent,
   signWebhook,
 } from '@org/scim-core';
-import { prng } from './prng.js';
+import { seededRandom } from '@org/scim-testing';
 
 export interface SignedEvent {
   /** The event's `id` (`evt_…`). */
@@ -112,7 +112,7 @@ export function createEventStream(options: EventStreamOptions): EventStream {
   const environmentId = options.environmentId ?? 'env_53814739859406915';
   const userPool = options.userPool ?? 10_000;
   const step = options.stepNanos ?? 1_237;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   // 8 random digits then a 9-digit sequence: `evt_` + 17 digits, Scalekit's shape.
   const runTag = String(10_000_000 + Math.floor(Math.random() * 89_999_999));
   const users: (UserParts | undefined)[] = new Array(userPool);
