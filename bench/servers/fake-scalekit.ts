@@ -11,8 +11,8 @@
  *
  * It exits by itself when the parent goes away (the IPC channel closes).
  */
+import { seededRandom } from '@org/scim-testing';
 import { startFakeScalekit } from '@org/scim-testing/fake-scalekit';
-import { prng } from '../lib/prng.js';
 import type { FromFake, ToFake } from '../lib/reconcile-protocol.js';
 
 const send = (message: FromFake) => process.send?.(message);
@@ -32,7 +32,7 @@ async function main() {
   const seedStart = performance.now();
   const { userIds } = fake.seed(organizationId, { users, groups });
   const seedMs = performance.now() - seedStart;
-  const random = prng(4);
+  const random = seededRandom(4);
 
   let closing = false;
   const close = async (code: number) => {
