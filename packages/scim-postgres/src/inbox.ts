@@ -5,6 +5,8 @@
  * an enqueue is `insert … on conflict do nothing`.
  */
 import {
+  checkDeadLetterPage,
+  checkInboxLimit,
   clipReason,
   type DeadLetter,
   type DeadLetterPage,
@@ -14,10 +16,10 @@ import {
   type InboxItem,
   type InboxStats,
   type InboxStore,
-  MAX_DEAD_LETTER_PAGE,
+  isInboxEntryId,
   MAX_INBOX_CLAIM,
-  MAX_REPLAY_IDS,
   OptionsError,
+  replayIds,
 } from '@org/scim-core';
 import pg from 'pg';
 import type { PostgresStore } from './store.js';
@@ -33,10 +35,6 @@ export interface PostgresInbox extends InboxStore {
   /** The store the inbox shares its pool and schema with. */
   readonly store: PostgresStore;
 }
-
-/** An entry id as the table holds it: a positive bigint, in decimal. Anything else names no entry. */
-const ENTRY_ID = /^[1-9]\d{0,17}$/;
-const isEntryId = (id: unknown): id is string => typeof id === 'string' && ENTRY_ID.test(id);
 
 interface ItemRow {
   id: string;
@@ -124,13 +122,6 @@ const toItem = (row: ItemRow): InboxItem => ({
   ...(row.last_error !== null && { lastError: row.last_error }),
 });
 
-function checkLimit(what: string, limit: unknown, max: number): number {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > max) {
-    throw new RangeError(`${what}: limit must be a whole number from 1 to ${max}, got ${String(limit)}`);
-  }
-  return limit;
-}
-
 /**
  * The inbox in the store's schema. Throws an `OptionsError` when `store` is not a `postgresStore()`.
  */
@@ -177,33 +168,28 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
       }
     },
     async claim({ owner, now, leaseMs, limit }: InboxClaimRequest): Promise<InboxItem[]> {
-      checkLimit('claim', limit, MAX_INBOX_CLAIM);
+      checkInboxLimit('claim', limit, MAX_INBOX_CLAIM);
       await ensureReady();
       const { rows } = await pool.query<ItemRow>(sql.claim, [now, limit, owner, leaseMs]);
       return rows.map(toItem).sort((a, b) => Number(a.id) - Number(b.id));
     },
     async complete(id, owner) {
-      if (!isEntryId(id)) return false;
+      if (!isInboxEntryId(id)) return false;
       await ensureReady();
       return (await pool.query(sql.complete, [id, owner])).rowCount === 1;
     },
     async fail(id, owner, reason, retryAt) {
-      if (!isEntryId(id)) return false;
+      if (!isInboxEntryId(id)) return false;
       await ensureReady();
       return (await pool.query(sql.fail, [id, owner, retryAt, clipReason(reason)])).rowCount === 1;
     },
     async park(id, owner, reason, now) {
-      if (!isEntryId(id)) return false;
+      if (!isInboxEntryId(id)) return false;
       await ensureReady();
       return (await pool.query(sql.park, [id, owner, clipReason(reason), now])).rowCount === 1;
     },
     async listDeadLetters({ organizationId, after, limit }: DeadLetterPage): Promise<DeadLetter[]> {
-      checkLimit('listDeadLetters', limit, MAX_DEAD_LETTER_PAGE);
-      if (after !== undefined && !isEntryId(after)) {
-        throw new RangeError(
-          `listDeadLetters: after must be a dead letter's id (digits), got ${JSON.stringify(after)}`,
-        );
-      }
+      checkDeadLetterPage({ after, limit });
       await ensureReady();
       const { rows } = await pool.query<DeadRow>(sql.deadLetters, [organizationId ?? null, after ?? '0', limit]);
       return rows.map((row) => ({
@@ -221,10 +207,7 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
     async replay(selection, now) {
       await ensureReady();
       if ('ids' in selection) {
-        if (selection.ids.length > MAX_REPLAY_IDS) {
-          throw new RangeError(`replay: at most ${MAX_REPLAY_IDS} ids at once, got ${selection.ids.length}`);
-        }
-        const ids = [...new Set(selection.ids.filter(isEntryId))];
+        const ids = replayIds(selection.ids);
         if (ids.length === 0) return 0;
         return (await pool.query(sql.replayIds, [ids, now])).rowCount ?? 0;
       }

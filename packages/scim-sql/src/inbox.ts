@@ -10,6 +10,8 @@
  * - **Settling** (complete, fail, park) is one statement conditioned on the holder.
  */
 import {
+  checkDeadLetterPage,
+  checkInboxLimit,
   clipReason,
   type DeadLetter,
   type DeadLetterPage,
@@ -19,9 +21,9 @@ import {
   type InboxItem,
   type InboxStats,
   type InboxStore,
-  MAX_DEAD_LETTER_PAGE,
+  isInboxEntryId,
   MAX_INBOX_CLAIM,
-  MAX_REPLAY_IDS,
+  replayIds,
 } from '@org/scim-core';
 import type { SqlConnection, SqlDialect, SqlDriver, SqlRow } from './dialect.js';
 import { int, text, textOrNull } from './rows.js';
@@ -32,21 +34,10 @@ export interface SqlInboxOptions {
   ready: () => Promise<unknown>;
 }
 
-/** An entry id: a positive integer in decimal, within 64 bits. Anything else names no entry. */
-const ENTRY_ID = /^[1-9]\d{0,17}$/;
-const isEntryId = (id: unknown): id is string => typeof id === 'string' && ENTRY_ID.test(id);
-
 /** How often a claim or enqueue runs again after a deadlock, or a key that vanished between statements. */
 const ATTEMPTS = 3;
 
 const marks = (count: number) => Array.from({ length: count }, () => '?').join(', ');
-
-function checkLimit(what: string, limit: unknown, max: number): number {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > max) {
-    throw new RangeError(`${what}: limit must be a whole number from 1 to ${max}, got ${String(limit)}`);
-  }
-  return limit;
-}
 
 function statements(d: SqlDialect) {
   const t = d.table('inbox');
@@ -212,7 +203,7 @@ export function createSqlInbox(dialect: SqlDialect, driver: SqlDriver, options: 
       }
     },
     async claim({ owner, now, leaseMs, limit }: InboxClaimRequest) {
-      checkLimit('claim', limit, MAX_INBOX_CLAIM);
+      checkInboxLimit('claim', limit, MAX_INBOX_CLAIM);
       await ensureReady();
       return atomically(async (session) => {
         const due = (await session.query(sql.due, [big(now), limit])).map((row) => text(row.id));
@@ -222,27 +213,22 @@ export function createSqlInbox(dialect: SqlDialect, driver: SqlDriver, options: 
       });
     },
     async complete(id, owner) {
-      if (!isEntryId(id)) return false;
+      if (!isInboxEntryId(id)) return false;
       await ensureReady();
       return (await db.execute(sql.complete, [id, owner])) === 1;
     },
     async fail(id, owner, reason, retryAt) {
-      if (!isEntryId(id)) return false;
+      if (!isInboxEntryId(id)) return false;
       await ensureReady();
       return (await db.execute(sql.fail, [big(retryAt), clipReason(reason), id, owner])) === 1;
     },
     async park(id, owner, reason, now) {
-      if (!isEntryId(id)) return false;
+      if (!isInboxEntryId(id)) return false;
       await ensureReady();
       return (await db.execute(sql.park, [clipReason(reason), big(now), id, owner])) === 1;
     },
     async listDeadLetters({ organizationId, after, limit }: DeadLetterPage): Promise<DeadLetter[]> {
-      checkLimit('listDeadLetters', limit, MAX_DEAD_LETTER_PAGE);
-      if (after !== undefined && !isEntryId(after)) {
-        throw new RangeError(
-          `listDeadLetters: after must be a dead letter's id (digits), got ${JSON.stringify(after)}`,
-        );
-      }
+      checkDeadLetterPage({ after, limit });
       await ensureReady();
       const byOrganization = organizationId !== undefined;
       const rows = await db.query(sql.deadLetters(byOrganization), [
@@ -265,10 +251,7 @@ export function createSqlInbox(dialect: SqlDialect, driver: SqlDriver, options: 
     async replay(selection, now) {
       await ensureReady();
       if ('ids' in selection) {
-        if (selection.ids.length > MAX_REPLAY_IDS) {
-          throw new RangeError(`replay: at most ${MAX_REPLAY_IDS} ids at once, got ${selection.ids.length}`);
-        }
-        const ids = [...new Set(selection.ids.filter(isEntryId))];
+        const ids = replayIds(selection.ids);
         if (ids.length === 0) return 0;
         return db.execute(sql.replayIds(ids.length), [big(now), ...ids]);
       }

@@ -4,6 +4,8 @@
  * database stores (`postgresInbox`, `mysqlInbox`) are the ones to deploy.
  */
 import {
+  checkDeadLetterPage,
+  checkInboxLimit,
   clipReason,
   type DeadLetter,
   type DeadLetterPage,
@@ -13,9 +15,8 @@ import {
   type InboxItem,
   type InboxStats,
   type InboxStore,
-  MAX_DEAD_LETTER_PAGE,
   MAX_INBOX_CLAIM,
-  MAX_REPLAY_IDS,
+  replayIds,
 } from './types.js';
 
 interface Row {
@@ -31,15 +32,6 @@ interface Row {
 
 const keyOf = (key: { environmentId: string; organizationId: string; eventId: string }) =>
   JSON.stringify([key.environmentId, key.organizationId, key.eventId]);
-
-/** An entry id as every inbox spells it: a positive integer in decimal. */
-const ENTRY_ID = /^[1-9]\d{0,17}$/;
-
-function checkLimit(what: string, limit: unknown, max: number): void {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > max) {
-    throw new RangeError(`${what}: limit must be a whole number from 1 to ${max}, got ${String(limit)}`);
-  }
-}
 
 export function memoryInbox(): InboxStore {
   /** By id; a Map keeps insertion (arrival) order, which is id order. */
@@ -74,7 +66,7 @@ export function memoryInbox(): InboxStore {
       return { status: parked ? 'parked' : 'queued', id };
     },
     async claim({ owner, now, leaseMs, limit }: InboxClaimRequest): Promise<InboxItem[]> {
-      checkLimit('claim', limit, MAX_INBOX_CLAIM);
+      checkInboxLimit('claim', limit, MAX_INBOX_CLAIM);
       const claimed: InboxItem[] = [];
       for (const row of rows.values()) {
         if (claimed.length >= limit) break;
@@ -121,13 +113,9 @@ export function memoryInbox(): InboxStore {
       row.parkedAt = now;
       return true;
     },
-    async listDeadLetters({ organizationId, after, limit }: DeadLetterPage): Promise<DeadLetter[]> {
-      checkLimit('listDeadLetters', limit, MAX_DEAD_LETTER_PAGE);
-      if (after !== undefined && !ENTRY_ID.test(after)) {
-        throw new RangeError(
-          `listDeadLetters: after must be a dead letter's id (digits), got ${JSON.stringify(after)}`,
-        );
-      }
+    async listDeadLetters(request: DeadLetterPage): Promise<DeadLetter[]> {
+      checkDeadLetterPage(request);
+      const { organizationId, after, limit } = request;
       const page: DeadLetter[] = [];
       const from = after === undefined ? 0 : Number(after);
       for (const row of rows.values()) {
@@ -150,9 +138,6 @@ export function memoryInbox(): InboxStore {
       return page;
     },
     async replay(selection, now) {
-      if ('ids' in selection && selection.ids.length > MAX_REPLAY_IDS) {
-        throw new RangeError(`replay: at most ${MAX_REPLAY_IDS} ids at once, got ${selection.ids.length}`);
-      }
       let count = 0;
       const requeue = (row: Row | undefined) => {
         if (row?.state !== 'dead') return;
@@ -162,7 +147,7 @@ export function memoryInbox(): InboxStore {
         row.owner = undefined;
         count += 1;
       };
-      if ('ids' in selection) for (const id of new Set(selection.ids)) requeue(rows.get(id));
+      if ('ids' in selection) for (const id of replayIds(selection.ids)) requeue(rows.get(id));
       else
         for (const row of rows.values())
           if (selection.organizationId === undefined || row.entry.organizationId === selection.organizationId)

@@ -150,3 +150,34 @@ export function clipReason(reason: string): string {
   }
   return clean;
 }
+
+// ── What every inbox checks before it touches its storage (for `InboxStore` implementations) ──────
+
+/** An entry id as every inbox spells it: a positive integer in decimal, at most 18 digits. */
+export function isInboxEntryId(id: unknown): id is string {
+  return typeof id === 'string' && /^[1-9]\d{0,17}$/.test(id);
+}
+
+/** `limit` as a whole number from 1 to `max`; a `RangeError` naming `what` otherwise. */
+export function checkInboxLimit(what: string, limit: unknown, max: number): number {
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new RangeError(`${what}: limit must be a whole number from 1 to ${max}, got ${String(limit)}`);
+  }
+  return limit;
+}
+
+/** A `listDeadLetters` page: its limit (1 to `MAX_DEAD_LETTER_PAGE`) and an `after` that is an entry id. */
+export function checkDeadLetterPage({ after, limit }: DeadLetterPage): void {
+  checkInboxLimit('listDeadLetters', limit, MAX_DEAD_LETTER_PAGE);
+  if (after !== undefined && !isInboxEntryId(after)) {
+    throw new RangeError(`listDeadLetters: after must be a dead letter's id (digits), got ${JSON.stringify(after)}`);
+  }
+}
+
+/** The ids a `replay` names, at most `MAX_REPLAY_IDS` (a `RangeError` beyond), deduplicated, those that cannot be ids dropped. */
+export function replayIds(ids: readonly unknown[]): string[] {
+  if (ids.length > MAX_REPLAY_IDS) {
+    throw new RangeError(`replay: at most ${MAX_REPLAY_IDS} ids at once, got ${ids.length}`);
+  }
+  return [...new Set(ids.filter(isInboxEntryId))];
+}
