@@ -342,22 +342,18 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
   function urlListParams(url: URL, schema: ResourceSchema, organizationId: string): ListParams {
     const { search } = url;
     if (search.length > LIST_PARAMS_KEY_LIMIT) return listParams(queryFromUrl(url, limits), [schema]);
-    const key = `${organizationId}\n${search}`;
-    const cache = listParamsCache.get(schema);
-    const known = cache?.get(key);
-    if (cache && known) {
-      cache.delete(key);
-      cache.set(key, known);
-      return known;
+    const key = `${schema.name}\n${organizationId}\n${search}`;
+    const known = listParamsCache.get(key);
+    // Deleted and set again: a Map iterates in insertion order, so the first key is the least recent.
+    if (known) listParamsCache.delete(key);
+    const params = known ?? listParams(queryFromUrl(url, limits), [schema]);
+    listParamsCache.set(key, params);
+    if (listParamsCache.size > LIST_PARAMS_CACHE_SIZE) {
+      listParamsCache.delete(listParamsCache.keys().next().value as string);
     }
-    const params = listParams(queryFromUrl(url, limits), [schema]);
-    const entries = cache ?? new Map<string, ListParams>();
-    if (!cache) listParamsCache.set(schema, entries);
-    entries.set(key, params);
-    if (entries.size > LIST_PARAMS_CACHE_SIZE) entries.delete(entries.keys().next().value as string);
     return params;
   }
-  const listParamsCache = new Map<ResourceSchema, Map<string, ListParams>>();
+  const listParamsCache = new Map<string, ListParams>();
 
   /** The filter as each type reads it (`true`: no filter), refused (400) when it names what no type declares. */
   function filtersOf(text: string | undefined, types: readonly ResourceSchema[], urns: string[]): (Filter | boolean)[] {
@@ -1123,7 +1119,7 @@ interface TypeParams {
   readonly projection: Projection | undefined;
 }
 
-/** Query strings whose list parameters are remembered, per resource type (see `urlListParams`). */
+/** Query strings whose list parameters are remembered, Users and Groups together (see `urlListParams`). */
 const LIST_PARAMS_CACHE_SIZE = 256;
 /** A longer query string is parsed every time rather than kept. */
 const LIST_PARAMS_KEY_LIMIT = 2_048;
