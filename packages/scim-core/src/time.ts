@@ -114,10 +114,21 @@ function parseNanos(value: string): bigint | undefined {
 
 /** Formats nanoseconds since the epoch as an RFC 3339 UTC string with nine fractional digits. */
 export function formatNanos(nanos: bigint): string {
+  if (nanos >= 0n) {
+    // Every write stamps one: the date and time of day are formatted once per second.
+    const second = nanos / 1_000_000_000n;
+    if (second !== lastSecond) {
+      lastPrefix = new Date(Number(second) * 1000).toISOString().slice(0, 19);
+      lastSecond = second;
+    }
+    return `${lastPrefix}.${(nanos % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  }
   const ms = nanos / 1_000_000n;
   const fraction = (((nanos % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
   return `${new Date(Number(ms)).toISOString().slice(0, 19)}.${fraction}Z`;
 }
+let lastSecond = -1n;
+let lastPrefix = '';
 
 /** Nanoseconds since the epoch for a millisecond clock reading. */
 export function nanosFromMillis(ms: number): bigint {

@@ -1011,6 +1011,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         });
         next = userFromScim(patched, { organizationId, id, groups: current.groups }, userOptions);
       }
+      next = sharingUnchanged(next, current);
       if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
       await apply(organizationId, `${method} /Users`, { type: 'user.upserted', user: next });
       const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery);
@@ -1254,6 +1255,43 @@ function metaTimes(version: ResourceVersion | undefined): { created?: string; la
  * (the memory store) formats them once; a database's fresh objects are formatted each time.
  */
 const metaTimesOf = new WeakMap<ResourceVersion, { created?: string; lastModified?: string }>();
+
+/**
+ * `next` with the parts equal to `current`'s replaced by `current`'s own (frozen, in the memory
+ * store) objects. A PATCH of `active` (what Entra and Okta send most) then leaves the stored
+ * attributes the same object: the store keeps it instead of copying it, and the next answer reuses
+ * its sanitized render and the text its fingerprint was computed from.
+ */
+function sharingUnchanged(next: DirectoryUser, current: DirectoryUser): DirectoryUser {
+  const shared = { ...next };
+  if (sameJson(next.attributes, current.attributes)) shared.attributes = current.attributes;
+  if (sameJson(next.customAttributes, current.customAttributes)) shared.customAttributes = current.customAttributes;
+  if (sameJson(next.roles, current.roles)) shared.roles = current.roles;
+  if (sameJson(next.groups, current.groups)) shared.groups = current.groups;
+  return shared;
+}
+
+/**
+ * Whether two JSON values are equal: the same keys (in any order) with equal values, arrays item
+ * by item. Values from `JSON.parse` and the store only, so no prototypes, dates or cycles to weigh
+ * (`util.isDeepStrictEqual` does, at five times the cost here).
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  const keys = Object.keys(left);
+  if (keys.length !== Object.keys(right).length) return false;
+  for (const key of keys) if (!Object.hasOwn(right, key) || !sameJson(left[key], right[key])) return false;
+  return true;
+}
 
 function versionOf(resource: unknown): string {
   return ((resource as { meta?: { version?: string } }).meta?.version ?? '') as string;
