@@ -179,6 +179,57 @@ export function parsePatchPath(path: string, schema: ResourceSchema): PatchTarge
   return { kind: 'attribute', path: attribute, filter, subAttribute };
 }
 
+/**
+ * The `active` a PATCH leaves a user with when setting it is all the PATCH does: every operation an
+ * `add` or `replace` of `active`, by its path (`"path": "active"`, Entra) or as a path-less value
+ * holding only `active` (`"value": { "active": false }`, Okta), the last one deciding. Values are
+ * checked as `applyPatch` checks them, so `"False"` is `false` and a number is the same 400.
+ * `undefined` for any other PATCH (a `remove`, another attribute, a null value): apply it in full.
+ * Deactivation and reactivation are most of what IdPs PATCH, and the server answers them from this
+ * without rebuilding the user from its SCIM form.
+ */
+export function activeOnlyPatch(
+  operations: readonly PatchOperation[],
+  schema: ResourceSchema,
+  limits: Pick<ScimLimits, 'maxStringLength' | 'maxIdentifierLength'> = DEFAULT_SCIM_LIMITS,
+): boolean | undefined {
+  let active: boolean | undefined;
+  for (const operation of operations) {
+    if (operation.op === 'remove') return undefined;
+    let path = operation.path;
+    let value = operation.value;
+    if (path === undefined) {
+      if (!isObject(value)) return undefined;
+      const keys = Object.keys(value).filter((key) => key.toLowerCase() !== 'schemas');
+      if (keys.length !== 1) return undefined;
+      path = keys[0] as string;
+      value = value[path];
+    }
+    const attribute = activeAttribute(path, schema);
+    if (!attribute) return undefined;
+    const options: SanitizeOptions = { limits, mode: 'input', identifiers: schema.identifiers };
+    const cleaned = cleanValue(attribute, value, attribute.name, options);
+    if (typeof cleaned !== 'boolean') return undefined;
+    active = cleaned;
+  }
+  return active;
+}
+
+/** The definition of the core `active` attribute when `path` names it alone (no filter, sub-attribute or extension). */
+function activeAttribute(path: string, schema: ResourceSchema): AttributeDefinition | undefined {
+  let target: PatchTarget;
+  try {
+    target = parsePatchPath(path, schema);
+  } catch {
+    return undefined; // applying it in full answers the 400
+  }
+  if (target.kind !== 'attribute' || target.filter || target.subAttribute) return undefined;
+  const { attribute, sub, extension } = target.path;
+  return attribute.name === 'active' && sub === undefined && extension === undefined && attribute.type === 'boolean'
+    ? attribute
+    : undefined;
+}
+
 export interface PatchOptions {
   /** The resource type's schema. Default: the built-in Group schema if `resource.schemas` names it, else User. */
   readonly schema?: ResourceSchema;

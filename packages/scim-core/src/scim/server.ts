@@ -47,7 +47,7 @@ import { responseOf, type ScimAnswer, type ScimRequest, scimRequestOf } from './
 import { type Filter, formatAttributePath, parseAttributePath, parseFilter } from './filter.js';
 import { DEFAULT_SCIM_LIMITS, type ScimLimits } from './limits.js';
 import { matchesFilter, valuesAt } from './match.js';
-import { applyPatch, type PatchOperation, parsePatchRequest } from './patch.js';
+import { activeOnlyPatch, applyPatch, type PatchOperation, parsePatchRequest } from './patch.js';
 import { deepFreeze, groupFromScim, groupToScim, type ResourceOptions, userFromScim, userToScim } from './resources.js';
 import {
   checkFilter,
@@ -1003,13 +1003,17 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       if (method === 'PUT') {
         next = userFromScim(body, { organizationId, id, groups: current.groups }, userOptions);
       } else {
-        // What the operations apply to: the user as SCIM JSON. Its `meta` is readOnly, so not read.
-        const resource = userToScim(current, { baseUrl: discovery.baseUrl, version: '' }, userOptions);
-        const patched = applyPatch(resource, parsePatchRequest(body, limits), {
-          schema: served.user,
-          limits,
-        });
-        next = userFromScim(patched, { organizationId, id, groups: current.groups }, userOptions);
+        const operations = parsePatchRequest(body, limits);
+        // A deactivation or reactivation of a user the SCIM server wrote: the user as it is, `active` set.
+        const active = writtenByScim(current) ? activeOnlyPatch(operations, served.user, limits) : undefined;
+        if (active !== undefined) {
+          next = active === current.active ? current : { ...current, active };
+        } else {
+          // What the operations apply to: the user as SCIM JSON. Its `meta` is readOnly, so not read.
+          const resource = userToScim(current, { baseUrl: discovery.baseUrl, version: '' }, userOptions);
+          const patched = applyPatch(resource, operations, { schema: served.user, limits });
+          next = userFromScim(patched, { organizationId, id, groups: current.groups }, userOptions);
+        }
       }
       next = sharingUnchanged(next, current);
       if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
@@ -1256,6 +1260,11 @@ function metaTimes(version: ResourceVersion | undefined): { created?: string; la
  */
 const metaTimesOf = new WeakMap<ResourceVersion, { created?: string; lastModified?: string }>();
 
+/** A user whose SCIM form the SCIM server stored (`attributes.scim`), not one that came from Scalekit. */
+function writtenByScim(user: DirectoryUser): boolean {
+  return user.origin === 'scim' && Object.hasOwn(user.attributes, 'scim') && isObject(user.attributes.scim);
+}
+
 /**
  * `next` with the parts equal to `current`'s replaced by `current`'s own (frozen, in the memory
  * store) objects. A PATCH of `active` (what Entra and Okta send most) then leaves the stored
@@ -1264,10 +1273,10 @@ const metaTimesOf = new WeakMap<ResourceVersion, { created?: string; lastModifie
  */
 function sharingUnchanged(next: DirectoryUser, current: DirectoryUser): DirectoryUser {
   const shared = { ...next };
-  if (sameJson(next.attributes, current.attributes)) shared.attributes = current.attributes;
-  if (sameJson(next.customAttributes, current.customAttributes)) shared.customAttributes = current.customAttributes;
-  if (sameJson(next.roles, current.roles)) shared.roles = current.roles;
-  if (sameJson(next.groups, current.groups)) shared.groups = current.groups;
+  if (jsonEqual(next.attributes, current.attributes)) shared.attributes = current.attributes;
+  if (jsonEqual(next.customAttributes, current.customAttributes)) shared.customAttributes = current.customAttributes;
+  if (jsonEqual(next.roles, current.roles)) shared.roles = current.roles;
+  if (jsonEqual(next.groups, current.groups)) shared.groups = current.groups;
   return shared;
 }
 
@@ -1276,12 +1285,12 @@ function sharingUnchanged(next: DirectoryUser, current: DirectoryUser): Director
  * by item. Values from `JSON.parse` and the store only, so no prototypes, dates or cycles to weigh
  * (`util.isDeepStrictEqual` does, at five times the cost here).
  */
-function sameJson(a: unknown, b: unknown): boolean {
+function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
     return true;
   }
   if (Array.isArray(b)) return false;
@@ -1289,7 +1298,7 @@ function sameJson(a: unknown, b: unknown): boolean {
   const right = b as Record<string, unknown>;
   const keys = Object.keys(left);
   if (keys.length !== Object.keys(right).length) return false;
-  for (const key of keys) if (!Object.hasOwn(right, key) || !sameJson(left[key], right[key])) return false;
+  for (const key of keys) if (!Object.hasOwn(right, key) || !jsonEqual(left[key], right[key])) return false;
   return true;
 }
 
