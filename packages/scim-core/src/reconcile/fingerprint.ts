@@ -35,7 +35,7 @@ export function canonicalJson(value: unknown): string | undefined {
 function canonical(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quoted(value);
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : 'null';
     case 'boolean':
@@ -47,36 +47,69 @@ function canonical(value: unknown): string | undefined {
   }
 }
 
+/** What JSON.stringify escapes: a string without any of these is written between quotes as it is. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what JSON escapes.
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+const quoted = (text: string) => (NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
+
 function canonicalObject(value: object): string | undefined {
+  // Only a frozen object can be in the cache: a mutable one is not looked up (a miss costs a hash).
+  const frozen = Object.isFrozen(value);
+  if (frozen) {
+    const known = canonicalTexts.get(value);
+    if (known !== undefined) return known;
+  }
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') {
     sawMutable = true; // what toJSON answers may change: never cached
     return canonical(toJSON.call(value, ''));
   }
-  const known = canonicalTexts.get(value);
-  if (known !== undefined) return known;
   const outer = sawMutable;
-  sawMutable = !Object.isFrozen(value);
+  sawMutable = !frozen;
   let text: string;
   if (Array.isArray(value)) {
     text = '[';
-    for (let i = 0; i < value.length; i++) text += `${i > 0 ? ',' : ''}${canonical(value[i]) ?? 'null'}`;
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) text += ',';
+      text += canonical(value[i]) ?? 'null';
+    }
     text += ']';
   } else {
     const record = value as Record<string, unknown>;
+    const keys = sortedKeys(record);
     text = '{';
-    let first = true;
-    for (const key of Object.keys(record).sort()) {
+    for (const key of keys) {
       const item = canonical(record[key]);
       if (item === undefined) continue;
-      text += `${first ? '' : ','}${JSON.stringify(key)}:${item}`;
-      first = false;
+      if (text.length > 1) text += ',';
+      text += quoted(key);
+      text += ':';
+      text += item;
     }
     text += '}';
   }
   if (!sawMutable) canonicalTexts.set(value, text);
   sawMutable ||= outer;
   return text;
+}
+
+/**
+ * The keys in `Array.prototype.sort`'s default order (UTF-16 code units): by insertion for the few
+ * keys most objects have, which is cheaper than the general sort there.
+ */
+function sortedKeys(record: object): string[] {
+  const keys = Object.keys(record);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 function digest(value: unknown): string {
