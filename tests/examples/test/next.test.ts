@@ -39,7 +39,9 @@ function newest(path: string): number {
 function build(): void {
   const id = join(dir, '.next', 'BUILD_ID');
   const sources = Math.max(
-    ...['app', 'lib', 'instrumentation.ts', 'next.config.mjs', 'package.json', 'tsconfig.json'].map((path) => newest(join(dir, path))),
+    ...['app', 'lib', 'instrumentation.ts', 'next.config.mjs', 'package.json', 'tsconfig.json'].map((path) =>
+      newest(join(dir, path)),
+    ),
     ...workspaceDists.map(newest),
   );
   if (existsSync(id) && statSync(id).mtimeMs > sources) return;
