@@ -188,6 +188,36 @@ describe('the mapping in a real engine', () => {
     ]);
   });
 
+  it('validates the mapping once, not on every event: the function answers the same object each time', async () => {
+    const config = loadConfig({ ...base, ACCESS_RULES: JSON.stringify(admins) });
+    const mapping = config.access && accessRulesOf(config.access, ORG);
+    if (!mapping) throw new Error('no mapping');
+    // Validation reads `rules`; evaluation reads the validated copy, not this object.
+    let reads = 0;
+    const watched = Object.defineProperty({ ...mapping }, 'rules', {
+      enumerable: true,
+      get: () => {
+        reads += 1;
+        return mapping.rules;
+      },
+    });
+    const calls: string[] = [];
+    const engine = createEngine({
+      store: memoryStore(),
+      access: { rules: () => watched },
+      handlers: { accessChanged: ({ roles }) => void calls.push(roles.join(',')) },
+    });
+    for (const [at, groups] of [
+      [0n, ['dirgroup_admins']],
+      [1n, []],
+      [2n, ['dirgroup_admins']],
+    ] as const) {
+      await engine.process(events.userUpserted(T0 + at, user('diruser_1', { groups: groups.map((id) => ({ id })) })));
+    }
+    expect(calls).toEqual(['admin,member', 'member', 'admin,member']);
+    expect(reads).toBe(1);
+  });
+
   it('reads the rules from the store when no mapping is configured', async () => {
     const config = loadConfig(base);
     const engine = createEngine({ store: memoryStore(), access: accessOptions(config) });
