@@ -251,7 +251,7 @@ describe("the settings page's roles card", () => {
   const rows = (html: string) =>
     [
       ...html.matchAll(
-        /data-group-id="([^"]*)"><td data-testid="group-name">(.*?)<\/td>.*?data-testid="group-roles">(.*?)<\/td>/g,
+        /data-group-id="([^"]*)"><td data-testid="group-name">([\s\S]*?)<\/td>[\s\S]*?data-testid="group-roles">([\s\S]*?)<\/td>/g,
       ),
     ].map(([, id, name, roles]) => ({ id, name, roles: roles?.replace(/<[^>]+>/g, '') }));
 
@@ -297,6 +297,32 @@ describe("the settings page's roles card", () => {
         roles: '&#60;b&#62;boss&#60;/b&#62;',
       },
     ]);
+  });
+
+  it('shows any group name and role exactly as text (property)', async () => {
+    const decode = (html: string) => html.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+    const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });
+    // A role the rules accept (trimmed, no control characters, not reserved).
+    const role = text.filter((r) => {
+      try {
+        parseAccessRules({ defaultRoles: [r] });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    await fc.assert(
+      fc.asyncProperty(text, role, async (name, granted) => {
+        const rules = { rules: [{ match: 'groupId', value: 'dirgroup_1', grant: [granted] }] };
+        const html = await page({ ACCESS_RULES: JSON.stringify(rules) }, [{ id: 'dirgroup_1', displayName: name }]);
+        const [row] = rows(html);
+        // Nothing in the cells can open a tag, end an attribute or start a reference of its own.
+        expect(row?.name).not.toMatch(/[<>"']|&(?!#\d+;)/);
+        expect(decode(row?.name ?? '')).toBe(name);
+        expect(decode(row?.roles ?? '')).toBe(granted);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('says there is no mapping, and lists at most ACCESS_VIEW_GROUPS groups with the count of all', async () => {
