@@ -531,6 +531,19 @@ function runContract(
         expect(await admin.users('org_other')).toEqual([]);
       });
 
+      it("lists the organization's groups on /settings with the roles each maps to, and only its own", async () => {
+        const page = await (await admin.fetch('org_roles', 'GET', '/settings')).text();
+        const row = (id: string) =>
+          new RegExp(`data-group-id="${id}">[\\s\\S]*?data-testid="group-roles">([\\s\\S]*?)</td>`)
+            .exec(page)?.[1]
+            ?.replace(/<[^>]+>/g, '');
+        expect(row('dirgroup_admins')).toBe('admin, billing');
+        expect(row('dirgroup_staff')).toBe('none');
+        expect(page).toMatch(/data-testid="default-roles"><code>member<\/code><\/dd>/);
+        const other = await (await admin.fetch('org_other', 'GET', '/settings')).text();
+        expect(other).not.toContain('dirgroup_admins');
+      });
+
       it('a SCIM PATCH that adds a member to a mapped group (matched by name) grants the role; removing it revokes it', async () => {
         const scim = async (method: string, path: string, body?: unknown) => {
           const response = await fetch(`${base}/scim/v2${path}`, {
