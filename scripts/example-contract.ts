@@ -14,6 +14,9 @@
  * app's own page would, a same-origin `fetch` with the session cookie.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +36,8 @@ export interface ExampleServer {
  * examples' config) when the suite checks that webhooks work without reconciliation, and so are the
  * two `SCIM_*` ones; `DATABASE_URL` is `''` for the in-memory store. `DEMO_LOGIN` is always `1`;
  * `SESSION_TTL_SECONDS` is `''` (the default, 8 hours) except where the suite lets a session expire.
+ * `ACCESS_RULES` (the role mapping, JSON) or `ACCESS_RULES_FILE` (a path) is set where the suite
+ * checks roles, the other `''`.
  */
 export type ExampleEnv = Record<
   | 'SCALEKIT_WEBHOOK_SECRET'
@@ -47,7 +52,9 @@ export type ExampleEnv = Record<
   | 'DATABASE_TABLE_PREFIX'
   | 'DEMO_LOGIN'
   | 'SESSION_SECRET'
-  | 'SESSION_TTL_SECONDS',
+  | 'SESSION_TTL_SECONDS'
+  | 'ACCESS_RULES'
+  | 'ACCESS_RULES_FILE',
   string
 >;
 
@@ -131,6 +138,43 @@ const SCIM_ORGANIZATION = 'org_scim';
 /** A second customer, provisioned with a token from SCIM_TOKENS. */
 const SCIM_TENANT = 'org_scim_tenant';
 
+/**
+ * The role mapping the contract starts the app with (`ACCESS_RULES`): per organization, with a default
+ * for every other one. `org_roles` maps a group by id (Scalekit's ids are known up front); the SCIM
+ * organization maps a group by name, case-insensitively (the SCIM server makes its groups' ids);
+ * `org_example` gives every user `member`; the default maps Scalekit's `admin` role.
+ */
+const ACCESS_RULES = JSON.stringify({
+  default: { rules: [{ match: 'role', value: 'admin', grant: ['admin'] }] },
+  organizations: {
+    org_example: { defaultRoles: ['member'], rules: [{ match: 'role', value: 'admin', grant: ['admin'] }] },
+    org_roles: {
+      defaultRoles: ['member'],
+      rules: [{ match: 'groupId', value: 'dirgroup_admins', grant: ['admin', 'billing'] }],
+    },
+    [SCIM_ORGANIZATION]: { rules: [{ match: 'groupName', value: 'app admins', grant: ['admin'] }] },
+  },
+});
+
+/**
+ * An app that takes webhooks and nothing else: no Scalekit API, no SCIM token, no role mapping, the
+ * demo sign-in on (with a random session secret and the default lifetime). The store is the caller's.
+ */
+const webhooksOnly = (secret: string): Omit<ExampleEnv, keyof DatabaseEnv> => ({
+  SCALEKIT_WEBHOOK_SECRET: secret,
+  SCALEKIT_ENVIRONMENT_URL: '',
+  SCALEKIT_CLIENT_ID: '',
+  SCALEKIT_CLIENT_SECRET: '',
+  SCIM_BEARER_TOKEN: '',
+  SCIM_ORGANIZATION_ID: '',
+  SCIM_TOKENS: '',
+  DEMO_LOGIN: '1',
+  SESSION_SECRET: '',
+  SESSION_TTL_SECONDS: '',
+  ACCESS_RULES: '',
+  ACCESS_RULES_FILE: '',
+});
+
 const IN_MEMORY: DatabaseEnv = { DATABASE_URL: '', DATABASE_SCHEMA: '', DATABASE_TABLE_PREFIX: '' };
 
 interface UserRow {
@@ -139,7 +183,10 @@ interface UserRow {
   name: string | null;
   active: boolean;
   groups: string[];
+  /** The app's roles, as `accessChanged` wrote them. */
   roles: string[];
+  /** The roles the directory sent. */
+  directoryRoles: string[];
 }
 
 const SESSION_COOKIE = 'scim_example_admin';
@@ -233,6 +280,7 @@ export function runExampleContractSuite(
   describe(`example contract: ${name}, in-memory store`, () => {
     runContract(start, secret, () => IN_MEMORY);
     runSessionExpiry(start, secret);
+    runStartRefusals(start, secret);
   });
 
   const databases = [
@@ -302,6 +350,8 @@ function runContract(
         DEMO_LOGIN: '1',
         SESSION_SECRET: `session_${randomBytes(16).toString('hex')}`,
         SESSION_TTL_SECONDS: '',
+        ACCESS_RULES,
+        ACCESS_RULES_FILE: '',
         ...database('main'),
       });
       base = server.url;
@@ -329,7 +379,9 @@ function runContract(
           name: 'Ada Łovelace 🚀',
           active: true,
           groups: ['dirgroup_1'],
-          roles: ['admin'],
+          // Scalekit's `admin` role maps to the app's `admin`; every org_example user is a `member`.
+          roles: ['admin', 'member'],
+          directoryRoles: ['admin'],
         }),
       ]);
       expect(await admin.groups('org_example')).toEqual([expect.objectContaining({ id: 'dirgroup_1', name: 'Eng' })]);
@@ -433,6 +485,113 @@ function runContract(
       expect(await admin.users(SCIM_TENANT)).toEqual([expect.objectContaining({ id, active: true })]);
       // The rotated token is the first customer's too.
       expect((await scim('/Users', 'GET', rotatedToken)).status).toBe(200);
+    });
+
+    describe('roles from the mapping (ACCESS_RULES)', () => {
+      const roles = createEventFactory({ organizationId: 'org_roles' });
+      const rolesOf = async (organizationId: string, id: string) =>
+        (await admin.users(organizationId)).find((user) => user.id === id)?.roles;
+
+      it('a webhook that adds a user to a mapped group grants its roles in /api/users; removing it revokes them', async () => {
+        await webhook(roles.groupCreated({ id: 'dirgroup_admins', display_name: 'Admins' }));
+        await webhook(roles.groupCreated({ id: 'dirgroup_staff', display_name: 'Staff' }));
+        const alan = { id: 'diruser_alan', email: 'alan@example.com' };
+        const joined = await webhook(roles.userCreated({ ...alan, groups: [{ id: 'dirgroup_staff', name: 'Staff' }] }));
+        expect(joined).toMatchObject({ status: 200, body: { handlers: expect.arrayContaining(['accessChanged']) } });
+        expect(await rolesOf('org_roles', 'diruser_alan')).toEqual(['member']);
+
+        const promoted = roles.userUpdated({
+          ...alan,
+          groups: [
+            { id: 'dirgroup_staff', name: 'Staff' },
+            { id: 'dirgroup_admins', name: 'Admins' },
+          ],
+        });
+        expect(await webhook(promoted)).toMatchObject({ status: 200, body: { status: 'applied' } });
+        expect(await admin.users('org_roles')).toEqual([
+          expect.objectContaining({
+            id: 'diruser_alan',
+            groups: ['dirgroup_admins', 'dirgroup_staff'],
+            roles: ['admin', 'billing', 'member'],
+            directoryRoles: [],
+          }),
+        ]);
+
+        const demoted = await webhook(
+          roles.userUpdated({ ...alan, groups: [{ id: 'dirgroup_staff', name: 'Staff' }] }),
+        );
+        expect(demoted).toMatchObject({ status: 200, body: { handlers: ['membershipRemoved', 'accessChanged'] } });
+        expect(await rolesOf('org_roles', 'diruser_alan')).toEqual(['member']);
+        // A profile change leaves the roles as they are: no accessChanged.
+        const renamed = await webhook(
+          roles.userUpdated({ ...alan, name: 'Alan T.', groups: [{ id: 'dirgroup_staff', name: 'Staff' }] }),
+        );
+        expect(renamed).toMatchObject({ status: 200, body: { handlers: ['userUpdated'] } });
+        // Another organization's users never get this organization's roles.
+        expect(await admin.users('org_other')).toEqual([]);
+      });
+
+      it("lists the organization's groups on /settings with the roles each maps to, and only its own", async () => {
+        const page = await (await admin.fetch('org_roles', 'GET', '/settings')).text();
+        const row = (id: string) =>
+          new RegExp(`data-group-id="${id}">[\\s\\S]*?data-testid="group-roles">([\\s\\S]*?)</td>`)
+            .exec(page)?.[1]
+            ?.replace(/<[^>]+>/g, '');
+        expect(row('dirgroup_admins')).toBe('admin, billing');
+        expect(row('dirgroup_staff')).toBe('none');
+        expect(page).toMatch(/data-testid="default-roles"><code>member<\/code><\/dd>/);
+        const other = await (await admin.fetch('org_other', 'GET', '/settings')).text();
+        expect(other).not.toContain('dirgroup_admins');
+      });
+
+      it('a SCIM PATCH that adds a member to a mapped group (matched by name) grants the role; removing it revokes it', async () => {
+        const scim = async (method: string, path: string, body?: unknown) => {
+          const response = await fetch(`${base}/scim/v2${path}`, {
+            method,
+            headers: { authorization: `Bearer ${scimToken}`, 'content-type': 'application/scim+json' },
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          });
+          const text = await response.text();
+          return { status: response.status, body: (text ? JSON.parse(text) : {}) as { id: string } };
+        };
+        const patch = (operation: Record<string, unknown>) => ({
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [operation],
+        });
+        const group = await scim('POST', '/Groups', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+          displayName: 'App Admins',
+        });
+        expect(group.status).toBe(201);
+        const user = await scim('POST', '/Users', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+          userName: 'barbara@example.com',
+          active: true,
+          roles: [{ value: 'admin' }],
+        });
+        expect(user.status).toBe(201);
+        const id = user.body.id;
+        // The SCIM `admin` role maps to nothing here: only the group does.
+        expect(await admin.users(SCIM_ORGANIZATION)).toEqual(
+          expect.arrayContaining([expect.objectContaining({ id, roles: [], directoryRoles: ['admin'] })]),
+        );
+
+        const added = await scim(
+          'PATCH',
+          `/Groups/${group.body.id}`,
+          patch({ op: 'add', path: 'members', value: [{ value: id }] }),
+        );
+        expect([200, 204]).toContain(added.status);
+        expect(await rolesOf(SCIM_ORGANIZATION, id)).toEqual(['admin']);
+
+        const removed = await scim(
+          'PATCH',
+          `/Groups/${group.body.id}`,
+          patch({ op: 'remove', path: `members[value eq "${id}"]` }),
+        );
+        expect([200, 204]).toContain(removed.status);
+        expect(await rolesOf(SCIM_ORGANIZATION, id)).toEqual([]);
+      });
     });
 
     describe('the admin routes answer only the signed-in admin of the organization', () => {
@@ -690,9 +849,16 @@ function runContract(
           name: 'Grace Hopper',
           active: true,
           groups: ['dirgroup_eng', 'dirgroup_ops'],
-          roles: ['member'],
+          // Scalekit's `member` maps to nothing in the default rule set; its `admin` to `admin`.
+          roles: [],
+          directoryRoles: ['member'],
         });
-        expect(byId(users, 'diruser_ada')).toMatchObject({ active: true, groups: ['dirgroup_eng'], roles: ['admin'] });
+        expect(byId(users, 'diruser_ada')).toMatchObject({
+          active: true,
+          groups: ['dirgroup_eng'],
+          roles: ['admin'],
+          directoryRoles: ['admin'],
+        });
         expect(byId(users, 'diruser_linus')).toMatchObject({ name: 'Linus Ødegård', groups: [] });
         expect(await admin.groups(org)).toEqual([
           expect.objectContaining({ id: 'dirgroup_eng', name: 'Engineering' }),
@@ -809,16 +975,7 @@ function runContract(
 
     beforeAll(async () => {
       server = await start({
-        SCALEKIT_WEBHOOK_SECRET: secret,
-        SCALEKIT_ENVIRONMENT_URL: '',
-        SCALEKIT_CLIENT_ID: '',
-        SCALEKIT_CLIENT_SECRET: '',
-        SCIM_BEARER_TOKEN: '',
-        SCIM_ORGANIZATION_ID: '',
-        SCIM_TOKENS: '',
-        DEMO_LOGIN: '1',
-        SESSION_SECRET: '',
-        SESSION_TTL_SECONDS: '',
+        ...webhooksOnly(secret),
         ...database('noapi'),
       });
     });
@@ -865,14 +1022,7 @@ function runSessionExpiry(start: (env: ExampleEnv) => Promise<ExampleServer>, se
 
     beforeAll(async () => {
       server = await start({
-        SCALEKIT_WEBHOOK_SECRET: secret,
-        SCALEKIT_ENVIRONMENT_URL: '',
-        SCALEKIT_CLIENT_ID: '',
-        SCALEKIT_CLIENT_SECRET: '',
-        SCIM_BEARER_TOKEN: '',
-        SCIM_ORGANIZATION_ID: '',
-        SCIM_TOKENS: '',
-        DEMO_LOGIN: '1',
+        ...webhooksOnly(secret),
         SESSION_SECRET: 'example-contract-expiry',
         SESSION_TTL_SECONDS: '1',
         ...IN_MEMORY,
@@ -896,6 +1046,36 @@ function runSessionExpiry(start: (env: ExampleEnv) => Promise<ExampleServer>, se
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       for (const [method, path] of ADMIN_ROUTES) expect((await call(method, path)).status, path).toBe(401);
     });
+  });
+}
+
+/** A bad role mapping stops the app at start, with a message naming the variable, the organization and the problem. */
+function runStartRefusals(start: (env: ExampleEnv) => Promise<ExampleServer>, secret: string): void {
+  describe('refuses to start with a bad role mapping', () => {
+    /** Starts the app; answers why it refused (it must). */
+    const refusal = async (access: Pick<ExampleEnv, 'ACCESS_RULES' | 'ACCESS_RULES_FILE'>) => {
+      const started = await start({ ...webhooksOnly(secret), ...IN_MEMORY, ...access }).then(
+        (server) => server,
+        (error: unknown) => String(error),
+      );
+      if (typeof started === 'string') return started;
+      await started.close();
+      throw new Error('the app started with a bad ACCESS_RULES');
+    };
+
+    it('ACCESS_RULES with an empty grant, or not JSON; ACCESS_RULES_FILE naming no file', async () => {
+      const badGrant = { organizations: { org_9: { rules: [{ match: 'groupId', value: 'dirgroup_1', grant: [] }] } } };
+      expect(await refusal({ ACCESS_RULES: JSON.stringify(badGrant), ACCESS_RULES_FILE: '' })).toMatch(
+        /ACCESS_RULES, organization org_9: Invalid access rules: rules\.0\.grant /,
+      );
+      expect(await refusal({ ACCESS_RULES: '{"rules": [', ACCESS_RULES_FILE: '' })).toMatch(
+        /ACCESS_RULES is not JSON: /,
+      );
+      const missing = join(tmpdir(), `scim-example-no-such-${randomBytes(4).toString('hex')}.json`);
+      expect(await refusal({ ACCESS_RULES: '', ACCESS_RULES_FILE: missing })).toMatch(
+        /ACCESS_RULES_FILE names ".*", which cannot be read \(ENOENT\)/,
+      );
+    }, 60_000);
   });
 }
 
@@ -943,6 +1123,14 @@ function runDatabaseChecks(
     const mirror = (userId: string) =>
       query('select id from $s.users where organization_id = $1 and id = $2', [org, userId]);
 
+    // The role mapping from a file (ACCESS_RULES_FILE): the team's members are `team`.
+    const rulesFile = join(mkdtempSync(join(tmpdir(), 'scim-example-roles-')), 'roles.json');
+    writeFileSync(
+      rulesFile,
+      JSON.stringify({
+        organizations: { [org]: { rules: [{ match: 'groupId', value: 'dirgroup_team', grant: ['team'] }] } },
+      }),
+    );
     const carol = f.userCreated({ id: 'diruser_carol', email: 'carol@example.com', name: 'Carol' });
     const team = f.groupCreated({ id: 'dirgroup_team', display_name: 'Team' });
     // Another user with Carol's address: the app's unique index on active e-mails refuses the insert.
@@ -955,16 +1143,8 @@ function runDatabaseChecks(
 
     beforeAll(async () => {
       env = {
-        SCALEKIT_WEBHOOK_SECRET: secret,
-        SCALEKIT_ENVIRONMENT_URL: '',
-        SCALEKIT_CLIENT_ID: '',
-        SCALEKIT_CLIENT_SECRET: '',
-        SCIM_BEARER_TOKEN: '',
-        SCIM_ORGANIZATION_ID: '',
-        SCIM_TOKENS: '',
-        DEMO_LOGIN: '1',
-        SESSION_SECRET: '',
-        SESSION_TTL_SECONDS: '',
+        ...webhooksOnly(secret),
+        ACCESS_RULES_FILE: rulesFile,
         ...database('tx'),
       };
       server = await start(env);
@@ -982,7 +1162,7 @@ function runDatabaseChecks(
       expect(await ledger(carol.id)).toEqual([{ state: 'done', outcome: 'applied' }]);
     });
 
-    it('a handler that fails leaves neither the app row nor the ledger entry; the redelivery after the fix applies once', async () => {
+    it('a handler that fails leaves neither the app row (nor its roles) nor the ledger entry; the redelivery after the fix applies once', async () => {
       const failed = await webhook(dave);
       expect(failed).toMatchObject({ status: 500, body: { error: { code: 'handler_failed' } } });
       // Rolled back whole: no app row, no membership, no ledger entry, no mirror row.
@@ -1001,7 +1181,7 @@ function runDatabaseChecks(
       expect(await webhook(moved)).toMatchObject({ status: 200, body: { status: 'applied' } });
       expect(await webhook(dave)).toMatchObject({
         status: 200,
-        body: { status: 'applied', handlers: ['userCreated', 'membershipAdded'] },
+        body: { status: 'applied', handlers: ['userCreated', 'membershipAdded', 'accessChanged'] },
       });
       expect(await webhook(dave)).toMatchObject({ status: 200, body: { status: 'duplicate', handlers: [] } });
 
@@ -1009,12 +1189,24 @@ function runDatabaseChecks(
       expect(await memberships('diruser_dave')).toEqual([{ group_id: 'dirgroup_team' }]);
       expect(await ledger(dave.id)).toEqual([{ state: 'done', outcome: 'applied' }]);
       expect(await appUsers()).toEqual([
-        expect.objectContaining({ id: 'diruser_carol', email: 'carol.old@example.com', active: true, groups: [] }),
-        expect.objectContaining({ id: 'diruser_dave', email: 'CAROL@example.com', groups: ['dirgroup_team'] }),
+        expect.objectContaining({
+          id: 'diruser_carol',
+          email: 'carol.old@example.com',
+          active: true,
+          groups: [],
+          roles: [],
+        }),
+        expect.objectContaining({
+          id: 'diruser_dave',
+          email: 'CAROL@example.com',
+          groups: ['dirgroup_team'],
+          roles: ['team'],
+        }),
       ]);
     });
 
-    it('keeps users and ledger across a restart: a redelivered event is a duplicate, a new one applies', async () => {
+    // A restart of the app's process (a Next.js server's start-up included), and its database's migrations.
+    it('keeps users, their roles and the ledger across a restart: a redelivered event is a duplicate, a new one applies', async () => {
       const before = await appUsers();
       const cookie = await admin.cookie(org);
       await server?.close();
@@ -1031,10 +1223,14 @@ function runDatabaseChecks(
       }
       expect(await webhook(f.userDeleted({ id: 'diruser_dave' }))).toMatchObject({
         status: 200,
-        body: { status: 'applied', handlers: ['membershipRemoved', 'userDeactivated'] },
+        body: { status: 'applied', handlers: ['membershipRemoved', 'accessChanged', 'userDeactivated'] },
       });
-      expect((await appUsers()).find((u) => u.id === 'diruser_dave')).toMatchObject({ active: false, groups: [] });
-    });
+      expect((await appUsers()).find((u) => u.id === 'diruser_dave')).toMatchObject({
+        active: false,
+        groups: [],
+        roles: [],
+      });
+    }, 30_000);
 
     it('answers a route that throws (its table is gone) with a JSON 500, and reports the cause', async () => {
       await query(dialect.rename(env, 'app_users', 'app_users_away'), []);

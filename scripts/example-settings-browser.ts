@@ -18,6 +18,18 @@ import type { ExampleEnv, ExampleServer } from './example-contract.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 
+/** A group name written to run script if a page put it in as markup. */
+const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> & Co';
+
+/** The role mapping the page lists (`ACCESS_RULES`, one rule set for every organization). */
+const ACCESS_RULES = JSON.stringify({
+  defaultRoles: ['member'],
+  rules: [
+    { match: 'groupId', value: 'dirgroup_admins', grant: ['admin'] },
+    { match: 'groupName', value: HOSTILE, grant: ['<b>owner</b>'] },
+  ],
+});
+
 /**
  * Pages on a third origin: `/` posts a portal-shaped message to whatever frames it; `/form?action=…`
  * is another site's form that posts itself to `action` as soon as it loads.
@@ -69,6 +81,8 @@ export function runSettingsBrowserSuite(name: string, start: (env: ExampleEnv) =
         DEMO_LOGIN: '1',
         SESSION_SECRET: 'example-settings-browser-suite',
         SESSION_TTL_SECONDS: '',
+        ACCESS_RULES,
+        ACCESS_RULES_FILE: '',
       });
       browser = await launchChromium();
     }, 120_000);
@@ -200,6 +214,45 @@ export function runSettingsBrowserSuite(name: string, start: (env: ExampleEnv) =
         expect(await page.getByTestId('directory-status').textContent()).toMatch(/^enabled/);
         expect(await iframe.getAttribute('src')).toBe(secondSrc);
         expect(fake.portalLinks().length).toBe(linksBefore + 1);
+        expect(errors).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    }, 30_000);
+
+    it('lists the groups with the app roles each maps to, and the default roles; a hostile group name is text', async () => {
+      // In the directory, and delivered to the app as Scalekit would (so a later sync finds them unchanged).
+      for (const [id, displayName] of [
+        ['dirgroup_admins', 'Admins'],
+        ['dirgroup_hostile', HOSTILE],
+        ['dirgroup_plain', 'Everyone'],
+      ] as const) {
+        fake.upsertGroup(organizationId, { id, displayName });
+      }
+      const delivered = await fake.webhooks.deliver(`${app.url}/webhooks/scalekit`);
+      expect(delivered.map((d) => d.status)).toEqual([200, 200, 200]);
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      try {
+        await signIn(page);
+        const rows = await page.getByTestId('group-role').evaluateAll((elements) =>
+          elements.map((row) => ({
+            id: row.getAttribute('data-group-id'),
+            name: row.querySelector('[data-testid="group-name"]')?.textContent,
+            roles: row.querySelector('[data-testid="group-roles"]')?.textContent,
+          })),
+        );
+        expect(rows).toEqual([
+          { id: 'dirgroup_admins', name: 'Admins', roles: 'admin' },
+          { id: 'dirgroup_hostile', name: HOSTILE, roles: '<b>owner</b>' },
+          { id: 'dirgroup_plain', name: 'Everyone', roles: 'none' },
+        ]);
+        expect(await page.getByTestId('default-roles').textContent()).toBe('member');
+        expect(await page.getByTestId('roles-source').textContent()).toMatch(/^From ACCESS_RULES, read at start\./);
+        // Nothing of the name became markup: no image, no script ran, no bold role.
+        expect(await page.locator('main img, main b').count()).toBe(0);
+        expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
         expect(errors).toEqual([]);
       } finally {
         await page.close();

@@ -10,7 +10,7 @@
  * a handler the event's transaction, so the app's rows commit together with scim-sync's ledger entry,
  * or not at all.
  */
-import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
+import type { AccessOptions, DirectoryGroup, DirectoryUser } from '@org/scim-core';
 import { ConfigError, type DatabaseConfig } from '@org/scim-core/app';
 import { mysqlStore, transactionClient } from '@org/scim-mysql';
 import mysql, { type Connection } from 'mysql2/promise';
@@ -18,7 +18,10 @@ import { createProvisioning, type Provisioning } from './provisioning.js';
 import { type AppGroup, type AppUser, displayName, toAppUser, type UserService } from './users.js';
 
 /** Opens the pool, migrates scim-sync's tables, creates the app's, and wires the handlers to the event's transaction. */
-export async function openMysql(database: Extract<DatabaseConfig, { kind: 'mysql' }>): Promise<Provisioning> {
+export async function openMysql(
+  database: Extract<DatabaseConfig, { kind: 'mysql' }>,
+  access: AccessOptions = {},
+): Promise<Provisioning> {
   const { tablePrefix } = database;
   // One pool for scim-sync and the app: a handler's transaction is one of its connections.
   const pool = mysql.createPool({ uri: database.url, charset: 'utf8mb4' });
@@ -33,7 +36,7 @@ export async function openMysql(database: Extract<DatabaseConfig, { kind: 'mysql
       // not through the pool. The app's row and scim-sync's ledger entry then commit together, or roll
       // back together: a handler that throws (say, on the app's unique e-mail key) leaves neither,
       // answers 5xx, and the redelivery applies the event once.
-      engine: createProvisioning((tx) => mysqlUserService(transactionClient(tx), tablePrefix), store),
+      engine: createProvisioning((tx) => mysqlUserService(transactionClient(tx), tablePrefix), store, access),
       close: () => pool.end(),
     };
   } catch (error) {
@@ -78,6 +81,7 @@ export async function createAppTables(db: Queryable, prefix: string): Promise<vo
       name            text null,
       active          boolean not null,
       roles           longtext not null,
+      directory_roles longtext not null,
       updated_at      datetime(3) not null,
       -- The app's own rule: one active account per e-mail address in an organization. MySQL has no
       -- partial index (PostgreSQL's "where active"), so a generated column holds the lower-cased
@@ -88,6 +92,20 @@ export async function createAppTables(db: Queryable, prefix: string): Promise<vo
       primary key (organization_id, id),
       unique key app_users_active_email (organization_id, active_email)
     ) ${table}`);
+  // Tables made by an earlier version of this example, whose roles were the directory's. (MySQL has
+  // no `add column if not exists`; instances starting together may both try: a duplicate is fine.)
+  const [columns] = await db.query(
+    `select 1 from information_schema.columns
+     where table_schema = database() and table_name = ? and column_name = 'directory_roles'`,
+    [`${prefix}app_users`],
+  );
+  if ((columns as unknown[]).length === 0) {
+    await db
+      .query(`alter table ${t('app_users')} add column directory_roles longtext null after roles`)
+      .catch((error: { code?: string }) => {
+        if (error.code !== 'ER_DUP_FIELDNAME') throw error;
+      });
+  }
   await db.query(`
     create table if not exists ${t('app_groups')} (
       organization_id ${id} not null,
@@ -115,6 +133,7 @@ interface UserRow {
   name: string | null;
   active: number;
   roles: string;
+  directory_roles: string | null;
   updated_at: Date;
 }
 
@@ -147,21 +166,30 @@ export function mysqlUserService(db: Queryable, prefix: string): UserService {
     // overwrite the first user's row instead of failing on `app_users_active_email`. (The engine
     // locks the user for the event, so nothing inserts it between the two. The pool keeps mysql2's
     // default FOUND_ROWS flag: `affectedRows` counts the rows matched, changed or not.)
+    // Memberships and app roles stay (`accessChanged` writes those).
     const values = [user.email ?? null, displayName(user), user.active, JSON.stringify(user.roles), updatedAt];
     const [updated] = await db.query(
-      `update ${t('app_users')} set email = ?, name = ?, active = ?, roles = ?, updated_at = ?
+      `update ${t('app_users')} set email = ?, name = ?, active = ?, directory_roles = ?, updated_at = ?
        where organization_id = ? and id = ?`,
       [...values, user.organizationId, user.id],
     );
     if ((updated as { affectedRows: number }).affectedRows === 0) {
       await db.query(
-        `insert into ${t('app_users')} (email, name, active, roles, updated_at, organization_id, id)
-         values (?, ?, ?, ?, ?, ?, ?)`,
+        `insert into ${t('app_users')} (email, name, active, directory_roles, updated_at, organization_id, id, roles)
+         values (?, ?, ?, ?, ?, ?, ?, '[]')`,
         [...values, user.organizationId, user.id],
       );
     }
+    const [saved] = await rows<{ roles: string }>(
+      `select roles from ${t('app_users')} where organization_id = ? and id = ?`,
+      [user.organizationId, user.id],
+    );
     const groups = await groupsOf(user.organizationId, user.id);
-    return toAppUser(user, groups.get(user.id) ?? [], updatedAt.toISOString());
+    return toAppUser(
+      user,
+      { groups: groups.get(user.id) ?? [], roles: JSON.parse(saved?.roles ?? '[]') as string[] },
+      updatedAt.toISOString(),
+    );
   }
 
   return {
@@ -199,9 +227,17 @@ export function mysqlUserService(db: Queryable, prefix: string): UserService {
         groupId,
       ]);
     },
+    async setRoles(organizationId: string, userId: string, roles: readonly string[]) {
+      await db.query(`update ${t('app_users')} set roles = ?, updated_at = ? where organization_id = ? and id = ?`, [
+        JSON.stringify(roles),
+        new Date(),
+        organizationId,
+        userId,
+      ]);
+    },
     async listUsers(organizationId: string): Promise<AppUser[]> {
       const users = await rows<UserRow>(
-        `select id, organization_id, email, name, active, roles, updated_at
+        `select id, organization_id, email, name, active, roles, directory_roles, updated_at
          from ${t('app_users')} where organization_id = ? order by id`,
         [organizationId],
       );
@@ -214,6 +250,7 @@ export function mysqlUserService(db: Queryable, prefix: string): UserService {
         active: Boolean(row.active),
         groups: groups.get(text(row.id)) ?? [],
         roles: JSON.parse(row.roles) as string[],
+        directoryRoles: JSON.parse(row.directory_roles ?? '[]') as string[],
         updatedAt: row.updated_at.toISOString(),
       }));
     },

@@ -2,6 +2,7 @@ import { createScalekitWebhookReceiver } from '@org/scim-core';
 import {
   type AppConfig,
   type Authorize,
+  accessView,
   createAdmin,
   createAdminApi,
   createScim,
@@ -32,7 +33,14 @@ export interface AppOptions {
 export async function createApp(
   config: Pick<
     AppConfig,
-    'webhookSecret' | 'scalekitApi' | 'database' | 'scim' | 'demoLogin' | 'sessionSecret' | 'sessionTtlSeconds'
+    | 'webhookSecret'
+    | 'scalekitApi'
+    | 'database'
+    | 'scim'
+    | 'demoLogin'
+    | 'sessionSecret'
+    | 'sessionTtlSeconds'
+    | 'access'
   >,
   options: AppOptions = {},
 ) {
@@ -51,7 +59,15 @@ export async function createApp(
   const scim = createScim(engine, config, onServerError);
   // The admin portal page and its link route; `/login` only with DEMO_LOGIN=1.
   // `health`: the settings page's provisioning-health panel (last webhook, lag, runs, failures).
-  const admin = createAdmin({ config, users, scalekit, onServerError, health: engine.health });
+  // `access`: the page's roles card, each group with the app roles the mapping (ACCESS_RULES) gives it.
+  const admin = createAdmin({
+    config,
+    users,
+    scalekit,
+    onServerError,
+    health: engine.health,
+    access: accessView(engine, config),
+  });
 
   /** What the shared routes read of a request (a repeated header counts as absent). */
   const view = (request: FastifyRequest): RequestView => ({

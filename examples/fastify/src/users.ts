@@ -17,8 +17,17 @@ export interface AppUser {
   active: boolean;
   /** Directory group ids. */
   groups: string[];
-  /** Role names. */
+  /**
+   * The app's roles: what the role mapping (`ACCESS_RULES`) grants for the user's groups and
+   * directory roles, written by the `accessChanged` handler, plus any your admins gave by hand.
+   * What the rest of the app checks permissions against.
+   */
   roles: string[];
+  /**
+   * The roles the directory itself sends (Scalekit's `roles[].role_name`, SCIM's `roles[].value`),
+   * as delivered: an input of the mapping, not the app's roles.
+   */
+  directoryRoles: string[];
   updatedAt: string;
 }
 
@@ -38,6 +47,8 @@ export interface UserWrites {
   deleteGroup(organizationId: string, groupId: string): Promise<void>;
   addToGroup(organizationId: string, userId: string, groupId: string): Promise<void>;
   removeFromGroup(organizationId: string, userId: string, groupId: string): Promise<void>;
+  /** Replaces the user's app roles (`accessChanged`): every role the user holds now. */
+  setRoles(organizationId: string, userId: string, roles: readonly string[]): Promise<void>;
 }
 
 /** The app's user service: the writes, and the reads behind `GET /api/users` and `GET /api/groups`. */
@@ -52,16 +63,24 @@ export interface UserService extends UserWrites {
 export const displayName = (user: DirectoryUser): string | null =>
   user.name ?? ([user.givenName, user.familyName].filter(Boolean).join(' ') || null);
 
-/** The app's row for a directory user; `groups` are kept by the caller. */
-export function toAppUser(user: DirectoryUser, groups: string[], updatedAt = new Date().toISOString()): AppUser {
+/**
+ * The app's row for a directory user; its `groups` and app `roles` are kept by the caller (the
+ * membership handlers and `accessChanged` write them).
+ */
+export function toAppUser(
+  user: DirectoryUser,
+  kept: Pick<AppUser, 'groups' | 'roles'>,
+  updatedAt = new Date().toISOString(),
+): AppUser {
   return {
     id: user.id,
     organizationId: user.organizationId,
     email: user.email ?? null,
     name: displayName(user),
     active: user.active,
-    groups,
-    roles: [...user.roles],
+    groups: kept.groups,
+    roles: kept.roles,
+    directoryRoles: [...user.roles],
     updatedAt,
   };
 }
@@ -73,7 +92,8 @@ export function createUserService(): UserService {
   const key = (organizationId: string, id: string) => `${organizationId}/${id}`;
 
   function saveUser(user: DirectoryUser): AppUser {
-    const row = toAppUser(user, users.get(key(user.organizationId, user.id))?.groups ?? []);
+    const saved = users.get(key(user.organizationId, user.id));
+    const row = toAppUser(user, { groups: saved?.groups ?? [], roles: saved?.roles ?? [] });
     users.set(key(user.organizationId, user.id), row);
     return row;
   }
@@ -111,6 +131,10 @@ export function createUserService(): UserService {
     async removeFromGroup(organizationId, userId, groupId) {
       const row = users.get(key(organizationId, userId));
       if (row) row.groups = row.groups.filter((id) => id !== groupId);
+    },
+    async setRoles(organizationId, userId, roles) {
+      const row = users.get(key(organizationId, userId));
+      if (row) Object.assign(row, { roles: [...roles], updatedAt: new Date().toISOString() });
     },
     listUsers: async (organizationId) => byOrganization(users.values(), organizationId),
     listGroups: async (organizationId) => byOrganization(groups.values(), organizationId),

@@ -44,6 +44,11 @@ async function startExample(port: number, secret: string, fake: FakeScalekit): P
       DATABASE_URL: '',
       // `/login` signs in as the admin of any organization: every admin route answers only them.
       DEMO_LOGIN: '1',
+      // The app's roles: every provisioned user is a `member`, the Admins group's members `admin` too.
+      ACCESS_RULES: JSON.stringify({
+        defaultRoles: ['member'],
+        rules: [{ match: 'groupId', value: 'dirgroup_admins', grant: ['admin'] }],
+      }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -202,7 +207,7 @@ async function webhookPart(base: string, secret: string): Promise<number> {
       ['name', 27],
       ['active', 6],
       ['groups', 42],
-      ['roles', 8],
+      ['roles', 14],
     ]),
   );
   console.log(`\nThe app's groups table (GET /api/groups):\n`);

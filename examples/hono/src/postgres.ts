@@ -9,7 +9,7 @@
  * handler the event's transaction, so the app's rows commit together with scim-sync's ledger entry,
  * or not at all.
  */
-import type { DirectoryGroup, DirectoryUser } from '@org/scim-core';
+import type { AccessOptions, DirectoryGroup, DirectoryUser } from '@org/scim-core';
 import { ConfigError, type DatabaseConfig } from '@org/scim-core/app';
 import { postgresStore, transactionClient } from '@org/scim-postgres';
 import pg from 'pg';
@@ -17,7 +17,10 @@ import { createProvisioning, type Provisioning } from './provisioning.js';
 import { type AppGroup, type AppUser, displayName, toAppUser, type UserService } from './users.js';
 
 /** Opens the pool, migrates scim-sync's tables, creates the app's, and wires the handlers to the event's transaction. */
-export async function openPostgres(database: Extract<DatabaseConfig, { kind: 'postgres' }>): Promise<Provisioning> {
+export async function openPostgres(
+  database: Extract<DatabaseConfig, { kind: 'postgres' }>,
+  access: AccessOptions = {},
+): Promise<Provisioning> {
   const { schema } = database;
   // One pool for scim-sync and the app: a handler's transaction is one of its connections.
   const pool = new pg.Pool({ connectionString: database.url });
@@ -34,7 +37,7 @@ export async function openPostgres(database: Extract<DatabaseConfig, { kind: 'po
       // not through the pool. The app's row and scim-sync's ledger entry then commit together, or roll
       // back together: a handler that throws (say, on the app's unique e-mail index) leaves neither,
       // answers 5xx, and the redelivery applies the event once.
-      engine: createProvisioning((tx) => postgresUserService(transactionClient(tx), schema), store),
+      engine: createProvisioning((tx) => postgresUserService(transactionClient(tx), schema), store, access),
       close: () => pool.end(),
     };
   } catch (error) {
@@ -74,9 +77,12 @@ export async function createAppTables(db: Queryable, schema: string): Promise<vo
       name            text,
       active          boolean not null,
       roles           text[] not null,
+      directory_roles text[] not null default '{}',
       updated_at      timestamptz not null,
       primary key (organization_id, id)
     );
+    -- Tables made by an earlier version of this example, whose roles were the directory's.
+    alter table ${s}.app_users add column if not exists directory_roles text[] not null default '{}';
     -- The app's own rule: one active account per e-mail address in an organization. An event that
     -- breaks it fails its handler, and the whole event rolls back (see the README, "PostgreSQL").
     create unique index if not exists app_users_active_email on ${s}.app_users (organization_id, lower(email))
@@ -104,6 +110,7 @@ interface UserRow {
   name: string | null;
   active: boolean;
   roles: string[];
+  directory_roles: string[];
   groups: string[];
   updated_at: Date;
 }
@@ -117,19 +124,20 @@ export function postgresUserService(db: Queryable, schema: string): UserService 
 
   async function saveUser(user: DirectoryUser): Promise<AppUser> {
     const updatedAt = new Date();
-    // Upserts: a directory may re-create a user this app deactivated earlier. Memberships stay.
-    const { rows } = await db.query<{ groups: string[] }>(
+    // Upserts: a directory may re-create a user this app deactivated earlier. Memberships and app
+    // roles stay (`accessChanged` writes those).
+    const { rows } = await db.query<{ groups: string[]; roles: string[] }>(
       `with saved as (
-         insert into ${s}.app_users as u (organization_id, id, email, name, active, roles, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7)
+         insert into ${s}.app_users as u (organization_id, id, email, name, active, roles, directory_roles, updated_at)
+         values ($1, $2, $3, $4, $5, '{}', $6, $7)
          on conflict (organization_id, id) do update set email = excluded.email, name = excluded.name,
-           active = excluded.active, roles = excluded.roles, updated_at = excluded.updated_at
-         returning organization_id, id
+           active = excluded.active, directory_roles = excluded.directory_roles, updated_at = excluded.updated_at
+         returning organization_id, id, roles
        )
-       select ${groupsOf('saved')} as groups from saved`,
+       select saved.roles, ${groupsOf('saved')} as groups from saved`,
       [user.organizationId, user.id, user.email ?? null, displayName(user), user.active, user.roles, updatedAt],
     );
-    return toAppUser(user, rows[0]?.groups ?? [], updatedAt.toISOString());
+    return toAppUser(user, { groups: rows[0]?.groups ?? [], roles: rows[0]?.roles ?? [] }, updatedAt.toISOString());
   }
 
   return {
@@ -166,9 +174,18 @@ export function postgresUserService(db: Queryable, schema: string): UserService 
         groupId,
       ]);
     },
+    async setRoles(organizationId: string, userId: string, roles: readonly string[]) {
+      await db.query(`update ${s}.app_users set roles = $3, updated_at = $4 where organization_id = $1 and id = $2`, [
+        organizationId,
+        userId,
+        roles,
+        new Date(),
+      ]);
+    },
     async listUsers(organizationId: string): Promise<AppUser[]> {
       const { rows } = await db.query<UserRow>(
-        `select u.id, u.organization_id, u.email, u.name, u.active, u.roles, u.updated_at, ${groupsOf('u')} as groups
+        `select u.id, u.organization_id, u.email, u.name, u.active, u.roles, u.directory_roles, u.updated_at,
+                ${groupsOf('u')} as groups
          from ${s}.app_users u where u.organization_id = $1 order by u.id`,
         [organizationId],
       );
@@ -180,6 +197,7 @@ export function postgresUserService(db: Queryable, schema: string): UserService 
         active: row.active,
         groups: row.groups,
         roles: row.roles,
+        directoryRoles: row.directory_roles,
         updatedAt: row.updated_at.toISOString(),
       }));
     },

@@ -1,6 +1,10 @@
 /**
  * The one place where scim-sync meets the app: each handler is one line into the user service.
  *
+ * The app's roles come from the role mapping (`ACCESS_RULES` or `ACCESS_RULES_FILE`, see the
+ * README): the engine works out each user's roles from its groups and directory roles, and calls
+ * `accessChanged` with the roles the user holds now whenever they change.
+ *
  * The store is picked at start from `DATABASE_URL`:
  * - unset: the in-memory store and the in-memory user service (`users.ts`); everything is forgotten
  *   on restart, and nothing beyond `@org/scim-core` is loaded;
@@ -8,13 +12,14 @@
  * - a `mysql://` URL: MySQL or MariaDB (`mysql.ts`, which loads `mysql2` and `@org/scim-mysql` only then).
  */
 import {
+  type AccessOptions,
   createEngine,
   memoryStore,
   type ProvisioningEngine,
   type ProvisioningStore,
   type StoreOperations,
 } from '@org/scim-core';
-import type { AppConfig } from '@org/scim-core/app';
+import { type AppConfig, accessOptions } from '@org/scim-core/app';
 import { createUserService, type UserService, type UserWrites } from './users';
 
 /**
@@ -24,13 +29,19 @@ import { createUserService, type UserService, type UserWrites } from './users';
  */
 export type UsersForEvent = (tx: StoreOperations) => UserWrites;
 
+/**
+ * The engine on `store`, its handlers writing through `users`. `access` says where the role
+ * mapping comes from (`accessOptions(config)`: `ACCESS_RULES`, else the rules saved in the store).
+ */
 export function createProvisioning(
   users: UserWrites | UsersForEvent,
   store: ProvisioningStore = memoryStore(),
+  access: AccessOptions = {},
 ): ProvisioningEngine {
   const on: UsersForEvent = typeof users === 'function' ? users : () => users;
   return createEngine({
     store,
+    access,
     handlers: {
       userCreated: ({ user, tx }) => on(tx).createUser(user),
       userUpdated: ({ user, tx }) => on(tx).updateUser(user),
@@ -41,6 +52,8 @@ export function createProvisioning(
       groupDeleted: ({ group, tx }) => on(tx).deleteGroup(group.organizationId, group.id),
       membershipAdded: ({ user, group, tx }) => on(tx).addToGroup(user.organizationId, user.id, group.id),
       membershipRemoved: ({ user, group, tx }) => on(tx).removeFromGroup(user.organizationId, user.id, group.id),
+      // `roles`: every role the user holds now (granted by the mapping, or by your admins by hand).
+      accessChanged: ({ user, roles, tx }) => on(tx).setRoles(user.organizationId, user.id, roles),
     },
   });
 }
@@ -56,16 +69,22 @@ export interface Provisioning {
   close(): Promise<void>;
 }
 
-/** The store and the user service `config.database` names, ready to use. */
-export async function openProvisioning(config: Pick<AppConfig, 'database'>): Promise<Provisioning> {
+/** The store and the user service `config.database` names, ready to use, with the role mapping `config.access`. */
+export async function openProvisioning(config: Pick<AppConfig, 'database' | 'access'>): Promise<Provisioning> {
+  const access = accessOptions(config);
   if (config.database?.kind === 'postgres') {
     const { openPostgres } = await import('./postgres');
-    return openPostgres(config.database);
+    return openPostgres(config.database, access);
   }
   if (config.database?.kind === 'mysql') {
     const { openMysql } = await import('./mysql');
-    return openMysql(config.database);
+    return openMysql(config.database, access);
   }
   const users = createUserService();
-  return { description: 'in-memory store', users, engine: createProvisioning(users), close: async () => {} };
+  return {
+    description: 'in-memory store',
+    users,
+    engine: createProvisioning(users, memoryStore(), access),
+    close: async () => {},
+  };
 }

@@ -17,6 +17,7 @@ import {
   type Admin,
   type AdminApi,
   type Authorize,
+  accessView,
   createAdmin,
   createAdminApi,
   createScim,
@@ -69,6 +70,8 @@ async function open(): Promise<Scim> {
     scalekit,
     // The settings page's provisioning-health panel (last webhook, lag, runs, failures).
     health: engine.health,
+    // The page's roles card: each group with the app roles the mapping (ACCESS_RULES) gives it.
+    access: accessView(engine, config),
     portalScript: () =>
       readFileSync(join(process.cwd(), 'node_modules', '@org', 'scim-portal', 'dist', 'index.js'), 'utf8'),
   });

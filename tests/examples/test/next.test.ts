@@ -39,7 +39,9 @@ function newest(path: string): number {
 function build(): void {
   const id = join(dir, '.next', 'BUILD_ID');
   const sources = Math.max(
-    ...['app', 'lib', 'next.config.mjs', 'package.json', 'tsconfig.json'].map((path) => newest(join(dir, path))),
+    ...['app', 'lib', 'instrumentation.ts', 'next.config.mjs', 'package.json', 'tsconfig.json'].map((path) =>
+      newest(join(dir, path)),
+    ),
     ...workspaceDists.map(newest),
   );
   if (existsSync(id) && statSync(id).mtimeMs > sources) return;
@@ -68,12 +70,22 @@ async function start(exampleEnv: ExampleEnv) {
   child.stderr?.on('data', (chunk) => {
     stderr += chunk;
   });
+  // Next prints "Ready" before it runs `instrumentation.ts`, which checks the environment and exits
+  // on a bad variable: the first request waits for it, and fails if the server stopped.
+  const exited = once(child, 'exit');
+  const answered = await fetch(`http://127.0.0.1:${port}/login`).then(
+    async (response) => void (await response.text()),
+    () => 'failed' as const,
+  );
+  if (answered === 'failed') {
+    if (child.exitCode === null && child.signalCode === null) await exited;
+    throw new Error(`next start exited ${child.exitCode}: ${stderr}`);
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     serverErrors: () => stderr,
     close: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
       child.kill();
       await exited;
     },

@@ -10,10 +10,21 @@ import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evalu
 import { type AccessRules, AccessRulesError, type AccessRulesInput, parseAccessRules } from './rules.js';
 import { accessSubject } from './subject.js';
 
+/**
+ * Rule sets `options.access.rules` returned before, by identity, as validated: a function that
+ * answers the same object on every event (a mapping read once at start) costs one validation, not
+ * one per event (500 rules are about 2 ms of zod each time).
+ */
+const validated = new WeakMap<object, AccessRules>();
+
 /** Validates rules the engine did not write itself; invalid ones fail the event (retryable) with a message that names the organization. */
 function rulesOf(organizationId: string, input: unknown, from: string): AccessRules {
+  const known = typeof input === 'object' && input !== null ? validated.get(input) : undefined;
+  if (known) return known;
   try {
-    return parseAccessRules(input);
+    const rules = parseAccessRules(input);
+    if (typeof input === 'object' && input !== null) validated.set(input, rules);
+    return rules;
   } catch (error) {
     if (!(error instanceof AccessRulesError)) throw error;
     throw new EngineError(
@@ -29,7 +40,8 @@ export interface AccessOptions {
    * The rules of an organization, when the app keeps them itself (a JSON file, its own table):
    * called once per event of that organization, synchronously or with a promise; `undefined` means
    * none (no roles are managed there). Without it, the rules written with
-   * `engine.access.putRules` (kept in the store) apply.
+   * `engine.access.putRules` (kept in the store) apply. An object it returned before is not
+   * validated again: return a new object when the rules change, never the old one changed in place.
    */
   rules?: (organizationId: string) => AccessRulesInput | undefined | Promise<AccessRulesInput | undefined>;
   /**

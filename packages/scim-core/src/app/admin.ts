@@ -20,11 +20,14 @@ import {
   type PortalLinkHandler,
   type PortalLinkResponse,
 } from '../index.js';
+import type { AccessView } from './access.js';
 import type { AdminDirectory } from './admin-api.js';
 import { type Authorize, organizationFor } from './authorize.js';
 import type { AppConfig } from './config.js';
+import { escapeHtml } from './html.js';
 import { checkAdminOptions } from './options.js';
 import { isCrossSite, isHttps, type RequestView } from './request.js';
+import { rolesPanel } from './roles-panel.js';
 import type { ScalekitApi } from './scalekit.js';
 import { logServerError, type ServerErrorHook } from './server-errors.js';
 import { createSessions, ORGANIZATION_ID } from './session.js';
@@ -65,8 +68,6 @@ const HTML = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-
 const tokenCount = (tokens: readonly { organizationId: string }[], organizationId: string) =>
   tokens.filter((token) => token.organizationId === organizationId).length;
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
 /**
  * `@org/scim-portal`'s browser build (`dist/index.js`, one self-contained ES module), which the
  * examples serve as a static file. Found through its `package.json`: `require.resolve` of the package
@@ -94,6 +95,12 @@ export interface AdminOptions {
    * the page has no health panel.
    */
   health?: (organizationId: string) => Promise<OrganizationHealth>;
+  /**
+   * The organization's role mapping for the page's roles card (its groups with the app roles each
+   * grants, and the default roles): pass `accessView(engine, config)`. Without it the page has no
+   * roles card.
+   */
+  access?: (organizationId: string) => Promise<AccessView>;
 }
 
 export function createAdmin(options: AdminOptions): Admin {
@@ -124,6 +131,9 @@ export function createAdmin(options: AdminOptions): Admin {
   .banner.warning { background: #fff6e0; border-color: #f0cf7a; }
   .banner.error { background: #fdecec; border-color: #f0a3a3; }
   button, input { font: inherit; padding: 6px 12px; }
+  table { border-collapse: collapse; width: 100%; margin: 12px 0 0; }
+  caption { text-align: left; color: #5b6576; padding-bottom: 4px; }
+  th, td { text-align: left; padding: 4px 8px; border-top: 1px solid #eef0f3; overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
@@ -241,10 +251,11 @@ ${main}
         );
       }
       const { organizationId } = access;
-      const [people, groups, health] = await Promise.all([
+      const [people, groups, health, mapping] = await Promise.all([
         users.listUsers(organizationId),
         users.listGroups(organizationId),
         options.health?.(organizationId),
+        options.access?.(organizationId),
       ]);
       const active = people.filter((user) => user.active).length;
       const scim = config.scim;
@@ -274,6 +285,7 @@ ${main}
   </dl>
 </section>
 ${health ? healthPanel(health) : ''}
+${mapping ? rolesPanel(mapping) : ''}
 <section class="card" aria-label="Admin portal"><div id="portal" data-testid="portal"></div></section>
 </main>
 <script type="module">

@@ -1,4 +1,5 @@
 import { hashScimToken, type ScimTokenEntry } from '../index.js';
+import { type AccessConfig, AccessConfigError, readAccessConfig } from './access.js';
 import { DEFAULT_SESSION_TTL_SECONDS } from './session.js';
 
 /**
@@ -24,6 +25,12 @@ export interface AppConfig {
   sessionSecret: string | undefined;
   /** `SESSION_TTL_SECONDS`: how long a demo session lasts. Default 8 hours. */
   sessionTtlSeconds: number;
+  /**
+   * The role mapping from `ACCESS_RULES` (JSON) or `ACCESS_RULES_FILE` (a JSON file): which app
+   * roles each organization's groups and directory roles grant (see `access.ts`, docs/roles.md).
+   * `undefined` when neither is set: the rules saved in the store apply (none at first).
+   */
+  access: AccessConfig | undefined;
 }
 
 /**
@@ -217,6 +224,16 @@ function readDatabase(env: NodeJS.ProcessEnv): DatabaseConfig | undefined {
   );
 }
 
+/** The role mapping, its problems as `ConfigError`s like every other variable's. */
+function readAccess(env: NodeJS.ProcessEnv): AccessConfig | undefined {
+  try {
+    return readAccessConfig(env);
+  } catch (error) {
+    if (error instanceof AccessConfigError) throw new ConfigError(error.message, { cause: error });
+    throw error;
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const webhookSecret = env.SCALEKIT_WEBHOOK_SECRET;
   if (!webhookSecret) {
@@ -244,5 +261,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     demoLogin: env.DEMO_LOGIN === '1' || env.DEMO_LOGIN === 'true',
     sessionSecret: env.SESSION_SECRET || undefined,
     sessionTtlSeconds,
+    access: readAccess(env),
   };
 }

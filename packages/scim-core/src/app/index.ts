@@ -12,9 +12,23 @@
  *   admin of one organization (`authorize`), refusing cross-site requests.
  * - `createAdmin()`: `/settings` with the embedded admin portal (`@org/scim-portal`, optional), the
  *   portal-link route, and a demo sign-in (`DEMO_LOGIN=1`) standing in for the app's own sessions.
+ * - `accessOptions()`, `accessView()`: the role mapping of `ACCESS_RULES` / `ACCESS_RULES_FILE`
+ *   (`loadConfig().access`) for `createEngine({ access })` and for the settings page's roles card.
  * - `createScim()`: the SCIM server from `SCIM_BEARER_TOKEN` and `SCIM_ORGANIZATION_ID`.
  * - `logServerError` and friends: every 5xx reaches one hook with its cause.
  */
+export {
+  ACCESS_VARIABLES,
+  ACCESS_VIEW_GROUPS,
+  type AccessConfig,
+  type AccessVariable,
+  type AccessView,
+  accessOptions,
+  accessRulesOf,
+  accessView,
+  MAX_ACCESS_ORGANIZATIONS,
+  MAX_ACCESS_RULES_BYTES,
+} from './access.js';
 export {
   type Admin,
   type AdminOptions,
@@ -46,6 +60,7 @@ export {
   type ScimVariable,
 } from './config.js';
 export { isCrossSite, isHttps, type JsonAnswer, mediaType, type RequestView, refuseCrossSite } from './request.js';
+export { groupRules } from './roles-panel.js';
 export { openScalekit, type ScalekitApi, type ScalekitApiClient } from './scalekit.js';
 export { createScim, SCIM_BASE_PATH } from './scim.js';
 export {

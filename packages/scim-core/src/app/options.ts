@@ -63,6 +63,7 @@ const adminOptions = optionsObject(
     portalScript: fn(),
     onServerError: fn(),
     health: fn(),
+    access: fn(),
   },
   '{ config, users, scalekit }',
 );
