@@ -5,15 +5,10 @@
  * request. The engine and the database still open at the first request (`lib/scim.ts`).
  */
 export async function register(): Promise<void> {
-  // Not in the Edge runtime (no routes here use it), and not while `next build` collects pages:
-  // the environment is the running server's, not the build's.
-  if (process.env.NEXT_RUNTIME !== 'nodejs' || process.env.NEXT_PHASE === 'phase-production-build') return;
-  const { ConfigError, loadConfig } = await import('@org/scim-core/app');
-  try {
-    loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`example-next: ${error.message}`);
-    process.exit(1);
+  // Only in the Node.js runtime (the check exits the process; no route here runs on the Edge), and
+  // not while `next build` collects pages: the environment is the running server's, not the build's.
+  if (process.env.NEXT_RUNTIME === 'nodejs' && process.env.NEXT_PHASE !== 'phase-production-build') {
+    const { checkEnvironment } = await import('./lib/check-environment');
+    checkEnvironment();
   }
 }
