@@ -5,10 +5,10 @@
  */
 import { EngineError } from '../engine/errors.js';
 import type { DirectoryUser } from '../model.js';
-import type { ProvisioningStore, StoreOperations, UserAccess } from '../store/types.js';
+import type { ProvisioningStore, StoreOperations, UserAccess, UserAccessWrite } from '../store/types.js';
 import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evaluate.js';
 import { type AccessRules, AccessRulesError, type AccessRulesInput, parseAccessRules } from './rules.js';
-import { accessSubject } from './subject.js';
+import { accessSubject, readGroups } from './subject.js';
 
 /** Validates rules the engine did not write itself; invalid ones fail the event (retryable) with a message that names the organization. */
 function rulesOf(organizationId: string, input: unknown, from: string): AccessRules {
@@ -110,13 +110,14 @@ export class AccessControl {
 /**
  * Evaluates `user` under `rules` (or removes its directory grants: `rules` null, or the user
  * deleted), writes the new state through `tx` when it differs, and answers what the handler is
- * told. Roles the app assigned by hand are kept as they are.
+ * told. Roles the app assigned by hand are kept as they are. With `writes`, the write is added
+ * there instead, for the caller to send a page of them at once (`writeAccess`).
  */
 export async function stepAccess(
   tx: StoreOperations,
   rules: AccessRules | null,
   user: DirectoryUser,
-  options: { deleted?: boolean; previous?: UserAccess | null } = {},
+  options: { deleted?: boolean; previous?: UserAccess | null; writes?: UserAccessWrite[] } = {},
 ): Promise<AccessStep> {
   const { organizationId, id } = user;
   const previous =
@@ -126,9 +127,26 @@ export async function stepAccess(
   const directory =
     rules === null || options.deleted
       ? []
-      : evaluateAccess(rules, await accessSubject(rules, user, (groupId) => tx.getGroup(organizationId, groupId)));
+      : evaluateAccess(rules, await accessSubject(rules, user, (ids) => readGroups(tx, organizationId, ids)));
   const next: UserAccess = { directory, manual: previous?.manual ?? [] };
   if (sameAccess(previous, next)) return undefined;
-  await tx.putUserAccess(organizationId, id, next.directory.length + next.manual.length === 0 ? undefined : next);
+  const access = next.directory.length + next.manual.length === 0 ? undefined : next;
+  if (options.writes) options.writes.push({ userId: id, access });
+  else await tx.putUserAccess(organizationId, id, access);
   return diffAccess(previous, next);
+}
+
+/**
+ * Sends what `stepAccess` collected (each user once): `putUserAccessBatch` when the store has it,
+ * otherwise `putUserAccess` per user. Empties `writes`.
+ */
+export async function writeAccess(
+  tx: StoreOperations,
+  organizationId: string,
+  writes: UserAccessWrite[],
+): Promise<void> {
+  const batch = writes.splice(0);
+  if (batch.length === 0) return;
+  if (tx.putUserAccessBatch) await tx.putUserAccessBatch(organizationId, batch);
+  else for (const { userId, access } of batch) await tx.putUserAccess(organizationId, userId, access);
 }

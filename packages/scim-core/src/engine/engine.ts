@@ -5,7 +5,13 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type EngineAccess, engineAccess } from '../access/api.js';
-import { AccessControl, type AccessOptions, type AccessStep, stepAccess } from '../access/engine-access.js';
+import {
+  AccessControl,
+  type AccessOptions,
+  type AccessStep,
+  stepAccess,
+  writeAccess,
+} from '../access/engine-access.js';
 import { type AccessRules, matchesGroupAttributes } from '../access/rules.js';
 import type {
   Directory,
@@ -56,6 +62,7 @@ import type {
   ResourceVersion,
   StoreOperations,
   TransactionOptions,
+  UserAccessWrite,
 } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
@@ -783,10 +790,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const page = ids.slice(start, start + MEMBERS_PER_READ);
       const users = await d.tx.getUsers(organizationId, page);
       const held = await d.tx.getUserAccess(organizationId, page);
+      const writes: UserAccessWrite[] = [];
       for (const [i, user] of users.entries()) {
         if (!user) continue;
-        await d.access(await stepAccess(d.tx, rules, user, { previous: held[i] ?? null }), user);
+        await d.access(await stepAccess(d.tx, rules, user, { previous: held[i] ?? null, writes }), user);
       }
+      await writeAccess(d.tx, organizationId, writes);
     }
   }
 
@@ -815,15 +824,20 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           // A store that answers without I/O (memory) would otherwise hold the event loop for the
           // whole group: 100,000 members is seconds.
           if (start > 0) await nextTurn();
-          const members = await tx.getUsers(organizationId, current.slice(start, start + MEMBERS_PER_READ));
-          for (const member of members) {
+          const ids = current.slice(start, start + MEMBERS_PER_READ);
+          const members = await tx.getUsers(organizationId, ids);
+          // The page's roles read and written at once, not once per member.
+          const held = rules ? await tx.getUserAccess(organizationId, ids) : [];
+          const writes: UserAccessWrite[] = [];
+          for (const [i, member] of members.entries()) {
             if (!member) continue;
             const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
             const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
             await d.call('membershipRemoved', { organizationId, user, group });
-            if (rules) await d.reevaluate(rules, user);
+            if (rules) await d.access(await stepAccess(tx, rules, user, { previous: held[i] ?? null, writes }), user);
             await tx.putUser(user);
           }
+          await writeAccess(tx, organizationId, writes);
         }
         await d.call('groupDeleted', { group: previous ?? event.group, previous });
         await tx.deleteGroup(organizationId, id);
