@@ -3,7 +3,7 @@
  * (the app's own role table written through `transactionClient(tx)`) or rolls back with it; a
  * rename matched by name re-evaluates a group of more members than a transaction locks one by one
  * (the organization locked whole); a group deleted; the SCIM server over real HTTP; a re-evaluation
- * after a rule change, planned then applied.
+ * after a rule change, planned then applied; what a deleted user leaves (its manual roles, none after a hard delete).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -100,6 +100,26 @@ describe('access on PostgreSQL', () => {
     expect(await engine.access?.getUserRoles(org, 'u1')).toMatchObject({ roles: ['member'] });
     expect(await engine.process(change)).toMatchObject({ status: 'applied' });
     expect(await appRoles(org)).toEqual({ u1: ['admin', 'member'] });
+  });
+
+  it("keeps a deleted user's manual roles by default, and leaves no access row after a hard delete", async () => {
+    for (const hardDelete of [false, true]) {
+      const org = `org_deleted_${hardDelete}`;
+      const engine = createEngine({ store, hardDelete, handlers: { accessChanged } });
+      await engine.access?.putRules(org, { defaultRoles: ['member'] }, 0);
+      await engine.process(event(org, { type: 'user.upserted', user: person(org, 'u1') }));
+      await engine.process(event(org, { type: 'user.upserted', user: person(org, 'u2') }));
+      await engine.access?.setManualRoles(org, 'u1', ['support']);
+      await engine.process(event(org, { type: 'user.deleted', user: { id: 'u1', organizationId: org } }));
+      await engine.process(event(org, { type: 'user.deleted', user: { id: 'u2', organizationId: org } }));
+      const { rows } = await store.pool.query<{ user_id: string; manual: string[] }>(
+        `select user_id, manual from ${store.schema}.user_access where organization_id = $1 order by user_id`,
+        [org],
+      );
+      expect(rows).toEqual(hardDelete ? [] : [{ user_id: 'u1', manual: ['support'] }]);
+      // accessChanged told the app what the directory took: the manual role is the app's own.
+      expect(await appRoles(org)).toEqual({ u1: ['support'], u2: [] });
+    }
   });
 
   it(`re-evaluates every member of a group renamed into a name rule, beyond ${MAX_RESOURCE_LOCKS} members (the organization locked whole)`, async () => {

@@ -731,8 +731,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       for (const group of previous?.groups ?? []) {
         await d.call('membershipRemoved', { organizationId, user, group });
       }
-      // A deleted user keeps no directory grant, whatever `onDeactivate` says; manual roles stay.
+      // A deleted user keeps no directory grant, whatever `onDeactivate` says. Its manual roles stay
+      // with the deactivated user the app keeps; a hard delete forgets them with the user.
       await d.reevaluate(rules, user, true);
+      if (hardDelete && access) await tx.putUserAccess(organizationId, id, undefined);
       if (hardDelete) await d.call('userDeleted', { user, previous });
       else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
       await tx.deleteUser(organizationId, id);
