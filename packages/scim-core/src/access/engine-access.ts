@@ -4,10 +4,16 @@
  * transaction: evaluate the user, compare with what the store holds, write, report.
  */
 import { EngineError } from '../engine/errors.js';
-import type { DirectoryUser } from '../model.js';
+import type { DirectoryGroup, DirectoryUser } from '../model.js';
 import type { ProvisioningStore, StoreOperations, UserAccess, UserAccessWrite } from '../store/types.js';
 import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evaluate.js';
-import { type AccessRules, AccessRulesError, type AccessRulesInput, parseAccessRules } from './rules.js';
+import {
+  type AccessRules,
+  AccessRulesError,
+  type AccessRulesInput,
+  matchesGroupAttributes,
+  parseAccessRules,
+} from './rules.js';
 import { accessSubject, readGroups } from './subject.js';
 
 /** Validates rules the engine did not write itself; invalid ones fail the event (retryable) with a message that names the organization. */
@@ -117,7 +123,7 @@ export async function stepAccess(
   tx: StoreOperations,
   rules: AccessRules | null,
   user: DirectoryUser,
-  options: { deleted?: boolean; previous?: UserAccess | null; writes?: UserAccessWrite[] } = {},
+  options: { deleted?: boolean; previous?: UserAccess | null; writes?: UserAccessWrite[]; groups?: GroupReader } = {},
 ): Promise<AccessStep> {
   const { organizationId, id } = user;
   const previous =
@@ -127,13 +133,42 @@ export async function stepAccess(
   const directory =
     rules === null || options.deleted
       ? []
-      : evaluateAccess(rules, await accessSubject(rules, user, (ids) => readGroups(tx, organizationId, ids)));
+      : evaluateAccess(
+          rules,
+          await accessSubject(rules, user, options.groups ?? ((ids) => readGroups(tx, organizationId, ids))),
+        );
   const next: UserAccess = { directory, manual: previous?.manual ?? [] };
   if (sameAccess(previous, next)) return undefined;
   const access = next.directory.length + next.manual.length === 0 ? undefined : next;
   if (options.writes) options.writes.push({ userId: id, access });
   else await tx.putUserAccess(organizationId, id, access);
   return diffAccess(previous, next);
+}
+
+/** Group rows by id, in the order asked. */
+export type GroupReader = (ids: readonly string[]) => Promise<readonly (DirectoryGroup | undefined)[]>;
+
+/** Distinct groups a page of users has read at once; beyond it, each user reads its own. */
+export const PAGE_GROUPS_LIMIT = 10_000;
+
+/**
+ * For a page of users about to be evaluated one by one: the groups of all of them in one read
+ * (chunked), when the rules look at group rows at all and the page's groups are not too many.
+ */
+export async function pageGroupReader(
+  tx: StoreOperations,
+  rules: AccessRules | null,
+  organizationId: string,
+  users: readonly (DirectoryUser | undefined)[],
+): Promise<GroupReader | undefined> {
+  if (rules === null || !matchesGroupAttributes(rules)) return undefined;
+  const ids = new Set<string>();
+  for (const user of users) for (const group of user?.groups ?? []) ids.add(group.id);
+  if (ids.size > PAGE_GROUPS_LIMIT) return undefined;
+  const list = [...ids];
+  const rows = await readGroups(tx, organizationId, list);
+  const byId = new Map(list.map((id, i) => [id, rows[i]]));
+  return async (wanted) => wanted.map((id) => byId.get(id));
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   AccessControl,
   type AccessOptions,
   type AccessStep,
+  pageGroupReader,
   stepAccess,
   writeAccess,
 } from '../access/engine-access.js';
@@ -792,10 +793,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const page = ids.slice(start, start + MEMBERS_PER_READ);
       const users = await d.tx.getUsers(organizationId, page);
       const held = await d.tx.getUserAccess(organizationId, page);
+      const groups = await pageGroupReader(d.tx, rules, organizationId, users);
       const writes: UserAccessWrite[] = [];
       for (const [i, user] of users.entries()) {
         if (!user) continue;
-        await d.access(await stepAccess(d.tx, rules, user, { previous: held[i] ?? null, writes }), user);
+        const step = await stepAccess(d.tx, rules, user, {
+          previous: held[i] ?? null,
+          writes,
+          ...(groups && { groups }),
+        });
+        await d.access(step, user);
       }
       await writeAccess(d.tx, organizationId, writes);
     }
@@ -830,13 +837,21 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           const members = await tx.getUsers(organizationId, ids);
           // The page's roles read and written at once, not once per member.
           const held = rules ? await tx.getUserAccess(organizationId, ids) : [];
+          const groups = await pageGroupReader(tx, rules, organizationId, members);
           const writes: UserAccessWrite[] = [];
           for (const [i, member] of members.entries()) {
             if (!member) continue;
             const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
             const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
             await d.call('membershipRemoved', { organizationId, user, group });
-            if (rules) await d.access(await stepAccess(tx, rules, user, { previous: held[i] ?? null, writes }), user);
+            if (rules) {
+              const step = await stepAccess(tx, rules, user, {
+                previous: held[i] ?? null,
+                writes,
+                ...(groups && { groups }),
+              });
+              await d.access(step, user);
+            }
             await tx.putUser(user);
           }
           await writeAccess(tx, organizationId, writes);
