@@ -7,17 +7,12 @@
  * store offering neither optional method (what a store of your own without them gets: the
  * one-at-a-time fallback), in the same run.
  */
-import {
-  createEngine,
-  type DirectoryEvent,
-  type DirectoryUser,
-  formatNanos,
-  type ProvisioningStore,
-  type StoreOperations,
-} from '@org/scim-core';
+import { randomUUID } from 'node:crypto';
+import { createEngine, type ProvisioningStore, type StoreOperations } from '@org/scim-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
+import { accessEvent, person } from './access-events.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 
 let pool: pg.Pool;
@@ -65,32 +60,13 @@ function withoutBatches(inner: ProvisioningStore): ProvisioningStore {
   return hide(inner);
 }
 
-let sequence = 0;
-const T0 = 1_760_000_000_000_000_000n;
-function event(organizationId: string, change: Record<string, unknown>): DirectoryEvent {
-  sequence += 1;
-  return {
-    id: `evt_trips_${sequence}`,
-    organizationId,
-    occurredAt: formatNanos(T0 + BigInt(sequence) * 1_000_000n),
-    source: 'scalekit',
-    sourceType: 'test',
-    ...change,
-  } as DirectoryEvent;
-}
-const person = (organizationId: string, id: string, groups: string[]): DirectoryUser => ({
-  id,
-  organizationId,
-  active: true,
-  groups: groups.map((g) => ({ id: g })),
-  roles: [],
-  attributes: {},
-  customAttributes: {},
-});
+const event = (organizationId: string, change: Record<string, unknown>) => accessEvent('trips', organizationId, change);
+const member = (organizationId: string, id: string, groups: string[]) =>
+  person(organizationId, id, { groups: groups.map((g) => ({ id: g })) });
 
 /** An organization with `groups` groups (one named Admins) and the rules of a name-matching app. */
 async function organization(label: string, target: ProvisioningStore, groups: number) {
-  const org = `org_${label}_${sequence}`;
+  const org = `org_${label}_${randomUUID().slice(0, 8)}`;
   const ids = Array.from({ length: groups }, (_, i) => `dirgroup_${String(i).padStart(5, '0')}`);
   for (let start = 0; start < ids.length; start += 50) {
     await Promise.all(
@@ -123,7 +99,7 @@ describe('app roles in round trips on PostgreSQL', () => {
     ] as const) {
       const { org, ids, engine, roles } = await organization(label, target, 2_500);
       reset();
-      await engine.process(event(org, { type: 'user.upserted', user: person(org, 'diruser_1', ids) }));
+      await engine.process(event(org, { type: 'user.upserted', user: member(org, 'diruser_1', ids) }));
       runs.push({ label, ...counted });
       expect(roles.get('diruser_1')).toEqual(['admin', 'member']);
     }
@@ -145,7 +121,7 @@ describe('app roles in round trips on PostgreSQL', () => {
       for (const [i, id] of members.entries()) {
         // Each member is in the renamed group and in one of 50 teams, whose rows the rules read too.
         const groups = ['dirgroup_00001', ids[2 + (i % 50)] as string];
-        await engine.process(event(org, { type: 'user.upserted', user: person(org, id, groups) }));
+        await engine.process(event(org, { type: 'user.upserted', user: member(org, id, groups) }));
       }
       reset();
       await engine.process(

@@ -11,9 +11,6 @@ import {
   type AccessChanged,
   createEngine,
   createScimServer,
-  type DirectoryEvent,
-  type DirectoryUser,
-  formatNanos,
   generateScimToken,
   handleScimNodeRequest,
   PATCH_OP_SCHEMA,
@@ -21,9 +18,9 @@ import {
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_RESOURCE_LOCKS, type PostgresStore, postgresStore, transactionClient } from '../src/index.js';
+import { accessEvent, person } from './access-events.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 
-const T0 = 1_750_000_000_000_000_000n;
 let store: PostgresStore;
 let fail = false;
 /** Every accessChanged call that committed, read back from the app's own table. */
@@ -58,28 +55,8 @@ afterAll(async () => {
   await store.close();
 });
 
-let sequence = 0;
-function event(organizationId: string, change: Record<string, unknown>): DirectoryEvent {
-  sequence += 1;
-  return {
-    id: `evt_access_${sequence}`,
-    organizationId,
-    occurredAt: formatNanos(T0 + BigInt(sequence) * 1_000_000n),
-    source: 'scalekit',
-    sourceType: 'test',
-    ...change,
-  } as DirectoryEvent;
-}
-const person = (organizationId: string, id: string, extra: Partial<DirectoryUser> = {}): DirectoryUser => ({
-  id,
-  organizationId,
-  active: true,
-  groups: [],
-  roles: [],
-  attributes: {},
-  customAttributes: {},
-  ...extra,
-});
+const event = (organizationId: string, change: Record<string, unknown>) =>
+  accessEvent('access', organizationId, change);
 
 describe('access on PostgreSQL', () => {
   it("commits the app's role write with the event, and rolls both back when the handler fails", async () => {
