@@ -141,4 +141,36 @@ describe('app roles in round trips on PostgreSQL', () => {
     expect(fallback.roundTrips, JSON.stringify(runs)).toBeGreaterThanOrEqual(50);
     expect(batched.roundTrips, JSON.stringify(runs)).toBeLessThan(20);
   });
+
+  it('adds 600 members to a group (a SCIM PATCH) with one read of their roles and groups and one statement of roles, where the fallback sends 600', async () => {
+    const runs = [];
+    for (const [label, target] of [
+      ['batched', store],
+      ['fallback', withoutBatches(store)],
+    ] as const) {
+      const { org, ids, engine, roles } = await organization(`${label}_patch`, target, 52);
+      const members = Array.from({ length: 600 }, (_, i) => `diruser_${String(i).padStart(4, '0')}`);
+      for (const [i, id] of members.entries()) {
+        await engine.process(
+          event(org, { type: 'user.upserted', user: member(org, id, [ids[2 + (i % 50)] as string]) }),
+        );
+      }
+      reset();
+      await engine.process(
+        event(org, {
+          type: 'group.members_changed',
+          group: { id: 'dirgroup_00000', organizationId: org },
+          added: members,
+          removed: [],
+        }),
+      );
+      runs.push({ label, ...counted });
+      expect(members.every((id) => roles.get(id)?.join() === 'admin,member')).toBe(true);
+    }
+    const [batched, fallback] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    expect(fallback.statements, JSON.stringify(runs)).toBeGreaterThanOrEqual(600);
+    expect(batched.statements, JSON.stringify(runs)).toBeLessThan(50);
+    expect(fallback.roundTrips, JSON.stringify(runs)).toBeGreaterThanOrEqual(50);
+    expect(batched.roundTrips, JSON.stringify(runs)).toBeLessThan(20);
+  });
 });

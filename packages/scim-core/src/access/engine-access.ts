@@ -153,7 +153,8 @@ export const PAGE_GROUPS_LIMIT = 10_000;
 
 /**
  * For a page of users about to be evaluated one by one: the groups of all of them in one read
- * (chunked), when the rules look at group rows at all and the page's groups are not too many.
+ * (chunked), when the rules look at group rows at all and the page's groups are not too many. A
+ * group asked for later (one a user just joined) is read then, and kept for the rest of the page.
  */
 export async function pageGroupReader(
   tx: StoreOperations,
@@ -165,10 +166,39 @@ export async function pageGroupReader(
   const ids = new Set<string>();
   for (const user of users) for (const group of user?.groups ?? []) ids.add(group.id);
   if (ids.size > PAGE_GROUPS_LIMIT) return undefined;
-  const list = [...ids];
-  const rows = await readGroups(tx, organizationId, list);
-  const byId = new Map(list.map((id, i) => [id, rows[i]]));
-  return async (wanted) => wanted.map((id) => byId.get(id));
+  const byId = new Map<string, DirectoryGroup | undefined>();
+  const read = async (list: readonly string[]) => {
+    const rows = await readGroups(tx, organizationId, list);
+    for (const [i, id] of list.entries()) byId.set(id, rows[i]);
+  };
+  await read([...ids]);
+  return async (wanted) => {
+    const missing = [...new Set(wanted.filter((id) => !byId.has(id)))];
+    if (missing.length > 0) await read(missing);
+    return wanted.map((id) => byId.get(id));
+  };
+}
+
+/**
+ * The access steps of a page of users (each named once; locked by the caller): their stored roles
+ * read at once, their groups read at once, and their writes sent at once by `flush`.
+ */
+export async function accessPage(
+  tx: StoreOperations,
+  rules: AccessRules | null,
+  organizationId: string,
+  users: readonly (DirectoryUser | undefined)[],
+): Promise<{ step: (user: DirectoryUser) => Promise<AccessStep>; flush: () => Promise<void> }> {
+  const ids = users.flatMap((user) => (user ? [user.id] : []));
+  const rows = await tx.getUserAccess(organizationId, ids);
+  const held = new Map(ids.map((id, i) => [id, rows[i]]));
+  const groups = await pageGroupReader(tx, rules, organizationId, users);
+  const writes: UserAccessWrite[] = [];
+  return {
+    step: (user) =>
+      stepAccess(tx, rules, user, { previous: held.get(user.id) ?? null, writes, ...(groups && { groups }) }),
+    flush: () => writeAccess(tx, organizationId, writes),
+  };
 }
 
 /**
