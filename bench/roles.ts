@@ -12,6 +12,8 @@
  * default role, so every user changes. On memory and on PostgreSQL (TEST_DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/test, a schema of its own, dropped at the end).
  * `--quick`: 10,000 users in 200 groups, memory and PostgreSQL. Writes results/roles[.quick].json.
+ * BENCH_ROLES_MATCH=groupName: the same rules by group name (the engine then reads the users'
+ * group rows), written to results/roles.by-name[.quick].json.
  *
  * Exit code 1 when a check fails: the apply does not change every user, or accessChanged is not
  * called exactly once per changed user.
@@ -38,6 +40,7 @@ const GROUPS = envNumber('BENCH_ROLES_GROUPS', quick ? 200 : 2_000);
 const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORG = 'org_roles_bench';
 const PAGE = 500;
+const BY_NAME = process.env.BENCH_ROLES_MATCH === 'groupName';
 
 const groupId = (i: number) => `dirgroup_${String(i % GROUPS).padStart(5, '0')}`;
 const userAt = (i: number): DirectoryUser => ({
@@ -55,8 +58,8 @@ const userAt = (i: number): DirectoryUser => ({
 function rules(from: number, count: number, extra: Partial<AccessRulesInput> = {}): AccessRulesInput {
   return {
     rules: Array.from({ length: count }, (_, i) => ({
-      match: 'groupId' as const,
-      value: groupId(from + i * 5),
+      match: BY_NAME ? ('groupName' as const) : ('groupId' as const),
+      value: BY_NAME ? `group ${(from + i * 5) % GROUPS}` : groupId(from + i * 5),
       grant: [`role_${(from + i * 5) % 17}`],
     })),
     ...extra,
@@ -153,7 +156,9 @@ async function main() {
     await pool.query(`drop schema if exists ${schema} cascade`).catch(() => {});
     await store.close();
   }
-  console.log(`roles: ${fmt(USERS)} users in ${fmt(GROUPS)} groups, every user's roles changed`);
+  console.log(
+    `roles: ${fmt(USERS)} users in ${fmt(GROUPS)} groups, rules by group ${BY_NAME ? 'name' : 'id'}, every user's roles changed`,
+  );
   console.log(
     table(
       ['store', 'list ms', 'dry run ms', 'apply ms', 'dry run / list', 'apply / list', 'changed'],
@@ -168,7 +173,14 @@ async function main() {
       ]),
     ),
   );
-  const file = writeResults('roles', { users: USERS, groups: GROUPS, machine: machine(pinning), results, problems });
+  const file = writeResults(BY_NAME ? 'roles.by-name' : 'roles', {
+    users: USERS,
+    groups: GROUPS,
+    match: BY_NAME ? 'groupName' : 'groupId',
+    machine: machine(pinning),
+    results,
+    problems,
+  });
   console.log(`wrote ${file}`);
   for (const problem of problems) console.error(problem);
   if (problems.length > 0) process.exitCode = 1;

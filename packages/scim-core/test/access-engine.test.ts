@@ -262,6 +262,34 @@ describe('access over Scalekit webhooks (real HTTP, memory store)', () => {
     expect(await h.engine.access?.getUserRoles(ORG_SK, 'diruser_1')).toEqual({ roles: [], managed: [], manual: [] });
   });
 
+  it("keeps a deleted user's manual roles with the deactivated user, and forgets them with a hard delete", async () => {
+    for (const hardDelete of [false, true]) {
+      const store = memoryStore();
+      const h = await start({ access: {}, store });
+      await h.engine.access?.putRules(ORG_SK, rules, 0);
+      const engine = hardDelete ? createEngine({ store, hardDelete, access: {} }) : h.engine;
+      await h.webhook('user_created', skUser('diruser_1', { groups: [{ id: 'dirgroup_eng' }] }));
+      await h.engine.access?.setManualRoles(ORG_SK, 'diruser_1', ['support']);
+      // The deletion goes through an engine that hard-deletes, over the same store.
+      const receiver = createScalekitWebhookReceiver({ engine, secret });
+      const id = 'evt_delete_1';
+      const body = JSON.stringify({
+        spec_version: '1',
+        id,
+        type: 'organization.directory.user_deleted',
+        occurred_at: new Date(Date.UTC(2025, 0, 2)).toISOString(),
+        environment_id: 'env_1',
+        organization_id: ORG_SK,
+        object: 'DirectoryUser',
+        data: { organization_id: ORG_SK, id: 'diruser_1', email: 'diruser_1@example.com' },
+      });
+      expect((await receiver.receive({ headers: signWebhook({ secret, id, payload: body }), body })).status).toBe(200);
+      expect(await store.getUserAccess(ORG_SK, ['diruser_1'])).toEqual([
+        hardDelete ? undefined : { directory: [], manual: ['support'] },
+      ]);
+    }
+  });
+
   it('revokes on deactivation by default, and keeps the roles when the rules say so', async () => {
     const h = await withRules();
     await h.webhook('user_created', skUser('diruser_1', { groups: [{ id: 'dirgroup_eng' }] }));

@@ -52,6 +52,7 @@ import {
   type StoreOperations,
   type TransactionOptions,
   type UserAccess,
+  type UserAccessWrite,
   type UserLookup,
   userNameKey,
 } from '@org/scim-core';
@@ -343,6 +344,20 @@ function statements(s: string) {
       insert into ${s}.user_access (organization_id, user_id, directory, manual) values ($1, $2, $3::jsonb, $4::jsonb)
       on conflict (organization_id, user_id) do update set directory = excluded.directory, manual = excluded.manual`,
     deleteUserAccess: `delete from ${s}.user_access where organization_id = $1 and user_id = $2`,
+    // Each user named once: the deleted and the written are apart, so one statement does both.
+    putUserAccessBatch: `
+      with gone as (
+        delete from ${s}.user_access a using unnest($2::text[]) as d(user_id)
+        where a.organization_id = $1 and a.user_id = d.user_id
+      )
+      insert into ${s}.user_access (organization_id, user_id, directory, manual)
+      select $1, user_id, directory::jsonb, manual::jsonb
+      from unnest($3::text[], $4::text[], $5::text[]) as r(user_id, directory, manual)
+      on conflict (organization_id, user_id) do update set directory = excluded.directory, manual = excluded.manual`,
+    getGroups: `
+      select g.body from unnest($2::text[]) with ordinality as r(id, i)
+      left join lateral (select body from ${s}.groups where organization_id = $1 and id = r.id limit 1) g on true
+      order by r.i`,
     accessRules: `select revision, rules from ${s}.access_rules where organization_id = $1`,
     // Compare-and-set by revision, each one statement: the first write inserts (a racing first
     // write finds the key taken and inserts nothing), later ones update the row only while it
@@ -439,6 +454,7 @@ function preparedStatements(sql: Sql) {
     complete: preparedStatement(sql.complete),
     putUserAccess: preparedStatement(sql.putUserAccess),
     deleteUserAccess: preparedStatement(sql.deleteUserAccess),
+    putUserAccessBatch: preparedStatement(sql.putUserAccessBatch),
   };
   return {
     use,
@@ -759,6 +775,42 @@ class Operations implements StoreOperations {
   async putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void> {
     await this.db.query(...accessWrite(this.sql, organizationId, userId, access));
   }
+
+  async putUserAccessBatch(organizationId: string, entries: readonly UserAccessWrite[]): Promise<void> {
+    for (const values of accessBatches(organizationId, entries))
+      await this.db.query(this.sql.putUserAccessBatch, values);
+  }
+
+  async getGroups(organizationId: string, ids: readonly string[]): Promise<(DirectoryGroup | undefined)[]> {
+    const groups: (DirectoryGroup | undefined)[] = [];
+    for (let start = 0; start < ids.length; start += FLUSH_ROWS) {
+      const { rows } = await this.db.query<{ body: DirectoryGroup | null }>(this.sql.getGroups, [
+        organizationId,
+        ids.slice(start, start + FLUSH_ROWS),
+      ]);
+      for (const row of rows) groups.push(row.body ?? undefined);
+    }
+    return groups;
+  }
+}
+
+/** `putUserAccessBatch`'s parameters, `FLUSH_ROWS` users a statement: the removed, then the written as three columns. */
+function accessBatches(organizationId: string, entries: readonly UserAccessWrite[]): unknown[][] {
+  const batches: unknown[][] = [];
+  for (let start = 0; start < entries.length; start += FLUSH_ROWS) {
+    const removed: string[] = [];
+    const written: string[][] = [[], [], []];
+    for (const { userId, access } of entries.slice(start, start + FLUSH_ROWS)) {
+      if (access === undefined) removed.push(userId);
+      else {
+        written[0]?.push(userId);
+        written[1]?.push(JSON.stringify(access.directory));
+        written[2]?.push(JSON.stringify(access.manual));
+      }
+    }
+    batches.push([organizationId, removed, ...written]);
+  }
+  return batches;
 }
 
 /** The statement and parameters that store (or, for `undefined`, remove) a user's access. */
@@ -820,8 +872,8 @@ const PLAN_RESTORE = "select set_config('plan_cache_mode', current_setting('scim
 
 /** One queued write, sent in order before the next uncached read or at commit. */
 type QueuedWrite =
-  /** A prepared statement and its parameters. */
-  | { statement: PreparedStatement; values: unknown[] }
+  /** A prepared statement and its parameters; `rows`, how many rows it writes when more than one. */
+  | { statement: PreparedStatement; values: unknown[]; rows?: number }
   /**
    * Users put one after another whose stored rows the transaction did not load, by
    * `organizationId\0id`: sent as `putUsers` statements of `FLUSH_ROWS`, which compare memberships
@@ -934,7 +986,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     const statements: { text: string; rows: number }[] = [];
     for (const write of this.#queue.splice(0)) {
       if ('statement' in write) {
-        statements.push({ text: executeText(this.client, write.statement, write.values), rows: 1 });
+        statements.push({ text: executeText(this.client, write.statement, write.values), rows: write.rows ?? 1 });
         continue;
       }
       if ('known' in write) {
@@ -1185,6 +1237,19 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       statement: access === undefined ? this.prepared.deleteUserAccess : this.prepared.putUserAccess,
       values,
     });
+  }
+  /** Queued with the transaction's other writes, one statement per `FLUSH_ROWS` users. */
+  override async putUserAccessBatch(organizationId: string, entries: readonly UserAccessWrite[]) {
+    for (const [i, values] of accessBatches(organizationId, entries).entries()) {
+      const rows = Math.min(FLUSH_ROWS, entries.length - i * FLUSH_ROWS);
+      this.#queue.push({ statement: this.prepared.putUserAccessBatch, values, rows });
+    }
+  }
+  override async getGroups(organizationId: string, ids: readonly string[]) {
+    const keys = ids.map((id) => `${organizationId}\u0000${id}`);
+    if (keys.every((key) => this.#groups.has(key))) return keys.map((key) => copy(this.#groups.get(key)));
+    await this.flush();
+    return super.getGroups(organizationId, ids);
   }
   override async getUsers(organizationId: string, ids: readonly string[]) {
     const keys = ids.map((id) => `${organizationId}\u0000${id}`);

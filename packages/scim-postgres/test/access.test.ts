@@ -3,7 +3,7 @@
  * (the app's own role table written through `transactionClient(tx)`) or rolls back with it; a
  * rename matched by name re-evaluates a group of more members than a transaction locks one by one
  * (the organization locked whole); a group deleted; the SCIM server over real HTTP; a re-evaluation
- * after a rule change, planned then applied.
+ * after a rule change, planned then applied; what a deleted user leaves (its manual roles, none after a hard delete).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,9 +11,6 @@ import {
   type AccessChanged,
   createEngine,
   createScimServer,
-  type DirectoryEvent,
-  type DirectoryUser,
-  formatNanos,
   generateScimToken,
   handleScimNodeRequest,
   PATCH_OP_SCHEMA,
@@ -21,9 +18,9 @@ import {
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_RESOURCE_LOCKS, type PostgresStore, postgresStore, transactionClient } from '../src/index.js';
+import { accessEvent, person } from './access-events.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 
-const T0 = 1_750_000_000_000_000_000n;
 let store: PostgresStore;
 let fail = false;
 /** Every accessChanged call that committed, read back from the app's own table. */
@@ -58,28 +55,8 @@ afterAll(async () => {
   await store.close();
 });
 
-let sequence = 0;
-function event(organizationId: string, change: Record<string, unknown>): DirectoryEvent {
-  sequence += 1;
-  return {
-    id: `evt_access_${sequence}`,
-    organizationId,
-    occurredAt: formatNanos(T0 + BigInt(sequence) * 1_000_000n),
-    source: 'scalekit',
-    sourceType: 'test',
-    ...change,
-  } as DirectoryEvent;
-}
-const person = (organizationId: string, id: string, extra: Partial<DirectoryUser> = {}): DirectoryUser => ({
-  id,
-  organizationId,
-  active: true,
-  groups: [],
-  roles: [],
-  attributes: {},
-  customAttributes: {},
-  ...extra,
-});
+const event = (organizationId: string, change: Record<string, unknown>) =>
+  accessEvent('access', organizationId, change);
 
 describe('access on PostgreSQL', () => {
   it("commits the app's role write with the event, and rolls both back when the handler fails", async () => {
@@ -100,6 +77,26 @@ describe('access on PostgreSQL', () => {
     expect(await engine.access?.getUserRoles(org, 'u1')).toMatchObject({ roles: ['member'] });
     expect(await engine.process(change)).toMatchObject({ status: 'applied' });
     expect(await appRoles(org)).toEqual({ u1: ['admin', 'member'] });
+  });
+
+  it("keeps a deleted user's manual roles by default, and leaves no access row after a hard delete", async () => {
+    for (const hardDelete of [false, true]) {
+      const org = `org_deleted_${hardDelete}`;
+      const engine = createEngine({ store, hardDelete, handlers: { accessChanged } });
+      await engine.access?.putRules(org, { defaultRoles: ['member'] }, 0);
+      await engine.process(event(org, { type: 'user.upserted', user: person(org, 'u1') }));
+      await engine.process(event(org, { type: 'user.upserted', user: person(org, 'u2') }));
+      await engine.access?.setManualRoles(org, 'u1', ['support']);
+      await engine.process(event(org, { type: 'user.deleted', user: { id: 'u1', organizationId: org } }));
+      await engine.process(event(org, { type: 'user.deleted', user: { id: 'u2', organizationId: org } }));
+      const { rows } = await store.pool.query<{ user_id: string; manual: string[] }>(
+        `select user_id, manual from ${store.schema}.user_access where organization_id = $1 order by user_id`,
+        [org],
+      );
+      expect(rows).toEqual(hardDelete ? [] : [{ user_id: 'u1', manual: ['support'] }]);
+      // accessChanged told the app what the directory took: the manual role is the app's own.
+      expect(await appRoles(org)).toEqual({ u1: ['support'], u2: [] });
+    }
   });
 
   it(`re-evaluates every member of a group renamed into a name rule, beyond ${MAX_RESOURCE_LOCKS} members (the organization locked whole)`, async () => {

@@ -40,6 +40,7 @@ import type {
   StoreOperations,
   TransactionOptions,
   UserAccess,
+  UserAccessWrite,
   UserLookup,
 } from '@org/scim-core';
 import {
@@ -269,6 +270,22 @@ function statements(d: SqlDialect) {
       ),
     ),
     deleteUserAccess: p(`delete from ${t('user_access')} where organization_id = ? and user_id = ?`),
+    putUserAccessRows: (count: number) =>
+      sized('putUserAccessRows', count, (n) =>
+        d.upsert(
+          'user_access',
+          ['organization_id', 'user_id', 'directory', 'manual'],
+          ['organization_id', 'user_id'],
+          ['directory', 'manual'],
+          n,
+        ),
+      ),
+    deleteUserAccessRows: (count: number) =>
+      sized(
+        'deleteUserAccessRows',
+        count,
+        (n) => `delete from ${t('user_access')} where organization_id = ? and user_id in (${marks(n)})`,
+      ),
     accessRules: p(
       `select ${d.bigintColumn('revision')} as revision, rules from ${t('access_rules')} where organization_id = ?`,
     ),
@@ -660,6 +677,26 @@ class SqlOperations implements StoreOperations {
     return ids.map((id) => found.get(id));
   }
 
+  async getGroups(organizationId: string, ids: readonly string[]): Promise<(DirectoryGroup | undefined)[]> {
+    const found = await this.byIds('groups', 'body', organizationId, ids);
+    return ids.map((id) => (found.has(id) ? json<DirectoryGroup>(found.get(id)) : undefined));
+  }
+
+  /** `BATCH` users a statement: one multi-row upsert for those written, one `IN` delete for those removed. */
+  async putUserAccessBatch(organizationId: string, entries: readonly UserAccessWrite[]): Promise<void> {
+    checkKeys(this.context.dialect, 'putUserAccessBatch', organizationId, ...entries.map((entry) => entry.userId));
+    const removed = entries.filter((entry) => entry.access === undefined).map((entry) => entry.userId);
+    const written = entries.flatMap(({ userId, access }) =>
+      access ? [[organizationId, userId, JSON.stringify(access.directory), JSON.stringify(access.manual)]] : [],
+    );
+    await this.atomically(async (db) => {
+      for (const batch of chunks(removed)) {
+        await db.execute(this.sql.deleteUserAccessRows(batch.length), [organizationId, ...batch]);
+      }
+      for (const batch of chunks(written)) await db.execute(this.sql.putUserAccessRows(batch.length), batch.flat());
+    });
+  }
+
   async putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void> {
     checkKeys(this.context.dialect, 'putUserAccess', organizationId, userId);
     if (access === undefined) await this.db.execute(this.sql.deleteUserAccess, [organizationId, userId]);
@@ -708,6 +745,8 @@ const OPERATIONS = {
   getUsers: true,
   getUserAccess: true,
   putUserAccess: true,
+  getGroups: true,
+  putUserAccessBatch: true,
 } satisfies Record<keyof StoreOperations, true>;
 
 /** A transaction's operations: the store's, on the transaction's connection. */

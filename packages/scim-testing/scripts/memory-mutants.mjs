@@ -311,6 +311,26 @@ export const MUTANTS = [
     ],
   },
   {
+    name: 'groups-batch-truncated',
+    fault: 'getGroups answers the first 1,000 ids asked and nothing for the rest',
+    replace: [
+      [
+        '    const rows = this.state.groups.get(organizationId)?.rows;\n    return ids.map((id) => rows?.get(id));',
+        '    const rows = this.state.groups.get(organizationId)?.rows;\n    return ids.map((id, i) => (i < 1000 ? rows?.get(id) : undefined));',
+      ],
+    ],
+  },
+  {
+    name: 'user-access-batch-first-only',
+    fault: 'putUserAccessBatch writes the first entry of each call and drops the rest',
+    replace: [
+      [
+        '    for (const { userId, access } of entries) await this.putUserAccess(organizationId, userId, access);',
+        '    for (const { userId, access } of entries.slice(0, 1)) await this.putUserAccess(organizationId, userId, access);',
+      ],
+    ],
+  },
+  {
     name: 'user-access-case-insensitive',
     fault: 'access state keyed by organization in a case-insensitive collation',
     replace: [

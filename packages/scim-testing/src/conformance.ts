@@ -1,3 +1,4 @@
+export { type AccessIngressOptions, runAccessIngressSuite } from './access-ingress.js';
 export {
   type AdapterApp,
   type AdapterHarness,

@@ -1084,6 +1084,35 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         expect(await store.getUserFingerprints(fresh('org'), ids)).toEqual([undefined, undefined, undefined]);
       });
 
+      it('answers several groups in the order asked (getGroups, when the store has it), its own writes in a transaction', async ({
+        skip,
+      }) => {
+        if (!store.getGroups) return skip();
+        const [org, other] = [fresh('org'), fresh('org')];
+        const ids = Array.from({ length: 1_200 }, (_, i) => `dirgroup_${String(i).padStart(4, '0')}`);
+        for (const id of ids.slice(0, 600)) await store.putGroup(group(org, id, { displayName: `Name ${id}` }));
+        await store.putGroup(group(other, 'dirgroup_1000'));
+        const asked = [...ids].reverse();
+        expect(await store.getGroups(org, asked)).toEqual(
+          asked.map((id) => (id < 'dirgroup_0600' ? group(org, id, { displayName: `Name ${id}` }) : undefined)),
+        );
+        expect(await store.getGroups(org, [])).toEqual([]);
+        expect(await store.getGroups(org, ['dirgroup_0001', 'dirgroup_0001'])).toEqual([
+          group(org, 'dirgroup_0001', { displayName: 'Name dirgroup_0001' }),
+          group(org, 'dirgroup_0001', { displayName: 'Name dirgroup_0001' }),
+        ]);
+        const ref: ResourceRef = { organizationId: org, kind: 'group', id: 'dirgroup_0001' };
+        await store.transaction([ref], async (tx) => {
+          await tx.putGroup(group(org, 'dirgroup_0001', { displayName: 'Renamed' }));
+          await tx.deleteGroup(org, 'dirgroup_0002');
+          expect(await tx.getGroups?.(org, ['dirgroup_0002', 'dirgroup_0001', 'dirgroup_0003'])).toEqual([
+            undefined,
+            group(org, 'dirgroup_0001', { displayName: 'Renamed' }),
+            group(org, 'dirgroup_0003', { displayName: 'Name dirgroup_0003' }),
+          ]);
+        });
+      });
+
       it('changes a fingerprint when the user changes, also inside a transaction', async () => {
         const org = fresh('org');
         const before = user(org, 'diruser_a', { roles: ['admin'] });
@@ -1179,6 +1208,44 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
           await tx.putUserAccess(org, 'u2', undefined);
         });
         expect(await store.getUserAccess(org, ['u1', 'u2'])).toEqual([access(['admin'], ['support']), undefined]);
+      });
+
+      it("writes several users' access at once (putUserAccessBatch, when the store has it), in a transaction or not", async ({
+        skip,
+      }) => {
+        if (!store.putUserAccessBatch) return skip();
+        const [org, other] = [fresh('org'), fresh('org')];
+        await store.putUserAccess(org, 'u2', access(['viewer']));
+        await store.putUserAccess(other, 'u1', access(['other']));
+        const ids = Array.from({ length: 1_200 }, (_, i) => `u${String(i).padStart(4, '0')}`);
+        await store.putUserAccessBatch(
+          org,
+          ids.map((userId, i) => ({
+            userId,
+            access: i % 3 === 2 ? undefined : access([`r${i % 7}`], i % 2 ? ['m'] : []),
+          })),
+        );
+        const expected = ids.map((_, i) => (i % 3 === 2 ? undefined : access([`r${i % 7}`], i % 2 ? ['m'] : [])));
+        expect(await store.getUserAccess(org, ids)).toEqual(expected);
+        expect(await store.getUserAccess(other, ['u1'])).toEqual([access(['other'])]);
+        const ref: ResourceRef = { organizationId: org, kind: 'user', id: 'u0000' };
+        const failure = new Error('handler failed');
+        await expect(
+          store.transaction([ref], async (tx) => {
+            await tx.putUserAccessBatch?.(org, [
+              { userId: 'u0000', access: undefined },
+              { userId: 'u0002', access: access(['new']) },
+            ]);
+            expect(await tx.getUserAccess(org, ['u0000', 'u0002'])).toEqual([undefined, access(['new'])]);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.getUserAccess(org, ['u0000', 'u0002'])).toEqual([expected[0], undefined]);
+        await store.transaction([ref], async (tx) => {
+          await tx.putUserAccessBatch?.(org, [{ userId: 'u0000', access: undefined }]);
+          await tx.putUserAccessBatch?.(org, []);
+        });
+        expect(await store.getUserAccess(org, ['u0000', 'u0001'])).toEqual([undefined, expected[1]]);
       });
 
       it('answers revision 0 and no rules before the first write, then compares and sets by revision', async () => {

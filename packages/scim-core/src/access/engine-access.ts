@@ -4,11 +4,17 @@
  * transaction: evaluate the user, compare with what the store holds, write, report.
  */
 import { EngineError } from '../engine/errors.js';
-import type { DirectoryUser } from '../model.js';
-import type { ProvisioningStore, StoreOperations, UserAccess } from '../store/types.js';
+import type { DirectoryGroup, DirectoryUser } from '../model.js';
+import type { ProvisioningStore, StoreOperations, UserAccess, UserAccessWrite } from '../store/types.js';
 import { type AccessDiff, diffAccess, evaluateAccess, sameAccess } from './evaluate.js';
-import { type AccessRules, AccessRulesError, type AccessRulesInput, parseAccessRules } from './rules.js';
-import { accessSubject } from './subject.js';
+import {
+  type AccessRules,
+  AccessRulesError,
+  type AccessRulesInput,
+  matchesGroupAttributes,
+  parseAccessRules,
+} from './rules.js';
+import { accessSubject, readGroups } from './subject.js';
 
 /**
  * Rule sets `options.access.rules` returned before, by identity, as validated: a function that
@@ -122,13 +128,14 @@ export class AccessControl {
 /**
  * Evaluates `user` under `rules` (or removes its directory grants: `rules` null, or the user
  * deleted), writes the new state through `tx` when it differs, and answers what the handler is
- * told. Roles the app assigned by hand are kept as they are.
+ * told. Roles the app assigned by hand are kept as they are. With `writes`, the write is added
+ * there instead, for the caller to send a page of them at once (`writeAccess`).
  */
 export async function stepAccess(
   tx: StoreOperations,
   rules: AccessRules | null,
   user: DirectoryUser,
-  options: { deleted?: boolean; previous?: UserAccess | null } = {},
+  options: { deleted?: boolean; previous?: UserAccess | null; writes?: UserAccessWrite[]; groups?: GroupReader } = {},
 ): Promise<AccessStep> {
   const { organizationId, id } = user;
   const previous =
@@ -138,9 +145,85 @@ export async function stepAccess(
   const directory =
     rules === null || options.deleted
       ? []
-      : evaluateAccess(rules, await accessSubject(rules, user, (groupId) => tx.getGroup(organizationId, groupId)));
+      : evaluateAccess(
+          rules,
+          await accessSubject(rules, user, options.groups ?? ((ids) => readGroups(tx, organizationId, ids))),
+        );
   const next: UserAccess = { directory, manual: previous?.manual ?? [] };
   if (sameAccess(previous, next)) return undefined;
-  await tx.putUserAccess(organizationId, id, next.directory.length + next.manual.length === 0 ? undefined : next);
+  const access = next.directory.length + next.manual.length === 0 ? undefined : next;
+  if (options.writes) options.writes.push({ userId: id, access });
+  else await tx.putUserAccess(organizationId, id, access);
   return diffAccess(previous, next);
+}
+
+/** Group rows by id, in the order asked. */
+export type GroupReader = (ids: readonly string[]) => Promise<readonly (DirectoryGroup | undefined)[]>;
+
+/** Distinct groups a page of users has read at once; beyond it, each user reads its own. */
+export const PAGE_GROUPS_LIMIT = 10_000;
+
+/**
+ * For a page of users about to be evaluated one by one: the groups of all of them in one read
+ * (chunked), when the rules look at group rows at all and the page's groups are not too many. A
+ * group asked for later (one a user just joined) is read then, and kept for the rest of the page.
+ */
+export async function pageGroupReader(
+  tx: StoreOperations,
+  rules: AccessRules | null,
+  organizationId: string,
+  users: readonly (DirectoryUser | undefined)[],
+): Promise<GroupReader | undefined> {
+  if (rules === null || !matchesGroupAttributes(rules)) return undefined;
+  const ids = new Set<string>();
+  for (const user of users) for (const group of user?.groups ?? []) ids.add(group.id);
+  if (ids.size > PAGE_GROUPS_LIMIT) return undefined;
+  const byId = new Map<string, DirectoryGroup | undefined>();
+  const read = async (list: readonly string[]) => {
+    const rows = await readGroups(tx, organizationId, list);
+    for (const [i, id] of list.entries()) byId.set(id, rows[i]);
+  };
+  await read([...ids]);
+  return async (wanted) => {
+    const missing = [...new Set(wanted.filter((id) => !byId.has(id)))];
+    if (missing.length > 0) await read(missing);
+    return wanted.map((id) => byId.get(id));
+  };
+}
+
+/**
+ * The access steps of a page of users (each named once; locked by the caller): their stored roles
+ * read at once, their groups read at once, and their writes sent at once by `flush`.
+ */
+export async function accessPage(
+  tx: StoreOperations,
+  rules: AccessRules | null,
+  organizationId: string,
+  users: readonly (DirectoryUser | undefined)[],
+): Promise<{ step: (user: DirectoryUser) => Promise<AccessStep>; flush: () => Promise<void> }> {
+  const ids = users.flatMap((user) => (user ? [user.id] : []));
+  const rows = await tx.getUserAccess(organizationId, ids);
+  const held = new Map(ids.map((id, i) => [id, rows[i]]));
+  const groups = await pageGroupReader(tx, rules, organizationId, users);
+  const writes: UserAccessWrite[] = [];
+  return {
+    step: (user) =>
+      stepAccess(tx, rules, user, { previous: held.get(user.id) ?? null, writes, ...(groups && { groups }) }),
+    flush: () => writeAccess(tx, organizationId, writes),
+  };
+}
+
+/**
+ * Sends what `stepAccess` collected (each user once): `putUserAccessBatch` when the store has it,
+ * otherwise `putUserAccess` per user. Empties `writes`.
+ */
+export async function writeAccess(
+  tx: StoreOperations,
+  organizationId: string,
+  writes: UserAccessWrite[],
+): Promise<void> {
+  const batch = writes.splice(0);
+  if (batch.length === 0) return;
+  if (tx.putUserAccessBatch) await tx.putUserAccessBatch(organizationId, batch);
+  else for (const { userId, access } of batch) await tx.putUserAccess(organizationId, userId, access);
 }

@@ -8,8 +8,8 @@ import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js'
 import type { ProvisioningStore, UserAccess } from '../store/types.js';
 import { formatNanos } from '../time.js';
 import { diffAccess, evaluateAccess } from './evaluate.js';
-import type { AccessRules } from './rules.js';
-import { accessSubject } from './subject.js';
+import { type AccessRules, matchesGroupAttributes } from './rules.js';
+import { accessSubject, readGroups } from './subject.js';
 
 /** Users read, evaluated and (when applying) re-evaluated per event. */
 export const REEVALUATE_PAGE = 500;
@@ -66,14 +66,19 @@ interface Page {
 }
 
 /**
- * The groups a plan looks up by name or external id, read once per run: at most one read per
- * distinct group of the organization, never one per membership.
+ * The groups a plan looks up by name or external id, each read once per run, those a page of users
+ * needs in one read (`getGroups`, a chunk at a time), never one per membership.
  */
 function groupReader(store: ProvisioningStore, organizationId: string) {
   const rows = new Map<string, DirectoryGroup | undefined>();
-  return async (id: string) => {
-    if (!rows.has(id)) rows.set(id, await store.getGroup(organizationId, id));
-    return rows.get(id);
+  return async (ids: readonly string[]) => {
+    const missing = [...new Set(ids.filter((id) => !rows.has(id)))];
+    if (missing.length > 0) {
+      for (const [i, row] of (await readGroups(store, organizationId, missing)).entries()) {
+        rows.set(missing[i] as string, row);
+      }
+    }
+    return ids.map((id) => rows.get(id));
   };
 }
 
@@ -120,6 +125,8 @@ export async function reevaluateOrganization(args: {
       organizationId,
       users.map((u) => u.id),
     );
+    // The page's groups in one read, before its users are evaluated one by one.
+    if (rules !== null && matchesGroupAttributes(rules)) await group(users.flatMap((u) => u.groups.map((g) => g.id)));
     const page: string[] = [];
     for (const [i, user] of users.entries()) {
       const previous: UserAccess | undefined = held[i];

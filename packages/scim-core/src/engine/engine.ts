@@ -5,7 +5,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type EngineAccess, engineAccess } from '../access/api.js';
-import { AccessControl, type AccessOptions, type AccessStep, stepAccess } from '../access/engine-access.js';
+import { AccessControl, type AccessOptions, type AccessStep, accessPage, stepAccess } from '../access/engine-access.js';
 import { type AccessRules, matchesGroupAttributes } from '../access/rules.js';
 import type {
   Directory,
@@ -724,8 +724,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       for (const group of previous?.groups ?? []) {
         await d.call('membershipRemoved', { organizationId, user, group });
       }
-      // A deleted user keeps no directory grant, whatever `onDeactivate` says; manual roles stay.
+      // A deleted user keeps no directory grant, whatever `onDeactivate` says. Its manual roles stay
+      // with the deactivated user the app keeps; a hard delete forgets them with the user.
       await d.reevaluate(rules, user, true);
+      if (hardDelete && access) await tx.putUserAccess(organizationId, id, undefined);
       if (hardDelete) await d.call('userDeleted', { user, previous });
       else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
       await tx.deleteUser(organizationId, id);
@@ -782,11 +784,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       if (start > 0) await nextTurn();
       const page = ids.slice(start, start + MEMBERS_PER_READ);
       const users = await d.tx.getUsers(organizationId, page);
-      const held = await d.tx.getUserAccess(organizationId, page);
-      for (const [i, user] of users.entries()) {
-        if (!user) continue;
-        await d.access(await stepAccess(d.tx, rules, user, { previous: held[i] ?? null }), user);
-      }
+      const access = await accessPage(d.tx, rules, organizationId, users);
+      for (const user of users) if (user) await d.access(await access.step(user), user);
+      await access.flush();
     }
   }
 
@@ -815,15 +815,19 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           // A store that answers without I/O (memory) would otherwise hold the event loop for the
           // whole group: 100,000 members is seconds.
           if (start > 0) await nextTurn();
-          const members = await tx.getUsers(organizationId, current.slice(start, start + MEMBERS_PER_READ));
+          const ids = current.slice(start, start + MEMBERS_PER_READ);
+          const members = await tx.getUsers(organizationId, ids);
+          // The page's roles and groups read and written at once, not once per member.
+          const access = rules ? await accessPage(tx, rules, organizationId, members) : undefined;
           for (const member of members) {
             if (!member) continue;
             const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
             const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
             await d.call('membershipRemoved', { organizationId, user, group });
-            if (rules) await d.reevaluate(rules, user);
+            if (access) await d.access(await access.step(user), user);
             await tx.putUser(user);
           }
+          await access?.flush();
         }
         await d.call('groupDeleted', { group: previous ?? event.group, previous });
         await tx.deleteGroup(organizationId, id);
@@ -880,23 +884,29 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         );
       }
       const joined: GroupRef = { id, name: group.displayName };
-      for (const [i, member] of users.entries()) {
-        if (!member) continue;
-        const held = member.groups.find((g) => g.id === id);
-        if (leaving.has(member.id)) {
-          if (!held) continue;
-          const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
-          await d.call('membershipRemoved', { organizationId, user, group: held });
-          if (rules) await d.reevaluate(rules, user);
-          await tx.putUser(user);
-        } else {
-          if (held) continue;
-          const user = { ...member, groups: withGroup(member.groups, joined) };
-          await d.call('membershipAdded', { organizationId, user, group: joined });
-          if (rules) await d.reevaluate(rules, user);
-          await tx.putUser(user);
+      for (let start = 0; start < users.length; start += MEMBERS_PER_READ) {
+        if (start > 0) await nextTurn();
+        const page = users.slice(start, start + MEMBERS_PER_READ);
+        // The page's roles and groups read and written at once, not once per member.
+        const access = rules ? await accessPage(tx, rules, organizationId, page) : undefined;
+        for (const member of page) {
+          if (!member) continue;
+          const held = member.groups.find((g) => g.id === id);
+          if (leaving.has(member.id)) {
+            if (!held) continue;
+            const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+            await d.call('membershipRemoved', { organizationId, user, group: held });
+            if (access) await d.access(await access.step(user), user);
+            await tx.putUser(user);
+          } else {
+            if (held) continue;
+            const user = { ...member, groups: withGroup(member.groups, joined) };
+            await d.call('membershipAdded', { organizationId, user, group: joined });
+            if (access) await d.access(await access.step(user), user);
+            await tx.putUser(user);
+          }
         }
-        if (i > 0 && i % MEMBERS_PER_READ === 0) await nextTurn();
+        await access?.flush();
       }
       return d.done('applied', now);
     });

@@ -34,6 +34,7 @@ import {
   type StoreHealth,
   type StoreOperations,
   type UserAccess,
+  type UserAccessWrite,
   type UserLookup,
 } from './types.js';
 import { userNameKey } from './user-name.js';
@@ -633,6 +634,11 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     return this.state.groups.get(organizationId)?.rows.get(id);
   }
 
+  async getGroups(organizationId: string, ids: readonly string[]): Promise<(DirectoryGroup | undefined)[]> {
+    const rows = this.state.groups.get(organizationId)?.rows;
+    return ids.map((id) => rows?.get(id));
+  }
+
   async putGroup(group: DirectoryGroup): Promise<void> {
     this.record(
       this.state.putGroup(frozenCopy(group, this.state.groups.get(group.organizationId)?.rows.get(group.id))),
@@ -693,6 +699,10 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     const stored =
       access && Object.freeze({ directory: frozenCopy([...access.directory]), manual: frozenCopy([...access.manual]) });
     this.record(this.state.setAccess(organizationId, userId, stored));
+  }
+
+  async putUserAccessBatch(organizationId: string, entries: readonly UserAccessWrite[]): Promise<void> {
+    for (const { userId, access } of entries) await this.putUserAccess(organizationId, userId, access);
   }
 
   // Access rules, like reconciliation state, live outside transactions.

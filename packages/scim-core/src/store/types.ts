@@ -224,6 +224,28 @@ export interface StoreOperations {
   getUserAccess(organizationId: string, ids: readonly string[]): Promise<(UserAccess | undefined)[]>;
   /** Replaces a user's access state; `undefined` removes it. Inside a transaction, undone with it. */
   putUserAccess(organizationId: string, userId: string, access: UserAccess | undefined): Promise<void>;
+
+  // ── Optional batch methods: without them the engine calls the one-at-a-time ones ───────────
+
+  /**
+   * Optional. Several groups at once, in the order of `ids`, `undefined` where none: what
+   * `getGroup` answers for each, in one read. The engine reads a user's groups with it when a rule
+   * matches groups by name or external id (a user may be in 20,000 groups), at most
+   * `GROUPS_PER_READ` (1,000) ids a call. Without it, `getGroup` once per group.
+   */
+  getGroups?(organizationId: string, ids: readonly string[]): Promise<(DirectoryGroup | undefined)[]>;
+  /**
+   * Optional. `putUserAccess` for several users of one organization (each named once), ideally in
+   * one statement: a re-evaluation, a group renamed or deleted writes a page of users' roles with
+   * it, at most `MEMBERS_PER_READ` (500) entries a call. Without it, `putUserAccess` once per user.
+   */
+  putUserAccessBatch?(organizationId: string, entries: readonly UserAccessWrite[]): Promise<void>;
+}
+
+/** One user's access state to write (`putUserAccessBatch`): `undefined` removes it. */
+export interface UserAccessWrite {
+  readonly userId: string;
+  readonly access: UserAccess | undefined;
 }
 
 /** The kinds of resource a reconciliation lists and sweeps. */
@@ -375,7 +397,7 @@ export interface HealthStore {
 }
 
 /** Methods of `ProvisioningStore` a store may leave out. */
-export type OptionalStoreMethod = keyof HealthStore;
+export type OptionalStoreMethod = keyof HealthStore | 'getGroups' | 'putUserAccessBatch';
 
 export interface TransactionOptions {
   /**
