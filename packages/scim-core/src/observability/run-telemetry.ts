@@ -13,6 +13,11 @@ export interface RunObservation {
   page<T>(index: number, list: () => Promise<T>): Promise<T>;
   /** `engine.process`, under the current page's span when tracing. */
   process(event: IncomingEvent): Promise<ProcessResult>;
+  /**
+   * `engine.processBatch` (under the current page's span when tracing), or `engine.process` of each
+   * event in turn for an engine without it.
+   */
+  processBatch(events: readonly IncomingEvent[]): Promise<ProcessResult[]>;
   /** Ends the run's span and records its duration, by status. */
   end(status: string, error?: unknown): void;
 }
@@ -30,6 +35,7 @@ export function observeRun(engine: ProvisioningEngine): (kind: RunKind, organiza
     return () => ({
       page: (_index, list) => list(),
       process: (event) => engine.process(event),
+      processBatch: (events) => inBatch(engine, events),
       end: () => {},
     });
   }
@@ -56,6 +62,11 @@ export function observeRun(engine: ProvisioningEngine): (kind: RunKind, organiza
       process(event) {
         return observability?.processWithin ? observability.processWithin(event, pageContext) : engine.process(event);
       },
+      processBatch(events) {
+        return observability?.processBatchWithin
+          ? observability.processBatchWithin(events, pageContext)
+          : inBatch(engine, events);
+      },
       end(status, error) {
         pageSpan?.end();
         pageSpan = undefined;
@@ -69,4 +80,12 @@ export function observeRun(engine: ProvisioningEngine): (kind: RunKind, organiza
       },
     };
   };
+}
+
+/** `engine.processBatch`, or, for an engine without it, `engine.process` of each event in turn. */
+async function inBatch(engine: ProvisioningEngine, events: readonly IncomingEvent[]): Promise<ProcessResult[]> {
+  if (engine.processBatch) return engine.processBatch(events);
+  const results: ProcessResult[] = [];
+  for (const event of events) results.push(await engine.process(event));
+  return results;
 }
