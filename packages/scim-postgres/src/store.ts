@@ -467,7 +467,7 @@ function statements(s: string) {
   };
 }
 
-type Sql = ReturnType<typeof statements> & { readonly claimManyAsync: string };
+type Sql = ReturnType<typeof statements> & { readonly claimManyAsync: string; readonly claimManyDurable: string };
 
 /** The statements of a transaction's round trips, prepared on each connection (see prepared.ts). */
 function preparedStatements(sql: Sql) {
@@ -639,15 +639,15 @@ interface ClaimRow {
 
 /** The operations over the pool, outside transactions. */
 class Operations implements StoreOperations {
+  /** `claimMany` as a statement of its own: its commit need not wait for its WAL flush (see `ASYNC_COMMIT`). */
+  protected claimManyText: string;
+
   constructor(
     protected readonly db: Queryable,
     protected readonly sql: Sql,
     protected readonly prepared: Prepared,
-  ) {}
-
-  /** `claimMany` as a statement of its own: its commit need not wait for its WAL flush (see `ASYNC_COMMIT`). */
-  protected get claimManyText(): string {
-    return this.sql.claimManyAsync;
+  ) {
+    this.claimManyText = sql.claimManyAsync;
   }
 
   /** The claim statement's one row. */
@@ -1009,11 +1009,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     prepared: Prepared,
   ) {
     super(client, sql, prepared);
-  }
-
-  /** Inside a transaction the claims are statements of it, which must not make its commit asynchronous. */
-  protected override get claimManyText(): string {
-    return this.sql.claimMany(true);
+    // Inside a transaction the claims are statements of it, which must not make its commit asynchronous.
+    this.claimManyText = sql.claimManyDurable;
   }
 
   /** Inside a transaction the claim is one more statement of it. */
@@ -1485,7 +1482,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const schema = options.schema ?? 'scim_sync';
   const quoted = pg.escapeIdentifier(schema);
   const base = statements(quoted);
-  const sql: Sql = { ...base, claimManyAsync: base.claimMany(false) };
+  const sql: Sql = { ...base, claimManyAsync: base.claimMany(false), claimManyDurable: base.claimMany(true) };
   const prepared = preparedStatements(sql);
   const preparedList = Object.values(prepared.statements);
   let ready: Promise<unknown> | undefined = options.migrate === false ? Promise.resolve() : undefined;
