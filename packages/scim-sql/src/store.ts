@@ -127,6 +127,25 @@ function statements(d: SqlDialect) {
   };
   const version = `organization_id, kind, id, ${d.bigintColumn('at')} as at, event_id, deleted, ${d.bigintColumn('created_at')} as created_at`;
   const ledgerKey = 'environment_id = ? and organization_id = ? and event_id = ?';
+  /** Completions of `n` events (9 parameters each). */
+  const completion = (n: number) =>
+    d.upsert(
+      'ledger',
+      [
+        'environment_id',
+        'organization_id',
+        'event_id',
+        'state',
+        'outcome',
+        'expires_at',
+        'completed_at',
+        'revision',
+        'occurred_at',
+      ],
+      ['environment_id', 'organization_id', 'event_id'],
+      ['state', 'outcome', 'expires_at', 'completed_at', 'occurred_at'],
+      n,
+    );
   return {
     claimInsert: p(
       d.upsert(
@@ -144,25 +163,7 @@ function statements(d: SqlDialect) {
        where ${ledgerKey} and state = 'claimed' and expires_at <= ?`,
     ),
     ledgerRow: p(`select state, outcome, expires_at from ${t('ledger')} where ${ledgerKey}`),
-    complete: p(
-      d.upsert(
-        'ledger',
-        [
-          'environment_id',
-          'organization_id',
-          'event_id',
-          'state',
-          'outcome',
-          'expires_at',
-          'completed_at',
-          'revision',
-          'occurred_at',
-        ],
-        ['environment_id', 'organization_id', 'event_id'],
-        ['state', 'outcome', 'expires_at', 'completed_at', 'occurred_at'],
-        1,
-      ),
-    ),
+    complete: p(completion(1)),
     release: p(`delete from ${t('ledger')} where ${ledgerKey} and state = 'claimed'`),
     // Batches: several rows per statement, built once per count.
     claimInsertMany: (count: number) =>
@@ -183,26 +184,7 @@ function statements(d: SqlDialect) {
           `select environment_id, event_id, state, outcome, expires_at, revision from ${t('ledger')}
            where organization_id = ? and event_id in (${marks(n)})`,
       ),
-    completeMany: (count: number) =>
-      sized('completeMany', count, (n) =>
-        d.upsert(
-          'ledger',
-          [
-            'environment_id',
-            'organization_id',
-            'event_id',
-            'state',
-            'outcome',
-            'expires_at',
-            'completed_at',
-            'revision',
-            'occurred_at',
-          ],
-          ['environment_id', 'organization_id', 'event_id'],
-          ['state', 'outcome', 'expires_at', 'completed_at', 'occurred_at'],
-          n,
-        ),
-      ),
+    completeMany: (count: number) => sized('completeMany', count, completion),
     // Versions of resources the transaction locked, compared by the caller: written as they are.
     putVersions: (count: number) =>
       sized('putVersions', count, (n) => {
@@ -460,6 +442,19 @@ function checkKeys(dialect: SqlDialect, what: string, ...ids: string[]): void {
 
 const unique = (ids: Iterable<string>) => [...new Set(ids)];
 
+/** The parameters of one completion (the `complete` statement's row). */
+const completionRow = ({ key, outcome, now, occurredAt }: EventCompletion): unknown[] => [
+  key.environmentId,
+  key.organizationId,
+  key.eventId,
+  'done',
+  outcome,
+  null,
+  now,
+  0,
+  occurredAt ?? null,
+];
+
 /** The operations over one connection: the pool outside transactions, a session inside one. */
 class SqlOperations implements StoreOperations {
   constructor(
@@ -503,17 +498,7 @@ class SqlOperations implements StoreOperations {
   }
 
   async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
-    await this.db.execute(this.sql.complete, [
-      key.environmentId,
-      key.organizationId,
-      key.eventId,
-      'done',
-      outcome,
-      null,
-      now,
-      0,
-      occurredAt ?? null,
-    ]);
+    await this.db.execute(this.sql.complete, completionRow({ key, outcome, now, occurredAt }));
   }
 
   async releaseEvent(key: EventKey): Promise<void> {
@@ -576,20 +561,7 @@ class SqlOperations implements StoreOperations {
 
   async completeEvents(completions: readonly EventCompletion[]): Promise<void> {
     for (const batch of chunks(completions, ROWS)) {
-      await this.db.execute(
-        this.sql.completeMany(batch.length),
-        batch.flatMap(({ key, outcome, now, occurredAt }) => [
-          key.environmentId,
-          key.organizationId,
-          key.eventId,
-          'done',
-          outcome,
-          null,
-          now,
-          0,
-          occurredAt ?? null,
-        ]),
-      );
+      await this.db.execute(this.sql.completeMany(batch.length), batch.flatMap(completionRow));
     }
   }
 

@@ -305,6 +305,26 @@ function sharedGroupsOf(event: UserUpserted): ResourceRef[] {
   return ownsGroups(event) ? event.user.groups.map((g) => groupRef(event.user.organizationId, g.id)) : [];
 }
 
+/** The result of an event whose claim the ledger refused (a duplicate, or in flight elsewhere); `undefined` when claimed. */
+function notClaimed(event: IncomingEvent, claim: ClaimResult, now: number): ProcessResult | undefined {
+  if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
+  if (claim.status === 'busy') {
+    return {
+      eventId: event.id,
+      status: 'in_flight',
+      handlers: [],
+      retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
+    };
+  }
+  return undefined;
+}
+
+/** What a failed claim of `what` rejects with: input the store can never hold is invalid, anything else a store failure. */
+function claimFailure(cause: unknown, what: string): EngineError {
+  if (cause instanceof UnstorableValueError) return new EngineError('invalid_event', cause.message, { cause });
+  return new EngineError('store_failed', `The store could not claim ${what}.`, { cause });
+}
+
 /** A user the mirror never saw, as far as a deletion tells us. */
 function userFromDeletion(ref: Extract<DirectoryEvent, { type: 'user.deleted' }>['user']): DirectoryUser {
   return { ...ref, active: false, groups: [], roles: [], attributes: {}, customAttributes: {} };
@@ -1154,18 +1174,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         claim = sync ? sync.claimEventNow(request) : await store.claimEvent(request);
       }
     } catch (cause) {
-      if (cause instanceof UnstorableValueError) throw new EngineError('invalid_event', cause.message, { cause });
-      throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
+      throw claimFailure(cause, `event ${event.id}`);
     }
-    if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
-    if (claim.status === 'busy') {
-      return {
-        eventId: event.id,
-        status: 'in_flight',
-        handlers: [],
-        retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
-      };
-    }
+    const unclaimed = notClaimed(event, claim, now);
+    if (unclaimed) return unclaimed;
     try {
       if (parent !== undefined && instruments !== undefined) {
         return await traced(instruments, 'scim_sync.apply', parent, (context) => apply(event, key, now, context));
@@ -1260,27 +1272,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     try {
       claims = await ops.claimEvents(keys.map((key) => ({ ...key, now, leaseMs })));
     } catch (cause) {
-      const first = events[0] as UserUpserted;
-      if (cause instanceof UnstorableValueError) throw new EngineError('invalid_event', cause.message, { cause });
-      throw new EngineError(
-        'store_failed',
-        `The store could not claim event ${first.id} and the ${events.length - 1} after it.`,
-        { cause },
-      );
+      throw claimFailure(cause, `event ${events[0]?.id} and the ${events.length - 1} after it`);
     }
-    const results: ProcessResult[] = events.map((event, i) => {
-      const claim = claims[i] as ClaimResult;
-      if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
-      if (claim.status === 'busy') {
-        return {
-          eventId: event.id,
-          status: 'in_flight',
-          handlers: [],
-          retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
-        };
-      }
-      return { eventId: event.id, status: 'applied', handlers: [] };
-    });
+    const results: ProcessResult[] = events.map(
+      (event, i) =>
+        notClaimed(event, claims[i] as ClaimResult, now) ?? { eventId: event.id, status: 'applied', handlers: [] },
+    );
     // When tracing, each event keeps its own `scim_sync.process` span (its handlers' spans under
     // it), open while the batch applies; the batch's transaction goes under `parent`.
     const spans =
