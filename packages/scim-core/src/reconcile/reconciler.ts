@@ -442,15 +442,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       then: Checkpoint['phase'],
       list: (pageToken: string | undefined) => Promise<SourcePage<T>>,
     ): AsyncGenerator<{ items: readonly T[]; at: bigint }> {
+      // The next page is listed while this one is applied: a run costs about the longer of the
+      // listing and the applying, not their sum. One page ahead at most, so memory stays a page or two.
+      let listed = 0;
+      const request = (requested: string | undefined) => {
+        const index = pages + ++listed;
+        const at = nowNanos();
+        const page = run$.listAhead(index, () => fromSource(signal, () => list(requested)));
+        // Awaited in its turn; until then a failure must not be an unhandled rejection.
+        page.catch(() => {});
+        return { index, at, page };
+      };
       let token = cp.pageToken ?? undefined;
+      let next = request(token);
       do {
         if (signal?.aborted) throw new ReconcileError('aborted', 'The reconciliation was aborted.');
-        const at = nowNanos();
-        const requested = token;
-        const page = await run$.page(pages + 1, () => fromSource(signal, () => list(requested)));
+        const { index, at, page: pending } = next;
+        const page = await pending;
         pages += 1;
-        yield { items: page.items, at };
+        listed -= 1;
+        run$.enter(index);
         token = page.nextPageToken;
+        if (token !== undefined) next = request(token);
+        yield { items: page.items, at };
         await checkpoint(token === undefined ? then : phase, token);
         await progress(phase);
       } while (token !== undefined);
