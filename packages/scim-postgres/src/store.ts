@@ -414,9 +414,13 @@ function statements(s: string) {
       )
       select (select count(*) from claimed)::int as claimed, c.checkpoint, c.watermark, r.expires_at
       from (select 1) one left join claimed c on true left join ${s}.reconcile_runs r on r.organization_id = $1`,
+    // A page's checkpoint and marks commit without waiting for their WAL flush (see `ASYNC_COMMIT`):
+    // a crash may lose the last few, and the run resumes a page or two earlier. The WAL is flushed
+    // in order, so marks are never lost while a later checkpoint survives, and the run's end
+    // (`finishRun`, synchronous) flushes them all.
     saveCheckpoint: `
       update ${s}.reconcile_runs set checkpoint = $3, expires_at = $4::bigint + $5::bigint
-      where organization_id = $1 and owner = $2`,
+      where organization_id = $1 and owner = $2 and set_config('synchronous_commit', 'off', true) is not null`,
     finishRun: `
       update ${s}.reconcile_runs set owner = null, expires_at = null,
         checkpoint = case when $3 = 'interrupted' then checkpoint else null end,
@@ -455,7 +459,9 @@ function statements(s: string) {
     dropMarks: `delete from ${s}.reconcile_marks where organization_id = $1 and run_id = $2`,
     markSeen: `
       insert into ${s}.reconcile_marks (organization_id, run_id, kind, id)
-      select $1, $2, $3, id from unnest($4::text[]) id on conflict do nothing`,
+      select $1, $2, $3, id from unnest($4::text[]) id
+      where set_config('synchronous_commit', 'off', true) is not null
+      on conflict do nothing`,
     // `offset 0` keeps the `not exists` a probe of the marks' primary key per row: flattened into
     // an anti-join, a planner without statistics (a table just filled, autovacuum off or behind)
     // estimated one mark and compared every user with every mark, 10^10 pairs at 100,000 users.

@@ -181,8 +181,8 @@ function statements(d: SqlDialect) {
         'ledgerRows',
         count,
         (n) =>
-          `select environment_id, event_id, state, outcome, expires_at, revision from ${t('ledger')}
-           where organization_id = ? and event_id in (${marks(n)})`,
+          `select event_id, state, outcome, expires_at, revision from ${t('ledger')}
+           where environment_id = ? and organization_id = ? and event_id in (${marks(n)})`,
       ),
     completeMany: (count: number) => sized('completeMany', count, completion),
     // Versions of resources the transaction locked, compared by the caller: written as they are.
@@ -513,9 +513,15 @@ class SqlOperations implements StoreOperations {
    */
   async claimEvents(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
     if (requests.length === 0) return [];
-    const { now, leaseMs } = requests[0] as ClaimRequest;
+    const first = requests[0] as ClaimRequest;
+    const { now, leaseMs } = first;
+    // One scope (environment, organization) per call: the ledger's key, probed by its prefix.
     const uniform = requests.every(
-      (r) => r.now === now && r.leaseMs === leaseMs && r.organizationId === requests[0]?.organizationId,
+      (r) =>
+        r.now === now &&
+        r.leaseMs === leaseMs &&
+        r.environmentId === first.environmentId &&
+        r.organizationId === first.organizationId,
     );
     if (!uniform || requests.length > BATCH) return Promise.all(requests.map((request) => this.claimEvent(request)));
     for (const r of requests)
@@ -523,12 +529,13 @@ class SqlOperations implements StoreOperations {
     const results: (ClaimResult | undefined)[] = requests.map(() => undefined);
     const rowsOf = async () => {
       const rows = await this.db.query(this.sql.ledgerRows(requests.length), [
-        (requests[0] as ClaimRequest).organizationId,
+        first.environmentId,
+        first.organizationId,
         ...requests.map((r) => r.eventId),
       ]);
-      return new Map(rows.map((row) => [JSON.stringify([text(row.environment_id), text(row.event_id)]), row]));
+      return new Map(rows.map((row) => [text(row.event_id), row]));
     };
-    const keyOf = (r: ClaimRequest) => JSON.stringify([r.environmentId, r.eventId]);
+    const keyOf = (r: ClaimRequest) => r.eventId;
     const held = await rowsOf();
     const unseen = requests.filter((r) => !held.has(keyOf(r)));
     const mark = 1_000_000_000 + Math.floor(Math.random() * 1_000_000_000);

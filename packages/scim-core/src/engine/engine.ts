@@ -160,6 +160,13 @@ export interface ProvisioningEngine {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
+/**
+ * Most resources (users and the groups they name) a batch's transaction locks, beside
+ * `MAX_BATCH_EVENTS`: a store whose locks are a bounded resource may lock a whole organization
+ * above a few hundred (`@org/scim-postgres` does above 256), which would hold up the organization's
+ * webhooks for the batch and forgo what the store loads with the locks.
+ */
+const MAX_BATCH_LOCKS = 256;
 /** How often a transaction is retried with more locks when the set it needs grew between reading and locking. */
 const LOCK_ATTEMPTS = 8;
 /** What `in_flight` asks for when a lock set kept growing: contention passes quickly. */
@@ -1221,12 +1228,15 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const results: ProcessResult[] = [];
     let chunk: UserUpserted[] = [];
     const ids = new Set<string>();
+    /** The groups the chunk's snapshots name: locked shared with its users. */
+    const groups = new Set<string>();
     const flush = async () => {
       if (chunk.length === 0) return;
       const applied = await applyChunk(chunk, parent);
       for (const result of applied) results.push(result);
       chunk = [];
       ids.clear();
+      groups.clear();
     };
     for (const event of events) {
       if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event)) {
@@ -1235,15 +1245,19 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         continue;
       }
       const first = chunk[0];
+      const joining = event.user.groups.filter((g) => !groups.has(g.id)).length;
       if (
         chunk.length >= MAX_BATCH_EVENTS ||
         ids.has(event.user.id) ||
-        (first && first.organizationId !== event.organizationId)
+        (first && first.organizationId !== event.organizationId) ||
+        // A lock set a store can take resource by resource (see MAX_BATCH_LOCKS); one user alone may exceed it.
+        (chunk.length > 0 && ids.size + groups.size + 1 + joining > MAX_BATCH_LOCKS)
       ) {
         await flush();
       }
       chunk.push(event);
       ids.add(event.user.id);
+      for (const g of event.user.groups) groups.add(g.id);
     }
     await flush();
     return results;
