@@ -88,7 +88,13 @@ const PAGE_SIZE = 100;
 const SAMPLE_MS = 50;
 const GAP_MS = 50;
 const MB = 1024 * 1024;
-const TARGETS = { resyncToFloorMax: 1.3, naiveToIncrementalMin: 20, peakRssMbMax: 300 };
+const TARGETS = {
+  /** (c)/(a): issue 18 asks for 3× the listing on PostgreSQL, 1.5× in memory. */
+  initialToFloorMax: STORE === 'postgres' ? 3 : 1.5,
+  resyncToFloorMax: 1.3,
+  naiveToIncrementalMin: 20,
+  peakRssMbMax: 300,
+};
 /** A client process that takes longer than this is killed and the run fails. */
 const CLIENT_TIMEOUT_MS = Math.max(120_000, (users / 100_000) * 15 * 60_000);
 
@@ -440,6 +446,11 @@ async function main() {
   const naiveOverIncremental = summary.b.msMedian / summary.e.msMedian;
   const peakRss = Math.max(processMaxRss.ours ?? 0, processMaxRss.naive ?? 0, processMaxRss.floor ?? 0);
   const targets = {
+    initialToFloor: {
+      value: summary.c.ratioToFloor,
+      max: TARGETS.initialToFloorMax,
+      met: summary.c.ratioToFloor <= TARGETS.initialToFloorMax,
+    },
     resyncToFloor: {
       value: d.ratioToFloor,
       max: TARGETS.resyncToFloorMax,
@@ -504,7 +515,8 @@ async function main() {
   );
   const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
   console.log(
-    `targets: (d)/(a) ${fmt(d.ratioToFloor, 3)} ≤ ${TARGETS.resyncToFloorMax}: ${verdict(targets.resyncToFloor.met)}; ` +
+    `targets: (c)/(a) ${fmt(summary.c.ratioToFloor, 3)} ≤ ${TARGETS.initialToFloorMax}: ${verdict(targets.initialToFloor.met)}; ` +
+      `(d)/(a) ${fmt(d.ratioToFloor, 3)} ≤ ${TARGETS.resyncToFloorMax}: ${verdict(targets.resyncToFloor.met)}; ` +
       `(b)/(e) ${fmt(naiveOverIncremental, 1)} ≥ ${TARGETS.naiveToIncrementalMin}: ${verdict(targets.naiveToIncremental.met)}; ` +
       `peak RSS ${fmt(targets.peakRssMb.value)} MB < ${TARGETS.peakRssMbMax}: ${verdict(targets.peakRssMb.met)}`,
   );

@@ -18,6 +18,10 @@ export const WRITE_METHODS = [
   'putGroup',
   'deleteGroup',
   'putUserAccess',
+  'claimEvents',
+  'advanceVersions',
+  'putUsers',
+  'completeEvents',
 ] as const;
 
 /** Reconciliation's own bookkeeping (run lock, checkpoint, marks): outside the ledger, versions and mirror. */
@@ -105,6 +109,12 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
     getUsers: counted(ops, 'getUsers'),
     getUserAccess: counted(ops, 'getUserAccess'),
     putUserAccess: counted(ops, 'putUserAccess'),
+    // The batch operations, where the store has them: without them the engine applies one event
+    // per transaction, which is not what the store under test does.
+    ...(ops.claimEvents && { claimEvents: counted(ops as Required<StoreOperations>, 'claimEvents') }),
+    ...(ops.advanceVersions && { advanceVersions: counted(ops as Required<StoreOperations>, 'advanceVersions') }),
+    ...(ops.putUsers && { putUsers: counted(ops as Required<StoreOperations>, 'putUsers') }),
+    ...(ops.completeEvents && { completeEvents: counted(ops as Required<StoreOperations>, 'completeEvents') }),
   });
 
   const store: ProvisioningStore = {

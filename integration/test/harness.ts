@@ -27,6 +27,10 @@ const WRITES = [
   'deleteUser',
   'putGroup',
   'deleteGroup',
+  'claimEvents',
+  'advanceVersions',
+  'putUsers',
+  'completeEvents',
 ] as const;
 
 export interface CountingStore {

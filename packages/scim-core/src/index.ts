@@ -149,7 +149,7 @@ export { UnstorableValueError } from './store/errors.js';
 export { eventKey } from './store/event-key.js';
 export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';
-export { FAILURE_MESSAGE_MAX, FAILURE_RETENTION_MS, FAILURES_KEPT } from './store/types.js';
+export { FAILURE_MESSAGE_MAX, FAILURE_RETENTION_MS, FAILURES_KEPT, MAX_BATCH_EVENTS } from './store/types.js';
 export { userNameKey } from './store/user-name.js';
 export {
   compareIds,

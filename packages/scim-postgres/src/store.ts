@@ -24,6 +24,7 @@ import {
   versionCreatedAt as createdAt,
   type DirectoryGroup,
   type DirectoryUser,
+  type EventCompletion,
   type EventKey,
   type EventOutcome,
   FAILURE_MESSAGE_MAX,
@@ -55,6 +56,7 @@ import {
   type UserAccessWrite,
   type UserLookup,
   userNameKey,
+  type VersionAdvance,
 } from '@org/scim-core';
 import pg from 'pg';
 import { withClient } from './client.js';
@@ -163,6 +165,44 @@ function statements(s: string) {
       from (select 1) one
       left join legacy on true
       left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
+    // Many claims in one statement ($1–$3 one element per request, no key twice), each as `claim`
+    // decides it; the inserts in key order, so two batches over common keys wait, never deadlock.
+    claimMany: (durable: boolean) => `
+      with req as (
+        select * from unnest($1::text[], $2::text[], $3::text[]) with ordinality as r(environment_id, organization_id, event_id, i)
+      ), legacy as (
+        select distinct on (r.i) r.i, x.state, x.outcome, x.expires_at from req r
+        join ${s}.ledger x on x.event_id = r.event_id and x.unscoped and (x.state = 'done' or x.expires_at > $4::bigint)
+        order by r.i, x.state = 'done' desc
+      ), claimed as (
+        insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, expires_at)
+        select r.environment_id, r.organization_id, r.event_id, 'claimed', $4::bigint + $5::bigint from req r
+        where not exists (select 1 from legacy g where g.i = r.i)
+        order by r.environment_id, r.organization_id, r.event_id
+        on conflict (environment_id, organization_id, event_id) do update
+          set expires_at = excluded.expires_at, state = 'claimed', unscoped = false
+          where l.state = 'claimed' and l.expires_at <= $4::bigint
+        returning l.environment_id, l.organization_id, l.event_id
+      )
+      select (c.event_id is not null) as claimed, coalesce(g.state, l.state) as state,
+        coalesce(g.outcome, l.outcome) as outcome, coalesce(g.expires_at, l.expires_at) as expires_at${durable ? '' : ASYNC_COMMIT}
+      from req r
+      left join legacy g on g.i = r.i
+      left join claimed c on c.environment_id = r.environment_id and c.organization_id = r.organization_id
+        and c.event_id = r.event_id
+      left join ${s}.ledger l on l.environment_id = r.environment_id and l.organization_id = r.organization_id
+        and l.event_id = r.event_id
+      order by r.i`,
+    // Many completions ($1–$6 one element per event, no key twice).
+    completeMany: `
+      insert into ${s}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
+      select environment_id, organization_id, event_id, 'done', outcome, completed_at::bigint, occurred_at
+      from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        as c(environment_id, organization_id, event_id, outcome, completed_at, occurred_at)
+      order by environment_id, organization_id, event_id
+      on conflict (environment_id, organization_id, event_id) do update set state = 'done',
+        outcome = excluded.outcome, completed_at = excluded.completed_at, expires_at = null, unscoped = false,
+        occurred_at = excluded.occurred_at`,
     complete: `
       insert into ${s}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
       values ($1, $2, $3, 'done', $4, $5, $6)
@@ -190,6 +230,18 @@ function statements(s: string) {
           created_at = case when v.deleted then excluded.at else coalesce(v.created_at, v.at) end
         where (v.at, v.event_id) < (excluded.at, excluded.event_id)
       returning 1`,
+    // Many compare-and-sets ($1–$6 one element per resource, none twice), answering the advanced ones.
+    upsertVersions: `
+      insert into ${s}.versions as v (organization_id, kind, id, at, event_id, deleted, created_at)
+      select organization_id, kind, id, at::bigint, event_id, deleted, at::bigint
+      from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])
+        as n(organization_id, kind, id, at, event_id, deleted)
+      order by organization_id, kind, id
+      on conflict (organization_id, kind, id) do update
+        set at = excluded.at, event_id = excluded.event_id, deleted = excluded.deleted,
+          created_at = case when v.deleted then excluded.at else coalesce(v.created_at, v.at) end
+        where (v.at, v.event_id) < (excluded.at, excluded.event_id)
+      returning v.organization_id, v.kind, v.id`,
     // The first round trip of a transaction: its arrays behind `(select …)`, so that the planner
     // sees no sizes and settles on one plan for every event (a plan per event, for the sizes it
     // saw, was a fifth of the server's time). Locks in one canonical order: organizations (level 0)
@@ -377,9 +429,13 @@ function statements(s: string) {
       )
       select (select count(*) from claimed)::int as claimed, c.checkpoint, c.watermark, r.expires_at
       from (select 1) one left join claimed c on true left join ${s}.reconcile_runs r on r.organization_id = $1`,
+    // A page's checkpoint and marks commit without waiting for their WAL flush (see `ASYNC_COMMIT`):
+    // a crash may lose the last few, and the run resumes a page or two earlier. The WAL is flushed
+    // in order, so marks are never lost while a later checkpoint survives, and the run's end
+    // (`finishRun`, synchronous) flushes them all.
     saveCheckpoint: `
       update ${s}.reconcile_runs set checkpoint = $3, expires_at = $4::bigint + $5::bigint
-      where organization_id = $1 and owner = $2`,
+      where organization_id = $1 and owner = $2 and set_config('synchronous_commit', 'off', true) is not null`,
     finishRun: `
       update ${s}.reconcile_runs set owner = null, expires_at = null,
         checkpoint = case when $3 = 'interrupted' then checkpoint else null end,
@@ -418,19 +474,25 @@ function statements(s: string) {
     dropMarks: `delete from ${s}.reconcile_marks where organization_id = $1 and run_id = $2`,
     markSeen: `
       insert into ${s}.reconcile_marks (organization_id, run_id, kind, id)
-      select $1, $2, $3, id from unnest($4::text[]) id on conflict do nothing`,
+      select $1, $2, $3, id from unnest($4::text[]) id
+      where set_config('synchronous_commit', 'off', true) is not null
+      on conflict do nothing`,
+    // `offset 0` keeps the `not exists` a probe of the marks' primary key per row: flattened into
+    // an anti-join, a planner without statistics (a table just filled, autovacuum off or behind)
+    // estimated one mark and compared every user with every mark, 10^10 pairs at 100,000 users.
     unseen: (table: 'users' | 'groups') => `
       select t.id from ${s}.${table} t
       where t.organization_id = $1 and ($4::text is null or t.id > $4)
         and not exists (
           select 1 from ${s}.reconcile_marks m
           where m.organization_id = $1 and m.run_id = $2 and m.kind = $3 and m.id = t.id
+          offset 0
         )
       order by t.id limit $5`,
   };
 }
 
-type Sql = ReturnType<typeof statements>;
+type Sql = ReturnType<typeof statements> & { readonly claimManyAsync: string; readonly claimManyDurable: string };
 
 /** The statements of a transaction's round trips, prepared on each connection (see prepared.ts). */
 function preparedStatements(sql: Sql) {
@@ -452,6 +514,8 @@ function preparedStatements(sql: Sql) {
     putGroup: preparedStatement(sql.putGroup),
     deleteGroup: preparedStatement(sql.deleteGroup),
     complete: preparedStatement(sql.complete),
+    completeMany: preparedStatement(sql.completeMany),
+    upsertVersions: preparedStatement(sql.upsertVersions),
     putUserAccess: preparedStatement(sql.putUserAccess),
     deleteUserAccess: preparedStatement(sql.deleteUserAccess),
     putUserAccessBatch: preparedStatement(sql.putUserAccessBatch),
@@ -525,6 +589,30 @@ const completeParams = (key: EventKey, outcome: EventOutcome, now: number, occur
   occurredAt ?? null,
 ];
 
+/** Parameters of `completeMany`: one array per column, numbers as text (the statement casts them: a literal array of numbers would be `integer[]`). */
+function completionsParams(completions: readonly EventCompletion[]): unknown[] {
+  return [
+    completions.map((c) => c.key.environmentId),
+    completions.map((c) => c.key.organizationId),
+    completions.map((c) => c.key.eventId),
+    completions.map((c) => c.outcome),
+    completions.map((c) => String(c.now)),
+    completions.map((c) => c.occurredAt ?? null),
+  ];
+}
+
+/** Parameters of `upsertVersions`: one array per column. */
+function versionsParams(advances: readonly VersionAdvance[]): unknown[] {
+  return [
+    advances.map((a) => a.ref.organizationId),
+    advances.map((a) => a.ref.kind),
+    advances.map((a) => a.ref.id),
+    advances.map((a) => a.next.at.toString()),
+    advances.map((a) => a.next.eventId),
+    advances.map((a) => a.next.deleted),
+  ];
+}
+
 /** A user's row: organization, id, external id, userName key, email, fingerprint, body. */
 const userRow = (user: DirectoryUser, body = JSON.stringify(user)): (string | null)[] => [
   user.organizationId,
@@ -577,11 +665,16 @@ interface ClaimRow {
 
 /** The operations over the pool, outside transactions. */
 class Operations implements StoreOperations {
+  /** `claimMany` as a statement of its own: its commit need not wait for its WAL flush (see `ASYNC_COMMIT`). */
+  protected claimManyText: string;
+
   constructor(
     protected readonly db: Queryable,
     protected readonly sql: Sql,
     protected readonly prepared: Prepared,
-  ) {}
+  ) {
+    this.claimManyText = sql.claimManyAsync;
+  }
 
   /** The claim statement's one row. */
   protected async claimRow(values: unknown[]): Promise<ClaimRow> {
@@ -609,6 +702,56 @@ class Operations implements StoreOperations {
 
   async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
     await this.db.query(this.sql.complete, completeParams(key, outcome, now, occurredAt));
+  }
+
+  /**
+   * One statement for all (`claimMany`). A request it refuses over a lease that ran out, or whose
+   * row it could not see, lost a race to another caller: asked again alone (see `STALE_READ_ATTEMPTS`).
+   */
+  async claimEvents(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    if (requests.length === 0) return [];
+    const { now, leaseMs } = requests[0] as ClaimRequest;
+    if (requests.some((r) => r.now !== now || r.leaseMs !== leaseMs)) {
+      return Promise.all(requests.map((request) => this.claimEvent(request)));
+    }
+    const { rows } = await this.db.query<{ claimed: boolean } & Omit<ClaimRow, 'claimed'>>(this.claimManyText, [
+      requests.map((r) => r.environmentId),
+      requests.map((r) => r.organizationId),
+      requests.map((r) => r.eventId),
+      now,
+      leaseMs,
+    ]);
+    return Promise.all(
+      requests.map(async (request, i): Promise<ClaimResult> => {
+        const row = rows[i];
+        if (row?.claimed) return { status: 'claimed' };
+        if (row?.state === 'done') return { status: 'done', outcome: row.outcome as EventOutcome };
+        const leaseExpiresAt = Number(row?.expires_at ?? Number.NaN);
+        if (leaseExpiresAt > now) return { status: 'busy', leaseExpiresAt };
+        return this.claimEvent(request);
+      }),
+    );
+  }
+
+  async completeEvents(completions: readonly EventCompletion[]): Promise<void> {
+    if (completions.length === 0) return;
+    await this.db.query(this.sql.completeMany, completionsParams(completions));
+  }
+
+  async advanceVersions(advances: readonly VersionAdvance[]): Promise<boolean[]> {
+    if (advances.length === 0) return [];
+    const { rows } = await this.db.query<{ organization_id: string; kind: string; id: string }>(
+      this.sql.upsertVersions,
+      versionsParams(advances),
+    );
+    const advanced = new Set(rows.map((row) => resourceKey(refOf(row as VersionRow))));
+    return advances.map(({ ref }) => advanced.has(resourceKey(ref)));
+  }
+
+  async putUsers(users: readonly DirectoryUser[]): Promise<void> {
+    for (let i = 0; i < users.length; i += FLUSH_ROWS) {
+      await this.db.query(this.sql.putUsers, usersParams(users.slice(i, i + FLUSH_ROWS)));
+    }
   }
 
   async releaseEvent(key: EventKey): Promise<void> {
@@ -928,6 +1071,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     prepared: Prepared,
   ) {
     super(client, sql, prepared);
+    // Inside a transaction the claims are statements of it, which must not make its commit asynchronous.
+    this.claimManyText = sql.claimManyDurable;
   }
 
   /** Inside a transaction the claim is one more statement of it. */
@@ -1094,6 +1239,49 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     this.#queue.push({ statement: this.prepared.complete, values: completeParams(key, outcome, now, occurredAt) });
   }
 
+  /** Queued as one statement, sent with the commit. */
+  override async completeEvents(completions: readonly EventCompletion[]): Promise<void> {
+    for (let i = 0; i < completions.length; i += FLUSH_ROWS) {
+      const batch = completions.slice(i, i + FLUSH_ROWS);
+      this.#queue.push({ statement: this.prepared.completeMany, values: completionsParams(batch) });
+    }
+  }
+
+  /**
+   * Compared here when every resource is locked and loaded, their writes queued as one statement;
+   * otherwise the statement's own compare-and-set, in one round trip.
+   */
+  override async advanceVersions(advances: readonly VersionAdvance[]): Promise<boolean[]> {
+    const known = advances.every(
+      ({ ref }) => this.#writable(ref.kind, ref.organizationId, ref.id) && this.#versions.has(resourceKey(ref)),
+    );
+    if (!known) {
+      await this.flush();
+      for (const { ref } of advances) this.#versions.delete(resourceKey(ref));
+      return super.advanceVersions(advances);
+    }
+    const advanced = advances.map(({ ref, next }) => {
+      const key = resourceKey(ref);
+      const previous = this.#versions.get(key);
+      if (!isNewerVersion(next, previous)) return false;
+      this.#versions.set(key, { ...next, createdAt: createdAt(previous, next) });
+      return true;
+    });
+    const writes = advances.filter((_, i) => advanced[i]);
+    for (let i = 0; i < writes.length; i += FLUSH_ROWS) {
+      this.#queue.push({
+        statement: this.prepared.upsertVersions,
+        values: versionsParams(writes.slice(i, i + FLUSH_ROWS)),
+      });
+    }
+    return advanced;
+  }
+
+  /** Each as `putUser`: queued, and sent together (see `flush`). */
+  override async putUsers(users: readonly DirectoryUser[]): Promise<void> {
+    for (const user of users) await this.putUser(user);
+  }
+
   override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
     const key = `${organizationId}\u0000${id}`;
     if (this.#users.has(key)) return copy(this.#users.get(key));
@@ -1179,6 +1367,10 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   override async releaseEvent(key: EventKey): Promise<void> {
     await this.flush();
     return super.releaseEvent(key);
+  }
+  override async claimEvents(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    await this.flush();
+    return super.claimEvents(requests);
   }
   override async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
     await this.flush();
@@ -1364,7 +1556,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const pool = options.pool ?? ownPool(options.connectionString);
   const schema = options.schema ?? 'scim_sync';
   const quoted = pg.escapeIdentifier(schema);
-  const sql = statements(quoted);
+  const base = statements(quoted);
+  const sql: Sql = { ...base, claimManyAsync: base.claimMany(false), claimManyDurable: base.claimMany(true) };
   const prepared = preparedStatements(sql);
   const preparedList = Object.values(prepared.statements);
   let ready: Promise<unknown> | undefined = options.migrate === false ? Promise.resolve() : undefined;

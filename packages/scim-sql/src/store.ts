@@ -21,6 +21,7 @@ import type {
   ClaimResult,
   DirectoryGroup,
   DirectoryUser,
+  EventCompletion,
   EventKey,
   EventOutcome,
   FailureRecord,
@@ -42,13 +43,16 @@ import type {
   UserAccess,
   UserAccessWrite,
   UserLookup,
+  VersionAdvance,
 } from '@org/scim-core';
 import {
   FAILURE_MESSAGE_MAX,
   FAILURE_RETENTION_MS,
   FAILURES_KEPT,
+  isNewerVersion,
   UnstorableValueError,
   userNameKey,
+  versionCreatedAt,
 } from '@org/scim-core';
 import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlSession, SqlTable } from './dialect.js';
 import { locksFor } from './locks.js';
@@ -56,6 +60,12 @@ import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_C
 
 /** Ids per `IN (…)` list and rows per multi-row `INSERT`: well under every engine's parameter limit. */
 const BATCH = 500;
+
+/**
+ * Rows per multi-row statement of the batch operations, whose rows have up to 9 parameters: 900,
+ * under the 999 parameters of an older SQLite.
+ */
+const ROWS = 100;
 
 /**
  * How often a transaction runs when the database undid it for a deadlock or a lock wait timeout.
@@ -118,6 +128,25 @@ function statements(d: SqlDialect) {
   };
   const version = `organization_id, kind, id, ${d.bigintColumn('at')} as at, event_id, deleted, ${d.bigintColumn('created_at')} as created_at`;
   const ledgerKey = 'environment_id = ? and organization_id = ? and event_id = ?';
+  /** Completions of `n` events (9 parameters each). */
+  const completion = (n: number) =>
+    d.upsert(
+      'ledger',
+      [
+        'environment_id',
+        'organization_id',
+        'event_id',
+        'state',
+        'outcome',
+        'expires_at',
+        'completed_at',
+        'revision',
+        'occurred_at',
+      ],
+      ['environment_id', 'organization_id', 'event_id'],
+      ['state', 'outcome', 'expires_at', 'completed_at', 'occurred_at'],
+      n,
+    );
   return {
     claimInsert: p(
       d.upsert(
@@ -135,26 +164,54 @@ function statements(d: SqlDialect) {
        where ${ledgerKey} and state = 'claimed' and expires_at <= ?`,
     ),
     ledgerRow: p(`select state, outcome, expires_at from ${t('ledger')} where ${ledgerKey}`),
-    complete: p(
-      d.upsert(
-        'ledger',
-        [
-          'environment_id',
-          'organization_id',
-          'event_id',
-          'state',
-          'outcome',
-          'expires_at',
-          'completed_at',
-          'revision',
-          'occurred_at',
-        ],
-        ['environment_id', 'organization_id', 'event_id'],
-        ['state', 'outcome', 'expires_at', 'completed_at', 'occurred_at'],
-        1,
-      ),
-    ),
+    complete: p(completion(1)),
     release: p(`delete from ${t('ledger')} where ${ledgerKey} and state = 'claimed'`),
+    // Batches: several rows per statement, built once per count.
+    claimInsertMany: (count: number) =>
+      sized('claimInsertMany', count, (n) =>
+        d.upsert(
+          'ledger',
+          ['environment_id', 'organization_id', 'event_id', 'state', 'expires_at', 'revision'],
+          ['environment_id', 'organization_id', 'event_id'],
+          [],
+          n,
+        ),
+      ),
+    ledgerRows: (count: number) =>
+      sized(
+        'ledgerRows',
+        count,
+        (n) =>
+          `select event_id, state, outcome, expires_at, revision from ${t('ledger')}
+           where environment_id = ? and organization_id = ? and event_id in (${marks(n)})`,
+      ),
+    completeMany: (count: number) => sized('completeMany', count, completion),
+    // Versions of resources the transaction locked, compared by the caller: written as they are.
+    putVersions: (count: number) =>
+      sized('putVersions', count, (n) => {
+        let k = 0;
+        // `at` and `created_at` (4th and 7th of each row) as 64-bit integers.
+        return d
+          .upsert(
+            'versions',
+            ['organization_id', 'kind', 'id', 'at', 'event_id', 'deleted', 'created_at'],
+            ['organization_id', 'kind', 'id'],
+            ['at', 'event_id', 'deleted', 'created_at'],
+            n,
+          )
+          .replace(/\?/g, () => (++k % 7 === 4 || k % 7 === 0 ? big : '?'));
+      }),
+    upsertUsers: (count: number) =>
+      sized('upsertUsers', count, (n) =>
+        d.upsert('users', USER_COLUMNS, ['organization_id', 'id'], USER_COLUMNS.slice(2), n),
+      ),
+    groupsOfUsers: (count: number) =>
+      sized(
+        'groupsOfUsers',
+        count,
+        (n) =>
+          `select user_id, group_id from ${t('memberships')} where organization_id = ? and user_id in (${marks(n)})`,
+      ),
 
     versions: (count: number) =>
       sized(
@@ -402,6 +459,19 @@ function checkKeys(dialect: SqlDialect, what: string, ...ids: string[]): void {
 
 const unique = (ids: Iterable<string>) => [...new Set(ids)];
 
+/** The parameters of one completion (the `complete` statement's row). */
+const completionRow = ({ key, outcome, now, occurredAt }: EventCompletion): unknown[] => [
+  key.environmentId,
+  key.organizationId,
+  key.eventId,
+  'done',
+  outcome,
+  null,
+  now,
+  0,
+  occurredAt ?? null,
+];
+
 /** The operations over one connection: the pool outside transactions, a session inside one. */
 class SqlOperations implements StoreOperations {
   constructor(
@@ -445,21 +515,150 @@ class SqlOperations implements StoreOperations {
   }
 
   async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
-    await this.db.execute(this.sql.complete, [
-      key.environmentId,
-      key.organizationId,
-      key.eventId,
-      'done',
-      outcome,
-      null,
-      now,
-      0,
-      occurredAt ?? null,
-    ]);
+    await this.db.execute(this.sql.complete, completionRow({ key, outcome, now, occurredAt }));
   }
 
   async releaseEvent(key: EventKey): Promise<void> {
     await this.db.execute(this.sql.release, [key.environmentId, key.organizationId, key.eventId]);
+  }
+
+  /**
+   * The keys' rows read at once; the unseen ones inserted at once, marked with a revision of this
+   * call's own (a single claim inserts revision 0 and a takeover adds one), so that, when another
+   * caller inserted some of them meanwhile, the rows this call inserted are told apart. What is
+   * left (an expired lease to take over, a race lost between the statements) is claimed alone.
+   */
+  async claimEvents(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    if (requests.length === 0) return [];
+    const first = requests[0] as ClaimRequest;
+    const { now, leaseMs } = first;
+    // One scope (environment, organization) per call: the ledger's key, probed by its prefix.
+    const uniform = requests.every(
+      (r) =>
+        r.now === now &&
+        r.leaseMs === leaseMs &&
+        r.environmentId === first.environmentId &&
+        r.organizationId === first.organizationId,
+    );
+    if (!uniform || requests.length > BATCH) return Promise.all(requests.map((request) => this.claimEvent(request)));
+    for (const r of requests)
+      checkKeys(this.context.dialect, 'claimEvents', r.environmentId, r.organizationId, r.eventId);
+    const results: (ClaimResult | undefined)[] = requests.map(() => undefined);
+    const rowsOf = async () => {
+      const rows = await this.db.query(this.sql.ledgerRows(requests.length), [
+        first.environmentId,
+        first.organizationId,
+        ...requests.map((r) => r.eventId),
+      ]);
+      return new Map(rows.map((row) => [text(row.event_id), row]));
+    };
+    const keyOf = (r: ClaimRequest) => r.eventId;
+    const held = await rowsOf();
+    const unseen = requests.filter((r) => !held.has(keyOf(r)));
+    const mark = 1_000_000_000 + Math.floor(Math.random() * 1_000_000_000);
+    if (unseen.length > 0) {
+      const inserted = await this.db.execute(
+        this.sql.claimInsertMany(unseen.length),
+        unseen.flatMap((r) => [r.environmentId, r.organizationId, r.eventId, 'claimed', now + leaseMs, mark]),
+      );
+      const ours =
+        inserted === unseen.length
+          ? new Set(unseen.map(keyOf))
+          : new Set(
+              [...(await rowsOf()).entries()]
+                .filter(([, row]) => int(row.revision) === mark && text(row.state) === 'claimed')
+                .map(([key]) => key),
+            );
+      for (const [i, r] of requests.entries()) if (ours.has(keyOf(r))) results[i] = { status: 'claimed' };
+    }
+    return Promise.all(
+      requests.map(async (request, i): Promise<ClaimResult> => {
+        const decided = results[i];
+        if (decided) return decided;
+        const row = held.get(keyOf(request));
+        if (row && text(row.state) === 'done') return { status: 'done', outcome: text(row.outcome) as EventOutcome };
+        if (row && int(row.expires_at) > now) return { status: 'busy', leaseExpiresAt: int(row.expires_at) };
+        return this.claimEvent(request);
+      }),
+    );
+  }
+
+  async completeEvents(completions: readonly EventCompletion[]): Promise<void> {
+    for (const batch of chunks(completions, ROWS)) {
+      await this.db.execute(this.sql.completeMany(batch.length), batch.flatMap(completionRow));
+    }
+  }
+
+  /**
+   * Read at once, compared here, the newer ones written at once: safe because the caller's
+   * transaction holds these resources' locks, so no one else writes their versions meanwhile.
+   */
+  async advanceVersions(advances: readonly VersionAdvance[]): Promise<boolean[]> {
+    for (const { ref, next } of advances) {
+      checkKeys(this.context.dialect, 'advanceVersions', ref.organizationId, ref.id, next.eventId);
+    }
+    const stored = await this.getVersions(advances.map((a) => a.ref));
+    const advanced = advances.map(({ next }, i) => isNewerVersion(next, stored[i]));
+    const writes = advances.flatMap(({ ref, next }, i) =>
+      advanced[i] ? [{ ref, next, createdAt: versionCreatedAt(stored[i], next) }] : [],
+    );
+    for (const batch of chunks(writes, ROWS)) {
+      await this.db.execute(
+        this.sql.putVersions(batch.length),
+        batch.flatMap(({ ref, next, createdAt }) => [
+          ref.organizationId,
+          ref.kind,
+          ref.id,
+          this.big(next.at),
+          next.eventId,
+          next.deleted ? 1 : 0,
+          this.big(createdAt ?? next.at),
+        ]),
+      );
+    }
+    return advanced;
+  }
+
+  /** The rows at once, the held memberships read at once, and only the differences written. */
+  async putUsers(users: readonly DirectoryUser[]): Promise<void> {
+    const byOrganization = new Map<string, DirectoryUser[]>();
+    for (const user of users) {
+      checkKeys(this.context.dialect, 'putUsers', user.organizationId, user.id, ...user.groups.map((g) => g.id));
+      const list = byOrganization.get(user.organizationId) ?? [];
+      list.push(user);
+      byOrganization.set(user.organizationId, list);
+    }
+    await this.atomically(async (db) => {
+      for (const [organizationId, list] of byOrganization) {
+        for (const batch of chunks(list, ROWS)) {
+          await db.execute(this.sql.upsertUsers(batch.length), batch.flatMap(userRow));
+          const held = new Map<string, Set<string>>();
+          const rows = await db.query(this.sql.groupsOfUsers(batch.length), [
+            organizationId,
+            ...batch.map((u) => u.id),
+          ]);
+          for (const row of rows) {
+            const set = held.get(text(row.user_id)) ?? new Set<string>();
+            set.add(text(row.group_id));
+            held.set(text(row.user_id), set);
+          }
+          const joins: unknown[] = [];
+          for (const user of batch) {
+            const before = held.get(user.id) ?? new Set<string>();
+            const wanted = unique(user.groups.map((g) => g.id));
+            const keep = new Set(wanted);
+            const leave = [...before].filter((id) => !keep.has(id));
+            for (const part of chunks(leave)) {
+              await db.execute(this.sql.leaveGroups(part.length), [organizationId, user.id, ...part]);
+            }
+            for (const id of wanted) if (!before.has(id)) joins.push(organizationId, id, user.id);
+          }
+          for (const part of chunks(joins, ROWS * 3)) {
+            await db.execute(this.sql.joinGroups(part.length / 3), part);
+          }
+        }
+      }
+    });
   }
 
   async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
@@ -747,6 +946,10 @@ const OPERATIONS = {
   putUserAccess: true,
   getGroups: true,
   putUserAccessBatch: true,
+  claimEvents: true,
+  advanceVersions: true,
+  putUsers: true,
+  completeEvents: true,
 } satisfies Record<keyof StoreOperations, true>;
 
 /** A transaction's operations: the store's, on the transaction's connection. */

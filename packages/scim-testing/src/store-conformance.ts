@@ -18,9 +18,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  type BatchOperations,
+  type ClaimResult,
   type DirectoryGroup,
   type DirectoryUser,
   type EventKey,
+  type EventOutcome,
   fingerprintGroup,
   fingerprintUser,
   type ProvisioningStore,
@@ -30,6 +33,7 @@ import {
   type UserAccess,
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchApplicationCases } from './batch-conformance.js';
 
 /** How to run the suite; `S` is your store's own type, so `destroy` can call what it adds (`close()`). */
 export interface StoreConformanceOptions<S extends ProvisioningStore = ProvisioningStore> {
@@ -1519,6 +1523,156 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
           status: 'claimed',
           checkpoint: { runId: 'run_1' },
         });
+      });
+    });
+
+    describe('batches (optional: claimEvents, advanceVersions, putUsers, completeEvents, all four or none)', () => {
+      const batch = (): (S & BatchOperations) | undefined => {
+        const methods = [store.claimEvents, store.advanceVersions, store.putUsers, store.completeEvents];
+        expect(methods.map((method) => typeof method)).toEqual(methods.map(() => typeof store.claimEvents));
+        return store.claimEvents ? (store as S & BatchOperations) : undefined;
+      };
+      /** The transaction's batch operations: a store with them offers them inside transactions too. */
+      const inTx = (tx: StoreOperations): StoreOperations & BatchOperations => {
+        expect(typeof tx.advanceVersions).toBe('function');
+        return tx as StoreOperations & BatchOperations;
+      };
+
+      it('claims each request as claimEvent would: unseen, done with its outcome, busy with its lease, expired, another organization', async () => {
+        const b = batch();
+        if (!b) return;
+        const [unseen, done, busy, expired] = ['a', 'b', 'c', 'd'].map((x) => key(fresh(`evt_${x}`)));
+        const elsewhere = key((done as EventKey).eventId, fresh('org'));
+        await b.claimEvent({ ...(done as EventKey), now: T0, leaseMs: 1000 });
+        await b.completeEvent(done as EventKey, 'stale', T0 + 1);
+        await b.claimEvent({ ...(busy as EventKey), now: T0, leaseMs: 1000 });
+        await b.claimEvent({ ...(expired as EventKey), now: T0, leaseMs: 10 });
+        const requests = [unseen, done, busy, expired, elsewhere].map((k) => ({
+          ...(k as EventKey),
+          now: T0 + 100,
+          leaseMs: 60_000,
+        }));
+        expect(await b.claimEvents(requests)).toEqual([
+          { status: 'claimed' },
+          { status: 'done', outcome: 'stale' },
+          { status: 'busy', leaseExpiresAt: T0 + 1000 },
+          { status: 'claimed' },
+          { status: 'claimed' },
+        ]);
+        expect(await b.claimEvents([])).toEqual([]);
+      });
+
+      it(`grants each key to exactly one of ${concurrency} batches and single claims racing for it`, async () => {
+        const b = batch();
+        if (!b) return;
+        const keys = Array.from({ length: 20 }, () => key(fresh('evt')));
+        const request = (k: EventKey) => ({ ...k, now: T0, leaseMs: 60_000 });
+        const answers = await Promise.all(
+          Array.from({ length: concurrency }, (_, n) => {
+            // Batches in different orders, beside single claims: none may deadlock or double-grant.
+            if (n % 2 === 1) return b.claimEvent(request(keys[n % keys.length] as EventKey)).then((r) => [r]);
+            const order = n % 4 === 0 ? keys : [...keys].reverse();
+            return b.claimEvents(order.map(request)).then((r) => (n % 4 === 0 ? r : [...r].reverse()));
+          }),
+        );
+        for (const [i, k] of keys.entries()) {
+          const forKey = answers.flatMap((list, n) =>
+            n % 2 === 1 ? (n % keys.length === i ? list : []) : [list[i] as ClaimResult],
+          );
+          expect(
+            forKey.filter((r) => r.status === 'claimed'),
+            k.eventId,
+          ).toHaveLength(1);
+        }
+      });
+
+      it('compares and sets each version as advanceVersion would (older refused, tombstones kept, ties by event id), inside a transaction', async () => {
+        if (!batch()) return;
+        const org = fresh('org');
+        const ref = (id: string): ResourceRef => ({ organizationId: org, kind: 'user', id });
+        await store.transaction([ref('b'), ref('c'), ref('d')], async (tx) => {
+          await tx.advanceVersion(ref('b'), v(10n, 'evt_b'));
+          await tx.advanceVersion(ref('c'), v(10n, 'evt_c', true));
+          await tx.advanceVersion(ref('d'), v(10n, 'evt_b'));
+        });
+        const advances = [
+          { ref: ref('a'), next: v(5n, 'evt_a') },
+          { ref: ref('b'), next: v(9n, 'evt_b2') },
+          { ref: ref('c'), next: v(9n, 'evt_c2') },
+          { ref: ref('d'), next: v(10n, 'evt_c') },
+        ];
+        const answers = await store.transaction(
+          advances.map((a) => a.ref),
+          (tx) => inTx(tx).advanceVersions(advances),
+        );
+        expect(answers).toEqual([true, false, false, true]);
+        const stored = await store.getVersions(advances.map((a) => a.ref));
+        expect(stored.map((x) => x && [x.at, x.eventId, x.deleted])).toEqual([
+          [5n, 'evt_a', false],
+          [10n, 'evt_b', false],
+          [10n, 'evt_c', true],
+          [10n, 'evt_c', false],
+        ]);
+        expect(stored[0]?.createdAt).toBe(5n);
+      });
+
+      it('puts each user and its memberships both ways, as putUser would', async () => {
+        if (!batch()) return;
+        const org = fresh('org');
+        const ref = (id: string): ResourceRef => ({ organizationId: org, kind: 'user', id });
+        await store.transaction([ref('u1')], (tx) =>
+          tx.putUser(user(org, 'u1', { groups: [{ id: 'g1' }, { id: 'g2' }] })),
+        );
+        const next = [
+          user(org, 'u1', { groups: [{ id: 'g2' }, { id: 'g3' }], email: 'u1@example.com' }),
+          user(org, 'u2', { groups: [{ id: 'g1' }] }),
+        ];
+        await store.transaction([ref('u1'), ref('u2')], (tx) => inTx(tx).putUsers(next));
+        expect(await store.getUsers(org, ['u1', 'u2'])).toEqual(next);
+        expect(await store.listGroupMemberIds(org, 'g1')).toEqual(['u2']);
+        expect(await store.listGroupMemberIds(org, 'g2')).toEqual(['u1']);
+        expect(await store.listGroupMemberIds(org, 'g3')).toEqual(['u1']);
+        expect((await store.findUser(org, { email: 'U1@example.com' }))?.id).toBe('u1');
+      });
+
+      it('completes each claim with its outcome, as completeEvent would', async () => {
+        const b = batch();
+        if (!b) return;
+        const keys = ['applied', 'stale', 'ignored'] as const;
+        const claimed = keys.map(() => key(fresh('evt')));
+        await b.claimEvents(claimed.map((k) => ({ ...k, now: T0, leaseMs: 60_000 })));
+        await store.transaction([], (tx) =>
+          inTx(tx).completeEvents(claimed.map((k, i) => ({ key: k, outcome: keys[i] as EventOutcome, now: T0 + 1 }))),
+        );
+        expect(await b.claimEvents(claimed.map((k) => ({ ...k, now: T0 + 2, leaseMs: 60_000 })))).toEqual(
+          keys.map((outcome) => ({ status: 'done', outcome })),
+        );
+      });
+
+      batchApplicationCases(() => store);
+
+      it('undoes every batch write of a transaction that throws', async () => {
+        const b = batch();
+        if (!b) return;
+        const org = fresh('org');
+        const ref: ResourceRef = { organizationId: org, kind: 'user', id: 'u1' };
+        const k = key(fresh('evt'));
+        await b.claimEvents([{ ...k, now: T0, leaseMs: 60_000 }]);
+        await expect(
+          store.transaction([ref], async (tx) => {
+            const ops = inTx(tx);
+            expect(await ops.advanceVersions([{ ref, next: v(5n, 'evt_a') }])).toEqual([true]);
+            await ops.putUsers([user(org, 'u1', { groups: [{ id: 'g1' }] })]);
+            await ops.completeEvents([{ key: k, outcome: 'applied', now: T0 + 1 }]);
+            throw new Error('handler failed');
+          }),
+        ).rejects.toThrow('handler failed');
+        expect(await store.getVersions([ref])).toEqual([undefined]);
+        expect(await store.getUsers(org, ['u1'])).toEqual([undefined]);
+        expect(await store.listGroupMemberIds(org, 'g1')).toEqual([]);
+        expect(await b.claimEvents([{ ...k, now: T0 + 2, leaseMs: 60_000 }])).toEqual([
+          { status: 'busy', leaseExpiresAt: T0 + 60_000 },
+        ]);
       });
     });
 

@@ -47,15 +47,19 @@ import {
 } from '../options.js';
 import { UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
-import type {
-  EventKey,
-  EventOutcome,
-  OptionalStoreMethod,
-  ProvisioningStore,
-  ResourceRef,
-  ResourceVersion,
-  StoreOperations,
-  TransactionOptions,
+import {
+  type BatchOperations,
+  type ClaimResult,
+  type EventCompletion,
+  type EventKey,
+  type EventOutcome,
+  MAX_BATCH_EVENTS,
+  type OptionalStoreMethod,
+  type ProvisioningStore,
+  type ResourceRef,
+  type ResourceVersion,
+  type StoreOperations,
+  type TransactionOptions,
 } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
@@ -132,6 +136,17 @@ export interface ProvisioningEngine {
    */
   process(event: IncomingEvent): Promise<ProcessResult>;
   /**
+   * Applies `events` in order, with the results `process` would give one after another, for
+   * reconciliation and backfill. A run of user snapshots (`user.upserted`, not from SCIM) of one
+   * organization, each user once and at most `MAX_BATCH_EVENTS`, is claimed at once and applied in
+   * one transaction: handlers in the same order, the same ledger, ordering and derived changes,
+   * all of the run or none of it. Other events, and every event with a store that lacks the batch
+   * operations (`BatchOperations`), go through `process`. Rejects as `process` does for the first
+   * event that fails; what came before it stays applied. Optional, so an engine wrapped by hand
+   * (`{ store, process }`) still is one: callers then use `process`.
+   */
+  processBatch?(events: readonly IncomingEvent[]): Promise<ProcessResult[]>;
+  /**
    * The organization's provisioning health: last event received and applied with its lag, the last
    * reconciliation and backfill, failures in the last 24 hours, and the inbox's counts. Reads only;
    * see `readHealth`. Throws `HealthInputError` for an id that cannot be an organization's.
@@ -145,6 +160,13 @@ export interface ProvisioningEngine {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
+/**
+ * Most resources (users and the groups they name) a batch's transaction locks, beside
+ * `MAX_BATCH_EVENTS`: a store whose locks are a bounded resource may lock a whole organization
+ * above a few hundred (`@org/scim-postgres` does above 256), which would hold up the organization's
+ * webhooks for the batch and forgo what the store loads with the locks.
+ */
+const MAX_BATCH_LOCKS = 256;
 /** How often a transaction is retried with more locks when the set it needs grew between reading and locking. */
 const LOCK_ATTEMPTS = 8;
 /** What `in_flight` asks for when a lock set kept growing: contention passes quickly. */
@@ -180,6 +202,33 @@ async function traced<T>(
   } finally {
     span.end();
   }
+}
+
+/**
+ * An event's `scim_sync.process` span under `parent`; `end` records its outcome there and in
+ * `scim_sync.events` (by outcome and source), and ends it.
+ */
+function processSpan(ins: Instruments, event: IncomingEvent, parent: TelemetryContext) {
+  const { span, context } = startSpan(
+    ins,
+    'scim_sync.process',
+    {
+      'scim_sync.event.id': event.id,
+      'scim_sync.event.type': event.type,
+      'scim_sync.event.source': event.source,
+      'scim_sync.organization.id': event.organizationId ?? '',
+    },
+    parent,
+  );
+  return {
+    context,
+    end(outcome: EventMetricOutcome, error?: unknown) {
+      span.setAttribute('scim_sync.outcome', outcome);
+      if (error !== undefined) failSpan(span, error);
+      ins.events.add(1, { 'scim_sync.outcome': outcome, 'scim_sync.event.source': event.source });
+      span.end();
+    },
+  };
 }
 
 /** The inbox's counts (all organizations) as gauges, read when the meter collects. */
@@ -241,6 +290,46 @@ function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
     );
   }
   return { at, eventId: event.id, deleted };
+}
+
+/** Whether `store` has every batch operation (`BatchOperations`): `engine.processBatch` then applies runs of user snapshots in one transaction each. */
+export function hasBatchOperations<S extends StoreOperations>(store: S): store is S & BatchOperations {
+  return (
+    typeof store.claimEvents === 'function' &&
+    typeof store.advanceVersions === 'function' &&
+    typeof store.putUsers === 'function' &&
+    typeof store.completeEvents === 'function'
+  );
+}
+
+type UserUpserted = Extract<DirectoryEvent, { type: 'user.upserted' }>;
+
+/** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
+const ownsGroups = (event: UserUpserted) => event.source !== 'scim';
+
+/** The groups of a snapshot, locked shared by its transaction (none for SCIM, whose groups are the mirror's). */
+function sharedGroupsOf(event: UserUpserted): ResourceRef[] {
+  return ownsGroups(event) ? event.user.groups.map((g) => groupRef(event.user.organizationId, g.id)) : [];
+}
+
+/** The result of an event whose claim the ledger refused (a duplicate, or in flight elsewhere); `undefined` when claimed. */
+function notClaimed(event: IncomingEvent, claim: ClaimResult, now: number): ProcessResult | undefined {
+  if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
+  if (claim.status === 'busy') {
+    return {
+      eventId: event.id,
+      status: 'in_flight',
+      handlers: [],
+      retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
+    };
+  }
+  return undefined;
+}
+
+/** What a failed claim of `what` rejects with: input the store can never hold is invalid, anything else a store failure. */
+function claimFailure(cause: unknown, what: string): EngineError {
+  if (cause instanceof UnstorableValueError) return new EngineError('invalid_event', cause.message, { cause });
+  return new EngineError('store_failed', `The store could not claim ${what}.`, { cause });
 }
 
 /** A user the mirror never saw, as far as a deletion tells us. */
@@ -606,22 +695,76 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     );
   }
 
-  async function upsertUser(
-    event: Extract<DirectoryEvent, { type: 'user.upserted' }>,
-    key: EventKey,
-    now: number,
-    parent: TelemetryContext | undefined,
-  ) {
+  /**
+   * What a user snapshot writes over `previous`: the origin recorded, and, for SCIM (which sets
+   * memberships through Groups only, RFC 7643 §4.1.2), the memberships the mirror holds, read under
+   * the user's lock, so a user PATCH racing a group PATCH (`group.members_changed`) never undoes it.
+   */
+  function snapshotOf(event: UserUpserted, previous: DirectoryUser | undefined): DirectoryUser {
+    const origin = originOf(event, event.user.origin);
+    let snapshot = ownsGroups(event) ? event.user : { ...event.user, groups: previous?.groups ?? [] };
+    if (snapshot.origin !== origin) snapshot = { ...snapshot, origin };
+    return snapshot;
+  }
+
+  /**
+   * The handlers of a user written over `previous` (see how-the-engine-works.md, "Derive what
+   * changed"), in their order. With synchronous handlers nothing here awaits (`let pending`: a
+   * handler's promise, awaited before the next step).
+   */
+  async function userChanged(
+    d: Dispatch,
+    previous: DirectoryUser | undefined,
+    user: DirectoryUser,
+    managed: AccessRules | null,
+  ): Promise<void> {
+    const { organizationId } = user;
+    let pending: Promise<void> | undefined;
+    if (!previous) {
+      pending = d.call('userCreated', { user });
+      if (pending) await pending;
+      for (const group of user.groups) {
+        pending = d.call('membershipAdded', { organizationId, user, group });
+        if (pending) await pending;
+      }
+      if (managed) await d.reevaluate(managed, user);
+      return;
+    }
+    const changed = changedUserFields(previous, user);
+    const reactivated = !previous.active && user.active;
+    const deactivated = previous.active && !user.active;
+    const others = changed.length > (changed.includes('active') ? 1 : 0);
+    if (reactivated && handlers.userReactivated) {
+      pending = d.call('userReactivated', { user, previous });
+      if (pending) await pending;
+    }
+    if (others || (reactivated && !handlers.userReactivated)) {
+      pending = d.call('userUpdated', { user, previous, changed });
+      if (pending) await pending;
+    }
+    const { added, removed } = diffMemberships(previous.groups, user.groups);
+    for (const group of added) {
+      pending = d.call('membershipAdded', { organizationId, user, group });
+      if (pending) await pending;
+    }
+    for (const group of removed) {
+      pending = d.call('membershipRemoved', { organizationId, user, group });
+      if (pending) await pending;
+    }
+    if (managed) await d.reevaluate(managed, user);
+    if (deactivated) {
+      pending = d.call('userDeactivated', { user, previous, reason: 'inactive' });
+      if (pending) await pending;
+    }
+  }
+
+  async function upsertUser(event: UserUpserted, key: EventKey, now: number, parent: TelemetryContext | undefined) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
-    // SCIM sets memberships through Groups only (a User's `groups` is read-only, RFC 7643 §4.1.2):
-    // a SCIM user snapshot keeps the memberships the mirror holds, read under the user's lock, so a
-    // user PATCH racing a group PATCH (`group.members_changed`) never undoes it.
-    const ownsGroups = event.source !== 'scim';
     // The groups of the snapshot are locked shared, so that joining one cannot interleave with its
     // deletion (which locks it exclusively, and would leave a membership to a deleted group), while
     // users of the same group still upsert concurrently. No read ahead is needed to find them.
-    const shared = ownsGroups ? event.user.groups.map((g) => groupRef(organizationId, g.id)) : [];
+    const shared = sharedGroupsOf(event);
     let rules = rulesOf(organizationId, now);
     if (rules instanceof Promise) rules = await rules;
     const managed = rules;
@@ -630,8 +773,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       [ref],
       async (tx, context) => {
         const d = new Dispatch(event, key, tx, context);
-        // The most frequent event: with a synchronous store and handlers, nothing here awaits
-        // (`let pending`: a handler's promise, awaited before the next step).
+        // The most frequent event: with a synchronous store and handlers, nothing here awaits but
+        // the handlers' derivation.
         const { sync } = d;
         const previous = sync ? sync.getUserNow(organizationId, id) : await tx.getUser(organizationId, id);
         const version = versionOf(event, false);
@@ -639,56 +782,83 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           return d.done('stale', now);
         }
         const joins = joinedGroups(shared, previous?.groups);
-        const origin = originOf(event, event.user.origin);
-        let snapshot = ownsGroups ? event.user : { ...event.user, groups: previous?.groups ?? [] };
-        if (snapshot.origin !== origin) snapshot = { ...snapshot, origin };
-        let user = snapshot;
+        let user = snapshotOf(event, previous);
         if (joins.length > 0) {
           user = withoutDeletedGroups(user, joins, sync ? sync.getVersionsNow(joins) : await tx.getVersions(joins));
         }
-
-        let pending: Promise<void> | undefined;
-        if (!previous) {
-          pending = d.call('userCreated', { user });
-          if (pending) await pending;
-          for (const group of user.groups) {
-            pending = d.call('membershipAdded', { organizationId, user, group });
-            if (pending) await pending;
-          }
-          if (managed) await d.reevaluate(managed, user);
-        } else {
-          const changed = changedUserFields(previous, user);
-          const reactivated = !previous.active && user.active;
-          const deactivated = previous.active && !user.active;
-          const others = changed.length > (changed.includes('active') ? 1 : 0);
-          if (reactivated && handlers.userReactivated) {
-            pending = d.call('userReactivated', { user, previous });
-            if (pending) await pending;
-          }
-          if (others || (reactivated && !handlers.userReactivated)) {
-            pending = d.call('userUpdated', { user, previous, changed });
-            if (pending) await pending;
-          }
-          const { added, removed } = diffMemberships(previous.groups, user.groups);
-          for (const group of added) {
-            pending = d.call('membershipAdded', { organizationId, user, group });
-            if (pending) await pending;
-          }
-          for (const group of removed) {
-            pending = d.call('membershipRemoved', { organizationId, user, group });
-            if (pending) await pending;
-          }
-          if (managed) await d.reevaluate(managed, user);
-          if (deactivated) {
-            pending = d.call('userDeactivated', { user, previous, reason: 'inactive' });
-            if (pending) await pending;
-          }
-        }
+        await userChanged(d, previous, user, managed);
         if (sync) sync.putUserNow(user);
         else await tx.putUser(user);
         return d.done('applied', now);
       },
       shared.length > 0 ? { shared } : undefined,
+    );
+  }
+
+  /**
+   * Applies user snapshots of one organization, each user once, as one transaction (see
+   * `processBatch`): claimed together, locked together (each user, its snapshot's groups shared),
+   * each compared-and-set and derived as `upsertUser` does it, in order, then written and completed
+   * together. Answers a result per claimed event, in order.
+   */
+  async function upsertUsers(
+    events: readonly UserUpserted[],
+    keys: readonly EventKey[],
+    versions: readonly ResourceVersion[],
+    now: number,
+    parent: TelemetryContext | undefined,
+    /** Each event's span context, when tracing: its handlers' spans go under it. */
+    contexts: readonly TelemetryContext[] | undefined,
+  ): Promise<ProcessResult[]> {
+    const organizationId = events[0]?.organizationId as string;
+    const refs = events.map((event) => userRef(organizationId, event.user.id));
+    const shared = new Map<string, ResourceRef>();
+    for (const event of events) for (const ref of sharedGroupsOf(event)) shared.set(ref.id, ref);
+    const managed = await rulesOf(organizationId, now);
+    return transact(
+      parent,
+      refs,
+      async (tx, context) => {
+        const ops = tx as StoreOperations & BatchOperations;
+        const previous = await tx.getUsers(
+          organizationId,
+          events.map((event) => event.user.id),
+        );
+        const advanced = await ops.advanceVersions(
+          refs.map((ref, i) => ({ ref, next: versions[i] as ResourceVersion })),
+        );
+        // The versions of the groups users join (to drop deleted ones): read once for the batch.
+        const joins = events.map((event, i) =>
+          advanced[i] ? joinedGroups(sharedGroupsOf(event), previous[i]?.groups) : [],
+        );
+        const joined = new Map<string, ResourceRef>();
+        for (const ref of joins.flat()) joined.set(ref.id, ref);
+        const read = await (joined.size > 0 ? tx.getVersions([...joined.values()]) : []);
+        const groupVersions = new Map([...joined.keys()].map((id, i) => [id, read[i]]));
+        const results: ProcessResult[] = [];
+        const users: DirectoryUser[] = [];
+        const completions: EventCompletion[] = [];
+        for (const [i, event] of events.entries()) {
+          const d = new Dispatch(event, keys[i] as EventKey, tx, contexts?.[i] ?? context);
+          const outcome: EventOutcome = advanced[i] ? 'applied' : 'stale';
+          if (advanced[i]) {
+            const own = joins[i] as ResourceRef[];
+            const user = withoutDeletedGroups(
+              snapshotOf(event, previous[i]),
+              own,
+              own.map((ref) => groupVersions.get(ref.id)),
+            );
+            await userChanged(d, previous[i], user, managed);
+            users.push(user);
+          }
+          completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
+          results.push(d.result(outcome));
+        }
+        if (users.length > 0) await ops.putUsers(users);
+        await ops.completeEvents(completions);
+        return results;
+      },
+      shared.size > 0 ? { shared: [...shared.values()] } : undefined,
     );
   }
 
@@ -704,6 +874,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   ): DirectoryUser {
     if (!versions.some((version) => version?.deleted)) return user;
     const deleted = new Set(joins.filter((_, i) => versions[i]?.deleted).map((ref) => ref.id));
+    if (!user.groups.some((g) => deleted.has(g.id))) return user;
     return { ...user, groups: user.groups.filter((g) => !deleted.has(g.id)) };
   }
 
@@ -1020,18 +1191,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         claim = sync ? sync.claimEventNow(request) : await store.claimEvent(request);
       }
     } catch (cause) {
-      if (cause instanceof UnstorableValueError) throw new EngineError('invalid_event', cause.message, { cause });
-      throw new EngineError('store_failed', `The store could not claim event ${event.id}.`, { cause });
+      throw claimFailure(cause, `event ${event.id}`);
     }
-    if (claim.status === 'done') return { eventId: event.id, status: 'duplicate', handlers: [] };
-    if (claim.status === 'busy') {
-      return {
-        eventId: event.id,
-        status: 'in_flight',
-        handlers: [],
-        retryAfterMs: Math.max(0, claim.leaseExpiresAt - now),
-      };
-    }
+    const unclaimed = notClaimed(event, claim, now);
+    if (unclaimed) return unclaimed;
     try {
       if (parent !== undefined && instruments !== undefined) {
         return await traced(instruments, 'scim_sync.apply', parent, (context) => apply(event, key, now, context));
@@ -1045,16 +1208,135 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       if (error instanceof NeedsLocks) {
         return { eventId: event.id, status: 'in_flight', handlers: [], retryAfterMs: CONTENDED_RETRY_MS };
       }
-      const failure =
-        error instanceof HandlerError || error instanceof EngineError
-          ? error
-          : // Input the store can never hold fails the same way on every retry: an invalid event, not a 5xx.
-            error instanceof UnstorableValueError
-            ? new EngineError('invalid_event', error.message, { cause: error })
-            : new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
+      const failure = failureOf(error, event);
       await recordFailure(event, failure, now);
       throw failure;
     }
+  }
+
+  /** What applying `event` rejects with when it failed with `error`. */
+  function failureOf(error: unknown, event: IncomingEvent): HandlerError | EngineError {
+    if (error instanceof HandlerError || error instanceof EngineError) return error;
+    // Input the store can never hold fails the same way on every retry: an invalid event, not a 5xx.
+    if (error instanceof UnstorableValueError) return new EngineError('invalid_event', error.message, { cause: error });
+    return new EngineError('store_failed', `The store failed while applying event ${event.id}.`, { cause: error });
+  }
+
+  /** The store's batch operations, when it has all of them (`BatchOperations`). */
+  const batch: BatchOperations | undefined = hasBatchOperations(store) ? store : undefined;
+
+  /** One event as `engine.process` applies it, under `parent` when tracing. */
+  function processOne(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {
+    return instruments === undefined || parent === undefined ? run(event) : observedProcess(instruments, event, parent);
+  }
+
+  /**
+   * `engine.processBatch`: runs of user snapshots (one organization, each user once, at most
+   * `MAX_BATCH_EVENTS`) as one transaction each (`applyChunk`), every other event on its own, in order.
+   */
+  async function runBatch(events: readonly IncomingEvent[], parent?: TelemetryContext): Promise<ProcessResult[]> {
+    const results: ProcessResult[] = [];
+    let chunk: UserUpserted[] = [];
+    const ids = new Set<string>();
+    /** The groups the chunk's snapshots name: locked shared with its users. */
+    const groups = new Set<string>();
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const applied = await applyChunk(chunk, parent);
+      for (const result of applied) results.push(result);
+      chunk = [];
+      ids.clear();
+      groups.clear();
+    };
+    for (const event of events) {
+      if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event)) {
+        await flush();
+        results.push(await processOne(event, parent));
+        continue;
+      }
+      const first = chunk[0];
+      const joining = event.user.groups.filter((g) => !groups.has(g.id)).length;
+      if (
+        chunk.length >= MAX_BATCH_EVENTS ||
+        ids.has(event.user.id) ||
+        (first && first.organizationId !== event.organizationId) ||
+        // A lock set a store can take resource by resource (see MAX_BATCH_LOCKS); one user alone may exceed it.
+        (chunk.length > 0 && ids.size + groups.size + 1 + joining > MAX_BATCH_LOCKS)
+      ) {
+        await flush();
+      }
+      chunk.push(event);
+      ids.add(event.user.id);
+      for (const g of event.user.groups) groups.add(g.id);
+    }
+    await flush();
+    return results;
+  }
+
+  /**
+   * A run of user snapshots: claimed together, then the claimed ones applied in one transaction
+   * (`upsertUsers`): all of them, or, when anything fails, none (every claim released, the failure
+   * recorded for the event it came from and thrown, as `process` does). A store whose transaction
+   * retries on a lock conflict (a deadlock, a lock wait timeout) retries the whole chunk.
+   */
+  async function applyChunk(events: readonly UserUpserted[], parent: TelemetryContext | undefined) {
+    const ops = batch as BatchOperations;
+    const now = clock();
+    let versions: ResourceVersion[];
+    try {
+      versions = events.map((event) => versionOf(event, false));
+    } catch {
+      // An invalid event fails where it stands, after the ones before it: as `process` would.
+      const results: ProcessResult[] = [];
+      for (const event of events) results.push(await processOne(event, parent));
+      return results;
+    }
+    const keys = events.map(eventKey);
+    let claims: ClaimResult[];
+    try {
+      claims = await ops.claimEvents(keys.map((key) => ({ ...key, now, leaseMs })));
+    } catch (cause) {
+      throw claimFailure(cause, `event ${events[0]?.id} and the ${events.length - 1} after it`);
+    }
+    const results: ProcessResult[] = events.map(
+      (event, i) =>
+        notClaimed(event, claims[i] as ClaimResult, now) ?? { eventId: event.id, status: 'applied', handlers: [] },
+    );
+    // When tracing, each event keeps its own `scim_sync.process` span (its handlers' spans under
+    // it), open while the batch applies; the batch's transaction goes under `parent`.
+    const spans =
+      instruments !== undefined && parent !== undefined
+        ? events.map((event) => processSpan(instruments, event, parent))
+        : undefined;
+    const claimed = events.flatMap((_, i) => (claims[i]?.status === 'claimed' ? [i] : []));
+    if (claimed.length > 0) {
+      const pick = <T>(list: readonly T[]) => claimed.map((i) => list[i] as T);
+      try {
+        const applied = await upsertUsers(
+          pick(events),
+          pick(keys),
+          pick(versions),
+          now,
+          parent,
+          spans && pick(spans).map((span) => span.context),
+        );
+        for (const [j, i] of claimed.entries()) results[i] = applied[j] as ProcessResult;
+      } catch (error) {
+        await Promise.all(pick(keys).map((key) => store.releaseEvent(key).catch(() => {})));
+        const failed =
+          (error instanceof HandlerError && events.find((event) => event.id === error.eventId)) ||
+          (events[claimed[0] as number] as UserUpserted);
+        const failure = failureOf(error, failed);
+        await recordFailure(failed, failure, now);
+        for (const [i, span] of spans?.entries() ?? []) {
+          if (claims[i]?.status === 'claimed') span.end('failed', failure);
+          else span.end((results[i] as ProcessResult).status);
+        }
+        throw failure;
+      }
+    }
+    for (const [i, span] of spans?.entries() ?? []) span.end((results[i] as ProcessResult).status);
+    return results;
   }
 
   /** Remembered for `health()`, on the failure path only. Best effort: a store that is down cannot. */
@@ -1080,30 +1362,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     event: IncomingEvent,
     parent: TelemetryContext,
   ): Promise<ProcessResult> {
-    const { span, context } = startSpan(
-      ins,
-      'scim_sync.process',
-      {
-        'scim_sync.event.id': event.id,
-        'scim_sync.event.type': event.type,
-        'scim_sync.event.source': event.source,
-        'scim_sync.organization.id': event.organizationId ?? '',
-      },
-      parent,
-    );
-    let outcome: EventMetricOutcome = 'failed';
+    const observed = processSpan(ins, event, parent);
     try {
-      const result = await run(event, context);
-      outcome = result.status;
-      span.setAttribute('scim_sync.outcome', outcome);
+      const result = await run(event, observed.context);
+      observed.end(result.status);
       return result;
     } catch (error) {
-      span.setAttribute('scim_sync.outcome', outcome);
-      failSpan(span, error);
+      observed.end('failed', error);
       throw error;
-    } finally {
-      ins.events.add(1, { 'scim_sync.outcome': outcome, 'scim_sync.event.source': event.source });
-      span.end();
     }
   }
 
@@ -1115,6 +1381,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       instruments === undefined
         ? (event) => run(event)
         : (event) => observedProcess(instruments, event, instruments.api.context.active()),
+    processBatch:
+      instruments === undefined
+        ? (events) => runBatch(events)
+        : (events) => runBatch(events, instruments.api.context.active()),
     health: (organizationId) => readHealth({ store, now: clock, ...(inbox && { inbox }) }, organizationId),
     access: access && engineAccess({ store, control: access, clock, process: (event) => engine.process(event) }),
   };
@@ -1123,6 +1393,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     logger,
     ...(instruments && {
       processWithin: (event: IncomingEvent, parent: TelemetryContext) => observedProcess(instruments, event, parent),
+      processBatchWithin: (events: readonly IncomingEvent[], parent: TelemetryContext) => runBatch(events, parent),
     }),
   });
   return engine;

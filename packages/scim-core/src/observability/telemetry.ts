@@ -189,6 +189,11 @@ export interface EngineObservability {
     event: Parameters<import('../engine/engine.js').ProvisioningEngine['process']>[0],
     parent: TelemetryContext,
   ) => ReturnType<import('../engine/engine.js').ProvisioningEngine['process']>;
+  /** `engine.processBatch` under `parent`. */
+  readonly processBatchWithin?: (
+    events: readonly Parameters<import('../engine/engine.js').ProvisioningEngine['process']>[0][],
+    parent: TelemetryContext,
+  ) => Promise<Awaited<ReturnType<import('../engine/engine.js').ProvisioningEngine['process']>>[]>;
 }
 
 const registry = new WeakMap<object, EngineObservability>();

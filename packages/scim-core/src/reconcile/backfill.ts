@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessStatus, ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
+import type { IncomingEvent } from '../model.js';
 import { flatCounts, runSummary } from '../observability/run-summary.js';
 import { observeRun, type RunObservation } from '../observability/run-telemetry.js';
 import {
@@ -32,6 +33,7 @@ import {
 } from '../options.js';
 import { normalizeScalekitEvent } from '../scalekit/normalize.js';
 import { parseScalekitEvent, SCALEKIT_DIRECTORY_EVENT_TYPES } from '../scalekit/schemas.js';
+import { MAX_BATCH_EVENTS } from '../store/types.js';
 import { parseRfc3339Nanos } from '../time.js';
 import { type RetryPolicy, withRetry } from './retry.js';
 import { DirectorySourceError, type SourceOrganization, type SourcePage } from './source.js';
@@ -329,15 +331,17 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
         .map((raw, index) => ({ raw, index, at: occurredAtOf(raw) }))
         // Oldest first; the log's own order (reversed) breaks ties.
         .sort((a, b) => (a.at === b.at ? b.index - a.index : a.at < b.at ? -1 : 1));
-      for (const { raw } of ordered) {
+      // In order, a slice at a time: runs of user snapshots in a slice go in one transaction each
+      // (`engine.processBatch`), everything else one event at a time.
+      for (let start = 0; start < ordered.length; start += MAX_BATCH_EVENTS) {
         if (run.signal?.aborted) throw aborted();
-        const parsed = parseScalekitEvent(raw);
-        if (!parsed.success) {
-          invalid.push(String((raw as { id?: unknown } | null)?.id ?? '(no id)'));
-          continue;
+        const slice: IncomingEvent[] = [];
+        for (const { raw } of ordered.slice(start, start + MAX_BATCH_EVENTS)) {
+          const parsed = parseScalekitEvent(raw);
+          if (parsed.success) slice.push(normalizeScalekitEvent(parsed.value));
+          else invalid.push(String((raw as { id?: unknown } | null)?.id ?? '(no id)'));
         }
-        const result = await run$.process(normalizeScalekitEvent(parsed.value));
-        outcomes[result.status] += 1;
+        for (const result of await run$.processBatch(slice)) outcomes[result.status] += 1;
       }
       await store.finishReconcile(key, owner, {
         status: 'completed',

@@ -10,7 +10,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { ProvisioningEngine } from '../engine/engine.js';
+import { hasBatchOperations, type ProvisioningEngine } from '../engine/engine.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, Origin } from '../model.js';
 import { flatCounts, runSummary } from '../observability/run-summary.js';
 import { observeRun } from '../observability/run-telemetry.js';
@@ -316,6 +316,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const clock = options.now ?? Date.now;
   const nowNanos = () => BigInt(clock()) * 1_000_000n;
   const observe = observeRun(engine);
+  /** Users are applied a page per transaction (`engine.processBatch`) when the store has the batch operations. */
+  const batched = engine.processBatch !== undefined && hasBatchOperations(store);
 
   /** A source call, retried with jittered exponential back-off while rate limited or unavailable. */
   function fromSource<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
@@ -409,6 +411,25 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       return result.status === 'applied';
     };
 
+    /**
+     * Feeds events through the engine, answering whether each was applied: as one batch (a
+     * transaction per `MAX_BATCH_EVENTS` user snapshots) where the engine and its store can, else
+     * `concurrency` at a time.
+     */
+    const applyAll = async (list: readonly DirectoryEvent[]): Promise<boolean[]> => {
+      if (batched) {
+        events += list.length;
+        const results = await run$.processBatch(list);
+        for (const result of results) handlerCalls += result.handlers.length;
+        return results.map((result) => result.status === 'applied');
+      }
+      const applied: boolean[] = [];
+      await forEachConcurrent([...list.keys()], concurrency, async (i) => {
+        applied[i] = await apply(list[i] as DirectoryEvent);
+      });
+      return applied;
+    };
+
     const stamp = (at: bigint) => formatNanos(at);
 
     // ── Listing pages ─────────────────────────────────────────────────────────────────────────
@@ -421,15 +442,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       then: Checkpoint['phase'],
       list: (pageToken: string | undefined) => Promise<SourcePage<T>>,
     ): AsyncGenerator<{ items: readonly T[]; at: bigint }> {
+      // The next page is listed while this one is applied: a run costs about the longer of the
+      // listing and the applying, not their sum. One page ahead at most, so memory stays a page or two.
+      let listed = 0;
+      const request = (requested: string | undefined) => {
+        const index = pages + ++listed;
+        const at = nowNanos();
+        const page = run$.listAhead(index, () => fromSource(signal, () => list(requested)));
+        // Awaited in its turn; until then a failure must not be an unhandled rejection.
+        page.catch(() => {});
+        return { index, at, page };
+      };
       let token = cp.pageToken ?? undefined;
+      let next = request(token);
       do {
         if (signal?.aborted) throw new ReconcileError('aborted', 'The reconciliation was aborted.');
-        const at = nowNanos();
-        const requested = token;
-        const page = await run$.page(pages + 1, () => fromSource(signal, () => list(requested)));
+        const { index, at, page: pending } = next;
+        const page = await pending;
         pages += 1;
-        yield { items: page.items, at };
+        listed -= 1;
+        run$.enter(index);
         token = page.nextPageToken;
+        if (token !== undefined) next = request(token);
+        yield { items: page.items, at };
         await checkpoint(token === undefined ? then : phase, token);
         await progress(phase);
       } while (token !== undefined);
@@ -566,16 +601,17 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           });
         }
       });
-      await forEachConcurrent(changes, concurrency, async ({ user, fingerprint, action, at: version }) => {
-        const counter = action === 'create' ? 'created' : action === 'reactivate' ? 'reactivated' : 'updated';
-        if (dryRun) {
+      const counter = (action: PlannedChange['action']) =>
+        action === 'create' ? 'created' : action === 'reactivate' ? 'reactivated' : 'updated';
+      if (dryRun) {
+        for (const { user, action } of changes) {
           plan.push({ kind: 'user', action, id: user.id });
-          users[counter] += 1;
-          return;
+          users[counter(action)] += 1;
         }
-        const applied = await apply(userUpserted(user, fingerprint, version));
-        users[applied ? counter : 'stale'] += 1;
-      });
+      } else {
+        const applied = await applyAll(changes.map((c) => userUpserted(c.user, c.fingerprint, c.at)));
+        for (const [i, { action }] of changes.entries()) users[applied[i] ? counter(action) : 'stale'] += 1;
+      }
       await mark('user', ids);
     }
 
@@ -650,15 +686,16 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if ((verdict.users.tripped || verdict.groups.tripped) && !force) return verdict;
       await progress('sweep');
       const sweptAt = BigInt(cp.startedAt);
-      await forEachConcurrent(deferred, concurrency, async ({ user, at }) => {
+      for (let i = 0; i < deferred.length; i += pageSize) {
+        const batch = deferred.slice(i, i + pageSize);
         if (dryRun) {
-          plan.push({ kind: 'user', action: 'deactivate', id: user.id });
-          users.deactivated += 1;
-          return;
+          for (const { user } of batch) plan.push({ kind: 'user', action: 'deactivate', id: user.id });
+          users.deactivated += batch.length;
+          continue;
         }
-        const applied = await apply(userUpserted(user, fingerprintUser(user), at));
-        users[applied ? 'deactivated' : 'stale'] += 1;
-      });
+        const applied = await applyAll(batch.map(({ user, at }) => userUpserted(user, fingerprintUser(user), at)));
+        for (const done of applied) users[done ? 'deactivated' : 'stale'] += 1;
+      }
       for (let i = 0; i < removedUsers.length; i += pageSize) {
         const batch = removedUsers.slice(i, i + pageSize);
         const rows = await store.getUsers(organizationId, batch);

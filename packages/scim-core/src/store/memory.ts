@@ -12,6 +12,7 @@ import { KeyedLock } from './keyed-lock.js';
 import {
   type ClaimRequest,
   type ClaimResult,
+  type EventCompletion,
   type EventKey,
   type EventOutcome,
   FAILURE_MESSAGE_MAX,
@@ -36,6 +37,7 @@ import {
   type UserAccess,
   type UserAccessWrite,
   type UserLookup,
+  type VersionAdvance,
 } from './types.js';
 import { userNameKey } from './user-name.js';
 import { compareIds, createdAt, isNewerVersion, resourceKey } from './versions.js';
@@ -688,6 +690,24 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   async getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]> {
     const rows = this.state.users.get(organizationId)?.rows;
     return ids.map((id) => rows?.get(id));
+  }
+
+  // Batches: each element as its one-at-a-time form, with no I/O to save.
+
+  async claimEvents(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    return requests.map((request) => this.claimEventNow(request));
+  }
+
+  async advanceVersions(advances: readonly VersionAdvance[]): Promise<boolean[]> {
+    return advances.map(({ ref, next }) => this.advanceVersionNow(ref, next));
+  }
+
+  async putUsers(users: readonly DirectoryUser[]): Promise<void> {
+    for (const user of users) this.putUserNow(user);
+  }
+
+  async completeEvents(completions: readonly EventCompletion[]): Promise<void> {
+    for (const { key, outcome, now, occurredAt } of completions) this.completeEventNow(key, outcome, now, occurredAt);
   }
 
   async getUserAccess(organizationId: string, ids: readonly string[]): Promise<(UserAccess | undefined)[]> {

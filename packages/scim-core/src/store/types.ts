@@ -114,8 +114,49 @@ export interface StoredAccessRules {
   readonly revision: number;
 }
 
+/** One `completeEvent`, as `completeEvents` takes it. */
+export interface EventCompletion {
+  readonly key: EventKey;
+  readonly outcome: EventOutcome;
+  /** The caller's clock, in milliseconds since the epoch. */
+  readonly now: number;
+  /** The event's `occurred_at` (RFC 3339, as sent), as `completeEvent` takes it. */
+  readonly occurredAt?: string;
+}
+
+/** One `advanceVersion`, as `advanceVersions` takes it. */
+export interface VersionAdvance {
+  readonly ref: ResourceRef;
+  readonly next: ResourceVersion;
+}
+
+/**
+ * Optional: what the engine uses to apply many changes in one transaction (reconciliation and
+ * backfill, `engine.processBatch`). Each does what its one-at-a-time form does to every element,
+ * with the same atomicity, in as few round trips as the store can (a multi-row statement). A
+ * store has all four or none: with none, the engine applies each change in a transaction of its
+ * own, as it always did. `runStoreConformanceSuite` holds a store that has them to the same
+ * promises as the one-at-a-time forms. Callers pass at most `MAX_BATCH_EVENTS` elements.
+ */
+export interface BatchOperations {
+  /**
+   * `claimEvent` of each request, answers in the same order. Each claim is **atomic** on its own,
+   * as `claimEvent` is (the batch as a whole need not be). Outside transactions.
+   */
+  claimEvents(requests: readonly ClaimRequest[]): Promise<ClaimResult[]>;
+  /**
+   * `advanceVersion` of each entry, answers in the same order. No resource appears twice. Inside
+   * the transaction that locks them.
+   */
+  advanceVersions(advances: readonly VersionAdvance[]): Promise<boolean[]>;
+  /** `putUser` of each user. No user appears twice. */
+  putUsers(users: readonly DirectoryUser[]): Promise<void>;
+  /** `completeEvent` of each. No key appears twice. */
+  completeEvents(completions: readonly EventCompletion[]): Promise<void>;
+}
+
 /** Everything the engine does to a store, inside or outside a transaction. */
-export interface StoreOperations {
+export interface StoreOperations extends Partial<BatchOperations> {
   // ── Ledger ────────────────────────────────────────────────────────────────────────────────
 
   /**
@@ -397,7 +438,10 @@ export interface HealthStore {
 }
 
 /** Methods of `ProvisioningStore` a store may leave out. */
-export type OptionalStoreMethod = keyof HealthStore | 'getGroups' | 'putUserAccessBatch';
+export type OptionalStoreMethod = keyof HealthStore | keyof BatchOperations | 'getGroups' | 'putUserAccessBatch';
+
+/** Most events `engine.processBatch` applies in one transaction, and most elements a batch method is given. */
+export const MAX_BATCH_EVENTS = 100;
 
 export interface TransactionOptions {
   /**

@@ -1,0 +1,54 @@
+/**
+ * `engine.processBatch` keeps a batch's lock set bounded: a store whose locks are a bounded
+ * resource (PostgreSQL locks a whole organization above 256) gets transactions of at most 256
+ * resources (users and the groups they name), except a single user that names more.
+ */
+import { describe, expect, it } from 'vitest';
+import { createEngine, memoryStore, type ProvisioningStore } from '../src/index.js';
+import { events, ORG, T0, user } from './helpers.js';
+
+function counted(store: ProvisioningStore) {
+  const sizes: number[] = [];
+  const view = new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (key !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
+      return (...args: Parameters<ProvisioningStore['transaction']>) => {
+        sizes.push(args[0].length + (args[2]?.shared?.length ?? 0));
+        return target.transaction(...args);
+      };
+    },
+  });
+  return { store: view, sizes };
+}
+
+const inGroups = (id: string, from: number, count: number) =>
+  user(id, { groups: Array.from({ length: count }, (_, i) => ({ id: `g${String(from + i).padStart(4, '0')}` })) });
+
+describe('engine.processBatch', () => {
+  it('splits a page whose users name many groups into transactions of at most 256 locks, in order', async () => {
+    const { store, sizes } = counted(memoryStore());
+    const created: string[] = [];
+    const engine = createEngine({ store, handlers: { userCreated: ({ user }) => void created.push(user.id) } });
+    const ids = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    const results = await engine.processBatch?.(
+      ids.map((id, i) => events.userUpserted(T0 + BigInt(i), inGroups(id, i * 60, 60))),
+    );
+    expect(results?.map((r) => r.status)).toEqual(ids.map(() => 'applied'));
+    expect(created).toEqual(ids);
+    // 61 resources a user: four users a transaction (244), then four, then two.
+    expect(sizes).toEqual([244, 244, 122]);
+    expect(await store.countUsers(ORG)).toBe(10);
+  });
+
+  it('applies a user naming more groups than the bound alone, in a transaction of its own', async () => {
+    const { store, sizes } = counted(memoryStore());
+    const engine = createEngine({ store });
+    await engine.processBatch?.([
+      events.userUpserted(T0, inGroups('small', 0, 1)),
+      events.userUpserted(T0, inGroups('large', 0, 300)),
+      events.userUpserted(T0, inGroups('next', 0, 1)),
+    ]);
+    expect(sizes).toEqual([2, 301, 2]);
+  });
+});
