@@ -46,6 +46,7 @@ import type {
   VersionAdvance,
 } from '@org/scim-core';
 import {
+  compareIds,
   FAILURE_MESSAGE_MAX,
   FAILURE_RETENTION_MS,
   FAILURES_KEPT,
@@ -554,13 +555,22 @@ class SqlOperations implements StoreOperations {
     };
     const keyOf = (r: ClaimRequest) => r.eventId;
     const held = await rowsOf();
-    const unseen = requests.filter((r) => !held.has(keyOf(r)));
+    // In key order, so two batches inserting some of the same keys take their locks in one order.
+    const unseen = requests.filter((r) => !held.has(keyOf(r))).sort((a, b) => compareIds(a.eventId, b.eventId));
     const mark = 1_000_000_000 + Math.floor(Math.random() * 1_000_000_000);
     if (unseen.length > 0) {
-      const inserted = await this.db.execute(
-        this.sql.claimInsertMany(unseen.length),
-        unseen.flatMap((r) => [r.environmentId, r.organizationId, r.eventId, 'claimed', now + leaseMs, mark]),
-      );
+      let inserted: number;
+      try {
+        inserted = await this.db.execute(
+          this.sql.claimInsertMany(unseen.length),
+          unseen.flatMap((r) => [r.environmentId, r.organizationId, r.eventId, 'claimed', now + leaseMs, mark]),
+        );
+      } catch (error) {
+        // A deadlock with a racing claim (InnoDB's insert-intention locks) undid the whole statement,
+        // which ran alone: nothing of it was written, so each key is claimed on its own instead.
+        if (this.inTransaction || !retryable(this.context.dialect, error)) throw error;
+        return Promise.all(requests.map((request) => this.claimEvent(request)));
+      }
       const ours =
         inserted === unseen.length
           ? new Set(unseen.map(keyOf))
