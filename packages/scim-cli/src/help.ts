@@ -266,7 +266,8 @@ Prints the dry run of re-evaluating one organization's app roles under its curre
 (docs/roles.md of @org/scim-core): how many users would change, and for each (up to --limit) the
 roles it would gain (+) and lose (-). Reads only: nothing is written and no handler runs. The
 store is the --config module's (its engine's own rules, if it supplies them), else the PostgreSQL
-store DATABASE_URL names, else an empty in-memory one.
+store DATABASE_URL names, else an empty in-memory one. The rules are the app engine's own, else the
+mapping in ACCESS_RULES or ACCESS_RULES_FILE (as the examples read it), else the store's.
 
 Options
   -o, --organization <id>      the organization (default: $SCIM_SYNC_ORGANIZATION_ID)

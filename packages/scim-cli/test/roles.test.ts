@@ -1,4 +1,7 @@
 /** `scim-sync roles preview`: the dry run of an organization's re-evaluation, from the app's --config engine. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, run } from './helpers.js';
 
@@ -33,6 +36,33 @@ describe('scim-sync roles preview', () => {
     const plan = JSON.parse(stdout);
     expect(plan).toMatchObject({ status: 'planned', changed: 2, truncated: true });
     expect(plan.changes).toEqual([{ userId: 'diruser_1', granted: ['admin', 'member'], revoked: [] }]);
+  });
+
+  it("previews the examples' mapping from ACCESS_RULES or ACCESS_RULES_FILE when the app's engine keeps no rules", async () => {
+    const mapping = JSON.stringify({
+      defaultRoles: ['member'],
+      rules: [{ match: 'groupId', value: 'dirgroup_admins', grant: ['admin'] }],
+    });
+    const args = ['roles', 'preview', '--organization', 'org_roles', '--config', fixture('roles-store.mjs')];
+    const inline = await run(args, { env: { ACCESS_RULES: mapping } });
+    expect(inline.code).toBe(0);
+    expect(inline.stderr).toContain('Rules from ACCESS_RULES');
+    expect(inline.stdout).toContain('2 users, 2 would change (2 gain a role, 0 lose one).');
+    expect(inline.stdout).toContain('  diruser_1  + admin, member');
+    // The same mapping in a file, named relative to the directory the CLI runs in.
+    const dir = mkdtempSync(join(tmpdir(), 'scim-roles-'));
+    writeFileSync(join(dir, 'access.json'), mapping);
+    const file = await run(args, { env: { ACCESS_RULES_FILE: 'access.json' }, cwd: dir });
+    expect(file.code).toBe(0);
+    expect(file.stderr).toContain('Rules from ACCESS_RULES_FILE');
+    expect(file.stdout).toBe(inline.stdout);
+    // Without either, the store's rules: none, so nobody changes.
+    const none = await run(args);
+    expect(none.stdout).toContain('2 users, 0 would change');
+    // A mapping that does not parse is a usage error naming the variable.
+    const bad = await run(args, { env: { ACCESS_RULES: '{"rules": [{"match": "groupId"}]}' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('ACCESS_RULES');
   });
 
   it('exits 2 without an action, with an unknown one, or without an organization', async () => {

@@ -3,8 +3,10 @@
  * app roles under its current access rules (docs/roles.md of @org/scim-core): who would gain and
  * lose what. Reads only; nothing is written and no handler runs.
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createEngine, type ReevaluatePlan } from '@org/scim-core';
+import { AccessConfigError, accessOptions, readAccessConfig } from '@org/scim-core/app';
 import { integerFlag, parseOrExplain, schemaFlag } from '../args.js';
 import { loadConfig } from '../config.js';
 import { resolveEngine } from '../engine.js';
@@ -54,8 +56,13 @@ export async function rolesCommand(argv: readonly string[], io: CliIo): Promise<
   const { engine, notes, close } = await resolveEngine(config, { env: io.env, cwd: io.cwd, dryRun: true, schema });
   for (const note of notes) println(io.stderr, note);
   try {
-    // The app's engine keeps its own rules (a function of its); otherwise the rules the store holds.
-    const access = engine.access ?? createEngine({ store: engine.store, access: {} }).access;
+    // The app's engine keeps its own rules (a function of its); else the mapping the examples read
+    // from ACCESS_RULES / ACCESS_RULES_FILE, when set; else the rules the store holds.
+    const mapping = engine.access ? undefined : mappingFromEnv(io.env, io.cwd);
+    if (mapping) println(io.stderr, `Rules from ${mapping.from} (the store's rules are not used).`);
+    const access =
+      engine.access ??
+      createEngine({ store: engine.store, access: mapping ? accessOptions({ access: mapping }) : {} }).access;
     if (!access) throw new Error('an engine created with access has engine.access');
     const plan = await access.reevaluate(organizationId, { dryRun: true, maxListed: limit });
     if (values.json) println(io.stdout, JSON.stringify(plan, null, 2));
@@ -63,6 +70,17 @@ export async function rolesCommand(argv: readonly string[], io: CliIo): Promise<
     return ExitCode.ok;
   } finally {
     await close?.();
+  }
+}
+
+/** The examples' role mapping, as `loadConfig()` of `@org/scim-core/app` reads it; a file named relative to `cwd`. */
+function mappingFromEnv(env: Readonly<Record<string, string | undefined>>, cwd: string) {
+  const file = env.ACCESS_RULES_FILE?.trim();
+  try {
+    return readAccessConfig(file ? { ...env, ACCESS_RULES_FILE: resolve(cwd, file) } : env);
+  } catch (error) {
+    if (error instanceof AccessConfigError) throw new UsageError(error.message, 'roles');
+    throw error;
   }
 }
 

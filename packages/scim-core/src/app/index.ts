@@ -21,6 +21,7 @@ export {
   ACCESS_VARIABLES,
   ACCESS_VIEW_GROUPS,
   type AccessConfig,
+  AccessConfigError,
   type AccessVariable,
   type AccessView,
   accessOptions,
@@ -28,6 +29,7 @@ export {
   accessView,
   MAX_ACCESS_ORGANIZATIONS,
   MAX_ACCESS_RULES_BYTES,
+  readAccessConfig,
 } from './access.js';
 export {
   type Admin,
