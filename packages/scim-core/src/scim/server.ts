@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { jsonEqual } from '../engine/diff.js';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
@@ -1267,9 +1268,10 @@ function writtenByScim(user: DirectoryUser): boolean {
 
 /**
  * `next` with the parts equal to `current`'s replaced by `current`'s own (frozen, in the memory
- * store) objects. A PATCH of `active` (what Entra and Okta send most) then leaves the stored
- * attributes the same object: the store keeps it instead of copying it, and the next answer reuses
- * its sanitized render and the text its fingerprint was computed from.
+ * store) objects. A PUT that resends the user with only `active` or a group changed (Okta's way),
+ * or a PATCH of something the model holds itself, then leaves the stored attributes the same
+ * object: the store keeps it instead of copying it, and the next answer reuses its sanitized
+ * render and the text its fingerprint was computed from.
  */
 function sharingUnchanged(next: DirectoryUser, current: DirectoryUser): DirectoryUser {
   const shared = { ...next };
@@ -1278,28 +1280,6 @@ function sharingUnchanged(next: DirectoryUser, current: DirectoryUser): Director
   if (jsonEqual(next.roles, current.roles)) shared.roles = current.roles;
   if (jsonEqual(next.groups, current.groups)) shared.groups = current.groups;
   return shared;
-}
-
-/**
- * Whether two JSON values are equal: the same keys (in any order) with equal values, arrays item
- * by item. Values from `JSON.parse` and the store only, so no prototypes, dates or cycles to weigh
- * (`util.isDeepStrictEqual` does, at five times the cost here).
- */
-function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const left = a as Record<string, unknown>;
-  const right = b as Record<string, unknown>;
-  const keys = Object.keys(left);
-  if (keys.length !== Object.keys(right).length) return false;
-  for (const key of keys) if (!Object.hasOwn(right, key) || !jsonEqual(left[key], right[key])) return false;
-  return true;
 }
 
 function versionOf(resource: unknown): string {
