@@ -115,20 +115,41 @@ function parseNanos(value: string): bigint | undefined {
 /** Formats nanoseconds since the epoch as an RFC 3339 UTC string with nine fractional digits. */
 export function formatNanos(nanos: bigint): string {
   if (nanos >= 0n) {
-    // Every write stamps one: the date and time of day are formatted once per second.
-    const second = nanos / 1_000_000_000n;
-    if (second !== lastSecond) {
-      lastPrefix = new Date(Number(second) * 1000).toISOString().slice(0, 19);
-      lastSecond = second;
-    }
-    return `${lastPrefix}.${(nanos % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+    return `${secondPrefix(nanos / 1_000_000_000n)}.${(nanos % 1_000_000_000n).toString().padStart(9, '0')}Z`;
   }
   const ms = nanos / 1_000_000n;
   const fraction = (((nanos % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
   return `${new Date(Number(ms)).toISOString().slice(0, 19)}.${fraction}Z`;
 }
-let lastSecond = -1n;
-let lastPrefix = '';
+
+/**
+ * Nanoseconds since the epoch as `Date.prototype.toISOString` writes their millisecond
+ * (`2026-01-02T03:04:05.678Z`), as SCIM's `meta.created` and `meta.lastModified` carry them.
+ */
+export function formatMillisIso(nanos: bigint): string {
+  if (nanos < 0n || nanos > LAST_FOUR_DIGIT_YEAR_NANOS) return new Date(Number(nanos / 1_000_000n)).toISOString();
+  return `${secondPrefix(nanos / 1_000_000_000n)}.${((nanos % 1_000_000_000n) / 1_000_000n).toString().padStart(3, '0')}Z`;
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS` of a second since the epoch (not negative), for the two seconds asked for
+ * last: every write stamps the current one, and its answer pairs it with the resource's creation.
+ */
+function secondPrefix(second: bigint): string {
+  if (second === recentSecond) return recentPrefix;
+  if (second === olderSecond) return olderPrefix;
+  olderSecond = recentSecond;
+  olderPrefix = recentPrefix;
+  recentSecond = second;
+  recentPrefix = new Date(Number(second) * 1000).toISOString().slice(0, 19);
+  return recentPrefix;
+}
+/** 9999-12-31T23:59:59.999999999Z: later years are written with a sign and six digits. */
+const LAST_FOUR_DIGIT_YEAR_NANOS = 253_402_300_799_999_999_999n;
+let recentSecond = -1n;
+let recentPrefix = '';
+let olderSecond = -1n;
+let olderPrefix = '';
 
 /** Nanoseconds since the epoch for a millisecond clock reading. */
 export function nanosFromMillis(ms: number): bigint {

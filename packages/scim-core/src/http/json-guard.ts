@@ -10,7 +10,8 @@
  * - NUL (U+0000) and lone surrogates: PostgreSQL's `text` and `jsonb` refuse both (a 500 on every
  *   delivery of a signed webhook means Scalekit redelivers a poison event until it gives up).
  *
- * Iterative (an explicit stack), so the check itself cannot overflow on the input it refuses.
+ * Neither pass can overflow on the input it refuses: the first recurses no deeper than the depth
+ * limit, the second keeps an explicit stack.
  */
 import { FORBIDDEN_KEYS } from '../scim/limits.js';
 
@@ -27,8 +28,36 @@ export function badString(text: string): string | undefined {
 const describe = (path: readonly (string | number)[]) =>
   path.length === 0 ? 'the body' : `"${path.map(String).join('.').slice(0, 120)}"`;
 
-/** What is wrong with `value` (a parsed JSON body), or `undefined` when nothing is. */
+/**
+ * What is wrong with `value` (a parsed JSON body), or `undefined` when nothing is. A body with
+ * nothing wrong (nearly every one) is decided by a pass that allocates nothing; the pass that names
+ * the place of a problem runs only after that one found something.
+ */
 export function inspectJson(value: unknown, maxDepth: number): string | undefined {
+  return plainJson(value, 0, maxDepth) ? undefined : locateProblem(value, maxDepth);
+}
+
+/**
+ * True only when `locateProblem` would find nothing, decided without allocating (it builds a path
+ * per node for its message, which made it the largest allocation of a webhook delivery). `false`
+ * defers to it. The recursion stops at `maxDepth`, so hostile nesting cannot overflow the stack.
+ */
+export function plainJson(value: unknown, depth: number, maxDepth: number): boolean {
+  if (typeof value === 'string') return badString(value) === undefined;
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth >= maxDepth) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, maxDepth)) return false;
+    return true;
+  }
+  for (const key in value) {
+    if (FORBIDDEN_KEYS.has(key) || badString(key) !== undefined) return false;
+    if (!plainJson((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
+  }
+  return true;
+}
+
+export function locateProblem(value: unknown, maxDepth: number): string | undefined {
   const stack: { value: unknown; depth: number; path: (string | number)[] }[] = [{ value, depth: 0, path: [] }];
   while (stack.length > 0) {
     const item = stack.pop() as (typeof stack)[number];

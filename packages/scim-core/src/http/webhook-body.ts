@@ -4,8 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { parseScalekitEvent, type ScalekitEvent } from '../scalekit/schemas.js';
-import { FORBIDDEN_KEYS } from '../scim/limits.js';
-import { badString, inspectJson } from './json-guard.js';
+import { inspectJson } from './json-guard.js';
 
 /**
  * Deepest nesting a webhook body may have. A Scalekit event is 4 levels deep plus whatever the
@@ -29,26 +28,6 @@ export function decodeUtf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
-/**
- * True only when `inspectJson` would find nothing, decided without allocating (it builds a path per
- * node for its message, which made it the largest allocation of a delivery). `false` defers to it.
- * The recursion stops at `maxDepth`, so hostile nesting cannot overflow the stack here.
- */
-function plainJson(value: unknown, depth: number, maxDepth: number): boolean {
-  if (typeof value === 'string') return badString(value) === undefined;
-  if (typeof value !== 'object' || value === null) return true;
-  if (depth >= maxDepth) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, maxDepth)) return false;
-    return true;
-  }
-  for (const key in value) {
-    if (FORBIDDEN_KEYS.has(key) || badString(key) !== undefined) return false;
-    if (!plainJson((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
-  }
-  return true;
-}
-
 function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
   const shown = issues.slice(0, 3).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
   return shown.join('; ') + (issues.length > 3 ? `; and ${issues.length - 3} more` : '');
@@ -64,7 +43,7 @@ export function parseWebhookBody(body: Uint8Array | string): ParsedBody {
   }
   // Signed is not the same as storable: a NUL, a lone surrogate or a prototype key from the
   // identity provider would fail in the store (a 500, redelivered until Scalekit gives up) or worse.
-  const problem = plainJson(json, 0, MAX_JSON_DEPTH) ? undefined : inspectJson(json, MAX_JSON_DEPTH);
+  const problem = inspectJson(json, MAX_JSON_DEPTH);
   if (problem) return { ok: false, code: 'invalid_event', message: `The event is not accepted: ${problem}.`, json };
   const parsed = parseScalekitEvent(json);
   if (!parsed.success) {

@@ -29,7 +29,9 @@ let sawMutable = false;
  */
 export function canonicalJson(value: unknown): string | undefined {
   sawMutable = false;
-  return canonical(value);
+  // The whole value's own text is not remembered: it is hashed once, and its digest is what a store
+  // keeps. Remembering it would hold a text per written row alive until the row is replaced.
+  return typeof value === 'object' && value !== null ? canonicalObject(value, false) : canonical(value);
 }
 
 function canonical(value: unknown): string | undefined {
@@ -52,7 +54,7 @@ function canonical(value: unknown): string | undefined {
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 const quoted = (text: string) => (NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
 
-function canonicalObject(value: object): string | undefined {
+function canonicalObject(value: object, remember = true): string | undefined {
   // Only a frozen object can be in the cache: a mutable one is not looked up (a miss costs a hash).
   const frozen = Object.isFrozen(value);
   if (frozen) {
@@ -88,7 +90,7 @@ function canonicalObject(value: object): string | undefined {
     }
     text += '}';
   }
-  if (!sawMutable) canonicalTexts.set(value, text);
+  if (remember && !sawMutable) canonicalTexts.set(value, text);
   sawMutable ||= outer;
   return text;
 }

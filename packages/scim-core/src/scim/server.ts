@@ -34,7 +34,7 @@ import {
   wholeNumber,
 } from '../options.js';
 import type { PageRequest, ResourceVersion } from '../store/types.js';
-import { formatNanos } from '../time.js';
+import { formatMillisIso, formatNanos } from '../time.js';
 import {
   caseExactOf,
   type DiscoveryOptions,
@@ -254,7 +254,18 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     return body;
   }
 
-  async function render(organizationId: string, users: readonly DirectoryUser[], discovery: DiscoveryOptions) {
+  /**
+   * The users as SCIM resources. `remember` keeps each render (and its text, see `jsonText`) with the
+   * frozen snapshot it came from, for the reads that follow; the answer to a write passes `false`:
+   * its snapshot is usually replaced by the next write to that user before anyone reads it, and
+   * holding a render per write alive until then made garbage collection a quarter of a `PATCH`.
+   */
+  async function render(
+    organizationId: string,
+    users: readonly DirectoryUser[],
+    discovery: DiscoveryOptions,
+    remember = true,
+  ) {
     const ids = users.map((u) => u.id);
     const [prints, versions] = await Promise.all([
       store.getUserFingerprints(organizationId, ids),
@@ -266,7 +277,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       // Users of up to `maxResourceBytes` each: the event loop turns between chunks of a page.
       if (i > 0 && i % RENDER_CHUNK === 0) await nextTurn();
       const version = prints[i] ?? 'none';
-      const times = metaTimes(versions[i]);
+      const times = metaTimes(versions[i], remember);
       const known = renderedUsers.get(user);
       if (
         known?.baseUrl === baseUrl &&
@@ -279,7 +290,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       }
       const resource = userToScim(user, { baseUrl, version, ...times }, userOptions);
       // A snapshot that cannot change (the memory store's) renders the same until its version does.
-      if (Object.isFrozen(user)) {
+      if (remember && Object.isFrozen(user)) {
         renderedUsers.set(user, { baseUrl, version, ...times, resource: deepFreeze(resource) });
       }
       out.push(resource);
@@ -976,7 +987,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         );
         await assertUniqueUserName(organizationId, user.userName as string);
         await apply(organizationId, 'POST /Users', { type: 'user.upserted', user });
-        const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery);
+        const [resource] = await render(organizationId, [await existing(organizationId, user.id)], discovery, false);
         return json(201, project(resource as JsonObject, projection), {
           location: `${discovery.baseUrl}/Users/${user.id}`,
           etag: versionOf(resource),
@@ -1019,7 +1030,7 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       next = sharingUnchanged(next, current);
       if (next.userName !== current.userName) await assertUniqueUserName(organizationId, next.userName as string, id);
       await apply(organizationId, `${method} /Users`, { type: 'user.upserted', user: next });
-      const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery);
+      const [resource] = await render(organizationId, [await existing(organizationId, id)], discovery, false);
       return json(200, project(resource as JsonObject, projection), { etag: versionOf(resource) });
     }
     throw notAllowed(method, '/Users/{id}', 'GET, HEAD, PUT, PATCH, DELETE');
@@ -1240,17 +1251,15 @@ function wantsMembers(projection: Projection | undefined): boolean {
 }
 
 /** `meta.created` and `meta.lastModified` from a resource's version (milliseconds, as SCIM clients expect). */
-function metaTimes(version: ResourceVersion | undefined): { created?: string; lastModified?: string } {
+function metaTimes(version: ResourceVersion | undefined, remember = true): { created?: string; lastModified?: string } {
   if (!version) return {};
-  let times = metaTimesOf.get(version);
+  let times = remember ? metaTimesOf.get(version) : undefined;
   if (!times) {
-    // Milliseconds, as `formatNanos(nanos).slice(0, 23)` would give them, without its string work.
-    const iso = (nanos: bigint) => new Date(Number(nanos / 1_000_000n)).toISOString();
     times = {
-      ...(version.createdAt !== undefined && { created: iso(version.createdAt) }),
-      lastModified: iso(version.at),
+      ...(version.createdAt !== undefined && { created: formatMillisIso(version.createdAt) }),
+      lastModified: formatMillisIso(version.at),
     };
-    metaTimesOf.set(version, times);
+    if (remember) metaTimesOf.set(version, times);
   }
   return times;
 }
