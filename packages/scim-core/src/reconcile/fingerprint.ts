@@ -54,6 +54,21 @@ function canonical(value: unknown): string | undefined {
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 const quoted = (text: string) => (NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
 
+/**
+ * `"key":` per key, remembered for the first few thousand keys met: a directory's objects share a
+ * small vocabulary of keys, and hostile keys past the cap are quoted each time instead of growing it.
+ */
+function memberName(key: string): string {
+  let name = memberNames.get(key);
+  if (name === undefined) {
+    name = `${quoted(key)}:`;
+    if (memberNames.size < MAX_MEMBER_NAMES) memberNames.set(key, name);
+  }
+  return name;
+}
+const memberNames = new Map<string, string>();
+const MAX_MEMBER_NAMES = 4_096;
+
 function canonicalObject(value: object, remember = true): string | undefined {
   // Only a frozen object can be in the cache: a mutable one is not looked up (a miss costs a hash).
   const frozen = Object.isFrozen(value);
@@ -84,8 +99,7 @@ function canonicalObject(value: object, remember = true): string | undefined {
       const item = canonical(record[key]);
       if (item === undefined) continue;
       if (text.length > 1) text += ',';
-      text += quoted(key);
-      text += ':';
+      text += memberName(key);
       text += item;
     }
     text += '}';
