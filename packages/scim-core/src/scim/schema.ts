@@ -95,10 +95,10 @@ export function resolvePath(schema: ResourceSchema, path: AttributePath): Resolv
   }
   const attribute = index.get(path.attribute.toLowerCase());
   if (!attribute) return undefined;
-  if (path.subAttribute === undefined) return { ...(extension !== undefined && { extension }), attribute };
+  if (path.subAttribute === undefined) return extension !== undefined ? { extension, attribute } : { attribute };
   const sub = subAttributes(attribute).get(path.subAttribute.toLowerCase());
   if (!sub) return undefined;
-  return { ...(extension !== undefined && { extension }), attribute, sub };
+  return extension !== undefined ? { extension, attribute, sub } : { attribute, sub };
 }
 
 /** The lower-cased dotted name of a resolved path without its schema (`emails.value`), as `caseExact` takes it. */
