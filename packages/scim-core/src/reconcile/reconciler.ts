@@ -426,6 +426,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       else await store.markSeen(organizationId, runId, kind, ids);
     };
 
+    /**
+     * Starts marking a page's ids while the page is diffed and applied (they need nothing else), a
+     * round trip off each page. Awaited before the page's checkpoint, which must not commit first:
+     * a page marked but not applied (the run failed) is listed again from the checkpoint.
+     */
+    const startMarking = (kind: ListedKind, ids: string[]) => {
+      const marking = mark(kind, ids);
+      // Awaited in its turn; if the page fails first, its failure must not be an unhandled rejection.
+      marking.catch(() => {});
+      return marking;
+    };
+
     /** Feeds one event through the engine; answers whether it was applied. */
     const apply = async (event: DirectoryEvent): Promise<boolean> => {
       events += 1;
@@ -505,6 +517,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         source.listGroups(dir, listRequest(token)),
       )) {
         const ids = items.map((g) => g.group.id);
+        const marking = startMarking('group', ids);
         const stored = await store.getGroupFingerprints(organizationId, ids);
         const changes: { group: DirectoryGroup; fingerprint: string; at: bigint; created: boolean }[] = [];
         items.forEach(({ group, updatedAt }, i) => {
@@ -531,7 +544,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           });
           groups[applied ? (created ? 'created' : 'updated') : 'stale'] += 1;
         });
-        await mark('group', ids);
+        await marking;
       }
     }
 
@@ -587,6 +600,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       memberships: Map<string, GroupRef[]> | undefined,
     ) {
       const ids = items.map((item) => item.user.id);
+      const marking = startMarking('user', ids);
       const stored = await store.getUserFingerprints(organizationId, ids);
       const listed = items.map(({ user }) =>
         memberships ? { ...user, groups: memberships.get(user.id) ?? [] } : user,
@@ -636,7 +650,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const applied = await applyAll(changes.map((c) => userUpserted(c.user, c.fingerprint, c.at)));
         for (const [i, { action }] of changes.entries()) users[applied[i] ? counter(action) : 'stale'] += 1;
       }
-      await mark('user', ids);
+      await marking;
     }
 
     const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent => ({
