@@ -26,7 +26,9 @@
  * Env: BENCH_RECONCILE_USERS, BENCH_RECONCILE_GROUPS, BENCH_RECONCILE_CHANGES (100), BENCH_ROUNDS
  * (3, quick 1), BENCH_RECONCILE_WARMUP_PAGES (50, quick 10), BENCH_ONLY=floor,naive,ours (a subset
  * of the groups, for investigating), BENCH_CLIENT_NODE_ARGS (extra node flags for the clients, for
- * investigating; writes reconcile.node-args.json), BENCH_PROFILE=1 (a V8 CPU profile of each scenario on its
+ * investigating; writes reconcile.node-args.json), BENCH_RECONCILE_APP=counts (group `ours`'s handlers
+ * count their calls and keep nothing, as an app whose users live in its own database: the process
+ * then holds no directory; writes reconcile[.postgres].app-counts.json), BENCH_PROFILE=1 (a V8 CPU profile of each scenario on its
  * own, in results/profiles/; figures of such a run are not comparable).
  *
  * Exit code 1 when a check fails: (d) wrote to the ledger/versions/mirror or called a handler, (e)
@@ -84,6 +86,8 @@ const only = (process.env.BENCH_ONLY ?? '')
 /** BENCH_RECONCILE_STORE=postgres: group `ours` reconciles into PostgreSQL (DATABASE_URL) instead of memory. */
 const STORE = process.env.BENCH_RECONCILE_STORE === 'postgres' ? 'postgres' : 'memory';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** BENCH_RECONCILE_APP=counts: group `ours`'s handlers count their calls and keep nothing (see `ClientJob.app`). */
+const APP = process.env.BENCH_RECONCILE_APP === 'counts' ? 'counts' : 'maps';
 const PAGE_SIZE = 100;
 const SAMPLE_MS = 50;
 const GAP_MS = 50;
@@ -243,6 +247,7 @@ async function runClient(fake: Fake, group: ScenarioGroup, round: number, cpu: n
     gapMs: GAP_MS,
     store: STORE,
     ...(STORE === 'postgres' && { databaseUrl: DATABASE_URL }),
+    app: APP,
   };
   if (profile) {
     job.profileDir = `${resultsDir}profiles`;
@@ -313,7 +318,8 @@ function scenarioLine(r: ScenarioResult): string {
       ? `, writes ${r.storeCalls.writesTotal}, bookkeeping ${JSON.stringify(r.storeCalls.bookkeeping)}`
       : '') +
     `, RSS peak ${fmt(mb(r.memory.rssPeakBytes))} MB (start ${fmt(mb(r.memory.rssStartBytes))}), heap peak ` +
-    `${fmt(mb(r.memory.heapUsedPeakBytes))} MB`
+    `${fmt(mb(r.memory.heapUsedPeakBytes))} MB, live after full GCs ≤ ${fmt(mb(r.memory.heapAfterFullGcMaxBytes))} MB ` +
+    `(${r.memory.fullGcs} full GCs)`
   );
 }
 
@@ -434,6 +440,8 @@ async function main() {
           rssStartMbMedian: median(rs.map((r) => mb(r.memory.rssStartBytes))),
           heapUsedPeakMbMax: maxOf(rs.map((r) => mb(r.memory.heapUsedPeakBytes))),
           heapUsedStartMbMedian: median(rs.map((r) => mb(r.memory.heapUsedStartBytes))),
+          heapAfterFullGcMbMax: maxOf(rs.map((r) => mb(r.memory.heapAfterFullGcMaxBytes ?? 0))),
+          fullGcsMedian: median(rs.map((r) => r.memory.fullGcs ?? 0)),
         },
       ];
     }),
@@ -483,6 +491,7 @@ async function main() {
         'writes',
         'RSS peak MB (+ over start)',
         'heap peak MB',
+        'live after full GCs MB (GCs)',
       ],
       scenarios.map((s) => {
         const x = summary[s];
@@ -497,6 +506,7 @@ async function main() {
           s === 'a' || s === 'b' ? '-' : fmt(x.writesMax),
           `${fmt(x.rssPeakMbMax)} (+${fmt(x.rssGrowthMbMax)})`,
           fmt(x.heapUsedPeakMbMax),
+          x.fullGcsMedian > 0 ? `${fmt(x.heapAfterFullGcMbMax)} (${fmt(x.fullGcsMedian)})` : '-',
         ];
       }),
     ),
@@ -510,6 +520,12 @@ async function main() {
     `held after (c), at the start of (d) after a gc: heap ${fmt(d.heapUsedStartMbMedian)} MB, RSS ${fmt(d.rssStartMbMedian)} MB ` +
       `(a fresh client process after its warm-up, at the start of (a): heap ${fmt(summary.a.heapUsedStartMbMedian)} MB, RSS ${fmt(summary.a.rssStartMbMedian)} MB)`,
   );
+  const appHeld = runs.flatMap((r) => (r.done.appHeldBytes === undefined ? [] : [mb(r.done.appHeldBytes)]));
+  if (appHeld.length > 0) {
+    console.log(
+      `the app's handlers (${APP}) held ${fmt(median(appHeld))} MB of heap at the end (median; the Maps cleared, then a gc)`,
+    );
+  }
   console.log(
     `process max RSS: floor ${fmt(processMaxRss.floor ?? 0)} MB, naive ${fmt(processMaxRss.naive ?? 0)} MB, ours ${fmt(processMaxRss.ours ?? 0)} MB`,
   );
@@ -540,6 +556,7 @@ async function main() {
         profile,
         only: only.length > 0 ? only : null,
         clientNodeArgs,
+        app: APP,
         users,
         groups,
         changes,
@@ -557,11 +574,17 @@ async function main() {
         naiveOverIncremental,
         processMaxRssMb: processMaxRss,
         peakRssMb: peakRss,
+        appHeldMbMedian: appHeld.length > 0 ? median(appHeld) : null,
       },
       targets,
       runs,
     },
-    [only.length > 0 && `only-${only.join('-')}`, clientNodeArgs.length > 0 && 'node-args', profile && 'profile'],
+    [
+      only.length > 0 && `only-${only.join('-')}`,
+      APP === 'counts' && 'app-counts',
+      clientNodeArgs.length > 0 && 'node-args',
+      profile && 'profile',
+    ],
   );
   console.log(`results: ${file}`);
   if (problems.length > 0) {
@@ -593,6 +616,9 @@ interface ScenarioSummary {
   rssGrowthMbMax: number;
   heapUsedPeakMbMax: number;
   heapUsedStartMbMedian: number;
+  /** The most heap read right after a full GC: what the scenario held live (an upper bound). */
+  heapAfterFullGcMbMax: number;
+  fullGcsMedian: number;
 }
 
 /** Per key, the median over the rounds of a per-round record of counts. */

@@ -17,12 +17,15 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import {
   createEngine,
   createReconciler,
   type DirectoryRef,
   type GroupUpdated,
+  type HandlerName,
   memoryStore,
+  type ProvisioningHandlers,
   type ProvisioningStore,
   type ReconcileReport,
   scalekitDirectorySource,
@@ -81,7 +84,19 @@ function memorySampler(everyMs: number) {
     heapUsedStartBytes: first.heapUsed,
     heapUsedPeakBytes: first.heapUsed,
     samples: 1,
+    heapAfterFullGcMaxBytes: 0,
+    fullGcs: 0,
   };
+  const fullGcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const { detail } = entry as unknown as { detail?: { kind?: number } };
+      if (detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+      peak.fullGcs += 1;
+      const { heapUsed } = process.memoryUsage();
+      if (heapUsed > peak.heapAfterFullGcMaxBytes) peak.heapAfterFullGcMaxBytes = heapUsed;
+    }
+  });
+  fullGcs.observe({ entryTypes: ['gc'] });
   const sample = () => {
     const m = process.memoryUsage();
     if (m.rss > peak.rssPeakBytes) peak.rssPeakBytes = m.rss;
@@ -92,6 +107,7 @@ function memorySampler(everyMs: number) {
   return {
     stop(): MemoryPeak {
       clearInterval(timer);
+      fullGcs.disconnect();
       sample();
       return peak;
     },
@@ -160,6 +176,7 @@ async function main(job: ClientJob) {
   }
   const warmupMs = performance.now() - warmStart;
   const results: ScenarioResult[] = [];
+  let appHeldBytes: number | undefined;
 
   if (job.group === 'floor') {
     // (a) Only the SDK's listing, every page, nothing done with what it returns.
@@ -254,7 +271,19 @@ async function main(job: ClientJob) {
     const postgres = job.store === 'postgres' ? await openPostgres(job) : undefined;
     const counting = countingStore(postgres?.store ?? memoryStore());
     const app = createMapHandlers();
-    const engine = createEngine({ store: counting.store, handlers: app.handlers });
+    // `counts`: the same handlers, counting their calls, keeping nothing (the app's table is elsewhere).
+    const handlers: ProvisioningHandlers =
+      job.app === 'counts'
+        ? Object.fromEntries(
+            Object.keys(app.handlers).map((name) => [
+              name,
+              () => {
+                app.calls.set(name as HandlerName, (app.calls.get(name as HandlerName) ?? 0) + 1);
+              },
+            ]),
+          )
+        : app.handlers;
+    const engine = createEngine({ store: counting.store, handlers });
     const reconciler = createReconciler({
       engine,
       source,
@@ -348,6 +377,15 @@ async function main(job: ClientJob) {
         `(e) updated ${e.report.users.updated} users, expected ${job.changes} (listed ${e.report.users.listed})`,
       );
     await postgres?.close();
+    if (gc) {
+      gc();
+      const held = process.memoryUsage().heapUsed;
+      app.users.clear();
+      app.groups.clear();
+      app.memberships.clear();
+      gc();
+      appHeldBytes = held - process.memoryUsage().heapUsed;
+    }
   }
 
   await send({
@@ -360,6 +398,7 @@ async function main(job: ClientJob) {
       return (used.user + used.system) / 1000;
     })(),
     problems,
+    ...(appHeldBytes !== undefined && { appHeldBytes }),
   });
   process.exit(0);
 }

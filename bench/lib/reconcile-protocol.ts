@@ -84,6 +84,12 @@ export interface ClientJob {
   /** The store group `ours` reconciles into: `memoryStore()`, or `postgresStore()` on a fresh schema of `databaseUrl`. */
   store: 'memory' | 'postgres';
   databaseUrl?: string;
+  /**
+   * What the app's handlers keep (group `ours`): `maps`, every user and group in the bench's Maps
+   * (`lib/handlers.ts`, the default), or `counts`, only their call counts: an app that keeps its
+   * users in its own database, as one on PostgreSQL does, so the process holds no directory.
+   */
+  app: 'maps' | 'counts';
 }
 
 /** Peak memory while one scenario ran, from samples every `sampleMs` plus one at its start and end. */
@@ -93,6 +99,13 @@ export interface MemoryPeak {
   heapUsedStartBytes: number;
   heapUsedPeakBytes: number;
   samples: number;
+  /**
+   * The most `heapUsed` read right after a full (mark-compact) GC during the scenario, and how many
+   * there were: what the run holds live (an upper bound: read when the GC's entry is delivered, a
+   * little allocation later), as against the peaks above, which include garbage V8 has not collected yet.
+   */
+  heapAfterFullGcMaxBytes: number;
+  fullGcs: number;
 }
 
 export interface StoreCalls {
@@ -144,6 +157,11 @@ export interface ClientDone {
   warmupMs: number;
   /** CPU time of the whole process (user + system), warm-up and start-up included. */
   cpuTotalMs: number;
+  /**
+   * Group `ours`, at the end: the heap the app's handlers' Maps held (`heapUsed` after a gc, less
+   * the same after the Maps were cleared and another gc).
+   */
+  appHeldBytes?: number;
   /** Things that were wrong (failed checks); the parent marks the run invalid. */
   problems: string[];
 }

@@ -335,6 +335,30 @@ describe('the deprovisioning guard', () => {
     expect(count(h, 'userDeactivated')).toBe(15);
   });
 
+  it('judges more removals than it keeps in memory, and applies every one when forced', async () => {
+    // maxCount 2: an unforced run keeps 3 of the 6 deactivated users (enough to trip the guard);
+    // 1,010 removed users take the sweep over more than one page of unseen ids.
+    h = await startHarness({ guard: { maxShare: 1, maxCount: 2 }, pageSize: 100 });
+    const ids = addUsers(h, 1_100);
+    await h.reconciler.reconcile(h.organizationId);
+    h.calls.length = 0;
+    for (const id of ids.slice(0, 6)) h.fake.upsertUser(h.organizationId, { id, active: false });
+    for (const id of ids.slice(90)) h.fake.removeUser(h.organizationId, id);
+
+    const refused = await h.reconciler.reconcile(h.organizationId);
+    expect(refused.status).toBe('guard_tripped');
+    expect(refused.guard?.users).toMatchObject({ removals: 1_016, mirrored: 1_100, allowed: 2, tripped: true });
+    expect(h.calls).toEqual([]);
+
+    const forced = await h.reconciler.reconcile(h.organizationId, { force: true });
+    expect(forced.status).toBe('completed');
+    expect(forced.users).toMatchObject({ deactivated: 1_016, removed: 1_010, stale: 0 });
+    expect(count(h, 'userDeactivated')).toBe(1_016);
+    const left = await h.engine.store.listUsers(h.organizationId, { limit: 2_000 });
+    expect(left.map((u) => u.id)).toEqual(ids.slice(0, 90));
+    expect(left.filter((u) => !u.active).map((u) => u.id)).toEqual(ids.slice(0, 6));
+  });
+
   it('lets a removal within the threshold through', async () => {
     h = await startHarness();
     addUsers(h, 10);
@@ -586,6 +610,26 @@ describe('control', () => {
     // A real run afterwards does exactly what the plan said.
     const real = await h.reconciler.reconcile(h.organizationId);
     expect(real.users).toMatchObject({ created: 1, updated: 1, removed: 1 });
+  });
+
+  it("bounds a dry run's plan by planLimit, with complete counts and how many it left out", async () => {
+    h = await startHarness();
+    addUsers(h, 8);
+    await h.reconciler.reconcile(h.organizationId);
+    h.fake.upsertUser(h.organizationId, { id: 'diruser_new', email: 'n@acme.test' });
+    h.fake.upsertUser(h.organizationId, { id: 'diruser_u0001', givenName: 'Changed' });
+    h.fake.removeUser(h.organizationId, 'diruser_u0002');
+    h.counting.reset();
+
+    const report = await h.reconcilerWith({ planLimit: 2 }).reconcile(h.organizationId, { dryRun: true });
+
+    expect(report.plan).toHaveLength(2);
+    expect(report.planOmitted).toBe(1);
+    expect(report.users).toMatchObject({ created: 1, updated: 1, deactivated: 1, removed: 1 });
+    expect(h.counting.total()).toBe(0);
+    const all = await h.reconciler.reconcile(h.organizationId, { dryRun: true });
+    expect(all).toMatchObject({ planOmitted: 0 });
+    expect(all.plan).toHaveLength(3);
   });
 
   it('runs at most one reconciliation per organization at a time', async () => {

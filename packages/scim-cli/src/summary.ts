@@ -32,7 +32,7 @@ function planLines(plan: readonly PlannedChange[]): string[] {
     const key = `${change.action} ${change.kind}`;
     byAction.set(key, [...(byAction.get(key) ?? []), change.id]);
   }
-  const lines = ['Plan (nothing was changed; --json lists every id):'];
+  const lines = ['Plan (nothing was changed; --json lists every id, up to 10,000 changes):'];
   for (const [key, ids] of byAction) {
     const [action, kind] = key.split(' ') as [string, string];
     const shown = ids.slice(0, PLAN_IDS_SHOWN).join(', ');
@@ -72,7 +72,9 @@ export function formatSummary(report: ReconcileReport): string {
     ]),
     '',
   ];
-  if (report.plan) lines.push(...planLines(report.plan));
-  else lines.push(`${report.events} events applied, ${report.handlerCalls} handler calls.`);
+  if (report.plan) {
+    lines.push(...planLines(report.plan));
+    if (report.planOmitted) lines.push(`  … and ${report.planOmitted} more changes (the counts above are complete).`);
+  } else lines.push(`${report.events} events applied, ${report.handlerCalls} handler calls.`);
   return `${lines.join('\n')}\n`;
 }

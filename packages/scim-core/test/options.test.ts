@@ -334,6 +334,13 @@ const rows: Row[] = [
     path: 'options.pageSize',
     says: /^must be a whole number, at least 1, got NaN$/,
   },
+  {
+    name: 'the reconciler with a negative plan limit',
+    factory: 'createReconciler',
+    call: () => createReconciler({ engine, source, planLimit: -1 }),
+    path: 'options.planLimit',
+    says: /^must be a whole number, at least 0, got -1$/,
+  },
 
   // scalekitDirectorySource
   {

@@ -113,8 +113,13 @@ export interface ReconcileReport {
   readonly events: number;
   readonly handlerCalls: number;
   readonly guard?: { readonly users: GuardCheck; readonly groups: GuardCheck };
-  /** Dry runs: what the run would change. */
+  /**
+   * Dry runs: what the run would change, the first `planLimit` changes (default 10,000) in the order
+   * the run found them; the counts above are complete.
+   */
   readonly plan?: readonly PlannedChange[];
+  /** Dry runs: the changes left out of `plan` beyond `planLimit` (0 when it lists them all). */
+  readonly planOmitted?: number;
   readonly error?: { readonly code: string; readonly message: string };
 }
 
@@ -149,6 +154,11 @@ export interface ReconcilerOptions {
    * Default 5 minutes.
    */
   incrementalOverlapMs?: number;
+  /**
+   * The most changes a dry run's `plan` lists (its counts stay complete; `planOmitted` says how many
+   * were left out), so a dry run of a large directory holds a bounded plan. Default 10,000.
+   */
+  planLimit?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }
@@ -202,6 +212,7 @@ const DEFAULTS = {
   leaseMs: 5 * 60_000,
   incrementalOverlapMs: 5 * 60_000,
   guard: { maxShare: 0.2, maxCount: 100 },
+  planLimit: 10_000,
   retry: { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 },
 };
 
@@ -297,6 +308,7 @@ const reconcilerOptions = optionsObject(
       maxDelayMs: numberAtLeast(0, 'milliseconds'),
     }),
     incrementalOverlapMs: numberAtLeast(0, 'milliseconds').optional(),
+    planLimit: wholeNumber(0).optional(),
     now: fn(),
   },
   '{ engine, source }',
@@ -312,6 +324,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
   const overlapMs = options.incrementalOverlapMs ?? DEFAULTS.incrementalOverlapMs;
   const guardOptions = { ...DEFAULTS.guard, ...options.guard };
+  const planLimit = options.planLimit ?? DEFAULTS.planLimit;
   const retry = { ...DEFAULTS.retry, ...options.retry };
   const clock = options.now ?? Date.now;
   const nowNanos = () => BigInt(clock()) * 1_000_000n;
@@ -366,14 +379,24 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const users = cp.users;
     const groups = cp.groups;
     const updatedAfter = cp.updatedAfter === null ? undefined : new Date(cp.updatedAfter);
+    // A dry run's plan: the first `planLimit` changes, and how many more there were.
     const plan: PlannedChange[] = [];
+    let planOmitted = 0;
+    const planned = (change: PlannedChange) => {
+      if (plan.length < planLimit) plan.push(change);
+      else planOmitted += 1;
+    };
     let pages = 0;
     let events = 0;
     let handlerCalls = 0;
     let directory: DirectoryRef | undefined;
-    // Listed users who turned inactive: applied after the guard, with the listing's data.
+    // Listed users who turned inactive: applied after the guard, with the listing's data. Unforced,
+    // no more than `maxCount + 1` are kept: that many already trip the guard, which then applies
+    // none of them, so the rest are only counted. Forced, every one is kept until the sweep.
     const deferred: { user: DirectoryUser; at: bigint }[] = [];
-    // Dry runs keep what they saw here instead of marking the store.
+    let deferredCount = 0;
+    const deferredKept = force ? Number.POSITIVE_INFINITY : guardOptions.maxCount + 1;
+    // Dry runs keep the ids they saw here instead of marking the store.
     const seenInMemory = { user: new Set<string>(), group: new Set<string>() };
     const run$ = observe('reconciliation', organizationId);
 
@@ -401,6 +424,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (mode === 'incremental') return;
       if (dryRun) for (const id of ids) seenInMemory[kind].add(id);
       else await store.markSeen(organizationId, runId, kind, ids);
+    };
+
+    /**
+     * Starts marking a page's ids while the page is diffed and applied (they need nothing else), a
+     * round trip off each page. Awaited before the page's checkpoint, which must not commit first:
+     * a page marked but not applied (the run failed) is listed again from the checkpoint.
+     */
+    const startMarking = (kind: ListedKind, ids: string[]) => {
+      const marking = mark(kind, ids);
+      // Awaited in its turn; if the page fails first, its failure must not be an unhandled rejection.
+      marking.catch(() => {});
+      return marking;
     };
 
     /** Feeds one event through the engine; answers whether it was applied. */
@@ -482,6 +517,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         source.listGroups(dir, listRequest(token)),
       )) {
         const ids = items.map((g) => g.group.id);
+        const marking = startMarking('group', ids);
         const stored = await store.getGroupFingerprints(organizationId, ids);
         const changes: { group: DirectoryGroup; fingerprint: string; at: bigint; created: boolean }[] = [];
         items.forEach(({ group, updatedAt }, i) => {
@@ -493,7 +529,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         });
         await forEachConcurrent(changes, concurrency, async ({ group, fingerprint, at: version, created }) => {
           if (dryRun) {
-            plan.push({ kind: 'group', action: created ? 'create' : 'update', id: group.id });
+            planned({ kind: 'group', action: created ? 'create' : 'update', id: group.id });
             groups[created ? 'created' : 'updated'] += 1;
             return;
           }
@@ -508,7 +544,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           });
           groups[applied ? (created ? 'created' : 'updated') : 'stale'] += 1;
         });
-        await mark('group', ids);
+        await marking;
       }
     }
 
@@ -564,6 +600,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       memberships: Map<string, GroupRef[]> | undefined,
     ) {
       const ids = items.map((item) => item.user.id);
+      const marking = startMarking('user', ids);
       const stored = await store.getUserFingerprints(organizationId, ids);
       const listed = items.map(({ user }) =>
         memberships ? { ...user, groups: memberships.get(user.id) ?? [] } : user,
@@ -591,7 +628,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         if (stored[i] === undefined || !previous) {
           changes.push({ user, fingerprint, action: 'create', at: version });
         } else if (previous.active && !user.active) {
-          deferred.push({ user, at: version });
+          deferredCount += 1;
+          if (deferred.length < deferredKept) deferred.push({ user, at: version });
         } else {
           changes.push({
             user,
@@ -605,14 +643,14 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         action === 'create' ? 'created' : action === 'reactivate' ? 'reactivated' : 'updated';
       if (dryRun) {
         for (const { user, action } of changes) {
-          plan.push({ kind: 'user', action, id: user.id });
+          planned({ kind: 'user', action, id: user.id });
           users[counter(action)] += 1;
         }
       } else {
         const applied = await applyAll(changes.map((c) => userUpserted(c.user, c.fingerprint, c.at)));
         for (const [i, { action }] of changes.entries()) users[applied[i] ? counter(action) : 'stale'] += 1;
       }
-      await mark('user', ids);
+      await marking;
     }
 
     const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent => ({
@@ -625,8 +663,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       user,
     });
 
-    async function unseen(kind: ListedKind): Promise<string[]> {
-      const ids: string[] = [];
+    /** The ids of the mirrored rows of `kind` the listing did not return, up to 1,000 at a time. */
+    async function* unseenPages(kind: ListedKind): AsyncGenerator<string[]> {
       let after: string | undefined;
       for (;;) {
         const page = dryRun
@@ -635,50 +673,81 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
               : await store.listGroups(organizationId, { limit: 1000, ...(after !== undefined && { after }) })
             ).map((row) => row.id)
           : await store.listUnseen(organizationId, runId, kind, { limit: 1000, ...(after !== undefined && { after }) });
-        if (page.length === 0) return ids;
+        if (page.length === 0) return;
         after = page[page.length - 1];
-        for (const id of page) if (!dryRun || !seenInMemory[kind].has(id)) ids.push(id);
+        const ids = dryRun ? page.filter((id) => !seenInMemory[kind].has(id)) : page;
+        if (ids.length > 0) yield ids;
+      }
+    }
+
+    const readUsers = (ids: readonly string[]) => store.getUsers(organizationId, ids);
+    const readGroups = (ids: readonly string[]) => Promise.all(ids.map((id) => store.getGroup(organizationId, id)));
+
+    /**
+     * The mirrored rows the listing did not return that Scalekit provisioned, `pageSize` at a time:
+     * the others came from the SCIM server (or custom events) into the same organization and are not
+     * the listing's to remove (`countOthers`: counted in `otherOrigin`). Streamed from the store's
+     * marks, so the sweep holds a page, never the directory.
+     */
+    async function* removable<R extends DirectoryUser | DirectoryGroup>(
+      kind: ListedKind,
+      read: (ids: readonly string[]) => Promise<readonly (R | undefined)[]>,
+      countOthers: boolean,
+    ): AsyncGenerator<R[]> {
+      for await (const page of unseenPages(kind)) {
+        for (let i = 0; i < page.length; i += pageSize) {
+          const owned: R[] = [];
+          for (const row of await read(page.slice(i, i + pageSize))) {
+            if (!row) continue;
+            if (originOfRow(row) === 'scalekit') owned.push(row);
+            else if (countOthers) (kind === 'user' ? users : groups).otherOrigin += 1;
+          }
+          if (owned.length > 0) yield owned;
+        }
       }
     }
 
     /**
-     * Of the mirrored ids a listing did not return, those Scalekit provisioned: the others came from
-     * the SCIM server (or custom events) into the same organization, and are not the listing's to
-     * remove. Read a page at a time; only ids are kept.
+     * The rows the sweep removes, in a second pass over the marks once the guard agreed, `limit` at
+     * most: the count the guard judged, so rows that appeared since (a webhook's) never push the run
+     * past it.
      */
-    async function ownedBySource(kind: ListedKind, ids: readonly string[]): Promise<string[]> {
-      const owned: string[] = [];
-      for (let i = 0; i < ids.length; i += pageSize) {
-        const batch = ids.slice(i, i + pageSize);
-        const rows =
-          kind === 'user'
-            ? await store.getUsers(organizationId, batch)
-            : await Promise.all(batch.map((id) => store.getGroup(organizationId, id)));
-        rows.forEach((row, j) => {
-          if (!row) return;
-          if (originOfRow(row) === 'scalekit') owned.push(batch[j] as string);
-          else (kind === 'user' ? users : groups).otherOrigin += 1;
-        });
+    async function* toRemove<R extends DirectoryUser | DirectoryGroup>(
+      kind: ListedKind,
+      read: (ids: readonly string[]) => Promise<readonly (R | undefined)[]>,
+      limit: number,
+    ): AsyncGenerator<R[]> {
+      let left = limit;
+      if (left === 0) return;
+      for await (const rows of removable(kind, read, false)) {
+        const batch = rows.slice(0, left);
+        left -= batch.length;
+        yield batch;
+        if (left === 0) return;
       }
-      return owned;
     }
 
     /** The sweep: deactivations the listing implies, after the guard agreed. Answers the guard's verdict. */
     async function sweepPhase(): Promise<ReconcileReport['guard']> {
-      const removedUsers = mode === 'full' ? await ownedBySource('user', await unseen('user')) : [];
-      const removedGroups = mode === 'full' ? await ownedBySource('group', await unseen('group')) : [];
+      // First pass: count only, so the guard is judged without holding what it judges.
+      let removedUsers = 0;
+      let removedGroups = 0;
+      if (mode === 'full') {
+        for await (const rows of removable('user', readUsers, true)) removedUsers += rows.length;
+        for await (const rows of removable('group', readGroups, true)) removedGroups += rows.length;
+      }
       const verdict = {
         users: checkGuard(
           'users',
-          removedUsers.length + deferred.length,
-          mode === 'full' ? cp.mirrored.users + removedUsers.length : undefined,
+          removedUsers + deferredCount,
+          mode === 'full' ? cp.mirrored.users + removedUsers : undefined,
           users.listed,
           guardOptions,
         ),
         groups: checkGuard(
           'groups',
-          removedGroups.length,
-          mode === 'full' ? cp.mirrored.groups + removedGroups.length : undefined,
+          removedGroups,
+          mode === 'full' ? cp.mirrored.groups + removedGroups : undefined,
           groups.listed,
           guardOptions,
         ),
@@ -686,23 +755,21 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if ((verdict.users.tripped || verdict.groups.tripped) && !force) return verdict;
       await progress('sweep');
       const sweptAt = BigInt(cp.startedAt);
+      // Untripped, the guard allowed at most `maxCount` removals, so every deferred user was kept.
       for (let i = 0; i < deferred.length; i += pageSize) {
         const batch = deferred.slice(i, i + pageSize);
         if (dryRun) {
-          for (const { user } of batch) plan.push({ kind: 'user', action: 'deactivate', id: user.id });
+          for (const { user } of batch) planned({ kind: 'user', action: 'deactivate', id: user.id });
           users.deactivated += batch.length;
           continue;
         }
         const applied = await applyAll(batch.map(({ user, at }) => userUpserted(user, fingerprintUser(user), at)));
         for (const done of applied) users[done ? 'deactivated' : 'stale'] += 1;
       }
-      for (let i = 0; i < removedUsers.length; i += pageSize) {
-        const batch = removedUsers.slice(i, i + pageSize);
-        const rows = await store.getUsers(organizationId, batch);
+      for await (const rows of toRemove('user', readUsers, removedUsers)) {
         await forEachConcurrent(rows, concurrency, async (row) => {
-          if (!row) return;
           if (dryRun) {
-            plan.push({ kind: 'user', action: 'remove', id: row.id });
+            planned({ kind: 'user', action: 'remove', id: row.id });
             users.deactivated += 1;
             users.removed += 1;
             return;
@@ -725,24 +792,24 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           } else users.stale += 1;
         });
       }
-      for (const id of removedGroups) {
-        const group = await store.getGroup(organizationId, id);
-        if (!group) continue;
-        if (dryRun) {
-          plan.push({ kind: 'group', action: 'delete', id });
-          groups.deleted += 1;
-          continue;
+      for await (const rows of toRemove('group', readGroups, removedGroups)) {
+        for (const group of rows) {
+          if (dryRun) {
+            planned({ kind: 'group', action: 'delete', id: group.id });
+            groups.deleted += 1;
+            continue;
+          }
+          const applied = await apply({
+            type: 'group.deleted',
+            id: eventId(runId, 'group', group.id, 'removed'),
+            organizationId,
+            occurredAt: stamp(sweptAt),
+            source: 'reconciliation',
+            sourceType: 'directory_api.sweep',
+            group,
+          });
+          groups[applied ? 'deleted' : 'stale'] += 1;
         }
-        const applied = await apply({
-          type: 'group.deleted',
-          id: eventId(runId, 'group', id, 'removed'),
-          organizationId,
-          occurredAt: stamp(sweptAt),
-          source: 'reconciliation',
-          sourceType: 'directory_api.sweep',
-          group,
-        });
-        groups[applied ? 'deleted' : 'stale'] += 1;
       }
       return verdict;
     }
@@ -820,7 +887,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       events,
       handlerCalls,
       ...(guard && { guard }),
-      ...(dryRun && { plan }),
+      ...(dryRun && { plan, planOmitted }),
       ...(error && { error }),
     };
   }
