@@ -288,14 +288,14 @@ class MemoryState {
   /** Health: per organization, failures oldest first (at most `FAILURES_KEPT`). */
   readonly failures = new Map<string, FailureRecord[]>();
 
-  /** Notes a Scalekit event's completion for `readHealth`; answers how to undo it, or nothing for other events. */
-  noteCompletion(
-    event: EventKey,
-    outcome: EventOutcome,
-    now: number,
-    occurredAt: string | undefined,
-  ): Undo | undefined {
-    if (event.environmentId === '') return undefined;
+  /**
+   * Records an event's completion in the ledger and, for a Scalekit event, as its organization's
+   * last for `readHealth`; answers how to undo both (one closure: this runs for every event).
+   */
+  complete(key: string, event: EventKey, outcome: EventOutcome, now: number, occurredAt: string | undefined): Undo {
+    const entry = this.ledger.get(key);
+    this.ledger.set(key, { state: 'done', outcome, completedAt: now });
+    if (event.environmentId === '') return () => restore(this.ledger, key, entry);
     const org = event.organizationId;
     const last: LastEvent = { eventId: event.eventId, at: now, outcome, occurredAt };
     const received = this.lastReceived.get(org);
@@ -305,6 +305,7 @@ class MemoryState {
     return () => {
       restore(this.lastReceived, org, received);
       restore(this.lastApplied, org, applied);
+      restore(this.ledger, key, entry);
     };
   }
 
@@ -578,7 +579,10 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     if (entry?.state === 'claimed' && entry.expiresAt > request.now) {
       return { status: 'busy', leaseExpiresAt: entry.expiresAt };
     }
-    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));
+    const claimed: LedgerEntry = { state: 'claimed', expiresAt: request.now + request.leaseMs };
+    // Outside a transaction (the engine's claim) there is nothing to undo: no undo closure.
+    if (this.journal === NO_JOURNAL) this.state.ledger.set(key, claimed);
+    else this.record(this.state.setLedger(key, claimed));
     return { status: 'claimed' };
   }
 
@@ -587,16 +591,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   completeEventNow(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void {
-    const undoLedger = this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });
-    const undoNote = this.state.noteCompletion(event, outcome, now, occurredAt);
-    this.record(
-      undoNote === undefined
-        ? undoLedger
-        : () => {
-            undoNote();
-            undoLedger();
-          },
-    );
+    this.record(this.state.complete(ledgerKey(event), event, outcome, now, occurredAt));
     this.state.pruneLedger(now);
   }
 
