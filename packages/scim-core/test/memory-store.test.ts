@@ -103,3 +103,30 @@ describe('memoryStore locks taken only when needed', () => {
     expect(await second).toBeUndefined();
   });
 });
+
+it('finds users written before its first lookup, and follows every change after it', async () => {
+  const store = memoryStore();
+  const user = (id: string, email: string) => ({
+    id,
+    organizationId: 'org_1',
+    active: true,
+    externalId: `ext_${id}`,
+    userName: email.toUpperCase(),
+    email,
+    groups: [],
+    roles: [],
+    attributes: {},
+    customAttributes: {},
+  });
+  await store.putUser(user('u1', 'ada@example.com'));
+  await store.putUser(user('u2', 'grace@example.com'));
+  expect(await store.findUser('org_1', { email: 'ADA@example.com' })).toMatchObject({ id: 'u1' });
+  expect(await store.findUser('org_1', { userName: 'grace@example.com' })).toMatchObject({ id: 'u2' });
+  expect(await store.findUser('org_1', { externalId: 'ext_u2' })).toMatchObject({ id: 'u2' });
+  await store.putUser(user('u1', 'lovelace@example.com'));
+  await store.deleteUser('org_1', 'u2');
+  expect(await store.findUser('org_1', { email: 'ada@example.com' })).toBeUndefined();
+  expect(await store.findUser('org_1', { email: 'lovelace@example.com' })).toMatchObject({ id: 'u1' });
+  expect(await store.findUser('org_1', { externalId: 'ext_u2' })).toBeUndefined();
+  expect(await store.findUser('org_2', { email: 'lovelace@example.com' })).toBeUndefined();
+});

@@ -185,6 +185,12 @@ type IdSet = string | Set<string>;
 
 /** An organization's `findUser` indexes (by `lookupValue`) and group members (group id → user ids). */
 interface UserIndexes {
+  /**
+   * Whether the three lookup indexes are kept. Only the SCIM server looks users up: an organization
+   * fed by webhooks and reconciliation alone never pays for them. Built from the rows at the first
+   * lookup, then kept up to date by every write.
+   */
+  lookups: boolean;
   readonly externalId: Map<string, IdSet>;
   readonly userName: Map<string, IdSet>;
   readonly email: Map<string, IdSet>;
@@ -345,6 +351,7 @@ class MemoryState {
     let indexes = this.#indexes.get(organizationId);
     if (!indexes && create) {
       indexes = {
+        lookups: false,
         externalId: new Map(),
         userName: new Map(),
         email: new Map(),
@@ -358,7 +365,18 @@ class MemoryState {
 
   /** The ids of the users whose `field` looks up as `value` (see `lookupValue`). */
   lookup(organizationId: string, field: (typeof INDEXED_FIELDS)[number], value: string): IdSet | undefined {
-    return this.#indexes.get(organizationId)?.[field].get(lookupValue(field, value));
+    const indexes = this.#indexes.get(organizationId);
+    if (indexes === undefined) return undefined;
+    if (!indexes.lookups) {
+      indexes.lookups = true;
+      for (const user of this.users.get(organizationId)?.rows.values() ?? []) {
+        for (const key of INDEXED_FIELDS) {
+          const keyed = user[key];
+          if (keyed !== undefined) addId(indexes[key], lookupValue(key, keyed), user.id);
+        }
+      }
+    }
+    return indexes[field].get(lookupValue(field, value));
   }
 
   /** A group's member ids, unordered. */
@@ -386,7 +404,8 @@ class MemoryState {
   #relink(before: DirectoryUser | undefined, after: DirectoryUser | undefined): void {
     const user = (after ?? before) as DirectoryUser;
     const indexes = this.indexesOf(user.organizationId, true);
-    for (const field of INDEXED_FIELDS) {
+    for (let f = 0; indexes.lookups && f < INDEXED_FIELDS.length; f++) {
+      const field = INDEXED_FIELDS[f] as (typeof INDEXED_FIELDS)[number];
       const was = before?.[field];
       const is = after?.[field];
       if (was === is) continue;
