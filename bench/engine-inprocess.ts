@@ -7,6 +7,9 @@
  *             .receive({ headers, body }), awaited one after another
  *   process:  engine.process alone (same engine, store and handlers) over the same events parsed and
  *             normalized before the clock starts: the engine's own µs per event
+ *   scim:     engine.process alone over what the SCIM server sends for a PATCH that only sets `active`
+ *             (its hottest request): a user the SCIM server wrote, every part but `active` the
+ *             store's own frozen objects, on a store seeded with SCIM_USERS of them before the clock
  *
  * Every round gets N fresh pre-signed unique events (the generator webhook-ingest uses), the engine
  * a fresh store. N is calibrated so a round takes about BENCH_ROUND_SECONDS (default 2). Rounds of
@@ -18,6 +21,8 @@ import {
   createEngine,
   createScalekitWebhookReceiver,
   createWebhookVerifier,
+  type DirectoryUser,
+  type IncomingEvent,
   memoryStore,
   normalizeScalekitEvent,
   parseScalekitEvent,
@@ -49,8 +54,10 @@ interface Prepared {
   body: Uint8Array;
 }
 
-type Kind = 'baseline' | 'engine' | 'process';
-const KINDS: readonly Kind[] = ['baseline', 'engine', 'process'];
+type Kind = 'baseline' | 'engine' | 'process' | 'scim';
+const KINDS: readonly Kind[] = ['baseline', 'engine', 'process', 'scim'];
+/** Users the `scim` kind's store holds; its events flip their `active` in turn. */
+const SCIM_USERS = 2_000;
 
 interface RoundResult {
   round: number;
@@ -130,10 +137,84 @@ async function processOnly(events: readonly Prepared[]) {
   return { seconds, outcomes };
 }
 
+/**
+ * `engine.process` over SCIM PATCHes that only set `active`, shaped as the SCIM server sends them
+ * (`activeOnlyPatch`, then `sharingUnchanged`): `{ ...current, active }`, so every other part is the
+ * stored row's own. Built before the clock from the seeded rows, whose parts every later row shares.
+ */
+async function scimActive(count: number) {
+  const { handlers } = createMapHandlers();
+  const store = memoryStore();
+  const engine = createEngine({ store, handlers });
+  const organizationId = 'org_scim';
+  let nanos = BigInt(Date.now()) * 1_000_000n;
+  const stamp = () => {
+    nanos += 1_000n;
+    const iso = new Date(Number(nanos / 1_000_000n)).toISOString();
+    return `${iso.slice(0, 19)}.${(nanos % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  };
+  const scimEvent = (n: number, sourceType: string, user: DirectoryUser): IncomingEvent => ({
+    type: 'user.upserted',
+    id: `scim_${n}`,
+    organizationId,
+    occurredAt: stamp(),
+    source: 'scim',
+    sourceType,
+    user,
+  });
+  const rows: DirectoryUser[] = [];
+  for (let i = 0; i < SCIM_USERS; i++) {
+    const id = `user_${String(i).padStart(6, '0')}`;
+    const email = `user${i}@example.com`;
+    const user: DirectoryUser = {
+      id,
+      organizationId,
+      active: true,
+      externalId: `00u${i}`,
+      userName: email,
+      email,
+      name: `User ${i}`,
+      givenName: 'User',
+      familyName: `Number${i}`,
+      groups: [],
+      roles: [],
+      customAttributes: {},
+      origin: 'scim',
+      attributes: {
+        scim: {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+          displayName: `User ${i}`,
+          title: 'Engineer',
+          emails: [{ value: email, type: 'work', primary: true }],
+          phoneNumbers: [{ value: '+1 415 555 0100', type: 'work' }],
+        },
+      },
+    };
+    await engine.process(scimEvent(-1 - i, 'POST /Users', user));
+    rows.push((await store.getUser(organizationId, id)) as DirectoryUser);
+  }
+  const events: IncomingEvent[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const current = rows[i % SCIM_USERS] as DirectoryUser;
+    // Every pass over the users flips them all: off, on, off, …
+    const active = Math.floor(i / SCIM_USERS) % 2 === 1;
+    events[i] = scimEvent(i, 'PATCH /Users', { ...current, active });
+  }
+  gc?.();
+  const outcomes: Record<string, number> = {};
+  const start = process.hrtime.bigint();
+  for (const event of events) {
+    const { status } = await engine.process(event);
+    outcomes[status] = (outcomes[status] ?? 0) + 1;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { seconds, outcomes };
+}
+
 async function run(kind: Kind, events: readonly Prepared[], round: number): Promise<RoundResult> {
   gc?.();
-  if (kind === 'process') {
-    const r = await processOnly(events);
+  if (kind === 'process' || kind === 'scim') {
+    const r = kind === 'process' ? await processOnly(events) : await scimActive(events.length);
     const failures = Object.entries(r.outcomes)
       .filter(([status]) => status !== 'applied')
       .reduce((sum, [, n]) => sum + n, 0);
@@ -198,9 +279,10 @@ async function main() {
     baseline: await calibrate('baseline'),
     engine: await calibrate('engine'),
     process: await calibrate('process'),
+    scim: await calibrate('scim'),
   };
   console.log(
-    `  N = ${fmt(n.baseline)} events per baseline round, ${fmt(n.engine)} per engine round, ${fmt(n.process)} per process round`,
+    `  N = ${fmt(n.baseline)} events per baseline round, ${fmt(n.engine)} per engine round, ${fmt(n.process)} per process round, ${fmt(n.scim)} per scim round`,
   );
 
   const results: RoundResult[] = [];
@@ -228,6 +310,7 @@ async function main() {
   const base = summarize('baseline');
   const eng = summarize('engine');
   const proc = summarize('process');
+  const scim = summarize('scim');
   const ratio = eng.opsPerSecMedian / base.opsPerSecMedian;
   const engineOverheadMicros = eng.microsPerOpMedian - base.microsPerOpMedian;
 
@@ -254,6 +337,12 @@ async function main() {
           fmt(proc.microsPerOpMedian, 2),
           proc.failures,
         ],
+        [
+          'engine.process, SCIM PATCH of active alone',
+          fmt(scim.opsPerSecMedian),
+          fmt(scim.microsPerOpMedian, 2),
+          scim.failures,
+        ],
       ],
     ),
   );
@@ -266,11 +355,12 @@ async function main() {
   if (base.failures > 0) problems.push(`${base.failures} baseline events failed to parse`);
   if (eng.failures > 0) problems.push(`${eng.failures} engine deliveries were not answered 200`);
   if (proc.failures > 0) problems.push(`${proc.failures} events given to engine.process were not applied`);
+  if (scim.failures > 0) problems.push(`${scim.failures} SCIM active-only events were not applied`);
   const file = writeResults('engine-inprocess', {
     problems,
     machine: { ...machine(pinning), pinnedCpu: pinned ? cpu : null, gcBetweenRounds: Boolean(gc) },
     config: { quick, rounds, roundSeconds, bodyBytes, userPool: stream.userPool, eventsGenerated: stream.count },
-    summary: { baseline: base, engine: eng, process: proc, ratioEngineToBaseline: ratio, engineOverheadMicros },
+    summary: { baseline: base, engine: eng, process: proc, scim, ratioEngineToBaseline: ratio, engineOverheadMicros },
     rounds: results,
   });
   console.log(`results: ${file}`);

@@ -55,3 +55,78 @@ describe('memoryStore shared locks', () => {
     expect(inside).toEqual(['diruser_1', 'diruser_2', 'deletion', 'diruser_3']);
   });
 });
+
+describe('memoryStore locks taken only when needed', () => {
+  const ref: ResourceRef = { organizationId: 'org_1', kind: 'user', id: 'diruser_1' };
+  const row = (title: string) => ({
+    id: 'diruser_1',
+    organizationId: 'org_1',
+    active: true,
+    groups: [],
+    roles: [],
+    attributes: { title },
+    customAttributes: {},
+  });
+
+  it('makes a transaction started inside another one wait for the locks the outer one holds', async () => {
+    const store = memoryStore();
+    const order: string[] = [];
+    let inner!: Promise<unknown>;
+    await store.transaction([ref], async (tx) => {
+      // Started while the outer transaction runs synchronously, before it has taken a lock.
+      inner = store.transaction([ref], async (innerTx) => {
+        order.push('inner');
+        return innerTx.getUser('org_1', 'diruser_1');
+      });
+      await tx.putUser(row('outer'));
+      order.push('outer');
+    });
+    expect(await inner).toMatchObject({ attributes: { title: 'outer' } });
+    expect(order).toEqual(['outer', 'inner']);
+  });
+
+  it('holds the locks of a transaction that yields, and undoes its writes when it rejects', async () => {
+    const store = memoryStore();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const first = store.transaction([ref], async (tx) => {
+      await tx.putUser(row('first'));
+      await gate;
+      throw new Error('rolled back');
+    });
+    const second = store.transaction([ref], async (tx) => tx.getUser('org_1', 'diruser_1'));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    open();
+    await expect(first).rejects.toThrow('rolled back');
+    expect(await second).toBeUndefined();
+  });
+});
+
+it('finds users written before its first lookup, and follows every change after it', async () => {
+  const store = memoryStore();
+  const user = (id: string, email: string) => ({
+    id,
+    organizationId: 'org_1',
+    active: true,
+    externalId: `ext_${id}`,
+    userName: email.toUpperCase(),
+    email,
+    groups: [],
+    roles: [],
+    attributes: {},
+    customAttributes: {},
+  });
+  await store.putUser(user('u1', 'ada@example.com'));
+  await store.putUser(user('u2', 'grace@example.com'));
+  expect(await store.findUser('org_1', { email: 'ADA@example.com' })).toMatchObject({ id: 'u1' });
+  expect(await store.findUser('org_1', { userName: 'grace@example.com' })).toMatchObject({ id: 'u2' });
+  expect(await store.findUser('org_1', { externalId: 'ext_u2' })).toMatchObject({ id: 'u2' });
+  await store.putUser(user('u1', 'lovelace@example.com'));
+  await store.deleteUser('org_1', 'u2');
+  expect(await store.findUser('org_1', { email: 'ada@example.com' })).toBeUndefined();
+  expect(await store.findUser('org_1', { email: 'lovelace@example.com' })).toMatchObject({ id: 'u1' });
+  expect(await store.findUser('org_1', { externalId: 'ext_u2' })).toBeUndefined();
+  expect(await store.findUser('org_2', { email: 'lovelace@example.com' })).toBeUndefined();
+});

@@ -124,9 +124,16 @@ export const MUTANTS = [
     fault: 'memberships keyed by a case-folded group id',
     replace: [
       [
-        `    return \`\${organizationId}\\u0000\${groupId}\`;`,
-        `    return \`\${organizationId}\\u0000\${groupId.toLowerCase()}\`;`,
+        '    return this.#indexes.get(organizationId)?.members.get(groupId);',
+        '    return this.#indexes.get(organizationId)?.members.get(groupId.toLowerCase());',
       ],
+      [
+        '      const set = indexes?.members.get(groupId);',
+        '      const set = indexes?.members.get(groupId.toLowerCase());',
+      ],
+      ['      const set = members.get(group.id);', '      const set = members.get(group.id.toLowerCase());'],
+      ['      let set = members.get(group.id);', '      let set = members.get(group.id.toLowerCase());'],
+      ['        members.set(group.id, set);', '        members.set(group.id.toLowerCase(), set);'],
     ],
   },
   {
@@ -207,8 +214,8 @@ export const MUTANTS = [
     fault: 'transaction([], fn) run without a transaction (its writes survive a throw)',
     replace: [
       [
-        '  store.transaction = async (resources, fn, options) => {',
-        '  store.transaction = async (resources, fn, options) => {\n    if (resources.length === 0 && !options?.shared?.length) return fn(store);',
+        '    return this.transactionNow(resources, fn, options);',
+        '    if (resources.length === 0 && !options?.shared?.length) return fn(this);\n    return this.transactionNow(resources, fn, options);',
       ],
     ],
   },
@@ -217,19 +224,17 @@ export const MUTANTS = [
     fault: "an event's completion kept when its transaction throws",
     replace: [
       [
-        "    const undoLedger = this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });",
-        "    this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });\n    const undoLedger = () => {};",
+        "    if (event.environmentId === '') return () => restore(this.ledger, key, entry);",
+        "    if (event.environmentId === '') return () => {};",
       ],
+      ['      restore(this.ledger, key, entry);\n    };', '    };'],
     ],
   },
   {
     name: 'health-note-not-undone',
     fault: "readHealth reports an event's completion that its transaction rolled back",
     replace: [
-      [
-        '    const undoNote = this.state.noteCompletion(event, outcome, now, occurredAt);',
-        '    this.state.noteCompletion(event, outcome, now, occurredAt);\n    const undoNote = undefined;',
-      ],
+      ['      restore(this.lastReceived, org, received);\n      restore(this.lastApplied, org, applied);\n', ''],
     ],
   },
   {

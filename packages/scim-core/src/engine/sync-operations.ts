@@ -14,6 +14,7 @@ import type {
   ResourceRef,
   ResourceVersion,
   StoreOperations,
+  TransactionOptions,
 } from '../store/types.js';
 
 export const SYNC_OPERATIONS: unique symbol = Symbol('scim-sync.syncOperations');
@@ -26,6 +27,16 @@ export interface SyncOperations {
   advanceVersionNow(ref: ResourceRef, next: ResourceVersion): boolean;
   putUserNow(user: DirectoryUser): void;
   completeEventNow(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void;
+  /**
+   * The store's `transaction`, offered by the store itself (not its transactions): `fn` gets the
+   * transaction's synchronous operations, and the answer is `fn`'s own when the locks were free and
+   * `fn` answered at once, else a promise. Writes are undone when `fn` throws or rejects.
+   */
+  transactionNow?<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: StoreOperations & SyncOperations) => T | Promise<T>,
+    options?: TransactionOptions,
+  ): T | Promise<T>;
 }
 
 /** The synchronous operations a store or its transaction offers, if any. */

@@ -48,6 +48,11 @@ function orderedModes(keys: readonly string[], shared: readonly string[]): [stri
 export class KeyedLock {
   readonly #keys = new Map<string, KeyState>();
 
+  /** Nothing held and nothing waiting: any set of keys would be taken at once. */
+  get idle(): boolean {
+    return this.#keys.size === 0;
+  }
+
   /**
    * Takes every key (`shared` ones in shared mode; a key in both lists is taken exclusively); call
    * the returned function to release them all. Synchronous when every key is free (the common

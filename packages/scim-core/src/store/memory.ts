@@ -34,6 +34,7 @@ import {
   type StoredAccessRules,
   type StoreHealth,
   type StoreOperations,
+  type TransactionOptions,
   type UserAccess,
   type UserAccessWrite,
   type UserLookup,
@@ -176,6 +177,44 @@ function ledgerKeyOf({ environmentId, organizationId, eventId }: EventKey): stri
   return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;
 }
 
+/**
+ * The ids sharing one lookup value: the id itself while it is the only one (nearly always: a Set per
+ * user and field was most of what a new user cost the indexes), a `Set` once several share it.
+ */
+type IdSet = string | Set<string>;
+
+/** An organization's `findUser` indexes (by `lookupValue`) and group members (group id → user ids). */
+interface UserIndexes {
+  /**
+   * Whether the three lookup indexes are kept. Only the SCIM server looks users up: an organization
+   * fed by webhooks and reconciliation alone never pays for them. Built from the rows at the first
+   * lookup, then kept up to date by every write.
+   */
+  lookups: boolean;
+  readonly externalId: Map<string, IdSet>;
+  readonly userName: Map<string, IdSet>;
+  readonly email: Map<string, IdSet>;
+  readonly members: Map<string, Set<string>>;
+  /** `members` sorted, built on first ask and dropped when the group's members change: pages read it. */
+  readonly sortedMembers: Map<string, string[]>;
+}
+
+function addId(index: Map<string, IdSet>, value: string, id: string): void {
+  const ids = index.get(value);
+  if (ids === undefined) index.set(value, id);
+  else if (typeof ids !== 'string') ids.add(id);
+  else if (ids !== id) index.set(value, new Set([ids, id]));
+}
+
+function removeId(index: Map<string, IdSet>, value: string, id: string): void {
+  const ids = index.get(value);
+  if (ids === id) index.delete(value);
+  else if (typeof ids === 'object') {
+    ids.delete(id);
+    if (ids.size === 0) index.delete(value);
+  }
+}
+
 /** The data, with every write returning how to undo it. */
 class MemoryState {
   /** By `ledgerKey`, in claim order, which is close enough to completion order for pruning from the front. */
@@ -220,12 +259,8 @@ class MemoryState {
   }
   readonly users = new Map<string, Table<DirectoryUser>>();
   readonly groups = new Map<string, Table<DirectoryGroup>>();
-  /** `${org}\0${groupId}` → member user ids. */
-  readonly members = new Map<string, Set<string>>();
-  /** The same ids sorted, built on first ask and dropped when the group's members change: pages read it. */
-  readonly #sortedMembers = new Map<string, string[]>();
-  /** `${org}\0${field}\0${value}` → user ids (none of the keys is unique), for `findUser`. */
-  readonly userIndex = new Map<string, Set<string>>();
+  /** organization → its `findUser` indexes and group members: nested, so no write builds and hashes a composite key. */
+  readonly #indexes = new Map<string, UserIndexes>();
   /** `${org}\0${field}\0${value}` → group ids (display names need not be unique), for `findGroup`. */
   readonly groupIndex = new Map<string, Set<string>>();
   /** Reconciliation: the run lock, checkpoint and watermark per organization. */
@@ -259,14 +294,14 @@ class MemoryState {
   /** Health: per organization, failures oldest first (at most `FAILURES_KEPT`). */
   readonly failures = new Map<string, FailureRecord[]>();
 
-  /** Notes a Scalekit event's completion for `readHealth`; answers how to undo it, or nothing for other events. */
-  noteCompletion(
-    event: EventKey,
-    outcome: EventOutcome,
-    now: number,
-    occurredAt: string | undefined,
-  ): Undo | undefined {
-    if (event.environmentId === '') return undefined;
+  /**
+   * Records an event's completion in the ledger and, for a Scalekit event, as its organization's
+   * last for `readHealth`; answers how to undo both (one closure: this runs for every event).
+   */
+  complete(key: string, event: EventKey, outcome: EventOutcome, now: number, occurredAt: string | undefined): Undo {
+    const entry = this.ledger.get(key);
+    this.ledger.set(key, { state: 'done', outcome, completedAt: now });
+    if (event.environmentId === '') return () => restore(this.ledger, key, entry);
     const org = event.organizationId;
     const last: LastEvent = { eventId: event.eventId, at: now, outcome, occurredAt };
     const received = this.lastReceived.get(org);
@@ -276,6 +311,7 @@ class MemoryState {
     return () => {
       restore(this.lastReceived, org, received);
       restore(this.lastApplied, org, applied);
+      restore(this.ledger, key, entry);
     };
   }
 
@@ -308,30 +344,55 @@ class MemoryState {
     };
   }
 
-  /** The `findUser` key of a user by one field (see `lookupValue`). */
-  static indexKey(user: DirectoryUser, field: (typeof INDEXED_FIELDS)[number]): string | undefined {
-    const value = user[field];
-    if (value === undefined) return undefined;
-    return MemoryState.lookupKey(user.organizationId, field, value);
+  /** The organization's indexes; created on first write, `undefined` for a read of one never written. */
+  indexesOf(organizationId: string, create: true): UserIndexes;
+  indexesOf(organizationId: string, create: false): UserIndexes | undefined;
+  indexesOf(organizationId: string, create: boolean): UserIndexes | undefined {
+    let indexes = this.#indexes.get(organizationId);
+    if (!indexes && create) {
+      indexes = {
+        lookups: false,
+        externalId: new Map(),
+        userName: new Map(),
+        email: new Map(),
+        members: new Map(),
+        sortedMembers: new Map(),
+      };
+      this.#indexes.set(organizationId, indexes);
+    }
+    return indexes;
   }
 
-  static lookupKey(organizationId: string, field: (typeof INDEXED_FIELDS)[number], value: string): string {
-    return `${organizationId}\u0000${field}\u0000${lookupValue(field, value)}`;
+  /** The ids of the users whose `field` looks up as `value` (see `lookupValue`). */
+  lookup(organizationId: string, field: (typeof INDEXED_FIELDS)[number], value: string): IdSet | undefined {
+    const indexes = this.#indexes.get(organizationId);
+    if (indexes === undefined) return undefined;
+    if (!indexes.lookups) {
+      indexes.lookups = true;
+      for (const user of this.users.get(organizationId)?.rows.values() ?? []) {
+        for (const key of INDEXED_FIELDS) {
+          const keyed = user[key];
+          if (keyed !== undefined) addId(indexes[key], lookupValue(key, keyed), user.id);
+        }
+      }
+    }
+    return indexes[field].get(lookupValue(field, value));
   }
 
-  memberKey(organizationId: string, groupId: string): string {
-    return `${organizationId}\u0000${groupId}`;
+  /** A group's member ids, unordered. */
+  members(organizationId: string, groupId: string): Set<string> | undefined {
+    return this.#indexes.get(organizationId)?.members.get(groupId);
   }
 
   /** A group's member ids, ascending; the caller must not change the array. */
   sortedMembers(organizationId: string, groupId: string): readonly string[] {
-    const key = this.memberKey(organizationId, groupId);
-    let sorted = this.#sortedMembers.get(key);
+    const indexes = this.#indexes.get(organizationId);
+    let sorted = indexes?.sortedMembers.get(groupId);
     if (!sorted) {
-      const set = this.members.get(key);
-      if (!set) return [];
+      const set = indexes?.members.get(groupId);
+      if (!indexes || !set) return [];
       sorted = [...set].sort(compareIds);
-      this.#sortedMembers.set(key, sorted);
+      indexes.sortedMembers.set(groupId, sorted);
     }
     return sorted;
   }
@@ -342,48 +403,40 @@ class MemoryState {
    */
   #relink(before: DirectoryUser | undefined, after: DirectoryUser | undefined): void {
     const user = (after ?? before) as DirectoryUser;
-    for (const field of INDEXED_FIELDS) {
-      if (before && after && before[field] === after[field]) continue;
-      const old = before && MemoryState.indexKey(before, field);
-      const added = after && MemoryState.indexKey(after, field);
+    const indexes = this.indexesOf(user.organizationId, true);
+    for (let f = 0; indexes.lookups && f < INDEXED_FIELDS.length; f++) {
+      const field = INDEXED_FIELDS[f] as (typeof INDEXED_FIELDS)[number];
+      const was = before?.[field];
+      const is = after?.[field];
+      if (was === is) continue;
+      const old = was === undefined ? undefined : lookupValue(field, was);
+      const added = is === undefined ? undefined : lookupValue(field, is);
       if (old === added) continue;
-      if (old !== undefined) {
-        const ids = this.userIndex.get(old);
-        ids?.delete(user.id);
-        if (ids?.size === 0) this.userIndex.delete(old);
-      }
-      if (added !== undefined) {
-        let ids = this.userIndex.get(added);
-        if (!ids) {
-          ids = new Set();
-          this.userIndex.set(added, ids);
-        }
-        ids.add(user.id);
-      }
+      if (old !== undefined) removeId(indexes[field], old, user.id);
+      if (added !== undefined) addId(indexes[field], added, user.id);
     }
     const beforeGroups = before?.groups ?? [];
     const afterGroups = after?.groups ?? [];
     if (beforeGroups === afterGroups) return;
     if (beforeGroups.length === afterGroups.length && beforeGroups.every((g, i) => g.id === afterGroups[i]?.id)) return;
+    const { members, sortedMembers } = indexes;
     // A user is in few groups: a scan, unless there are many.
     const kept = afterGroups.length > 16 ? new Set(afterGroups.map((g) => g.id)) : undefined;
     for (const group of beforeGroups) {
       if (kept ? kept.has(group.id) : afterGroups.some((g) => g.id === group.id)) continue;
-      const key = this.memberKey(user.organizationId, group.id);
-      const set = this.members.get(key);
-      if (set?.delete(user.id)) this.#sortedMembers.delete(key);
-      if (set?.size === 0) this.members.delete(key);
+      const set = members.get(group.id);
+      if (set?.delete(user.id)) sortedMembers.delete(group.id);
+      if (set?.size === 0) members.delete(group.id);
     }
     for (const group of afterGroups) {
-      const key = this.memberKey(user.organizationId, group.id);
-      let set = this.members.get(key);
+      let set = members.get(group.id);
       if (!set) {
         set = new Set();
-        this.members.set(key, set);
+        members.set(group.id, set);
       }
       if (set.has(user.id)) continue;
       set.add(user.id);
-      this.#sortedMembers.delete(key);
+      sortedMembers.delete(group.id);
     }
   }
 
@@ -471,15 +524,24 @@ class MemoryState {
  */
 function frozenCopy<T>(value: T, stored?: unknown): T {
   if (typeof value !== 'object' || value === null || value === stored) return value;
+  // A spread (or `slice`) copies a row in one step, keeping its shape; then only the parts that are
+  // objects are replaced. Adding each key to an empty object instead went through V8's slow path.
   if (Array.isArray(value)) {
-    const old = Array.isArray(stored) ? stored : undefined;
-    return Object.freeze(value.map((item, i) => frozenCopy(item, old?.[i]))) as T;
+    const old: unknown[] | undefined = Array.isArray(stored) ? stored : undefined;
+    const copy: unknown[] = value.slice();
+    for (let i = 0; i < copy.length; i++) {
+      const item = copy[i];
+      if (typeof item === 'object' && item !== null) copy[i] = frozenCopy(item, old?.[i]);
+    }
+    return Object.freeze(copy) as T;
   }
   const old = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : undefined;
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const previous = old !== undefined && Object.hasOwn(old, key) ? old[key] : undefined;
-    copy[key] = frozenCopy((value as Record<string, unknown>)[key], previous);
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const key in copy) {
+    const item = copy[key];
+    if (typeof item === 'object' && item !== null) {
+      copy[key] = frozenCopy(item, old !== undefined && Object.hasOwn(old, key) ? old[key] : undefined);
+    }
   }
   return Object.freeze(copy) as T;
 }
@@ -517,7 +579,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   constructor(
-    private readonly state: MemoryState,
+    protected readonly state: MemoryState,
     private readonly journal: Undo[] = NO_JOURNAL,
   ) {}
 
@@ -536,7 +598,10 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     if (entry?.state === 'claimed' && entry.expiresAt > request.now) {
       return { status: 'busy', leaseExpiresAt: entry.expiresAt };
     }
-    this.record(this.state.setLedger(key, { state: 'claimed', expiresAt: request.now + request.leaseMs }));
+    const claimed: LedgerEntry = { state: 'claimed', expiresAt: request.now + request.leaseMs };
+    // Outside a transaction (the engine's claim) there is nothing to undo: no undo closure.
+    if (this.journal === NO_JOURNAL) this.state.ledger.set(key, claimed);
+    else this.record(this.state.setLedger(key, claimed));
     return { status: 'claimed' };
   }
 
@@ -545,16 +610,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   completeEventNow(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void {
-    const undoLedger = this.state.setLedger(ledgerKey(event), { state: 'done', outcome, completedAt: now });
-    const undoNote = this.state.noteCompletion(event, outcome, now, occurredAt);
-    this.record(
-      undoNote === undefined
-        ? undoLedger
-        : () => {
-            undoNote();
-            undoLedger();
-          },
-    );
+    this.record(this.state.complete(ledgerKey(event), event, outcome, now, occurredAt));
     this.state.pruneLedger(now);
   }
 
@@ -613,15 +669,14 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
-    const key =
+    const ids =
       'externalId' in lookup
-        ? MemoryState.lookupKey(organizationId, 'externalId', lookup.externalId)
+        ? this.state.lookup(organizationId, 'externalId', lookup.externalId)
         : 'userName' in lookup
-          ? MemoryState.lookupKey(organizationId, 'userName', lookup.userName)
-          : MemoryState.lookupKey(organizationId, 'email', lookup.email);
-    const ids = this.state.userIndex.get(key);
-    if (!ids) return undefined;
-    return this.state.users.get(organizationId)?.rows.get(lowestOf(ids));
+          ? this.state.lookup(organizationId, 'userName', lookup.userName)
+          : this.state.lookup(organizationId, 'email', lookup.email);
+    if (ids === undefined) return undefined;
+    return this.state.users.get(organizationId)?.rows.get(typeof ids === 'string' ? ids : lowestOf(ids));
   }
 
   async listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
@@ -670,7 +725,7 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   async countGroupMembers(organizationId: string, groupId: string): Promise<number> {
-    return this.state.members.get(this.state.memberKey(organizationId, groupId))?.size ?? 0;
+    return this.state.members(organizationId, groupId)?.size ?? 0;
   }
 
   async pageGroupMemberIds(organizationId: string, groupId: string, page: PageRequest): Promise<string[]> {
@@ -864,21 +919,117 @@ const memoryStoreOptions = optionsObject(
 /** The in-memory store: one process, lost on restart. Throws an `OptionsError` for a malformed option. */
 export function memoryStore(options: MemoryStoreOptions = {}): ProvisioningStore {
   validateOptions('memoryStore', memoryStoreOptions, options);
-  const state = new MemoryState(options.ledgerRetentionMs ?? DEFAULT_LEDGER_RETENTION_MS);
-  const locks = new KeyedLock();
-  const store = new MemoryOperations(state) as MemoryOperations & ProvisioningStore;
-  store.transaction = async (resources, fn, options) => {
-    const lock = locks.acquire(resources.map(resourceKey), options?.shared?.map(resourceKey));
-    const release = typeof lock === 'function' ? lock : await lock;
-    const journal: Undo[] = [];
-    try {
-      return await fn(new MemoryOperations(state, journal));
-    } catch (error) {
-      for (let i = journal.length - 1; i >= 0; i--) (journal[i] as Undo)();
-      throw error;
-    } finally {
-      release();
+  return new MemoryStore(new MemoryState(options.ledgerRetentionMs ?? DEFAULT_LEDGER_RETENTION_MS));
+}
+
+/** What `await` would treat as a promise. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** Undoes a transaction's writes, newest first. */
+function undoAll(journal: readonly Undo[]): void {
+  for (let i = journal.length - 1; i >= 0; i--) (journal[i] as Undo)();
+}
+
+class MemoryStore extends MemoryOperations implements ProvisioningStore {
+  // Not `#private`: a Proxy around the store (a test's, an app's wrapper) calls these methods with
+  // itself as `this`, which has no private slots.
+  private readonly locks = new KeyedLock();
+  /**
+   * The transaction running synchronously right now whose locks are not taken yet (see
+   * `transactionNow`), with how to take them.
+   */
+  private unlocked: { take(): void } | undefined;
+
+  /** The shortcut, with `transactionNow`, only while `transaction` is this class's own too. */
+  override get [SYNC_OPERATIONS](): SyncOperations | undefined {
+    return this.transaction === MemoryStore.prototype.transaction ? super[SYNC_OPERATIONS] : undefined;
+  }
+
+  async transaction<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: StoreOperations) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T> {
+    return this.transactionNow(resources, fn, options);
+  }
+
+  /**
+   * `transaction`, answering at once when the locks are free and `fn` answers at once: no promise
+   * and no microtask on the engine's hot path. `fn`'s writes are undone when it throws or rejects.
+   *
+   * When nothing at all is locked, the locks are taken only if they are needed: while `fn` runs
+   * synchronously nothing else can, so they would be free for its whole run. They are taken the
+   * moment it would yield (it answers a promise) or another transaction starts inside it, which
+   * then waits for them exactly as it would have; most events never build a lock key.
+   */
+  transactionNow<T>(
+    resources: readonly ResourceRef[],
+    fn: (tx: MemoryOperations) => T | Promise<T>,
+    options?: TransactionOptions,
+  ): T | Promise<T> {
+    this.unlocked?.take();
+    if (this.locks.idle) {
+      let release: (() => void) | undefined;
+      const unlocked = {
+        take: () => {
+          if (this.unlocked === unlocked) this.unlocked = undefined;
+          const lock = this.locks.acquire(resources.map(resourceKey), options?.shared?.map(resourceKey));
+          // Free, as nothing was locked when `fn` started and every lock taken since took these first.
+          if (typeof lock !== 'function') throw new Error('memoryStore: a transaction found its locks taken');
+          release = lock;
+        },
+      };
+      this.unlocked = unlocked;
+      return this.runLocked(
+        () => {
+          if (this.unlocked === unlocked) this.unlocked = undefined;
+          release?.();
+        },
+        fn,
+        unlocked,
+      );
     }
-  };
-  return store;
+    const lock = this.locks.acquire(resources.map(resourceKey), options?.shared?.map(resourceKey));
+    if (typeof lock === 'function') return this.runLocked(lock, fn);
+    return lock.then((release) => this.runLocked(release, fn));
+  }
+
+  private runLocked<T>(
+    release: () => void,
+    fn: (tx: MemoryOperations) => T | Promise<T>,
+    unlocked?: { take(): void },
+  ): T | Promise<T> {
+    const journal: Undo[] = [];
+    let result: T | Promise<T>;
+    try {
+      result = fn(new MemoryOperations(this.state, journal));
+    } catch (error) {
+      undoAll(journal);
+      release();
+      throw error;
+    }
+    if (!isThenable(result)) {
+      release();
+      return result;
+    }
+    // `fn` yields: from here on other code runs, so its locks are held.
+    if (unlocked !== undefined && this.unlocked === unlocked) unlocked.take();
+    return Promise.resolve(result).then(
+      (value) => {
+        release();
+        return value;
+      },
+      (error: unknown) => {
+        undoAll(journal);
+        release();
+        throw error;
+      },
+    );
+  }
 }
