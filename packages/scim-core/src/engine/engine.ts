@@ -1376,7 +1376,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const keys = events.map(eventKey);
     let claims: ClaimResult[];
     try {
-      claims = await ops.claimEvents(keys.map((key) => ({ ...key, now, leaseMs })));
+      claims = await ops.claimEvents(keys.map((key) => Object.assign({}, key, { now, leaseMs })));
     } catch (cause) {
       throw claimFailure(cause, `event ${events[0]?.id} and the ${events.length - 1} after it`);
     }

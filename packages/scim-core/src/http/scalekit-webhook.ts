@@ -215,7 +215,7 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
     headers?: Record<string, string>,
   ): WebhookResponse {
     onError(error === undefined ? { status, code, message } : { status, code, message, error });
-    return { status, headers: { ...JSON_HEADERS, ...headers }, body: { error: { code, message } } };
+    return { status, headers: Object.assign({}, JSON_HEADERS, headers), body: { error: { code, message } } };
   }
 
   /** With an inbox: store the verified event and answer 202; the inbox worker applies it. */
@@ -228,7 +228,7 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
     const text =
       typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString();
     try {
-      const queued = await store.enqueue({ ...eventKey(event), type, body: text, receivedAt: clock() });
+      const queued = await store.enqueue(Object.assign(eventKey(event), { type, body: text, receivedAt: clock() }));
       return {
         status: 202,
         headers: { ...JSON_HEADERS },
