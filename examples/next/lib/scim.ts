@@ -1,6 +1,6 @@
 /**
  * One engine, one webhook receiver, one SCIM server and one reconciler per server process, on the store
- * `DATABASE_URL` picks (PostgreSQL when set, else in memory), opened at the first request. Kept on
+ * `DATABASE_URL` picks (PostgreSQL or MySQL by its scheme, else in memory), opened at the first request. Kept on
  * `globalThis` because Next.js may evaluate this module once per route bundle (and again on every
  * dev reload); the store, and its database pool, must be shared.
  */
