@@ -10,8 +10,9 @@
  *   versions, mirror rows and (for a group locked exclusively) member ids; writes are queued and
  *   sent with `commit` in its last one. A read the cache cannot answer first sends the queued
  *   writes, so every read sees the transaction's own writes. An applied event costs 3 round trips
- *   (claim, begin+lock+read, write+commit), a duplicate 1, a group deletion 4 (the engine reads
- *   the members before the transaction, to know what to lock).
+ *   (claim, begin+lock+read, write+commit), a duplicate 1, a group deletion too: its members are
+ *   found and locked by the lock statement itself (`locksGroupMembers`), in the canonical order,
+ *   and their rows read with the rest.
  * - Server work per event: the statements of a transaction are prepared once per connection and
  *   run by name (prepared.ts), with one plan each; a locked user's membership changes are worked
  *   out from its loaded row and only they are written; an unchanged row is not rewritten; the
@@ -95,6 +96,8 @@ export interface PostgresStore extends ProvisioningStore {
     fn: (tx: PostgresTransaction) => Promise<T>,
     options?: TransactionOptions,
   ): Promise<T>;
+  /** A group's members are found and locked with the group's own locks (`TransactionOptions.membersOf`). */
+  readonly locksGroupMembers: true;
   /** Creates the schema and applies pending migrations; answers the versions it applied. */
   migrate(): Promise<number[]>;
   readonly pool: pg.Pool;
@@ -251,6 +254,42 @@ function statements(s: string) {
       from (select hashtextextended(k, 0) h, bool_or(x) x, min(l) l
             from unnest((select $1::text[]), (select $2::boolean[]), (select $3::int[])) t(k, x, l)
             group by 1 order by 3, 1) locks`,
+    // `lock`, with the members of groups ($4, $5) found and locked in the same statement, in the
+    // same canonical order, as users (`[organization, "user", id]`, the text `JSON.stringify` gives
+    // in the store: PostgreSQL's `array_to_json` writes the same). Above $6 resources in all, the
+    // organizations alone exclusively instead, as `begin` does for a large set it knows of. Answers
+    // whether it locked them whole and the members it locked, as lock keys (read before its locks were held: a
+    // user that joined meanwhile is caught by the read after them; see `begin`).
+    lockMembers: `
+      with asked as (
+        select k, x, l from unnest((select $1::text[]), (select $2::boolean[]), (select $3::int[])) t(k, x, l)
+      ), members as (
+        select m.user_id, array_to_json(array[r.organization_id, 'user', m.user_id])::text as k
+        from unnest((select $4::text[]), (select $5::text[])) as r(organization_id, group_id)
+        cross join lateral (
+          select user_id from ${s}.memberships x
+          where x.organization_id = r.organization_id and x.group_id = r.group_id order by user_id limit $6::int + 1
+        ) m
+      ), whole as (
+        select (select count(*) from asked where l > 0) + (select count(*) from members) > $6::int as w
+      )
+      select (select w from whole) as whole, (select array_agg(k) from members) as members,
+        count(case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end) as locks
+      from (select hashtextextended(a.k, 0) h, bool_or(a.x or whole.w) x, min(a.l) l
+            from (select k, x, l from asked union all select k, true, 1 from members) a, whole
+            where a.l = 0 or not whole.w
+            group by 1 order by 3, 1) locks`,
+    // The members of groups ($1, $2) under the locks, first $3 of each, with their users' rows.
+    lockedMembers: `
+      select r.organization_id, m.user_id, u.body
+      from unnest((select $1::text[]), (select $2::text[])) as r(organization_id, group_id)
+      cross join lateral (
+        select user_id from ${s}.memberships x
+        where x.organization_id = r.organization_id and x.group_id = r.group_id order by user_id limit $3
+      ) m
+      left join lateral (
+        select body from ${s}.users x where x.organization_id = r.organization_id and x.id = m.user_id limit 1
+      ) u on true`,
     // What a transaction reads of its locked resources, in one statement after the locks: their
     // versions (k 0), users (1) and groups (2), and the first $10 member ids of each group it
     // locked exclusively (3), in user_id order. Each through its primary key.
@@ -501,6 +540,8 @@ function preparedStatements(sql: Sql) {
   const statements = {
     claim: preparedStatement(sql.claim(true)),
     lock: preparedStatement(sql.lock),
+    lockMembers: preparedStatement(sql.lockMembers),
+    lockedMembers: preparedStatement(sql.lockedMembers),
     locked: preparedStatement(sql.locked),
     upsertVersion: preparedStatement(sql.upsertVersion),
     putUsers: preparedStatement(sql.putUsers),
@@ -981,12 +1022,22 @@ function accessWrite(
  */
 export const MAX_RESOURCE_LOCKS = 256;
 
+/** Times a transaction locking a group's members begins again after one joined under it, before locking the organization whole. */
+const MEMBER_LOCK_ATTEMPTS = 3;
+
 /**
  * Rows a transaction writes per round trip, and users per `putUsers` statement: bounds the SQL
  * text of one flush (about 1 KB per user) so a 100,000-member group deletion sends 100 of 1 MB,
  * not one of 100 MB.
  */
 const FLUSH_ROWS = 1_000;
+
+/** A row of `lockedMembers`: a member of a group whose members the transaction locked, and its user's row. */
+interface MemberRow {
+  organization_id: string;
+  user_id: string;
+  body: DirectoryUser | null;
+}
 
 /** A row of `locked`: by `k`, a version (0), a user's body (1), a group's (2), a member (3: group in `kind`, user in `id`). */
 interface LockedRow {
@@ -1091,7 +1142,13 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     shared: readonly ResourceRef[],
     exclusiveGroups: readonly ResourceRef[],
     rows: readonly LockedRow[],
+    members?: { readonly locked: readonly ResourceRef[]; readonly rows: readonly MemberRow[] },
   ) {
+    // Members locked with their group: writable, their rows (as read under the locks) loaded. Not
+    // their versions, which were not read.
+    for (const ref of members?.locked ?? []) this.#exclusive.add(`user\u0000${ref.organizationId}\u0000${ref.id}`);
+    for (const row of members?.rows ?? [])
+      this.#users.set(`${row.organization_id}\u0000${row.user_id}`, row.body ?? undefined);
     for (const ref of [...shared, ...exclusive]) {
       this.#versions.set(resourceKey(ref), undefined);
       if (ref.kind === 'user') this.#users.set(`${ref.organizationId}\u0000${ref.id}`, undefined);
@@ -1721,7 +1778,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       await prepareOn(client, preparedList);
       const tx = new TransactionOperations(client, sql, prepared);
       try {
-        await begin(client, tx, resources, options?.shared ?? []);
+        await begin(client, tx, resources, options?.shared ?? [], options?.membersOf ?? []);
         const result = await fn(tx);
         await tx.flush(true);
         return result;
@@ -1749,14 +1806,18 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     tx: TransactionOperations,
     resources: readonly ResourceRef[],
     shared: readonly ResourceRef[],
-  ) {
+    membersOf: readonly ResourceRef[],
+    attempt = 1,
+  ): Promise<void> {
     const all = [...resources, ...shared];
     if (all.length === 0) {
       await client.query('begin');
       return;
     }
     const organizations = [...new Set(all.map((r) => r.organizationId))];
-    const whole = all.length > MAX_RESOURCE_LOCKS;
+    // Members that keep joining while their group's locks are taken (see below) end in the whole
+    // organization locked, as for a large set.
+    const whole = all.length > MAX_RESOURCE_LOCKS || attempt > MEMBER_LOCK_ATTEMPTS;
     // PostgreSQL text cannot hold the NUL that `resourceKey` separates with: JSON is unambiguous
     // too, and a one-element array names an organization apart from any resource.
     const locks = organizations.map((organizationId) => ({
@@ -1773,11 +1834,20 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         });
       }
     }
-    const lock = executeText(client, prepared.lock, [
-      locks.map((l) => l.key),
-      locks.map((l) => l.exclusive),
-      locks.map((l) => l.level),
-    ]);
+    const lockValues = [locks.map((l) => l.key), locks.map((l) => l.exclusive), locks.map((l) => l.level)];
+    // A group's members, when the group is in `resources`, locked by the same statement.
+    const memberGroups = whole
+      ? []
+      : membersOf.filter((g) => g.kind === 'group' && resources.some((r) => resourceKey(r) === resourceKey(g)));
+    const lock =
+      memberGroups.length === 0
+        ? executeText(client, prepared.lock, lockValues)
+        : executeText(client, prepared.lockMembers, [
+            ...lockValues,
+            memberGroups.map((g) => g.organizationId),
+            memberGroups.map((g) => g.id),
+            MAX_RESOURCE_LOCKS,
+          ]);
     if (whole) {
       await client.query(`begin;\n${lock}`);
       tx.lockWhole(organizations);
@@ -1802,15 +1872,54 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           exclusiveGroups.map((r) => r.id),
           MAX_RESOURCE_LOCKS + 1,
         ]),
+        ...(memberGroups.length === 0
+          ? []
+          : [
+              executeText(client, prepared.lockedMembers, [
+                memberGroups.map((g) => g.organizationId),
+                memberGroups.map((g) => g.id),
+                MAX_RESOURCE_LOCKS + 1,
+              ]),
+            ]),
       ].join(';\n'),
     )) as unknown as pg.QueryResult[];
-    tx.prime(resources, shared, exclusiveGroups, (results[2]?.rows ?? []) as LockedRow[]);
+    const lockedRows = (results[2]?.rows ?? []) as LockedRow[];
+    if (memberGroups.length === 0) {
+      tx.prime(resources, shared, exclusiveGroups, lockedRows);
+      return;
+    }
+    const taken = results[1]?.rows[0] as { whole: boolean; members: string[] | null } | undefined;
+    if (taken?.whole) {
+      // Read after the organizations' locks: the named resources' rows are as current as any.
+      tx.lockWhole(organizations);
+      tx.prime(resources, shared, [], lockedRows);
+      return;
+    }
+    // The members were found before the locks were held, and read again after: one that joined in
+    // between (its user upsert committed while this waited for the group) is not locked. Begun
+    // again with it named: two more round trips, only in that race.
+    const memberRows = (results[3]?.rows ?? []) as MemberRow[];
+    const held = new Set(taken?.members ?? []);
+    for (const r of resources) if (r.kind === 'user') held.add(JSON.stringify([r.organizationId, r.kind, r.id]));
+    const late = memberRows
+      .map((row): ResourceRef => ({ organizationId: row.organization_id, kind: 'user', id: row.user_id }))
+      .filter((r) => !held.has(JSON.stringify([r.organizationId, r.kind, r.id])));
+    if (late.length > 0) {
+      await client.query('rollback');
+      return begin(client, tx, [...resources, ...late], shared, membersOf, attempt + 1);
+    }
+    const locked = (taken?.members ?? []).map((key): ResourceRef => {
+      const [organizationId, , id] = JSON.parse(key) as [string, string, string];
+      return { organizationId, kind: 'user', id };
+    });
+    tx.prime(resources, shared, exclusiveGroups, lockedRows, { locked, rows: memberRows });
   }
 
   return {
     ...(operations as unknown as StoreOperations),
     ...stateOps,
     transaction,
+    locksGroupMembers: true,
     migrate: async () => {
       const applied = await migrate();
       ready = Promise.resolve();
