@@ -18,6 +18,8 @@ import { DATABASE_URL, freshSchema } from './database.js';
 let pool: pg.Pool;
 let store: PostgresStore;
 let roundTrips = 0;
+/** The statements of each round trip since the last `counted` (a multi-statement string split at `;\n`). */
+let sent: string[][] = [];
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
@@ -25,6 +27,9 @@ beforeAll(async () => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       roundTrips += 1;
+      const first = args[0];
+      const text = typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? '');
+      sent.push(text.split(';\n').map((statement) => statement.trim().split(/[\s(]/)[0] ?? ''));
       return query(...args);
     };
   });
@@ -46,6 +51,7 @@ const withoutMemberLocks = (inner: ProvisioningStore): ProvisioningStore =>
 /** Round trips `event` takes through `engine`, and what it answered. */
 async function counted(engine: ReturnType<typeof createEngine>, event: DirectoryEvent) {
   roundTrips = 0;
+  sent = [];
   const result = await engine.process(event);
   return { roundTrips, status: result.status };
 }
@@ -76,6 +82,19 @@ describe('round trips per event on PostgreSQL', () => {
     });
     expect(await counted(engine, upsert)).toEqual({ roundTrips: 3, status: 'applied' });
     expect(await counted(engine, upsert)).toEqual({ roundTrips: 1, status: 'duplicate' });
+  });
+
+  it("sends an event's writes as one statement with its commit: version, user row, memberships, completion", async () => {
+    const { org, engine, event } = await groupWithMembers(store, 1);
+    const joins = event({ type: 'user.upserted', user: person(org, 'diruser_0', { title: 'CTO', groups: [] }) });
+    expect(await counted(engine, joins)).toEqual({ roundTrips: 3, status: 'applied' });
+    expect(sent.at(-1)).toEqual(['execute', 'commit']);
+    expect((await store.getUser(org, 'diruser_0'))?.groups).toEqual([]);
+    expect(await store.listGroupMemberIds(org, 'g')).toEqual([]);
+    const deletion = event({ type: 'group.deleted', group: { id: 'g', organizationId: org, displayName: 'G' } });
+    expect(await counted(engine, deletion)).toEqual({ roundTrips: 3, status: 'applied' });
+    expect(sent.at(-1)).toEqual(['execute', 'commit']);
+    expect(await store.getGroup(org, 'g')).toBeUndefined();
   });
 
   it('deletes a group of 3 members in 3, where the fallback that reads its members first takes 4', async () => {
