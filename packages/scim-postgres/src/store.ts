@@ -1980,12 +1980,25 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const memberRows = (results[3]?.rows ?? []) as MemberRow[];
     const held = new Set(taken?.members ?? []);
     for (const r of resources) if (r.kind === 'user') held.add(JSON.stringify([r.organizationId, r.kind, r.id]));
-    const late = memberRows
-      .map((row): ResourceRef => ({ organizationId: row.organization_id, kind: 'user', id: row.user_id }))
-      .filter((r) => !held.has(JSON.stringify([r.organizationId, r.kind, r.id])));
-    if (late.length > 0) {
+    // Both reads after the locks: `lockedMembers`, and the member ids `locked` read (what the
+    // transaction's `listGroupMemberIds` answers).
+    const read = [
+      ...memberRows.map((row) => [row.organization_id, row.user_id] as const),
+      ...lockedRows
+        .filter(
+          (row) =>
+            row.k === 3 && memberGroups.some((g) => g.organizationId === row.organization_id && g.id === row.kind),
+        )
+        .map((row) => [row.organization_id as string, row.id as string] as const),
+    ];
+    const late = new Map<string, ResourceRef>();
+    for (const [organizationId, id] of read) {
+      const key = JSON.stringify([organizationId, 'user', id]);
+      if (!held.has(key)) late.set(key, { organizationId, kind: 'user', id });
+    }
+    if (late.size > 0) {
       await client.query('rollback');
-      return begin(client, tx, [...resources, ...late], shared, membersOf, attempt + 1);
+      return begin(client, tx, [...resources, ...late.values()], shared, membersOf, attempt + 1);
     }
     const locked = (taken?.members ?? []).map((key): ResourceRef => {
       const [organizationId, , id] = JSON.parse(key) as [string, string, string];

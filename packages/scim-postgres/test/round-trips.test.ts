@@ -86,7 +86,10 @@ describe('round trips per event on PostgreSQL', () => {
 
   it("sends an event's writes as one statement with its commit: version, user row, memberships, completion", async () => {
     const { org, engine, event } = await groupWithMembers(store, 1);
-    const joins = event({ type: 'user.upserted', user: person(org, 'diruser_0', { title: 'CTO', groups: [] }) });
+    const joins = event({
+      type: 'user.upserted',
+      user: person(org, 'diruser_0', { attributes: { title: 'CTO' }, groups: [] }),
+    });
     expect(await counted(engine, joins)).toEqual({ roundTrips: 3, status: 'applied' });
     expect(sent.at(-1)).toEqual(['execute', 'commit']);
     expect((await store.getUser(org, 'diruser_0'))?.groups).toEqual([]);
