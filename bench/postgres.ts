@@ -393,13 +393,12 @@ async function main() {
     console.log(table(['event kind (one at a time)', 'events', 'round trips/event', 'distribution', 'target'], rows2));
     const perEvent = (kind: string) => count.byKind[kind]?.perEvent ?? Number.NaN;
     const notes: string[] = [];
-    if (perEvent('group delete') > TARGET_APPLIED) {
-      notes.push(
-        `group delete: ${perEvent('group delete').toFixed(2)} = claim, the engine's read of the members before the transaction ` +
-          '(store.listGroupMemberIds, to know what to lock), begin + locks + read (the members again, under the locks), ' +
-          'writes + commit; 3 needs the engine to leave finding and locking the members to the transaction',
-      );
-    }
+    notes.push(
+      perEvent('group delete') > TARGET_APPLIED
+        ? `group delete: ${perEvent('group delete').toFixed(2)}, above 3: the engine read the members before the transaction ` +
+            '(the store does not set locksGroupMembers, or a member joined while the transaction waited for the group)'
+        : 'group delete: claim, begin + locks (the members found and locked by the lock statement) + reads, writes + commit',
+    );
     const withGroups = Math.max(perEvent('user upsert, joins groups'), perEvent('user upsert, groups unchanged'));
     notes.push(
       withGroups > perEvent('user upsert, no groups')

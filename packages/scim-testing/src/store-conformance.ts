@@ -30,6 +30,7 @@ import {
   type ResourceRef,
   type ResourceVersion,
   type StoreOperations,
+  type TransactionOptions,
   type UserAccess,
 } from '@org/scim-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -1064,6 +1065,113 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
           group: group(org, 'dirgroup_a'),
           versions: [{ ...v(5n, 'evt_5', true), createdAt: 5n }],
         });
+      });
+    });
+
+    describe('group members locked with their group (optional: locksGroupMembers)', () => {
+      /** A transaction that reports when it is inside and what it read, and stays until `open` is called. */
+      function holder(
+        resources: ResourceRef[],
+        options: TransactionOptions = {},
+        work?: (tx: StoreOperations) => Promise<void>,
+      ) {
+        let entered = false;
+        let members: string[] | undefined;
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        const done = store.transaction(
+          resources,
+          async (tx) => {
+            const g = options.membersOf?.[0];
+            if (g) members = await tx.listGroupMemberIds(g.organizationId, g.id);
+            entered = true;
+            await gate;
+            await work?.(tx);
+          },
+          options,
+        );
+        return { done, open, entered: () => entered, members: () => members };
+      }
+      const tick = () => new Promise((resolve) => setTimeout(resolve, 50));
+      const userRef = (organizationId: string, id: string): ResourceRef => ({ organizationId, kind: 'user', id });
+      /** A group of `n` members, each user's row naming it. */
+      async function groupOf(n: number): Promise<{ org: string; g: ResourceRef; ids: string[] }> {
+        const org = fresh('org');
+        const g: ResourceRef = { organizationId: org, kind: 'group', id: 'dirgroup_a' };
+        await store.putGroup(group(org, g.id));
+        const ids = Array.from({ length: n }, (_, i) => `diruser_${String(i).padStart(4, '0')}`);
+        for (const id of ids) await store.putUser(user(org, id, { groups: [{ id: g.id, name: 'A' }] }));
+        return { org, g, ids };
+      }
+
+      it('keeps members out (not other users) while a transaction holds their group with membersOf, and lists them inside', async ({
+        skip,
+      }) => {
+        if (store.locksGroupMembers !== true) return skip();
+        const { org, g, ids } = await groupOf(3);
+        const deletion = holder([g], { membersOf: [g] });
+        await expect.poll(deletion.entered).toBe(true);
+        expect(deletion.members()).toEqual(ids);
+        const member = holder([userRef(org, ids[1] as string)]);
+        const stranger = holder([userRef(org, 'diruser_other')]);
+        await expect.poll(stranger.entered).toBe(true);
+        await tick();
+        expect(member.entered()).toBe(false);
+        deletion.open();
+        await expect.poll(member.entered).toBe(true);
+        member.open();
+        stranger.open();
+        await Promise.all([deletion.done, member.done, stranger.done]);
+      });
+
+      it('locks a user that joined while the transaction waited for the group, and writes the members it holds', async ({
+        skip,
+      }) => {
+        if (store.locksGroupMembers !== true) return skip();
+        const { org, g, ids } = await groupOf(2);
+        // The joiner holds the group shared while it adds its user to it; the deletion waits for it.
+        const joiner = holder([userRef(org, 'diruser_late')], { shared: [g] }, async (tx) => {
+          await tx.putUser(user(org, 'diruser_late', { groups: [{ id: g.id, name: 'A' }] }));
+        });
+        await expect.poll(joiner.entered).toBe(true);
+        const deletion = holder([g], { membersOf: [g] }, async (tx) => {
+          for (const id of [...ids, 'diruser_late']) {
+            const current = (await tx.getUser(org, id)) as DirectoryUser;
+            await tx.putUser({ ...current, groups: [] });
+          }
+          await tx.deleteGroup(org, g.id);
+        });
+        await tick();
+        expect(deletion.entered()).toBe(false);
+        joiner.open();
+        await expect.poll(deletion.entered).toBe(true);
+        expect(deletion.members()).toEqual([...ids, 'diruser_late']);
+        const late = holder([userRef(org, 'diruser_late')]);
+        await tick();
+        expect(late.entered()).toBe(false);
+        deletion.open();
+        await expect.poll(late.entered).toBe(true);
+        late.open();
+        await Promise.all([joiner.done, deletion.done, late.done]);
+        expect(await store.listGroupMemberIds(org, g.id)).toEqual([]);
+        expect((await store.getUser(org, 'diruser_late'))?.groups).toEqual([]);
+      });
+
+      it('keeps every member out of a group of 300 held with membersOf, and lists them all', async ({ skip }) => {
+        if (store.locksGroupMembers !== true) return skip();
+        const { org, g, ids } = await groupOf(300);
+        const deletion = holder([g], { membersOf: [g] });
+        await expect.poll(deletion.entered).toBe(true);
+        expect(deletion.members()).toEqual(ids);
+        const member = holder([userRef(org, ids[299] as string)]);
+        await tick();
+        expect(member.entered()).toBe(false);
+        deletion.open();
+        await expect.poll(member.entered).toBe(true);
+        member.open();
+        await Promise.all([deletion.done, member.done]);
       });
     });
 

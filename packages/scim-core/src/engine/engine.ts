@@ -1013,42 +1013,60 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   ) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
-    // Members are locked too, since their memberships change. A user joining between the read and
-    // the lock is caught inside the transaction, which then retries with the larger set.
-    const members = await store.listGroupMemberIds(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    return lockedTransaction(
-      parent,
-      [ref, ...members.map((m) => userRef(organizationId, m))],
-      async (tx, require, context) => {
-        const d = new Dispatch(event, key, tx, context);
-        const current = await tx.listGroupMemberIds(organizationId, id);
-        require(current.map((m) => userRef(organizationId, m)));
-        if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
-        const previous = await tx.getGroup(organizationId, id);
-        for (let start = 0; start < current.length; start += MEMBERS_PER_READ) {
-          // A store that answers without I/O (memory) would otherwise hold the event loop for the
-          // whole group: 100,000 members is seconds.
-          if (start > 0) await nextTurn();
-          const ids = current.slice(start, start + MEMBERS_PER_READ);
-          const members = await tx.getUsers(organizationId, ids);
-          // The page's roles and groups read and written at once, not once per member.
-          const access = rules ? await accessPage(tx, rules, organizationId, members) : undefined;
-          for (const member of members) {
-            if (!member) continue;
-            const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
-            const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
-            await d.call('membershipRemoved', { organizationId, user, group });
-            if (access) await d.access(await access.step(user), user);
-            await tx.putUser(user);
-          }
-          await access?.flush();
-        }
-        await d.call('groupDeleted', { group: previous ?? event.group, previous });
-        await tx.deleteGroup(organizationId, id);
-        return d.done('applied', now);
-      },
+    // Members are locked too, since their memberships change. A store that finds and locks them
+    // with the group's own lock (`locksGroupMembers`) is asked to; otherwise they are read first,
+    // and a user joining between the read and the lock is caught inside the transaction, which then
+    // retries with the larger set.
+    if (store.locksGroupMembers === true) {
+      return transact(parent, [ref], (tx, context) => applyGroupDeletion(event, key, now, rules, tx, context), {
+        membersOf: [ref],
+      });
+    }
+    const members = await store.listGroupMemberIds(organizationId, id);
+    return lockedTransaction(parent, [ref, ...members.map((m) => userRef(organizationId, m))], (tx, require, context) =>
+      applyGroupDeletion(event, key, now, rules, tx, context, require),
     );
+  }
+
+  /** A group's deletion inside its transaction, its members locked; `require` when they were read beforehand. */
+  async function applyGroupDeletion(
+    event: Extract<DirectoryEvent, { type: 'group.deleted' }>,
+    key: EventKey,
+    now: number,
+    rules: AccessRules | null,
+    tx: StoreOperations,
+    context: TelemetryContext | undefined,
+    require?: (refs: readonly ResourceRef[]) => void,
+  ) {
+    const { organizationId, id } = event.group;
+    const ref = groupRef(organizationId, id);
+    const d = new Dispatch(event, key, tx, context);
+    const current = await tx.listGroupMemberIds(organizationId, id);
+    require?.(current.map((m) => userRef(organizationId, m)));
+    if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
+    const previous = await tx.getGroup(organizationId, id);
+    for (let start = 0; start < current.length; start += MEMBERS_PER_READ) {
+      // A store that answers without I/O (memory) would otherwise hold the event loop for the
+      // whole group: 100,000 members is seconds.
+      if (start > 0) await nextTurn();
+      const ids = current.slice(start, start + MEMBERS_PER_READ);
+      const members = await tx.getUsers(organizationId, ids);
+      // The page's roles and groups read and written at once, not once per member.
+      const access = rules ? await accessPage(tx, rules, organizationId, members) : undefined;
+      for (const member of members) {
+        if (!member) continue;
+        const group: GroupRef = member.groups.find((g) => g.id === id) ?? { id };
+        const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+        await d.call('membershipRemoved', { organizationId, user, group });
+        if (access) await d.access(await access.step(user), user);
+        await tx.putUser(user);
+      }
+      await access?.flush();
+    }
+    await d.call('groupDeleted', { group: previous ?? event.group, previous });
+    await tx.deleteGroup(organizationId, id);
+    return d.done('applied', now);
   }
 
   /**
