@@ -583,14 +583,19 @@ describe('ordering against webhooks', () => {
   });
 });
 
+/** One user created, one updated and one removed at the fake Scalekit (users from `addUsers`). */
+function createUpdateRemoveOne(harness: Harness): void {
+  harness.fake.upsertUser(harness.organizationId, { id: 'diruser_new', email: 'n@acme.test' });
+  harness.fake.upsertUser(harness.organizationId, { id: 'diruser_u0001', givenName: 'Changed' });
+  harness.fake.removeUser(harness.organizationId, 'diruser_u0002');
+}
+
 describe('control', () => {
   it('returns the plan of a dry run and changes nothing', async () => {
     h = await startHarness();
     addUsers(h, 8);
     await h.reconciler.reconcile(h.organizationId);
-    h.fake.upsertUser(h.organizationId, { id: 'diruser_new', email: 'n@acme.test' });
-    h.fake.upsertUser(h.organizationId, { id: 'diruser_u0001', givenName: 'Changed' });
-    h.fake.removeUser(h.organizationId, 'diruser_u0002');
+    createUpdateRemoveOne(h);
     h.calls.length = 0;
     h.counting.reset();
 
@@ -616,9 +621,7 @@ describe('control', () => {
     h = await startHarness();
     addUsers(h, 8);
     await h.reconciler.reconcile(h.organizationId);
-    h.fake.upsertUser(h.organizationId, { id: 'diruser_new', email: 'n@acme.test' });
-    h.fake.upsertUser(h.organizationId, { id: 'diruser_u0001', givenName: 'Changed' });
-    h.fake.removeUser(h.organizationId, 'diruser_u0002');
+    createUpdateRemoveOne(h);
     h.counting.reset();
 
     const report = await h.reconcilerWith({ planLimit: 2 }).reconcile(h.organizationId, { dryRun: true });

@@ -141,30 +141,12 @@ function envelopeOf(event: ScalekitDirectoryEvent): Envelope {
 }
 
 /**
- * The most frequent event, built as one literal per shape: spreading the envelope into it cost
- * about as much as the rest of the normalization.
+ * The most frequent event: the type and the user assigned onto the envelope, a fresh literal
+ * (spreading the envelope into a new object instead cost about as much as the rest of the
+ * normalization on Node 20).
  */
 function userUpserted(event: ScalekitDirectoryEvent, user: DirectoryUser): DirectoryEvent {
-  return event.environment_id === ''
-    ? {
-        id: event.id,
-        organizationId: event.data.organization_id,
-        occurredAt: event.occurred_at,
-        source: 'scalekit',
-        sourceType: event.type,
-        type: 'user.upserted',
-        user,
-      }
-    : {
-        id: event.id,
-        organizationId: event.data.organization_id,
-        environmentId: event.environment_id,
-        occurredAt: event.occurred_at,
-        source: 'scalekit',
-        sourceType: event.type,
-        type: 'user.upserted',
-        user,
-      };
+  return Object.assign(envelopeOf(event), { type: 'user.upserted' as const, user });
 }
 
 /** Maps one verified, parsed Scalekit directory event to the normalized `DirectoryEvent`. */
