@@ -57,6 +57,7 @@ export function plainJson(value: unknown, depth: number, maxDepth: number): bool
   return true;
 }
 
+/** What `inspectJson` answers, found by walking with each node's path kept for the message. */
 export function locateProblem(value: unknown, maxDepth: number): string | undefined {
   const stack: { value: unknown; depth: number; path: (string | number)[] }[] = [{ value, depth: 0, path: [] }];
   while (stack.length > 0) {
