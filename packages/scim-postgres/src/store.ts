@@ -71,6 +71,14 @@ import {
   prepareOn,
 } from './prepared.js';
 
+/**
+ * The version a transaction keeps for a resource it advanced: `next` with the creation carried over,
+ * as the memory store builds it (a literal: on Node 20 a spread followed by a new key costs about 2 µs).
+ */
+function versionAfter(previous: ResourceVersion | undefined, next: ResourceVersion): ResourceVersion {
+  return { at: next.at, eventId: next.eventId, deleted: next.deleted, createdAt: createdAt(previous, next) };
+}
+
 export interface PostgresStoreOptions {
   /** An existing pool (the app's own, so handlers can share its transactions). */
   pool?: pg.Pool;
@@ -1363,7 +1371,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     // The resource is locked, so no one else can change its version before commit: compare here.
     const previous = this.#versions.get(key);
     if (!isNewerVersion(next, previous)) return false;
-    this.#versions.set(key, { ...next, createdAt: createdAt(previous, next) });
+    this.#versions.set(key, versionAfter(previous, next));
     this.#queue.push({
       statement: this.prepared.upsertVersion,
       values: [ref.organizationId, ref.kind, ref.id, next.at.toString(), next.eventId, next.deleted],
@@ -1400,7 +1408,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       const key = resourceKey(ref);
       const previous = this.#versions.get(key);
       if (!isNewerVersion(next, previous)) return false;
-      this.#versions.set(key, { ...next, createdAt: createdAt(previous, next) });
+      this.#versions.set(key, versionAfter(previous, next));
       return true;
     });
     const writes = advances.filter((_, i) => advanced[i]);
