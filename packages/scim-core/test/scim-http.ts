@@ -1,7 +1,13 @@
 /** A real HTTP server on 127.0.0.1 around the SCIM server's Web-standard handler, for the interop suites. */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEngine, handleScimNodeRequest, memoryStore, type ProvisioningHandlers } from '../src/index.js';
+import {
+  createEngine,
+  handleScimNodeRequest,
+  memoryStore,
+  type ProvisioningHandlers,
+  type ProvisioningStore,
+} from '../src/index.js';
 import { createScimServer } from '../src/scim/server.js';
 import { generateScimToken, scimTokenAuthenticator } from '../src/scim/tokens.js';
 
@@ -38,12 +44,13 @@ export function recordingHandlers(calls: string[]): ProvisioningHandlers {
   };
 }
 
-export async function startScimHttp(): Promise<ScimHarness> {
+/** `store`: the engine's store (a fresh `memoryStore()` by default). */
+export async function startScimHttp(options: { store?: ProvisioningStore } = {}): Promise<ScimHarness> {
   const tenant = generateScimToken();
   const other = generateScimToken();
   const calls: string[] = [];
   const handlers = recordingHandlers(calls);
-  const engine = createEngine({ store: memoryStore(), handlers });
+  const engine = createEngine({ store: options.store ?? memoryStore(), handlers });
   const server = createScimServer({
     engine,
     authenticator: scimTokenAuthenticator([

@@ -329,7 +329,7 @@ describe('SCIM lists', () => {
       `/Users?filter=${encodeURIComponent('userName eq "USER07@acme.test"')}&startIndex=1&count=100`,
     );
     expect(byName.body).toMatchObject({ totalResults: 1, Resources: [{ userName: 'user07@acme.test' }] });
-    expect(byName.counts).toMatchObject({ findUser: 1 });
+    expect(byName.counts).toMatchObject({ findUsers: 1 });
     expect(byName.counts.listUsers).toBeUndefined();
 
     const byExternal = await reads(`/Users?filter=${encodeURIComponent('externalId eq "ext-3"')}`);
@@ -340,7 +340,7 @@ describe('SCIM lists', () => {
 
     const group = await reads(`/Groups?filter=${encodeURIComponent('displayName eq "engineering"')}`);
     expect(group.body).toMatchObject({ totalResults: 1, Resources: [{ displayName: 'Engineering' }] });
-    expect(group.counts).toMatchObject({ findGroup: 1 });
+    expect(group.counts).toMatchObject({ findGroups: 1 });
     expect(group.counts.listGroups).toBeUndefined();
 
     const page = await reads('/Users?startIndex=11&count=5');

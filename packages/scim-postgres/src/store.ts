@@ -391,12 +391,12 @@ function statements(s: string) {
       with gone as (delete from ${s}.memberships where organization_id = $1 and user_id = $2)
       delete from ${s}.users where organization_id = $1 and id = $2`,
     findUser: (column: 'external_id' | 'email_lower') =>
-      `select body from ${s}.users where organization_id = $1 and ${column} = $2 order by id limit 1`,
+      `select body from ${s}.users where organization_id = $1 and ${column} = $2 order by id limit $3`,
     // Through the md5 index of migration 4, then the key itself.
     findUserByName: `
       select body from ${s}.users
       where organization_id = $1 and md5(user_name_key) = md5($2) and user_name_key = $2
-      order by id limit 1`,
+      order by id limit $3`,
     listUsers: `
       select body from ${s}.users where organization_id = $1 and ($2::text is null or id > $2)
       order by id offset $4 limit $3`,
@@ -413,7 +413,7 @@ function statements(s: string) {
       order by id offset $4 limit $3`,
     countGroups: `select count(*)::int as n from ${s}.groups where organization_id = $1`,
     findGroup: (column: 'external_id' | 'display_name_lower') =>
-      `select body from ${s}.groups where organization_id = $1 and ${column} = $2 order by id limit 1`,
+      `select body from ${s}.groups where organization_id = $1 and ${column} = $2 order by id limit $3`,
     members: `select user_id from ${s}.memberships where organization_id = $1 and group_id = $2 order by user_id`,
     // Both through the primary key (organization_id, group_id, user_id): a count of its entries,
     // and a range of it from the keyset on.
@@ -901,16 +901,23 @@ class Operations implements StoreOperations {
   }
 
   async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
+    return (await this.findUsers(organizationId, lookup, 1))[0];
+  }
+
+  async findUsers(organizationId: string, lookup: UserLookup, limit: number): Promise<DirectoryUser[]> {
+    if (!(limit >= 1)) return [];
+    const n = Math.floor(limit);
     const { rows } =
       'userName' in lookup
-        ? await this.db.query<UserRow>(this.sql.findUserByName, [organizationId, userNameKey(lookup.userName)])
+        ? await this.db.query<UserRow>(this.sql.findUserByName, [organizationId, userNameKey(lookup.userName), n])
         : 'externalId' in lookup
-          ? await this.db.query<UserRow>(this.sql.findUser('external_id'), [organizationId, lookup.externalId])
+          ? await this.db.query<UserRow>(this.sql.findUser('external_id'), [organizationId, lookup.externalId, n])
           : await this.db.query<UserRow>(this.sql.findUser('email_lower'), [
               organizationId,
               lookup.email.toLowerCase(),
+              n,
             ]);
-    return rows[0]?.body;
+    return rows.map((row) => row.body);
   }
 
   async listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
@@ -957,12 +964,21 @@ class Operations implements StoreOperations {
   }
 
   async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
+    return (await this.findGroups(organizationId, lookup, 1))[0];
+  }
+
+  async findGroups(organizationId: string, lookup: GroupLookup, limit: number): Promise<DirectoryGroup[]> {
+    if (!(limit >= 1)) return [];
     const [column, value] =
       'externalId' in lookup
         ? (['external_id', lookup.externalId] as const)
         : (['display_name_lower', lookup.displayName.toLowerCase()] as const);
-    const { rows } = await this.db.query<{ body: DirectoryGroup }>(this.sql.findGroup(column), [organizationId, value]);
-    return rows[0]?.body;
+    const { rows } = await this.db.query<{ body: DirectoryGroup }>(this.sql.findGroup(column), [
+      organizationId,
+      value,
+      Math.floor(limit),
+    ]);
+    return rows.map((row) => row.body);
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
@@ -1520,6 +1536,10 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     await this.flush();
     return super.findUser(organizationId, lookup);
   }
+  override async findUsers(organizationId: string, lookup: UserLookup, limit: number): Promise<DirectoryUser[]> {
+    await this.flush();
+    return super.findUsers(organizationId, lookup, limit);
+  }
   override async listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
     await this.flush();
     return super.listUsers(organizationId, page);
@@ -1539,6 +1559,10 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   override async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
     await this.flush();
     return super.findGroup(organizationId, lookup);
+  }
+  override async findGroups(organizationId: string, lookup: GroupLookup, limit: number): Promise<DirectoryGroup[]> {
+    await this.flush();
+    return super.findGroups(organizationId, lookup, limit);
   }
   override async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
     const members = this.#members.get(`${organizationId}\u0000${groupId}`);

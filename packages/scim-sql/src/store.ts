@@ -274,7 +274,7 @@ function statements(d: SqlDialect) {
       sized(
         `findUser.${column}`,
         1,
-        () => `select body from ${t('users')} where organization_id = ? and ${column} = ? order by id limit 1`,
+        () => `select body from ${t('users')} where organization_id = ? and ${column} = ? order by id limit ?`,
       ),
     list: (table: 'users' | 'groups', after: boolean) =>
       sized(
@@ -292,7 +292,7 @@ function statements(d: SqlDialect) {
       sized(
         `findGroup.${column}`,
         1,
-        () => `select body from ${t('groups')} where organization_id = ? and ${column} = ? order by id limit 1`,
+        () => `select body from ${t('groups')} where organization_id = ? and ${column} = ? order by id limit ?`,
       ),
     members: p(`select user_id from ${t('memberships')} where organization_id = ? and group_id = ? order by user_id`),
     countMembers: p(`select count(*) as n from ${t('memberships')} where organization_id = ? and group_id = ?`),
@@ -761,14 +761,19 @@ class SqlOperations implements StoreOperations {
   }
 
   async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
+    return (await this.findUsers(organizationId, lookup, 1))[0];
+  }
+
+  async findUsers(organizationId: string, lookup: UserLookup, limit: number): Promise<DirectoryUser[]> {
+    if (!(limit >= 1)) return [];
     const [column, value] =
       'userName' in lookup
         ? (['user_name_key', userNameKey(lookup.userName)] as const)
         : 'externalId' in lookup
           ? (['external_id', lookup.externalId] as const)
           : (['email_lower', lookup.email.toLowerCase()] as const);
-    const row = (await this.db.query(this.sql.findUser(column), [organizationId, value]))[0];
-    return row && json<DirectoryUser>(row.body);
+    const rows = await this.db.query(this.sql.findUser(column), [organizationId, value, Math.floor(limit)]);
+    return rows.map((row) => json<DirectoryUser>(row.body));
   }
 
   private async list<T>(table: 'users' | 'groups', organizationId: string, page: PageRequest): Promise<T[]> {
@@ -817,12 +822,17 @@ class SqlOperations implements StoreOperations {
   }
 
   async findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined> {
+    return (await this.findGroups(organizationId, lookup, 1))[0];
+  }
+
+  async findGroups(organizationId: string, lookup: GroupLookup, limit: number): Promise<DirectoryGroup[]> {
+    if (!(limit >= 1)) return [];
     const [column, value] =
       'externalId' in lookup
         ? (['external_id', lookup.externalId] as const)
         : (['display_name_lower', lookup.displayName.toLowerCase()] as const);
-    const row = (await this.db.query(this.sql.findGroup(column), [organizationId, value]))[0];
-    return row && json<DirectoryGroup>(row.body);
+    const rows = await this.db.query(this.sql.findGroup(column), [organizationId, value, Math.floor(limit)]);
+    return rows.map((row) => json<DirectoryGroup>(row.body));
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {
@@ -938,6 +948,7 @@ const OPERATIONS = {
   putUser: true,
   deleteUser: true,
   findUser: true,
+  findUsers: true,
   listUsers: true,
   countUsers: true,
   getGroup: true,
@@ -946,6 +957,7 @@ const OPERATIONS = {
   listGroups: true,
   countGroups: true,
   findGroup: true,
+  findGroups: true,
   listGroupMemberIds: true,
   countGroupMembers: true,
   pageGroupMemberIds: true,

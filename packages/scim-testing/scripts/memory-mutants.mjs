@@ -375,4 +375,19 @@ export const MUTANTS = [
       ],
     ],
   },
+  {
+    name: 'shared-key-lookups-unordered',
+    fault: 'findUsers and findGroups answer the rows sharing a key in insertion order, not by id',
+    replace: [
+      [
+        "  const sorted = typeof ids === 'string' ? [ids] : [...ids].sort(compareIds);",
+        "  const sorted = typeof ids === 'string' ? [ids] : [...ids];",
+      ],
+    ],
+  },
+  {
+    name: 'shared-key-lookups-unlimited',
+    fault: 'findUsers and findGroups ignore their limit',
+    replace: [['    if (out.length === limit) break;\n', '']],
+  },
 ];

@@ -782,6 +782,68 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         expect(await store.countGroups(org)).toBe(2);
       });
 
+      it('lists every group and user sharing a lookup key, ascending id, up to the limit (findGroups, findUsers, when the store has them), its own writes in a transaction', async ({
+        skip,
+      }) => {
+        if (!store.findGroups || !store.findUsers) return skip();
+        const [org, other] = [fresh('org'), fresh('org')];
+        for (const id of ['dirgroup_c', 'dirgroup_a', 'dirgroup_d', 'dirgroup_b']) {
+          const displayName = id === 'dirgroup_d' ? 'Sales' : id === 'dirgroup_a' ? 'ENGINEERING' : 'Engineering';
+          await store.putGroup(group(org, id, { displayName, externalId: id === 'dirgroup_d' ? 'ext-2' : 'ext-1' }));
+        }
+        await store.putGroup(group(other, 'dirgroup_0', { displayName: 'Engineering', externalId: 'ext-1' }));
+        const ids = (groups: readonly { id: string }[]) => groups.map((g) => g.id);
+        expect(ids(await store.findGroups(org, { displayName: 'engineering' }, 10))).toEqual([
+          'dirgroup_a',
+          'dirgroup_b',
+          'dirgroup_c',
+        ]);
+        expect(ids(await store.findGroups(org, { displayName: 'engineering' }, 2))).toEqual([
+          'dirgroup_a',
+          'dirgroup_b',
+        ]);
+        expect(ids(await store.findGroups(org, { externalId: 'ext-1' }, 10))).toEqual([
+          'dirgroup_a',
+          'dirgroup_b',
+          'dirgroup_c',
+        ]);
+        expect(await store.findGroups(org, { externalId: 'EXT-1' }, 10)).toEqual([]);
+        expect(await store.findGroups(org, { displayName: 'Support' }, 10)).toEqual([]);
+        expect(await store.findGroups(org, { displayName: 'engineering' }, 0)).toEqual([]);
+        expect(await store.findGroups(org, { displayName: 'Sales' }, 10)).toEqual([
+          group(org, 'dirgroup_d', { displayName: 'Sales', externalId: 'ext-2' }),
+        ]);
+
+        for (const id of ['diruser_b', 'diruser_a', 'diruser_c']) {
+          await store.putUser(user(org, id, { externalId: id === 'diruser_c' ? 'okta-2' : 'okta-1' }));
+        }
+        await store.putUser(user(other, 'diruser_0', { externalId: 'okta-1' }));
+        expect(ids(await store.findUsers(org, { externalId: 'okta-1' }, 10))).toEqual(['diruser_a', 'diruser_b']);
+        expect(ids(await store.findUsers(org, { externalId: 'okta-1' }, 1))).toEqual(['diruser_a']);
+        expect(await store.findUsers(org, { externalId: 'OKTA-1' }, 10)).toEqual([]);
+
+        // Inside a transaction: its own writes, a rename out of the key and a new member of it.
+        const refs: ResourceRef[] = ['dirgroup_b', 'dirgroup_e'].map((id) => ({
+          organizationId: org,
+          kind: 'group',
+          id,
+        }));
+        await store.transaction(refs, async (tx) => {
+          await tx.putGroup(group(org, 'dirgroup_b', { displayName: 'Platform', externalId: 'ext-1' }));
+          await tx.putGroup(group(org, 'dirgroup_e', { displayName: 'engineering' }));
+          expect(ids((await tx.findGroups?.(org, { displayName: 'Engineering' }, 10)) ?? [])).toEqual([
+            'dirgroup_a',
+            'dirgroup_c',
+            'dirgroup_e',
+          ]);
+        });
+        expect(ids(await store.findGroups(org, { displayName: 'Engineering' }, 10))).toEqual([
+          'dirgroup_a',
+          'dirgroup_c',
+          'dirgroup_e',
+        ]);
+      });
+
       it('finds by externalId, email and displayName only where trailing spaces match too (a PAD SPACE collation would not)', async () => {
         const org = fresh('org');
         await store.putUser(user(org, 'diruser_1', { externalId: 'okta-1', email: 'ada@example.com' }));

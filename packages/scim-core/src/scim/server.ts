@@ -33,7 +33,7 @@ import {
   validateOptions,
   wholeNumber,
 } from '../options.js';
-import type { PageRequest, ResourceVersion } from '../store/types.js';
+import type { GroupLookup, PageRequest, ResourceVersion, UserLookup } from '../store/types.js';
 import { formatMillisIso, formatNanos } from '../time.js';
 import {
   caseExactOf,
@@ -117,6 +117,14 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Rows read per store call while scanning for a filter or `sortBy`; the event loop turns between chunks. */
 const SCAN_CHUNK = 250;
+/**
+ * Rows an `eq` lookup takes from its index (several groups may share a `displayName`, several users
+ * an `externalId`); past it, the filter scans, in chunks, like any other.
+ */
+const LOOKUP_LIMIT = 100;
+
+const one = <T>(row: T | undefined): T[] => (row === undefined ? [] : [row]);
+const withinLimit = <T>(rows: T[]): T[] | undefined => (rows.length > LOOKUP_LIMIT ? undefined : rows);
 /** Resources rendered, events applied or answers serialized between two turns of the event loop. */
 const RENDER_CHUNK = 20;
 /** Ids longer than this name no resource (the server makes UUIDs; Scalekit's ids are short). */
@@ -472,9 +480,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
    * The matches of one resource type: their number, and either the page's rows or ids (`window`) or,
    * when sorting, every match's id and sort key. Reads as few rows as the store can give: no filter
    * and no sort read one page (an offset over the id index) and a count; a filter an index answers
-   * (`userName`, `externalId`, `id`, a group's `displayName`) is one lookup, and so is an `and` with
-   * an `eq` on a unique key (`id`, `userName`) whose one row is then checked against the whole
-   * filter; anything else scans the organization in chunks, turning the event loop between them and
+   * (`userName`, `externalId`, `id`, a group's `displayName`) is one lookup of every row sharing the
+   * key (up to `LOOKUP_LIMIT`), and so is an `and` with an `eq` on a unique key (`id`, `userName`)
+   * whose one row is then checked against the whole filter; anything else scans the organization in chunks, turning the event loop between them and
    * keeping only the page (or, when sorting, each match's id and sort key), so neither the time one
    * turn takes nor the memory grows with the directory. A group's members are read only when the
    * filter or the sort needs them.
@@ -501,19 +509,29 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       return { total, rows, ids: [], keyed: [] };
     }
     const lookup = filter !== true ? indexedLookup(filter, kind) : undefined;
-    if (lookup) {
+    // `undefined` when more rows share the key than a lookup holds: the scan below counts them.
+    const found = lookup && (await lookup.find(organizationId));
+    if (lookup && found) {
       // Each index matches as its attribute's `caseExact` says (userName and displayName
       // case-insensitively, ids exactly), so a row an exact lookup finds needs no second check.
-      const found = await lookup.find(organizationId);
-      let match: T | undefined = found;
-      let rendered: JsonObject | undefined;
-      if (found && (!lookup.exact || sorted)) {
-        [rendered] = await kind.render(organizationId, [found], scan);
-        if (!lookup.exact && !matchesFilter(rendered, filter as Filter, { caseExact })) match = undefined;
+      let matches: readonly T[] = found;
+      let rendered: JsonObject[] = [];
+      if (found.length > 0 && (!lookup.exact || sorted)) {
+        rendered = await kind.render(organizationId, found, scan);
+        if (!lookup.exact) {
+          const kept = found.map((_, i) => matchesFilter(rendered[i] as JsonObject, filter as Filter, { caseExact }));
+          matches = found.filter((_, i) => kept[i]);
+          rendered = rendered.filter((_, i) => kept[i]);
+        }
       }
-      if (!match) return { total: 0, ids: [], keyed: [] };
-      if (sorted) return { total: 1, ids: [], keyed: [{ id: match.id, key: key(rendered as JsonObject) }] };
-      return { total: 1, rows: skip === 0 && count > 0 ? [match] : [], ids: [], keyed: [] };
+      if (sorted) {
+        return {
+          total: matches.length,
+          ids: [],
+          keyed: matches.map((m, i) => ({ id: m.id, key: key(rendered[i] as JsonObject) })),
+        };
+      }
+      return { total: matches.length, rows: matches.slice(skip, skip + count), ids: [], keyed: [] };
     }
     const ids: string[] = [];
     const keyed: SortEntry[] = [];
@@ -623,15 +641,30 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     return { resources, total: u.total + g.total };
   }
 
+  /**
+   * The users sharing a lookup key: every one when the store lists them (`findUsers`), else the one
+   * `findUser` answers; `undefined` when more than `LOOKUP_LIMIT` share it (the caller scans).
+   */
+  function usersBy(organizationId: string, lookup: UserLookup): Promise<DirectoryUser[] | undefined> {
+    if (store.findUsers === undefined) return store.findUser(organizationId, lookup).then(one);
+    return store.findUsers(organizationId, lookup, LOOKUP_LIMIT + 1).then(withinLimit);
+  }
+
+  /** `usersBy` for groups (`findGroups`, else `findGroup`). */
+  function groupsBy(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup[] | undefined> {
+    if (store.findGroups === undefined) return store.findGroup(organizationId, lookup).then(one);
+    return store.findGroups(organizationId, lookup, LOOKUP_LIMIT + 1).then(withinLimit);
+  }
+
   function userKind(discovery: DiscoveryOptions): ResourceKinds<DirectoryUser> {
     return {
       list: (organizationId, page) => store.listUsers(organizationId, page),
       count: (organizationId) => store.countUsers(organizationId),
       getMany: (organizationId, ids) => store.getUsers(organizationId, ids),
       lookups: new Map([
-        ['id', (organizationId: string, id: string) => store.getUser(organizationId, id)],
-        ['username', (organizationId: string, userName: string) => store.findUser(organizationId, { userName })],
-        ['externalid', (organizationId: string, externalId: string) => store.findUser(organizationId, { externalId })],
+        ['id', (organizationId: string, id: string) => store.getUser(organizationId, id).then(one)],
+        ['username', (organizationId: string, userName: string) => usersBy(organizationId, { userName })],
+        ['externalid', (organizationId: string, externalId: string) => usersBy(organizationId, { externalId })],
       ]),
       // userName is unique per organization after folding (the server refuses a second one), and so is the lookup's key.
       unique: new Set(['id', 'username']),
@@ -645,12 +678,9 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
       count: (organizationId) => store.countGroups(organizationId),
       getMany: (organizationId, ids) => Promise.all(ids.map((id) => store.getGroup(organizationId, id))),
       lookups: new Map([
-        ['id', (organizationId: string, id: string) => store.getGroup(organizationId, id)],
-        [
-          'displayname',
-          (organizationId: string, displayName: string) => store.findGroup(organizationId, { displayName }),
-        ],
-        ['externalid', (organizationId: string, externalId: string) => store.findGroup(organizationId, { externalId })],
+        ['id', (organizationId: string, id: string) => store.getGroup(organizationId, id).then(one)],
+        ['displayname', (organizationId: string, displayName: string) => groupsBy(organizationId, { displayName })],
+        ['externalid', (organizationId: string, externalId: string) => groupsBy(organizationId, { externalId })],
       ]),
       unique: new Set(['id']),
       render: (_organizationId, groups, { members }) =>
@@ -1175,8 +1205,11 @@ interface ResourceKinds<T> {
   list(organizationId: string, page: PageRequest): Promise<T[]>;
   count(organizationId: string): Promise<number>;
   getMany(organizationId: string, ids: readonly string[]): Promise<(T | undefined)[]>;
-  /** Index-backed `eq` lookups, by lower-cased attribute name. */
-  lookups: ReadonlyMap<string, (organizationId: string, value: string) => Promise<T | undefined>>;
+  /**
+   * Index-backed `eq` lookups, by lower-cased attribute name: the rows sharing the value, ascending
+   * `id`, or `undefined` when more than `LOOKUP_LIMIT` do.
+   */
+  lookups: ReadonlyMap<string, (organizationId: string, value: string) => Promise<readonly T[] | undefined>>;
   /** The lookups whose key no two resources share, so one row is every candidate of an `and`. */
   unique: ReadonlySet<string>;
   /** Rows as SCIM JSON; `members: false` leaves a group's members out. */
@@ -1217,7 +1250,7 @@ function lookupOf<T>(filter: Filter, kind: ResourceKinds<T>) {
 function indexedLookup<T>(
   filter: Filter,
   kind: ResourceKinds<T>,
-): { find: (organizationId: string) => Promise<T | undefined>; exact: boolean } | undefined {
+): { find: (organizationId: string) => Promise<readonly T[] | undefined>; exact: boolean } | undefined {
   const exact = lookupOf(filter, kind);
   if (exact) return { find: exact.find, exact: true };
   const conjuncts = (node: Filter): Filter[] =>

@@ -556,6 +556,19 @@ function lowestOf(ids: Set<string>): string {
   return lowest as string;
 }
 
+/** The rows of the ids sharing a lookup key, ascending id, at most `limit` (`findUsers`, `findGroups`). */
+function rowsOf<T>(rows: ReadonlyMap<string, T> | undefined, ids: IdSet | undefined, limit: number): T[] {
+  if (rows === undefined || ids === undefined || limit < 1) return [];
+  const sorted = typeof ids === 'string' ? [ids] : [...ids].sort(compareIds);
+  const out: T[] = [];
+  for (const id of sorted) {
+    const row = rows.get(id);
+    if (row !== undefined) out.push(row);
+    if (out.length === limit) break;
+  }
+  return out;
+}
+
 /**
  * The store's operations; inside a transaction each write also records how to undo it. The engine's
  * hot path calls the synchronous `…Now` forms (`SyncOperations`), which the async methods wrap.
@@ -669,14 +682,21 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   async findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined> {
-    const ids =
-      'externalId' in lookup
-        ? this.state.lookup(organizationId, 'externalId', lookup.externalId)
-        : 'userName' in lookup
-          ? this.state.lookup(organizationId, 'userName', lookup.userName)
-          : this.state.lookup(organizationId, 'email', lookup.email);
+    const ids = this.userIdsBy(organizationId, lookup);
     if (ids === undefined) return undefined;
     return this.state.users.get(organizationId)?.rows.get(typeof ids === 'string' ? ids : lowestOf(ids));
+  }
+
+  async findUsers(organizationId: string, lookup: UserLookup, limit: number): Promise<DirectoryUser[]> {
+    return rowsOf(this.state.users.get(organizationId)?.rows, this.userIdsBy(organizationId, lookup), limit);
+  }
+
+  private userIdsBy(organizationId: string, lookup: UserLookup): IdSet | undefined {
+    return 'externalId' in lookup
+      ? this.state.lookup(organizationId, 'externalId', lookup.externalId)
+      : 'userName' in lookup
+        ? this.state.lookup(organizationId, 'userName', lookup.userName)
+        : this.state.lookup(organizationId, 'email', lookup.email);
   }
 
   async listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]> {
@@ -718,6 +738,11 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     const ids = this.state.groupIndex.get(MemoryState.groupKey(organizationId, lookup));
     if (!ids || ids.size === 0) return undefined;
     return this.state.groups.get(organizationId)?.rows.get(lowestOf(ids));
+  }
+
+  async findGroups(organizationId: string, lookup: GroupLookup, limit: number): Promise<DirectoryGroup[]> {
+    const ids = this.state.groupIndex.get(MemoryState.groupKey(organizationId, lookup));
+    return rowsOf(this.state.groups.get(organizationId)?.rows, ids, limit);
   }
 
   async listGroupMemberIds(organizationId: string, groupId: string): Promise<string[]> {

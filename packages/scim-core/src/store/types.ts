@@ -203,6 +203,12 @@ export interface StoreOperations extends Partial<BatchOperations> {
    * finds `strasse`). Where several users share a key, the lowest id. The stored `userName` stays as sent.
    */
   findUser(organizationId: string, lookup: UserLookup): Promise<DirectoryUser | undefined>;
+  /**
+   * Every user `findUser` matches, ascending `id`, at most `limit` of them. Optional: the SCIM
+   * server's `eq` filters answer every user sharing an `externalId` (or a `userName` key) with it,
+   * and only the one `findUser` answers without it.
+   */
+  findUsers?(organizationId: string, lookup: UserLookup, limit: number): Promise<DirectoryUser[]>;
   /** Users of an organization in ascending `id` order. */
   listUsers(organizationId: string, page: PageRequest): Promise<DirectoryUser[]>;
   /** How many users the organization has (SCIM's `totalResults` of an unfiltered list). */
@@ -225,6 +231,12 @@ export interface StoreOperations extends Partial<BatchOperations> {
    * share one), `externalId` exactly. Backs SCIM's `displayName eq "…"`, which Okta and Entra send.
    */
   findGroup(organizationId: string, lookup: GroupLookup): Promise<DirectoryGroup | undefined>;
+  /**
+   * Every group `findGroup` matches, ascending `id`, at most `limit` of them. Optional: the SCIM
+   * server's `displayName eq "…"` answers every group of that name with it (names need not be
+   * unique), and only the one `findGroup` answers without it.
+   */
+  findGroups?(organizationId: string, lookup: GroupLookup, limit: number): Promise<DirectoryGroup[]>;
   /**
    * Ids of the users whose `groups` contain `groupId`, ascending: the whole list, which a group
    * deletion needs. Reads that do not need all of it use `countGroupMembers` or `pageGroupMemberIds`.
@@ -443,6 +455,8 @@ export type OptionalStoreMethod =
   | keyof BatchOperations
   | 'getGroups'
   | 'putUserAccessBatch'
+  | 'findUsers'
+  | 'findGroups'
   | 'locksGroupMembers';
 
 /** Most events `engine.processBatch` applies in one transaction, and most elements a batch method is given. */
