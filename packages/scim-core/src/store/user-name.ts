@@ -12,5 +12,15 @@
  * beside it.
  */
 export function userNameKey(userName: string): string {
+  // ASCII, as nearly every userName is: NFKC leaves it as it is and the three case mappings agree
+  // with one lower-casing, so the key costs one pass instead of two normalizations and three maps.
+  if (!NON_ASCII.test(userName)) return userName.trim().toLowerCase();
+  return foldedKey(userName);
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/** The key by its definition, for any name (`userNameKey` takes a shortcut for ASCII ones). */
+export function foldedKey(userName: string): string {
   return userName.normalize('NFKC').trim().toLowerCase().toUpperCase().toLowerCase().normalize('NFKC');
 }
