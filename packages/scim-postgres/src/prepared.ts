@@ -53,7 +53,10 @@ export async function prepareOn(client: pg.PoolClient, statements: readonly Prep
     [missing.map((statement) => statement.name)],
   );
   for (const row of rows) held.add(row.name);
-  const todo = missing.filter((statement) => !held.has(statement.name));
+  // Two statements of the same text share a name: prepared once.
+  const todo = [...new Map(missing.map((statement) => [statement.name, statement])).values()].filter(
+    (statement) => !held.has(statement.name),
+  );
   if (todo.length === 0) return;
   const prepares = todo.map((statement) => `prepare ${statement.name} as ${statement.text}`);
   try {

@@ -1,7 +1,8 @@
 /**
- * A transaction over one user or group takes its locks through scalar statements, a larger set
- * through arrays: both must take the very same locks, or a transaction of one kind would not
- * exclude one of the other. And what the one-resource path reads is what the other reads.
+ * A transaction over a small set (one user or group, a user with one or two groups) takes its locks
+ * through statements with scalar parameters, a larger set through arrays: both must take the very
+ * same locks, or a transaction of one kind would not exclude one of the other. And what the scalar
+ * path reads is what the other reads.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -53,32 +54,46 @@ async function order(
   return done;
 }
 
-it('a one-user transaction and a transaction over that user and a group exclude each other', async () => {
+it('a small set and a larger set over a common resource exclude each other', async () => {
   const org = `org_${randomUUID()}`;
   const user = { organizationId: org, kind: 'user' as const, id: 'u1' };
-  const group = { organizationId: org, kind: 'group' as const, id: 'g1' };
+  const other = { organizationId: org, kind: 'user' as const, id: 'u2' };
+  const [g1, g2, g3] = ['g1', 'g2', 'g3'].map((id) => ({ organizationId: org, kind: 'group' as const, id })) as [
+    { organizationId: string; kind: 'group'; id: string },
+    { organizationId: string; kind: 'group'; id: string },
+    { organizationId: string; kind: 'group'; id: string },
+  ];
+  // One user, against the user with three groups.
   expect(
     await order(
       (work) => store.transaction([user], work),
-      (work) => store.transaction([user], work, { shared: [group] }),
+      (work) => store.transaction([user], work, { shared: [g1, g2, g3] }),
     ),
   ).toEqual(['first', 'second']);
+  // The user with one group, against two users.
   expect(
     await order(
-      (work) => store.transaction([user, group], work),
-      (work) => store.transaction([group], work),
+      (work) => store.transaction([user], work, { shared: [g1] }),
+      (work) => store.transaction([other, user], work),
+    ),
+  ).toEqual(['first', 'second']);
+  // Two users and a group, against the group alone.
+  expect(
+    await order(
+      (work) => store.transaction([user, other, g2], work),
+      (work) => store.transaction([g2], work),
     ),
   ).toEqual(['first', 'second']);
   // A group shared by both: neither waits.
   expect(
     await order(
-      (work) => store.transaction([], work, { shared: [group] }),
-      (work) => store.transaction([user], work, { shared: [group] }),
+      (work) => store.transaction([], work, { shared: [g1] }),
+      (work) => store.transaction([user], work, { shared: [g1, g2] }),
     ),
   ).toEqual(['second', 'first']);
 });
 
-it('reads one user or group as a larger set reads it: version, row, member ids', async () => {
+it('reads a small set as a larger set reads it: versions, rows, member ids', async () => {
   const org = `org_${randomUUID()}`;
   const group = { organizationId: org, kind: 'group' as const, id: 'g1' };
   const users = ['u1', 'u2'].map((id) => ({ organizationId: org, kind: 'user' as const, id }));
@@ -105,8 +120,21 @@ it('reads one user or group as a larger set reads it: version, row, member ids',
       versions: await tx.getVersions([group, users[0] as (typeof users)[number]]),
       members: await tx.listGroupMemberIds(org, 'g1'),
     }));
-  const alone = { group: await seen([group]), user: await seen([users[0] as (typeof users)[number]]) };
+  const alone = {
+    group: await seen([group]),
+    user: await seen([users[0] as (typeof users)[number]]),
+    withGroup: await store.transaction(
+      [users[0] as (typeof users)[number]],
+      async (tx) => ({
+        group: await tx.getGroup(org, 'g1'),
+        versions: await tx.getVersions([group]),
+      }),
+      { shared: [group] },
+    ),
+  };
   const together = await seen([group, ...users]);
+  expect(alone.withGroup.group).toEqual(together.group);
+  expect(alone.withGroup.versions[0]).toEqual(together.versions[0]);
   expect(alone.group.group).toEqual(together.group);
   expect(alone.group.members).toEqual(['u1', 'u2']);
   expect(alone.group.members).toEqual(together.members);
