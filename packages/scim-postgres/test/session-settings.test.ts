@@ -130,3 +130,19 @@ it('prepares its statements in one string where PL/pgSQL is missing', async () =
     await bare.end();
   }
 });
+
+it('claims without probing for rows from before the ledger was scoped when it holds none', async () => {
+  const fresh = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+  try {
+    const engine = createEngine({ store: postgresStore({ pool: fresh, schema: store.schema }) });
+    const user = event(factory.userCreated({ id: 'diruser_6', email: 'kathleen@example.com' }));
+    expect((await engine.process(user)).status).toBe('applied');
+    expect((await engine.process(user)).status).toBe('duplicate');
+    const { rows } = await fresh.query<{ statement: string }>(
+      "select statement from pg_prepared_statements where not from_sql and statement like '%insert into%ledger%'",
+    );
+    expect(rows.map((row) => row.statement.includes('unscoped and'))).toEqual([false]);
+  } finally {
+    await fresh.end();
+  }
+});
