@@ -28,9 +28,6 @@ export function preparedStatement(text: string, use: { prepared: boolean }): Pre
   return { name: `scim_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, use };
 }
 
-/** SQLSTATE of `do` where PL/pgSQL is not installed (language "plpgsql" does not exist). */
-const UNDEFINED_OBJECT = '42704';
-
 /**
  * Prepares those of `statements` the connection lacks: two round trips on a connection's first
  * transaction, none after. Called outside any transaction, so a failed one cannot undo them.
@@ -38,7 +35,7 @@ const UNDEFINED_OBJECT = '42704';
  * Each `prepare` runs through a `do` block's `execute`, so PostgreSQL keeps the statement alone as
  * its source text. Sent as one multi-statement string instead, every statement kept the whole
  * string (80 KB for all of them), and every `execute` copied it: about 4% of the server's time per
- * event, and 5 MB per connection. Where PL/pgSQL is missing, the string it is.
+ * event, and 5 MB per connection. Where the `do` fails, the string it is.
  */
 export async function prepareOn(client: pg.PoolClient, statements: readonly PreparedStatement[]): Promise<void> {
   if (!statements[0]?.use.prepared) return;
@@ -63,8 +60,9 @@ export async function prepareOn(client: pg.PoolClient, statements: readonly Prep
     await client.query(
       `do ${client.escapeLiteral(`begin ${prepares.map((p) => `execute ${client.escapeLiteral(p)};`).join(' ')} end`)}`,
     );
-  } catch (error) {
-    if ((error as { code?: unknown } | null)?.code !== UNDEFINED_OBJECT) throw error;
+  } catch {
+    // PL/pgSQL missing (42704) or not granted to this role (42501): the string, whose error, if
+    // it fails too, is the one to report.
     await client.query(prepares.join(';\n'));
   }
   for (const statement of todo) held.add(statement.name);

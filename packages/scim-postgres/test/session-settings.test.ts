@@ -107,7 +107,7 @@ it('keeps each prepared statement as its own source text, which every execute co
   }
 });
 
-it('prepares its statements in one string where PL/pgSQL is missing', async () => {
+it('prepares its statements in one string where a do block fails (PL/pgSQL missing or not granted)', async () => {
   // A database without PL/pgSQL answers `do` with 42704 (language "plpgsql" does not exist).
   const bare = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
   const sent: string[] = [];
