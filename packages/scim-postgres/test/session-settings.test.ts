@@ -90,3 +90,59 @@ it('falls back to statements with their values written in when the connection lo
   expect((await store.getUser('org_settings', 'diruser_3'))?.email).toBe('alan.turing@example.com');
   expect((await engine.process(next)).status).toBe('duplicate');
 });
+
+it('keeps each prepared statement as its own source text, which every execute copies', async () => {
+  const fresh = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+  try {
+    const engine = createEngine({ store: postgresStore({ pool: fresh, schema: store.schema }) });
+    const user = event(factory.userCreated({ id: 'diruser_4', email: 'edsger@example.com' }));
+    expect((await engine.process(user)).status).toBe('applied');
+    const { rows } = await fresh.query<{ statement: string }>(
+      'select statement from pg_prepared_statements where from_sql',
+    );
+    expect(rows.length).toBeGreaterThan(10);
+    for (const { statement } of rows) expect(statement.match(/\bprepare scim_/g)).toHaveLength(1);
+  } finally {
+    await fresh.end();
+  }
+});
+
+it('prepares its statements in one string where a do block fails (PL/pgSQL missing or not granted)', async () => {
+  // A database without PL/pgSQL answers `do` with 42704 (language "plpgsql" does not exist).
+  const bare = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+  const sent: string[] = [];
+  bare.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : '';
+      sent.push(text.slice(0, 8));
+      if (!text.startsWith('do ')) return query(...args);
+      return Promise.reject(Object.assign(new Error('language "plpgsql" does not exist'), { code: '42704' }));
+    };
+  });
+  try {
+    const engine = createEngine({ store: postgresStore({ pool: bare, schema: store.schema }) });
+    const user = event(factory.userCreated({ id: 'diruser_5', email: 'barbara@example.com' }));
+    expect((await engine.process(user)).status).toBe('applied');
+    expect(sent).toContain('prepare ');
+    expect((await engine.process(user)).status).toBe('duplicate');
+  } finally {
+    await bare.end();
+  }
+});
+
+it('claims without probing for rows from before the ledger was scoped when it holds none', async () => {
+  const fresh = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+  try {
+    const engine = createEngine({ store: postgresStore({ pool: fresh, schema: store.schema }) });
+    const user = event(factory.userCreated({ id: 'diruser_6', email: 'kathleen@example.com' }));
+    expect((await engine.process(user)).status).toBe('applied');
+    expect((await engine.process(user)).status).toBe('duplicate');
+    const { rows } = await fresh.query<{ statement: string }>(
+      "select statement from pg_prepared_statements where not from_sql and statement like '%insert into%ledger%'",
+    );
+    expect(rows.map((row) => row.statement.includes('unscoped and'))).toEqual([false]);
+  } finally {
+    await fresh.end();
+  }
+});
