@@ -482,10 +482,10 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
    * and no sort read one page (an offset over the id index) and a count; a filter an index answers
    * (`userName`, `externalId`, `id`, a group's `displayName`) is one lookup of every row sharing the
    * key (up to `LOOKUP_LIMIT`), and so is an `and` with an `eq` on a unique key (`id`, `userName`)
-   * whose one row is then checked against the whole filter; anything else scans the organization in chunks, turning the event loop between them and
-   * keeping only the page (or, when sorting, each match's id and sort key), so neither the time one
-   * turn takes nor the memory grows with the directory. A group's members are read only when the
-   * filter or the sort needs them.
+   * whose rows are then checked against the whole filter; anything else scans the organization in
+   * chunks, turning the event loop between them and keeping only the page (or, when sorting, each
+   * match's id and sort key), so neither the time one turn takes nor the memory grows with the
+   * directory. A group's members are read only when the filter or the sort needs them.
    */
   async function collect<T extends { id: string }>(
     kind: ResourceKinds<T>,
