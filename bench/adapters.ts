@@ -22,7 +22,10 @@
  * Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_NEXT_WARMUP (s, default 8,
  * for both Next.js servers), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50), BENCH_MAX_RATE,
  * BENCH_FRAMEWORKS=hono,express,fastify,next (a subset, for investigating), BENCH_PROFILE=1 (CPU
- * profiles of the adapter servers into results/profiles/; figures are then not comparable).
+ * profiles of the adapter servers into results/profiles/; figures are then not comparable),
+ * BENCH_ADAPTER_STUB=1 (Hono, Express, Fastify: a third server per round, the adapter over a stub
+ * receiver that does only the bare route's work (lib/adapter-receiver.ts), so stub / bare is the
+ * adapter's own cost alone, 1.0 meaning none).
  * `--quick` or BENCH_QUICK=1: 3 s measured, 1 s warm-up (Next.js 3 s), 1 round.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -75,6 +78,8 @@ const maxRate = envNumber('BENCH_MAX_RATE', 50_000);
 const profile = process.env.BENCH_PROFILE === '1';
 /** The ratio adapter / bare route each adapter should reach. */
 const TARGET_RATIO = 0.85;
+/** BENCH_ADAPTER_STUB=1: also the adapter over a stub receiver (see the header). */
+const withStub = process.env.BENCH_ADAPTER_STUB === '1';
 const NEXT_BUILD_TIMEOUT_MS = 300_000;
 
 const require = createRequire(import.meta.url);
@@ -90,6 +95,8 @@ interface Framework {
   label: string;
   bare: HttpTarget;
   adapter: HttpTarget;
+  /** The adapter's server over the stub receiver (`BENCH_ADAPTER_STUB=1`; not Next.js, whose apps are built). */
+  stub?: HttpTarget;
   /** Runs once before any round (Next.js: build the fixture apps if stale). */
   prepare?(): Promise<void>;
 }
@@ -112,6 +119,14 @@ function scripted(name: FrameworkName, label: string, bareLabel: string, adapter
       cwd: benchDir,
       nodeArgs: [...profileFlags, '--import', 'tsx', `servers/${name}-adapter.ts`],
       inspect: inspectors.adapter(),
+    },
+    stub: {
+      key: `${name}-adapter-stub`,
+      label: `${label}: adapter over a stub receiver (verify + JSON.parse only)`,
+      cwd: benchDir,
+      nodeArgs: ['--import', 'tsx', `servers/${name}-adapter.ts`],
+      env: { BENCH_RECEIVER: 'stub' },
+      inspect: inspectors.bare(),
     },
   };
 }
@@ -221,6 +236,10 @@ interface FrameworkSummary {
   adapter: Summary;
   ratioAdapterToBare: number;
   ratioPerRound: number[];
+  /** With `BENCH_ADAPTER_STUB=1`: the adapter over the stub receiver, and its ratio to the bare route. */
+  stub?: Summary;
+  ratioStubToBare?: number;
+  ratioStubPerRound?: number[];
   targetRatio: number;
   meetsTarget: boolean;
 }
@@ -231,7 +250,8 @@ async function main() {
   const clientCpu = pinning.available ? pinning.allowed[0] : undefined;
   const serverCpu = pinning.available ? pinning.allowed[pinning.allowed.length - 1] : undefined;
   const builds = selected.includes('next') ? 2 * NEXT_BUILD_TIMEOUT_MS : 0;
-  const budgetMs = rounds * selected.length * 2 * (nextWarmup + duration + 90) * 1000 + builds + 60_000;
+  const budgetMs =
+    rounds * selected.length * (withStub ? 3 : 2) * (nextWarmup + duration + 90) * 1000 + builds + 60_000;
   installExitHooks(budgetMs);
 
   console.log(
@@ -269,7 +289,8 @@ async function main() {
   for (let round = 1; round <= rounds; round++) {
     for (const name of selected) {
       const framework = frameworks[name];
-      for (const target of roundOrder(round, [framework.bare, framework.adapter])) {
+      const stub = withStub ? framework.stub : undefined;
+      for (const target of roundOrder(round, [framework.bare, framework.adapter, ...(stub ? [stub] : [])])) {
         const r = await measureRound(settings, round, target, results);
         results.push({ ...r, framework: name });
         console.log(`  ${roundLine(r, 15)}`);
@@ -280,6 +301,7 @@ async function main() {
   const summaries = {} as Record<FrameworkName, FrameworkSummary>;
   for (const name of selected) {
     const { label, bare, adapter } = frameworks[name];
+    const stubTarget = withStub ? frameworks[name].stub : undefined;
     const b = summarize(
       bare.label,
       results.filter((r) => r.target === bare.key),
@@ -289,17 +311,32 @@ async function main() {
       results.filter((r) => r.target === adapter.key),
     );
     const ratio = a.reqPerSecMedian / b.reqPerSecMedian;
+    const stub =
+      stubTarget &&
+      summarize(
+        stubTarget.label,
+        results.filter((r) => r.target === stubTarget.key),
+      );
     summaries[name] = {
       label,
       bare: b,
       adapter: a,
       ratioAdapterToBare: ratio,
       ratioPerRound: ratiosPerRound(results, adapter.key, bare.key),
+      ...(stub &&
+        stubTarget && {
+          stub,
+          ratioStubToBare: stub.reqPerSecMedian / b.reqPerSecMedian,
+          ratioStubPerRound: ratiosPerRound(results, stubTarget.key, bare.key),
+        }),
       targetRatio: TARGET_RATIO,
       meetsTarget: ratio >= TARGET_RATIO,
     };
   }
-  const all = selected.flatMap((name) => [summaries[name].bare, summaries[name].adapter]);
+  const all = selected.flatMap((name) => {
+    const { bare, adapter, stub } = summaries[name];
+    return [bare, adapter, ...(stub ? [stub] : [])];
+  });
   const problems = findProblems(results, all);
   const warnings = findWarnings(results, all);
   if (!pinning.available) warnings.unshift(`not pinned: ${pinning.note}`);
@@ -311,8 +348,8 @@ async function main() {
     console.log(
       table(
         ['route', 'req/s (median)', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'server CPU %', 'client CPU %'],
-        [s.bare, s.adapter].map((x) => [
-          x === s.bare ? 'bare' : 'adapter',
+        [s.bare, s.adapter, ...(s.stub ? [s.stub] : [])].map((x) => [
+          x === s.bare ? 'bare' : x === s.adapter ? 'adapter' : 'adapter, stub receiver',
           fmt(x.reqPerSecMedian),
           fmt(x.latencyP50Median, 1),
           fmt(x.latencyP99Median, 1),
@@ -327,6 +364,11 @@ async function main() {
       `ratio adapter / bare: ${s.ratioAdapterToBare.toFixed(3)} (per round: ${perRound(s.ratioPerRound)}); ` +
         `target ${TARGET_RATIO}: ${s.meetsTarget ? 'met' : 'NOT met'}`,
     );
+    if (s.ratioStubToBare !== undefined) {
+      console.log(
+        `ratio adapter over the stub receiver / bare: ${s.ratioStubToBare.toFixed(3)} (per round: ${perRound(s.ratioStubPerRound ?? [])}): the adapter's own cost, 1.0 meaning none`,
+      );
+    }
   }
 
   console.log('\nSummary (medians; ratio = adapter req/s / same framework bare route req/s)');
@@ -373,12 +415,13 @@ async function main() {
         maxRate,
         eventsGenerated: stream.count,
         targetRatio: TARGET_RATIO,
+        stubReceiver: withStub,
         order: 'per round, every framework in turn; within a framework bare, adapter on odd rounds, reversed on even',
       },
       summary: summaries,
       rounds: results,
     },
-    [selected.length < ALL.length && `only-${selected.join('-')}`, profile && 'profile'],
+    [selected.length < ALL.length && `only-${selected.join('-')}`, profile && 'profile', withStub && 'stub'],
   );
   console.log(`results: ${file}`);
   reportInvalid(problems);

@@ -3,27 +3,23 @@
  * `app.post('/webhooks/scalekit', scalekitWebhook(receiver))` before `app.use(express.json())`, the
  * receiver over a memoryStore engine with the shared Map handlers (lib/handlers.ts).
  *
- * Env: PORT (0 = any), HOST (default 127.0.0.1), SCALEKIT_WEBHOOK_SECRET. Prints "… listening on http://host:port".
+ * Env: PORT (0 = any), HOST (default 127.0.0.1), SCALEKIT_WEBHOOK_SECRET, BENCH_RECEIVER (`stub`: the
+ * receiver does only the bare route's work, see lib/adapter-receiver.ts). Prints "… listening on http://host:port".
  */
 import type { AddressInfo } from 'node:net';
-import { createEngine, createScalekitWebhookReceiver, memoryStore } from '@org/scim-core';
 import { scalekitWebhook } from '@org/scim-express';
 import express from 'express';
-import { createMapHandlers } from '../lib/handlers.js';
+import { adapterReceiver } from '../lib/adapter-receiver.js';
 import { serverSettings } from '../lib/server-settings.js';
 
-const { secret, host, port, onShutdown } = serverSettings('express-adapter');
-const mirror = createMapHandlers();
-const receiver = createScalekitWebhookReceiver({
-  engine: createEngine({ store: memoryStore(), handlers: mirror.handlers }),
-  secret,
-});
+const { secret, key, host, port, onShutdown } = serverSettings('express-adapter');
+const { receiver, state } = adapterReceiver(secret, key);
 
 const app = express();
 app.post('/webhooks/scalekit', scalekitWebhook(receiver));
 app.use(express.json());
 app.get('/bench/state', (_req, res) => {
-  res.json(mirror.state());
+  res.json(state());
 });
 
 const server = app.listen(port, host, () => {
