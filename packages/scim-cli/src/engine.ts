@@ -52,6 +52,14 @@ export async function resolveEngine(
         'reconcile',
       );
     }
+    if (/^sqlite:/i.test(connectionString)) {
+      // The dry run would need the app's table prefix and the file's migrations checked, as for
+      // PostgreSQL; the app's module already knows both, so --config is the one way in, as for MySQL.
+      throw new UsageError(
+        "reconcile --dry-run opens a PostgreSQL store from DATABASE_URL, not a sqlite: one: pass --config with your app's module (its sqliteStore()), or unset DATABASE_URL to preview with an empty in-memory store.",
+        'reconcile',
+      );
+    }
     return readOnlyPostgresEngine(await loadPostgresPackage(cwd, 'reconcile'), connectionString, schema);
   }
   return { engine: createEngine({ store: memoryStore() }), notes: [emptyStoreNote('no --config and no DATABASE_URL')] };
