@@ -104,7 +104,7 @@ describe('scim-sync migrate on MySQL', () => {
     const other = await run(['migrate'], { env: { DATABASE_URL: 'mariadb://root:hunter2@127.0.0.1/test' } });
     expect(other.code).toBe(2);
     expect(other.stderr).toContain(
-      'DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, or a mysql:// URL for MySQL and MariaDB, got a mariadb: URL.',
+      "DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, a mysql:// URL for MySQL and MariaDB, or sqlite: and a file's path for SQLite, got a mariadb: URL.",
     );
     expect(other.stderr).not.toContain('hunter2');
   });
