@@ -46,7 +46,7 @@ export interface SqlitePackage {
 /**
  * The database file a `sqlite:` URL names, resolved against `cwd`.
  *
- * The form is `sqlite:` and a path, as dbmate, sqlx and Rails (`sqlite3:`) write it:
+ * The form is `sqlite:` and a path, as dbmate and sqlx read it:
  * `sqlite:./scim-sync.db` or `sqlite:scim-sync.db` relative, `sqlite:/srv/app/scim-sync.db`
  * absolute. `sqlite:///srv/app/scim-sync.db` (an empty host, as in `file:///` URLs) is absolute
  * too: that is how most tools read it, though SQLAlchemy's is relative (its absolute form has four
