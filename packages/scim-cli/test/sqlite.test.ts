@@ -404,6 +404,15 @@ describe('scim-sync on SQLite: what it refuses', () => {
       }
     }
     expect(existsSync(join(dir, 'app.db'))).toBe(false);
+    // status named other schemes PostgreSQL's before: now refused by name, as migrate and inbox do.
+    for (const argv of commands) {
+      const other = await run(argv, { env: { DATABASE_URL: 'mariadb://root:hunter2@127.0.0.1/test' } });
+      expect(other.code, argv.join(' ')).toBe(2);
+      expect(other.stderr).toContain(
+        "DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, a mysql:// URL for MySQL and MariaDB, or sqlite: and a file's path for SQLite, got a mariadb: URL.",
+      );
+      expect(other.stderr).not.toContain('hunter2');
+    }
   });
 
   it("--schema (PostgreSQL's) and a --table-prefix sqliteStore() would refuse: exit 2", async () => {
@@ -474,5 +483,11 @@ describe('scim-sync reconcile --dry-run with a sqlite: DATABASE_URL', () => {
       "reconcile --dry-run opens a PostgreSQL store from DATABASE_URL, not a sqlite: one: pass --config with your app's module (its sqliteStore())",
     );
     expect(ran.code).toBe(2);
+    const roles = await run(['roles', 'preview', '-o', 'org_1'], { env: { DATABASE_URL: 'sqlite:./app.db' } });
+    expect(roles.stderr).toContain(
+      "scim-sync: roles preview opens a PostgreSQL store from DATABASE_URL, not a sqlite: one: pass --config with your app's module (its sqliteStore())",
+    );
+    expect(roles.stderr).toContain('Run scim-sync roles --help for usage.');
+    expect(roles.code).toBe(2);
   });
 });
