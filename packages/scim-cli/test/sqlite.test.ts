@@ -128,8 +128,16 @@ describe('scim-sync migrate on SQLite', () => {
     const store = appStore(join(app, 'data', 'app.db'));
     expect(await store.migrate()).toEqual([]);
 
-    // In-process, io.cwd is the directory: sqlite:app.db and sqlite:./data/../data/app.db alike.
-    for (const url of ['sqlite:data/app.db', 'sqlite:./data/../data/app.db']) {
+    // In-process, io.cwd is the directory relative paths start from.
+    const absolute = join(app, 'data', 'app.db');
+    // SQLAlchemy's absolute form (four slashes) and a localhost host land on the same file too.
+    for (const url of [
+      'sqlite:data/app.db',
+      'sqlite:./data/../data/app.db',
+      `sqlite://${absolute}`,
+      `sqlite:///${absolute}`,
+      `sqlite://localhost${absolute}`,
+    ]) {
       const again = await run(['migrate'], { cwd: app, env: { DATABASE_URL: url } });
       expect(again.code, url).toBe(0);
       expect(again.stdout).toContain(`Tables scim_* in ${join(app, 'data', 'app.db')} are up to date`);

@@ -115,7 +115,8 @@ async function openInbox(
     }
   }
   if (scheme !== 'postgres' && scheme !== 'postgresql') throw otherScheme(scheme, 'inbox');
-  if (prefix !== undefined) throw new UsageError("--table-prefix is MySQL's: on PostgreSQL use --schema.", 'inbox');
+  if (prefix !== undefined)
+    throw new UsageError("--table-prefix is MySQL's and SQLite's: on PostgreSQL use --schema.", 'inbox');
   const pkg = await loadPostgresPackage(io.cwd, 'inbox');
   if (!pkg.postgresInbox) throw new UsageError(`${POSTGRES_PACKAGE} (at ${pkg.path}) has no postgresInbox: update it.`);
   const store = pkg.postgresStore({ connectionString, ...(schema !== undefined && { schema }), migrate: false });

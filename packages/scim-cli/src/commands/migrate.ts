@@ -76,7 +76,7 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
   if (scheme !== 'postgres' && scheme !== 'postgresql') throw otherScheme(scheme, 'migrate');
   if (prefixOption !== undefined) {
     throw new UsageError(
-      "--table-prefix is MySQL's: on PostgreSQL scim-sync's tables go in one schema, named by --schema.",
+      "--table-prefix is MySQL's and SQLite's: on PostgreSQL scim-sync's tables go in one schema, named by --schema.",
       'migrate',
     );
   }

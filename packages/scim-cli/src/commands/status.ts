@@ -101,6 +101,7 @@ async function healthSource(
   }
   const schema = schemaFlag('status', values.schema);
   if (/^mysql:/i.test(connectionString)) {
+    if (schema !== undefined) throw new UsageError("--schema is PostgreSQL's: on MySQL use --table-prefix.", 'status');
     const pkg = await loadMysqlPackage(io.cwd);
     const prefix = values['table-prefix'];
     const store = pkg.mysqlStore({
@@ -135,6 +136,9 @@ async function healthSource(
   }
   if (!/^postgres(ql)?:/i.test(connectionString)) {
     throw otherScheme(/^([a-z][a-z0-9+.-]*):/i.exec(connectionString)?.[1]?.toLowerCase(), 'status');
+  }
+  if (values['table-prefix'] !== undefined) {
+    throw new UsageError("--table-prefix is MySQL's and SQLite's: on PostgreSQL use --schema.", 'status');
   }
   const pkg = await loadPostgresPackage(io.cwd, 'status');
   const store = pkg.postgresStore({ connectionString, ...(schema !== undefined && { schema }), migrate: false });
