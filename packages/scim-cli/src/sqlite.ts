@@ -187,17 +187,16 @@ export function openSqliteStore(
   const header = readHeader(file);
   if (header === 'missing') {
     if (command !== 'migrate') {
-      const slashes = /^sqlite:\/\/\/[^/]/i.test(options.url)
-        ? ' (sqlite:/// is followed by an absolute path; for one relative to the current directory write sqlite:./…)'
-        : '';
       throw fail(
-        `there is no SQLite database at ${file}${slashes}. Check DATABASE_URL: a relative path is resolved against ` +
+        `there is no SQLite database at ${file}${pathHint(options.url)}. Check DATABASE_URL: a relative path is resolved against ` +
           `the current directory (${options.cwd}), as your app's sqliteStore({ filename }) resolves its own; ` +
           'scim-sync migrate creates the database.',
       );
     }
     if (!isDirectory(dirname(file))) {
-      throw fail(`the folder of ${file} does not exist: create it, or check DATABASE_URL (SQLite creates no folders).`);
+      throw fail(
+        `the folder of ${file} does not exist${pathHint(options.url)}: create it, or check DATABASE_URL (SQLite creates no folders).`,
+      );
     }
   } else if (header === 'folder') {
     throw fail(`${file} is a folder, not a SQLite database file: check DATABASE_URL.`);
@@ -233,6 +232,17 @@ export function openSqliteStore(
     throw fail(describeError(error));
   }
   return { store, file, prefix: store.tablePrefix ?? prefix, created: header === 'missing', describeError };
+}
+
+/** Why a path may not be where the user meant, for the two forms read otherwise elsewhere. */
+function pathHint(url: string): string {
+  const path = url.slice('sqlite:'.length);
+  if (/^\/\/\/[^/]/.test(path)) {
+    return ' (sqlite:/// is followed by an absolute path; for one relative to the current directory write sqlite:./…)';
+  }
+  // A shell expands ~ in a command line, but not in DATABASE_URL's value (nor does a .env file).
+  if (/^~[\\/]/.test(path)) return ' (~ is not expanded here: write the full path)';
+  return '';
 }
 
 type Header = 'missing' | 'folder' | 'unreadable' | 'empty' | 'not-sqlite' | 'wal' | 'rollback';

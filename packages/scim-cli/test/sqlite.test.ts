@@ -301,6 +301,11 @@ describe('scim-sync on SQLite: what it refuses', () => {
     });
     expect(slashes.code).toBe(1);
     expect(slashes.stderr).toContain('sqlite:/// is followed by an absolute path');
+    const tilde = await run(['migrate'], { cwd: dir, env: { DATABASE_URL: 'sqlite:~/app.db' } });
+    expect(tilde.code).toBe(1);
+    expect(tilde.stderr).toBe(
+      `scim-sync: migrate failed: the folder of ${join(dir, '~', 'app.db')} does not exist (~ is not expanded here: write the full path): create it, or check DATABASE_URL (SQLite creates no folders).\n`,
+    );
   });
 
   it('an empty file, or a SQLite database no store opened, for status and inbox, untouched', async () => {
