@@ -48,8 +48,8 @@ export async function resolveEngine(
     // Without handlers the shared store would record changes the app never hears of: the
     // reconcile command refuses that before it gets here.
     if (!dryRun) throw new Error('resolveEngine: a DATABASE_URL store without --config is for dry runs only.');
-    // MySQL and SQLite stores are named by a table prefix these commands have no flag for (and a
-    // SQLite file's path by the directory the app runs in): the app's module knows both, so
+    // MySQL and SQLite stores are named by a table prefix these commands have no flag for, and
+    // the dry run checks PostgreSQL's migrations only: the app's module knows its store, so
     // --config is the way in.
     const other = /^mysql:/i.test(connectionString)
       ? { url: 'mysql://', factory: 'mysqlStore()' }

@@ -1,7 +1,8 @@
 /**
  * `scim-sync inbox status | dead-letters | replay`: looks into the durable webhook inbox of the store
  * `DATABASE_URL` names (`postgresInbox` of `@org/scim-postgres`, `mysqlInbox` of `@org/scim-mysql`,
- * `sqliteInbox` of `@org/scim-sqlite`) and queues dead letters again. It never applies events itself: the app's inbox worker does.
+ * `sqliteInbox` of `@org/scim-sqlite`) and queues dead letters again. It never applies events
+ * itself: the app's inbox worker does.
  */
 import { parseArgs } from 'node:util';
 import type { DeadLetter } from '@org/scim-core';
@@ -115,8 +116,9 @@ async function openInbox(
     }
   }
   if (scheme !== 'postgres' && scheme !== 'postgresql') throw otherScheme(scheme, 'inbox');
-  if (prefix !== undefined)
+  if (prefix !== undefined) {
     throw new UsageError("--table-prefix is MySQL's and SQLite's: on PostgreSQL use --schema.", 'inbox');
+  }
   const pkg = await loadPostgresPackage(io.cwd, 'inbox');
   if (!pkg.postgresInbox) throw new UsageError(`${POSTGRES_PACKAGE} (at ${pkg.path}) has no postgresInbox: update it.`);
   const store = pkg.postgresStore({ connectionString, ...(schema !== undefined && { schema }), migrate: false });
