@@ -29,11 +29,13 @@ export interface EngineOptions {
   dryRun: boolean;
   /** `--schema`: the PostgreSQL schema of the `DATABASE_URL` store. */
   schema?: string | undefined;
+  /** Whose store this is, for messages: `roles preview` reads it too. Default `reconcile`. */
+  command?: 'reconcile' | 'roles';
 }
 
 export async function resolveEngine(
   config: ScimSyncConfig | undefined,
-  { env, cwd, dryRun, schema }: EngineOptions,
+  { env, cwd, dryRun, schema, command = 'reconcile' }: EngineOptions,
 ): Promise<ResolvedEngine> {
   if (config?.engine) return { engine: config.engine, notes: [] };
   if (config?.reconciler?.engine) return { engine: config.reconciler.engine, notes: [] };
@@ -46,13 +48,21 @@ export async function resolveEngine(
     // Without handlers the shared store would record changes the app never hears of: the
     // reconcile command refuses that before it gets here.
     if (!dryRun) throw new Error('resolveEngine: a DATABASE_URL store without --config is for dry runs only.');
-    if (/^mysql:/i.test(connectionString)) {
+    // MySQL and SQLite stores are named by a table prefix these commands have no flag for, and
+    // the dry run checks PostgreSQL's migrations only: the app's module knows its store, so
+    // --config is the way in.
+    const other = /^mysql:/i.test(connectionString)
+      ? { url: 'mysql://', factory: 'mysqlStore()' }
+      : /^sqlite:/i.test(connectionString)
+        ? { url: 'sqlite:', factory: 'sqliteStore()' }
+        : undefined;
+    if (other) {
       throw new UsageError(
-        "reconcile --dry-run opens a PostgreSQL store from DATABASE_URL, not a mysql:// one: pass --config with your app's module (its mysqlStore()), or unset DATABASE_URL to preview with an empty in-memory store.",
-        'reconcile',
+        `${command === 'roles' ? 'roles preview' : 'reconcile --dry-run'} opens a PostgreSQL store from DATABASE_URL, not a ${other.url} one: pass --config with your app's module (its ${other.factory}), or unset DATABASE_URL to preview with an empty in-memory store.`,
+        command,
       );
     }
-    return readOnlyPostgresEngine(await loadPostgresPackage(cwd, 'reconcile'), connectionString, schema);
+    return readOnlyPostgresEngine(await loadPostgresPackage(cwd, command), connectionString, schema);
   }
   return { engine: createEngine({ store: memoryStore() }), notes: [emptyStoreNote('no --config and no DATABASE_URL')] };
 }

@@ -17,7 +17,7 @@ Usage
 Commands
   reconcile       compare Scalekit's Directory API with your app's store and apply the differences
   backfill        apply the directory events of a gap (lost webhooks) from Scalekit's Events API
-  migrate         create the tables of the PostgreSQL or MySQL store, or apply its pending migrations
+  migrate         create the tables of the PostgreSQL, MySQL or SQLite store, or apply pending migrations
   inbox           the durable webhook inbox: its depth, its dead letters, and replaying them
   status          each organization's health: last webhook, lag, last reconciliation and backfill, failures
   fake-scalekit   run a local fake Scalekit, seeded with users and groups, for development
@@ -62,6 +62,7 @@ Environment
                  postgresStore() (@org/scim-postgres) on this database. Without --dry-run the
                  command refuses (exit 2): no handler of your app would run, so the changes would
                  be recorded as done and never reach your app. Apply them with --config.
+                 PostgreSQL only: for a mysql:// or sqlite: store, pass --config with your app's module.
   Without --config or DATABASE_URL the store is an empty memoryStore(): every user shows as new,
   so the run previews a first sync.
 
@@ -102,15 +103,19 @@ to date. The store's package is your app's dependency: run it from your app.
                recorded in <schema>.scim_migrations
   mysql://     @org/scim-mysql (MySQL 8, MariaDB 10.11+): creates the tables <prefix>ledger, …
                in the URL's database, recorded in <prefix>migrations
+  sqlite:      @org/scim-sqlite: the same tables in the file, which it creates if missing (not
+               its folder); run it while the app is stopped, or let the app's store migrate
 
 Options
       --schema <name>           PostgreSQL: the schema holding scim-sync's tables (default scim_sync)
-      --table-prefix <prefix>   MySQL: the prefix of scim-sync's table names (default scim_)
+      --table-prefix <prefix>   MySQL, SQLite: the prefix of scim-sync's table names (default scim_)
   -h, --help                    show this help
 
 Environment
-  DATABASE_URL   required: postgres://user:password@host:5432/database, or
-                 mysql://user:password@host:3306/database
+  DATABASE_URL   required: postgres://user:password@host:5432/database,
+                 mysql://user:password@host:3306/database, or sqlite: and the file your app's
+                 sqliteStore({ filename }) opens: sqlite:./scim-sync.db (relative to the current
+                 directory, as the app resolves its own) or sqlite:///srv/app/scim-sync.db
 
 ${EXIT_CODES}`;
 
@@ -251,11 +256,12 @@ Options
       --limit <n>             dead-letters: at most this many (default 50, at most 500)
       --all                   replay: every dead letter (of --organization, when given)
       --schema <name>         PostgreSQL: the store's schema (default scim_sync)
-      --table-prefix <prefix> MySQL: the store's table prefix (default scim_)
+      --table-prefix <prefix> MySQL, SQLite: the store's table prefix (default scim_)
   -h, --help                  show this help
 
 Environment
-  DATABASE_URL   required: postgres://… or mysql://…, as for migrate
+  DATABASE_URL   required: postgres://…, mysql://… or sqlite:<file>, as for migrate (a SQLite
+                 file must exist: inbox never creates one)
 
 ${EXIT_CODES}`;
 
@@ -294,11 +300,12 @@ Options
       --json                print the health as JSON (one object for one --organization, else an array)
       --config <file.mjs>   your app's module ({ engine?, store? }): its engine's health, inbox included
       --schema <name>       with DATABASE_URL: the store's PostgreSQL schema (default scim_sync)
-      --table-prefix <p>    with a mysql:// DATABASE_URL: the store's table prefix (default scim_)
+      --table-prefix <p>    with a mysql:// or sqlite: DATABASE_URL: the table prefix (default scim_)
   -h, --help                show this help
 
 Environment
-  DATABASE_URL   without --config: the postgresStore() or mysqlStore() database to read
+  DATABASE_URL   without --config: the postgresStore(), mysqlStore() or sqliteStore() database
+                 to read, as for migrate (a SQLite file must exist: status never creates one)
   SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET
                  without --organization: to list the organizations
 

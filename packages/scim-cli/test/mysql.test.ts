@@ -95,6 +95,16 @@ describe('scim-sync migrate on MySQL', () => {
       expect(ran.stderr).toContain('--table-prefix must be 1 to 48 lower-case letters, digits and _');
     }
 
+    // status refuses them as migrate does (it used to ignore them).
+    const statusSchema = await run(['status', '-o', 'org_1', '--schema', 'scim_sync'], { env });
+    expect(statusSchema.code).toBe(2);
+    expect(statusSchema.stderr).toContain("--schema is PostgreSQL's: on MySQL use --table-prefix.");
+    const statusPrefix = await run(['status', '-o', 'org_1', '--table-prefix', 'scim_'], {
+      env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' },
+    });
+    expect(statusPrefix.code).toBe(2);
+    expect(statusPrefix.stderr).toContain("--table-prefix is MySQL's and SQLite's: on PostgreSQL use --schema.");
+
     const onPostgres = await run(['migrate', '--table-prefix', 'scim_'], {
       env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' },
     });
@@ -104,7 +114,7 @@ describe('scim-sync migrate on MySQL', () => {
     const other = await run(['migrate'], { env: { DATABASE_URL: 'mariadb://root:hunter2@127.0.0.1/test' } });
     expect(other.code).toBe(2);
     expect(other.stderr).toContain(
-      'DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, or a mysql:// URL for MySQL and MariaDB, got a mariadb: URL.',
+      "DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, a mysql:// URL for MySQL and MariaDB, or sqlite: and a file's path for SQLite, got a mariadb: URL.",
     );
     expect(other.stderr).not.toContain('hunter2');
   });

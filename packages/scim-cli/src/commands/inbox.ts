@@ -1,7 +1,8 @@
 /**
  * `scim-sync inbox status | dead-letters | replay`: looks into the durable webhook inbox of the store
- * `DATABASE_URL` names (`postgresInbox` of `@org/scim-postgres`, `mysqlInbox` of `@org/scim-mysql`)
- * and queues dead letters again. It never applies events itself: the app's inbox worker does.
+ * `DATABASE_URL` names (`postgresInbox` of `@org/scim-postgres`, `mysqlInbox` of `@org/scim-mysql`,
+ * `sqliteInbox` of `@org/scim-sqlite`) and queues dead letters again. It never applies events
+ * itself: the app's inbox worker does.
  */
 import { parseArgs } from 'node:util';
 import type { DeadLetter } from '@org/scim-core';
@@ -17,6 +18,14 @@ import {
   loadPostgresPackage,
   POSTGRES_PACKAGE,
 } from '../postgres.js';
+import {
+  loadSqlitePackage,
+  openSqliteStore,
+  otherScheme,
+  SQLITE_PACKAGE,
+  sqliteDatabaseFile,
+  sqliteTablePrefix,
+} from '../sqlite.js';
 
 /** As `mysqlStore()` checks it. */
 const TABLE_PREFIX = /^[a-z0-9_]{1,48}$/;
@@ -37,12 +46,18 @@ interface OpenInbox {
 const printable = (text: string) =>
   text.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-async function openInbox(io: CliIo, schema: string | undefined, prefix: string | undefined): Promise<OpenInbox> {
+async function openInbox(
+  io: CliIo,
+  action: string,
+  schema: string | undefined,
+  prefix: string | undefined,
+): Promise<OpenInbox> {
   const connectionString = io.env.DATABASE_URL;
   if (!connectionString) {
     throw new UsageError(
       'DATABASE_URL is not set: inbox reads the inbox of the store at the database it names ' +
-        '(postgres://user:password@host:5432/database for PostgreSQL, mysql://user:password@host:3306/database for MySQL and MariaDB).',
+        '(postgres://user:password@host:5432/database for PostgreSQL, mysql://user:password@host:3306/database for MySQL and MariaDB, ' +
+        'sqlite:./scim-sync.db for a SQLite file).',
       'inbox',
     );
   }
@@ -71,13 +86,39 @@ async function openInbox(io: CliIo, schema: string | undefined, prefix: string |
       },
     };
   }
-  if (scheme !== 'postgres' && scheme !== 'postgresql') {
-    throw new UsageError(
-      `DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, or a mysql:// URL for MySQL and MariaDB${scheme ? `, got a ${scheme}: URL` : ''}.`,
-      'inbox',
-    );
+  if (scheme === 'sqlite') {
+    if (schema !== undefined) throw new UsageError("--schema is PostgreSQL's: on SQLite use --table-prefix.", 'inbox');
+    sqliteTablePrefix(prefix, 'inbox');
+    sqliteDatabaseFile(connectionString, io.cwd, 'inbox');
+    const pkg = await loadSqlitePackage(io.cwd, 'inbox');
+    if (!pkg.sqliteInbox) throw new UsageError(`${SQLITE_PACKAGE} (at ${pkg.path}) has no sqliteInbox: update it.`);
+    // The file must exist: an inbox of a database opened by mistake would read as empty and fine.
+    const opened = openSqliteStore(pkg, {
+      url: connectionString,
+      cwd: io.cwd,
+      command: 'inbox',
+      failed: `inbox ${action} failed`,
+      prefix,
+    });
+    const { store } = opened;
+    try {
+      return {
+        inbox: pkg.sqliteInbox({ store, migrate: false }),
+        where: `tables ${opened.prefix}* in ${opened.file}`,
+        describeError: opened.describeError,
+        close: async () => {
+          await store.close?.call(store);
+        },
+      };
+    } catch (error) {
+      await store.close?.call(store).catch(() => {});
+      throw new CommandFailed(`inbox ${action} failed: ${opened.describeError(error)}`);
+    }
   }
-  if (prefix !== undefined) throw new UsageError("--table-prefix is MySQL's: on PostgreSQL use --schema.", 'inbox');
+  if (scheme !== 'postgres' && scheme !== 'postgresql') throw otherScheme(scheme, 'inbox');
+  if (prefix !== undefined) {
+    throw new UsageError("--table-prefix is MySQL's and SQLite's: on PostgreSQL use --schema.", 'inbox');
+  }
   const pkg = await loadPostgresPackage(io.cwd, 'inbox');
   if (!pkg.postgresInbox) throw new UsageError(`${POSTGRES_PACKAGE} (at ${pkg.path}) has no postgresInbox: update it.`);
   const store = pkg.postgresStore({ connectionString, ...(schema !== undefined && { schema }), migrate: false });
@@ -153,7 +194,7 @@ export async function inboxCommand(argv: readonly string[], io: CliIo): Promise<
     }
   }
 
-  const opened = await openInbox(io, schemaFlag('inbox', values.schema), values['table-prefix']);
+  const opened = await openInbox(io, action, schemaFlag('inbox', values.schema), values['table-prefix']);
   try {
     const attempt = async <T>(work: () => Promise<T>): Promise<T> => {
       try {

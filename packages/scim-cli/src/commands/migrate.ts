@@ -1,6 +1,7 @@
 /**
  * `scim-sync migrate`: applies the pending migrations of the store `DATABASE_URL` names, by its
- * scheme: `@org/scim-postgres`'s schema for `postgres://`, `@org/scim-mysql`'s tables for `mysql://`.
+ * scheme: `@org/scim-postgres`'s schema for `postgres://`, `@org/scim-mysql`'s tables for `mysql://`,
+ * `@org/scim-sqlite`'s tables in the file of `sqlite:`.
  */
 import { parseArgs } from 'node:util';
 import { parseOrExplain, schemaFlag } from '../args.js';
@@ -9,6 +10,14 @@ import { ExitCode } from '../exit-codes.js';
 import { type CliIo, println } from '../io.js';
 import { DEFAULT_TABLE_PREFIX, describeMysqlError, loadMysqlPackage, MYSQL_PACKAGE } from '../mysql.js';
 import { describeDatabase, describeDatabaseError, loadPostgresPackage, POSTGRES_PACKAGE } from '../postgres.js';
+import {
+  loadSqlitePackage,
+  openSqliteStore,
+  otherScheme,
+  SQLITE_PACKAGE,
+  sqliteDatabaseFile,
+  sqliteTablePrefix,
+} from '../sqlite.js';
 
 /** What either store gives `migrate`. */
 interface Migrating {
@@ -34,7 +43,8 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
   if (!connectionString) {
     throw new UsageError(
       'DATABASE_URL is not set: migrate applies the migrations of the store at the database it names ' +
-        '(postgres://user:password@host:5432/database for PostgreSQL, mysql://user:password@host:3306/database for MySQL and MariaDB).',
+        '(postgres://user:password@host:5432/database for PostgreSQL, mysql://user:password@host:3306/database for MySQL and MariaDB, ' +
+        'sqlite:./scim-sync.db for a SQLite file).',
       'migrate',
     );
   }
@@ -54,16 +64,19 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
     }
     return migrateMysql(connectionString, prefixOption, io);
   }
-  if (scheme !== 'postgres' && scheme !== 'postgresql') {
-    // Only the scheme: the rest of the URL may hold a password.
-    throw new UsageError(
-      `DATABASE_URL must be a postgres:// (or postgresql://) URL for PostgreSQL, or a mysql:// URL for MySQL and MariaDB${scheme ? `, got a ${scheme}: URL` : ''}.`,
-      'migrate',
-    );
+  if (scheme === 'sqlite') {
+    if (schemaOption !== undefined) {
+      throw new UsageError(
+        "--schema is PostgreSQL's: on SQLite the tables go in DATABASE_URL's file, named by --table-prefix.",
+        'migrate',
+      );
+    }
+    return migrateSqlite(connectionString, sqliteTablePrefix(prefixOption, 'migrate'), io);
   }
+  if (scheme !== 'postgres' && scheme !== 'postgresql') throw otherScheme(scheme, 'migrate');
   if (prefixOption !== undefined) {
     throw new UsageError(
-      "--table-prefix is MySQL's: on PostgreSQL scim-sync's tables go in one schema, named by --schema.",
+      "--table-prefix is MySQL's and SQLite's: on PostgreSQL scim-sync's tables go in one schema, named by --schema.",
       'migrate',
     );
   }
@@ -104,6 +117,29 @@ async function migrateMysql(connectionString: string, prefixOption: string | und
     describeError: (error) => describeMysqlError(error, connectionString),
     where: `tables ${prefix}* at ${describeDatabase(connectionString)}`,
     upToDate: `Tables ${prefix}* at ${describeDatabase(connectionString)} are up to date`,
+  });
+}
+
+async function migrateSqlite(url: string, prefixOption: string | undefined, io: CliIo) {
+  // The URL's own mistakes (a host, :memory:) are usage errors, before the package is looked for.
+  sqliteDatabaseFile(url, io.cwd, 'migrate');
+  const pkg = await loadSqlitePackage(io.cwd, 'migrate');
+  const { store, file, prefix, created, describeError } = openSqliteStore(pkg, {
+    url,
+    cwd: io.cwd,
+    command: 'migrate',
+    failed: 'migrate failed',
+    prefix: prefixOption,
+  });
+  // Said first, so that a relative path's surprise (another folder than the app's) shows at once.
+  if (created) println(io.stdout, `Created the SQLite database ${file}.`);
+  return migrateAndReport(store, {
+    io,
+    pkg: `${SQLITE_PACKAGE} (at ${pkg.path})`,
+    migrations: pkg.migrations,
+    describeError,
+    where: `tables ${prefix}* in ${file}`,
+    upToDate: `Tables ${prefix}* in ${file} are up to date`,
   });
 }
 

@@ -53,7 +53,13 @@ export async function rolesCommand(argv: readonly string[], io: CliIo): Promise<
   }
   const config = values.config ? await loadConfig(values.config, io.cwd) : undefined;
   // A preview only reads, so DATABASE_URL's store is fine without the app's handlers.
-  const { engine, notes, close } = await resolveEngine(config, { env: io.env, cwd: io.cwd, dryRun: true, schema });
+  const { engine, notes, close } = await resolveEngine(config, {
+    env: io.env,
+    cwd: io.cwd,
+    dryRun: true,
+    schema,
+    command: 'roles',
+  });
   for (const note of notes) println(io.stderr, note);
   try {
     // The app's engine keeps its own rules (a function of its); else the mapping the examples read

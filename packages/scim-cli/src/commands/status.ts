@@ -20,6 +20,7 @@ import { type CliIo, println } from '../io.js';
 import { describeMysqlError, loadMysqlPackage } from '../mysql.js';
 import { describeDatabaseError, loadPostgresPackage } from '../postgres.js';
 import { scalekitClientFromEnv } from '../scalekit-client.js';
+import { loadSqlitePackage, openSqliteStore, otherScheme, sqliteDatabaseFile, sqliteTablePrefix } from '../sqlite.js';
 
 /** Organizations one run reports at most (given, or listed from Scalekit): each costs a few queries. */
 export const MAX_STATUS_ORGANIZATIONS = 1_000;
@@ -100,6 +101,7 @@ async function healthSource(
   }
   const schema = schemaFlag('status', values.schema);
   if (/^mysql:/i.test(connectionString)) {
+    if (schema !== undefined) throw new UsageError("--schema is PostgreSQL's: on MySQL use --table-prefix.", 'status');
     const pkg = await loadMysqlPackage(io.cwd);
     const prefix = values['table-prefix'];
     const store = pkg.mysqlStore({
@@ -112,6 +114,31 @@ async function healthSource(
       describeError: (error) => describeMysqlError(error, connectionString),
       close: async () => store.close?.call(store),
     };
+  }
+  if (/^sqlite:/i.test(connectionString)) {
+    if (schema !== undefined) throw new UsageError("--schema is PostgreSQL's: on SQLite use --table-prefix.", 'status');
+    const prefix = sqliteTablePrefix(values['table-prefix'], 'status');
+    sqliteDatabaseFile(connectionString, io.cwd, 'status');
+    const pkg = await loadSqlitePackage(io.cwd, 'status');
+    // The file must exist: a database opened by mistake would read as an empty, healthy store.
+    const { store, describeError } = openSqliteStore(pkg, {
+      url: connectionString,
+      cwd: io.cwd,
+      command: 'status',
+      failed: 'status failed',
+      prefix,
+    });
+    return {
+      health: (org) => readHealth({ store }, org),
+      describeError,
+      close: async () => store.close?.call(store),
+    };
+  }
+  if (!/^postgres(ql)?:/i.test(connectionString)) {
+    throw otherScheme(/^([a-z][a-z0-9+.-]*):/i.exec(connectionString)?.[1]?.toLowerCase(), 'status');
+  }
+  if (values['table-prefix'] !== undefined) {
+    throw new UsageError("--table-prefix is MySQL's and SQLite's: on PostgreSQL use --schema.", 'status');
   }
   const pkg = await loadPostgresPackage(io.cwd, 'status');
   const store = pkg.postgresStore({ connectionString, ...(schema !== undefined && { schema }), migrate: false });
