@@ -9,17 +9,22 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createEngine,
+  createReconciler,
   createScalekitWebhookReceiver,
+  type DirectoryEvent,
   type DirectoryGroup,
   type DirectoryUser,
   type GroupRef,
   memoryStore,
   type ProvisioningHandlers,
+  type ProvisioningStore,
   receiveNodeRequest,
+  scalekitDirectorySource,
   writeNodeResponse,
 } from '@org/scim-core';
 import { type FakeScalekit, startFakeScalekit } from '@org/scim-testing/fake-scalekit';
-import { onTestFinished } from 'vitest';
+import { ScalekitClient } from '@scalekit-sdk/node';
+import { expect, onTestFinished } from 'vitest';
 import { runCli } from '../src/index.js';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -240,4 +245,60 @@ export async function startReceiver(secret: string): Promise<Receiver> {
     calls,
     callsOf: (handler) => calls.filter((call) => call.handler === handler),
   };
+}
+
+/** A webhook's user snapshot for `diruser_webhook`, as `status`'s tests apply it. */
+export function userEvent(id: string, organizationId: string, occurredAt: string, email: string): DirectoryEvent {
+  return {
+    type: 'user.upserted',
+    id,
+    organizationId,
+    occurredAt,
+    source: 'scalekit',
+    sourceType: 'organization.directory.user_updated',
+    environmentId: 'env_cli',
+    user: {
+      id: 'diruser_webhook',
+      organizationId,
+      email,
+      active: true,
+      groups: [],
+      roles: [],
+      attributes: {},
+      customAttributes: {},
+    },
+  };
+}
+
+/**
+ * What `scim-sync status` reads, written into `store` as an app writes it: a reconciliation of
+ * `directory` (through the real SDK), one webhook event applied 2.5 s after it occurred, and one
+ * whose handler failed. Answers the engine's clock (`at`), which the health figures are relative to.
+ */
+export async function provisionHealth(store: ProvisioningStore, directory: Directory): Promise<{ at: number }> {
+  const { organizationId } = directory;
+  const at = Date.now();
+  let failing = false;
+  const engine = createEngine({
+    store,
+    now: () => at,
+    handlers: {
+      userCreated: () => {},
+      userUpdated: () => {
+        if (failing) throw new Error('the app database refused the update');
+      },
+    },
+  });
+  const client = new ScalekitClient(directory.fake.url, directory.fake.clientId, directory.fake.clientSecret);
+  const report = await createReconciler({ engine, source: scalekitDirectorySource(client) }).reconcile(organizationId);
+  expect(report.status).toBe('completed');
+  const applied = await engine.process(
+    userEvent('evt_applied', organizationId, new Date(at - 2500).toISOString(), 'a@x.io'),
+  );
+  expect(applied.status).toBe('applied');
+  failing = true;
+  await expect(
+    engine.process(userEvent('evt_failed', organizationId, new Date(at - 1000).toISOString(), 'b@x.io')),
+  ).rejects.toThrow(/userUpdated/);
+  return { at };
 }

@@ -6,17 +6,10 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createEngine,
-  createReconciler,
-  type DirectoryEvent,
-  type OrganizationHealth,
-  scalekitDirectorySource,
-} from '@org/scim-core';
+import type { OrganizationHealth } from '@org/scim-core';
 import { migrations, sqliteInbox, sqliteStore } from '@org/scim-sqlite';
-import { ScalekitClient } from '@scalekit-sdk/node';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { installCliAlone, run, runBin, startDirectory, tempDir } from './helpers.js';
+import { installCliAlone, provisionHealth, run, runBin, startDirectory, tempDir } from './helpers.js';
 
 /** A store of the app's on `filename`, closed when the test finishes. */
 function appStore(filename: string, tablePrefix?: string) {
@@ -58,28 +51,6 @@ const ALL_TABLES = [
   'users',
   'versions',
 ];
-
-function userEvent(id: string, organizationId: string, occurredAt: string, email: string): DirectoryEvent {
-  return {
-    type: 'user.upserted',
-    id,
-    organizationId,
-    occurredAt,
-    source: 'scalekit',
-    sourceType: 'organization.directory.user_updated',
-    environmentId: 'env_sqlite',
-    user: {
-      id: 'diruser_webhook',
-      organizationId,
-      email,
-      active: true,
-      groups: [],
-      roles: [],
-      attributes: {},
-      customAttributes: {},
-    },
-  };
-}
 
 describe('scim-sync migrate on SQLite', () => {
   it('creates a new file with every migration, then finds it up to date', async () => {
@@ -154,31 +125,7 @@ describe('scim-sync status on a sqliteStore()', () => {
     const directory = await startDirectory({ users: 3, groups: 1 });
     onTestFinished(() => directory.fake.close());
     const { organizationId } = directory;
-    const at = Date.now();
-    let failing = false;
-    const engine = createEngine({
-      store,
-      now: () => at,
-      handlers: {
-        userCreated: () => {},
-        userUpdated: () => {
-          if (failing) throw new Error('the app database refused the update');
-        },
-      },
-    });
-    const client = new ScalekitClient(directory.fake.url, directory.fake.clientId, directory.fake.clientSecret);
-    const report = await createReconciler({ engine, source: scalekitDirectorySource(client) }).reconcile(
-      organizationId,
-    );
-    expect(report.status).toBe('completed');
-    const applied = await engine.process(
-      userEvent('evt_applied', organizationId, new Date(at - 2500).toISOString(), 'a@x.io'),
-    );
-    expect(applied.status).toBe('applied');
-    failing = true;
-    await expect(
-      engine.process(userEvent('evt_failed', organizationId, new Date(at - 1000).toISOString(), 'b@x.io')),
-    ).rejects.toThrow(/userUpdated/);
+    const { at } = await provisionHealth(store, directory);
 
     // The app's store stays open, as a running app's would: the CLI reads beside it.
     const ran = await run(['status', '-o', organizationId, '--json'], {

@@ -5,17 +5,10 @@
  * Every test works in a schema of its own, dropped at the end.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  createEngine,
-  createReconciler,
-  type DirectoryEvent,
-  type OrganizationHealth,
-  scalekitDirectorySource,
-} from '@org/scim-core';
+import type { OrganizationHealth } from '@org/scim-core';
 import { postgresStore } from '@org/scim-postgres';
-import { ScalekitClient } from '@scalekit-sdk/node';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Directory, run, startDirectory } from './helpers.js';
+import { type Directory, provisionHealth, run, startDirectory } from './helpers.js';
 
 const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -40,28 +33,6 @@ function freshSchema(): string {
   return schema;
 }
 
-function userEvent(id: string, organizationId: string, occurredAt: string, email: string): DirectoryEvent {
-  return {
-    type: 'user.upserted',
-    id,
-    organizationId,
-    occurredAt,
-    source: 'scalekit',
-    sourceType: 'organization.directory.user_updated',
-    environmentId: 'env_status',
-    user: {
-      id: 'diruser_webhook',
-      organizationId,
-      email,
-      active: true,
-      groups: [],
-      roles: [],
-      attributes: {},
-      customAttributes: {},
-    },
-  };
-}
-
 /**
  * An app's store after a reconciliation of a fake directory of 3 users, one webhook event applied
  * 2.5 s after it occurred, and one whose handler failed.
@@ -72,29 +43,7 @@ async function provisioned() {
   stores.push(store);
   dir = await startDirectory({ users: 3, groups: 1 });
   const organizationId = dir.organizationId;
-  const at = Date.now();
-  let failing = false;
-  const engine = createEngine({
-    store,
-    now: () => at,
-    handlers: {
-      userCreated: () => {},
-      userUpdated: () => {
-        if (failing) throw new Error('the app database refused the update');
-      },
-    },
-  });
-  const client = new ScalekitClient(dir.fake.url, dir.fake.clientId, dir.fake.clientSecret);
-  const report = await createReconciler({ engine, source: scalekitDirectorySource(client) }).reconcile(organizationId);
-  expect(report.status).toBe('completed');
-  const applied = await engine.process(
-    userEvent('evt_applied', organizationId, new Date(at - 2500).toISOString(), 'a@x.io'),
-  );
-  expect(applied.status).toBe('applied');
-  failing = true;
-  await expect(
-    engine.process(userEvent('evt_failed', organizationId, new Date(at - 1000).toISOString(), 'b@x.io')),
-  ).rejects.toThrow(/userUpdated/);
+  const { at } = await provisionHealth(store, dir);
   return { schema, organizationId, at };
 }
 
