@@ -1333,24 +1333,42 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /**
    * `engine.processBatch`: runs of user snapshots (one organization, each user once, at most
    * `MAX_BATCH_EVENTS`) as one transaction each (`applyChunk`), every other event on its own, in order.
+   * Consecutive runs are claimed together, `MAX_BATCH_EVENTS` events at most (a page of users that
+   * its locks split in two costs one claim, not two), and applied one after the other.
    */
   async function runBatch(events: readonly IncomingEvent[], parent?: TelemetryContext): Promise<ProcessResult[]> {
     const results: ProcessResult[] = [];
+    /** Runs formed and not applied yet: consecutive, `MAX_BATCH_EVENTS` events in all at most. */
+    let runs: UserUpserted[][] = [];
+    let queued = 0;
+    /** The users of `runs`. */
+    const queuedIds = new Set<string>();
     let chunk: UserUpserted[] = [];
     const ids = new Set<string>();
     /** The groups the chunk's snapshots name: locked shared with its users. */
     const groups = new Set<string>();
-    const flush = async () => {
+    const flushRuns = async () => {
+      if (runs.length === 0) return;
+      const taken = runs;
+      runs = [];
+      queued = 0;
+      queuedIds.clear();
+      for (const result of await applyChunks(taken, parent)) results.push(result);
+    };
+    const endChunk = async () => {
       if (chunk.length === 0) return;
-      const applied = await applyChunk(chunk, parent);
-      for (const result of applied) results.push(result);
+      if (queued + chunk.length > MAX_BATCH_EVENTS) await flushRuns();
+      runs.push(chunk);
+      queued += chunk.length;
+      for (const event of chunk) queuedIds.add(event.user.id);
       chunk = [];
       ids.clear();
       groups.clear();
     };
     for (const event of events) {
       if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event)) {
-        await flush();
+        await endChunk();
+        await flushRuns();
         results.push(await processOne(event, parent));
         continue;
       }
@@ -1363,40 +1381,111 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         // A lock set a store can take resource by resource (see MAX_BATCH_LOCKS); one user alone may exceed it.
         (chunk.length > 0 && ids.size + groups.size + 1 + joining > MAX_BATCH_LOCKS)
       ) {
-        await flush();
+        await endChunk();
       }
+      // A user of a run claimed ahead must not come again in a later one before that run applied:
+      // its second event would be claimed before its first was applied.
+      if (queuedIds.has(event.user.id)) await flushRuns();
       chunk.push(event);
       ids.add(event.user.id);
       for (const g of event.user.groups) groups.add(g.id);
     }
-    await flush();
+    await endChunk();
+    await flushRuns();
     return results;
   }
 
   /**
-   * A run of user snapshots: claimed together, then the claimed ones applied in one transaction
-   * (`upsertUsers`): all of them, or, when anything fails, none (every claim released, the failure
-   * recorded for the event it came from and thrown, as `process` does). A store whose transaction
-   * retries on a lock conflict (a deadlock, a lock wait timeout) retries the whole chunk.
+   * Runs of user snapshots (`runBatch`), claimed in one `claimEvents` and applied one after the
+   * other (`applyChunk`). When a run fails, the claims of the runs after it are released before the
+   * failure is thrown: as if they had never been claimed.
    */
-  async function applyChunk(events: readonly UserUpserted[], parent: TelemetryContext | undefined) {
-    const ops = batch as BatchOperations;
+  async function applyChunks(runs: readonly UserUpserted[][], parent: TelemetryContext | undefined) {
+    if (runs.length === 1) return applyChunk(runs[0] as UserUpserted[], parent);
     const now = clock();
+    /** Each run's versions; `undefined` for a run with an invalid event, which `applyChunk` applies as `process` would. */
+    const versions = runs.map((run) => {
+      try {
+        return run.map((event) => versionOf(event, false));
+      } catch {
+        return undefined;
+      }
+    });
+    const ahead = runs.flatMap((run, k) => (versions[k] ? run : []));
+    let claims: ClaimResult[] = [];
+    if (ahead.length > 0) {
+      try {
+        claims = await (batch as BatchOperations).claimEvents(
+          ahead.map((event) => Object.assign({}, eventKey(event), { now, leaseMs })),
+        );
+      } catch (cause) {
+        throw claimFailure(cause, `event ${ahead[0]?.id} and the ${ahead.length - 1} after it`);
+      }
+    }
+    let offset = 0;
+    const claimed = runs.map((run, k) => {
+      if (!versions[k]) return undefined;
+      const own = claims.slice(offset, offset + run.length);
+      offset += run.length;
+      return own;
+    });
+    const results: ProcessResult[] = [];
+    for (const [k, run] of runs.entries()) {
+      try {
+        const own = claimed[k];
+        const applied = await applyChunk(
+          run,
+          parent,
+          own && { now, versions: versions[k] as ResourceVersion[], claims: own },
+        );
+        for (const result of applied) results.push(result);
+      } catch (error) {
+        const later = runs.slice(k + 1).flatMap((later, j) => {
+          const own = claimed[k + 1 + j];
+          return own ? later.filter((_, i) => own[i]?.status === 'claimed') : [];
+        });
+        await Promise.all(later.map((event) => store.releaseEvent(eventKey(event)).catch(() => {})));
+        throw error;
+      }
+    }
+    return results;
+  }
+
+  /**
+   * A run of user snapshots: claimed together (or `ahead`, with the runs after it, by
+   * `applyChunks`), then the claimed ones applied in one transaction (`upsertUsers`): all of them,
+   * or, when anything fails, none (every claim released, the failure recorded for the event it came
+   * from and thrown, as `process` does). A store whose transaction retries on a lock conflict (a
+   * deadlock, a lock wait timeout) retries the whole chunk.
+   */
+  async function applyChunk(
+    events: readonly UserUpserted[],
+    parent: TelemetryContext | undefined,
+    ahead?: { readonly now: number; readonly versions: ResourceVersion[]; readonly claims: readonly ClaimResult[] },
+  ) {
+    const ops = batch as BatchOperations;
+    const now = ahead?.now ?? clock();
     let versions: ResourceVersion[];
-    try {
-      versions = events.map((event) => versionOf(event, false));
-    } catch {
-      // An invalid event fails where it stands, after the ones before it: as `process` would.
-      const results: ProcessResult[] = [];
-      for (const event of events) results.push(await processOne(event, parent));
-      return results;
+    if (ahead) versions = ahead.versions;
+    else {
+      try {
+        versions = events.map((event) => versionOf(event, false));
+      } catch {
+        // An invalid event fails where it stands, after the ones before it: as `process` would.
+        const results: ProcessResult[] = [];
+        for (const event of events) results.push(await processOne(event, parent));
+        return results;
+      }
     }
     const keys = events.map(eventKey);
-    let claims: ClaimResult[];
-    try {
-      claims = await ops.claimEvents(keys.map((key) => Object.assign({}, key, { now, leaseMs })));
-    } catch (cause) {
-      throw claimFailure(cause, `event ${events[0]?.id} and the ${events.length - 1} after it`);
+    let claims: readonly ClaimResult[];
+    if (ahead) claims = ahead.claims;
+    else {
+      try {
+        claims = await ops.claimEvents(keys.map((key) => Object.assign({}, key, { now, leaseMs })));
+      } catch (cause) {
+        throw claimFailure(cause, `event ${events[0]?.id} and the ${events.length - 1} after it`);
+      }
     }
     const results: ProcessResult[] = events.map(
       (event, i) =>

@@ -469,7 +469,38 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
     // ── Listing pages ─────────────────────────────────────────────────────────────────────────
     /**
-     * The pages of one phase, from `startToken`. After the consumer handled a page (applied and
+     * The listed pages of one phase, from the checkpoint's token, each with the token of the page
+     * after it (`undefined` after the last). The next page is listed while this one is applied: a
+     * run costs about the longer of the listing and the applying, not their sum. One page ahead at
+     * most, so memory stays a page or two. The consumer counts a page (`pages`) and enters it
+     * (`run$.enter`) when it starts applying it.
+     */
+    async function* listedPages<T>(
+      list: (pageToken: string | undefined) => Promise<SourcePage<T>>,
+    ): AsyncGenerator<{ items: readonly T[]; at: bigint; index: number; next: string | undefined }> {
+      let requested = pages;
+      const request = (token: string | undefined) => {
+        const index = ++requested;
+        const at = nowNanos();
+        const page = run$.listAhead(index, () => fromSource(signal, () => list(token)));
+        // Awaited in its turn; until then a failure must not be an unhandled rejection.
+        page.catch(() => {});
+        return { index, at, page };
+      };
+      let next = request(cp.pageToken ?? undefined);
+      for (;;) {
+        if (signal?.aborted) throw aborted();
+        const { index, at, page: pending } = next;
+        const page = await pending;
+        const token = page.nextPageToken;
+        if (token !== undefined) next = request(token);
+        yield { items: page.items, at, index, next: token };
+        if (token === undefined) return;
+      }
+    }
+
+    /**
+     * The pages of one phase, one after the other. After the consumer handled a page (applied and
      * marked it), the checkpoint records the next one, or `then` after the last page.
      */
     async function* pagesOf<T>(
@@ -477,32 +508,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       then: Checkpoint['phase'],
       list: (pageToken: string | undefined) => Promise<SourcePage<T>>,
     ): AsyncGenerator<{ items: readonly T[]; at: bigint }> {
-      // The next page is listed while this one is applied: a run costs about the longer of the
-      // listing and the applying, not their sum. One page ahead at most, so memory stays a page or two.
-      let listed = 0;
-      const request = (requested: string | undefined) => {
-        const index = pages + ++listed;
-        const at = nowNanos();
-        const page = run$.listAhead(index, () => fromSource(signal, () => list(requested)));
-        // Awaited in its turn; until then a failure must not be an unhandled rejection.
-        page.catch(() => {});
-        return { index, at, page };
-      };
-      let token = cp.pageToken ?? undefined;
-      let next = request(token);
-      do {
-        if (signal?.aborted) throw new ReconcileError('aborted', 'The reconciliation was aborted.');
-        const { index, at, page: pending } = next;
-        const page = await pending;
+      for await (const { items, at, index, next } of listedPages(list)) {
         pages += 1;
-        listed -= 1;
         run$.enter(index);
-        token = page.nextPageToken;
-        if (token !== undefined) next = request(token);
-        yield { items: page.items, at };
-        await checkpoint(token === undefined ? then : phase, token);
+        yield { items, at };
+        await checkpoint(next === undefined ? then : phase, next);
         await progress(phase);
-      } while (token !== undefined);
+      }
     }
 
     const listRequest = (pageToken: string | undefined) => ({
@@ -585,22 +597,65 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       return byUser;
     }
 
+    /**
+     * The users, a page at a time, in two stages: page N+1 is read from the store and diffed while
+     * page N is applied (its transactions, marks, checkpoint and progress), so the client's work on
+     * one page overlaps the database's on the other. Page N+1 is applied only once page N finished,
+     * so handlers run in the listing's order, a checkpoint only ever names a page whose predecessors
+     * all committed, and a failure of page N leaves page N+1 unapplied. At most two pages in flight
+     * (and the listing's one ahead).
+     */
     async function userPhase(dir: DirectoryRef) {
       if (cp.phase !== 'users') return;
       const memberships = options.memberships === 'per-group' ? await membershipMap(dir) : undefined;
       const then = mode === 'full' ? 'sweep' : 'done';
-      for await (const { items, at } of pagesOf('users', then, (token) => source.listUsers(dir, listRequest(token)))) {
-        await usersPage(items, at, memberships);
+      let applying: Promise<void> | undefined;
+      /** The ids of the page being applied: a page that lists one of them again is diffed after it. */
+      let applyingIds: ReadonlySet<string> = new Set();
+      try {
+        for await (const page of listedPages((token) => source.listUsers(dir, listRequest(token)))) {
+          const ids = page.items.map((item) => item.user.id);
+          const marking = startMarking('user', ids);
+          // A user listed on both pages (the listing shifted) is read once the page before wrote it.
+          const early = applying === undefined || !ids.some((id) => applyingIds.has(id));
+          let diffing = early ? diffUsers(page.items, page.at, memberships) : undefined;
+          diffing?.catch(() => {});
+          if (applying) await applying;
+          if (signal?.aborted) throw aborted();
+          diffing ??= diffUsers(page.items, page.at, memberships);
+          const diff = await diffing;
+          pages += 1;
+          run$.enter(page.index);
+          applyingIds = new Set(ids);
+          applying = applyUsersPage(diff, marking, page.next === undefined ? then : 'users', page.next);
+          // Awaited before the next page applies, or below; a failure must not be unhandled meanwhile.
+          applying.catch(() => {});
+        }
+      } catch (caught) {
+        // Whatever stopped the listing, the page being applied ends first (and its failure, being
+        // the earlier page's, is the one reported): nothing runs on after the run has returned.
+        if (applying) await applying;
+        throw caught;
       }
+      await applying;
     }
 
-    async function usersPage(
+    /** What a page of users changes: read and computed, nothing counted or applied yet (see `applyUsersPage`). */
+    interface UsersDiff {
+      listed: number;
+      mirrored: number;
+      unchanged: number;
+      changes: { user: DirectoryUser; fingerprint: string; action: PlannedChange['action']; at: bigint }[];
+      /** Listed users who turned inactive, deferred to the sweep. */
+      deactivated: { user: DirectoryUser; at: bigint }[];
+    }
+
+    async function diffUsers(
       items: readonly SourceUser[],
       at: bigint,
       memberships: Map<string, GroupRef[]> | undefined,
-    ) {
+    ): Promise<UsersDiff> {
       const ids = items.map((item) => item.user.id);
-      const marking = startMarking('user', ids);
       const stored = await store.getUserFingerprints(organizationId, ids);
       const listed = items.map(({ user }) =>
         memberships ? { ...user, groups: memberships.get(user.id) ?? [] } : user,
@@ -612,26 +667,25 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       if (needMirror.length > 0) {
         for (const row of await store.getUsers(organizationId, needMirror)) if (row) mirror.set(row.id, row);
       }
-      const changes: { user: DirectoryUser; fingerprint: string; action: PlannedChange['action']; at: bigint }[] = [];
+      const diff: UsersDiff = { listed: 0, mirrored: 0, unchanged: 0, changes: [], deactivated: [] };
       listed.forEach((candidate, i) => {
         const item = items[i] as SourceUser;
-        users.listed += 1;
+        diff.listed += 1;
         const previous = mirror.get(candidate.id);
         const user = item.complete ? candidate : withMirrorDetail(candidate, previous);
         const fingerprint = prints[i] ?? fingerprintUser(user);
-        if (stored[i] !== undefined) cp.mirrored.users += 1;
+        if (stored[i] !== undefined) diff.mirrored += 1;
         if (fingerprint === stored[i]) {
-          users.unchanged += 1;
+          diff.unchanged += 1;
           return;
         }
         const version = versionOf(item.updatedAt, at);
         if (stored[i] === undefined || !previous) {
-          changes.push({ user, fingerprint, action: 'create', at: version });
+          diff.changes.push({ user, fingerprint, action: 'create', at: version });
         } else if (previous.active && !user.active) {
-          deferredCount += 1;
-          if (deferred.length < deferredKept) deferred.push({ user, at: version });
+          diff.deactivated.push({ user, at: version });
         } else {
-          changes.push({
+          diff.changes.push({
             user,
             fingerprint,
             action: !previous.active && user.active ? 'reactivate' : 'update',
@@ -639,6 +693,28 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           });
         }
       });
+      return diff;
+    }
+
+    /**
+     * Counts a diffed page, applies its changes, then (its marks written) saves the checkpoint
+     * naming `next` and reports progress. Called once the page before finished all of that, so
+     * the checkpoint holds this page's counts and no later one's.
+     */
+    async function applyUsersPage(
+      diff: UsersDiff,
+      marking: Promise<void>,
+      phase: Checkpoint['phase'],
+      next: string | undefined,
+    ) {
+      users.listed += diff.listed;
+      users.unchanged += diff.unchanged;
+      cp.mirrored.users += diff.mirrored;
+      for (const entry of diff.deactivated) {
+        deferredCount += 1;
+        if (deferred.length < deferredKept) deferred.push(entry);
+      }
+      const { changes } = diff;
       const counter = (action: PlannedChange['action']) =>
         action === 'create' ? 'created' : action === 'reactivate' ? 'reactivated' : 'updated';
       if (dryRun) {
@@ -651,6 +727,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         for (const [i, { action }] of changes.entries()) users[applied[i] ? counter(action) : 'stale'] += 1;
       }
       await marking;
+      await checkpoint(phase, next);
+      await progress('users');
     }
 
     const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent => ({
