@@ -805,27 +805,46 @@ function versionsParams(advances: readonly VersionAdvance[]): unknown[] {
   ];
 }
 
-/** A user's row: organization, id, external id, userName key, email, fingerprint, body. */
-const userRow = (user: DirectoryUser, body = JSON.stringify(user)): (string | null)[] => [
-  user.organizationId,
-  user.id,
-  user.externalId ?? null,
-  user.userName === undefined ? null : userNameKey(user.userName),
-  lower(user.email),
-  fingerprintUser(user),
-  body,
-];
+/**
+ * What writing a user takes, computed once from the user as it was handed over: its row
+ * (organization, id, external id, userName key, email, fingerprint, body) and its groups' ids. A
+ * transaction queues these rather than the user, so the body is serialized and the fingerprint
+ * computed once per put, and a caller changing its object afterwards changes nothing.
+ */
+interface UserPut {
+  readonly row: readonly (string | null)[];
+  readonly organizationId: string;
+  readonly id: string;
+  readonly groupIds: readonly string[];
+}
+
+function userPut(user: DirectoryUser, body = JSON.stringify(user)): UserPut {
+  return {
+    row: [
+      user.organizationId,
+      user.id,
+      user.externalId ?? null,
+      user.userName === undefined ? null : userNameKey(user.userName),
+      lower(user.email),
+      fingerprintUser(user),
+      body,
+    ],
+    organizationId: user.organizationId,
+    id: user.id,
+    groupIds: user.groups.map((g) => g.id),
+  };
+}
 
 /** Parameters of `putUsers` for distinct users: one array per column, then the memberships as pairs. */
-function usersParams(users: Iterable<DirectoryUser>): unknown[][] {
+function usersParams(puts: Iterable<UserPut>): unknown[][] {
   const columns: (string | null)[][] = [[], [], [], [], [], [], []];
   const pairs: string[][] = [[], [], []];
-  for (const user of users) {
-    for (const [i, value] of userRow(user).entries()) columns[i]?.push(value);
-    for (const group of user.groups) {
-      pairs[0]?.push(user.organizationId);
-      pairs[1]?.push(user.id);
-      pairs[2]?.push(group.id);
+  for (const { row, organizationId, id, groupIds } of puts) {
+    for (let i = 0; i < row.length; i++) columns[i]?.push(row[i] as string | null);
+    for (const groupId of groupIds) {
+      pairs[0]?.push(organizationId);
+      pairs[1]?.push(id);
+      pairs[2]?.push(groupId);
     }
   }
   return [...columns, ...pairs];
@@ -950,7 +969,7 @@ class Operations implements StoreOperations {
 
   async putUsers(users: readonly DirectoryUser[]): Promise<void> {
     for (let i = 0; i < users.length; i += FLUSH_ROWS) {
-      await this.db.query(this.sql.putUsers, usersParams(users.slice(i, i + FLUSH_ROWS)));
+      await this.db.query(this.sql.putUsers, usersParams(users.slice(i, i + FLUSH_ROWS).map((user) => userPut(user))));
     }
   }
 
@@ -987,7 +1006,7 @@ class Operations implements StoreOperations {
   }
 
   async putUser(user: DirectoryUser): Promise<void> {
-    await this.db.query(this.sql.putUsers, usersParams([user]));
+    await this.db.query(this.sql.putUsers, usersParams([userPut(user)]));
   }
 
   async deleteUser(organizationId: string, id: string): Promise<void> {
@@ -1248,11 +1267,11 @@ type QueuedWrite =
    * `organizationId\0id`: sent as `putUsers` statements of `FLUSH_ROWS`, which compare memberships
    * with the table.
    */
-  | { users: Map<string, DirectoryUser> }
+  | { users: Map<string, UserPut> }
   /**
-   * Users put one after another whose stored rows it loaded (the locked ones): each with its body
-   * as JSON and the group ids its stored row held before this run, so the membership changes are
-   * known here and only they are written.
+   * Users put one after another whose stored rows it loaded (the locked ones): each with the group
+   * ids its stored row held before this run, so the membership changes are known here and only they
+   * are written.
    */
   | { known: Map<string, KnownPut> };
 
@@ -1264,18 +1283,27 @@ interface StatementWrite {
 }
 
 interface KnownPut {
-  user: DirectoryUser;
-  body: string;
+  put: UserPut;
   before: ReadonlySet<string>;
 }
 
-function pushPair(pairs: string[][], user: DirectoryUser, groupId: string) {
-  pairs[0]?.push(user.organizationId);
-  pairs[1]?.push(user.id);
+function pushPair(pairs: string[][], put: UserPut, groupId: string) {
+  pairs[0]?.push(put.organizationId);
+  pairs[1]?.push(put.id);
   pairs[2]?.push(groupId);
 }
 
 const groupIds = (user: DirectoryUser | undefined): Set<string> => new Set(user?.groups.map((g) => g.id));
+
+/**
+ * A user as a transaction holds it: a row read under its locks, or the JSON text of one it put
+ * (parsed only if read again, which most are not), or `undefined` for none.
+ */
+type HeldUser = DirectoryUser | string | undefined;
+
+/** A held user as the caller's own object: a row is copied, a text parsed (a fresh object either way). */
+const handOut = (held: HeldUser): DirectoryUser | undefined =>
+  typeof held === 'string' ? (JSON.parse(held) as DirectoryUser) : copy(held);
 
 /**
  * A transaction's operations. Reads of locked resources come from what the first round trip
@@ -1285,7 +1313,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   readonly #queue: QueuedWrite[] = [];
   /** Versions, users and groups of the locked resources, kept current with the queued writes. */
   readonly #versions = new Map<string, ResourceVersion | undefined>();
-  readonly #users = new Map<string, DirectoryUser | undefined>();
+  readonly #users = new Map<string, HeldUser>();
   readonly #groups = new Map<string, DirectoryGroup | undefined>();
   /**
    * Member ids of the exclusively locked groups of up to `MAX_RESOURCE_LOCKS` members, read under
@@ -1379,9 +1407,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
           writes.push(...this.#knownPuts(puts.slice(i, i + FLUSH_ROWS)));
         continue;
       }
-      const users = [...write.users.values()];
-      for (let i = 0; i < users.length; i += FLUSH_ROWS) {
-        const batch = users.slice(i, i + FLUSH_ROWS);
+      const puts = [...write.users.values()];
+      for (let i = 0; i < puts.length; i += FLUSH_ROWS) {
+        const batch = puts.slice(i, i + FLUSH_ROWS);
         writes.push({ statement: this.prepared.putUsers, values: usersParams(batch), rows: batch.length });
       }
     }
@@ -1435,7 +1463,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   /** The statements of users put with their stored rows known: rows, then membership differences. */
   #knownPuts(puts: readonly KnownPut[]): StatementWrite[] {
     const statements: StatementWrite[] = [];
-    const rows = puts.map(({ user, body }) => userRow(user, body));
+    const rows = puts.map(({ put }) => put.row);
     if (rows.length === 1) {
       statements.push({ statement: this.prepared.putUserRow, values: rows[0] as unknown[], rows: 1 });
     } else {
@@ -1444,10 +1472,10 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     }
     const added: string[][] = [[], [], []];
     const removed: string[][] = [[], [], []];
-    for (const { user, before } of puts) {
-      const after = groupIds(user);
-      for (const id of after) if (!before.has(id)) pushPair(added, user, id);
-      for (const id of before) if (!after.has(id)) pushPair(removed, user, id);
+    for (const { put, before } of puts) {
+      const after = new Set(put.groupIds);
+      for (const id of after) if (!before.has(id)) pushPair(added, put, id);
+      for (const id of before) if (!after.has(id)) pushPair(removed, put, id);
     }
     // One pair (a user joining or leaving one group, the usual change) as scalars: a plan that
     // fits every pair, where arrays would be planned for their sizes each time.
@@ -1538,7 +1566,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
     const key = `${organizationId}\u0000${id}`;
-    if (this.#users.has(key)) return copy(this.#users.get(key));
+    if (this.#users.has(key)) return handOut(this.#users.get(key));
     await this.flush();
     return super.getUser(organizationId, id);
   }
@@ -1552,14 +1580,14 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       return super.putUser(user);
     }
     const body = JSON.stringify(user);
-    const stored = JSON.parse(body) as DirectoryUser;
+    const put = userPut(user, body);
     const known = this.#users.has(key);
     const previous = this.#users.get(key);
-    this.#users.set(key, stored);
+    this.#users.set(key, body);
     const last = this.#queue.at(-1);
     if (!known) {
-      if (last && 'users' in last) last.users.set(key, stored);
-      else this.#queue.push({ users: new Map([[key, stored]]) });
+      if (last && 'users' in last) last.users.set(key, put);
+      else this.#queue.push({ users: new Map([[key, put]]) });
       return;
     }
     // The stored row holds the user's memberships exactly (every write of a user writes both).
@@ -1569,7 +1597,10 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       run = new Map();
       this.#queue.push({ known: run });
     }
-    run.set(key, { user: stored, body, before: run.get(key)?.before ?? groupIds(previous) });
+    run.set(key, {
+      put,
+      before: run.get(key)?.before ?? groupIds(typeof previous === 'string' ? JSON.parse(previous) : previous),
+    });
   }
 
   override async deleteUser(organizationId: string, id: string): Promise<void> {
@@ -1707,7 +1738,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   }
   override async getUsers(organizationId: string, ids: readonly string[]) {
     const keys = ids.map((id) => `${organizationId}\u0000${id}`);
-    if (keys.every((key) => this.#users.has(key))) return keys.map((key) => copy(this.#users.get(key)));
+    if (keys.every((key) => this.#users.has(key))) return keys.map((key) => handOut(this.#users.get(key)));
     await this.flush();
     return super.getUsers(organizationId, ids);
   }
