@@ -109,18 +109,6 @@ class Table<T extends { id: string }> {
   }
 }
 
-/** Fingerprints of stored (frozen, never mutated) rows, computed once per row on first ask. */
-const fingerprints = new WeakMap<object, string>();
-function cachedFingerprint<T extends object>(row: T | undefined, compute: (row: T) => string): string | undefined {
-  if (row === undefined) return undefined;
-  let fingerprint = fingerprints.get(row);
-  if (fingerprint === undefined) {
-    fingerprint = compute(row);
-    fingerprints.set(row, fingerprint);
-  }
-  return fingerprint;
-}
-
 interface RunLock {
   owner: string | undefined;
   expiresAt: number;
@@ -759,12 +747,19 @@ class MemoryOperations implements StoreOperations, SyncOperations {
 
   async getUserFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {
     const rows = this.state.users.get(organizationId)?.rows;
-    return ids.map((id) => cachedFingerprint(rows?.get(id), fingerprintUser));
+    // Rows are deeply frozen: `fingerprintUser` computes each one's digest once and remembers it.
+    return ids.map((id) => {
+      const row = rows?.get(id);
+      return row && fingerprintUser(row);
+    });
   }
 
   async getGroupFingerprints(organizationId: string, ids: readonly string[]): Promise<(string | undefined)[]> {
     const rows = this.state.groups.get(organizationId)?.rows;
-    return ids.map((id) => cachedFingerprint(rows?.get(id), fingerprintGroup));
+    return ids.map((id) => {
+      const row = rows?.get(id);
+      return row && fingerprintGroup(row);
+    });
   }
 
   async getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]> {
