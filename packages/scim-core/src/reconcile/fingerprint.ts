@@ -9,19 +9,17 @@ import { digestBase64url } from '../hash.js';
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 
 /**
- * The fingerprint of every deeply frozen value fingerprinted so far: nothing in it can change, so
- * one digest per object holds for its whole life. The memory store's rows are deeply frozen, and so
- * are the users a Scalekit listing yields (`scalekitDirectorySource`), which the memory store keeps
- * as its rows without a copy: the digest a reconciliation computed of a listed user is the one the
- * next run reads back for the row, not computed again.
- *
- * Only whole values are remembered, not the text of their parts: remembering the text of every
- * frozen part (a user's attributes, groups, roles) tripled the cost of a row's first fingerprint,
- * in WeakMap entries the garbage collector then has to trace, and held that text as long as the row.
+ * The digests of the last deeply frozen values fingerprinted (nothing in them can change, so a
+ * digest holds for each one's whole life), oldest first, at most `RECENT`. A Scalekit listing hands
+ * out its users frozen (`scalekitDirectorySource`) and the memory store keeps such a user as its row
+ * without a copy: when it writes a page the reconciler has just fingerprinted, it finds each row's
+ * digest here instead of computing it again. Bounded, and strong: a WeakMap entry for every listed
+ * user cost each later resync more than the one digest per row it saves.
  */
-const frozenDigests = new WeakMap<object, string>();
+const recentDigests = new Map<object, string>();
+const RECENT = 512;
 
-/** Set by `canonical` when the value it just serialized held anything not frozen (so not rememberable). */
+/** Set by `canonical` when the value it just serialized held anything not frozen (so not remembered). */
 let sawMutable = false;
 
 /**
@@ -29,7 +27,7 @@ let sawMutable = false;
  * default order), byte for byte what safe-stable-stringify's `deterministic` mode writes for JSON
  * values, on which fingerprints stored by earlier versions were computed (a property test holds
  * the two equal). Written by hand to tell, in the same pass, whether the value is deeply frozen
- * (see `frozenDigests`), which no serializer offers. `undefined`, functions and symbols are left out
+ * (see `recentDigests`), which no serializer offers. `undefined`, functions and symbols are left out
  * of objects and are `null` in arrays; numbers that are not finite are `null`; `toJSON` is
  * honoured. A cycle throws (the stack runs out).
  */
@@ -124,14 +122,17 @@ function sortedKeys(record: object): string[] {
 }
 
 function digest(value: object): string {
-  // Only a frozen object can be remembered: a mutable one is not looked up (a miss costs a hash).
+  // Only a frozen object can be remembered: a mutable one is not looked up.
   const frozen = Object.isFrozen(value);
   if (frozen) {
-    const known = frozenDigests.get(value);
+    const known = recentDigests.get(value);
     if (known !== undefined) return known;
   }
   const fingerprint = digestBase64url('sha1', canonicalJson(value) ?? '');
-  if (frozen && !sawMutable) frozenDigests.set(value, fingerprint);
+  if (frozen && !sawMutable) {
+    recentDigests.set(value, fingerprint);
+    if (recentDigests.size > RECENT) recentDigests.delete(recentDigests.keys().next().value as object);
+  }
   return fingerprint;
 }
 
