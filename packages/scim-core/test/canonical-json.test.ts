@@ -34,14 +34,14 @@ describe('canonicalJson', () => {
         const expected = reference(input);
         if (freeze) deepFreeze(input);
         expect(canonicalJson(input)).toBe(expected);
-        // The second time may come from the cache of frozen texts: still the same.
+        // Serialized again, frozen or not: still the same.
         expect(canonicalJson(input)).toBe(expected);
       }),
       { numRuns: 2_000 },
     );
   });
 
-  it('honours toJSON as JSON.stringify does (dates), and never caches what toJSON answers', () => {
+  it('honours toJSON as JSON.stringify does (dates)', () => {
     const when = new Date('2026-01-02T03:04:05.000Z');
     const holder = Object.freeze({ when, n: 1 });
     expect(canonicalJson(holder)).toBe(reference(holder));
@@ -49,7 +49,7 @@ describe('canonicalJson', () => {
     expect(canonicalJson(holder)).toBe('{"n":1,"when":"2027-01-02T03:04:05.000Z"}');
   });
 
-  it('does not cache a frozen object that holds a mutable one', () => {
+  it('follows a mutable part of a frozen value', () => {
     const inner = { a: 1 };
     const outer = Object.freeze({ inner });
     expect(canonicalJson(outer)).toBe('{"inner":{"a":1}}');
@@ -59,6 +59,46 @@ describe('canonicalJson', () => {
     expect(canonicalJson(list)).toBe('[{"a":2}]');
     inner.a = 3;
     expect(canonicalJson(list)).toBe('[{"a":3}]');
+  });
+});
+
+describe('fingerprints of frozen values', () => {
+  const user = (): DirectoryUser => ({
+    id: 'u1',
+    organizationId: 'org_1',
+    active: true,
+    groups: [{ id: 'g1', name: 'Eng' }],
+    roles: ['member'],
+    attributes: { title: 'Engineer' },
+    customAttributes: {},
+  });
+
+  it('a deeply frozen value keeps its fingerprint, the same as its mutable twin', () => {
+    const frozen = deepFreeze(user());
+    expect(fingerprintUser(frozen)).toBe(fingerprintUser(user()));
+    expect(fingerprintUser(frozen)).toBe(fingerprintUser(user()));
+  });
+
+  it('is computed again for a frozen value with a mutable part, or a part whose toJSON answers anew', () => {
+    const attributes: Record<string, unknown> = { title: 'Engineer' };
+    const partly = Object.freeze({ ...user(), attributes });
+    const before = fingerprintUser(partly);
+    attributes.title = 'Manager';
+    expect(fingerprintUser(partly)).not.toBe(before);
+    expect(fingerprintUser(partly)).toBe(fingerprintUser({ ...user(), attributes: { title: 'Manager' } }));
+
+    const when = new Date('2026-01-02T03:04:05.000Z');
+    const dated = deepFreeze({ ...user(), attributes: { when } });
+    const first = fingerprintUser(dated);
+    when.setUTCFullYear(2027); // `Object.freeze` does not stop a Date's setters
+    expect(fingerprintUser(dated)).not.toBe(first);
+  });
+
+  it('is computed again for a value frozen at the top only', () => {
+    const shallow = Object.freeze(user());
+    const before = fingerprintUser(shallow);
+    (shallow.roles as string[]).push('admin');
+    expect(fingerprintUser(shallow)).not.toBe(before);
   });
 
   it('a fingerprint changes with any field and not with key order or freezing', () => {

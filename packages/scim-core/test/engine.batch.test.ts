@@ -52,3 +52,39 @@ describe('engine.processBatch', () => {
     expect(sizes).toEqual([2, 301, 2]);
   });
 });
+
+describe('engine.processBatch with handlers that answer promises', () => {
+  it('finishes each handler before the next starts, user after user, and writes the batch after them', async () => {
+    const store = memoryStore();
+    const log: string[] = [];
+    const slow =
+      (name: string) =>
+      async ({ user }: { user: { id: string } }) => {
+        log.push(`${name} ${user.id} start`);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        log.push(
+          `${name} ${user.id} end ${(await store.getUser(ORG, user.id)) === undefined ? 'unwritten' : 'written'}`,
+        );
+      };
+    const engine = createEngine({
+      store,
+      handlers: { userCreated: slow('created'), membershipAdded: slow('joined') },
+    });
+    const results = await engine.processBatch?.([
+      events.userUpserted(T0, inGroups('u1', 0, 1)),
+      events.userUpserted(T0, inGroups('u2', 1, 1)),
+    ]);
+    expect(results?.map((r) => r.status)).toEqual(['applied', 'applied']);
+    expect(log).toEqual([
+      'created u1 start',
+      'created u1 end unwritten',
+      'joined u1 start',
+      'joined u1 end unwritten',
+      'created u2 start',
+      'created u2 end unwritten',
+      'joined u2 start',
+      'joined u2 end unwritten',
+    ]);
+    expect(await store.countUsers(ORG)).toBe(2);
+  });
+});

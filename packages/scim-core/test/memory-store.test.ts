@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { memoryStore, type ResourceRef } from '../src/index.js';
+import {
+  type DirectoryUser,
+  fingerprintUser,
+  memoryStore,
+  type ResourceRef,
+  scalekitDirectorySource,
+} from '../src/index.js';
+import { deepFreeze } from '../src/scim/resources.js';
 
 it('forgets completed events after the ledger retention, and only those', async () => {
   const store = memoryStore({ ledgerRetentionMs: 60_000 });
@@ -129,4 +136,102 @@ it('finds users written before its first lookup, and follows every change after 
   expect(await store.findUser('org_1', { email: 'lovelace@example.com' })).toMatchObject({ id: 'u1' });
   expect(await store.findUser('org_1', { externalId: 'ext_u2' })).toBeUndefined();
   expect(await store.findUser('org_2', { email: 'lovelace@example.com' })).toBeUndefined();
+});
+
+describe('memoryStore keeps deeply frozen rows as they are', () => {
+  const user = (): DirectoryUser => ({
+    id: 'diruser_1',
+    organizationId: 'org_1',
+    active: true,
+    groups: [{ id: 'dirgroup_1', name: 'Eng' }],
+    roles: ['member'],
+    attributes: { title: 'Engineer', manager: { id: 'diruser_2' } },
+    customAttributes: {},
+    origin: 'scalekit',
+  });
+
+  it('keeps a deeply frozen plain user without a copy, with the fingerprint of its mutable twin', async () => {
+    const store = memoryStore();
+    const frozen = deepFreeze(user());
+    fingerprintUser(frozen); // as the reconciler does before writing it
+    await store.putUsers?.([frozen]);
+    expect(await store.getUser('org_1', 'diruser_1')).toBe(frozen);
+    expect(await store.getUserFingerprints('org_1', ['diruser_1'])).toEqual([fingerprintUser(user())]);
+    const later = deepFreeze({ ...user(), active: false });
+    await store.transaction([{ organizationId: 'org_1', kind: 'user', id: 'diruser_1' }], (tx) => tx.putUser(later));
+    expect(await store.getUser('org_1', 'diruser_1')).toBe(later);
+    expect(await store.getUserFingerprints('org_1', ['diruser_1'])).toEqual([
+      fingerprintUser({ ...user(), active: false }),
+    ]);
+  });
+
+  it('copies a user frozen only in part, or holding something that is not plain data', async () => {
+    const store = memoryStore();
+    const manager = { id: 'diruser_2' };
+    const partly = Object.freeze({ ...user(), attributes: Object.freeze({ title: 'Engineer', manager }) });
+    await store.putUser(partly);
+    manager.id = 'diruser_3';
+    const row = await store.getUser('org_1', 'diruser_1');
+    expect(row).not.toBe(partly);
+    expect(row?.attributes).toEqual({ title: 'Engineer', manager: { id: 'diruser_2' } });
+    expect(await store.getUserFingerprints('org_1', ['diruser_1'])).toEqual([fingerprintUser(user())]);
+
+    class Manager {
+      constructor(readonly id: string) {}
+    }
+    const odd = deepFreeze({ ...user(), attributes: { manager: new Manager('diruser_2') } });
+    await store.putUser(odd);
+    const copied = await store.getUser('org_1', 'diruser_1');
+    expect(copied).not.toBe(odd);
+    expect(Object.getPrototypeOf(copied?.attributes.manager)).toBe(Object.prototype);
+    expect(Object.isFrozen(copied?.attributes.manager)).toBe(true);
+  });
+
+  it('is handed users frozen through by the Scalekit listing', async () => {
+    const client = {
+      directory: {
+        getDirectory: async () => ({ directory: { id: 'dir_1', organizationId: 'org_1', enabled: true } }),
+        getPrimaryDirectoryByOrganizationId: async () => ({ id: 'dir_1', organizationId: 'org_1', enabled: true }),
+        listDirectoryUsers: async () => ({
+          users: [
+            {
+              id: 'diruser_1',
+              email: 'ada@example.com',
+              preferredUsername: 'ada@example.com',
+              givenName: 'Ada',
+              familyName: 'Lovelace',
+              groups: [{ id: 'dirgroup_1', displayName: 'Eng' }],
+              userDetail: {
+                id: 'diruser_1',
+                active: true,
+                roles: [{ role_name: 'member' }],
+                manager: { id: 'diruser_2', tags: ['a'] },
+              },
+            },
+          ],
+          nextPageToken: '',
+        }),
+        listDirectoryGroups: async () => ({ groups: [], nextPageToken: '' }),
+      },
+      organization: { listOrganization: async () => ({ organizations: [], nextPageToken: '' }) },
+    };
+    const source = scalekitDirectorySource(client);
+    const page = await source.listUsers({ organizationId: 'org_1', directoryId: 'dir_1' }, { pageSize: 10 });
+    const listed = page.items[0]?.user as DirectoryUser;
+    const manager = listed.attributes.manager as { tags: string[] };
+    for (const part of [
+      listed,
+      listed.groups,
+      listed.groups[0],
+      listed.roles,
+      listed.attributes,
+      manager,
+      manager.tags,
+    ]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    const store = memoryStore();
+    await store.putUser(listed);
+    expect(await store.getUser('org_1', 'diruser_1')).toBe(listed);
+  });
 });

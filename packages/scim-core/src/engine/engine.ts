@@ -856,8 +856,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   ): Promise<ProcessResult[]> {
     const organizationId = events[0]?.organizationId as string;
     const refs = events.map((event) => userRef(organizationId, event.user.id));
+    const sharedOf = events.map(sharedGroupsOf);
     const shared = new Map<string, ResourceRef>();
-    for (const event of events) for (const ref of sharedGroupsOf(event)) shared.set(ref.id, ref);
+    for (const own of sharedOf) for (const ref of own) shared.set(ref.id, ref);
     const managed = await rulesOf(organizationId, now);
     return transact(
       parent,
@@ -872,9 +873,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           refs.map((ref, i) => ({ ref, next: versions[i] as ResourceVersion })),
         );
         // The versions of the groups users join (to drop deleted ones): read once for the batch.
-        const joins = events.map((event, i) =>
-          advanced[i] ? joinedGroups(sharedGroupsOf(event), previous[i]?.groups) : [],
-        );
+        const joins = sharedOf.map((own, i) => (advanced[i] ? joinedGroups(own, previous[i]?.groups) : []));
         const joined = new Map<string, ResourceRef>();
         for (const ref of joins.flat()) joined.set(ref.id, ref);
         const read = await (joined.size > 0 ? tx.getVersions([...joined.values()]) : []);
@@ -882,7 +881,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         const results: ProcessResult[] = [];
         const users: DirectoryUser[] = [];
         const completions: EventCompletion[] = [];
-        for (const [i, event] of events.entries()) {
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i] as UserUpserted;
           const d = new Dispatch(event, keys[i] as EventKey, tx, contexts?.[i] ?? context);
           const outcome: EventOutcome = advanced[i] ? 'applied' : 'stale';
           if (advanced[i]) {
@@ -892,7 +892,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
               own,
               own.map((ref) => groupVersions.get(ref.id)),
             );
-            await userChanged(d, previous[i], user, managed);
+            // Awaited only when a handler answered a promise: an `await` of nothing still costs a
+            // suspension and a microtask per user.
+            const pending = userChanged(d, previous[i], user, managed);
+            if (pending) await pending;
             users.push(user);
           }
           completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });

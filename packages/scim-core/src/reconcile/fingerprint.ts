@@ -9,29 +9,31 @@ import { digestBase64url } from '../hash.js';
 import type { DirectoryGroup, DirectoryUser } from '../model.js';
 
 /**
- * The canonical text of every deeply frozen object serialized so far. The memory store's snapshots
- * are deeply frozen and keep the parts a write did not replace (`frozenCopy`), so a user whose
- * `active` flipped is serialized from its cached `attributes` text plus a few top-level fields.
+ * The digests of the last deeply frozen values fingerprinted (nothing in them can change, so a
+ * digest holds for each one's whole life), oldest first, at most `RECENT`. A Scalekit listing hands
+ * out its users frozen (`scalekitDirectorySource`) and the memory store keeps such a user as its row
+ * without a copy: when it writes a page the reconciler has just fingerprinted, it finds each row's
+ * digest here instead of computing it again. Bounded, and strong: a WeakMap entry for every listed
+ * user cost each later resync more than the one digest per row it saves.
  */
-const canonicalTexts = new WeakMap<object, string>();
+const recentDigests = new Map<object, string>();
+const RECENT = 512;
 
-/** Set by `canonical` when the value it just serialized held anything not frozen (so not cacheable). */
+/** Set by `canonical` when the value it just serialized held anything not frozen (so not remembered). */
 let sawMutable = false;
 
 /**
  * JSON with the keys of every object sorted (by UTF-16 code units, `Array.prototype.sort`'s
  * default order), byte for byte what safe-stable-stringify's `deterministic` mode writes for JSON
  * values, on which fingerprints stored by earlier versions were computed (a property test holds
- * the two equal). Written by hand for the cache above, which no serializer offers: without it, a
- * write through the SCIM server spent a tenth of its time re-serializing attributes it had not
- * changed. `undefined`, functions and symbols are left out of objects and are `null` in arrays;
- * numbers that are not finite are `null`; `toJSON` is honoured. A cycle throws (the stack runs out).
+ * the two equal). Written by hand to tell, in the same pass, whether the value is deeply frozen
+ * (see `recentDigests`), which no serializer offers. `undefined`, functions and symbols are left out
+ * of objects and are `null` in arrays; numbers that are not finite are `null`; `toJSON` is
+ * honoured. A cycle throws (the stack runs out).
  */
 export function canonicalJson(value: unknown): string | undefined {
   sawMutable = false;
-  // The whole value's own text is not remembered: it is hashed once, and its digest is what a store
-  // keeps. Remembering it would hold a text per written row alive until the row is replaced.
-  return typeof value === 'object' && value !== null ? canonicalObject(value, false) : canonical(value);
+  return canonical(value);
 }
 
 function canonical(value: unknown): string | undefined {
@@ -69,20 +71,13 @@ function memberName(key: string): string {
 const memberNames = new Map<string, string>();
 const MAX_MEMBER_NAMES = 4_096;
 
-function canonicalObject(value: object, remember = true): string | undefined {
-  // Only a frozen object can be in the cache: a mutable one is not looked up (a miss costs a hash).
-  const frozen = Object.isFrozen(value);
-  if (frozen) {
-    const known = canonicalTexts.get(value);
-    if (known !== undefined) return known;
-  }
+function canonicalObject(value: object): string | undefined {
+  if (!Object.isFrozen(value)) sawMutable = true;
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') {
-    sawMutable = true; // what toJSON answers may change: never cached
+    sawMutable = true; // what toJSON answers may change: never remembered
     return canonical(toJSON.call(value, ''));
   }
-  const outer = sawMutable;
-  sawMutable = !frozen;
   let text: string;
   if (Array.isArray(value)) {
     text = '[';
@@ -104,8 +99,6 @@ function canonicalObject(value: object, remember = true): string | undefined {
     }
     text += '}';
   }
-  if (remember && !sawMutable) canonicalTexts.set(value, text);
-  sawMutable ||= outer;
   return text;
 }
 
@@ -128,8 +121,19 @@ function sortedKeys(record: object): string[] {
   return keys;
 }
 
-function digest(value: unknown): string {
-  return digestBase64url('sha1', canonicalJson(value) ?? '');
+function digest(value: object): string {
+  // Only a frozen object can be remembered: a mutable one is not looked up.
+  const frozen = Object.isFrozen(value);
+  if (frozen) {
+    const known = recentDigests.get(value);
+    if (known !== undefined) return known;
+  }
+  const fingerprint = digestBase64url('sha1', canonicalJson(value) ?? '');
+  if (frozen && !sawMutable) {
+    recentDigests.set(value, fingerprint);
+    if (recentDigests.size > RECENT) recentDigests.delete(recentDigests.keys().next().value as object);
+  }
+  return fingerprint;
 }
 
 /** The fingerprint of a user; stores return it from `getUserFingerprints`. */

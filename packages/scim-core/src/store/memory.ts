@@ -109,7 +109,10 @@ class Table<T extends { id: string }> {
   }
 }
 
-/** Fingerprints of stored (frozen, never mutated) rows, computed once per row on first ask. */
+/**
+ * Fingerprints of stored (frozen, never mutated) rows, computed once per row: on first ask, or as a
+ * row a listing handed out frozen is written (see `putUserNow`).
+ */
 const fingerprints = new WeakMap<object, string>();
 function cachedFingerprint<T extends object>(row: T | undefined, compute: (row: T) => string): string | undefined {
   if (row === undefined) return undefined;
@@ -518,12 +521,15 @@ class MemoryState {
  * Hand-written rather than `structuredClone` (about five times slower here): mirror rows are plain
  * JSON data.
  *
- * `stored` is what the same place held in the row being replaced (frozen, the store's own). A part
- * that is that very object, as in a row spread from the one it replaces (`{ ...member, groups }`),
- * is kept instead of copied. (Keeping parts that are merely equal cost more to compare than it saved.)
+ * What is already deeply frozen plain data (`isFrozenPlain`) cannot change either, so it is kept as
+ * it is: `stored`, what the same place held in the row being replaced (as in a row spread from the
+ * one it replaces, `{ ...member, groups }`), and a user a Scalekit listing handed out frozen
+ * (`scalekitDirectorySource`), which then costs no copy, is held once for the store and the app's
+ * handlers, and keeps the fingerprint the reconciliation computed of it (see `fingerprint.ts`).
+ * (Keeping parts that are merely equal cost more to compare than it saved.)
  */
 function frozenCopy<T>(value: T, stored?: unknown): T {
-  if (typeof value !== 'object' || value === null || value === stored) return value;
+  if (typeof value !== 'object' || value === null || value === stored || isFrozenPlain(value)) return value;
   // A spread (or `slice`) copies a row in one step, keeping its shape; then only the parts that are
   // objects are replaced. Adding each key to an empty object instead went through V8's slow path.
   if (Array.isArray(value)) {
@@ -544,6 +550,30 @@ function frozenCopy<T>(value: T, stored?: unknown): T {
     }
   }
   return Object.freeze(copy) as T;
+}
+
+/**
+ * Whether `value` and everything in it is frozen, and only plain objects and arrays, as a copy would
+ * be. (Like the rest of the package, this takes frozen data properties for what they are; an
+ * accessor on a frozen object is not looked for: JSON and zod never make one.) A mutable value
+ * answers at its first object, before any walk.
+ */
+function isFrozenPlain(value: object): boolean {
+  if (!Object.isFrozen(value)) return false;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null && !isFrozenPlain(item)) return false;
+    }
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    const item: unknown = (value as Record<string, unknown>)[key];
+    if (typeof item === 'object' && item !== null && !isFrozenPlain(item)) return false;
+  }
+  return true;
 }
 
 const NO_JOURNAL: Undo[] = [];
@@ -674,7 +704,12 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   putUserNow(user: DirectoryUser): void {
-    this.record(this.state.putUser(frozenCopy(user, this.state.users.get(user.organizationId)?.rows.get(user.id))));
+    const stored = this.state.users.get(user.organizationId)?.rows.get(user.id);
+    const row = frozenCopy(user, stored);
+    // Kept as it is (frozen already): most likely a listed user the reconciler has just fingerprinted,
+    // whose digest `fingerprintUser` still remembers; taken now, it is not computed again next run.
+    if (row === user && row !== stored) cachedFingerprint(row, fingerprintUser);
+    this.record(this.state.putUser(row));
   }
 
   async deleteUser(organizationId: string, id: string): Promise<void> {
