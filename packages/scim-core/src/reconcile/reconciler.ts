@@ -8,9 +8,10 @@
  * sweep with the time the listing began, so a user created meanwhile is not swept. After each page
  * the run saves a checkpoint: a run that crashed or failed resumes where it stopped.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { hasBatchOperations, type ProvisioningEngine } from '../engine/engine.js';
+import { digestBase64url } from '../hash.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, Origin } from '../model.js';
 import { flatCounts, runSummary } from '../observability/run-summary.js';
 import { observeRun } from '../observability/run-telemetry.js';
@@ -246,7 +247,7 @@ function withMirrorDetail(listed: DirectoryUser, mirror: DirectoryUser | undefin
 
 /** A deterministic event id: the same run seeing the same state of a resource names it the same. */
 function eventId(runId: string, kind: string, id: string, state: string): string {
-  return `rec_${createHash('sha1').update(`${runId}\u0000${kind}\u0000${id}\u0000${state}`).digest('base64url').slice(0, 22)}`;
+  return `rec_${digestBase64url('sha1', `${runId}\u0000${kind}\u0000${id}\u0000${state}`).slice(0, 22)}`;
 }
 
 /**
