@@ -208,19 +208,24 @@ it('leaves the pages after a failing page unapplied, and the next run resumes at
   ).toHaveProperty('size', 60);
 });
 
-it('releases the claims made ahead for the later runs of a batch when an earlier run fails', async () => {
-  const organizationId = `org_pipeline_${++org}`;
-  // 30 users in 10 groups of their own each: 11 locks a user, so the 256-lock bound splits the
-  // batch into runs (23 users, then 7), claimed together.
-  const users: DirectoryUser[] = Array.from({ length: 30 }, (_, i) =>
+/**
+ * 30 users in 10 groups of their own each: 11 locks a user, so the 256-lock bound splits a batch of
+ * them into runs (23 users, then 7), claimed together.
+ */
+function splitBatchUsers(organizationId: string): DirectoryUser[] {
+  return Array.from({ length: 30 }, (_, i) =>
     userIn(
       organizationId,
       userId(i),
       Array.from({ length: 10 }, (_, k) => ({ id: `dirgroup_${i}_${k}` })),
     ),
   );
-  const events: DirectoryEvent[] = users.map((user, i) => ({
-    id: `evt_ahead_${org}_${i}`,
+}
+
+/** Each user as a reconciliation's snapshot event, in order. */
+function snapshotEvents(organizationId: string, prefix: string, users: readonly DirectoryUser[]): DirectoryEvent[] {
+  return users.map((user, i) => ({
+    id: `${prefix}_${org}_${i}`,
     organizationId,
     occurredAt: formatNanos(1_750_000_000_000_000_000n + BigInt(i)),
     source: 'reconciliation',
@@ -228,12 +233,24 @@ it('releases the claims made ahead for the later runs of a batch when an earlier
     type: 'user.upserted',
     user,
   }));
+}
+
+/** The store, with how many events each `claimEvents` call asked for. */
+function countingClaims(): { view: PostgresStore; claims: number[] } {
   const claims: number[] = [];
   const view: PostgresStore = Object.create(store);
   view.claimEvents = async (requests) => {
     claims.push(requests.length);
     return claimEvents(requests);
   };
+  return { view, claims };
+}
+
+it('releases the claims made ahead for the later runs of a batch when an earlier run fails', async () => {
+  const organizationId = `org_pipeline_${++org}`;
+  const users = splitBatchUsers(organizationId);
+  const events = snapshotEvents(organizationId, 'evt_ahead', users);
+  const { view, claims } = countingClaims();
   const failing = recording(userId(3));
   const engine = createEngine({ store: view, handlers: failing.handlers });
   await expect(engine.processBatch?.(events)).rejects.toThrow(/refused diruser_0003/);
@@ -254,30 +271,11 @@ it('releases the claims made ahead for the later runs of a batch when an earlier
 
 it('claims a user listed twice in a batch only once its first snapshot applied', async () => {
   const organizationId = `org_pipeline_${++org}`;
-  const users: DirectoryUser[] = Array.from({ length: 30 }, (_, i) =>
-    userIn(
-      organizationId,
-      userId(i),
-      Array.from({ length: 10 }, (_, k) => ({ id: `dirgroup_${i}_${k}` })),
-    ),
-  );
+  const users = splitBatchUsers(organizationId);
   // User 25 again at the end, newer and in no group: its first snapshot is in the second run.
   const again: DirectoryUser = { ...(users[25] as DirectoryUser), groups: [], attributes: { title: 'later' } };
-  const events: DirectoryEvent[] = [...users, again].map((user, i) => ({
-    id: `evt_twice_${org}_${i}`,
-    organizationId,
-    occurredAt: formatNanos(1_750_000_000_000_000_000n + BigInt(i)),
-    source: 'reconciliation',
-    sourceType: 'test',
-    type: 'user.upserted',
-    user,
-  }));
-  const claims: number[] = [];
-  const view: PostgresStore = Object.create(store);
-  view.claimEvents = async (requests) => {
-    claims.push(requests.length);
-    return claimEvents(requests);
-  };
+  const events = snapshotEvents(organizationId, 'evt_twice', [...users, again]);
+  const { view, claims } = countingClaims();
   const results = await createEngine({ store: view }).processBatch?.(events);
   expect(results?.map((r) => r.status)).toEqual(events.map(() => 'applied'));
   expect(claims).toEqual([30, 1]);
