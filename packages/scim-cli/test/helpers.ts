@@ -302,3 +302,21 @@ export async function provisionHealth(store: ProvisioningStore, directory: Direc
   ).rejects.toThrow(/userUpdated/);
   return { at };
 }
+
+/**
+ * What `scim-sync status --json` answers for the organization `provisionHealth` wrote: the health
+ * both stores report the same way (a store's own parts are checked beside it).
+ */
+export function provisionedHealth(organizationId: string, at: number) {
+  return {
+    organizationId,
+    supported: true,
+    webhooks: {
+      lastReceived: { eventId: 'evt_applied', outcome: 'applied', at: new Date(at).toISOString() },
+      lastApplied: { eventId: 'evt_applied', occurredAt: new Date(at - 2500).toISOString() },
+      lagMs: 2500,
+    },
+    reconciliation: { running: false, last: { kind: 'reconciliation', status: 'completed' } },
+    failures: { last24h: 1, last: { eventId: 'evt_failed', code: 'handler_failed' } },
+  };
+}

@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import type { OrganizationHealth } from '@org/scim-core';
 import { migrations, sqliteInbox, sqliteStore } from '@org/scim-sqlite';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { installCliAlone, provisionHealth, run, runBin, startDirectory, tempDir } from './helpers.js';
+import {
+  installCliAlone,
+  provisionedHealth,
+  provisionHealth,
+  run,
+  runBin,
+  startDirectory,
+  tempDir,
+} from './helpers.js';
 
 /** A store of the app's on `filename`, closed when the test finishes. */
 function appStore(filename: string, tablePrefix?: string) {
@@ -135,17 +143,7 @@ describe('scim-sync status on a sqliteStore()', () => {
     expect(ran.stderr).toBe('');
     expect(ran.code).toBe(0);
     const health = JSON.parse(ran.stdout) as OrganizationHealth;
-    expect(health).toMatchObject({
-      organizationId,
-      supported: true,
-      webhooks: {
-        lastReceived: { eventId: 'evt_applied', outcome: 'applied', at: new Date(at).toISOString() },
-        lastApplied: { eventId: 'evt_applied', occurredAt: new Date(at - 2500).toISOString() },
-        lagMs: 2500,
-      },
-      reconciliation: { running: false, last: { kind: 'reconciliation', status: 'completed' } },
-      failures: { last24h: 1, last: { eventId: 'evt_failed', code: 'handler_failed' } },
-    });
+    expect(health).toMatchObject(provisionedHealth(organizationId, at));
     expect(health.reconciliation.last?.counts).toMatchObject({ 'users.created': 3, 'groups.created': 1 });
 
     const table = await run(['status', '-o', organizationId, '-o', 'org_never_seen'], {
