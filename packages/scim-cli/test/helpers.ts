@@ -320,3 +320,16 @@ export function provisionedHealth(organizationId: string, at: number) {
     failures: { last24h: 1, last: { eventId: 'evt_failed', code: 'handler_failed' } },
   };
 }
+
+/** An inbox entry of `organizationId` received a minute ago, parked with `parkedReason` when one is given. */
+export function inboxEntry(organizationId: string, eventId: string, parkedReason?: string) {
+  return {
+    environmentId: 'env_1',
+    organizationId,
+    eventId,
+    type: 'organization.directory.user_created',
+    body: '{}',
+    receivedAt: Date.now() - 60_000,
+    ...(parkedReason !== undefined && { parkedReason }),
+  };
+}

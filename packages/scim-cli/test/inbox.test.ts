@@ -8,7 +8,7 @@ import type { InboxStore } from '@org/scim-core';
 import { mysqlInbox, mysqlStore } from '@org/scim-mysql';
 import { postgresInbox, postgresStore } from '@org/scim-postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { run } from './helpers.js';
+import { inboxEntry, run } from './helpers.js';
 
 const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -47,20 +47,12 @@ const cases = [
 describe.each(cases)('scim-sync inbox on $name', ({ inbox: make, env, where }) => {
   const inbox = make();
   const org = `org_cli_${randomBytes(3).toString('hex')}`;
-  const entry = (eventId: string, extra: { parkedReason?: string } = {}) => ({
-    environmentId: 'env_1',
-    organizationId: org,
-    eventId,
-    type: 'organization.directory.user_created',
-    body: '{}',
-    receivedAt: Date.now() - 60_000,
-    ...extra,
-  });
+  const entry = (eventId: string, parkedReason?: string) => inboxEntry(org, eventId, parkedReason);
 
   it('status, dead-letters (text and JSON, control characters escaped) and replay of ids and of --all', async () => {
     await inbox.enqueue(entry('evt_queued'));
-    const parked = await inbox.enqueue(entry('evt_dead', { parkedReason: 'schema: occurred_at\u001b[31m red' }));
-    const other = await inbox.enqueue(entry('evt_dead2', { parkedReason: 'handler failed' }));
+    const parked = await inbox.enqueue(entry('evt_dead', 'schema: occurred_at\u001b[31m red'));
+    const other = await inbox.enqueue(entry('evt_dead2', 'handler failed'));
 
     const status = await run(['inbox', 'status', '--organization', org, ...where], { env });
     expect(status.code, status.stderr).toBe(0);

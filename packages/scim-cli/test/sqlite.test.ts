@@ -10,6 +10,7 @@ import type { OrganizationHealth } from '@org/scim-core';
 import { migrations, sqliteInbox, sqliteStore } from '@org/scim-sqlite';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
+  inboxEntry,
   installCliAlone,
   provisionedHealth,
   provisionHealth,
@@ -181,15 +182,7 @@ describe('scim-sync inbox on a sqliteInbox()', () => {
     const file = join(tempDir(), 'app.db');
     const inbox = sqliteInbox({ store: appStore(file) });
     const org = 'org_sqlite_inbox';
-    const entry = (eventId: string, parkedReason?: string) => ({
-      environmentId: 'env_1',
-      organizationId: org,
-      eventId,
-      type: 'organization.directory.user_created',
-      body: '{}',
-      receivedAt: Date.now() - 60_000,
-      ...(parkedReason !== undefined && { parkedReason }),
-    });
+    const entry = (eventId: string, parkedReason?: string) => inboxEntry(org, eventId, parkedReason);
     await inbox.enqueue(entry('evt_queued'));
     const parked = await inbox.enqueue(entry('evt_dead', 'Handler userCreated failed\u001b[31m: disk full'));
     const env = { DATABASE_URL: `sqlite:${file}` };
