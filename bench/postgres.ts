@@ -27,8 +27,9 @@
  *
  * PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), a schema of its own,
  * dropped at the end; server settings as they are (with synchronous commit on, an applied event
- * waits for two WAL flushes: its claim's and its transaction's). To see the figures without those
- * waits, add `?options=-c%20synchronous_commit%3Doff` to DATABASE_URL: the run then writes
+ * waits for one WAL flush, its transaction's: the claim commits without waiting for its own, see
+ * `ASYNC_COMMIT` in the store; the hand-written receiver waits for one too). To see the figures
+ * without that wait, add `?options=-c%20synchronous_commit%3Doff` to DATABASE_URL: the run then writes
  * postgres.synchronous-commit-off.json. `--quick` (or BENCH_QUICK=1): 1,000 events, 2 rounds; writes
  * postgres.quick.json. Env: BENCH_PG_EVENTS (5000), BENCH_PG_ROUNDS (5), BENCH_PG_CONCURRENCY
  * (16), BENCH_PG_MEMORY_REPEAT (5).
