@@ -14,12 +14,14 @@
  *   (`AS new`), and MySQL 8 still runs `VALUES()` (deprecated, with a warning). The store never
  *   reads their row counts (with mysql2's default FOUND_ROWS flag, "inserted" and "already there"
  *   both count 1). Inserts whose count it reads are `INSERT IGNORE`: 1 inserted, 0 already there.
- * - **Locks** are rows of `<prefix>locks`, locked `FOR UPDATE` or `LOCK IN SHARE MODE` (both
- *   engines spell shared locks so) in key order inside a READ COMMITTED transaction, where InnoDB
- *   takes no gap locks on a primary-key lookup; released by commit or rollback. A lock row is
- *   created the first time its key is needed, in autocommit between two attempts at the
- *   transaction's start: inserted inside, it would be locked out of order. The table grows by one
- *   row per resource ever locked.
+ * - **Locks** are rows of `<prefix>locks`, taken in key order inside a READ COMMITTED transaction,
+ *   where InnoDB takes no gap locks on a primary-key lookup; released by commit or rollback. A run
+ *   of exclusive keys is one `INSERT … ON DUPLICATE KEY UPDATE k = k`, which locks each row
+ *   exclusively in the order given, inserting the rows of keys never seen (a new user or group costs
+ *   no extra statement). A run of shared keys is one `SELECT … LOCK IN SHARE MODE` (both engines
+ *   spell it so); a shared key's row (an organization's, a group's the first time a snapshot names
+ *   it) is created in autocommit between two attempts at the transaction's start: inserted inside,
+ *   it would be locked exclusively until commit. The table grows by one row per resource ever locked.
  * - **Retries**: ER_LOCK_DEADLOCK (1213, InnoDB rolled the whole transaction back) and
  *   ER_LOCK_WAIT_TIMEOUT (1205, the store rolls back) make the store run the transaction again.
  */
@@ -46,10 +48,23 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
   const values = (columns: number, rows: number) =>
     Array.from({ length: rows }, () => `(${Array.from({ length: columns }, () => '?').join(', ')})`).join(', ');
 
-  /** Locks the keys of one run of a mode; answers those that have no row (so were not locked). */
-  const lockRun = async (session: SqlSession, keys: readonly string[], exclusive: boolean) => {
+  /**
+   * Locks one run of keys of one mode, in key order; answers the keys that have no row yet (none
+   * for an exclusive run). An exclusive run is one `INSERT … ON DUPLICATE KEY UPDATE k = k`: each
+   * row, existing or inserted, locked exclusively in the order given. A shared run selects `LOCK IN
+   * SHARE MODE`: inserting a missing row would lock it exclusively until commit, holding every other
+   * transaction off an organization or a group the first time it is seen.
+   */
+  const lockRun = async (session: SqlSession, keys: readonly string[], exclusive: boolean): Promise<string[]> => {
+    if (exclusive) {
+      await session.execute(
+        `insert into ${table('locks')} (k) values ${values(1, keys.length)} on duplicate key update k = k`,
+        keys,
+      );
+      return [];
+    }
     const rows = await session.query(
-      `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k ${exclusive ? 'for update' : 'lock in share mode'}`,
+      `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k lock in share mode`,
       keys,
     );
     if (rows.length === keys.length) return [];
@@ -57,41 +72,19 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
     return keys.filter((key) => !found.has(key));
   };
 
-  /**
-   * Takes `locks` in runs of one mode, in key order (every transaction takes its keys ascending,
-   * whatever their modes). Stops at the first run with keys that have no row yet, and answers
-   * every key from there on without one; none when every key is locked.
-   */
+  /** Takes `locks` in runs of one mode, in key order; stops at the first shared run with keys that have no row, and answers them. */
   const lockInOrder = async (session: SqlSession, locks: readonly SqlLock[]): Promise<string[]> => {
     for (let i = 0; i < locks.length; ) {
       const exclusive = (locks[i] as SqlLock).exclusive;
       let end = i + 1;
       while (end < locks.length && end - i < LOCKS_PER_STATEMENT && (locks[end] as SqlLock).exclusive === exclusive)
         end++;
-      if (
-        (
-          await lockRun(
-            session,
-            locks.slice(i, end).map((l) => l.key),
-            exclusive,
-          )
-        ).length > 0
-      ) {
-        const rest = locks.slice(i).map((l) => l.key);
-        const missing: string[] = [];
-        for (let j = 0; j < rest.length; j += LOCKS_PER_STATEMENT) {
-          const keys = rest.slice(j, j + LOCKS_PER_STATEMENT);
-          const rows = await session.query(
-            `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')})`,
-            keys,
-          );
-          const found = new Set(rows.map((row) => text(row.k)));
-          missing.push(...keys.filter((key) => !found.has(key)));
-        }
-        // Another transaction created them since: lock the same run again.
-        if (missing.length > 0) return missing;
-        continue;
-      }
+      const missing = await lockRun(
+        session,
+        locks.slice(i, end).map((l) => l.key),
+        exclusive,
+      );
+      if (missing.length > 0) return missing;
       i = end;
     }
     return [];
@@ -116,17 +109,14 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
       for (let attempt = 1; ; attempt++) {
         const missing = await lockInOrder(session, locks);
         if (missing.length === 0) return undefined;
-        // Rows are never deleted, so the second attempt finds every one: never run unlocked.
-        if (attempt > 2)
+        // Rows are never deleted: each attempt creates a run's missing rows for good, so the runs run out.
+        if (attempt > locks.length)
           throw new Error(`${missing.length} lock rows of ${table('locks')} are still missing after they were created`);
-        // Lock rows are created outside any transaction: inserted inside, a new row would be locked
-        // out of key order. Nothing is written yet, so end the transaction (and the locks taken so
-        // far), create the rows in autocommit on this same connection, and begin again.
+        // A shared lock's row created outside any transaction: inserted inside, it would be locked
+        // exclusively until commit. Nothing is written yet, so end the transaction (and the locks
+        // taken so far), create the rows in autocommit on this same connection, and begin again.
         await session.rollback();
-        for (let i = 0; i < missing.length; i += LOCKS_PER_STATEMENT) {
-          const keys = missing.slice(i, i + LOCKS_PER_STATEMENT);
-          await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
-        }
+        await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, missing.length)}`, missing);
         await session.begin();
       }
     },
