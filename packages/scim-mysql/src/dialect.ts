@@ -22,10 +22,17 @@
  *   spell it so); a shared key's row (an organization's, a group's the first time a snapshot names
  *   it) is created in autocommit between two attempts at the transaction's start: inserted inside,
  *   it would be locked exclusively until commit. The table grows by one row per resource ever locked.
+ * - **Locks and the read in one statement** (`lockAndRead`, MariaDB): when this process has seen
+ *   the row of every exclusive key, one `union all` of parenthesized `select`s, each with its own
+ *   locking clause, run in order: each run of lock rows in its mode, then the transaction's read
+ *   `LOCK IN SHARE MODE` (a locking read sees the latest committed rows, where a plain one in the
+ *   same statement would see the statement's start, before the locks were granted). The rows it
+ *   share-locks belong to resources the transaction holds, whose writers all hold their locks
+ *   first. A lock row found missing ends the transaction and takes the locks the other way.
  * - **Retries**: ER_LOCK_DEADLOCK (1213, InnoDB rolled the whole transaction back) and
  *   ER_LOCK_WAIT_TIMEOUT (1205, the store rolls back) make the store run the transaction again.
  */
-import type { SqlDialect, SqlLock, SqlSession, SqlTable } from '@org/scim-sql';
+import type { SqlDialect, SqlLock, SqlLockedRead, SqlRow, SqlSession, SqlTable } from '@org/scim-sql';
 
 const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('latin1') : String(value));
 
@@ -35,6 +42,9 @@ export const MAX_KEY_BYTES = 512;
 /** Keys per lock statement. */
 const LOCKS_PER_STATEMENT = 1_000;
 
+/** Lock keys a store remembers having seen rows for (about 100 bytes each). */
+const KNOWN_KEYS = 100_000;
+
 const ER_LOCK_WAIT_TIMEOUT = 1205;
 const ER_LOCK_DEADLOCK = 1213;
 const errno = (error: unknown): unknown =>
@@ -43,7 +53,33 @@ const errno = (error: unknown): unknown =>
 /** A table name as MySQL writes it: `<prefix><name>` in backticks (the prefix is checked to need no escaping). */
 export const quotedTable = (prefix: string, name: string) => `\`${prefix}${name}\``;
 
-export function mysqlDialect(tablePrefix: string): SqlDialect {
+/**
+ * Whether the server is MariaDB, asked once (`select version()`) on whichever connection asks
+ * first: the store asks at `migrate()`, so no event's transaction does. MariaDB takes a locking
+ * clause per `select` of a `union`, in order, which `lockAndRead` needs; on MySQL the store keeps
+ * to `lock` and a read of its own.
+ */
+export interface ServerFlavour {
+  mariadb(query: (sql: string) => Promise<readonly SqlRow[]>): Promise<boolean>;
+}
+
+export function serverFlavour(): ServerFlavour {
+  let answer: Promise<boolean> | undefined;
+  return {
+    mariadb(query) {
+      answer ??= query('select version() as v').then(
+        (rows) => /mariadb/i.test(text(rows[0]?.v)),
+        (error: unknown) => {
+          answer = undefined;
+          throw error;
+        },
+      );
+      return answer;
+    },
+  };
+}
+
+export function mysqlDialect(tablePrefix: string, server: ServerFlavour = serverFlavour()): SqlDialect {
   const table = (name: SqlTable | 'locks') => quotedTable(tablePrefix, name);
   const values = (columns: number, rows: number) =>
     Array.from({ length: rows }, () => `(${Array.from({ length: columns }, () => '?').join(', ')})`).join(', ');
@@ -90,6 +126,46 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
     return [];
   };
 
+  /** The runs of one mode, in key order, each of at most `LOCKS_PER_STATEMENT` keys. */
+  const runsOf = (locks: readonly SqlLock[]) => {
+    const runs: { keys: string[]; exclusive: boolean }[] = [];
+    for (const { key, exclusive } of locks) {
+      const last = runs.at(-1);
+      if (last && last.exclusive === exclusive && last.keys.length < LOCKS_PER_STATEMENT) last.keys.push(key);
+      else runs.push({ keys: [key], exclusive });
+    }
+    return runs;
+  };
+
+  /**
+   * Keys whose lock rows this process saw exist (rows are never deleted; a row inserted by a
+   * transaction that rolled back is the exception, caught by `lockAndRead`), so far as memory allows.
+   */
+  const known = new Set<string>();
+  const remember = (locks: readonly SqlLock[]) => {
+    if (known.size + locks.length > KNOWN_KEYS) known.clear();
+    for (const l of locks) known.add(l.key);
+  };
+
+  const lock = async (session: SqlSession, locks: readonly SqlLock[]) => {
+    for (let attempt = 1; ; attempt++) {
+      const missing = await lockInOrder(session, locks);
+      if (missing.length === 0) {
+        remember(locks);
+        return undefined;
+      }
+      // Rows are never deleted: each attempt creates a run's missing rows for good, so the runs run out.
+      if (attempt > locks.length)
+        throw new Error(`${missing.length} lock rows of ${table('locks')} are still missing after they were created`);
+      // A shared lock's row created outside any transaction: inserted inside, it would be locked
+      // exclusively until commit. Nothing is written yet, so end the transaction (and the locks
+      // taken so far), create the rows in autocommit on this same connection, and begin again.
+      await session.rollback();
+      await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, missing.length)}`, missing);
+      await session.begin();
+    }
+  };
+
   return {
     name: 'MySQL',
     table,
@@ -105,20 +181,47 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
       if (update.length === 0) return `insert ignore ${insert}`;
       return `insert ${insert} on duplicate key update ${update.map((c) => `${c} = values(${c})`).join(', ')}`;
     },
-    async lock(session: SqlSession, locks: readonly SqlLock[]) {
-      for (let attempt = 1; ; attempt++) {
-        const missing = await lockInOrder(session, locks);
-        if (missing.length === 0) return undefined;
-        // Rows are never deleted: each attempt creates a run's missing rows for good, so the runs run out.
-        if (attempt > locks.length)
-          throw new Error(`${missing.length} lock rows of ${table('locks')} are still missing after they were created`);
-        // A shared lock's row created outside any transaction: inserted inside, it would be locked
-        // exclusively until commit. Nothing is written yet, so end the transaction (and the locks
-        // taken so far), create the rows in autocommit on this same connection, and begin again.
-        await session.rollback();
-        await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, missing.length)}`, missing);
-        await session.begin();
+    lock,
+    async lockAndRead(session: SqlSession, locks: readonly SqlLock[], read: SqlLockedRead) {
+      // Every exclusive key's row must exist: `FOR UPDATE` locks rows, it creates none.
+      if (
+        locks.length === 0 ||
+        !locks.every((l) => !l.exclusive || known.has(l.key)) ||
+        !(await server.mariadb((sql) => session.query(sql, [])))
+      ) {
+        await lock(session, locks);
+        return undefined;
       }
+      const [tag, first, ...rest] = read.columns;
+      const lockColumns = `'#lock' as ${tag}, k as ${first}${rest.map((c) => `, null as ${c}`).join('')}`;
+      const runs = runsOf(locks);
+      const rows = await session.query(
+        [
+          ...runs.map(
+            ({ keys, exclusive }) =>
+              `(select ${lockColumns} from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k ${exclusive ? 'for update' : 'lock in share mode'})`,
+          ),
+          ...read.selects.map((select) => `(${select} lock in share mode)`),
+        ].join(' union all '),
+        [...runs.flatMap((run) => run.keys), ...read.params],
+      );
+      const locked = new Set<string>();
+      const data = [];
+      for (const row of rows) {
+        if (text(row[tag as string]) === '#lock') locked.add(text(row[first as string]));
+        else data.push(row);
+      }
+      if (locked.size === locks.length) {
+        remember(locks);
+        return data;
+      }
+      // A row missing (its key's first transaction rolled back, say): nothing is written yet, so
+      // end the transaction and take the locks as `lock` does, which creates rows.
+      for (const l of locks) if (!locked.has(l.key)) known.delete(l.key);
+      await session.rollback();
+      await session.begin();
+      await lock(session, locks);
+      return undefined;
     },
     skipLocked: 'for update skip locked',
     maxKeyBytes: MAX_KEY_BYTES,

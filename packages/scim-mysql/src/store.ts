@@ -4,9 +4,9 @@
  * driver (`driver.ts`), the migrations and the options.
  */
 import { type InboxStore, OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
-import { createSqlInbox, createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
+import { createSqlInbox, createSqlStore, type SqlRow, type SqlStore, transactionSession } from '@org/scim-sql';
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
-import { mysqlDialect } from './dialect.js';
+import { mysqlDialect, serverFlavour } from './dialect.js';
 import { mysqlDriver, READ_COMMITTED_SESSION } from './driver.js';
 import { runMigrations } from './migrations.js';
 
@@ -146,8 +146,13 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const ownsPool = options.pool === undefined;
   const pool = options.pool ?? ownPool(options.connectionString as string);
   const tablePrefix = options.tablePrefix ?? DEFAULT_PREFIX;
-  const store = createSqlStore(mysqlDialect(tablePrefix), mysqlDriver(pool, ownsPool, ownsPool), {
-    migrate: () => runMigrations(pool, tablePrefix),
+  const server = serverFlavour();
+  const store = createSqlStore(mysqlDialect(tablePrefix, server), mysqlDriver(pool, ownsPool, ownsPool), {
+    migrate: async () => {
+      const applied = await runMigrations(pool, tablePrefix);
+      await server.mariadb(async (sql) => (await pool.query(sql))[0] as SqlRow[]);
+      return applied;
+    },
     migrateOnFirstUse: options.migrate !== false,
   });
   return Object.assign(store, { pool, tablePrefix });

@@ -58,7 +58,16 @@ import {
   userNameKey,
   versionCreatedAt,
 } from '@org/scim-core';
-import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlSession, SqlTable } from './dialect.js';
+import type {
+  SqlConnection,
+  SqlDialect,
+  SqlDriver,
+  SqlLock,
+  SqlLockedRead,
+  SqlRow,
+  SqlSession,
+  SqlTable,
+} from './dialect.js';
 import { locksFor } from './locks.js';
 import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_COLUMNS, userRow } from './rows.js';
 
@@ -252,32 +261,30 @@ function statements(d: SqlDialect) {
     ),
 
     /**
-     * What a transaction's locked resources hold, in one statement: their versions (`v`), and for
-     * those locked exclusively their mirror rows (`u`, `g`) and a user's memberships (`m`). One
-     * `select` per part, each over one organization (and kind, for versions), in `union all`.
+     * What a transaction's locked resources hold: their versions (`v`), and for those locked
+     * exclusively their mirror rows (`u`, `g`) and a user's memberships (`m`). One `select` per
+     * part, each over one organization (and kind, for versions), of `PRIME_COLUMNS`, with `?`
+     * placeholders: run in `union all` (`prime`), or by the dialect with its locks.
      */
-    prime: (parts: readonly PrimePart[]) =>
-      p(
-        parts
-          .map(({ table, count }) => {
-            const none = (columns: string[]) => columns.map((c) => `null as ${c}`).join(', ');
-            const ids = marks(count);
-            if (table === 'versions') {
-              return `select 'v' as t, organization_id, kind, id, ${d.bigintColumn('at')} as at, event_id, deleted,
-                  ${d.bigintColumn('created_at')} as created_at, ${none(['body', 'extra'])}
-                from ${t('versions')} where organization_id = ? and kind = ? and id in (${ids})`;
-            }
-            if (table === 'memberships') {
-              return `select 'm' as t, organization_id, ${none(['kind'])}, user_id as id,
-                  ${none(['at', 'event_id', 'deleted', 'created_at', 'body'])}, group_id as extra
-                from ${t('memberships')} where organization_id = ? and user_id in (${ids})`;
-            }
-            return `select '${table === 'users' ? 'u' : 'g'}' as t, organization_id, ${none(['kind'])}, id,
-                ${none(['at', 'event_id', 'deleted', 'created_at'])}, body, ${none(['extra'])}
-              from ${t(table)} where organization_id = ? and id in (${ids})`;
-          })
-          .join(' union all '),
-      ),
+    primeSelects: (parts: readonly PrimePart[]) =>
+      parts.map(({ table, count }) => {
+        const none = (columns: string[]) => columns.map((c) => `null as ${c}`).join(', ');
+        const ids = marks(count);
+        if (table === 'versions') {
+          return `select 'v' as t, organization_id, kind, id, ${d.bigintColumn('at')} as at, event_id, deleted,
+              ${d.bigintColumn('created_at')} as created_at, ${none(['body', 'extra'])}
+            from ${t('versions')} where organization_id = ? and kind = ? and id in (${ids})`;
+        }
+        if (table === 'memberships') {
+          return `select 'm' as t, organization_id, ${none(['kind'])}, user_id as id,
+              ${none(['at', 'event_id', 'deleted', 'created_at', 'body'])}, group_id as extra
+            from ${t('memberships')} where organization_id = ? and user_id in (${ids})`;
+        }
+        return `select '${table === 'users' ? 'u' : 'g'}' as t, organization_id, ${none(['kind'])}, id,
+            ${none(['at', 'event_id', 'deleted', 'created_at'])}, body, ${none(['extra'])}
+          from ${t(table)} where organization_id = ? and id in (${ids})`;
+      }),
+    prime: (selects: readonly string[]) => p(selects.join(' union all ')),
     getUser: p(`select body from ${t('users')} where organization_id = ? and id = ?`),
     upsertUser: p(d.upsert('users', USER_COLUMNS, ['organization_id', 'id'], USER_COLUMNS.slice(2), 1)),
     groupsOfUser: p(`select group_id from ${t('memberships')} where organization_id = ? and user_id = ?`),
@@ -477,6 +484,20 @@ function statements(d: SqlDialect) {
 }
 
 type Statements = ReturnType<typeof statements>;
+
+/** The columns of every `primeSelects` select, in order: a tag first. */
+const PRIME_COLUMNS = [
+  't',
+  'organization_id',
+  'kind',
+  'id',
+  'at',
+  'event_id',
+  'deleted',
+  'created_at',
+  'body',
+  'extra',
+];
 
 /** One part of the `prime` read: `count` ids of one organization (and kind, for versions). */
 interface PrimePart {
@@ -1044,6 +1065,51 @@ const PRIME_MAX = 100;
  * U+FFFD, so that is what a row read back says; the keys below match rows to what was asked so.
  */
 const asStored = (id: string) => (/[\uD800-\uDFFF]/.test(id) ? Buffer.from(id, 'utf8').toString('utf8') : id);
+/**
+ * The one read of what a transaction's resources hold (see `SqlTransactionOperations.expect`), or
+ * `undefined` for none (no resources, or more than `PRIME_MAX`).
+ */
+function primeRead(
+  sql: Statements,
+  resources: readonly ResourceRef[],
+  shared: readonly ResourceRef[],
+): SqlLockedRead | undefined {
+  const all = [...resources, ...shared];
+  if (all.length === 0 || all.length > PRIME_MAX) return undefined;
+  const versions = new Map<string, { organizationId: string; kind: string; ids: Set<string> }>();
+  for (const ref of all) {
+    const scope = JSON.stringify([ref.organizationId, ref.kind]);
+    const entry = versions.get(scope) ?? { organizationId: ref.organizationId, kind: ref.kind, ids: new Set() };
+    entry.ids.add(ref.id);
+    versions.set(scope, entry);
+  }
+  const rows = { users: new Map<string, Set<string>>(), groups: new Map<string, Set<string>>() };
+  for (const ref of resources) {
+    if (ref.kind !== 'user' && ref.kind !== 'group') continue;
+    const byOrganization = ref.kind === 'user' ? rows.users : rows.groups;
+    const ids = byOrganization.get(ref.organizationId) ?? new Set<string>();
+    ids.add(ref.id);
+    byOrganization.set(ref.organizationId, ids);
+  }
+  const parts: PrimePart[] = [];
+  const params: unknown[] = [];
+  for (const { organizationId, kind, ids } of versions.values()) {
+    parts.push({ table: 'versions', count: ids.size });
+    params.push(organizationId, kind, ...ids);
+  }
+  for (const [table, byOrganization] of [
+    ['users', rows.users],
+    ['memberships', rows.users],
+    ['groups', rows.groups],
+  ] as const) {
+    for (const [organizationId, ids] of byOrganization) {
+      parts.push({ table, count: ids.size });
+      params.push(organizationId, ...ids);
+    }
+  }
+  return { columns: PRIME_COLUMNS, selects: sql.primeSelects(parts), params };
+}
+
 const refKey = (ref: { organizationId: string; kind: string; id: string }) =>
   JSON.stringify([asStored(ref.organizationId), ref.kind, asStored(ref.id)]);
 const rowKey = (organizationId: string, id: string) => JSON.stringify([asStored(organizationId), asStored(id)]);
@@ -1117,62 +1183,33 @@ class SqlTransactionOperations extends SqlOperations {
   }
 
   /**
-   * Reads, in one statement, what `resources` (locked exclusively) and `shared` hold. Called once
-   * their locks are held: nothing of theirs changes until commit but through this transaction,
-   * since every writer of a resource's version, row or memberships holds its lock exclusively.
+   * What is known of `resources` (locked exclusively) and `shared` once `load` has the rows of
+   * their `primeRead`: nothing of theirs changes until commit but through this transaction, since
+   * every writer of a resource's version, row or memberships holds its lock exclusively. Until
+   * then, each is known to hold nothing.
    */
-  async prime(resources: readonly ResourceRef[], shared: readonly ResourceRef[]): Promise<void> {
-    const all = [...resources, ...shared];
-    if (all.length === 0 || all.length > PRIME_MAX) return;
-    const versions = new Map<string, { organizationId: string; kind: string; ids: Set<string> }>();
-    for (const ref of all) {
-      const scope = JSON.stringify([ref.organizationId, ref.kind]);
-      let entry = versions.get(scope);
-      if (!entry) {
-        entry = { organizationId: ref.organizationId, kind: ref.kind, ids: new Set() };
-        versions.set(scope, entry);
-      }
-      entry.ids.add(ref.id);
-      this.versions.set(refKey(ref), null);
-    }
-    const rows = { users: new Map<string, Set<string>>(), groups: new Map<string, Set<string>>() };
+  expect(resources: readonly ResourceRef[], shared: readonly ResourceRef[]): void {
+    for (const ref of [...resources, ...shared]) this.versions.set(refKey(ref), null);
     for (const ref of resources) {
       this.exclusive.add(refKey(ref));
-      if (ref.kind !== 'user' && ref.kind !== 'group') continue;
-      const byOrganization = ref.kind === 'user' ? rows.users : rows.groups;
-      const ids = byOrganization.get(ref.organizationId) ?? new Set<string>();
-      ids.add(ref.id);
-      byOrganization.set(ref.organizationId, ids);
       const key = rowKey(ref.organizationId, ref.id);
       if (ref.kind === 'user') {
         this.users.set(key, null);
         this.memberships.set(key, new Set());
-      } else this.groups.set(key, null);
+      } else if (ref.kind === 'group') this.groups.set(key, null);
     }
-    const parts: PrimePart[] = [];
-    const params: unknown[] = [];
-    for (const { organizationId, kind, ids } of versions.values()) {
-      parts.push({ table: 'versions', count: ids.size });
-      params.push(organizationId, kind, ...ids);
-    }
-    for (const [table, byOrganization] of [
-      ['users', rows.users],
-      ['memberships', rows.users],
-      ['groups', rows.groups],
-    ] as const) {
-      for (const [organizationId, ids] of byOrganization) {
-        parts.push({ table, count: ids.size });
-        params.push(organizationId, ...ids);
-      }
-    }
-    for (const row of await this.db.query(this.sql.prime(parts), params)) {
+  }
+
+  /** The rows of `primeRead`, read once the locks were held. */
+  load(rows: readonly SqlRow[]): void {
+    for (const row of rows) {
       const organizationId = text(row.organization_id);
       const id = text(row.id);
       const t = text(row.t);
       if (t === 'v') this.versions.set(refKey({ organizationId, kind: text(row.kind), id }), toVersion(row));
       else if (t === 'u') this.users.set(rowKey(organizationId, id), text(row.body));
       else if (t === 'g') this.groups.set(rowKey(organizationId, id), text(row.body));
-      else this.memberships.get(rowKey(organizationId, id))?.add(text(row.extra));
+      else if (t === 'm') this.memberships.get(rowKey(organizationId, id))?.add(text(row.extra));
     }
   }
 
@@ -1397,16 +1434,27 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
     return ready;
   };
 
-  /** `work` in a transaction holding `locks`; run again after a deadlock or a lock wait timeout. */
-  async function inTransaction<T>(locks: readonly SqlLock[], work: (session: SqlSession) => Promise<T>): Promise<T> {
+  /**
+   * `work` in a transaction holding `locks`; run again after a deadlock or a lock wait timeout.
+   * With `read`, `work` is handed its rows, read once the locks were held (with them, by a dialect
+   * that can).
+   */
+  async function inTransaction<T>(
+    locks: readonly SqlLock[],
+    work: (session: SqlSession, read: readonly SqlRow[]) => Promise<T>,
+    read?: SqlLockedRead,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const session = await driver.session();
       let unlock: (() => void) | undefined;
       let broken: unknown;
       try {
         await session.begin();
-        unlock = await dialect.lock(session, locks);
-        const result = await work(session);
+        let rows: readonly SqlRow[] | undefined;
+        if (read && dialect.lockAndRead) rows = await dialect.lockAndRead(session, locks, read);
+        else unlock = await dialect.lock(session, locks);
+        if (read && rows === undefined) rows = await session.query(sql.prime(read.selects), read.params);
+        const result = await work(session, rows ?? []);
         await session.commit();
         return result;
       } catch (error) {
@@ -1628,13 +1676,21 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
     await ensureReady();
     const shared = transactionOptions?.shared ?? [];
     const locks = locksFor(resources, shared);
-    return inTransaction(locks, async (session) => {
-      const tx = new SqlTransactionOperations(session, context);
-      await tx.prime(resources, shared);
-      const result = await fn(tx);
-      await tx.flush();
-      return result;
-    });
+    const read = primeRead(sql, resources, shared);
+    return inTransaction(
+      locks,
+      async (session, rows) => {
+        const tx = new SqlTransactionOperations(session, context);
+        if (read) {
+          tx.expect(resources, shared);
+          tx.load(rows);
+        }
+        const result = await fn(tx);
+        await tx.flush();
+        return result;
+      },
+      read,
+    );
   }
 
   return {
