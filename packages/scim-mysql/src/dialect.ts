@@ -19,9 +19,11 @@
  *   of exclusive keys is one `INSERT … ON DUPLICATE KEY UPDATE k = k`, which locks each row
  *   exclusively in the order given, inserting the rows of keys never seen (a new user or group costs
  *   no extra statement). A run of shared keys is one `SELECT … LOCK IN SHARE MODE` (both engines
- *   spell it so); a shared key's row (an organization's, a group's the first time a snapshot names
- *   it) is created in autocommit between two attempts at the transaction's start: inserted inside,
- *   it would be locked exclusively until commit. The table grows by one row per resource ever locked.
+ *   spell it so). A key this process has not seen has its row inserted (`INSERT IGNORE`, in key
+ *   order) in autocommit before the transaction begins (`prepareLocks`; on MySQL only a shared
+ *   key's): inserted inside, a shared key's row would be locked exclusively until commit. A shared
+ *   row still found missing (deleted since) is created between two attempts at the transaction's
+ *   start. The table grows by one row per resource ever locked.
  * - **Locks and the read in one statement** (`lockAndRead`, MariaDB): when this process has seen
  *   the row of every exclusive key, one `union all` of parenthesized `select`s, each with its own
  *   locking clause, run in order: each run of lock rows in its mode, then the transaction's read
@@ -182,6 +184,23 @@ export function mysqlDialect(tablePrefix: string, server: ServerFlavour = server
       return `insert ${insert} on duplicate key update ${update.map((c) => `${c} = values(${c})`).join(', ')}`;
     },
     lock,
+    async prepareLocks(session: SqlSession, locks: readonly SqlLock[]) {
+      // The rows of keys this process has not seen, created in autocommit (in key order, so this
+      // statement waits on no two transactions in an order they could deadlock in): `lock` then
+      // never restarts for a shared key's row, and on MariaDB `lockAndRead` locks every key in the
+      // statement that reads. On MySQL an exclusive key's row is `lock`'s to create.
+      const unseen = locks.filter((l) => !known.has(l.key));
+      if (unseen.length === 0) return;
+      if (unseen.some((l) => l.exclusive) && !(await server.mariadb((sql) => session.query(sql, [])))) {
+        unseen.splice(0, unseen.length, ...unseen.filter((l) => !l.exclusive));
+        if (unseen.length === 0) return;
+      }
+      for (let i = 0; i < unseen.length; i += LOCKS_PER_STATEMENT) {
+        const keys = unseen.slice(i, i + LOCKS_PER_STATEMENT).map((l) => l.key);
+        await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
+      }
+      remember(unseen);
+    },
     async lockAndRead(session: SqlSession, locks: readonly SqlLock[], read: SqlLockedRead) {
       // Every exclusive key's row must exist: `FOR UPDATE` locks rows, it creates none.
       if (

@@ -117,6 +117,11 @@ export interface SqlDialect {
    */
   lock(session: SqlSession, locks: readonly SqlLock[]): Promise<(() => void) | undefined>;
   /**
+   * Optional: runs on the transaction's connection before it begins, outside any transaction, with
+   * the locks it will take: to create the rows `lock` will lock, say, in autocommit.
+   */
+  prepareLocks?(session: SqlSession, locks: readonly SqlLock[]): Promise<void>;
+  /**
    * Optional, for a dialect whose locks commit or rollback release: takes `locks` as `lock` does
    * and, where it can, runs `read` in the same statement once they are held, each of its `select`s
    * reading the latest committed rows (as a locking read does), and answers its rows; `undefined`

@@ -1449,6 +1449,7 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
       let unlock: (() => void) | undefined;
       let broken: unknown;
       try {
+        if (locks.length > 0) await dialect.prepareLocks?.(session, locks);
         await session.begin();
         let rows: readonly SqlRow[] | undefined;
         if (read && dialect.lockAndRead) rows = await dialect.lockAndRead(session, locks, read);
