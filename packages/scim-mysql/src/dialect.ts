@@ -185,16 +185,15 @@ export function mysqlDialect(tablePrefix: string, server: ServerFlavour = server
     },
     lock,
     async prepareLocks(session: SqlSession, locks: readonly SqlLock[]) {
-      // The rows of keys this process has not seen, created in autocommit (in key order, so this
-      // statement waits on no two transactions in an order they could deadlock in): `lock` then
+      // The rows of keys this process has not seen, created in autocommit (in key order, as every
+      // transaction takes its locks, so this statement cannot close a cycle of waits): `lock` then
       // never restarts for a shared key's row, and on MariaDB `lockAndRead` locks every key in the
       // statement that reads. On MySQL an exclusive key's row is `lock`'s to create.
-      const unseen = locks.filter((l) => !known.has(l.key));
-      if (unseen.length === 0) return;
+      let unseen = locks.filter((l) => !known.has(l.key));
       if (unseen.some((l) => l.exclusive) && !(await server.mariadb((sql) => session.query(sql, [])))) {
-        unseen.splice(0, unseen.length, ...unseen.filter((l) => !l.exclusive));
-        if (unseen.length === 0) return;
+        unseen = unseen.filter((l) => !l.exclusive);
       }
+      if (unseen.length === 0) return;
       for (let i = 0; i < unseen.length; i += LOCKS_PER_STATEMENT) {
         const keys = unseen.slice(i, i + LOCKS_PER_STATEMENT).map((l) => l.key);
         await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
