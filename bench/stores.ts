@@ -14,7 +14,9 @@
  * groups created, renamed and deleted), normalized up front, each round on emptied tables,
  * `BENCH_STORES_CONCURRENCY` (16) events in flight, taken in stream order, handlers writing Maps
  * (lib/handlers.ts). Rounds interleave, alternating which of a pair goes first; medians are
- * reported, and each ours / hand ratio, after an untimed warm-up of 300 events each.
+ * reported, and each ours / hand ratio, after an untimed warm-up of 300 events each. On MySQL, also
+ * the statements each side sent per event in the timed rounds (every pooled connection's, counted
+ * at mysql2's connection): round trips, which the machine's load does not move.
  *
  * MySQL: TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test), tables under a prefix of their
  * own, dropped at the end. SQLite: a file in the OS temp directory, removed at the end. `--quick`:
@@ -38,6 +40,8 @@ import { createMapHandlers } from './lib/handlers.js';
 import { detectPinning, envNumber, fmt, machine, median, quick, table, writeResults } from './lib/harness.js';
 import { type HandWrittenReceiver, mysqlHandWritten, sqliteHandWritten } from './lib/sql-hand-written.js';
 
+const mean = (values: readonly number[]) => values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length);
+
 const fromMysql = createRequire(new URL('../packages/scim-mysql/package.json', import.meta.url));
 const fromSqlite = createRequire(new URL('../packages/scim-sqlite/package.json', import.meta.url));
 type MysqlPool = NonNullable<Parameters<typeof mysqlStore>[0]['pool']>;
@@ -50,6 +54,26 @@ const EVENTS = envNumber('BENCH_STORES_EVENTS', quick ? 1_000 : 4_000);
 const ROUNDS = envNumber('BENCH_STORES_ROUNDS', quick ? 2 : 5);
 const CONCURRENCY = envNumber('BENCH_STORES_CONCURRENCY', 16);
 const run = randomBytes(3).toString('hex');
+
+/**
+ * Counts the statements (round trips: mysql2 sends one at a time) every connection of `pool` sends
+ * from now on, `pool.query`'s and checked-out connections' alike; installed before its first query.
+ */
+function countStatements(pool: MysqlPool): { count: number } {
+  const counter = { count: 0 };
+  type Connection = Record<'query' | 'execute', (...args: unknown[]) => unknown>;
+  const core = (pool as unknown as { pool: { on(event: 'connection', listener: (c: Connection) => void): void } }).pool;
+  core.on('connection', (connection) => {
+    for (const method of ['query', 'execute'] as const) {
+      const send = connection[method];
+      connection[method] = function (this: unknown, ...args: unknown[]) {
+        counter.count += 1;
+        return send.apply(this, args);
+      };
+    }
+  });
+  return counter;
+}
 
 /** Applies `events` in stream order, `CONCURRENCY` in flight; answers events/s and the outcome counts. */
 async function timed(process: (event: IncomingEvent) => Promise<{ status: string }>, events: readonly IncomingEvent[]) {
@@ -70,6 +94,8 @@ async function timed(process: (event: IncomingEvent) => Promise<{ status: string
 interface Pair {
   name: string;
   database: string;
+  /** Statements sent so far by ours and by the hand-written receiver, where the driver lets them be counted. */
+  statements?: { ours: { count: number }; hand: { count: number } };
   ours(): Promise<{ process(event: IncomingEvent): Promise<{ status: string }>; reset(): Promise<void> }>;
   hand: HandWrittenReceiver;
   close(): Promise<void>;
@@ -79,6 +105,7 @@ async function mysqlPair(): Promise<Pair> {
   const prefix = `bench_${run}_`;
   const storePool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: CONCURRENCY });
   const handPool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: CONCURRENCY, flags: ['-FOUND_ROWS'] });
+  const statements = { ours: countStatements(storePool), hand: countStatements(handPool) };
   const [[version]] = (await storePool.query('select version() as v')) as unknown as [[{ v: string }]];
   const store = mysqlStore({ pool: storePool, tablePrefix: `${prefix}s_` });
   await store.migrate();
@@ -86,6 +113,7 @@ async function mysqlPair(): Promise<Pair> {
   return {
     name: 'mysqlStore',
     database: `MySQL/MariaDB ${version.v}`,
+    statements,
     async ours() {
       const engine = createEngine({ store, handlers: createMapHandlers().handlers });
       return {
@@ -141,7 +169,8 @@ async function sqlitePair(): Promise<Pair> {
 
 async function main() {
   const pinning = detectPinning();
-  const events = directoryMix({ count: EVENTS, organizationId: 'org_bench_stores' }).map((e) => e.event);
+  const labelled = directoryMix({ count: EVENTS, organizationId: 'org_bench_stores' });
+  const events = labelled.map((e) => e.event);
   console.log(
     `SQL stores against hand-written receivers: ${fmt(EVENTS)} events, ${ROUNDS} rounds, ${CONCURRENCY} in flight`,
   );
@@ -157,6 +186,7 @@ async function main() {
       await timed(ours.process, warmUp);
       await timed(pair.hand.process, warmUp);
       const rates = { ours: [] as number[], hand: [] as number[] };
+      const sent = { ours: 0, hand: 0 };
       let outcomes: { ours?: Record<string, number>; hand?: Record<string, number> } = {};
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? (['ours', 'hand'] as const) : (['hand', 'ours'] as const);
@@ -166,7 +196,9 @@ async function main() {
             await ours.reset();
             ours = await pair.ours();
           } else await pair.hand.truncate();
+          const before = pair.statements?.[which].count ?? 0;
           const result = await timed(which === 'ours' ? ours.process : pair.hand.process, events);
+          sent[which] += (pair.statements?.[which].count ?? 0) - before;
           rates[which].push(result.perSecond);
           outcomes = { ...outcomes, [which]: result.counts };
         }
@@ -180,6 +212,24 @@ async function main() {
           problems.push(`${pair.name} ${which}: ${JSON.stringify(counts)}`);
         }
       }
+      // Statements per event by kind: the stream once more, one event at a time, each counted alone.
+      const byKind = new Map<string, { ours: number[]; hand: number[] }>();
+      if (pair.statements) {
+        await ours.reset();
+        ours = await pair.ours();
+        await pair.hand.truncate();
+        for (const which of ['ours', 'hand'] as const) {
+          const counter = pair.statements[which];
+          const process = which === 'ours' ? ours.process : pair.hand.process;
+          for (const { event, kind } of labelled) {
+            const before = counter.count;
+            await process(event);
+            const counts = byKind.get(kind) ?? { ours: [], hand: [] };
+            counts[which].push(counter.count - before);
+            byKind.set(kind, counts);
+          }
+        }
+      }
       const ratio = median(rates.ours) / median(rates.hand);
       results.push({
         store: pair.name,
@@ -187,6 +237,21 @@ async function main() {
         oursPerSecond: median(rates.ours),
         handPerSecond: median(rates.hand),
         ratio,
+        // Statements per event of the timed rounds (MySQL only): round trips, unlike the rates not moved by the machine's load.
+        ...(pair.statements && {
+          statementsPerEvent: {
+            ours: sent.ours / (events.length * ROUNDS),
+            hand: sent.hand / (events.length * ROUNDS),
+          },
+        }),
+        ...(pair.statements && {
+          statementsByKind: Object.fromEntries(
+            [...byKind].map(([kind, { ours, hand }]) => [
+              kind,
+              { events: ours.length, ours: mean(ours), oursMax: Math.max(...ours), hand: mean(hand) },
+            ]),
+          ),
+        }),
         rounds: rates,
         outcomes,
       });
@@ -197,16 +262,32 @@ async function main() {
   }
   console.log(
     `\n${table(
-      ['store', 'database', 'ours events/s', 'hand-written events/s', 'ours / hand'],
-      results.map((r) => [
-        r.store as string,
-        r.database as string,
-        fmt(r.oursPerSecond as number),
-        fmt(r.handPerSecond as number),
-        fmt(r.ratio as number, 2),
-      ]),
+      ['store', 'database', 'ours events/s', 'hand-written events/s', 'ours / hand', 'statements / event: ours, hand'],
+      results.map((r) => {
+        const sent = r.statementsPerEvent as { ours: number; hand: number } | undefined;
+        return [
+          r.store as string,
+          r.database as string,
+          fmt(r.oursPerSecond as number),
+          fmt(r.handPerSecond as number),
+          fmt(r.ratio as number, 2),
+          sent ? `${fmt(sent.ours, 2)}, ${fmt(sent.hand, 2)}` : '-',
+        ];
+      }),
     )}`,
   );
+  for (const r of results) {
+    const byKind = r.statementsByKind as
+      | Record<string, { events: number; ours: number; oursMax: number; hand: number }>
+      | undefined;
+    if (!byKind) continue;
+    console.log(
+      `\n${r.store as string}: statements per event by kind, one event at a time\n${table(
+        ['kind', 'events', 'ours (mean)', 'ours (max)', 'hand-written (mean)'],
+        Object.entries(byKind).map(([kind, k]) => [kind, k.events, fmt(k.ours, 2), k.oursMax, fmt(k.hand, 2)]),
+      )}`,
+    );
+  }
   for (const problem of problems) console.error(`INVALID: ${problem}`);
   const file = writeResults('stores', {
     quick,

@@ -14,16 +14,27 @@
  *   (`AS new`), and MySQL 8 still runs `VALUES()` (deprecated, with a warning). The store never
  *   reads their row counts (with mysql2's default FOUND_ROWS flag, "inserted" and "already there"
  *   both count 1). Inserts whose count it reads are `INSERT IGNORE`: 1 inserted, 0 already there.
- * - **Locks** are rows of `<prefix>locks`, locked `FOR UPDATE` or `LOCK IN SHARE MODE` (both
- *   engines spell shared locks so) in key order inside a READ COMMITTED transaction, where InnoDB
- *   takes no gap locks on a primary-key lookup; released by commit or rollback. A lock row is
- *   created the first time its key is needed, in autocommit between two attempts at the
- *   transaction's start: inserted inside, it would be locked out of order. The table grows by one
- *   row per resource ever locked.
+ * - **Locks** are rows of `<prefix>locks`, taken in key order inside a READ COMMITTED transaction,
+ *   where InnoDB takes no gap locks on a primary-key lookup; released by commit or rollback. A run
+ *   of exclusive keys is one `INSERT … ON DUPLICATE KEY UPDATE k = k`, which locks each row
+ *   exclusively in the order given, inserting the rows of keys never seen (a new user or group costs
+ *   no extra statement). A run of shared keys is one `SELECT … LOCK IN SHARE MODE` (both engines
+ *   spell it so). A key this process has not seen has its row inserted (`INSERT IGNORE`, in key
+ *   order) in autocommit before the transaction begins (`prepareLocks`; on MySQL only a shared
+ *   key's): inserted inside, a shared key's row would be locked exclusively until commit. A shared
+ *   row still found missing (deleted since) is created between two attempts at the transaction's
+ *   start. The table grows by one row per resource ever locked.
+ * - **Locks and the read in one statement** (`lockAndRead`, MariaDB): when this process has seen
+ *   the row of every exclusive key, one `union all` of parenthesized `select`s, each with its own
+ *   locking clause, run in order: each run of lock rows in its mode, then the transaction's read
+ *   `LOCK IN SHARE MODE` (a locking read sees the latest committed rows, where a plain one in the
+ *   same statement would see the statement's start, before the locks were granted). The rows it
+ *   share-locks belong to resources the transaction holds, whose writers all hold their locks
+ *   first. A lock row found missing ends the transaction and takes the locks the other way.
  * - **Retries**: ER_LOCK_DEADLOCK (1213, InnoDB rolled the whole transaction back) and
  *   ER_LOCK_WAIT_TIMEOUT (1205, the store rolls back) make the store run the transaction again.
  */
-import type { SqlDialect, SqlLock, SqlSession, SqlTable } from '@org/scim-sql';
+import type { SqlDialect, SqlLock, SqlLockedRead, SqlRow, SqlSession, SqlTable } from '@org/scim-sql';
 
 const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('latin1') : String(value));
 
@@ -33,6 +44,9 @@ export const MAX_KEY_BYTES = 512;
 /** Keys per lock statement. */
 const LOCKS_PER_STATEMENT = 1_000;
 
+/** Lock keys a store remembers having seen rows for (about 100 bytes each). */
+const KNOWN_KEYS = 100_000;
+
 const ER_LOCK_WAIT_TIMEOUT = 1205;
 const ER_LOCK_DEADLOCK = 1213;
 const errno = (error: unknown): unknown =>
@@ -41,15 +55,54 @@ const errno = (error: unknown): unknown =>
 /** A table name as MySQL writes it: `<prefix><name>` in backticks (the prefix is checked to need no escaping). */
 export const quotedTable = (prefix: string, name: string) => `\`${prefix}${name}\``;
 
-export function mysqlDialect(tablePrefix: string): SqlDialect {
+/**
+ * Whether the server is MariaDB, asked once (`select version()`) on whichever connection asks
+ * first: the store asks at `migrate()`, so no event's transaction does. MariaDB takes a locking
+ * clause per `select` of a `union`, in order, which `lockAndRead` needs; on MySQL the store keeps
+ * to `lock` and a read of its own.
+ */
+export interface ServerFlavour {
+  mariadb(query: (sql: string) => Promise<readonly SqlRow[]>): Promise<boolean>;
+}
+
+export function serverFlavour(): ServerFlavour {
+  let answer: Promise<boolean> | undefined;
+  return {
+    mariadb(query) {
+      answer ??= query('select version() as v').then(
+        (rows) => /mariadb/i.test(text(rows[0]?.v)),
+        (error: unknown) => {
+          answer = undefined;
+          throw error;
+        },
+      );
+      return answer;
+    },
+  };
+}
+
+export function mysqlDialect(tablePrefix: string, server: ServerFlavour = serverFlavour()): SqlDialect {
   const table = (name: SqlTable | 'locks') => quotedTable(tablePrefix, name);
   const values = (columns: number, rows: number) =>
     Array.from({ length: rows }, () => `(${Array.from({ length: columns }, () => '?').join(', ')})`).join(', ');
 
-  /** Locks the keys of one run of a mode; answers those that have no row (so were not locked). */
-  const lockRun = async (session: SqlSession, keys: readonly string[], exclusive: boolean) => {
+  /**
+   * Locks one run of keys of one mode, in key order; answers the keys that have no row yet (none
+   * for an exclusive run). An exclusive run is one `INSERT … ON DUPLICATE KEY UPDATE k = k`: each
+   * row, existing or inserted, locked exclusively in the order given. A shared run selects `LOCK IN
+   * SHARE MODE`: inserting a missing row would lock it exclusively until commit, holding every other
+   * transaction off an organization or a group the first time it is seen.
+   */
+  const lockRun = async (session: SqlSession, keys: readonly string[], exclusive: boolean): Promise<string[]> => {
+    if (exclusive) {
+      await session.execute(
+        `insert into ${table('locks')} (k) values ${values(1, keys.length)} on duplicate key update k = k`,
+        keys,
+      );
+      return [];
+    }
     const rows = await session.query(
-      `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k ${exclusive ? 'for update' : 'lock in share mode'}`,
+      `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k lock in share mode`,
       keys,
     );
     if (rows.length === keys.length) return [];
@@ -57,44 +110,62 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
     return keys.filter((key) => !found.has(key));
   };
 
-  /**
-   * Takes `locks` in runs of one mode, in key order (every transaction takes its keys ascending,
-   * whatever their modes). Stops at the first run with keys that have no row yet, and answers
-   * every key from there on without one; none when every key is locked.
-   */
+  /** Takes `locks` in runs of one mode, in key order; stops at the first shared run with keys that have no row, and answers them. */
   const lockInOrder = async (session: SqlSession, locks: readonly SqlLock[]): Promise<string[]> => {
     for (let i = 0; i < locks.length; ) {
       const exclusive = (locks[i] as SqlLock).exclusive;
       let end = i + 1;
       while (end < locks.length && end - i < LOCKS_PER_STATEMENT && (locks[end] as SqlLock).exclusive === exclusive)
         end++;
-      if (
-        (
-          await lockRun(
-            session,
-            locks.slice(i, end).map((l) => l.key),
-            exclusive,
-          )
-        ).length > 0
-      ) {
-        const rest = locks.slice(i).map((l) => l.key);
-        const missing: string[] = [];
-        for (let j = 0; j < rest.length; j += LOCKS_PER_STATEMENT) {
-          const keys = rest.slice(j, j + LOCKS_PER_STATEMENT);
-          const rows = await session.query(
-            `select k from ${table('locks')} where k in (${keys.map(() => '?').join(', ')})`,
-            keys,
-          );
-          const found = new Set(rows.map((row) => text(row.k)));
-          missing.push(...keys.filter((key) => !found.has(key)));
-        }
-        // Another transaction created them since: lock the same run again.
-        if (missing.length > 0) return missing;
-        continue;
-      }
+      const missing = await lockRun(
+        session,
+        locks.slice(i, end).map((l) => l.key),
+        exclusive,
+      );
+      if (missing.length > 0) return missing;
       i = end;
     }
     return [];
+  };
+
+  /** The runs of one mode, in key order, each of at most `LOCKS_PER_STATEMENT` keys. */
+  const runsOf = (locks: readonly SqlLock[]) => {
+    const runs: { keys: string[]; exclusive: boolean }[] = [];
+    for (const { key, exclusive } of locks) {
+      const last = runs.at(-1);
+      if (last && last.exclusive === exclusive && last.keys.length < LOCKS_PER_STATEMENT) last.keys.push(key);
+      else runs.push({ keys: [key], exclusive });
+    }
+    return runs;
+  };
+
+  /**
+   * Keys whose lock rows this process saw exist (rows are never deleted; a row inserted by a
+   * transaction that rolled back is the exception, caught by `lockAndRead`), so far as memory allows.
+   */
+  const known = new Set<string>();
+  const remember = (locks: readonly SqlLock[]) => {
+    if (known.size + locks.length > KNOWN_KEYS) known.clear();
+    for (const l of locks) known.add(l.key);
+  };
+
+  const lock = async (session: SqlSession, locks: readonly SqlLock[]) => {
+    for (let attempt = 1; ; attempt++) {
+      const missing = await lockInOrder(session, locks);
+      if (missing.length === 0) {
+        remember(locks);
+        return undefined;
+      }
+      // Rows are never deleted: each attempt creates a run's missing rows for good, so the runs run out.
+      if (attempt > locks.length)
+        throw new Error(`${missing.length} lock rows of ${table('locks')} are still missing after they were created`);
+      // A shared lock's row created outside any transaction: inserted inside, it would be locked
+      // exclusively until commit. Nothing is written yet, so end the transaction (and the locks
+      // taken so far), create the rows in autocommit on this same connection, and begin again.
+      await session.rollback();
+      await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, missing.length)}`, missing);
+      await session.begin();
+    }
   };
 
   return {
@@ -112,23 +183,63 @@ export function mysqlDialect(tablePrefix: string): SqlDialect {
       if (update.length === 0) return `insert ignore ${insert}`;
       return `insert ${insert} on duplicate key update ${update.map((c) => `${c} = values(${c})`).join(', ')}`;
     },
-    async lock(session: SqlSession, locks: readonly SqlLock[]) {
-      for (let attempt = 1; ; attempt++) {
-        const missing = await lockInOrder(session, locks);
-        if (missing.length === 0) return undefined;
-        // Rows are never deleted, so the second attempt finds every one: never run unlocked.
-        if (attempt > 2)
-          throw new Error(`${missing.length} lock rows of ${table('locks')} are still missing after they were created`);
-        // Lock rows are created outside any transaction: inserted inside, a new row would be locked
-        // out of key order. Nothing is written yet, so end the transaction (and the locks taken so
-        // far), create the rows in autocommit on this same connection, and begin again.
-        await session.rollback();
-        for (let i = 0; i < missing.length; i += LOCKS_PER_STATEMENT) {
-          const keys = missing.slice(i, i + LOCKS_PER_STATEMENT);
-          await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
-        }
-        await session.begin();
+    lock,
+    async prepareLocks(session: SqlSession, locks: readonly SqlLock[]) {
+      // The rows of keys this process has not seen, created in autocommit (in key order, as every
+      // transaction takes its locks, so this statement cannot close a cycle of waits): `lock` then
+      // never restarts for a shared key's row, and on MariaDB `lockAndRead` locks every key in the
+      // statement that reads. On MySQL an exclusive key's row is `lock`'s to create.
+      let unseen = locks.filter((l) => !known.has(l.key));
+      if (unseen.some((l) => l.exclusive) && !(await server.mariadb((sql) => session.query(sql, [])))) {
+        unseen = unseen.filter((l) => !l.exclusive);
       }
+      if (unseen.length === 0) return;
+      for (let i = 0; i < unseen.length; i += LOCKS_PER_STATEMENT) {
+        const keys = unseen.slice(i, i + LOCKS_PER_STATEMENT).map((l) => l.key);
+        await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
+      }
+      remember(unseen);
+    },
+    async lockAndRead(session: SqlSession, locks: readonly SqlLock[], read: SqlLockedRead) {
+      // Every exclusive key's row must exist: `FOR UPDATE` locks rows, it creates none.
+      if (
+        locks.length === 0 ||
+        !locks.every((l) => !l.exclusive || known.has(l.key)) ||
+        !(await server.mariadb((sql) => session.query(sql, [])))
+      ) {
+        await lock(session, locks);
+        return undefined;
+      }
+      const [tag, first, ...rest] = read.columns;
+      const lockColumns = `'#lock' as ${tag}, k as ${first}${rest.map((c) => `, null as ${c}`).join('')}`;
+      const runs = runsOf(locks);
+      const rows = await session.query(
+        [
+          ...runs.map(
+            ({ keys, exclusive }) =>
+              `(select ${lockColumns} from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k ${exclusive ? 'for update' : 'lock in share mode'})`,
+          ),
+          ...read.selects.map((select) => `(${select} lock in share mode)`),
+        ].join(' union all '),
+        [...runs.flatMap((run) => run.keys), ...read.params],
+      );
+      const locked = new Set<string>();
+      const data = [];
+      for (const row of rows) {
+        if (text(row[tag as string]) === '#lock') locked.add(text(row[first as string]));
+        else data.push(row);
+      }
+      if (locked.size === locks.length) {
+        remember(locks);
+        return data;
+      }
+      // A row missing (its key's first transaction rolled back, say): nothing is written yet, so
+      // end the transaction and take the locks as `lock` does, which creates rows.
+      for (const l of locks) if (!locked.has(l.key)) known.delete(l.key);
+      await session.rollback();
+      await session.begin();
+      await lock(session, locks);
+      return undefined;
     },
     skipLocked: 'for update skip locked',
     maxKeyBytes: MAX_KEY_BYTES,

@@ -24,7 +24,11 @@ async function affected(db: Queryable, sql: string, params: readonly unknown[]):
 }
 
 class MysqlSession implements SqlSession {
-  constructor(readonly raw: PoolConnection) {}
+  constructor(
+    readonly raw: PoolConnection,
+    /** The connection's session is READ COMMITTED already (the store's own pool sets it on connect). */
+    private readonly readCommitted: boolean,
+  ) {}
 
   query(sql: string, params: readonly unknown[]) {
     return rows(this.raw, sql, params);
@@ -35,10 +39,11 @@ class MysqlSession implements SqlSession {
   }
 
   async begin() {
-    // For the next transaction only, so a pool the app shares keeps its own session settings.
     // READ COMMITTED: no gap locks on the store's key lookups, and each statement sees what
-    // committed before it, which the compare-and-set statements rely on.
-    await this.raw.query('set transaction isolation level read committed');
+    // committed before it, which the compare-and-set statements rely on. On a pool the app shares,
+    // for the next transaction only (a statement of its own), so the app's sessions keep their
+    // settings; the store's own pool has it as every connection's session default.
+    if (!this.readCommitted) await this.raw.query('set transaction isolation level read committed');
     await this.raw.query('start transaction');
   }
 
@@ -57,13 +62,21 @@ class MysqlSession implements SqlSession {
   }
 }
 
-export function mysqlDriver(pool: Pool, ownsPool: boolean): SqlDriver {
+/** The session default the store's own pool gives every connection as it opens (see `readCommittedSessions`). */
+export const READ_COMMITTED_SESSION = 'set session transaction isolation level read committed';
+
+/**
+ * The driver over `pool`. `readCommittedSessions`: every connection of `pool` runs
+ * `READ_COMMITTED_SESSION` before anything else (the store's own pool, `readCommittedPool`), so a
+ * transaction is `start transaction` alone.
+ */
+export function mysqlDriver(pool: Pool, ownsPool: boolean, readCommittedSessions = false): SqlDriver {
   return {
     direct: {
       query: (sql, params) => rows(pool, sql, params),
       execute: (sql, params) => affected(pool, sql, params),
     },
-    session: async () => new MysqlSession(await pool.getConnection()),
+    session: async () => new MysqlSession(await pool.getConnection(), readCommittedSessions),
     close: async () => {
       if (ownsPool) await pool.end();
     },

@@ -4,10 +4,10 @@
  * driver (`driver.ts`), the migrations and the options.
  */
 import { type InboxStore, OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
-import { createSqlInbox, createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
+import { createSqlInbox, createSqlStore, type SqlRow, type SqlStore, transactionSession } from '@org/scim-sql';
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
-import { mysqlDialect } from './dialect.js';
-import { mysqlDriver } from './driver.js';
+import { mysqlDialect, serverFlavour } from './dialect.js';
+import { mysqlDriver, READ_COMMITTED_SESSION } from './driver.js';
 import { runMigrations } from './migrations.js';
 
 export interface MysqlStoreOptions {
@@ -106,17 +106,33 @@ function optionsIssues(options: unknown): OptionsIssue[] {
   return issues;
 }
 
+/** What the pool's `connection` event hands over: mysql2's callback connection (its typings say otherwise). */
+interface OpenedConnection {
+  query(sql: string, callback: (error: unknown) => void): unknown;
+  destroy(): void;
+}
+
 /**
  * The store's own pool. BIGINTs come back as exact strings (the store also reads them cast to
- * text, so a pool of yours without these options is as exact).
+ * text, so a pool of yours without these options is as exact). Each connection's session is READ
+ * COMMITTED from the start, so a transaction begins in one statement, not two: mysql2 runs a
+ * connection's commands in order, so the setting runs before anything the connection is first asked
+ * to do (a connection that could not take it is closed).
  */
 function ownPool(connectionString: string): Pool {
-  return mysql.createPool({
+  const pool = mysql.createPool({
     uri: connectionString,
     supportBigNumbers: true,
     bigNumberStrings: true,
     charset: 'utf8mb4',
   });
+  pool.on('connection', (opened) => {
+    const connection = opened as unknown as OpenedConnection;
+    connection.query(READ_COMMITTED_SESSION, (error) => {
+      if (error) connection.destroy();
+    });
+  });
+  return pool;
 }
 
 /**
@@ -130,8 +146,13 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const ownsPool = options.pool === undefined;
   const pool = options.pool ?? ownPool(options.connectionString as string);
   const tablePrefix = options.tablePrefix ?? DEFAULT_PREFIX;
-  const store = createSqlStore(mysqlDialect(tablePrefix), mysqlDriver(pool, ownsPool), {
-    migrate: () => runMigrations(pool, tablePrefix),
+  const server = serverFlavour();
+  const store = createSqlStore(mysqlDialect(tablePrefix, server), mysqlDriver(pool, ownsPool, ownsPool), {
+    migrate: async () => {
+      const applied = await runMigrations(pool, tablePrefix);
+      await server.mariadb(async (sql) => (await pool.query(sql))[0] as SqlRow[]);
+      return applied;
+    },
     migrateOnFirstUse: options.migrate !== false,
   });
   return Object.assign(store, { pool, tablePrefix });

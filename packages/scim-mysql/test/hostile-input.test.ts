@@ -1,7 +1,15 @@
 /** Ids the columns cannot hold are refused, never cut; ids that differ by bytes MySQL collations would fold stay apart. */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEngine, createScalekitWebhookReceiver, receiveNodeRequest, writeNodeResponse } from '@org/scim-core';
+import {
+  createEngine,
+  createScalekitWebhookReceiver,
+  normalizeScalekitEvent,
+  parseScalekitEvent,
+  receiveNodeRequest,
+  type ScalekitDirectoryEvent,
+  writeNodeResponse,
+} from '@org/scim-core';
 import { SqlStoreError } from '@org/scim-sql';
 import { createEventFactory, deliverWebhook, generateWebhookSecret } from '@org/scim-testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -96,4 +104,36 @@ it('answers 400, not 5xx, to a signed event whose id the columns cannot hold, wi
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+});
+
+/**
+ * A transaction reads its locked users at once and matches the rows back to the ids it asked for:
+ * ids MySQL collations would fold, a NUL, `__proto__`, and a lone surrogate (which a driver sends
+ * as U+FFFD) each find their own row, so the second event of each is an update of the first.
+ */
+it('hands each user its own previous state in a transaction, whatever bytes its id holds', async () => {
+  const ids = ['ada', 'Ada', 'ada ', 'adá', 'ada\u0000', 'a\u0301da', '__proto__', 'x\uD800'];
+  const events = createEventFactory({ organizationId: 'org_tx_ids' });
+  const seen: string[] = [];
+  const engine = createEngine({
+    store,
+    handlers: {
+      userCreated: ({ user }) => void seen.push(`created ${JSON.stringify(user.id)}`),
+      userUpdated: ({ user, previous }) =>
+        void seen.push(`updated ${JSON.stringify(user.id)} from ${JSON.stringify(previous.email)}`),
+    },
+  });
+  const process = async (event: ScalekitDirectoryEvent) => {
+    const parsed = parseScalekitEvent(event);
+    if (!parsed.success) throw new Error(JSON.stringify(parsed.issues));
+    return (await engine.process(normalizeScalekitEvent(parsed.value))).status;
+  };
+  for (const id of ids)
+    expect(await process(events.userCreated({ id, email: `${ids.indexOf(id)}@a.example` }))).toBe('applied');
+  for (const id of ids)
+    expect(await process(events.userUpdated({ id, email: `${ids.indexOf(id)}@b.example` }))).toBe('applied');
+  expect(seen).toEqual([
+    ...ids.map((id) => `created ${JSON.stringify(id)}`),
+    ...ids.map((id) => `updated ${JSON.stringify(id)} from ${JSON.stringify(`${ids.indexOf(id)}@a.example`)}`),
+  ]);
 });

@@ -1,4 +1,13 @@
-export type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlRow, SqlSession, SqlTable } from './dialect.js';
+export type {
+  SqlConnection,
+  SqlDialect,
+  SqlDriver,
+  SqlLock,
+  SqlLockedRead,
+  SqlRow,
+  SqlSession,
+  SqlTable,
+} from './dialect.js';
 export { createSqlInbox, type SqlInboxOptions } from './inbox.js';
 export { locksFor, MAX_RESOURCE_LOCKS } from './locks.js';
 export {

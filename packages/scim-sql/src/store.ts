@@ -13,6 +13,9 @@
  *   engine's work on that one connection, `commit`; a throw rolls the database back. A deadlock or
  *   lock wait timeout, after which the database undid the transaction, runs it again (see
  *   `TRANSACTION_ATTEMPTS`).
+ * - **Few round trips.** Once its locks are held, a transaction reads what its resources hold in
+ *   one statement and answers reads from that (see `SqlTransactionOperations`); its users' rows and
+ *   memberships are sent together at its next statement or its commit.
  * - **Portable SQL.** Every statement here is plain SQL over `?` placeholders; the few things SQL
  *   engines spell differently (upserts, 64-bit integers, locks, table names) are the dialect's.
  */
@@ -55,7 +58,16 @@ import {
   userNameKey,
   versionCreatedAt,
 } from '@org/scim-core';
-import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlSession, SqlTable } from './dialect.js';
+import type {
+  SqlConnection,
+  SqlDialect,
+  SqlDriver,
+  SqlLock,
+  SqlLockedRead,
+  SqlRow,
+  SqlSession,
+  SqlTable,
+} from './dialect.js';
 import { locksFor } from './locks.js';
 import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_COLUMNS, userRow } from './rows.js';
 
@@ -248,6 +260,31 @@ function statements(d: SqlDialect) {
         ),
     ),
 
+    /**
+     * What a transaction's locked resources hold: their versions (`v`), and for those locked
+     * exclusively their mirror rows (`u`, `g`) and a user's memberships (`m`). One `select` per
+     * part, each over one organization (and kind, for versions), of `PRIME_COLUMNS`, with `?`
+     * placeholders: run in `union all` (`prime`), or by the dialect with its locks.
+     */
+    primeSelects: (parts: readonly PrimePart[]) =>
+      parts.map(({ table, count }) => {
+        const none = (columns: string[]) => columns.map((c) => `null as ${c}`).join(', ');
+        const ids = marks(count);
+        if (table === 'versions') {
+          return `select 'v' as t, organization_id, kind, id, ${d.bigintColumn('at')} as at, event_id, deleted,
+              ${d.bigintColumn('created_at')} as created_at, ${none(['body', 'extra'])}
+            from ${t('versions')} where organization_id = ? and kind = ? and id in (${ids})`;
+        }
+        if (table === 'memberships') {
+          return `select 'm' as t, organization_id, ${none(['kind'])}, user_id as id,
+              ${none(['at', 'event_id', 'deleted', 'created_at', 'body'])}, group_id as extra
+            from ${t('memberships')} where organization_id = ? and user_id in (${ids})`;
+        }
+        return `select '${table === 'users' ? 'u' : 'g'}' as t, organization_id, ${none(['kind'])}, id,
+            ${none(['at', 'event_id', 'deleted', 'created_at'])}, body, ${none(['extra'])}
+          from ${t(table)} where organization_id = ? and id in (${ids})`;
+      }),
+    prime: (selects: readonly string[]) => p(selects.join(' union all ')),
     getUser: p(`select body from ${t('users')} where organization_id = ? and id = ?`),
     upsertUser: p(d.upsert('users', USER_COLUMNS, ['organization_id', 'id'], USER_COLUMNS.slice(2), 1)),
     groupsOfUser: p(`select group_id from ${t('memberships')} where organization_id = ? and user_id = ?`),
@@ -258,6 +295,16 @@ function statements(d: SqlDialect) {
         (n) =>
           `delete from ${t('memberships')} where organization_id = ? and user_id = ? and group_id in (${marks(n)})`,
       ),
+    /** Memberships of several users at once, as (group, user) pairs of one organization. */
+    leavePairs: (count: number) =>
+      sized(
+        'leavePairs',
+        count,
+        (n) =>
+          `delete from ${t('memberships')} where organization_id = ? and (group_id, user_id) in (${Array.from({ length: n }, () => '(?, ?)').join(', ')})`,
+      ),
+    deleteUsers: (count: number) =>
+      sized('deleteUsers', count, (n) => `delete from ${t('users')} where organization_id = ? and id in (${marks(n)})`),
     joinGroups: (count: number) =>
       sized('join', count, (n) =>
         d.upsert(
@@ -438,6 +485,26 @@ function statements(d: SqlDialect) {
 
 type Statements = ReturnType<typeof statements>;
 
+/** The columns of every `primeSelects` select, in order: a tag first. */
+const PRIME_COLUMNS = [
+  't',
+  'organization_id',
+  'kind',
+  'id',
+  'at',
+  'event_id',
+  'deleted',
+  'created_at',
+  'body',
+  'extra',
+];
+
+/** One part of the `prime` read: `count` ids of one organization (and kind, for versions). */
+interface PrimePart {
+  readonly table: 'versions' | 'users' | 'groups' | 'memberships';
+  readonly count: number;
+}
+
 /** Everything the operations share: the dialect, its statements, and how to run a unit of work atomically. */
 interface Context {
   readonly dialect: SqlDialect;
@@ -498,20 +565,21 @@ class SqlOperations implements StoreOperations {
     checkKeys(this.context.dialect, 'claimEvent', environmentId, organizationId, eventId);
     const key = [environmentId, organizationId, eventId];
     // The common case first: an event never seen is one INSERT. Of callers racing for the same
-    // key one inserts; a row that exists is done, leased, or leased out.
+    // key one inserts; a row that exists is done (a duplicate: answered by its read, the second
+    // statement), leased, or leased out, which only the conditional UPDATE's count takes over.
     for (let attempt = 1; ; attempt++) {
       if ((await this.db.execute(this.sql.claimInsert, [...key, 'claimed', now + leaseMs, 0])) === 1) {
         return { status: 'claimed' };
       }
-      if ((await this.db.execute(this.sql.claimTakeOver, [now + leaseMs, ...key, now])) === 1) {
-        return { status: 'claimed' };
-      }
       const row = (await this.db.query(this.sql.ledgerRow, key))[0];
       if (row && text(row.state) === 'done') return { status: 'done', outcome: text(row.outcome) as EventOutcome };
-      // Leased, or between the statements released (no row) or run out (an expired lease): again.
-      if ((row && int(row.expires_at) > now) || attempt >= 3) {
-        return { status: 'busy', leaseExpiresAt: row ? int(row.expires_at) : now };
-      }
+      if (row && int(row.expires_at) <= now) {
+        if ((await this.db.execute(this.sql.claimTakeOver, [now + leaseMs, ...key, now])) === 1) {
+          return { status: 'claimed' };
+        }
+      } else if (row) return { status: 'busy', leaseExpiresAt: int(row.expires_at) };
+      // Between the statements released (no row), or taken over by another caller: again.
+      if (attempt >= 3) return { status: 'busy', leaseExpiresAt: row ? int(row.expires_at) : now };
     }
   }
 
@@ -694,34 +762,45 @@ class SqlOperations implements StoreOperations {
 
   async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
     checkKeys(this.context.dialect, 'advanceVersion', ref.organizationId, ref.id, next.eventId);
+    if (await this.updateVersion(ref, next)) return true;
+    if (await this.insertVersion(ref, next)) return true;
+    // Someone stored a version between the two statements: compare with theirs.
+    return this.updateVersion(ref, next);
+  }
+
+  /** The compare-and-set of a stored version: true when `next` was newer and is now stored. */
+  protected async updateVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
     const at = this.big(next.at);
-    const deleted = next.deleted ? 1 : 0;
-    const update = async () =>
+    return (
       (await this.db.execute(this.sql.advanceVersion, [
         at,
         at,
         next.eventId,
-        deleted,
+        next.deleted ? 1 : 0,
         ref.organizationId,
         ref.kind,
         ref.id,
         at,
         at,
         next.eventId,
-      ])) === 1;
-    if (await update()) return true;
-    const inserted = await this.db.execute(this.sql.insertVersion, [
-      ref.organizationId,
-      ref.kind,
-      ref.id,
-      at,
-      next.eventId,
-      deleted,
-      at,
-    ]);
-    if (inserted === 1) return true;
-    // Someone stored a version between the two statements: compare with theirs.
-    return update();
+      ])) === 1
+    );
+  }
+
+  /** The first version of a resource: true when there was none and `next` is now stored. */
+  protected async insertVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
+    const at = this.big(next.at);
+    return (
+      (await this.db.execute(this.sql.insertVersion, [
+        ref.organizationId,
+        ref.kind,
+        ref.id,
+        at,
+        next.eventId,
+        next.deleted ? 1 : 0,
+        at,
+      ])) === 1
+    );
   }
 
   async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
@@ -974,13 +1053,348 @@ const OPERATIONS = {
   completeEvents: true,
 } satisfies Record<keyof StoreOperations, true>;
 
-/** A transaction's operations: the store's, on the transaction's connection. */
+/**
+ * Resources a transaction reads at once when its locks are held (`prime`): up to this many, each
+ * id in at most three parts of one statement, well under every engine's parameter limit. A larger
+ * set (a group deletion of hundreds of members) reads as the engine asks, a page at a time.
+ */
+const PRIME_MAX = 100;
+
+/**
+ * An id as the database holds it: drivers send strings as UTF-8, where a lone surrogate becomes
+ * U+FFFD, so that is what a row read back says; the keys below match rows to what was asked so.
+ */
+const asStored = (id: string) => (/[\uD800-\uDFFF]/.test(id) ? Buffer.from(id, 'utf8').toString('utf8') : id);
+/**
+ * The one read of what a transaction's resources hold (see `SqlTransactionOperations.expect`), or
+ * `undefined` for none (no resources, or more than `PRIME_MAX`).
+ */
+function primeRead(
+  sql: Statements,
+  resources: readonly ResourceRef[],
+  shared: readonly ResourceRef[],
+): SqlLockedRead | undefined {
+  const all = [...resources, ...shared];
+  if (all.length === 0 || all.length > PRIME_MAX) return undefined;
+  const versions = new Map<string, { organizationId: string; kind: string; ids: Set<string> }>();
+  for (const ref of all) {
+    const scope = JSON.stringify([ref.organizationId, ref.kind]);
+    const entry = versions.get(scope) ?? { organizationId: ref.organizationId, kind: ref.kind, ids: new Set() };
+    entry.ids.add(ref.id);
+    versions.set(scope, entry);
+  }
+  const rows = { users: new Map<string, Set<string>>(), groups: new Map<string, Set<string>>() };
+  for (const ref of resources) {
+    if (ref.kind !== 'user' && ref.kind !== 'group') continue;
+    const byOrganization = ref.kind === 'user' ? rows.users : rows.groups;
+    const ids = byOrganization.get(ref.organizationId) ?? new Set<string>();
+    ids.add(ref.id);
+    byOrganization.set(ref.organizationId, ids);
+  }
+  const parts: PrimePart[] = [];
+  const params: unknown[] = [];
+  for (const { organizationId, kind, ids } of versions.values()) {
+    parts.push({ table: 'versions', count: ids.size });
+    params.push(organizationId, kind, ...ids);
+  }
+  for (const [table, byOrganization] of [
+    ['users', rows.users],
+    ['memberships', rows.users],
+    ['groups', rows.groups],
+  ] as const) {
+    for (const [organizationId, ids] of byOrganization) {
+      parts.push({ table, count: ids.size });
+      params.push(organizationId, ...ids);
+    }
+  }
+  return { columns: PRIME_COLUMNS, selects: sql.primeSelects(parts), params };
+}
+
+const refKey = (ref: { organizationId: string; kind: string; id: string }) =>
+  JSON.stringify([asStored(ref.organizationId), ref.kind, asStored(ref.id)]);
+const rowKey = (organizationId: string, id: string) => JSON.stringify([asStored(organizationId), asStored(id)]);
+
+/**
+ * A transaction's connection as its operations use it: every statement first sends the writes the
+ * operations hold back (`flush`), so each statement sees the transaction's own writes.
+ */
+class FlushingConnection implements SqlConnection {
+  flush: () => Promise<void> = async () => {};
+  constructor(private readonly session: SqlSession) {}
+
+  async query(sql: string, params: readonly unknown[]) {
+    await this.flush();
+    return this.session.query(sql, params);
+  }
+
+  async execute(sql: string, params: readonly unknown[]) {
+    await this.flush();
+    return this.session.execute(sql, params);
+  }
+}
+
+/** Bodies per statement of `flush`'s upserts, besides `ROWS`: a statement stays far below MySQL's `max_allowed_packet`. */
+const FLUSH_BYTES = 1 << 20;
+
+/** What the database holds of a user whose writes are held back: its row's body (`null`: none) and groups. */
+interface StoredUser {
+  readonly organizationId: string;
+  readonly id: string;
+  readonly body: string | null;
+  readonly groups: ReadonlySet<string>;
+}
+
+/**
+ * A transaction's operations: the store's, on the transaction's connection, and what its locked
+ * resources held when the locks were taken (`prime`), kept up to date with the transaction's own
+ * writes. Reads of them are answered from it; a version compare-and-set on a resource locked
+ * exclusively compares with it (a stale event costs no statement) and writes with the one statement
+ * that applies. The rows and memberships of users read so are written as the difference from what
+ * they held, held back until the transaction's next statement or its commit and sent together (a
+ * group deletion's members in a few statements, not a few each). What was not read up front goes to
+ * the database as before.
+ */
 class SqlTransactionOperations extends SqlOperations {
   readonly [SESSION]: SqlSession;
+  /** Versions by `refKey`; `null`: none stored. */
+  private readonly versions = new Map<string, ResourceVersion | null>();
+  /** Mirror rows' bodies (their JSON text, as stored) by `rowKey`; `null`: no row. */
+  private readonly users = new Map<string, string | null>();
+  private readonly groups = new Map<string, string | null>();
+  /** The groups each user is a member of, by `rowKey`. */
+  private readonly memberships = new Map<string, Set<string>>();
+  /** `refKey`s of the resources locked exclusively: only their versions may be compared here. */
+  private readonly exclusive = new Set<string>();
+  /** Users written since the last `flush`, by `rowKey`: what the database still holds of each. */
+  private readonly held = new Map<string, StoredUser>();
+  /** The row of each user in `held` whose body is to be written. */
+  private readonly rows = new Map<string, unknown[]>();
+  /** The `flush` under way. */
+  private flushing: Promise<void> | undefined;
 
-  constructor(session: SqlSession, context: Context) {
-    super(session, context, true);
+  constructor(
+    private readonly session: SqlSession,
+    context: Context,
+  ) {
+    const connection = new FlushingConnection(session);
+    super(connection, context, true);
+    connection.flush = () => this.flush();
     this[SESSION] = session;
+  }
+
+  /**
+   * What is known of `resources` (locked exclusively) and `shared` once `load` has the rows of
+   * their `primeRead`: nothing of theirs changes until commit but through this transaction, since
+   * every writer of a resource's version, row or memberships holds its lock exclusively. Until
+   * then, each is known to hold nothing.
+   */
+  expect(resources: readonly ResourceRef[], shared: readonly ResourceRef[]): void {
+    for (const ref of [...resources, ...shared]) this.versions.set(refKey(ref), null);
+    for (const ref of resources) {
+      this.exclusive.add(refKey(ref));
+      const key = rowKey(ref.organizationId, ref.id);
+      if (ref.kind === 'user') {
+        this.users.set(key, null);
+        this.memberships.set(key, new Set());
+      } else if (ref.kind === 'group') this.groups.set(key, null);
+    }
+  }
+
+  /** The rows of `primeRead`, read once the locks were held. */
+  load(rows: readonly SqlRow[]): void {
+    for (const row of rows) {
+      const organizationId = text(row.organization_id);
+      const id = text(row.id);
+      const t = text(row.t);
+      if (t === 'v') this.versions.set(refKey({ organizationId, kind: text(row.kind), id }), toVersion(row));
+      else if (t === 'u') this.users.set(rowKey(organizationId, id), text(row.body));
+      else if (t === 'g') this.groups.set(rowKey(organizationId, id), text(row.body));
+      else if (t === 'm') this.memberships.get(rowKey(organizationId, id))?.add(text(row.extra));
+    }
+  }
+
+  /**
+   * Sends the users' writes held back, in a statement or two per table: their rows written or
+   * deleted, then the memberships they left and those they joined, each the difference between what
+   * the database held and what the user holds now.
+   */
+  flush(): Promise<void> {
+    // One flush at a time: a statement issued while one runs waits for all of it.
+    if (this.flushing) return this.flushing.then(() => this.flush());
+    if (this.held.size === 0) return Promise.resolve();
+    this.flushing = this.send().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async send(): Promise<void> {
+    const held = [...this.held.entries()];
+    const rows = [...this.rows.values()];
+    this.held.clear();
+    this.rows.clear();
+    const deleted = new Map<string, string[]>();
+    const left = new Map<string, string[]>();
+    const joined: unknown[] = [];
+    for (const [key, stored] of held) {
+      const { organizationId, id } = stored;
+      const now = this.memberships.get(key) ?? new Set<string>();
+      if (this.users.get(key) === null && stored.body !== null) {
+        deleted.set(organizationId, [...(deleted.get(organizationId) ?? []), id]);
+      }
+      for (const groupId of stored.groups) {
+        if (!now.has(groupId)) left.set(organizationId, [...(left.get(organizationId) ?? []), groupId, id]);
+      }
+      for (const groupId of now) if (!stored.groups.has(groupId)) joined.push(organizationId, groupId, id);
+    }
+    for (let start = 0; start < rows.length; ) {
+      let end = start;
+      let bytes = 0;
+      while (end < rows.length && end - start < ROWS && (end === start || bytes < FLUSH_BYTES)) {
+        const row = rows[end] as unknown[];
+        bytes += (row[row.length - 1] as string).length;
+        end++;
+      }
+      const batch = rows.slice(start, end);
+      await this.session.execute(this.sql.upsertUsers(batch.length), batch.flat());
+      start = end;
+    }
+    for (const [organizationId, ids] of deleted) {
+      for (const batch of chunks(ids)) {
+        await this.session.execute(this.sql.deleteUsers(batch.length), [organizationId, ...batch]);
+      }
+    }
+    for (const [organizationId, pairs] of left) {
+      for (const batch of chunks(pairs, BATCH * 2)) {
+        await this.session.execute(this.sql.leavePairs(batch.length / 2), [organizationId, ...batch]);
+      }
+    }
+    for (const batch of chunks(joined, ROWS * 3)) {
+      await this.session.execute(this.sql.joinGroups(batch.length / 3), batch);
+    }
+  }
+
+  override async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
+    const known = refs.map((ref) => this.versions.get(refKey(ref)));
+    if (known.some((version) => version === undefined)) return super.getVersions(refs);
+    return known.map((version) => version ?? undefined);
+  }
+
+  override async advanceVersion(ref: ResourceRef, next: ResourceVersion): Promise<boolean> {
+    const key = refKey(ref);
+    const stored = this.exclusive.has(key) ? this.versions.get(key) : undefined;
+    if (stored === undefined) {
+      this.versions.delete(key);
+      return super.advanceVersion(ref, next);
+    }
+    checkKeys(this.context.dialect, 'advanceVersion', ref.organizationId, ref.id, next.eventId);
+    // Stored versions only ever move forward: one at least as new as `next` stays so.
+    const previous = stored ?? undefined;
+    if (!isNewerVersion(next, previous)) return false;
+    // Still a compare-and-set, the statement the read says applies: its count decides.
+    if (await (previous ? this.updateVersion(ref, next) : this.insertVersion(ref, next))) {
+      this.versions.set(key, {
+        at: next.at,
+        eventId: next.eventId,
+        deleted: next.deleted,
+        createdAt: versionCreatedAt(previous, next),
+      });
+      return true;
+    }
+    this.versions.delete(key);
+    return super.advanceVersion(ref, next);
+  }
+
+  override async advanceVersions(advances: readonly VersionAdvance[]): Promise<boolean[]> {
+    const advanced = await super.advanceVersions(advances);
+    for (const { ref } of advances) this.versions.delete(refKey(ref));
+    return advanced;
+  }
+
+  override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
+    const body = this.users.get(rowKey(organizationId, id));
+    if (body === undefined) return super.getUser(organizationId, id);
+    return body === null ? undefined : json<DirectoryUser>(body);
+  }
+
+  override async getUsers(organizationId: string, ids: readonly string[]): Promise<(DirectoryUser | undefined)[]> {
+    const known = ids.map((id) => this.users.get(rowKey(organizationId, id)));
+    if (known.some((body) => body === undefined)) return super.getUsers(organizationId, ids);
+    return known.map((body) => (typeof body === 'string' ? json<DirectoryUser>(body) : undefined));
+  }
+
+  override async putUser(user: DirectoryUser): Promise<void> {
+    const key = rowKey(user.organizationId, user.id);
+    const groups = this.memberships.get(key);
+    const body = this.users.get(key);
+    if (groups === undefined || body === undefined) {
+      await this.forgetUser(key);
+      return super.putUser(user);
+    }
+    const wanted = unique(user.groups.map((g) => g.id));
+    checkKeys(this.context.dialect, 'putUser', user.organizationId, user.id, ...wanted);
+    const row = userRow(user);
+    const written = row[row.length - 1] as string;
+    this.hold(key, user.organizationId, user.id, body, groups);
+    // An unchanged row is not written again.
+    if (written !== body) {
+      this.users.set(key, written);
+      this.rows.set(key, row);
+    }
+    this.memberships.set(key, new Set(wanted.map(asStored)));
+  }
+
+  override async putUsers(users: readonly DirectoryUser[]): Promise<void> {
+    for (const user of users) await this.forgetUser(rowKey(user.organizationId, user.id));
+    return super.putUsers(users);
+  }
+
+  override async deleteUser(organizationId: string, id: string): Promise<void> {
+    const key = rowKey(organizationId, id);
+    const groups = this.memberships.get(key);
+    const body = this.users.get(key);
+    if (groups === undefined || body === undefined) {
+      await this.forgetUser(key);
+      return super.deleteUser(organizationId, id);
+    }
+    this.hold(key, organizationId, id, body, groups);
+    this.rows.delete(key);
+    this.users.set(key, null);
+    this.memberships.set(key, new Set());
+  }
+
+  override async getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined> {
+    const body = this.groups.get(rowKey(organizationId, id));
+    if (body === undefined) return super.getGroup(organizationId, id);
+    return body === null ? undefined : json<DirectoryGroup>(body);
+  }
+
+  override async putGroup(group: DirectoryGroup): Promise<void> {
+    const key = rowKey(group.organizationId, group.id);
+    const row = groupRow(group);
+    const written = row[row.length - 1] as string;
+    if (this.groups.has(key) && this.groups.get(key) === written) return;
+    await super.putGroup(group);
+    if (this.groups.has(key)) this.groups.set(key, written);
+  }
+
+  override async deleteGroup(organizationId: string, id: string): Promise<void> {
+    const key = rowKey(organizationId, id);
+    if (this.groups.has(key) && this.groups.get(key) === null) return;
+    await super.deleteGroup(organizationId, id);
+    if (this.groups.has(key)) this.groups.set(key, null);
+  }
+
+  /** Remembers what the database holds of a user about to change here, if it is not remembered yet (the first change since `flush`). */
+  private hold(key: string, organizationId: string, id: string, body: string | null, groups: Set<string>): void {
+    if (!this.held.has(key)) this.held.set(key, { organizationId, id, body, groups });
+  }
+
+  /** What was read of a user is no longer known (a statement that does not keep it up to date writes it): its held writes sent first. */
+  private async forgetUser(key: string): Promise<void> {
+    if (this.held.has(key)) await this.flush();
+    this.users.delete(key);
+    this.memberships.delete(key);
   }
 }
 
@@ -1020,16 +1434,28 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
     return ready;
   };
 
-  /** `work` in a transaction holding `locks`; run again after a deadlock or a lock wait timeout. */
-  async function inTransaction<T>(locks: readonly SqlLock[], work: (session: SqlSession) => Promise<T>): Promise<T> {
+  /**
+   * `work` in a transaction holding `locks`; run again after a deadlock or a lock wait timeout.
+   * With `read`, `work` is handed its rows, read once the locks were held (with them, by a dialect
+   * that can).
+   */
+  async function inTransaction<T>(
+    locks: readonly SqlLock[],
+    work: (session: SqlSession, read: readonly SqlRow[]) => Promise<T>,
+    read?: SqlLockedRead,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const session = await driver.session();
       let unlock: (() => void) | undefined;
       let broken: unknown;
       try {
+        if (locks.length > 0) await dialect.prepareLocks?.(session, locks);
         await session.begin();
-        unlock = await dialect.lock(session, locks);
-        const result = await work(session);
+        let rows: readonly SqlRow[] | undefined;
+        if (read && dialect.lockAndRead) rows = await dialect.lockAndRead(session, locks, read);
+        else unlock = await dialect.lock(session, locks);
+        if (read && rows === undefined) rows = await session.query(sql.prime(read.selects), read.params);
+        const result = await work(session, rows ?? []);
         await session.commit();
         return result;
       } catch (error) {
@@ -1249,8 +1675,23 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
     transactionOptions?: TransactionOptions,
   ): Promise<T> {
     await ensureReady();
-    const locks = locksFor(resources, transactionOptions?.shared ?? []);
-    return inTransaction(locks, (session) => fn(new SqlTransactionOperations(session, context)));
+    const shared = transactionOptions?.shared ?? [];
+    const locks = locksFor(resources, shared);
+    const read = primeRead(sql, resources, shared);
+    return inTransaction(
+      locks,
+      async (session, rows) => {
+        const tx = new SqlTransactionOperations(session, context);
+        if (read) {
+          tx.expect(resources, shared);
+          tx.load(rows);
+        }
+        const result = await fn(tx);
+        await tx.flush();
+        return result;
+      },
+      read,
+    );
   }
 
   return {
