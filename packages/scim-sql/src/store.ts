@@ -1236,15 +1236,17 @@ class SqlTransactionOperations extends SqlOperations {
     const deleted = new Map<string, string[]>();
     const left = new Map<string, string[]>();
     const joined: unknown[] = [];
+    /** `byOrganization`'s list for `organizationId`, created once: appended to in place (a user can leave thousands of groups). */
+    const listOf = (byOrganization: Map<string, string[]>, organizationId: string) => {
+      const list = byOrganization.get(organizationId) ?? [];
+      if (list.length === 0) byOrganization.set(organizationId, list);
+      return list;
+    };
     for (const [key, stored] of held) {
       const { organizationId, id } = stored;
       const now = this.memberships.get(key) ?? new Set<string>();
-      if (this.users.get(key) === null && stored.body !== null) {
-        deleted.set(organizationId, [...(deleted.get(organizationId) ?? []), id]);
-      }
-      for (const groupId of stored.groups) {
-        if (!now.has(groupId)) left.set(organizationId, [...(left.get(organizationId) ?? []), groupId, id]);
-      }
+      if (this.users.get(key) === null && stored.body !== null) listOf(deleted, organizationId).push(id);
+      for (const groupId of stored.groups) if (!now.has(groupId)) listOf(left, organizationId).push(groupId, id);
       for (const groupId of now) if (!stored.groups.has(groupId)) joined.push(organizationId, groupId, id);
     }
     for (let start = 0; start < rows.length; ) {
