@@ -433,9 +433,10 @@ class MemoryState {
         set = new Set();
         members.set(group.id, set);
       }
-      if (set.has(user.id)) continue;
+      // One hash lookup, not `has` then `add`: the size tells whether the user was new to the group.
+      const size = set.size;
       set.add(user.id);
-      sortedMembers.delete(group.id);
+      if (set.size !== size && sortedMembers.size > 0) sortedMembers.delete(group.id);
     }
   }
 
