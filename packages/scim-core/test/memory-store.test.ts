@@ -305,3 +305,39 @@ describe('memoryStore listUnseen', () => {
     expect(await store.listUnseen('org_1', 'run_3', 'user', { limit: 2, after: 'u3' })).toEqual(['u4']);
   });
 });
+
+describe('memoryStore group members, indexed from the first read', () => {
+  const member = (id: string, groups: string[]): DirectoryUser => ({
+    id,
+    organizationId: 'org_1',
+    active: true,
+    groups: groups.map((g) => ({ id: g })),
+    roles: [],
+    attributes: {},
+    customAttributes: {},
+  });
+
+  it('answers the members that writes before and after the first read left, and undoes a failed transaction', async () => {
+    const store = memoryStore();
+    await store.putUser(member('u1', ['g1', 'g2']));
+    await store.putUser(member('u2', ['g1']));
+    await store.putUser(member('u3', ['g2']));
+    await store.putUser(member('u2', ['g2'])); // moved before any read
+    await store.deleteUser('org_1', 'u3');
+    expect(await store.listGroupMemberIds('org_1', 'g1')).toEqual(['u1']);
+    expect(await store.listGroupMemberIds('org_1', 'g2')).toEqual(['u1', 'u2']);
+    await store.putUser(member('u4', ['g1']));
+    await store.putUser(member('u1', ['g2']));
+    expect(await store.listGroupMemberIds('org_1', 'g1')).toEqual(['u4']);
+    expect(await store.countGroupMembers('org_1', 'g2')).toBe(2);
+    await expect(
+      store.transaction([], async (tx) => {
+        await tx.putUser(member('u5', ['g1']));
+        await tx.deleteUser('org_1', 'u4');
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await store.pageGroupMemberIds('org_1', 'g1', { limit: 10 })).toEqual(['u4']);
+    expect(await store.listGroupMemberIds('org_2', 'g1')).toEqual([]);
+  });
+});

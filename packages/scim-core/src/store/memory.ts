@@ -5,7 +5,7 @@
  */
 
 import { SYNC_OPERATIONS, type SyncOperations } from '../engine/sync-operations.js';
-import type { DirectoryGroup, DirectoryUser } from '../model.js';
+import type { DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -165,9 +165,30 @@ interface UserIndexes {
   readonly externalId: Map<string, IdSet>;
   readonly userName: Map<string, IdSet>;
   readonly email: Map<string, IdSet>;
+  /**
+   * Whether `members` is kept. Only a group's deletion, roles matched on group attributes and the
+   * SCIM server read a group's members: until one does, writes (an initial sync's 100,000 users)
+   * skip them. Built from the rows at the first read, then kept up to date by every write.
+   */
+  memberships: boolean;
   readonly members: Map<string, Set<string>>;
   /** `members` sorted, built on first ask and dropped when the group's members change: pages read it. */
   readonly sortedMembers: Map<string, string[]>;
+}
+
+/** Adds the user `userId` to the members of each of `groups` (where it is not already). */
+function addMemberships({ members, sortedMembers }: UserIndexes, userId: string, groups: readonly GroupRef[]): void {
+  for (const group of groups) {
+    let set = members.get(group.id);
+    if (!set) {
+      set = new Set();
+      members.set(group.id, set);
+    }
+    // One hash lookup, not `has` then `add`: the size tells whether the user was new to the group.
+    const size = set.size;
+    set.add(userId);
+    if (set.size !== size && sortedMembers.size > 0) sortedMembers.delete(group.id);
+  }
 }
 
 function addId(index: Map<string, IdSet>, value: string, id: string): void {
@@ -351,6 +372,7 @@ class MemoryState {
     if (!indexes && create) {
       indexes = {
         lookups: false,
+        memberships: false,
         externalId: new Map(),
         userName: new Map(),
         email: new Map(),
@@ -378,14 +400,25 @@ class MemoryState {
     return indexes[field].get(lookupValue(field, value));
   }
 
+  /** The organization's indexes with `members` kept (built from the rows at the first ask). */
+  #withMembers(organizationId: string): UserIndexes | undefined {
+    const indexes = this.#indexes.get(organizationId);
+    if (indexes !== undefined && !indexes.memberships) {
+      indexes.memberships = true;
+      for (const user of this.users.get(organizationId)?.rows.values() ?? [])
+        addMemberships(indexes, user.id, user.groups);
+    }
+    return indexes;
+  }
+
   /** A group's member ids, unordered. */
   members(organizationId: string, groupId: string): Set<string> | undefined {
-    return this.#indexes.get(organizationId)?.members.get(groupId);
+    return this.#withMembers(organizationId)?.members.get(groupId);
   }
 
   /** A group's member ids, ascending; the caller must not change the array. */
   sortedMembers(organizationId: string, groupId: string): readonly string[] {
-    const indexes = this.#indexes.get(organizationId);
+    const indexes = this.#withMembers(organizationId);
     let sorted = indexes?.sortedMembers.get(groupId);
     if (!sorted) {
       const set = indexes?.members.get(groupId);
@@ -414,6 +447,7 @@ class MemoryState {
       if (old !== undefined) removeId(indexes[field], old, user.id);
       if (added !== undefined) addId(indexes[field], added, user.id);
     }
+    if (!indexes.memberships) return;
     const beforeGroups = before?.groups ?? [];
     const afterGroups = after?.groups ?? [];
     if (beforeGroups === afterGroups) return;
@@ -427,17 +461,7 @@ class MemoryState {
       if (set?.delete(user.id)) sortedMembers.delete(group.id);
       if (set?.size === 0) members.delete(group.id);
     }
-    for (const group of afterGroups) {
-      let set = members.get(group.id);
-      if (!set) {
-        set = new Set();
-        members.set(group.id, set);
-      }
-      // One hash lookup, not `has` then `add`: the size tells whether the user was new to the group.
-      const size = set.size;
-      set.add(user.id);
-      if (set.size !== size && sortedMembers.size > 0) sortedMembers.delete(group.id);
-    }
+    addMemberships(indexes, user.id, afterGroups);
   }
 
   putUser(user: DirectoryUser): Undo {
