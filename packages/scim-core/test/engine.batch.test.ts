@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEngine, memoryStore, type ProvisioningStore } from '../src/index.js';
-import { events, ORG, T0, user } from './helpers.js';
+import { events, gatedHandler, ORG, T0, user } from './helpers.js';
 
 function counted(store: ProvisioningStore) {
   const sizes: number[] = [];
@@ -86,5 +86,69 @@ describe('engine.processBatch with handlers that answer promises', () => {
       'joined u2 end unwritten',
     ]);
     expect(await store.countUsers(ORG)).toBe(2);
+  });
+});
+
+describe('engine.processBatch on the memory store, its synchronous path', () => {
+  it('applies a chunk all or nothing: a handler failing on the third user leaves no user, version or completion', async () => {
+    const store = memoryStore();
+    let fail = true;
+    const created: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        userCreated: ({ user }) => {
+          if (fail && user.id === 'u3') throw new Error('the app is down');
+          created.push(user.id);
+        },
+      },
+    });
+    const batch = ['u1', 'u2', 'u3', 'u4'].map((id, i) =>
+      events.userUpserted(T0 + BigInt(i), inGroups(id, i, 1), `evt_chunk_${id}`),
+    );
+    await expect(engine.processBatch?.(batch)).rejects.toThrow();
+    expect(await store.countUsers(ORG)).toBe(0);
+    expect(
+      await store.getVersions(batch.map((_, i) => ({ organizationId: ORG, kind: 'user', id: `u${i + 1}` }))),
+    ).toEqual([undefined, undefined, undefined, undefined]);
+    // Every claim released: the redelivery applies each user once more, none stale or duplicate.
+    fail = false;
+    created.length = 0;
+    const results = await engine.processBatch?.(batch);
+    expect(results?.map((r) => r.status)).toEqual(['applied', 'applied', 'applied', 'applied']);
+    expect(created).toEqual(['u1', 'u2', 'u3', 'u4']);
+    expect(await store.countUsers(ORG)).toBe(4);
+  });
+
+  it('holds its users once a handler yields: an event for one of them waits for the chunk, then applies after it', async () => {
+    const store = memoryStore();
+    const gate = gatedHandler();
+    const order: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        userCreated: ({ user }) => {
+          order.push(`created ${user.id}`);
+          if (user.id === 'u2') return gate.handler();
+        },
+        userUpdated: ({ user }) => {
+          order.push(`updated ${user.id}`);
+        },
+      },
+    });
+    const chunk = engine.processBatch?.([
+      events.userUpserted(T0, user('u1')),
+      events.userUpserted(T0, user('u2')),
+      events.userUpserted(T0, user('u3')),
+    ]);
+    await gate.entered;
+    const later = engine.process(events.userUpserted(T0 + 1n, user('u1', { active: true, userName: 'later' })));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(order).toEqual(['created u1', 'created u2']); // the single event waits for u1's lock
+    gate.release();
+    expect((await chunk)?.map((r) => r.status)).toEqual(['applied', 'applied', 'applied']);
+    expect((await later).status).toBe('applied');
+    expect(order).toEqual(['created u1', 'created u2', 'created u3', 'updated u1']);
+    expect((await store.getUser(ORG, 'u1'))?.userName).toBe('later');
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type DirectoryUser,
+  type EventKey,
   fingerprintUser,
   memoryStore,
   type ResourceRef,
@@ -233,5 +234,110 @@ describe('memoryStore keeps deeply frozen rows as they are', () => {
     const store = memoryStore();
     await store.putUser(listed);
     expect(await store.getUser('org_1', 'diruser_1')).toBe(listed);
+  });
+});
+
+describe('memoryStore ledger, by environment and organization', () => {
+  it('keeps the same event id of two organizations or environments apart, and prunes each', async () => {
+    const store = memoryStore({ ledgerRetentionMs: 60_000 });
+    const T0 = 1_000_000;
+    const keys = [
+      { environmentId: 'env_1', organizationId: 'org_1', eventId: 'evt_same' },
+      { environmentId: 'env_1', organizationId: 'org_2', eventId: 'evt_same' },
+      { environmentId: 'env_2', organizationId: 'org_1', eventId: 'evt_same' },
+      { environmentId: '', organizationId: '', eventId: 'evt_same' },
+    ];
+    for (const key of keys)
+      expect(await store.claimEvent({ ...key, now: T0, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+    await store.completeEvent(keys[0] as EventKey, 'applied', T0);
+    expect(await store.claimEvent({ ...(keys[1] as EventKey), now: T0, leaseMs: 1000 })).toMatchObject({
+      status: 'busy',
+    });
+    await store.releaseEvent(keys[1] as EventKey);
+    expect(await store.claimEvent({ ...(keys[1] as EventKey), now: T0, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+    for (const key of keys.slice(1)) await store.completeEvent(key, 'applied', T0);
+    // 1,024 completions later, past the retention, in a third organization: every old one is forgotten.
+    for (let i = 0; i < 1024; i++) {
+      const key = { environmentId: 'env_1', organizationId: 'org_3', eventId: `evt_${i}` };
+      await store.claimEvent({ ...key, now: T0 + 120_000, leaseMs: 1000 });
+      await store.completeEvent(key, 'applied', T0 + 120_000);
+    }
+    for (const key of keys) {
+      expect(await store.claimEvent({ ...key, now: T0 + 120_001, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+    }
+  });
+
+  it('undoes a claim made in a transaction that fails', async () => {
+    const store = memoryStore();
+    const key = { environmentId: 'env_1', organizationId: 'org_1', eventId: 'evt_1' };
+    await expect(
+      store.transaction([], async (tx) => {
+        await tx.claimEvent({ ...key, now: 1, leaseMs: 1000 });
+        await tx.completeEvent(key, 'applied', 1);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await store.claimEvent({ ...key, now: 2, leaseMs: 1000 })).toEqual({ status: 'claimed' });
+  });
+});
+
+describe('memoryStore listUnseen', () => {
+  const row = (id: string): DirectoryUser => ({
+    id,
+    organizationId: 'org_1',
+    active: true,
+    groups: [],
+    roles: [],
+    attributes: {},
+    customAttributes: {},
+  });
+
+  it('answers nothing when the run saw every row, and the unseen rows in order otherwise, however many it saw', async () => {
+    const store = memoryStore();
+    for (const id of ['u3', 'u1', 'u2', 'u4']) await store.putUser(row(id));
+    await store.markSeen('org_1', 'run_1', 'user', ['u4', 'u2', 'u1', 'u3']);
+    expect(await store.listUnseen('org_1', 'run_1', 'user', { limit: 10 })).toEqual([]);
+    // As many ids seen as there are rows, one of them not a row: the row it leaves out is unseen.
+    await store.markSeen('org_1', 'run_2', 'user', ['u1', 'u2', 'u4', 'u_gone']);
+    expect(await store.listUnseen('org_1', 'run_2', 'user', { limit: 10 })).toEqual(['u3']);
+    await store.markSeen('org_1', 'run_3', 'user', ['u2']);
+    expect(await store.listUnseen('org_1', 'run_3', 'user', { limit: 2 })).toEqual(['u1', 'u3']);
+    expect(await store.listUnseen('org_1', 'run_3', 'user', { limit: 2, after: 'u3' })).toEqual(['u4']);
+  });
+});
+
+describe('memoryStore group members, indexed from the first read', () => {
+  const member = (id: string, groups: string[]): DirectoryUser => ({
+    id,
+    organizationId: 'org_1',
+    active: true,
+    groups: groups.map((g) => ({ id: g })),
+    roles: [],
+    attributes: {},
+    customAttributes: {},
+  });
+
+  it('answers the members that writes before and after the first read left, and undoes a failed transaction', async () => {
+    const store = memoryStore();
+    await store.putUser(member('u1', ['g1', 'g2']));
+    await store.putUser(member('u2', ['g1']));
+    await store.putUser(member('u3', ['g2']));
+    await store.putUser(member('u2', ['g2'])); // moved before any read
+    await store.deleteUser('org_1', 'u3');
+    expect(await store.listGroupMemberIds('org_1', 'g1')).toEqual(['u1']);
+    expect(await store.listGroupMemberIds('org_1', 'g2')).toEqual(['u1', 'u2']);
+    await store.putUser(member('u4', ['g1']));
+    await store.putUser(member('u1', ['g2']));
+    expect(await store.listGroupMemberIds('org_1', 'g1')).toEqual(['u4']);
+    expect(await store.countGroupMembers('org_1', 'g2')).toBe(2);
+    await expect(
+      store.transaction([], async (tx) => {
+        await tx.putUser(member('u5', ['g1']));
+        await tx.deleteUser('org_1', 'u4');
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await store.pageGroupMemberIds('org_1', 'g1', { limit: 10 })).toEqual(['u4']);
+    expect(await store.listGroupMemberIds('org_2', 'g1')).toEqual([]);
   });
 });

@@ -350,6 +350,13 @@ function joinedGroups(shared: readonly ResourceRef[], held: readonly GroupRef[] 
   return shared.filter((g) => !known.has(g.id));
 }
 
+/** The groups a chunk's users join, each once, in first-seen order. */
+function joinedRefs(joins: readonly (readonly ResourceRef[])[]): ResourceRef[] {
+  const joined = new Map<string, ResourceRef>();
+  for (const own of joins) for (const ref of own) joined.set(ref.id, ref);
+  return [...joined.values()];
+}
+
 /** `groups` (sorted by id, without `group`) with `group` in its place. */
 function withGroup(groups: readonly GroupRef[], group: GroupRef): GroupRef[] {
   const at = groups.findIndex((g) => g.id > group.id);
@@ -860,53 +867,113 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const shared = new Map<string, ResourceRef>();
     for (const own of sharedOf) for (const ref of own) shared.set(ref.id, ref);
     const managed = await rulesOf(organizationId, now);
+    const options = shared.size > 0 ? { shared: [...shared.values()] } : undefined;
+    const ids = events.map((event) => event.user.id);
+    const derive = (
+      tx: StoreOperations,
+      context: TelemetryContext | undefined,
+      previous: readonly (DirectoryUser | undefined)[],
+      advanced: readonly boolean[],
+      joins: readonly (readonly ResourceRef[])[],
+      joined: readonly ResourceRef[],
+      read: readonly (ResourceVersion | undefined)[],
+    ) => {
+      const groupVersions = new Map(joined.map((ref, i) => [ref.id, read[i]]));
+      return deriveUsers(events, keys, now, managed, tx, contexts, context, previous, advanced, joins, groupVersions);
+    };
+    // A store that answers at once (`memoryStore()`, see `sync-operations.ts`): the whole chunk in
+    // one synchronous transaction when the handlers answer at once, so no lock is taken.
+    const storeSync = parent === undefined ? syncOperationsOf(store) : undefined;
+    if (storeSync?.transactionNow) {
+      return storeSync.transactionNow(
+        refs,
+        (tx) => {
+          const previous = ids.map((id) => tx.getUserNow(organizationId, id));
+          const advanced = refs.map((ref, i) => tx.advanceVersionNow(ref, versions[i] as ResourceVersion));
+          const joins = sharedOf.map((own, i) => (advanced[i] ? joinedGroups(own, previous[i]?.groups) : []));
+          const joined = joinedRefs(joins);
+          const read = joined.length > 0 ? tx.getVersionsNow(joined) : [];
+          const derived = derive(tx, undefined, previous, advanced, joins, joined, read);
+          const write = ({ results, users, completions }: DerivedUsers) => {
+            for (const user of users) tx.putUserNow(user);
+            for (const { key, outcome, now: at, occurredAt } of completions)
+              tx.completeEventNow(key, outcome, at, occurredAt);
+            return results;
+          };
+          return derived instanceof Promise ? derived.then(write) : write(derived);
+        },
+        options,
+      );
+    }
     return transact(
       parent,
       refs,
       async (tx, context) => {
         const ops = tx as StoreOperations & BatchOperations;
-        const previous = await tx.getUsers(
-          organizationId,
-          events.map((event) => event.user.id),
-        );
+        const previous = await tx.getUsers(organizationId, ids);
         const advanced = await ops.advanceVersions(
           refs.map((ref, i) => ({ ref, next: versions[i] as ResourceVersion })),
         );
         // The versions of the groups users join (to drop deleted ones): read once for the batch.
         const joins = sharedOf.map((own, i) => (advanced[i] ? joinedGroups(own, previous[i]?.groups) : []));
-        const joined = new Map<string, ResourceRef>();
-        for (const ref of joins.flat()) joined.set(ref.id, ref);
-        const read = await (joined.size > 0 ? tx.getVersions([...joined.values()]) : []);
-        const groupVersions = new Map([...joined.keys()].map((id, i) => [id, read[i]]));
-        const results: ProcessResult[] = [];
-        const users: DirectoryUser[] = [];
-        const completions: EventCompletion[] = [];
-        for (let i = 0; i < events.length; i++) {
-          const event = events[i] as UserUpserted;
-          const d = new Dispatch(event, keys[i] as EventKey, tx, contexts?.[i] ?? context);
-          const outcome: EventOutcome = advanced[i] ? 'applied' : 'stale';
-          if (advanced[i]) {
-            const own = joins[i] as ResourceRef[];
-            const user = withoutDeletedGroups(
-              snapshotOf(event, previous[i]),
-              own,
-              own.map((ref) => groupVersions.get(ref.id)),
-            );
-            // Awaited only when a handler answered a promise: an `await` of nothing still costs a
-            // suspension and a microtask per user.
-            const pending = userChanged(d, previous[i], user, managed);
-            if (pending) await pending;
-            users.push(user);
-          }
-          completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
-          results.push(d.result(outcome));
-        }
+        const joined = joinedRefs(joins);
+        const read = await (joined.length > 0 ? tx.getVersions(joined) : []);
+        const { results, users, completions } = await derive(tx, context, previous, advanced, joins, joined, read);
         if (users.length > 0) await ops.putUsers(users);
         await ops.completeEvents(completions);
         return results;
       },
-      shared.size > 0 ? { shared: [...shared.values()] } : undefined,
+      options,
     );
+  }
+
+  /** What a chunk of user snapshots writes and answers, derived in order (`deriveUsers`). */
+  interface DerivedUsers {
+    results: ProcessResult[];
+    users: DirectoryUser[];
+    completions: EventCompletion[];
+  }
+
+  /**
+   * `upsertUsers`' derivation, after its reads: each snapshot compared-and-set (`advanced`) is
+   * derived and its handlers called, in order. A promise only when a handler answered one: an
+   * `await` of nothing still costs a suspension and a microtask per user.
+   */
+  function deriveUsers(
+    events: readonly UserUpserted[],
+    keys: readonly EventKey[],
+    now: number,
+    managed: AccessRules | null,
+    tx: StoreOperations,
+    contexts: readonly TelemetryContext[] | undefined,
+    context: TelemetryContext | undefined,
+    previous: readonly (DirectoryUser | undefined)[],
+    advanced: readonly boolean[],
+    joins: readonly (readonly ResourceRef[])[],
+    groupVersions: ReadonlyMap<string, ResourceVersion | undefined>,
+  ): DerivedUsers | Promise<DerivedUsers> {
+    const derived: DerivedUsers = { results: [], users: [], completions: [] };
+    const from = (start: number): DerivedUsers | Promise<DerivedUsers> => {
+      for (let i = start; i < events.length; i++) {
+        const event = events[i] as UserUpserted;
+        const d = new Dispatch(event, keys[i] as EventKey, tx, contexts?.[i] ?? context);
+        const outcome: EventOutcome = advanced[i] ? 'applied' : 'stale';
+        derived.completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
+        derived.results.push(d.result(outcome));
+        if (!advanced[i]) continue;
+        const own = joins[i] as readonly ResourceRef[];
+        const user = withoutDeletedGroups(
+          snapshotOf(event, previous[i]),
+          own,
+          own.map((ref) => groupVersions.get(ref.id)),
+        );
+        derived.users.push(user);
+        const pending = userChanged(d, previous[i], user, managed);
+        if (pending) return pending.then(() => from(i + 1));
+      }
+      return derived;
+    };
+    return from(0);
   }
 
   /**

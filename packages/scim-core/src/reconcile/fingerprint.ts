@@ -10,13 +10,20 @@ import type { DirectoryGroup, DirectoryUser } from '../model.js';
 
 /**
  * The digests of the last deeply frozen values fingerprinted (nothing in them can change, so a
- * digest holds for each one's whole life), oldest first, at most `RECENT`. A Scalekit listing hands
- * out its users frozen (`scalekitDirectorySource`) and the memory store keeps such a user as its row
- * without a copy: when it writes a page the reconciler has just fingerprinted, it finds each row's
- * digest here instead of computing it again. Bounded, and strong: a WeakMap entry for every listed
- * user cost each later resync more than the one digest per row it saves.
+ * digest holds for each one's whole life): at least the last `RECENT`, at most twice that. A
+ * Scalekit listing hands out its users frozen (`scalekitDirectorySource`) and the memory store
+ * keeps such a user as its row without a copy: when it writes a page the reconciler has just
+ * fingerprinted, it finds each row's digest here instead of computing it again. Bounded, and
+ * strong: a WeakMap entry for every listed user cost each later resync more than the one digest
+ * per row it saves.
+ *
+ * Two generations, the newer filled until it holds `RECENT` and then made the older: evicting the
+ * oldest entry of one `Map` instead (`keys().next()`, then `delete`) walked over every entry
+ * deleted before it, which V8 leaves in place until the table is rebuilt, and cost more than
+ * the rest of a fingerprint's bookkeeping.
  */
-const recentDigests = new Map<object, string>();
+let recentDigests = new Map<object, string>();
+let olderDigests = new Map<object, string>();
 const RECENT = 512;
 
 /** Set by `canonical` when the value it just serialized held anything not frozen (so not remembered). */
@@ -125,13 +132,16 @@ function digest(value: object): string {
   // Only a frozen object can be remembered: a mutable one is not looked up.
   const frozen = Object.isFrozen(value);
   if (frozen) {
-    const known = recentDigests.get(value);
+    const known = recentDigests.get(value) ?? olderDigests.get(value);
     if (known !== undefined) return known;
   }
   const fingerprint = digestBase64url('sha1', canonicalJson(value) ?? '');
   if (frozen && !sawMutable) {
+    if (recentDigests.size >= RECENT) {
+      olderDigests = recentDigests;
+      recentDigests = new Map();
+    }
     recentDigests.set(value, fingerprint);
-    if (recentDigests.size > RECENT) recentDigests.delete(recentDigests.keys().next().value as object);
   }
   return fingerprint;
 }

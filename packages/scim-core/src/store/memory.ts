@@ -5,7 +5,7 @@
  */
 
 import { SYNC_OPERATIONS, type SyncOperations } from '../engine/sync-operations.js';
-import type { DirectoryGroup, DirectoryUser } from '../model.js';
+import type { DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
 import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -148,38 +148,6 @@ function lookupValue(field: (typeof INDEXED_FIELDS)[number], value: string): str
   return field === 'externalId' ? value : field === 'userName' ? userNameKey(value) : lower(value);
 }
 
-/** The last ledger key built, and from what: an event's claim and completion ask for the same one. */
-let lastLedgerKey: (EventKey & { key: string }) | undefined;
-
-/** `ledgerKeyOf`, remembering the last answer. */
-function ledgerKey(event: EventKey): string {
-  const last = lastLedgerKey;
-  if (
-    last !== undefined &&
-    last.eventId === event.eventId &&
-    last.organizationId === event.organizationId &&
-    last.environmentId === event.environmentId
-  ) {
-    return last.key;
-  }
-  const key = ledgerKeyOf(event);
-  lastLedgerKey = {
-    environmentId: event.environmentId,
-    organizationId: event.organizationId,
-    eventId: event.eventId,
-    key,
-  };
-  return key;
-}
-
-/**
- * One string per ledger key. The lengths of the first two parts keep the three apart whatever
- * characters they hold, for less than `JSON.stringify` costs.
- */
-function ledgerKeyOf({ environmentId, organizationId, eventId }: EventKey): string {
-  return `${environmentId.length}:${organizationId.length}:${environmentId}${organizationId}${eventId}`;
-}
-
 /**
  * The ids sharing one lookup value: the id itself while it is the only one (nearly always: a Set per
  * user and field was most of what a new user cost the indexes), a `Set` once several share it.
@@ -197,9 +165,30 @@ interface UserIndexes {
   readonly externalId: Map<string, IdSet>;
   readonly userName: Map<string, IdSet>;
   readonly email: Map<string, IdSet>;
+  /**
+   * Whether `members` is kept. Only a group's deletion, roles matched on group attributes and the
+   * SCIM server read a group's members: until one does, writes (an initial sync's 100,000 users)
+   * skip them. Built from the rows at the first read, then kept up to date by every write.
+   */
+  memberships: boolean;
   readonly members: Map<string, Set<string>>;
   /** `members` sorted, built on first ask and dropped when the group's members change: pages read it. */
   readonly sortedMembers: Map<string, string[]>;
+}
+
+/** Adds the user `userId` to the members of each of `groups` (where it is not already). */
+function addMemberships({ members, sortedMembers }: UserIndexes, userId: string, groups: readonly GroupRef[]): void {
+  for (const group of groups) {
+    let set = members.get(group.id);
+    if (!set) {
+      set = new Set();
+      members.set(group.id, set);
+    }
+    // One hash lookup, not `has` then `add`: the size tells whether the user was new to the group.
+    const size = set.size;
+    set.add(userId);
+    if (set.size !== size && sortedMembers.size > 0) sortedMembers.delete(group.id);
+  }
 }
 
 function addId(index: Map<string, IdSet>, value: string, id: string): void {
@@ -220,24 +209,51 @@ function removeId(index: Map<string, IdSet>, value: string, id: string): void {
 
 /** The data, with every write returning how to undo it. */
 class MemoryState {
-  /** By `ledgerKey`, in claim order, which is close enough to completion order for pruning from the front. */
-  readonly ledger = new Map<string, LedgerEntry>();
+  /**
+   * environment → organization → event id → entry: nested, so neither a claim nor its completion
+   * builds and hashes a composite key (the event id's own hash is computed once, by its string).
+   * Each organization's events in claim order, which is close enough to completion order for
+   * pruning from the front.
+   */
+  readonly ledger = new Map<string, Map<string, Map<string, LedgerEntry>>>();
   #completions = 0;
 
   constructor(readonly ledgerRetentionMs: number) {}
 
+  /** The entries of `event`'s environment and organization; created for a write, `undefined` for a read of none. */
+  ledgerOf(event: EventKey, create: true): Map<string, LedgerEntry>;
+  ledgerOf(event: EventKey, create: false): Map<string, LedgerEntry> | undefined;
+  ledgerOf(event: EventKey, create: boolean): Map<string, LedgerEntry> | undefined {
+    let byOrganization = this.ledger.get(event.environmentId);
+    if (!byOrganization) {
+      if (!create) return undefined;
+      byOrganization = new Map();
+      this.ledger.set(event.environmentId, byOrganization);
+    }
+    let entries = byOrganization.get(event.organizationId);
+    if (!entries && create) {
+      entries = new Map();
+      byOrganization.set(event.organizationId, entries);
+    }
+    return entries;
+  }
+
   /**
    * Forgets completed events older than the retention, so a long-running process does not grow
-   * without bound. Amortised: a pass every 1,024 completions, from the oldest entries, stopping at
-   * the first one still retained.
+   * without bound. Amortised: a pass every 1,024 completions, from the oldest entries of each
+   * organization, stopping at the first one still retained.
    */
   pruneLedger(now: number): void {
     if (++this.#completions % 1024 !== 0) return;
     const horizon = now - this.ledgerRetentionMs;
-    for (const [key, entry] of this.ledger) {
-      if (entry.state === 'claimed') continue;
-      if (entry.completedAt >= horizon) break;
-      this.ledger.delete(key);
+    for (const byOrganization of this.ledger.values()) {
+      for (const entries of byOrganization.values()) {
+        for (const [eventId, entry] of entries) {
+          if (entry.state === 'claimed') continue;
+          if (entry.completedAt >= horizon) break;
+          entries.delete(eventId);
+        }
+      }
     }
   }
 
@@ -301,12 +317,14 @@ class MemoryState {
    * Records an event's completion in the ledger and, for a Scalekit event, as its organization's
    * last for `readHealth`; answers how to undo both (one closure: this runs for every event).
    */
-  complete(key: string, event: EventKey, outcome: EventOutcome, now: number, occurredAt: string | undefined): Undo {
-    const entry = this.ledger.get(key);
-    this.ledger.set(key, { state: 'done', outcome, completedAt: now });
-    if (event.environmentId === '') return () => restore(this.ledger, key, entry);
+  complete(event: EventKey, outcome: EventOutcome, now: number, occurredAt: string | undefined): Undo {
+    const entries = this.ledgerOf(event, true);
+    const { eventId } = event;
+    const entry = entries.get(eventId);
+    entries.set(eventId, { state: 'done', outcome, completedAt: now });
+    if (event.environmentId === '') return () => restore(entries, eventId, entry);
     const org = event.organizationId;
-    const last: LastEvent = { eventId: event.eventId, at: now, outcome, occurredAt };
+    const last: LastEvent = { eventId, at: now, outcome, occurredAt };
     const received = this.lastReceived.get(org);
     const applied = this.lastApplied.get(org);
     this.lastReceived.set(org, last);
@@ -314,7 +332,7 @@ class MemoryState {
     return () => {
       restore(this.lastReceived, org, received);
       restore(this.lastApplied, org, applied);
-      restore(this.ledger, key, entry);
+      restore(entries, eventId, entry);
     };
   }
 
@@ -327,14 +345,13 @@ class MemoryState {
     return table;
   }
 
-  setLedger(key: string, entry: LedgerEntry | undefined): Undo {
-    const before = this.ledger.get(key);
-    if (entry) this.ledger.set(key, entry);
-    else this.ledger.delete(key);
-    return () => {
-      if (before) this.ledger.set(key, before);
-      else this.ledger.delete(key);
-    };
+  setLedger(event: EventKey, entry: LedgerEntry | undefined): Undo {
+    const entries = this.ledgerOf(event, true);
+    const { eventId } = event;
+    const before = entries.get(eventId);
+    if (entry) entries.set(eventId, entry);
+    else entries.delete(eventId);
+    return () => restore(entries, eventId, before);
   }
 
   setVersion(ref: ResourceRef, version: ResourceVersion): Undo {
@@ -355,6 +372,7 @@ class MemoryState {
     if (!indexes && create) {
       indexes = {
         lookups: false,
+        memberships: false,
         externalId: new Map(),
         userName: new Map(),
         email: new Map(),
@@ -382,14 +400,25 @@ class MemoryState {
     return indexes[field].get(lookupValue(field, value));
   }
 
+  /** The organization's indexes with `members` kept (built from the rows at the first ask). */
+  #withMembers(organizationId: string): UserIndexes | undefined {
+    const indexes = this.#indexes.get(organizationId);
+    if (indexes !== undefined && !indexes.memberships) {
+      indexes.memberships = true;
+      for (const user of this.users.get(organizationId)?.rows.values() ?? [])
+        addMemberships(indexes, user.id, user.groups);
+    }
+    return indexes;
+  }
+
   /** A group's member ids, unordered. */
   members(organizationId: string, groupId: string): Set<string> | undefined {
-    return this.#indexes.get(organizationId)?.members.get(groupId);
+    return this.#withMembers(organizationId)?.members.get(groupId);
   }
 
   /** A group's member ids, ascending; the caller must not change the array. */
   sortedMembers(organizationId: string, groupId: string): readonly string[] {
-    const indexes = this.#indexes.get(organizationId);
+    const indexes = this.#withMembers(organizationId);
     let sorted = indexes?.sortedMembers.get(groupId);
     if (!sorted) {
       const set = indexes?.members.get(groupId);
@@ -418,6 +447,7 @@ class MemoryState {
       if (old !== undefined) removeId(indexes[field], old, user.id);
       if (added !== undefined) addId(indexes[field], added, user.id);
     }
+    if (!indexes.memberships) return;
     const beforeGroups = before?.groups ?? [];
     const afterGroups = after?.groups ?? [];
     if (beforeGroups === afterGroups) return;
@@ -431,16 +461,7 @@ class MemoryState {
       if (set?.delete(user.id)) sortedMembers.delete(group.id);
       if (set?.size === 0) members.delete(group.id);
     }
-    for (const group of afterGroups) {
-      let set = members.get(group.id);
-      if (!set) {
-        set = new Set();
-        members.set(group.id, set);
-      }
-      if (set.has(user.id)) continue;
-      set.add(user.id);
-      sortedMembers.delete(group.id);
-    }
+    addMemberships(indexes, user.id, afterGroups);
   }
 
   putUser(user: DirectoryUser): Undo {
@@ -635,16 +656,16 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   claimEventNow(request: ClaimRequest): ClaimResult {
-    const key = ledgerKey(request);
-    const entry = this.state.ledger.get(key);
+    const entries = this.state.ledgerOf(request, true);
+    const entry = entries.get(request.eventId);
     if (entry?.state === 'done') return { status: 'done', outcome: entry.outcome };
     if (entry?.state === 'claimed' && entry.expiresAt > request.now) {
       return { status: 'busy', leaseExpiresAt: entry.expiresAt };
     }
     const claimed: LedgerEntry = { state: 'claimed', expiresAt: request.now + request.leaseMs };
     // Outside a transaction (the engine's claim) there is nothing to undo: no undo closure.
-    if (this.journal === NO_JOURNAL) this.state.ledger.set(key, claimed);
-    else this.record(this.state.setLedger(key, claimed));
+    if (this.journal === NO_JOURNAL) entries.set(request.eventId, claimed);
+    else this.record(this.state.setLedger(request, claimed));
     return { status: 'claimed' };
   }
 
@@ -653,13 +674,14 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   }
 
   completeEventNow(event: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): void {
-    this.record(this.state.complete(ledgerKey(event), event, outcome, now, occurredAt));
+    this.record(this.state.complete(event, outcome, now, occurredAt));
     this.state.pruneLedger(now);
   }
 
   async releaseEvent(event: EventKey): Promise<void> {
-    const key = ledgerKey(event);
-    if (this.state.ledger.get(key)?.state === 'claimed') this.record(this.state.setLedger(key, undefined));
+    if (this.state.ledgerOf(event, false)?.get(event.eventId)?.state === 'claimed') {
+      this.record(this.state.setLedger(event, undefined));
+    }
   }
 
   async getVersions(refs: readonly ResourceRef[]): Promise<(ResourceVersion | undefined)[]> {
@@ -904,6 +926,10 @@ class MemoryOperations implements StoreOperations, SyncOperations {
     const table = (kind === 'user' ? this.state.users : this.state.groups).get(organizationId);
     if (!table) return [];
     const seen = this.state.marks.get(markKey(organizationId, runId, kind));
+    // Most runs saw every row: on a first page, one pass over the rows, in any order, tells before
+    // (or instead of) sorting every id (after an initial sync, that sort was most of the sweep).
+    const first = page.after === undefined && !page.offset;
+    if (first && seen !== undefined && seen.size >= table.rows.size && allSeen(table.rows, seen)) return [];
     return table.pageIds(page, (id) => !seen?.has(id));
   }
 
@@ -950,6 +976,12 @@ class MemoryOperations implements StoreOperations, SyncOperations {
       }),
     };
   }
+}
+
+/** Whether every key of `rows` is in `seen`. */
+function allSeen(rows: ReadonlyMap<string, unknown>, seen: ReadonlySet<string>): boolean {
+  for (const id of rows.keys()) if (!seen.has(id)) return false;
+  return true;
 }
 
 function markKey(organizationId: string, runId: string, kind: ListedKind): string {
