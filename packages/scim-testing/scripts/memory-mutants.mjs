@@ -124,16 +124,16 @@ export const MUTANTS = [
     fault: 'memberships keyed by a case-folded group id',
     replace: [
       [
-        '    return this.#indexes.get(organizationId)?.members.get(groupId);',
-        '    return this.#indexes.get(organizationId)?.members.get(groupId.toLowerCase());',
+        '    return this.#withMembers(organizationId)?.members.get(groupId);',
+        '    return this.#withMembers(organizationId)?.members.get(groupId.toLowerCase());',
       ],
       [
         '      const set = indexes?.members.get(groupId);',
         '      const set = indexes?.members.get(groupId.toLowerCase());',
       ],
       ['      const set = members.get(group.id);', '      const set = members.get(group.id.toLowerCase());'],
-      ['      let set = members.get(group.id);', '      let set = members.get(group.id.toLowerCase());'],
-      ['        members.set(group.id, set);', '        members.set(group.id.toLowerCase(), set);'],
+      ['    let set = members.get(group.id);', '    let set = members.get(group.id.toLowerCase());'],
+      ['      members.set(group.id, set);', '      members.set(group.id.toLowerCase(), set);'],
     ],
   },
   {
@@ -163,11 +163,22 @@ export const MUTANTS = [
   {
     name: 'event-ids-case-insensitive',
     fault: 'ledger keys with event ids compared case-insensitively (a second event taken for a duplicate)',
+    // The ledger is nested (environment → organization → event id): every read and write of an event's entry.
     replace: [
       [
-        `  return \`\${environmentId.length}:\${organizationId.length}:\${environmentId}\${organizationId}\${eventId}\`;`,
-        `  return \`\${environmentId.length}:\${organizationId.length}:\${environmentId}\${organizationId}\${eventId.toLowerCase()}\`;`,
+        '    const { eventId } = event;\n    const entry = entries.get(eventId);',
+        '    const eventId = event.eventId.toLowerCase();\n    const entry = entries.get(eventId);',
       ],
+      [
+        '    const { eventId } = event;\n    const before = entries.get(eventId);',
+        '    const eventId = event.eventId.toLowerCase();\n    const before = entries.get(eventId);',
+      ],
+      [
+        '    const entry = entries.get(request.eventId);',
+        '    const entry = entries.get(request.eventId.toLowerCase());',
+      ],
+      ['entries.set(request.eventId, claimed);', 'entries.set(request.eventId.toLowerCase(), claimed);'],
+      ["?.get(event.eventId)?.state === 'claimed'", "?.get(event.eventId.toLowerCase())?.state === 'claimed'"],
     ],
   },
   {
@@ -175,8 +186,12 @@ export const MUTANTS = [
     fault: 'ledger keys with organization ids in a PAD SPACE collation',
     replace: [
       [
-        `  return \`\${environmentId.length}:\${organizationId.length}:\${environmentId}\${organizationId}\${eventId}\`;`,
-        `  return \`\${environmentId.length}:\${organizationId.trimEnd().length}:\${environmentId}\${organizationId.trimEnd()}\${eventId}\`;`,
+        '    let entries = byOrganization.get(event.organizationId);',
+        '    let entries = byOrganization.get(event.organizationId.trimEnd());',
+      ],
+      [
+        '      byOrganization.set(event.organizationId, entries);',
+        '      byOrganization.set(event.organizationId.trimEnd(), entries);',
       ],
     ],
   },
@@ -224,10 +239,10 @@ export const MUTANTS = [
     fault: "an event's completion kept when its transaction throws",
     replace: [
       [
-        "    if (event.environmentId === '') return () => restore(this.ledger, key, entry);",
+        "    if (event.environmentId === '') return () => restore(entries, eventId, entry);",
         "    if (event.environmentId === '') return () => {};",
       ],
-      ['      restore(this.ledger, key, entry);\n    };', '    };'],
+      ['      restore(entries, eventId, entry);\n    };', '    };'],
     ],
   },
   {
