@@ -6,7 +6,7 @@
 import { type InboxStore, OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
 import { createSqlInbox, createSqlStore, type SqlRow, type SqlStore, transactionSession } from '@org/scim-sql';
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
-import { mysqlDialect, serverFlavour } from './dialect.js';
+import { mysqlDialect, type ServerFlavour, serverFlavour } from './dialect.js';
 import { mysqlDriver, READ_COMMITTED_SESSION } from './driver.js';
 import { runMigrations } from './migrations.js';
 
@@ -141,12 +141,20 @@ function ownPool(connectionString: string): Pool {
  * pool is mysql2's callback pool, or `tablePrefix` is not a name every MySQL keeps as written.
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
+  return createMysqlStore(options, serverFlavour());
+}
+
+/**
+ * `mysqlStore` with the server's flavour given rather than asked: not exported from the package.
+ * The tests pass a flavour that answers "not MariaDB", so the statements MySQL 8 gets (locks, then a
+ * read of their own) run on the MariaDB the tests have.
+ */
+export function createMysqlStore(options: MysqlStoreOptions, server: ServerFlavour): MysqlStore {
   const issues = optionsIssues(options);
   if (issues.length > 0) throw new OptionsError('mysqlStore', issues);
   const ownsPool = options.pool === undefined;
   const pool = options.pool ?? ownPool(options.connectionString as string);
   const tablePrefix = options.tablePrefix ?? DEFAULT_PREFIX;
-  const server = serverFlavour();
   const store = createSqlStore(mysqlDialect(tablePrefix, server), mysqlDriver(pool, ownsPool, ownsPool), {
     migrate: async () => {
       const applied = await runMigrations(pool, tablePrefix);
