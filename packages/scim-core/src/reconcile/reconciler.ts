@@ -494,7 +494,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const { index, at, page: pending } = next;
         const page = await pending;
         const token = page.nextPageToken;
-        if (token !== undefined) next = request(token);
+        if (token !== undefined) {
+          next = request(token);
+          // One turn of the event loop before the page is handed on, so the request above reaches
+          // the socket first: an HTTP client writes it a few ticks later, and a store that applies
+          // a page without awaiting (`memoryStore()`) would otherwise hold it back until the page
+          // was applied, and the listing would wait on the applying instead of running beside it.
+          // Measured at 30,000 users: an initial sync from 1.47–1.65× the listing alone to 1.17–1.21×.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         yield { items: page.items, at, index, next: token };
         if (token === undefined) return;
       }
