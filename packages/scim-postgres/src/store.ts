@@ -195,6 +195,10 @@ function statements(s: string) {
     hasUnscoped: `select exists (select 1 from ${s}.ledger where unscoped) as unscoped`,
     // Many claims in one statement ($1–$3 one element per request, no key twice), each as `claim`
     // decides it; the inserts in key order, so two batches over common keys wait, never deadlock.
+    // Whether a request was claimed is an `in` over what the insert returned, which PostgreSQL
+    // answers from one hash of it: joined instead, a ledger without statistics yet (the first large
+    // sync) was planned as a nested loop that read every claimed row once per request, about half
+    // of the statement's time at 100 requests.
     claimMany: (durable: boolean) => `
       with req as (
         select * from unnest($1::text[], $2::text[], $3::text[]) with ordinality as r(environment_id, organization_id, event_id, i)
@@ -212,12 +216,11 @@ function statements(s: string) {
           where l.state = 'claimed' and l.expires_at <= $4::bigint
         returning l.environment_id, l.organization_id, l.event_id
       )
-      select (c.event_id is not null) as claimed, coalesce(g.state, l.state) as state,
-        coalesce(g.outcome, l.outcome) as outcome, coalesce(g.expires_at, l.expires_at) as expires_at${durable ? '' : ASYNC_COMMIT}
+      select (r.environment_id, r.organization_id, r.event_id) in (select * from claimed) as claimed,
+        coalesce(g.state, l.state) as state, coalesce(g.outcome, l.outcome) as outcome,
+        coalesce(g.expires_at, l.expires_at) as expires_at${durable ? '' : ASYNC_COMMIT}
       from req r
       left join legacy g on g.i = r.i
-      left join claimed c on c.environment_id = r.environment_id and c.organization_id = r.organization_id
-        and c.event_id = r.event_id
       left join ${s}.ledger l on l.environment_id = r.environment_id and l.organization_id = r.organization_id
         and l.event_id = r.event_id
       order by r.i`,
