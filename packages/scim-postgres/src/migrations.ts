@@ -234,6 +234,27 @@ export const migrations: readonly Migration[] = [
     // write fewer per event.
     sql: (s) => `drop index if exists ${s}.ledger_completed_at;`,
   },
+  {
+    version: 9,
+    name: 'reconcile_marks: one row per listed page',
+    // A reconciliation marks every user it lists, and a row with its own primary-key entry per id
+    // was most of what PostgreSQL did for a resync that changed nothing. A page's ids are now one
+    // array: one row and one index entry per page. The sweep's set difference does not need an
+    // index on them (see `unseen` in store.ts). Marks of a run in flight are carried over.
+    sql: (s) => `
+      alter table ${s}.reconcile_marks rename to reconcile_marks_by_id;
+      create table ${s}.reconcile_marks (
+        organization_id text collate "C" not null,
+        run_id          text collate "C" not null,
+        kind            text not null check (kind in ('user', 'group')),
+        ids             text[] collate "C" not null
+      );
+      create index reconcile_marks_run on ${s}.reconcile_marks (organization_id, run_id);
+      insert into ${s}.reconcile_marks (organization_id, run_id, kind, ids)
+        select organization_id, run_id, kind, array_agg(id) from ${s}.reconcile_marks_by_id group by 1, 2, 3;
+      drop table ${s}.reconcile_marks_by_id;
+    `,
+  },
 ];
 
 /** Applies the migrations `schema` lacks. Safe to call from every instance at start. */

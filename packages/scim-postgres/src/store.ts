@@ -577,23 +577,26 @@ function statements(s: string) {
         or at < (select at from ${s}.failures where organization_id = $1 order by at desc offset $8 limit 1)
       )`,
     dropMarks: `delete from ${s}.reconcile_marks where organization_id = $1 and run_id = $2`,
+    // A page's ids as one row (migration 9), written without waiting for its WAL flush: a run
+    // resumed after a crash lists again from its checkpoint, saved after the page's marks.
     markSeen: `
-      insert into ${s}.reconcile_marks (organization_id, run_id, kind, id)
-      select $1, $2, $3, id from unnest($4::text[]) id
-      where set_config('synchronous_commit', 'off', true) is not null
-      on conflict do nothing`,
-    // `offset 0` keeps the `not exists` a probe of the marks' primary key per row: flattened into
-    // an anti-join, a planner without statistics (a table just filled, autovacuum off or behind)
-    // estimated one mark and compared every user with every mark, 10^10 pairs at 100,000 users.
+      insert into ${s}.reconcile_marks (organization_id, run_id, kind, ids)
+      select $1, $2, $3, $4::text[]
+      where set_config('synchronous_commit', 'off', true) is not null`,
+    // What the run did not mark, after $4, in id order: a set difference (`except`), which
+    // PostgreSQL computes with one hash or one sort of each side whatever it believes of the
+    // tables' sizes. A join or `not in` would leave that to the planner, and a plan comparing
+    // every row with every mark (a planner without statistics for a table just filled) costs
+    // 10^10 comparisons at 100,000 users.
     unseen: (table: 'users' | 'groups') => `
-      select t.id from ${s}.${table} t
-      where t.organization_id = $1 and ($4::text is null or t.id > $4)
-        and not exists (
-          select 1 from ${s}.reconcile_marks m
-          where m.organization_id = $1 and m.run_id = $2 and m.kind = $3 and m.id = t.id
-          offset 0
-        )
-      order by t.id limit $5`,
+      select id from (
+        select t.id from ${s}.${table} t
+        where t.organization_id = $1 and ($4::text is null or t.id > $4)
+        except
+        select m.id collate "C" from ${s}.reconcile_marks k cross join lateral unnest(k.ids) as m(id)
+        where k.organization_id = $1 and k.run_id = $2 and k.kind = $3 and ($4::text is null or m.id > $4)
+      ) unseen
+      order by id limit $5`,
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * Upgrading a schema that already holds data: what migrations 3 (the scoped ledger) and 4 (the
- * userName key) must keep valid. The schema is first built as version 2 left it, filled the way
+ * Upgrading a schema that already holds data: what migrations 3 (the scoped ledger), 4 (the
+ * userName key) and 9 (a reconciliation's marks, one row per page) must keep valid. The schema is first built as version 2 left it, filled the way
  * that version's store wrote it, then migrated by the current store.
  */
 import pg from 'pg';
@@ -55,6 +55,12 @@ beforeAll(async () => {
       [id, userName.toLowerCase(), JSON.stringify(body)],
     );
   }
+  // A reconciliation in flight across the upgrade: what it had marked, one row per id then.
+  await pool.query(
+    `insert into ${quoted}.reconcile_marks (organization_id, run_id, kind, id)
+     values ('org_1', 'run_before', 'user', 'diruser_1'), ('org_1', 'run_before', 'group', 'dirgroup_1'),
+       ('org_1', 'run_other', 'user', 'diruser_2')`,
+  );
   store = postgresStore({ pool, schema });
   expect(await store.migrate()).toEqual(migrations.filter((m) => m.version > 2).map((m) => m.version));
 });
@@ -104,4 +110,20 @@ it('backfills the userName key of users stored before it, so look-alikes find th
   expect((await store.findUser('org_1', { userName: 'strasse' }))?.id).toBe('diruser_1');
   expect((await store.findUser('org_1', { userName: 'SAM ' }))?.id).toBe('diruser_2');
   expect((await store.getUser('org_1', 'diruser_2'))?.userName).toBe('ſam');
+});
+
+it("carries a reconciliation's marks over into rows of ids, so its sweep after the upgrade spares what it listed", async () => {
+  expect(await store.listUnseen('org_1', 'run_before', 'user', { limit: 10 })).toEqual(['diruser_2']);
+  expect(await store.listUnseen('org_1', 'run_other', 'user', { limit: 10 })).toEqual(['diruser_1']);
+  expect(await store.listUnseen('org_1', 'run_before', 'group', { limit: 10 })).toEqual([]);
+  await store.markSeen('org_1', 'run_before', 'user', ['diruser_2']);
+  expect(await store.listUnseen('org_1', 'run_before', 'user', { limit: 10 })).toEqual([]);
+  const { rows } = await pool.query(
+    `select kind, ids from ${quoted}.reconcile_marks where run_id = 'run_before' order by kind, ids`,
+  );
+  expect(rows).toEqual([
+    { kind: 'group', ids: ['dirgroup_1'] },
+    { kind: 'user', ids: ['diruser_1'] },
+    { kind: 'user', ids: ['diruser_2'] },
+  ]);
 });
