@@ -311,7 +311,9 @@ const roundOrder = <T>(round: number, items: readonly T[]): T[] =>
 function scenarioLine(r: ScenarioResult): string {
   const rep = r.report as { events?: number; handlerCalls?: number; users?: Record<string, number> } | undefined;
   return (
-    `(${r.scenario}) ${fmt(r.ms)} ms (CPU ${fmt(r.cpuMs)} ms), ${fmt(r.pages)} pages, ${fmt(r.users)} users, ` +
+    `(${r.scenario}) ${fmt(r.ms)} ms (CPU ${fmt(r.cpuMs)} ms` +
+    (r.databaseCpuMs !== undefined ? `, PostgreSQL CPU ${fmt(r.databaseCpuMs)} ms` : '') +
+    `), ${fmt(r.pages)} pages, ${fmt(r.users)} users, ` +
     `${fmt(r.groups)} groups, handler calls ${fmt(r.handlerCalls)}` +
     (rep ? `, events ${fmt(rep.events ?? 0)}, report.handlerCalls ${fmt(rep.handlerCalls ?? 0)}` : '') +
     (r.storeCalls
@@ -427,6 +429,8 @@ async function main() {
           msMedian: ms,
           msRounds: rs.map((r) => Math.round(r.ms)),
           cpuMsMedian: median(rs.map((r) => r.cpuMs)),
+          ...(rs.every((r) => r.databaseCpuMs !== undefined) &&
+            rs.length > 0 && { databaseCpuMsMedian: median(rs.map((r) => r.databaseCpuMs as number)) }),
           ratioToFloor: ms / floorMs,
           ratioToFloorPerRound: perRoundRatio(s),
           pages: median(rs.map((r) => r.pages)),
@@ -602,6 +606,8 @@ interface ScenarioSummary {
   msMedian: number;
   msRounds: number[];
   cpuMsMedian: number;
+  /** With the PostgreSQL store: the median CPU of PostgreSQL's processes in the scenario (see `ScenarioResult`). */
+  databaseCpuMsMedian?: number;
   ratioToFloor: number;
   ratioToFloorPerRound: number[];
   pages: number;

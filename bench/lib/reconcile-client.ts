@@ -13,7 +13,7 @@
  * BENCH_RECONCILE_JOB (JSON, see `ClientJob`).
  */
 
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -122,11 +122,52 @@ const post = (method: string, params?: object) =>
     inspector?.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
   );
 
+/** Clock ticks per second of `/proc/<pid>/stat`'s CPU times: 100 on every Linux build Node supports. */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU milliseconds (user + system) of the PostgreSQL server's processes alive now, by pid, from
+ * `/proc`: `undefined` where there is none (not Linux, or the store is not PostgreSQL).
+ */
+function postgresCpu(): Map<number, number> | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  const cpu = new Map<number, number>();
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid …": comm may hold spaces, so the fields are counted after its ")".
+    const close = stat.lastIndexOf(')');
+    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+    const fields = stat.slice(close + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
+    cpu.set(Number(pid), ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+  }
+  return cpu.size > 0 ? cpu : undefined;
+}
+
+/** The CPU the PostgreSQL processes alive at `after` used since `before` (a process started meanwhile counts whole). */
+function postgresCpuSince(before: Map<number, number> | undefined): number | undefined {
+  const after = before && postgresCpu();
+  if (!before || !after) return undefined;
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
 /** Runs `fn` as one measured scenario: a gc() first, wall and CPU time, memory peaks. */
 async function measure<T>(
   scenario: ScenarioResult['scenario'],
   fn: () => Promise<T>,
-): Promise<{ value: T; ms: number; cpuMs: number; memory: MemoryPeak; profile?: string }> {
+): Promise<{ value: T; ms: number; cpuMs: number; databaseCpuMs?: number; memory: MemoryPeak; profile?: string }> {
   const { sampleMs, profileDir, round } = job as ClientJob;
   gc?.();
   if (inspector) {
@@ -135,11 +176,13 @@ async function measure<T>(
     await post('Profiler.start');
   }
   const sampler = memorySampler(sampleMs);
+  const database = job?.store === 'postgres' ? postgresCpu() : undefined;
   const cpu = process.cpuUsage();
   const start = performance.now();
   const value = await fn();
   const ms = performance.now() - start;
   const used = process.cpuUsage(cpu);
+  const databaseCpuMs = postgresCpuSince(database);
   const memory = sampler.stop();
   let profile: string | undefined;
   if (inspector && profileDir) {
@@ -147,7 +190,14 @@ async function measure<T>(
     profile = join(profileDir, `reconcile-${scenario}-r${round}-${Date.now()}.cpuprofile`);
     writeFileSync(profile, JSON.stringify(data));
   }
-  return { value, ms, cpuMs: (used.user + used.system) / 1000, memory, ...(profile && { profile }) };
+  return {
+    value,
+    ms,
+    cpuMs: (used.user + used.system) / 1000,
+    ...(databaseCpuMs !== undefined && { databaseCpuMs }),
+    memory,
+    ...(profile && { profile }),
+  };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -310,6 +360,7 @@ async function main(job: ClientJob) {
         scenario: name,
         ms: measured.ms,
         cpuMs: measured.cpuMs,
+        ...(measured.databaseCpuMs !== undefined && { databaseCpuMs: measured.databaseCpuMs }),
         pages: report.pages,
         users: report.users.listed,
         groups: report.groups.listed,

@@ -121,6 +121,12 @@ export interface ScenarioResult {
   ms: number;
   /** CPU time of the client process during the scenario (user + system). */
   cpuMs: number;
+  /**
+   * CPU time of the PostgreSQL server's processes during the scenario (user + system, from
+   * `/proc`; those alive at its end), with the PostgreSQL store on Linux: the database's work,
+   * which a wall-clock ratio on two shared CPUs cannot separate from the machine's noise.
+   */
+  databaseCpuMs?: number;
   pages: number;
   users: number;
   groups: number;
