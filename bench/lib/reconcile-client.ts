@@ -34,6 +34,7 @@ import {
 import { ScalekitClient } from '@scalekit-sdk/node';
 import { countingStore, summarizeCalls } from './counting-store.js';
 import { createMapHandlers } from './handlers.js';
+import { processCpuSeconds } from './harness.js';
 import type { ClientJob, FromClient, MemoryPeak, ScenarioResult, ToClient } from './reconcile-protocol.js';
 
 const job = JSON.parse(process.env.BENCH_RECONCILE_JOB ?? 'null') as ClientJob | null;
@@ -122,12 +123,9 @@ const post = (method: string, params?: object) =>
     inspector?.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
   );
 
-/** Clock ticks per second of `/proc/<pid>/stat`'s CPU times: 100 on every Linux build Node supports. */
-const CLOCK_TICKS = 100;
-
 /**
  * CPU milliseconds (user + system) of the PostgreSQL server's processes alive now, by pid, from
- * `/proc`: `undefined` where there is none (not Linux, or the store is not PostgreSQL).
+ * `/proc` (`processCpuSeconds`): `undefined` where there is none (not Linux, or no server here).
  */
 function postgresCpu(): Map<number, number> | undefined {
   let pids: string[];
@@ -138,18 +136,15 @@ function postgresCpu(): Map<number, number> | undefined {
   }
   const cpu = new Map<number, number>();
   for (const pid of pids) {
-    let stat: string;
+    let name: string;
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
     } catch {
       continue; // exited meanwhile
     }
-    // "pid (comm) state ppid …": comm may hold spaces, so the fields are counted after its ")".
-    const close = stat.lastIndexOf(')');
-    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-    const fields = stat.slice(close + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
-    cpu.set(Number(pid), ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+    if (name !== 'postgres') continue;
+    const seconds = processCpuSeconds(Number(pid));
+    if (seconds !== undefined) cpu.set(Number(pid), seconds * 1000);
   }
   return cpu.size > 0 ? cpu : undefined;
 }
