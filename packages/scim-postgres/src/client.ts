@@ -19,3 +19,26 @@ export async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
     client.release(broken);
   }
 }
+
+/**
+ * Runs `work` in a transaction on a client of its own (`withClient`): committed when `work`
+ * resolves, rolled back when it throws. `begin` may carry `set local` settings after the `begin`,
+ * sent in the same round trip.
+ */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  begin = 'begin',
+): Promise<T> {
+  return withClient(pool, async (client) => {
+    try {
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch(() => {});
+      throw error;
+    }
+  });
+}

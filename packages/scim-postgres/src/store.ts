@@ -61,7 +61,7 @@ import {
   type VersionAdvance,
 } from '@org/scim-core';
 import pg from 'pg';
-import { withClient } from './client.js';
+import { inTransaction, withClient } from './client.js';
 import { runMigrations } from './migrations.js';
 import {
   executeText,
@@ -1976,23 +1976,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
     async finishReconcile(organizationId: string, owner: string, finish: ReconcileFinish): Promise<void> {
       await ensureReady();
-      await withClient(pool, async (client) => {
-        try {
-          await client.query('begin');
-          const { rowCount } = await client.query(sql.finishRun, [
-            organizationId,
-            owner,
-            finish.status,
-            finish.status === 'completed' ? finish.watermark : null,
-            finish.summary === undefined ? null : JSON.stringify(finish.summary),
-          ]);
-          if (rowCount === 1 && finish.status !== 'interrupted') {
-            await client.query(sql.dropMarks, [organizationId, finish.runId]);
-          }
-          await client.query('commit');
-        } catch (error) {
-          await client.query('rollback').catch(ignore);
-          throw error;
+      await inTransaction(pool, async (client) => {
+        const { rowCount } = await client.query(sql.finishRun, [
+          organizationId,
+          owner,
+          finish.status,
+          finish.status === 'completed' ? finish.watermark : null,
+          finish.summary === undefined ? null : JSON.stringify(finish.summary),
+        ]);
+        if (rowCount === 1 && finish.status !== 'interrupted') {
+          await client.query(sql.dropMarks, [organizationId, finish.runId]);
         }
       });
     },
@@ -2029,10 +2022,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       // sweep follows before autovacuum) picks it for any size: at 1,000,000 users the backend's
       // peak RSS grew by 267 MB (about 60 of it the table's pages). Sorted, it spills past
       // `work_mem`: 1.8 to 3.7 s there, against 1.5 to 1.8 s hashed.
-      return withClient(pool, async (client) => {
-        try {
-          await client.query('begin');
-          await client.query('set local enable_hashagg = off');
+      return inTransaction(
+        pool,
+        async (client) => {
           const { rows } = await client.query<{ id: string }>(sql.unseen(kind === 'user' ? 'users' : 'groups'), [
             organizationId,
             runId,
@@ -2040,13 +2032,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
             page.after ?? null,
             page.limit,
           ]);
-          await client.query('commit');
           return rows.map((row) => row.id);
-        } catch (error) {
-          await client.query('rollback').catch(ignore);
-          throw error;
-        }
-      });
+        },
+        'begin; set local enable_hashagg = off',
+      );
     },
     async recordFailure(failure: FailureRecord): Promise<void> {
       await ensureReady();
