@@ -51,7 +51,18 @@ import {
 import { type PostgresStore, postgresStore } from '../packages/scim-postgres/src/index.js';
 import { directoryMix, KINDS, type LabelledEvent, staleCopies } from './lib/directory-mix.js';
 import { createMapHandlers } from './lib/handlers.js';
-import { detectPinning, envNumber, fmt, machine, median, quick, table, writeResults } from './lib/harness.js';
+import {
+  detectPinning,
+  envNumber,
+  fmt,
+  machine,
+  median,
+  postgresCpu,
+  postgresCpuSince,
+  quick,
+  table,
+  writeResults,
+} from './lib/harness.js';
 import { handWrittenReceiver } from './lib/pg-hand-written.js';
 import { countRoundTrips, type RoundTripCounter } from './lib/pg-round-trips.js';
 
@@ -79,19 +90,21 @@ const handSchema = `bench_hand_${suffix}`;
 
 /** Runs the events through `process`, `limit` in flight, in stream order; tallies the outcomes. */
 async function drive(
-  process: (event: IncomingEvent) => Promise<{ status: string }>,
+  apply: (event: IncomingEvent) => Promise<{ status: string }>,
   events: readonly LabelledEvent[],
   limit: number,
-): Promise<{ seconds: number; outcomes: Record<string, number>; errors: number }> {
+): Promise<{ seconds: number; outcomes: Record<string, number>; errors: number; cpu: CpuPerEvent }> {
   const outcomes: Record<string, number> = {};
   let errors = 0;
   let next = 0;
+  const database = postgresCpu();
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const lane = async () => {
     while (next < events.length) {
       const { event } = events[next++] as LabelledEvent;
       try {
-        const { status } = await process(event);
+        const { status } = await apply(event);
         outcomes[status] = (outcomes[status] ?? 0) + 1;
       } catch {
         errors += 1;
@@ -99,7 +112,28 @@ async function drive(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, events.length) }, lane));
-  return { seconds: (performance.now() - start) / 1000, outcomes, errors };
+  const seconds = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
+  const databaseMs = postgresCpuSince(database);
+  return {
+    seconds,
+    outcomes,
+    errors,
+    cpu: {
+      nodeUs: (used.user + used.system) / events.length,
+      ...(databaseMs !== undefined && { databaseUs: (databaseMs * 1000) / events.length }),
+    },
+  };
+}
+
+/**
+ * CPU per event in a round: this process's (the engine or the hand-written receiver, with `pg`)
+ * and PostgreSQL's server processes' (from /proc; absent off Linux or with a remote server). The
+ * two share the machine's cores, so a receiver's events/s follow their sum once the cores are busy.
+ */
+interface CpuPerEvent {
+  nodeUs: number;
+  databaseUs?: number;
 }
 
 async function truncate(store: PostgresStore) {
@@ -120,6 +154,7 @@ interface Round {
   errors: number;
   roundTripsPerEvent?: number;
   newConnections?: number;
+  cpu?: CpuPerEvent;
 }
 
 async function pgRound(
@@ -140,6 +175,7 @@ async function pgRound(
     eventsPerSec: events.length / r.seconds,
     outcomes: r.outcomes,
     errors: r.errors,
+    cpu: r.cpu,
     roundTripsPerEvent: counter.queries / events.length,
     newConnections: counter.connections,
   };
@@ -186,6 +222,7 @@ async function handRound(
     eventsPerSec: events.length / r.seconds,
     outcomes: r.outcomes,
     errors: r.errors,
+    cpu: r.cpu,
     roundTripsPerEvent: counter.queries / events.length,
     newConnections: counter.connections,
   };
@@ -265,6 +302,24 @@ async function countPass(store: PostgresStore, counter: RoundTripCounter, events
   return { byKind, problems };
 }
 
+/** Medians of a store's rounds' CPU per event: this process, PostgreSQL, and their sum. */
+function cpuMedians(rounds: readonly Round[]): { nodeUs?: number; databaseUs?: number; totalUs?: number } {
+  const node = rounds.flatMap((r) => (r.cpu ? [r.cpu.nodeUs] : []));
+  const database = rounds.flatMap((r) => (r.cpu?.databaseUs !== undefined ? [r.cpu.databaseUs] : []));
+  const total = rounds.flatMap((r) => (r.cpu?.databaseUs !== undefined ? [r.cpu.nodeUs + r.cpu.databaseUs] : []));
+  return {
+    ...(node.length > 0 && { nodeUs: median(node) }),
+    ...(database.length > 0 && { databaseUs: median(database) }),
+    ...(total.length > 0 && { totalUs: median(total) }),
+  };
+}
+
+const cpuLine = (cpu: ReturnType<typeof cpuMedians>) =>
+  cpu.nodeUs === undefined
+    ? 'not measured'
+    : `node ${fmt(cpu.nodeUs)} µs` +
+      (cpu.databaseUs === undefined ? '' : ` + PostgreSQL ${fmt(cpu.databaseUs)} µs = ${fmt(cpu.totalUs ?? 0)} µs`);
+
 async function main() {
   const pinning = detectPinning();
   const events = directoryMix({ count: N, seed: 1 });
@@ -316,7 +371,11 @@ async function main() {
         if (r.errors > 0) problems.push(`round ${round} ${which}: ${r.errors} events failed`);
         console.log(
           `  round ${round} ${which.padEnd(6)}: ${fmt(r.eventsPerSec)} events/s (${fmt(r.events)} in ${r.seconds.toFixed(2)} s) ` +
-            `${JSON.stringify(r.outcomes)}${r.roundTripsPerEvent === undefined ? '' : `, ${r.roundTripsPerEvent.toFixed(2)} round trips/event`}`,
+            `${JSON.stringify(r.outcomes)}${r.roundTripsPerEvent === undefined ? '' : `, ${r.roundTripsPerEvent.toFixed(2)} round trips/event`}` +
+            (r.cpu === undefined
+              ? ''
+              : `, CPU/event: node ${fmt(r.cpu.nodeUs)} µs` +
+                (r.cpu.databaseUs === undefined ? '' : `, PostgreSQL ${fmt(r.cpu.databaseUs)} µs`)),
         );
       }
     }
@@ -372,7 +431,15 @@ async function main() {
     );
     console.log(`ratio pg / memory: ${ratio.toFixed(4)} (memory is ${fmt(1 / ratio, 1)}× faster)`);
     console.log(
-      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}\n`,
+      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}`,
+    );
+    const cpu = { pg: cpuMedians(of('pg')), hand: cpuMedians(of('hand')) };
+    console.log(
+      `CPU per event (medians): pg ${cpuLine(cpu.pg)}; hand-written ${cpuLine(cpu.hand)}` +
+        (cpu.pg.totalUs !== undefined && cpu.hand.totalUs !== undefined
+          ? `; hand-written / pg ${(cpu.hand.totalUs / cpu.pg.totalUs).toFixed(3)} (the machine's two cores run both, so events/s follow it)`
+          : '') +
+        '\n',
     );
 
     const staleKinds = KINDS.map((kind) => `stale: ${kind}`);
@@ -430,6 +497,7 @@ async function main() {
           ratioPgToHandWritten: ratioToHand,
           ratioPgToHandWrittenPerRound: roundRatios,
           ratioPgToMemory: ratio,
+          cpuPerEventMicros: cpu,
           roundTripsPerEventConcurrent: concurrentTrips,
           roundTripsPerEventHandWritten: handTrips,
           roundTripsByKind: count.byKind,

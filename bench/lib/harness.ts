@@ -1,6 +1,6 @@
 /** What every benchmark shares: settings from the environment, CPU pinning, child processes, statistics, results. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -294,6 +294,41 @@ export function processCpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU milliseconds (user + system) of the PostgreSQL server's processes alive now, by pid, from
+ * `/proc` (`processCpuSeconds`): `undefined` where there is none (not Linux, or no server here).
+ */
+export function postgresCpu(): Map<number, number> | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  const cpu = new Map<number, number>();
+  for (const pid of pids) {
+    let name: string;
+    try {
+      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (name !== 'postgres') continue;
+    const seconds = processCpuSeconds(Number(pid));
+    if (seconds !== undefined) cpu.set(Number(pid), seconds * 1000);
+  }
+  return cpu.size > 0 ? cpu : undefined;
+}
+
+/** The CPU the PostgreSQL processes alive at `after` used since `before` (a process started meanwhile counts whole). */
+export function postgresCpuSince(before: Map<number, number> | undefined): number | undefined {
+  const after = before && postgresCpu();
+  if (!before || !after) return undefined;
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** Whole-machine CPU ticks from /proc/stat: all, busy, and stolen by the hypervisor. Undefined off Linux. */

@@ -13,7 +13,7 @@
  * BENCH_RECONCILE_JOB (JSON, see `ClientJob`).
  */
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ import {
 import { ScalekitClient } from '@scalekit-sdk/node';
 import { countingStore, summarizeCalls } from './counting-store.js';
 import { createMapHandlers } from './handlers.js';
-import { processCpuSeconds } from './harness.js';
+import { postgresCpu, postgresCpuSince } from './harness.js';
 import type { ClientJob, FromClient, MemoryPeak, ScenarioResult, ToClient } from './reconcile-protocol.js';
 
 const job = JSON.parse(process.env.BENCH_RECONCILE_JOB ?? 'null') as ClientJob | null;
@@ -122,41 +122,6 @@ const post = (method: string, params?: object) =>
   new Promise<unknown>((resolve, reject) =>
     inspector?.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
   );
-
-/**
- * CPU milliseconds (user + system) of the PostgreSQL server's processes alive now, by pid, from
- * `/proc` (`processCpuSeconds`): `undefined` where there is none (not Linux, or no server here).
- */
-function postgresCpu(): Map<number, number> | undefined {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  } catch {
-    return undefined;
-  }
-  const cpu = new Map<number, number>();
-  for (const pid of pids) {
-    let name: string;
-    try {
-      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (name !== 'postgres') continue;
-    const seconds = processCpuSeconds(Number(pid));
-    if (seconds !== undefined) cpu.set(Number(pid), seconds * 1000);
-  }
-  return cpu.size > 0 ? cpu : undefined;
-}
-
-/** The CPU the PostgreSQL processes alive at `after` used since `before` (a process started meanwhile counts whole). */
-function postgresCpuSince(before: Map<number, number> | undefined): number | undefined {
-  const after = before && postgresCpu();
-  if (!before || !after) return undefined;
-  let total = 0;
-  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
-  return total;
-}
 
 /** Runs `fn` as one measured scenario: a gc() first, wall and CPU time, memory peaks. */
 async function measure<T>(
