@@ -281,3 +281,66 @@ it('claims a user listed twice in a batch only once its first snapshot applied',
   expect(claims).toEqual([30, 1]);
   expect(await store.getUser(organizationId, userId(25))).toMatchObject({ groups: [], attributes: { title: 'later' } });
 });
+
+/** A source listing `users` (no groups) one page of `pageSize` at a time, as Scalekit's listing would. */
+function listingOf(organizationId: string, users: readonly DirectoryUser[]): DirectorySource {
+  const listed: SourceUser[] = users.map((user) => ({
+    user: { ...user, origin: 'scalekit' as const },
+    complete: true,
+  }));
+  return {
+    resolveDirectory: async () => ({ id: 'dir_1', organizationId }) as never,
+    listGroups: async () => ({ items: [], nextPageToken: undefined }),
+    listUsers: async (_dir, request) => {
+      const start = Number(request.pageToken ?? 0);
+      const end = Math.min(listed.length, start + request.pageSize);
+      return { items: listed.slice(start, end), nextPageToken: end < listed.length ? String(end) : undefined };
+    },
+    listOrganizations: async () => ({ items: [], nextPageToken: undefined }),
+  };
+}
+
+it("applies a reconciliation's listed users without ledger rows, and a run resumed over a page it had partly committed calls no handler twice", async () => {
+  const organizationId = `org_pipeline_${++org}`;
+  // One page of 30 users whose locks split it into two runs: users 0–22, then 23–29.
+  const users = splitBatchUsers(organizationId);
+  const source = listingOf(organizationId, users);
+  const { view, claims } = countingClaims();
+  // User 25 fails in the second run: the first run's transaction committed, the second's rolls back.
+  const failing = recording(userId(25));
+  const first = createReconciler({
+    engine: createEngine({ store: view, handlers: failing.handlers }),
+    source,
+    pageSize: 30,
+  });
+  const report = await first.reconcile(organizationId);
+  expect(report.status).toBe('failed');
+  expect(claims).toEqual([]);
+  const ids = users.map((u) => u.id);
+  expect([...(await committed(organizationId, ids))].sort()).toEqual(ids.slice(0, 23));
+  // The run's snapshots left no ledger row, applied or rolled back: their versions hold them.
+  const ledger = async () =>
+    (
+      await store.pool.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.ledger where organization_id = $1`,
+        [organizationId],
+      )
+    ).rows[0]?.n;
+  expect(await ledger()).toBe(0);
+  // Resumed, the run lists the page again. Its first 23 users are the same snapshots over again:
+  // no handler for them. The rest are created, once each.
+  const calls: string[] = [];
+  const handlers: ProvisioningHandlers = {
+    userCreated: ({ user }) => void calls.push(`created ${user.id}`),
+    userUpdated: ({ user }) => void calls.push(`updated ${user.id}`),
+    membershipAdded: ({ user, group }) => void calls.push(`joined ${user.id} ${group.id}`),
+    membershipRemoved: ({ user, group }) => void calls.push(`left ${user.id} ${group.id}`),
+  };
+  const second = createReconciler({ engine: createEngine({ store, handlers }), source, pageSize: 30 });
+  const resumed = await second.reconcile(organizationId);
+  expect(resumed).toMatchObject({ status: 'completed', resumed: true });
+  expect(calls.filter((call) => call.startsWith('created')).map((call) => call.slice(8))).toEqual(ids.slice(23));
+  expect(calls.filter((call) => !ids.slice(23).some((id) => call.includes(` ${id}`)))).toEqual([]);
+  expect(await committed(organizationId, ids)).toHaveProperty('size', 30);
+  expect(await ledger()).toBe(0);
+});

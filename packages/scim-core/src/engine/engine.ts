@@ -66,6 +66,7 @@ import { parseRfc3339Nanos } from '../time.js';
 import { changedGroupFields, changedUserFields, diffMemberships } from './diff.js';
 import { EngineError, HandlerError } from './errors.js';
 import type { HandlerName, ProvisioningHandlers } from './handlers.js';
+import { allRunScoped } from './run-scoped.js';
 import { type SyncOperations, syncOperationsOf } from './sync-operations.js';
 
 export interface EngineOptions {
@@ -171,6 +172,9 @@ const MAX_BATCH_LOCKS = 256;
 const LOCK_ATTEMPTS = 8;
 /** What `in_flight` asks for when a lock set kept growing: contention passes quickly. */
 const CONTENDED_RETRY_MS = 1_000;
+
+/** A run-scoped event's claim: it has none, and is applied as if claimed (see run-scoped.ts). */
+const UNLEDGERED: ClaimResult = Object.freeze({ status: 'claimed' });
 /**
  * Members a group deletion reads at once (`getUsers`): a store that reads from a database answers
  * a 100,000-member group in 200 reads instead of 100,000, and no one read holds more rows than this.
@@ -860,6 +864,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     parent: TelemetryContext | undefined,
     /** Each event's span context, when tracing: its handlers' spans go under it. */
     contexts: readonly TelemetryContext[] | undefined,
+    /** Whether the completions go to the ledger: not for run-scoped events (see run-scoped.ts). */
+    ledger: boolean,
   ): Promise<ProcessResult[]> {
     const organizationId = events[0]?.organizationId as string;
     const refs = events.map((event) => userRef(organizationId, event.user.id));
@@ -896,8 +902,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           const derived = derive(tx, undefined, previous, advanced, joins, joined, read);
           const write = ({ results, users, completions }: DerivedUsers) => {
             for (const user of users) tx.putUserNow(user);
-            for (const { key, outcome, now: at, occurredAt } of completions)
-              tx.completeEventNow(key, outcome, at, occurredAt);
+            if (ledger) {
+              for (const { key, outcome, now: at, occurredAt } of completions)
+                tx.completeEventNow(key, outcome, at, occurredAt);
+            }
             return results;
           };
           return derived instanceof Promise ? derived.then(write) : write(derived);
@@ -920,7 +928,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         const read = await (joined.length > 0 ? tx.getVersions(joined) : []);
         const { results, users, completions } = await derive(tx, context, previous, advanced, joins, joined, read);
         if (users.length > 0) await ops.putUsers(users);
-        await ops.completeEvents(completions);
+        if (ledger) await ops.completeEvents(completions);
         return results;
       },
       options,
@@ -1468,11 +1476,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /**
    * Runs of user snapshots (`runBatch`), claimed in one `claimEvents` and applied one after the
    * other (`applyChunk`). When a run fails, the claims of the runs after it are released before the
-   * failure is thrown: as if they had never been claimed.
+   * failure is thrown: as if they had never been claimed. A run of run-scoped events (see
+   * run-scoped.ts) is not claimed.
    */
   async function applyChunks(runs: readonly UserUpserted[][], parent: TelemetryContext | undefined) {
     if (runs.length === 1) return applyChunk(runs[0] as UserUpserted[], parent);
     const now = clock();
+    const scoped = runs.map(allRunScoped);
     /** Each run's versions; `undefined` for a run with an invalid event, which `applyChunk` applies as `process` would. */
     const versions = runs.map((run) => {
       try {
@@ -1481,7 +1491,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         return undefined;
       }
     });
-    const ahead = runs.flatMap((run, k) => (versions[k] ? run : []));
+    const ahead = runs.flatMap((run, k) => (versions[k] && !scoped[k] ? run : []));
     let claims: ClaimResult[] = [];
     if (ahead.length > 0) {
       try {
@@ -1495,6 +1505,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     let offset = 0;
     const claimed = runs.map((run, k) => {
       if (!versions[k]) return undefined;
+      if (scoped[k]) return run.map(() => UNLEDGERED);
       const own = claims.slice(offset, offset + run.length);
       offset += run.length;
       return own;
@@ -1506,12 +1517,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         const applied = await applyChunk(
           run,
           parent,
-          own && { now, versions: versions[k] as ResourceVersion[], claims: own },
+          own && { now, versions: versions[k] as ResourceVersion[], claims: own, ledger: !scoped[k] },
         );
         for (const result of applied) results.push(result);
       } catch (error) {
         const later = runs.slice(k + 1).flatMap((later, j) => {
-          const own = claimed[k + 1 + j];
+          const own = scoped[k + 1 + j] ? undefined : claimed[k + 1 + j];
           return own ? later.filter((_, i) => own[i]?.status === 'claimed') : [];
         });
         await Promise.all(later.map((event) => store.releaseEvent(eventKey(event)).catch(() => {})));
@@ -1526,14 +1537,21 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * `applyChunks`), then the claimed ones applied in one transaction (`upsertUsers`): all of them,
    * or, when anything fails, none (every claim released, the failure recorded for the event it came
    * from and thrown, as `process` does). A store whose transaction retries on a lock conflict (a
-   * deadlock, a lock wait timeout) retries the whole chunk.
+   * deadlock, a lock wait timeout) retries the whole chunk. Run-scoped events (see run-scoped.ts)
+   * skip the ledger: not claimed, not completed, nothing to release.
    */
   async function applyChunk(
     events: readonly UserUpserted[],
     parent: TelemetryContext | undefined,
-    ahead?: { readonly now: number; readonly versions: ResourceVersion[]; readonly claims: readonly ClaimResult[] },
+    ahead?: {
+      readonly now: number;
+      readonly versions: ResourceVersion[];
+      readonly claims: readonly ClaimResult[];
+      readonly ledger: boolean;
+    },
   ) {
     const ops = batch as BatchOperations;
+    const ledger = ahead ? ahead.ledger : !allRunScoped(events);
     const now = ahead?.now ?? clock();
     let versions: ResourceVersion[];
     if (ahead) versions = ahead.versions;
@@ -1550,6 +1568,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const keys = events.map(eventKey);
     let claims: readonly ClaimResult[];
     if (ahead) claims = ahead.claims;
+    else if (!ledger) claims = events.map(() => UNLEDGERED);
     else {
       try {
         claims = await ops.claimEvents(keys.map((key) => Object.assign({}, key, { now, leaseMs })));
@@ -1578,10 +1597,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           now,
           parent,
           spans && pick(spans).map((span) => span.context),
+          ledger,
         );
         for (const [j, i] of claimed.entries()) results[i] = applied[j] as ProcessResult;
       } catch (error) {
-        await Promise.all(pick(keys).map((key) => store.releaseEvent(key).catch(() => {})));
+        if (ledger) await Promise.all(pick(keys).map((key) => store.releaseEvent(key).catch(() => {})));
         const failed =
           (error instanceof HandlerError && events.find((event) => event.id === error.eventId)) ||
           (events[claimed[0] as number] as UserUpserted);

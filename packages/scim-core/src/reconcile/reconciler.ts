@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { hasBatchOperations, type ProvisioningEngine } from '../engine/engine.js';
+import { markRunScoped } from '../engine/run-scoped.js';
 import { digestBase64url } from '../hash.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, Origin } from '../model.js';
 import { flatCounts, runSummary } from '../observability/run-summary.js';
@@ -740,15 +741,17 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       await progress('users');
     }
 
-    const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent => ({
-      type: 'user.upserted',
-      id: eventId(runId, 'user', user.id, fingerprint),
-      organizationId,
-      occurredAt: stamp(at),
-      source: 'reconciliation',
-      sourceType: 'directory_api.list_users',
-      user,
-    });
+    /** A listed user's snapshot, run-scoped: a batch applies it without the ledger (see run-scoped.ts). */
+    const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent =>
+      markRunScoped({
+        type: 'user.upserted',
+        id: eventId(runId, 'user', user.id, fingerprint),
+        organizationId,
+        occurredAt: stamp(at),
+        source: 'reconciliation',
+        sourceType: 'directory_api.list_users',
+        user,
+      });
 
     /** The ids of the mirrored rows of `kind` the listing did not return, up to 1,000 at a time. */
     async function* unseenPages(kind: ListedKind): AsyncGenerator<string[]> {
