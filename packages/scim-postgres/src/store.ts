@@ -1344,7 +1344,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   /** Inside a transaction the claim is one more statement of it. */
   protected override async claimRow(values: unknown[]): Promise<ClaimRow> {
-    const { rows } = await this.client.query(executeText(this.client, this.prepared.claim, values));
+    const { rows } = await this.client.query(executeText(this.prepared.claim, values));
     return rows[0] as ClaimRow;
   }
 
@@ -1420,7 +1420,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       }
     }
     const statements = this.#merge(writes).map((write) => ({
-      text: executeText(this.client, write.statement, write.values),
+      text: executeText(write.statement, write.values),
       rows: write.rows,
     }));
     // The simple-query protocol sends several statements as one string, each value written as a
@@ -2122,7 +2122,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const whole = all.length > MAX_RESOURCE_LOCKS || attempt > MEMBER_LOCK_ATTEMPTS;
     const locks = lockParameters(all, resources.length, whole);
     if (whole) {
-      await client.query(`begin;\n${executeText(client, prepared.lock, locks.values)}`);
+      await client.query(`begin;\n${executeText(prepared.lock, locks.values)}`);
       tx.lockWhole(locks.organizations);
       return;
     }
@@ -2133,8 +2133,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const exclusiveGroups = groupsIn(resources);
     const scalar = prepared.scalar.get(shapeOf(all, resources.length));
     const read = scalar
-      ? scalarText(client, scalar, all, resources.length)
-      : `${executeText(client, prepared.lock, locks.values)};\n${lockedText(client, all, exclusiveGroups)}`;
+      ? scalarText(scalar, all, resources.length)
+      : `${executeText(prepared.lock, locks.values)};\n${lockedText(all, exclusiveGroups)}`;
     const results = (await client.query(`begin;\n${read}`)) as unknown as pg.QueryResult[];
     tx.prime(resources, shared, exclusiveGroups, (results[2]?.rows ?? []) as LockedRow[]);
   }
@@ -2143,12 +2143,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
    * `lock` and `locked` for a set of one of `SCALAR_SHAPES` (most events), by the statements that
    * take it as scalars.
    */
-  function scalarText(
-    client: pg.PoolClient,
-    scalar: ScalarStatements,
-    all: readonly ResourceRef[],
-    exclusiveCount: number,
-  ): string {
+  function scalarText(scalar: ScalarStatements, all: readonly ResourceRef[], exclusiveCount: number): string {
     const organizationId = (all[0] as ResourceRef).organizationId;
     const lockValues: unknown[] = [JSON.stringify([organizationId])];
     const readValues: unknown[] = [organizationId];
@@ -2158,14 +2153,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       readValues.push(r.id);
     }
     if (scalar.limit) readValues.push(MAX_RESOURCE_LOCKS + 1);
-    return `${executeText(client, scalar.lock, lockValues)};\n${executeText(client, scalar.read, readValues)}`;
+    return `${executeText(scalar.lock, lockValues)};\n${executeText(scalar.read, readValues)}`;
   }
 
   /** `locked`, for the resources `all` and the groups whose member ids it reads. */
-  function lockedText(client: pg.PoolClient, all: readonly ResourceRef[], exclusiveGroups: readonly ResourceRef[]) {
+  function lockedText(all: readonly ResourceRef[], exclusiveGroups: readonly ResourceRef[]) {
     const users = all.filter((r) => r.kind === 'user');
     const groups = all.filter((r) => r.kind === 'group');
-    return executeText(client, prepared.locked, [
+    return executeText(prepared.locked, [
       all.map((r) => r.organizationId),
       all.map((r) => r.kind),
       all.map((r) => r.id),
@@ -2198,14 +2193,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const results = (await client.query(
       [
         'begin',
-        executeText(client, prepared.lockMembers, [
+        executeText(prepared.lockMembers, [
           ...locks.values,
           memberGroups.map((g) => g.organizationId),
           memberGroups.map((g) => g.id),
           MAX_RESOURCE_LOCKS,
         ]),
-        lockedText(client, all, exclusiveGroups),
-        executeText(client, prepared.lockedMembers, [
+        lockedText(all, exclusiveGroups),
+        executeText(prepared.lockedMembers, [
           memberGroups.map((g) => g.organizationId),
           memberGroups.map((g) => g.id),
           MAX_RESOURCE_LOCKS + 1,
