@@ -66,7 +66,7 @@ import { parseRfc3339Nanos } from '../time.js';
 import { changedGroupFields, changedUserFields, diffMemberships } from './diff.js';
 import { EngineError, HandlerError } from './errors.js';
 import type { HandlerName, ProvisioningHandlers } from './handlers.js';
-import { allRunScoped } from './run-scoped.js';
+import { allOwnEvents, isOwnEvent } from './own-events.js';
 import { type SyncOperations, syncOperationsOf } from './sync-operations.js';
 
 export interface EngineOptions {
@@ -173,7 +173,7 @@ const LOCK_ATTEMPTS = 8;
 /** What `in_flight` asks for when a lock set kept growing: contention passes quickly. */
 const CONTENDED_RETRY_MS = 1_000;
 
-/** A run-scoped event's claim: it has none, and is applied as if claimed (see run-scoped.ts). */
+/** The claim of an event applied without the ledger: it has none, and is applied as if claimed (see own-events.ts). */
 const UNLEDGERED: ClaimResult = Object.freeze({ status: 'claimed' });
 /**
  * Members a group deletion reads at once (`getUsers`): a store that reads from a database answers
@@ -651,7 +651,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       await this.access(await stepAccess(this.tx, rules, user, { deleted }), user);
     }
 
+    /** Completes the event in the ledger (not scim-sync's own events, see own-events.ts) and answers its result. */
     done(outcome: EventOutcome, now: number): ProcessResult | Promise<ProcessResult> {
+      if (isOwnEvent(this.event)) return this.result(outcome);
       if (this.sync) {
         this.sync.completeEventNow(this.key, outcome, now, this.event.occurredAt);
         return this.result(outcome);
@@ -864,7 +866,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     parent: TelemetryContext | undefined,
     /** Each event's span context, when tracing: its handlers' spans go under it. */
     contexts: readonly TelemetryContext[] | undefined,
-    /** Whether the completions go to the ledger: not for run-scoped events (see run-scoped.ts). */
+    /** Whether the completions go to the ledger: not for scim-sync's own events (see own-events.ts). */
     ledger: boolean,
   ): Promise<ProcessResult[]> {
     const organizationId = events[0]?.organizationId as string;
@@ -1279,7 +1281,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         }
       }
       const outcome: EventOutcome = handler ? 'applied' : 'ignored';
-      await tx.completeEvent(key, outcome, now, event.occurredAt);
+      if (!isOwnEvent(event)) await tx.completeEvent(key, outcome, now, event.occurredAt);
       return { eventId: event.id, status: outcome, handlers: handler ? ['otherEvent'] : [] };
     });
   }
@@ -1330,11 +1332,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   function runNow(event: IncomingEvent, sync: SyncOperations): Promise<ProcessResult> {
     const now = clock();
     const key = eventKey(event);
-    let claim: ClaimResult;
-    try {
-      claim = sync.claimEventNow(claimRequest(key, now));
-    } catch (cause) {
-      return Promise.reject(claimFailure(cause, `event ${event.id}`));
+    let claim: ClaimResult = UNLEDGERED;
+    if (!isOwnEvent(event)) {
+      try {
+        claim = sync.claimEventNow(claimRequest(key, now));
+      } catch (cause) {
+        return Promise.reject(claimFailure(cause, `event ${event.id}`));
+      }
     }
     const unclaimed = notClaimed(event, claim, now);
     if (unclaimed) return Promise.resolve(unclaimed);
@@ -1356,15 +1360,17 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function runAwaiting(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {
     const now = clock();
     const key = eventKey(event);
-    let claim: ClaimResult;
-    try {
-      const request = claimRequest(key, now);
-      claim =
-        parent !== undefined && instruments !== undefined
-          ? await traced(instruments, 'scim_sync.claim', parent, () => store.claimEvent(request))
-          : await store.claimEvent(request);
-    } catch (cause) {
-      throw claimFailure(cause, `event ${event.id}`);
+    let claim: ClaimResult = UNLEDGERED;
+    if (!isOwnEvent(event)) {
+      try {
+        const request = claimRequest(key, now);
+        claim =
+          parent !== undefined && instruments !== undefined
+            ? await traced(instruments, 'scim_sync.claim', parent, () => store.claimEvent(request))
+            : await store.claimEvent(request);
+      } catch (cause) {
+        throw claimFailure(cause, `event ${event.id}`);
+      }
     }
     const unclaimed = notClaimed(event, claim, now);
     if (unclaimed) return unclaimed;
@@ -1381,7 +1387,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /** After applying `event` failed with `error`: the claim released, the failure recorded and thrown. */
   async function failed(event: IncomingEvent, key: EventKey, now: number, error: unknown): Promise<ProcessResult> {
     // Best effort: if the store is down this fails too, and the lease frees the claim instead.
-    await store.releaseEvent(key).catch(() => {});
+    // scim-sync's own events hold no claim (own-events.ts).
+    if (!isOwnEvent(event)) await store.releaseEvent(key).catch(() => {});
     // The group's members kept changing (users joining it while its deletion waited for their
     // locks): nothing failed and nothing was written; the redelivery will find it quieter.
     if (error instanceof NeedsLocks) {
@@ -1476,13 +1483,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /**
    * Runs of user snapshots (`runBatch`), claimed in one `claimEvents` and applied one after the
    * other (`applyChunk`). When a run fails, the claims of the runs after it are released before the
-   * failure is thrown: as if they had never been claimed. A run of run-scoped events (see
-   * run-scoped.ts) is not claimed.
+   * failure is thrown: as if they had never been claimed. A run of scim-sync's own events (see
+   * own-events.ts) is not claimed.
    */
   async function applyChunks(runs: readonly UserUpserted[][], parent: TelemetryContext | undefined) {
     if (runs.length === 1) return applyChunk(runs[0] as UserUpserted[], parent);
     const now = clock();
-    const scoped = runs.map(allRunScoped);
+    const scoped = runs.map(allOwnEvents);
     /** Each run's versions; `undefined` for a run with an invalid event, which `applyChunk` applies as `process` would. */
     const versions = runs.map((run) => {
       try {
@@ -1537,7 +1544,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * `applyChunks`), then the claimed ones applied in one transaction (`upsertUsers`): all of them,
    * or, when anything fails, none (every claim released, the failure recorded for the event it came
    * from and thrown, as `process` does). A store whose transaction retries on a lock conflict (a
-   * deadlock, a lock wait timeout) retries the whole chunk. Run-scoped events (see run-scoped.ts)
+   * deadlock, a lock wait timeout) retries the whole chunk. scim-sync's own events (see own-events.ts)
    * skip the ledger: not claimed, not completed, nothing to release.
    */
   async function applyChunk(
@@ -1551,7 +1558,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     },
   ) {
     const ops = batch as BatchOperations;
-    const ledger = ahead ? ahead.ledger : !allRunScoped(events);
+    const ledger = ahead ? ahead.ledger : !allOwnEvents(events);
     const now = ahead?.now ?? clock();
     let versions: ResourceVersion[];
     if (ahead) versions = ahead.versions;

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { hasBatchOperations, type ProvisioningEngine } from '../engine/engine.js';
-import { markRunScoped } from '../engine/run-scoped.js';
+import { markOwnEvent } from '../engine/own-events.js';
 import { digestBase64url } from '../hash.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser, GroupRef, Origin } from '../model.js';
 import { flatCounts, runSummary } from '../observability/run-summary.js';
@@ -741,9 +741,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       await progress('users');
     }
 
-    /** A listed user's snapshot, run-scoped: a batch applies it without the ledger (see run-scoped.ts). */
+    /** A listed user's snapshot, with an id of the run's own: applied without the ledger (see own-events.ts). */
     const userUpserted = (user: DirectoryUser, fingerprint: string, at: bigint): DirectoryEvent =>
-      markRunScoped({
+      markOwnEvent({
         type: 'user.upserted',
         id: eventId(runId, 'user', user.id, fingerprint),
         organizationId,

@@ -17,6 +17,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { jsonEqual } from '../engine/diff.js';
 import type { ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
+import { markOwnEvent } from '../engine/own-events.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { inspectJson } from '../http/json-guard.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
@@ -311,16 +312,22 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
     { baseUrl: string; version: string; created?: string; lastModified?: string; resource: JsonObject }
   >();
 
-  /** Sends a change through the engine as a `source: 'scim'` event, stamped now. */
+  /**
+   * Sends a change through the engine as a `source: 'scim'` event, stamped now. Its id is a fresh
+   * uuid no retry ever sends again, and its stamp orders it: applied without the ledger (see
+   * engine/own-events.ts).
+   */
   async function apply(organizationId: string, sourceType: string, change: Change): Promise<void> {
     // Not `{ ...change, id, … }`: on Node 20 a spread followed by new keys costs about 2 µs a key.
-    const event = Object.assign({}, change, {
-      id: `scim_${randomUUID()}`,
-      organizationId,
-      occurredAt: stamp(),
-      source: 'scim',
-      sourceType,
-    }) as DirectoryEvent;
+    const event = markOwnEvent(
+      Object.assign({}, change, {
+        id: `scim_${randomUUID()}`,
+        organizationId,
+        occurredAt: stamp(),
+        source: 'scim',
+        sourceType,
+      }) as DirectoryEvent,
+    );
     const result = await engine.process(event);
     if (result.status === 'in_flight') throw new ScimError(409, undefined, 'The same change is being applied; retry.');
   }

@@ -1,11 +1,11 @@
 /**
  * `engine.processBatch` applies the snapshots a reconciliation built for its own listing
- * (`markRunScoped`) without the ledger: no claim, no completion, no release. The resource's version
+ * (`markOwnEvent`) without the ledger: no claim, no completion, no release. The resource's version
  * keeps what the ledger kept: applied again, they call no handler. Every other event keeps the
  * ledger, whatever its `source`.
  */
 import { describe, expect, it } from 'vitest';
-import { markRunScoped } from '../src/engine/run-scoped.js';
+import { markOwnEvent } from '../src/engine/own-events.js';
 import {
   createEngine,
   type DirectoryEvent,
@@ -16,10 +16,18 @@ import {
   type ProvisioningStore,
 } from '../src/index.js';
 import { events, ORG, T0, user } from './helpers.js';
+import { startScimHttp } from './scim-http.js';
 
 /** The store, with how often each ledger operation was called. */
 function ledgerCalls(store: ProvisioningStore) {
-  const calls = { claimEvent: 0, claimEvents: 0, completeEvent: 0, completeEvents: 0, releaseEvent: 0 };
+  const calls = {
+    claimEvent: 0,
+    claimEventNow: 0,
+    claimEvents: 0,
+    completeEvent: 0,
+    completeEvents: 0,
+    releaseEvent: 0,
+  };
   const view = new Proxy(store, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
@@ -67,7 +75,7 @@ describe('engine.processBatch with run-scoped snapshots', () => {
     const { store, calls } = ledgerCalls(memory);
     const { calls: handled, handlers } = recorder();
     const engine = createEngine({ store, handlers });
-    const page = snapshots(3, 'rec_a').map(markRunScoped);
+    const page = snapshots(3, 'rec_a').map(markOwnEvent);
     const first = await engine.processBatch?.(page);
     expect(first?.map((r) => r.status)).toEqual(['applied', 'applied', 'applied']);
     expect(handled).toEqual([
@@ -84,7 +92,7 @@ describe('engine.processBatch with run-scoped snapshots', () => {
       status: 'claimed',
     });
     // The same page again (a resumed run): each user's version holds them, so stale, no handler.
-    const again = await engine.processBatch?.(snapshots(3, 'rec_a').map(markRunScoped));
+    const again = await engine.processBatch?.(snapshots(3, 'rec_a').map(markOwnEvent));
     expect(again?.map((r) => r.status)).toEqual(['stale', 'stale', 'stale']);
     expect(handled).toHaveLength(6);
     expect(await memory.getUser(ORG, 'u1')).toMatchObject({ id: 'u1', groups: [{ id: 'g1' }] });
@@ -104,7 +112,7 @@ describe('engine.processBatch with run-scoped snapshots', () => {
     expect(handled).toHaveLength(6);
     // A batch mixing both kinds keeps the ledger for all of it.
     const mixed = snapshots(2, 'rec_c', T0 + 200n);
-    mixed[0] = markRunScoped(mixed[0] as DirectoryEvent);
+    mixed[0] = markOwnEvent(mixed[0] as DirectoryEvent);
     await engine.processBatch?.(mixed);
     expect(calls.claimEvents).toBe(3);
   });
@@ -113,7 +121,7 @@ describe('engine.processBatch with run-scoped snapshots', () => {
     const memory = memoryStore();
     const { store, calls } = ledgerCalls(memory);
     const failing = recorder('u1');
-    const page = snapshots(3, 'rec_d').map(markRunScoped);
+    const page = snapshots(3, 'rec_d').map(markOwnEvent);
     await expect(createEngine({ store, handlers: failing.handlers }).processBatch?.(page)).rejects.toMatchObject({
       handler: 'userCreated',
       eventId: 'rec_d_1',
@@ -122,9 +130,38 @@ describe('engine.processBatch with run-scoped snapshots', () => {
     expect(await memory.getUser(ORG, 'u0')).toBeUndefined();
     const retry = recorder();
     const results = await createEngine({ store, handlers: retry.handlers }).processBatch?.(
-      snapshots(3, 'rec_d').map(markRunScoped),
+      snapshots(3, 'rec_d').map(markOwnEvent),
     );
     expect(results?.map((r) => r.status)).toEqual(['applied', 'applied', 'applied']);
     expect(retry.calls.filter(([name]) => name === 'userCreated').map(([, id]) => id)).toEqual(['u0', 'u1', 'u2']);
+  });
+});
+
+describe('SCIM writes', () => {
+  it('are applied without the ledger, each once, over real HTTP', async () => {
+    const { store, calls } = ledgerCalls(memoryStore());
+    const h = await startScimHttp({ store });
+    try {
+      const schemas = ['urn:ietf:params:scim:schemas:core:2.0:User'];
+      const created = await h.scim('POST', '/Users', { schemas, userName: 'ada@example.com', active: true });
+      expect(created.status).toBe(201);
+      const patch = (active: boolean) =>
+        h.scim('PATCH', `/Users/${created.body.id}`, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [{ op: 'replace', path: 'active', value: active }],
+        });
+      expect((await patch(false)).status).toBe(200);
+      expect((await patch(true)).status).toBe(200);
+      expect((await h.scim('DELETE', `/Users/${created.body.id}`)).status).toBe(204);
+      expect(h.calls).toEqual([
+        'userCreated ada@example.com',
+        'userDeactivated ada@example.com',
+        'userReactivated ada@example.com',
+        'userDeactivated ada@example.com',
+      ]);
+      expect(calls).toMatchObject({ claimEvent: 0, claimEventNow: 0, completeEvent: 0, releaseEvent: 0 });
+    } finally {
+      await h.close();
+    }
   });
 });
