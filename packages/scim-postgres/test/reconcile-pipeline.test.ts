@@ -164,6 +164,12 @@ it('runs handlers in the listing order across pages, and never saves a checkpoin
   const again = await reconciler.reconcile(organizationId);
   expect(again.users.unchanged).toBe(95);
   expect(again.handlerCalls).toBe(0);
+  // Every event the runs applied (users and groups) had an id of the run's own: no ledger row.
+  const ledger = await store.pool.query<{ n: number }>(
+    `select count(*)::int as n from ${store.schema}.ledger where organization_id = $1`,
+    [organizationId],
+  );
+  expect(ledger.rows[0]?.n).toBe(0);
 });
 
 it('leaves the pages after a failing page unapplied, and the next run resumes at the failing page', async () => {

@@ -46,15 +46,10 @@ beforeAll(async () => {
   const record =
     (name: string) => (arg: { user?: { userName?: string }; group?: { id: string; displayName?: string } }) =>
       void calls.push(`${name} ${arg.user?.userName ?? arg.group?.displayName ?? arg.group?.id ?? ''}`);
-  const handlers: ProvisioningHandlers = {
-    userCreated: record('userCreated'),
-    userUpdated: record('userUpdated'),
-    userDeactivated: record('userDeactivated'),
-    userReactivated: record('userReactivated'),
-    groupCreated: record('groupCreated'),
-    membershipAdded: record('membershipAdded'),
-    membershipRemoved: record('membershipRemoved'),
-  };
+  const names = ['userCreated', 'userUpdated', 'userDeactivated', 'userReactivated', 'groupCreated'];
+  const handlers: ProvisioningHandlers = Object.fromEntries(
+    [...names, 'membershipAdded', 'membershipRemoved'].map((name) => [name, record(name)]),
+  );
   const scim = createScimServer({
     engine: createEngine({ store, handlers }),
     authenticator: scimTokenAuthenticator([{ organizationId: ORG, tokenHash: token.tokenHash }]),

@@ -5,18 +5,20 @@
  *
  * - **A SCIM write** (`createScimServer`): a fresh `scim_<uuid>` per request. An identity provider
  *   that retries a request sends a new request, so no id can arrive twice.
- * - **A reconciliation's user snapshots** (`createReconciler`, applied in batches): `rec_` and a
- *   hash of run id, kind, resource id and fingerprint. No webhook, backfill or other run sends
- *   them, and one run per organization holds its lock (`claimReconcile`). Only the run itself
- *   could, when it resumes from its checkpoint and lists a page it had partly applied.
+ * - **What a reconciliation applies** (`createReconciler`: user snapshots in batches, group
+ *   snapshots, the sweep's removals): `rec_` and a hash of run id, kind, resource id and
+ *   fingerprint (or `removed`). No webhook, backfill or other run sends them, and one run per
+ *   organization holds its lock (`claimReconcile`). Only the run itself could, when it resumes
+ *   from its checkpoint and lists a page it had partly applied, or sweeps again.
  *
  * The ledger's job is to make a second delivery of an event a no-op. For these the resource's
  * version already does it: each event carries its version (a SCIM write the server's strictly
- * increasing stamp; a snapshot the user's `updatedAt` from the listing, else the time of the
- * listing's request; ties broken by id), compared and set under the resource's lock in the event's
- * transaction. A snapshot a resumed run lists again is the same user (its id hashes its
- * fingerprint): with `updatedAt`, the same version, so `stale` (nothing written); without, a newer
- * one over identical content, so written again with no handler called, since nothing changed.
+ * increasing stamp; a snapshot the resource's `updatedAt` from the listing, else the time of the
+ * listing's request; a removal the run's start; ties broken by id), compared and set under the
+ * resource's lock in the event's transaction. A snapshot a resumed run lists again is the same
+ * resource (its id hashes its fingerprint): with `updatedAt`, the same version, so `stale`
+ * (nothing written); without, a newer one over identical content, so written again with no handler
+ * called, since nothing changed. A removal swept again has the same version as the first: `stale`.
  * Either way no handler runs twice, as with the ledger (which answered `duplicate`).
  *
  * What it saves: on a SQL store, the claim's round trip (its own transaction) and two writes of a

@@ -440,10 +440,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       return marking;
     };
 
-    /** Feeds one event through the engine; answers whether it was applied. */
+    /**
+     * Feeds one event through the engine; answers whether it was applied. Every event a run builds
+     * has an id of the run's own, so it goes without the ledger (see engine/own-events.ts).
+     */
     const apply = async (event: DirectoryEvent): Promise<boolean> => {
       events += 1;
-      const result = await run$.process(event);
+      const result = await run$.process(markOwnEvent(event));
       handlerCalls += result.handlers.length;
       return result.status === 'applied';
     };
