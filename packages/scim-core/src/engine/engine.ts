@@ -141,7 +141,9 @@ export interface ProvisioningEngine {
    * reconciliation and backfill. A run of user snapshots (`user.upserted`, not from SCIM) of one
    * organization, each user once and at most `MAX_BATCH_EVENTS`, is claimed at once and applied in
    * one transaction: handlers in the same order, the same ledger, ordering and derived changes,
-   * all of the run or none of it. Other events, and every event with a store that lacks the batch
+   * all of the run or none of it. A run of group snapshots (`group.upserted`) of one organization,
+   * each group once and at most `MAX_BATCH_EVENTS`, likewise (each on its own where access rules
+   * match groups by name or external id). Other events, and every event with a store that lacks the batch
    * operations (`BatchOperations`), go through `process`. Rejects as `process` does for the first
    * event that fails; what came before it stays applied. Optional, so an engine wrapped by hand
    * (`{ store, process }`) still is one: callers then use `process`.
@@ -299,7 +301,7 @@ function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
   return { at, eventId: event.id, deleted };
 }
 
-/** Whether `store` has every batch operation (`BatchOperations`): `engine.processBatch` then applies runs of user snapshots in one transaction each. */
+/** Whether `store` has every batch operation (`BatchOperations`): `engine.processBatch` then applies runs of user (and group) snapshots in one transaction each. */
 export function hasBatchOperations<S extends StoreOperations>(store: S): store is S & BatchOperations {
   return (
     typeof store.claimEvents === 'function' &&
@@ -310,6 +312,21 @@ export function hasBatchOperations<S extends StoreOperations>(store: S): store i
 }
 
 type UserUpserted = Extract<DirectoryEvent, { type: 'user.upserted' }>;
+type GroupUpserted = Extract<DirectoryEvent, { type: 'group.upserted' }>;
+
+/**
+ * What applies the claimed events of a run in one transaction (`upsertUsers`, `upsertGroups`):
+ * each event's result, in order. `ledger`: whether their completions go to the ledger.
+ */
+type RunWriter<E> = (
+  events: readonly E[],
+  keys: readonly EventKey[],
+  versions: readonly ResourceVersion[],
+  now: number,
+  parent: TelemetryContext | undefined,
+  contexts: readonly TelemetryContext[] | undefined,
+  ledger: boolean,
+) => Promise<ProcessResult[]>;
 
 /** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
 const ownsGroups = (event: UserUpserted) => event.source !== 'scim';
@@ -1056,20 +1073,74 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         const moved = rules && byAttributes && movesRoles(previous, event.group) ? rules : null;
         const current = moved ? await tx.listGroupMemberIds(organizationId, id) : [];
         require(current.map((m) => userRef(organizationId, m)));
-        if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
-        const origin = originOf(event, event.group.origin);
-        const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
-        if (!previous) {
-          await d.call('groupCreated', { group });
-        } else {
-          const changed = changedGroupFields(previous, group);
-          if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
-        }
-        await tx.putGroup(group);
-        if (moved) await reevaluateUsers(d, moved, current);
-        return d.done('applied', now);
+        return d.done(await writeGroup(d, ref, versionOf(event, false), previous, moved, current), now);
       },
     );
+  }
+
+  /**
+   * A group snapshot in `d`'s transaction, its lock held and its row read (`previous`):
+   * compared-and-set, its handlers called, written, and with `moved` rules its `current` members'
+   * roles re-evaluated. Answers the outcome; the caller completes the event.
+   */
+  async function writeGroup(
+    d: Dispatch,
+    ref: ResourceRef,
+    version: ResourceVersion,
+    previous: DirectoryGroup | undefined,
+    moved: AccessRules | null,
+    current: readonly string[],
+  ): Promise<'applied' | 'stale'> {
+    const event = d.event as GroupUpserted;
+    if (!(await d.tx.advanceVersion(ref, version))) return 'stale';
+    const origin = originOf(event, event.group.origin);
+    const group: DirectoryGroup = event.group.origin === origin ? event.group : { ...event.group, origin };
+    if (!previous) {
+      await d.call('groupCreated', { group });
+    } else {
+      const changed = changedGroupFields(previous, group);
+      if (changed.length > 0) await d.call('groupUpdated', { group, previous, changed });
+    }
+    await d.tx.putGroup(group);
+    if (moved) await reevaluateUsers(d, moved, current);
+    return 'applied';
+  }
+
+  /**
+   * Applies group snapshots of one organization, each group once, as one transaction (see
+   * `processBatch`): every group locked, then each read, compared-and-set, derived and written as
+   * `upsertGroup` does it, in order, and the completions written together. Only where the access
+   * rules do not match groups by name or external id (`applyGroupRun` sends the others through
+   * `process`): a renamed group would move its members' roles, whose locks `upsertGroup` adds.
+   */
+  async function upsertGroups(
+    events: readonly GroupUpserted[],
+    keys: readonly EventKey[],
+    versions: readonly ResourceVersion[],
+    now: number,
+    parent: TelemetryContext | undefined,
+    contexts: readonly TelemetryContext[] | undefined,
+    ledger: boolean,
+  ): Promise<ProcessResult[]> {
+    const organizationId = events[0]?.organizationId as string;
+    const refs = events.map((event) => groupRef(organizationId, event.group.id));
+    return transact(parent, refs, async (tx, context) => {
+      const results: ProcessResult[] = [];
+      const completions: EventCompletion[] = [];
+      for (const [i, event] of events.entries()) {
+        const d = new Dispatch(event, keys[i] as EventKey, tx, contexts?.[i] ?? context);
+        const previous = await tx.getGroup(organizationId, event.group.id);
+        const outcome = await writeGroup(d, refs[i] as ResourceRef, versions[i] as ResourceVersion, previous, null, []);
+        results.push(d.result(outcome));
+        if (ledger) completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
+      }
+      if (completions.length > 0) {
+        const ops = tx as StoreOperations & Partial<BatchOperations>;
+        if (ops.completeEvents) await ops.completeEvents(completions);
+        else for (const c of completions) await tx.completeEvent(c.key, c.outcome, c.now, c.occurredAt);
+      }
+      return results;
+    });
   }
 
   /** Re-evaluates the roles of these users (locked: a group's members, a page of a re-evaluation), a page at a time. */
@@ -1417,9 +1488,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
   /**
    * `engine.processBatch`: runs of user snapshots (one organization, each user once, at most
-   * `MAX_BATCH_EVENTS`) as one transaction each (`applyChunk`), every other event on its own, in order.
-   * Consecutive runs are claimed together, `MAX_BATCH_EVENTS` events at most (a page of users that
-   * its locks split in two costs one claim, not two), and applied one after the other.
+   * `MAX_BATCH_EVENTS`) as one transaction each (`applyChunk`), runs of group snapshots likewise
+   * (`applyGroupRun`), every other event on its own, in order. Consecutive user runs are claimed
+   * together, `MAX_BATCH_EVENTS` events at most (a page of users that its locks split in two costs
+   * one claim, not two), and applied one after the other.
    */
   async function runBatch(events: readonly IncomingEvent[], parent?: TelemetryContext): Promise<ProcessResult[]> {
     const results: ProcessResult[] = [];
@@ -1432,6 +1504,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const ids = new Set<string>();
     /** The groups the chunk's snapshots name: locked shared with its users. */
     const groups = new Set<string>();
+    /** Group snapshots of one organization, each group once: applied together (`applyGroupRun`). */
+    let groupRun: GroupUpserted[] = [];
+    const groupIds = new Set<string>();
+    const endGroupRun = async () => {
+      if (groupRun.length === 0) return;
+      const taken = groupRun;
+      groupRun = [];
+      groupIds.clear();
+      for (const result of await applyGroupRun(taken, parent)) results.push(result);
+    };
     const flushRuns = async () => {
       if (runs.length === 0) return;
       const taken = runs;
@@ -1451,6 +1533,22 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       groups.clear();
     };
     for (const event of events) {
+      if (batch !== undefined && event.type === 'group.upserted') {
+        await endChunk();
+        await flushRuns();
+        const first = groupRun[0];
+        if (
+          groupRun.length >= MAX_BATCH_EVENTS ||
+          groupIds.has(event.group.id) ||
+          (first && first.organizationId !== event.organizationId)
+        ) {
+          await endGroupRun();
+        }
+        groupRun.push(event);
+        groupIds.add(event.group.id);
+        continue;
+      }
+      await endGroupRun();
       if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event)) {
         await endChunk();
         await flushRuns();
@@ -1475,9 +1573,26 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       ids.add(event.user.id);
       for (const g of event.user.groups) groups.add(g.id);
     }
+    await endGroupRun();
     await endChunk();
     await flushRuns();
     return results;
+  }
+
+  /**
+   * A run of group snapshots (`runBatch`): claimed together and applied in one transaction
+   * (`upsertGroups`), all or nothing, as `applyChunk` does a run of users. Where the organization's
+   * access rules match groups by name or external id, each goes through `process` instead, which
+   * locks the members whose roles a renamed group moves.
+   */
+  async function applyGroupRun(run: readonly GroupUpserted[], parent: TelemetryContext | undefined) {
+    const rules = await rulesOf(run[0]?.organizationId as string, clock());
+    if (run.length === 1 || (rules !== null && matchesGroupAttributes(rules))) {
+      const results: ProcessResult[] = [];
+      for (const event of run) results.push(await processOne(event, parent));
+      return results;
+    }
+    return applyChunk(run, upsertGroups, parent);
   }
 
   /**
@@ -1487,7 +1602,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * own-events.ts) is not claimed.
    */
   async function applyChunks(runs: readonly UserUpserted[][], parent: TelemetryContext | undefined) {
-    if (runs.length === 1) return applyChunk(runs[0] as UserUpserted[], parent);
+    if (runs.length === 1) return applyChunk(runs[0] as UserUpserted[], upsertUsers, parent);
     const now = clock();
     const scoped = runs.map(allOwnEvents);
     /** Each run's versions; `undefined` for a run with an invalid event, which `applyChunk` applies as `process` would. */
@@ -1523,6 +1638,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         const own = claimed[k];
         const applied = await applyChunk(
           run,
+          upsertUsers,
           parent,
           own && { now, versions: versions[k] as ResourceVersion[], claims: own, ledger: !scoped[k] },
         );
@@ -1540,15 +1656,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   }
 
   /**
-   * A run of user snapshots: claimed together (or `ahead`, with the runs after it, by
-   * `applyChunks`), then the claimed ones applied in one transaction (`upsertUsers`): all of them,
+   * A run of snapshots: claimed together (or `ahead`, with the runs after it, by `applyChunks`),
+   * then the claimed ones applied in one transaction (`write`: `upsertUsers`, `upsertGroups`): all of them,
    * or, when anything fails, none (every claim released, the failure recorded for the event it came
    * from and thrown, as `process` does). A store whose transaction retries on a lock conflict (a
    * deadlock, a lock wait timeout) retries the whole chunk. scim-sync's own events (see own-events.ts)
    * skip the ledger: not claimed, not completed, nothing to release.
    */
-  async function applyChunk(
-    events: readonly UserUpserted[],
+  async function applyChunk<E extends UserUpserted | GroupUpserted>(
+    events: readonly E[],
+    write: RunWriter<E>,
     parent: TelemetryContext | undefined,
     ahead?: {
       readonly now: number;
@@ -1597,7 +1714,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     if (claimed.length > 0) {
       const pick = <T>(list: readonly T[]) => claimed.map((i) => list[i] as T);
       try {
-        const applied = await upsertUsers(
+        const applied = await write(
           pick(events),
           pick(keys),
           pick(versions),
@@ -1611,7 +1728,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (ledger) await Promise.all(pick(keys).map((key) => store.releaseEvent(key).catch(() => {})));
         const failed =
           (error instanceof HandlerError && events.find((event) => event.id === error.eventId)) ||
-          (events[claimed[0] as number] as UserUpserted);
+          (events[claimed[0] as number] as E);
         const failure = failureOf(error, failed);
         await recordFailure(failed, failure, now);
         for (const [i, span] of spans?.entries() ?? []) {

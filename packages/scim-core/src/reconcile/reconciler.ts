@@ -453,7 +453,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
     /**
      * Feeds events through the engine, answering whether each was applied: as one batch (a
-     * transaction per `MAX_BATCH_EVENTS` user snapshots) where the engine and its store can, else
+     * transaction per `MAX_BATCH_EVENTS` user or group snapshots) where the engine and its store can, else
      * `concurrency` at a time.
      */
     const applyAll = async (list: readonly DirectoryEvent[]): Promise<boolean[]> => {
@@ -552,23 +552,30 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           if (fingerprint === stored[i]) groups.unchanged += 1;
           else changes.push({ group, fingerprint, at: versionOf(updatedAt, at), created: stored[i] === undefined });
         });
-        await forEachConcurrent(changes, concurrency, async ({ group, fingerprint, at: version, created }) => {
-          if (dryRun) {
+        if (dryRun) {
+          for (const { group, created } of changes) {
             planned({ kind: 'group', action: created ? 'create' : 'update', id: group.id });
             groups[created ? 'created' : 'updated'] += 1;
-            return;
           }
-          const applied = await apply({
-            type: 'group.upserted',
-            id: eventId(runId, 'group', group.id, fingerprint),
-            organizationId,
-            occurredAt: stamp(version),
-            source: 'reconciliation',
-            sourceType: 'directory_api.list_groups',
-            group,
-          });
-          groups[applied ? (created ? 'created' : 'updated') : 'stale'] += 1;
-        });
+        } else {
+          // A page of groups in one transaction where the engine can (`applyAll`).
+          const applied = await applyAll(
+            changes.map(({ group, fingerprint, at: version }) =>
+              markOwnEvent({
+                type: 'group.upserted',
+                id: eventId(runId, 'group', group.id, fingerprint),
+                organizationId,
+                occurredAt: stamp(version),
+                source: 'reconciliation',
+                sourceType: 'directory_api.list_groups',
+                group,
+              }),
+            ),
+          );
+          for (const [i, { created }] of changes.entries()) {
+            groups[applied[i] ? (created ? 'created' : 'updated') : 'stale'] += 1;
+          }
+        }
         await marking;
       }
     }
