@@ -328,12 +328,12 @@ function statements(s: string) {
       const reads = [...shape].flatMap((letter, i) => {
         const id = `$${i + 2}`;
         const kind = letter.toLowerCase() === 'u' ? 'user' : 'group';
-        const version = `select 0, v.organization_id, v.kind, v.id, v.at, v.event_id, v.deleted, v.created_at, null::jsonb
+        const version = `select 0, v.organization_id, v.kind, v.id, v.at, v.event_id, v.deleted, v.created_at, null::text
           from ${s}.versions v where v.organization_id = $1 and v.kind = '${kind}' and v.id = ${id}`;
         const row =
           kind === 'user'
-            ? `select 1, null, null, null, null, null, null, null, x.body from ${s}.users x where x.organization_id = $1 and x.id = ${id}`
-            : `select 2, null, null, null, null, null, null, null, x.body from ${s}.groups x where x.organization_id = $1 and x.id = ${id}`;
+            ? `select 1, x.organization_id, null, x.id, null, null, null, null, x.body::text from ${s}.users x where x.organization_id = $1 and x.id = ${id}`
+            : `select 2, x.organization_id, null, x.id, null, null, null, null, x.body::text from ${s}.groups x where x.organization_id = $1 and x.id = ${id}`;
         const members =
           letter === 'G'
             ? [
@@ -347,7 +347,7 @@ function statements(s: string) {
     },
     // The members of groups ($1, $2) under the locks, first $3 of each, with their users' rows.
     lockedMembers: `
-      select r.organization_id, m.user_id, u.body
+      select r.organization_id, m.user_id, u.body::text as body
       from unnest((select $1::text[]), (select $2::text[])) as r(organization_id, group_id)
       cross join lateral (
         select user_id from ${s}.memberships x
@@ -360,19 +360,19 @@ function statements(s: string) {
     // versions (k 0), users (1) and groups (2), and the first $10 member ids of each group it
     // locked exclusively (3), in user_id order. Each through its primary key.
     locked: `
-      select 0 as k, v.organization_id, v.kind, v.id, v.at, v.event_id, v.deleted, v.created_at, null::jsonb as body
+      select 0 as k, v.organization_id, v.kind, v.id, v.at, v.event_id, v.deleted, v.created_at, null::text as body
       from unnest((select $1::text[]), (select $2::text[]), (select $3::text[])) as r(organization_id, kind, id)
       cross join lateral (
         select * from ${s}.versions x
         where x.organization_id = r.organization_id and x.kind = r.kind and x.id = r.id limit 1
       ) v
       union all
-      select 1, null, null, null, null, null, null, null, t.body from unnest((select $4::text[]), (select $5::text[])) as r(organization_id, id)
+      select 1, r.organization_id, null, r.id, null, null, null, null, t.body::text from unnest((select $4::text[]), (select $5::text[])) as r(organization_id, id)
       cross join lateral (
         select body from ${s}.users x where x.organization_id = r.organization_id and x.id = r.id limit 1
       ) t
       union all
-      select 2, null, null, null, null, null, null, null, t.body from unnest((select $6::text[]), (select $7::text[])) as r(organization_id, id)
+      select 2, r.organization_id, null, r.id, null, null, null, null, t.body::text from unnest((select $6::text[]), (select $7::text[])) as r(organization_id, id)
       cross join lateral (
         select body from ${s}.groups x where x.organization_id = r.organization_id and x.id = r.id limit 1
       ) t
@@ -855,13 +855,13 @@ function usersParams(puts: Iterable<UserPut>): unknown[][] {
   }
   return [...columns, ...pairs];
 }
-const groupParams = (group: DirectoryGroup) => [
+const groupParams = (group: DirectoryGroup, body = JSON.stringify(group)) => [
   group.organizationId,
   group.id,
   group.displayName.toLowerCase(),
   group.externalId ?? null,
   fingerprintGroup(group),
-  JSON.stringify(group),
+  body,
 ];
 
 /**
@@ -1236,7 +1236,8 @@ const FLUSH_ROWS = 1_000;
 interface MemberRow {
   organization_id: string;
   user_id: string;
-  body: DirectoryUser | null;
+  /** The user's row as JSON text (`body::text`): parsed only if the transaction reads it. */
+  body: string | null;
 }
 
 /** A row of `locked`: by `k`, a version (0), a user's body (1), a group's (2), a member (3: group in `kind`, user in `id`). */
@@ -1249,7 +1250,8 @@ interface LockedRow {
   event_id: string | null;
   deleted: boolean | null;
   created_at: string | null;
-  body: DirectoryUser | DirectoryGroup | null;
+  /** A user's (1) or group's (2) row as JSON text (`body::text`, keyed by `organization_id` and `id`): parsed only if read. */
+  body: string | null;
 }
 
 /**
@@ -1302,14 +1304,14 @@ function pushPair(pairs: string[][], put: UserPut, groupId: string) {
 const groupIds = (user: DirectoryUser | undefined): Set<string> => new Set(user?.groups.map((g) => g.id));
 
 /**
- * A user as a transaction holds it: a row read under its locks, or the JSON text of one it put
- * (parsed only if read again, which most are not), or `undefined` for none.
+ * A row as a transaction holds it: the JSON text of one read under its locks (`body::text`) or of
+ * one it put, parsed only if read (most are not: a user upsert reads no group it joins, a page of a
+ * reconciliation none of the groups its users name), or `undefined` for none. Parsing the text is
+ * also what hands the caller an object of its own, which no later read shares.
  */
-type HeldUser = DirectoryUser | string | undefined;
+type Held = string | undefined;
 
-/** A held user as the caller's own object: a row is copied, a text parsed (a fresh object either way). */
-const handOut = (held: HeldUser): DirectoryUser | undefined =>
-  typeof held === 'string' ? (JSON.parse(held) as DirectoryUser) : copy(held);
+const handOut = <T>(held: Held): T | undefined => (held === undefined ? undefined : (JSON.parse(held) as T));
 
 /**
  * A transaction's operations. Reads of locked resources come from what the first round trip
@@ -1319,8 +1321,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   readonly #queue: QueuedWrite[] = [];
   /** Versions, users and groups of the locked resources, kept current with the queued writes. */
   readonly #versions = new Map<string, ResourceVersion | undefined>();
-  readonly #users = new Map<string, HeldUser>();
-  readonly #groups = new Map<string, DirectoryGroup | undefined>();
+  readonly #users = new Map<string, Held>();
+  readonly #groups = new Map<string, Held>();
   /**
    * Member ids of the exclusively locked groups of up to `MAX_RESOURCE_LOCKS` members, read under
    * the locks (a group's deletion reads them first thing): forgotten at the first user write.
@@ -1374,13 +1376,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     for (const ref of exclusiveGroups) this.#members.set(`${ref.organizationId}\u0000${ref.id}`, []);
     for (const row of rows) {
       if (row.k === 0) this.#versions.set(resourceKey(refOf(row as VersionRow)), toVersion(row as VersionRow));
-      else if (row.k === 1) {
-        const body = row.body as DirectoryUser;
-        this.#users.set(`${body.organizationId}\u0000${body.id}`, body);
-      } else if (row.k === 2) {
-        const body = row.body as DirectoryGroup;
-        this.#groups.set(`${body.organizationId}\u0000${body.id}`, body);
-      } else this.#members.get(`${row.organization_id}\u0000${row.kind}`)?.push(row.id as string);
+      else if (row.k === 1) this.#users.set(`${row.organization_id}\u0000${row.id}`, row.body ?? undefined);
+      else if (row.k === 2) this.#groups.set(`${row.organization_id}\u0000${row.id}`, row.body ?? undefined);
+      else this.#members.get(`${row.organization_id}\u0000${row.kind}`)?.push(row.id as string);
     }
     // A group read to its limit may have more: those go to the table.
     for (const [key, ids] of this.#members) if (ids.length > MAX_RESOURCE_LOCKS) this.#members.delete(key);
@@ -1572,7 +1570,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async getUser(organizationId: string, id: string): Promise<DirectoryUser | undefined> {
     const key = `${organizationId}\u0000${id}`;
-    if (this.#users.has(key)) return handOut(this.#users.get(key));
+    if (this.#users.has(key)) return handOut<DirectoryUser>(this.#users.get(key));
     await this.flush();
     return super.getUser(organizationId, id);
   }
@@ -1605,7 +1603,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     }
     run.set(key, {
       put,
-      before: run.get(key)?.before ?? groupIds(typeof previous === 'string' ? JSON.parse(previous) : previous),
+      before: run.get(key)?.before ?? groupIds(handOut<DirectoryUser>(previous)),
     });
   }
 
@@ -1623,7 +1621,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
 
   override async getGroup(organizationId: string, id: string): Promise<DirectoryGroup | undefined> {
     const key = `${organizationId}\u0000${id}`;
-    if (this.#groups.has(key)) return copy(this.#groups.get(key));
+    if (this.#groups.has(key)) return handOut<DirectoryGroup>(this.#groups.get(key));
     await this.flush();
     return super.getGroup(organizationId, id);
   }
@@ -1635,8 +1633,9 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       this.#groups.delete(key);
       return super.putGroup(group);
     }
-    this.#groups.set(key, copy(group));
-    this.#queue.push({ statement: this.prepared.putGroup, values: groupParams(group) });
+    const body = JSON.stringify(group);
+    this.#groups.set(key, body);
+    this.#queue.push({ statement: this.prepared.putGroup, values: groupParams(group, body) });
   }
 
   override async deleteGroup(organizationId: string, id: string): Promise<void> {
@@ -1738,13 +1737,15 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   }
   override async getGroups(organizationId: string, ids: readonly string[]) {
     const keys = ids.map((id) => `${organizationId}\u0000${id}`);
-    if (keys.every((key) => this.#groups.has(key))) return keys.map((key) => copy(this.#groups.get(key)));
+    if (keys.every((key) => this.#groups.has(key)))
+      return keys.map((key) => handOut<DirectoryGroup>(this.#groups.get(key)));
     await this.flush();
     return super.getGroups(organizationId, ids);
   }
   override async getUsers(organizationId: string, ids: readonly string[]) {
     const keys = ids.map((id) => `${organizationId}\u0000${id}`);
-    if (keys.every((key) => this.#users.has(key))) return keys.map((key) => handOut(this.#users.get(key)));
+    if (keys.every((key) => this.#users.has(key)))
+      return keys.map((key) => handOut<DirectoryUser>(this.#users.get(key)));
     await this.flush();
     return super.getUsers(organizationId, ids);
   }
@@ -1766,11 +1767,6 @@ export function transactionClient(tx: StoreOperations): pg.PoolClient {
   throw new TypeError(
     'transactionClient(tx) needs the tx of a postgresStore() transaction; this engine uses another store.',
   );
-}
-
-/** Rows handed out are the caller's: a copy, so changing one never changes the cache. */
-function copy<T>(value: T): T {
-  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }
 
 /**
