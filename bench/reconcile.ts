@@ -516,6 +516,20 @@ async function main() {
     ),
   );
   console.log('');
+  // Comparable across runs and sessions, where a ratio to the floor moves with the floor.
+  const perUser = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${fmt((ms * 1000) / users)} µs`);
+  console.log(
+    `CPU per listed user (medians): ${scenarios
+      .filter((s) => s !== 'e' && Number.isFinite(summary[s].cpuMsMedian))
+      .map(
+        (s) =>
+          `(${s}) ${perUser(summary[s].cpuMsMedian)}` +
+          (summary[s].databaseCpuMsMedian !== undefined
+            ? ` + PostgreSQL ${perUser(summary[s].databaseCpuMsMedian)}`
+            : ''),
+      )
+      .join('; ')}`,
+  );
   console.log(
     `(d) bookkeeping calls (median): ${JSON.stringify(d.bookkeepingMedian)}; writes ${d.writesMax}, handler calls ${d.handlerCallsMax}; ` +
       `(d2) ${fmt(summary.d2.ratioToFloor, 3)}× floor`,

@@ -145,7 +145,7 @@ export {
   type ScimTokenEntry,
   scimTokenAuthenticator,
 } from './scim/tokens.js';
-export { UnstorableValueError } from './store/errors.js';
+export { ClaimRefusedError, UnstorableValueError } from './store/errors.js';
 export { eventKey } from './store/event-key.js';
 export { type MemoryStoreOptions, memoryStore } from './store/memory.js';
 export type * from './store/types.js';

@@ -21,6 +21,7 @@
  *   waits for one flush, its completion's.
  */
 import {
+  ClaimRefusedError,
   type ClaimRequest,
   type ClaimResult,
   versionCreatedAt as createdAt,
@@ -107,6 +108,8 @@ export interface PostgresStore extends ProvisioningStore {
   ): Promise<T>;
   /** A group's members are found and locked with the group's own locks (`TransactionOptions.membersOf`). */
   readonly locksGroupMembers: true;
+  /** An event is claimed in its transaction's first round trip and committed with it (`TransactionOptions.claim`). */
+  readonly claimsInTransaction: true;
   /** Creates the schema and applies pending migrations; answers the versions it applied. */
   migrate(): Promise<number[]>;
   readonly pool: pg.Pool;
@@ -190,6 +193,29 @@ function statements(s: string) {
         returning 1
       )
       select (select count(*) from claimed)::int as claimed, l.state, l.outcome, l.expires_at${ASYNC_COMMIT}
+      from (select 1) one
+      left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
+    // `claimScoped` as the first statement of a transaction's first round trip (before its `begin`,
+    // which makes it part of the transaction): the claim commits with the event's writes or is
+    // undone with them. The event's own advisory lock ($6), tried first, is held to the end, so a
+    // second delivery arriving meanwhile is refused at once (busy) instead of waiting on the first's
+    // uncommitted row. A refusal is an error (a cast that fails, naming the ledger's row), which
+    // ends the round trip and its implicit transaction with nothing written and nothing to roll
+    // back: a duplicate costs one round trip, as with `claimScoped`. PL/pgSQL's `raise` would read
+    // better, but PL/pgSQL may be missing or not granted (see prepared.ts).
+    claimInTransaction: `
+      with held as (select pg_try_advisory_xact_lock(hashtextextended($6, 0)) as got),
+      claimed as (
+        insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, expires_at)
+        select $1, $2, $3, 'claimed', $4::bigint + $5::bigint from held where got
+        on conflict (environment_id, organization_id, event_id) do update
+          set expires_at = excluded.expires_at, state = 'claimed', unscoped = false
+          where l.state = 'claimed' and l.expires_at <= $4::bigint
+        returning 1
+      )
+      select case when (select count(*) from claimed) = 1 then 1
+        else ('${CLAIM_REFUSED}:' || (select got from held)::text || ':' || coalesce(l.state, '') || ':' ||
+          coalesce(l.outcome, '') || ':' || coalesce(l.expires_at::text, ''))::int end as claimed
       from (select 1) one
       left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
     hasUnscoped: `select exists (select 1 from ${s}.ledger where unscoped) as unscoped`,
@@ -643,6 +669,7 @@ function preparedStatements(sql: Sql) {
     putUserAccess: preparedStatement(sql.putUserAccess),
     deleteUserAccess: preparedStatement(sql.deleteUserAccess),
     putUserAccessBatch: preparedStatement(sql.putUserAccessBatch),
+    claimInTransaction: preparedStatement(sql.claimInTransaction),
   };
   const merged = mergedWrites(statements, preparedStatement);
   const scalar = new Map<string, ScalarStatements>();
@@ -896,7 +923,8 @@ class Operations implements StoreOperations {
   /** The claim statement's one row. */
   protected async claimRow(values: unknown[]): Promise<ClaimRow> {
     const { claimAlone, claimAloneScoped, ledger, use } = this.prepared;
-    ledger.unscoped ??= await this.hasUnscoped();
+    // Asked once per store.
+    ledger.unscoped ??= await hasUnscoped(this.db, this.sql);
     const claim = ledger.unscoped ? claimAlone : claimAloneScoped;
     try {
       const { rows } = await this.db.query(
@@ -907,12 +935,6 @@ class Operations implements StoreOperations {
       notePreparedError(use, error);
       throw error;
     }
-  }
-
-  /** Whether the ledger holds rows from before it was scoped (migration 3): asked once per store. */
-  private async hasUnscoped(): Promise<boolean> {
-    const { rows } = await this.db.query<{ unscoped: boolean }>(this.sql.hasUnscoped);
-    return rows[0]?.unscoped !== false;
   }
 
   async claimEvent({ environmentId, organizationId, eventId, now, leaseMs }: ClaimRequest): Promise<ClaimResult> {
@@ -1769,6 +1791,36 @@ export function transactionClient(tx: StoreOperations): pg.PoolClient {
   );
 }
 
+/** What `claimInTransaction`'s refusal names: the marker, whether the advisory lock was had, and the ledger's row. */
+const CLAIM_REFUSED = 'scim_sync_claim_refused';
+const REFUSAL = new RegExp(`${CLAIM_REFUSED}:(true|false):(claimed|done|):(applied|stale|ignored|):(\\d*)`);
+
+/**
+ * The claim `claimInTransaction` refused, from its error (a failed cast, SQLSTATE 22P02, whose
+ * message quotes the text whatever the server's language); `undefined` for any other error. A row
+ * it could not see (the advisory lock held by another transaction, or a row its snapshot missed)
+ * is `busy` for a moment: the holder is applying the event now.
+ */
+function refusedClaim(error: unknown, claim: ClaimRequest): Exclude<ClaimResult, { status: 'claimed' }> | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code !== '22P02' || typeof message !== 'string') return undefined;
+  const match = REFUSAL.exec(message);
+  if (!match) return undefined;
+  const [, got, state, outcome, expiresAt] = match;
+  if (got === 'true' && state === 'done' && outcome) return { status: 'done', outcome: outcome as EventOutcome };
+  if (got === 'true' && state === 'claimed' && expiresAt) return { status: 'busy', leaseExpiresAt: Number(expiresAt) };
+  return { status: 'busy', leaseExpiresAt: claim.now + CONTENDED_CLAIM_MS };
+}
+
+/** How long a delivery refused because another transaction holds its event is asked to wait. */
+const CONTENDED_CLAIM_MS = 1_000;
+
+/** Whether the ledger holds rows from before it was scoped (migration 3). */
+async function hasUnscoped(db: Queryable, sql: Sql): Promise<boolean> {
+  const { rows } = await db.query<{ unscoped: boolean }>(sql.hasUnscoped);
+  return rows[0]?.unscoped !== false;
+}
+
 /**
  * A pool of the store's own. An idle client whose server went away (a restart, a failover) emits
  * `error` on the pool, and an unheard `error` ends the process; the next query reports the
@@ -2073,20 +2125,48 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     options?: TransactionOptions,
   ) {
     await ensureReady();
+    const claim = options?.claim;
+    const membersOf = options?.membersOf ?? [];
+    // The claim as the first statement of the first round trip, where it can be (see
+    // `claimInTransaction`); else taken alone first, as `claimEvent`, and released on a failure.
+    let head: string | undefined;
+    let claimedAlone = false;
+    if (claim !== undefined) {
+      prepared.ledger.unscoped ??= await hasUnscoped(pool, sql);
+      if (!prepared.ledger.unscoped && membersOf.length === 0) head = claimText(claim);
+      else {
+        const result = await direct.claimEvent(claim);
+        if (result.status !== 'claimed') throw new ClaimRefusedError(result);
+        claimedAlone = true;
+      }
+    }
     return withClient(pool, async (client) => {
       await prepareOn(client, preparedList);
       const tx = new TransactionOperations(client, sql, prepared);
+      let begun = false;
       try {
-        await begin(client, tx, resources, options?.shared ?? [], options?.membersOf ?? []);
+        await begin(client, tx, resources, options?.shared ?? [], membersOf, 1, head);
+        begun = true;
         const result = await fn(tx);
         await tx.flush(true);
         return result;
       } catch (error) {
         notePreparedError(prepared.use, error);
+        const refused = head !== undefined && !begun ? refusedClaim(error, claim as ClaimRequest) : undefined;
+        // A refused claim ended its round trip's implicit transaction: nothing to roll back.
+        if (refused) throw new ClaimRefusedError(refused);
         await client.query('rollback').catch(ignore);
+        if (claimedAlone) await direct.releaseEvent(claim as ClaimRequest).catch(ignore);
         throw error;
       }
     });
+  }
+
+  /** `claimInTransaction` for `claim`, its advisory lock keyed apart from every resource's. */
+  function claimText(claim: ClaimRequest): string {
+    const { environmentId, organizationId, eventId, now, leaseMs } = claim;
+    const lock = JSON.stringify(['ledger', environmentId, organizationId, eventId]);
+    return executeText(prepared.claimInTransaction, [environmentId, organizationId, eventId, now, leaseMs, lock]);
   }
 
   /**
@@ -2107,10 +2187,15 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     shared: readonly ResourceRef[],
     membersOf: readonly ResourceRef[],
     attempt = 1,
+    /** A statement to run ahead of `begin` in the same round trip (and transaction): the event's claim. */
+    head?: string,
   ): Promise<void> {
+    const start = head === undefined ? 'begin' : `${head};\nbegin`;
+    /** The index of `begin`'s result among the round trip's. */
+    const at = head === undefined ? 0 : 1;
     const all = shared.length === 0 ? resources : [...resources, ...shared];
     if (all.length === 0) {
-      await client.query('begin');
+      await client.query(start);
       return;
     }
     // Members that keep joining while their group's locks are taken (see `beginWithMembers`) end in
@@ -2118,12 +2203,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const whole = all.length > MAX_RESOURCE_LOCKS || attempt > MEMBER_LOCK_ATTEMPTS;
     const locks = lockParameters(all, resources.length, whole);
     if (whole) {
-      await client.query(`begin;\n${executeText(prepared.lock, locks.values)}`);
+      await client.query(`${start};\n${executeText(prepared.lock, locks.values)}`);
       tx.lockWhole(locks.organizations);
       return;
     }
     const memberGroups = membersOf.length === 0 ? [] : groupsOfMembers(resources, membersOf);
     if (memberGroups.length > 0) {
+      // `transaction` claims alone ahead of a set with members to lock.
+      if (head !== undefined) throw new Error('scim-postgres: a claim cannot go ahead of member locks');
       return beginWithMembers(client, tx, resources, shared, membersOf, attempt, locks, memberGroups);
     }
     const exclusiveGroups = groupsIn(resources);
@@ -2131,8 +2218,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const read = scalar
       ? scalarText(scalar, all, resources.length)
       : `${executeText(prepared.lock, locks.values)};\n${lockedText(all, exclusiveGroups)}`;
-    const results = (await client.query(`begin;\n${read}`)) as unknown as pg.QueryResult[];
-    tx.prime(resources, shared, exclusiveGroups, (results[2]?.rows ?? []) as LockedRow[]);
+    const results = (await client.query(`${start};\n${read}`)) as unknown as pg.QueryResult[];
+    tx.prime(resources, shared, exclusiveGroups, (results[at + 2]?.rows ?? []) as LockedRow[]);
   }
 
   /**
@@ -2249,6 +2336,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     ...stateOps,
     transaction,
     locksGroupMembers: true,
+    claimsInTransaction: true,
     migrate: async () => {
       const applied = await migrate();
       ready = Promise.resolve();

@@ -1,8 +1,9 @@
 /**
  * The store conformance suite's engine-level cases for batched application (`engine.processBatch`,
- * which reconciliation and backfill use): whatever the store, batched or not, a page of user
- * snapshots over any held state ends where applying them one at a time ends, with the same handler
- * calls in the same order; a replayed page is a no-op; a failing handler leaves nothing of its batch.
+ * which reconciliation and backfill use): whatever the store, batched or not, a page of user and
+ * group snapshots (deletions among them) over any held state ends where applying them one at a time
+ * ends, with the same handler calls in the same order; a replayed page is a no-op; a failing handler
+ * leaves nothing of its batch.
  *
  * Both runs share the store: the batched one in one organization, the reference in another, with
  * the same event ids (the ledger keys events by organization).
@@ -40,23 +41,23 @@ const userStep = fc.record({
   email: fc.constantFrom('a@example.com', 'b@example.com'),
   groups: fc.subarray(GROUPS),
 });
+const groupStep = fc.record({
+  kind: fc.constant('group' as const),
+  id: fc.constantFrom(...GROUPS),
+  at,
+  name: fc.constantFrom('Engineering', 'Sales'),
+});
 const heldStep: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: userStep },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('userDelete' as const), id: fc.constantFrom(...USERS), at }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('group' as const),
-      id: fc.constantFrom(...GROUPS),
-      at,
-      name: fc.constantFrom('Engineering', 'Sales'),
-    }),
-  },
+  { weight: 2, arbitrary: groupStep },
   {
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('groupDelete' as const), id: fc.constantFrom(...GROUPS), at }),
   },
 );
+/** A page as reconciliation and backfill send them: runs of user and of group snapshots, a deletion now and then. */
+const pageStep: fc.Arbitrary<Step> = fc.oneof({ weight: 3, arbitrary: heldStep }, { weight: 2, arbitrary: groupStep });
 
 /** A step as an event of `organizationId`, named `id`. */
 function eventOf(step: Step, organizationId: string, id: string): DirectoryEvent {
@@ -129,11 +130,11 @@ async function stateOf(store: ProvisioningStore, organizationId: string) {
 
 /** Registers the batch cases; `store` answers the suite's store once it exists. */
 export function batchApplicationCases(store: () => ProvisioningStore): void {
-  it('applies a page of user snapshots batched as one at a time would: same state, same handler calls in the same order, over any held state', async () => {
+  it('applies a page of user and group snapshots batched as one at a time would: same state, same handler calls in the same order, over any held state', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(heldStep, { maxLength: 12 }),
-        fc.array(userStep, { minLength: 1, maxLength: 12 }),
+        fc.array(pageStep, { minLength: 1, maxLength: 12 }),
         fc.array(fc.nat(), { maxLength: 3 }),
         async (held, page, replayed) => {
           const s = store();

@@ -45,10 +45,11 @@ import {
   validateOptions,
   wholeNumber,
 } from '../options.js';
-import { UnstorableValueError } from '../store/errors.js';
+import { ClaimRefusedError, UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
 import {
   type BatchOperations,
+  type ClaimRequest,
   type ClaimResult,
   type EventCompletion,
   type EventKey,
@@ -804,10 +805,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     key: EventKey,
     now: number,
     parent: TelemetryContext | undefined,
+    /** The event's claim, for the store to take in the transaction (`claimsInTransaction`). */
+    claim?: ClaimRequest,
   ): ProcessResult | Promise<ProcessResult> {
     const rules = rulesOf(event.user.organizationId, now);
-    if (rules instanceof Promise) return rules.then((managed) => upsertUserUnder(event, key, now, parent, managed));
-    return upsertUserUnder(event, key, now, parent, rules);
+    if (rules instanceof Promise) {
+      return rules.then((managed) => upsertUserUnder(event, key, now, parent, managed, claim));
+    }
+    return upsertUserUnder(event, key, now, parent, rules, claim);
   }
 
   function upsertUserUnder(
@@ -816,6 +821,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     now: number,
     parent: TelemetryContext | undefined,
     managed: AccessRules | null,
+    claim: ClaimRequest | undefined,
   ): ProcessResult | Promise<ProcessResult> {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
@@ -823,7 +829,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     // deletion (which locks it exclusively, and would leave a membership to a deleted group), while
     // users of the same group still upsert concurrently. No read ahead is needed to find them.
     const shared = sharedGroupsOf(event);
-    const options = shared.length > 0 ? { shared } : undefined;
+    const options: TransactionOptions | undefined =
+      claim !== undefined ? { shared, claim } : shared.length > 0 ? { shared } : undefined;
     const body = (tx: StoreOperations, context?: TelemetryContext): ProcessResult | Promise<ProcessResult> => {
       const d = new Dispatch(event, key, tx, context);
       const { sync } = d;
@@ -843,7 +850,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       sync.putUserNow(user);
       return d.done('applied', now);
     };
-    const storeSync = parent === undefined ? syncOperationsOf(store) : undefined;
+    // A claim taken in the transaction is the store's `transaction`'s to take.
+    const storeSync = parent === undefined && claim === undefined ? syncOperationsOf(store) : undefined;
     if (storeSync?.transactionNow) return storeSync.transactionNow([ref], body, options);
     // A store's `transaction` may expect a promise (`fn(tx).then`), and a rejection rather than a throw.
     return transact(parent, [ref], async (tx, context) => body(tx, context), options);
@@ -1431,6 +1439,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function runAwaiting(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {
     const now = clock();
     const key = eventKey(event);
+    if (claimsInTransaction && parent === undefined && event.type === 'user.upserted' && !isOwnEvent(event)) {
+      return upsertClaimed(event, key, now);
+    }
     let claim: ClaimResult = UNLEDGERED;
     if (!isOwnEvent(event)) {
       try {
@@ -1455,11 +1466,32 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
   }
 
-  /** After applying `event` failed with `error`: the claim released, the failure recorded and thrown. */
-  async function failed(event: IncomingEvent, key: EventKey, now: number, error: unknown): Promise<ProcessResult> {
+  /**
+   * A user snapshot claimed in its own transaction, with a store whose `claimsInTransaction` is
+   * `true`: the claim commits with the writes or is undone with them, so a failure has no claim to
+   * release, and a refused claim answers as `claimEvent`'s would have. (Not when tracing, whose
+   * `scim_sync.claim` span is the claim's own step.)
+   */
+  async function upsertClaimed(event: UserUpserted, key: EventKey, now: number): Promise<ProcessResult> {
+    try {
+      return await upsertUser(event, key, now, undefined, claimRequest(key, now));
+    } catch (error) {
+      if (error instanceof ClaimRefusedError) return notClaimed(event, error.claim, now) as ProcessResult;
+      return failed(event, key, now, error, false);
+    }
+  }
+
+  /** After applying `event` failed with `error`: the claim released (`held`), the failure recorded and thrown. */
+  async function failed(
+    event: IncomingEvent,
+    key: EventKey,
+    now: number,
+    error: unknown,
+    held = !isOwnEvent(event),
+  ): Promise<ProcessResult> {
     // Best effort: if the store is down this fails too, and the lease frees the claim instead.
-    // scim-sync's own events hold no claim (own-events.ts).
-    if (!isOwnEvent(event)) await store.releaseEvent(key).catch(() => {});
+    // scim-sync's own events hold no claim (own-events.ts), nor does one claimed in its transaction.
+    if (held) await store.releaseEvent(key).catch(() => {});
     // The group's members kept changing (users joining it while its deletion waited for their
     // locks): nothing failed and nothing was written; the redelivery will find it quieter.
     if (error instanceof NeedsLocks) {
@@ -1480,6 +1512,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
   /** The store's batch operations, when it has all of them (`BatchOperations`). */
   const batch: BatchOperations | undefined = hasBatchOperations(store) ? store : undefined;
+  /** Whether the store claims an event in its transaction (`TransactionOptions.claim`). */
+  const claimsInTransaction = store.claimsInTransaction === true;
 
   /** One event as `engine.process` applies it, under `parent` when tracing. */
   function processOne(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {

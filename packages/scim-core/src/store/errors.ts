@@ -1,3 +1,5 @@
+import type { ClaimResult } from './types.js';
+
 /**
  * A value the store can never hold, such as an id longer than its key columns. Permanent: the same
  * input fails the same way on every retry, so the engine reports it as an invalid event (the
@@ -14,5 +16,21 @@ export class UnstorableValueError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/**
+ * What a store whose `claimsInTransaction` is `true` rejects `transaction` with when the event it
+ * was asked to claim (`options.claim`) is not the caller's: completed already (`done`), or held by
+ * another caller (`busy`). Nothing was written and `fn` was not called.
+ */
+export class ClaimRefusedError extends Error {
+  override readonly name = 'ClaimRefusedError';
+  constructor(readonly claim: Exclude<ClaimResult, { status: 'claimed' }>) {
+    super(
+      claim.status === 'done'
+        ? `The event was completed already (${claim.outcome}).`
+        : 'Another caller holds the event.',
+    );
   }
 }

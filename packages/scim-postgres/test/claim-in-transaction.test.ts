@@ -1,0 +1,218 @@
+/**
+ * A webhook's user snapshot on PostgreSQL is claimed in its own transaction
+ * (`claimsInTransaction`): the claim is the first statement of the transaction's first round trip
+ * and commits with the event's writes. What that must keep, on a real database: a duplicate is
+ * answered in one round trip with nothing left open on the connection; a second delivery while the
+ * first is being applied is refused at once (`in_flight`), not made to wait; a failure leaves no
+ * ledger row, so the redelivery applies it; a live claim of the batch path (`claimEvents`) is
+ * respected; and every other event kind keeps its claim before the transaction.
+ */
+import { createEngine, type DirectoryEvent, type IncomingEvent } from '@org/scim-core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PostgresStore, postgresStore } from '../src/index.js';
+import { accessEvent, person } from './access-events.js';
+import { DATABASE_URL, freshSchema } from './database.js';
+
+let pool: pg.Pool;
+let store: PostgresStore;
+let roundTrips = 0;
+let org = 0;
+
+beforeAll(async () => {
+  pool = new pg.Pool({ connectionString: DATABASE_URL, max: 6 });
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      roundTrips += 1;
+      return query(...args);
+    };
+  });
+  store = postgresStore({ pool, schema: freshSchema('claim_tx') });
+  await store.migrate();
+});
+afterAll(async () => {
+  await pool.query(`drop schema if exists ${store.schema} cascade`);
+  await store.close();
+  await pool.end();
+});
+
+const nextOrg = () => `org_claim_tx_${++org}`;
+const upsert = (organizationId: string, id = 'diruser_1', extra = {}) =>
+  accessEvent('ctx', organizationId, {
+    type: 'user.upserted',
+    environmentId: 'env_1',
+    user: person(organizationId, id, extra),
+  });
+
+async function ledgerRow(event: IncomingEvent) {
+  const { rows } = await pool.query<{ state: string; outcome: string | null }>(
+    `select state, outcome from ${store.schema}.ledger where environment_id = $1 and organization_id = $2 and event_id = $3`,
+    [event.environmentId ?? '', event.organizationId, event.id],
+  );
+  return rows[0];
+}
+
+/** A handler that waits for `release()` once `entered` resolved. */
+function gate() {
+  let enter!: () => void;
+  let open!: () => void;
+  const entered = new Promise<void>((resolve) => {
+    enter = resolve;
+  });
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return {
+    entered,
+    release: open,
+    wait: async () => {
+      enter();
+      await opened;
+    },
+  };
+}
+
+describe('a user snapshot claimed in its transaction (PostgreSQL)', () => {
+  it('applies in 2 round trips, answers its duplicate in 1, and leaves the connection idle after the refusal', async () => {
+    const organizationId = nextOrg();
+    const engine = createEngine({ store });
+    await engine.process(upsert(organizationId, 'diruser_warm'));
+    const event = upsert(organizationId);
+    roundTrips = 0;
+    expect((await engine.process(event)).status).toBe('applied');
+    expect(roundTrips).toBe(2);
+    expect(await ledgerRow(event)).toEqual({ state: 'done', outcome: 'applied' });
+
+    roundTrips = 0;
+    expect(await engine.process(event)).toMatchObject({ status: 'duplicate', handlers: [] });
+    expect(roundTrips).toBe(1);
+    // No connection was left inside a transaction by the refused claim: every one answers at once.
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`,
+    );
+    expect(rows[0]?.n).toBe(0);
+    // A stale snapshot is completed as stale, with the claim, in the same transaction.
+    const older = { ...upsert(organizationId), occurredAt: '2000-01-01T00:00:00.000000000Z' } as DirectoryEvent;
+    expect((await engine.process(older)).status).toBe('stale');
+    expect(await ledgerRow(older)).toEqual({ state: 'done', outcome: 'stale' });
+  });
+
+  it('refuses a second delivery at once while the first is applied, then answers it as a duplicate', async () => {
+    const organizationId = nextOrg();
+    const held = gate();
+    let calls = 0;
+    const engine = createEngine({
+      store,
+      handlers: {
+        userCreated: async () => {
+          calls += 1;
+          await held.wait();
+        },
+      },
+    });
+    const event = upsert(organizationId);
+    const first = engine.process(event);
+    await held.entered;
+    const started = Date.now();
+    const second = await engine.process(event);
+    expect(second.status).toBe('in_flight');
+    expect(second.retryAfterMs).toBeGreaterThan(0);
+    // Refused, not queued behind the first transaction's row.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    held.release();
+    expect((await first).status).toBe('applied');
+    expect((await engine.process(event)).status).toBe('duplicate');
+    expect(calls).toBe(1);
+  });
+
+  it('leaves no ledger row when a handler fails, so the redelivery applies it', async () => {
+    const organizationId = nextOrg();
+    let fail = true;
+    const created: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        userCreated: ({ user }) => {
+          if (fail) throw new Error('the app is down');
+          created.push(user.id);
+        },
+      },
+    });
+    const event = upsert(organizationId);
+    await expect(engine.process(event)).rejects.toMatchObject({ name: 'HandlerError' });
+    expect(await ledgerRow(event)).toBeUndefined();
+    expect(await store.getUser(organizationId, 'diruser_1')).toBeUndefined();
+    fail = false;
+    expect((await engine.process(event)).status).toBe('applied');
+    expect(created).toEqual(['diruser_1']);
+  });
+
+  it('respects a live claim of the batch path and takes over one whose lease ran out', async () => {
+    const organizationId = nextOrg();
+    const engine = createEngine({ store, now: () => 1_000_000 });
+    const event = upsert(organizationId);
+    const key = { environmentId: 'env_1', organizationId, eventId: event.id };
+    // Claimed elsewhere with a lease to 1,060,000.
+    const claimed = await store.claimEvents?.([{ ...key, now: 1_000_000, leaseMs: 60_000 }]);
+    expect(claimed).toEqual([{ status: 'claimed' }]);
+    expect(await engine.process(event)).toMatchObject({ status: 'in_flight', retryAfterMs: 60_000 });
+    expect(await ledgerRow(event)).toEqual({ state: 'claimed', outcome: null });
+    // That claimer died: once its lease ran out, the delivery takes the event over.
+    const later = createEngine({ store, now: () => 1_060_000 });
+    expect((await later.process(event)).status).toBe('applied');
+    expect(await ledgerRow(event)).toEqual({ state: 'done', outcome: 'applied' });
+  });
+
+  it('claims alone before the transaction where the ledger holds rows from before it was scoped, and releases that claim on a failure', async () => {
+    const legacyStore = postgresStore({ pool, schema: freshSchema('claim_tx_legacy') });
+    await legacyStore.migrate();
+    try {
+      // A row written before migration 3: it answers for its id in every scope.
+      await pool.query(
+        `insert into ${legacyStore.schema}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at, unscoped)
+         values ('', '', 'evt_legacy', 'done', 'applied', 1, true)`,
+      );
+      const organizationId = nextOrg();
+      let fail = true;
+      const engine = createEngine({
+        store: legacyStore,
+        handlers: {
+          userCreated: () => {
+            if (fail) throw new Error('the app is down');
+          },
+        },
+      });
+      const legacy = { ...upsert(organizationId), id: 'evt_legacy' } as DirectoryEvent;
+      expect((await engine.process(legacy)).status).toBe('duplicate');
+      const event = upsert(organizationId);
+      await expect(engine.process(event)).rejects.toMatchObject({ name: 'HandlerError' });
+      // Its claim, taken alone, was released: the redelivery applies it at once.
+      const { rows } = await pool.query(`select state from ${legacyStore.schema}.ledger where event_id = $1`, [
+        event.id,
+      ]);
+      expect(rows).toEqual([]);
+      fail = false;
+      expect((await engine.process(event)).status).toBe('applied');
+    } finally {
+      await pool.query(`drop schema if exists ${legacyStore.schema} cascade`);
+    }
+  });
+
+  it('keeps the claim before the transaction for other kinds, in as many round trips as before', async () => {
+    const organizationId = nextOrg();
+    const engine = createEngine({ store });
+    const group = accessEvent('ctx', organizationId, {
+      type: 'group.upserted',
+      environmentId: 'env_1',
+      group: { id: 'g1', organizationId, displayName: 'G1' },
+    });
+    await engine.process(upsert(organizationId, 'diruser_warm'));
+    roundTrips = 0;
+    expect((await engine.process(group)).status).toBe('applied');
+    expect(roundTrips).toBe(3);
+    roundTrips = 0;
+    expect((await engine.process(group)).status).toBe('duplicate');
+    expect(roundTrips).toBe(1);
+  });
+});
