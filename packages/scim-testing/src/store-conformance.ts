@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type BatchOperations,
+  ClaimRefusedError,
   type ClaimResult,
   type DirectoryGroup,
   type DirectoryUser,
@@ -1234,6 +1235,123 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         await expect.poll(member.entered).toBe(true);
         member.open();
         await Promise.all([deletion.done, member.done]);
+      });
+    });
+
+    describe('the claim inside the transaction (optional: claimsInTransaction)', () => {
+      const claimOf = (organizationId: string, eventId: string, now = 1_000, leaseMs = 60_000) => ({
+        environmentId: 'env_conformance',
+        organizationId,
+        eventId,
+        now,
+        leaseMs,
+      });
+      const ref = (organizationId: string): ResourceRef => ({ organizationId, kind: 'user', id: 'diruser_a' });
+      /** The transaction's refusal, or `undefined` when it ran. */
+      const refusal = (promise: Promise<unknown>) =>
+        promise.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+
+      it('claims with the transaction: committed with its writes, refused as duplicate after, and a done key never runs fn', async ({
+        skip,
+      }) => {
+        if (store.claimsInTransaction !== true) return skip();
+        const org = fresh('org');
+        const claim = claimOf(org, 'evt_ct_1');
+        await store.transaction(
+          [ref(org)],
+          async (tx) => {
+            await tx.putUser(user(org, 'diruser_a'));
+            await tx.completeEvent(claim, 'applied', 1_000);
+          },
+          { claim },
+        );
+        expect(await store.getUser(org, 'diruser_a')).toEqual(user(org, 'diruser_a'));
+        expect(await store.claimEvent(claim)).toEqual({ status: 'done', outcome: 'applied' });
+        let ran = false;
+        const error = await refusal(
+          store.transaction(
+            [ref(org)],
+            async () => {
+              ran = true;
+            },
+            { claim: { ...claim, now: 2_000 } },
+          ),
+        );
+        expect(error).toBeInstanceOf(ClaimRefusedError);
+        expect((error as ClaimRefusedError).claim).toEqual({ status: 'done', outcome: 'applied' });
+        expect(ran).toBe(false);
+      });
+
+      it('undoes the claim with the transaction: after fn throws the key is free, nothing to release', async ({
+        skip,
+      }) => {
+        if (store.claimsInTransaction !== true) return skip();
+        const org = fresh('org');
+        const claim = claimOf(org, 'evt_ct_2');
+        await expect(
+          store.transaction(
+            [ref(org)],
+            async (tx) => {
+              await tx.putUser(user(org, 'diruser_a'));
+              throw new Error('the app is down');
+            },
+            { claim },
+          ),
+        ).rejects.toThrow('the app is down');
+        expect(await store.getUser(org, 'diruser_a')).toBeUndefined();
+        expect(await store.claimEvent({ ...claim, now: 1_001 })).toEqual({ status: 'claimed' });
+      });
+
+      it('refuses at once, as busy, a claim another transaction holds, and one claimEvent holds until its lease runs out', async ({
+        skip,
+      }) => {
+        if (store.claimsInTransaction !== true) return skip();
+        const org = fresh('org');
+        const claim = claimOf(org, 'evt_ct_3');
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        let entered = false;
+        const holder = store.transaction(
+          [ref(org)],
+          async (tx) => {
+            entered = true;
+            await gate;
+            await tx.completeEvent(claim, 'applied', 1_000);
+          },
+          { claim },
+        );
+        await expect.poll(() => entered).toBe(true);
+        // Another resource, so no lock of the holder's is in the way: only the claim.
+        const other: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_b' };
+        const started = Date.now();
+        const busy = await refusal(store.transaction([other], async () => {}, { claim: { ...claim, now: 1_500 } }));
+        expect(busy).toBeInstanceOf(ClaimRefusedError);
+        expect((busy as ClaimRefusedError).claim.status).toBe('busy');
+        expect(Date.now() - started, 'refused at once, not after the holder').toBeLessThan(5_000);
+        open();
+        await holder;
+        expect(await store.claimEvent({ ...claim, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
+
+        // A claim of claimEvent's (a batch's, say) holds the key until its lease ends, then yields.
+        const leased = claimOf(org, 'evt_ct_4', 10_000, 1_000);
+        expect(await store.claimEvent(leased)).toEqual({ status: 'claimed' });
+        const held = await refusal(
+          store.transaction([ref(org)], async () => {}, { claim: { ...leased, now: 10_500 } }),
+        );
+        expect((held as ClaimRefusedError).claim).toEqual({ status: 'busy', leaseExpiresAt: 11_000 });
+        await store.transaction(
+          [ref(org)],
+          async (tx) => {
+            await tx.completeEvent(leased, 'applied', 11_000);
+          },
+          { claim: { ...leased, now: 11_000 } },
+        );
+        expect(await store.claimEvent({ ...leased, now: 12_000 })).toEqual({ status: 'done', outcome: 'applied' });
       });
     });
 
