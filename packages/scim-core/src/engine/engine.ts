@@ -1121,15 +1121,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * rules do not match groups by name or external id (`applyGroupRun` sends the others through
    * `process`): a renamed group would move its members' roles, whose locks `upsertGroup` adds.
    */
-  async function upsertGroups(
-    events: readonly GroupUpserted[],
-    keys: readonly EventKey[],
-    versions: readonly ResourceVersion[],
-    now: number,
-    parent: TelemetryContext | undefined,
-    contexts: readonly TelemetryContext[] | undefined,
-    ledger: boolean,
-  ): Promise<ProcessResult[]> {
+  const upsertGroups: RunWriter<GroupUpserted> = (events, keys, versions, now, parent, contexts, ledger) => {
     const organizationId = events[0]?.organizationId as string;
     const refs = events.map((event) => groupRef(organizationId, event.group.id));
     return transact(parent, refs, async (tx, context) => {
@@ -1149,7 +1141,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       }
       return results;
     });
-  }
+  };
 
   /** Re-evaluates the roles of these users (locked: a group's members, a page of a re-evaluation), a page at a time. */
   async function reevaluateUsers(d: Dispatch, rules: AccessRules | null, ids: readonly string[]): Promise<void> {
