@@ -315,17 +315,16 @@ export function hasBatchOperations<S extends StoreOperations>(store: S): store i
 type UserUpserted = Extract<DirectoryEvent, { type: 'user.upserted' }>;
 type GroupUpserted = Extract<DirectoryEvent, { type: 'group.upserted' }>;
 
-/**
- * What applies the claimed events of a run in one transaction (`upsertUsers`, `upsertGroups`):
- * each event's result, in order. `ledger`: whether their completions go to the ledger.
- */
+/** What applies the claimed events of a run in one transaction (`upsertUsers`, `upsertGroups`): each event's result, in order. */
 type RunWriter<E> = (
   events: readonly E[],
   keys: readonly EventKey[],
   versions: readonly ResourceVersion[],
   now: number,
   parent: TelemetryContext | undefined,
+  /** Each event's span context, when tracing: its handlers' spans go under it. */
   contexts: readonly TelemetryContext[] | undefined,
+  /** Whether the completions go to the ledger: not for scim-sync's own events (see own-events.ts). */
   ledger: boolean,
 ) => Promise<ProcessResult[]>;
 
@@ -883,17 +882,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * each compared-and-set and derived as `upsertUser` does it, in order, then written and completed
    * together. Answers a result per claimed event, in order.
    */
-  async function upsertUsers(
-    events: readonly UserUpserted[],
-    keys: readonly EventKey[],
-    versions: readonly ResourceVersion[],
-    now: number,
-    parent: TelemetryContext | undefined,
-    /** Each event's span context, when tracing: its handlers' spans go under it. */
-    contexts: readonly TelemetryContext[] | undefined,
-    /** Whether the completions go to the ledger: not for scim-sync's own events (see own-events.ts). */
-    ledger: boolean,
-  ): Promise<ProcessResult[]> {
+  const upsertUsers: RunWriter<UserUpserted> = async (events, keys, versions, now, parent, contexts, ledger) => {
     const organizationId = events[0]?.organizationId as string;
     const refs = events.map((event) => userRef(organizationId, event.user.id));
     const sharedOf = events.map(sharedGroupsOf);
@@ -960,7 +949,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       },
       options,
     );
-  }
+  };
 
   /** What a chunk of user snapshots writes and answers, derived in order (`deriveUsers`). */
   interface DerivedUsers {
