@@ -1123,11 +1123,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         results.push(d.result(outcome));
         if (ledger) completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
       }
-      if (completions.length > 0) {
-        const ops = tx as StoreOperations & Partial<BatchOperations>;
-        if (ops.completeEvents) await ops.completeEvents(completions);
-        else for (const c of completions) await tx.completeEvent(c.key, c.outcome, c.now, c.occurredAt);
-      }
+      // Runs of groups are batched only with a store that has the batch operations, as users' are.
+      if (completions.length > 0) await (tx as StoreOperations & BatchOperations).completeEvents(completions);
       return results;
     });
   };
