@@ -54,6 +54,7 @@ import {
   type StoredAccessRules,
   type StoreHealth,
   type StoreOperations,
+  type TransactionClaim,
   type TransactionOptions,
   type UserAccess,
   type UserAccessWrite,
@@ -203,13 +204,20 @@ function statements(s: string) {
     // ends the round trip and its implicit transaction with nothing written and nothing to roll
     // back: a duplicate costs one round trip, as with `claimScoped`. PL/pgSQL's `raise` would read
     // better, but PL/pgSQL may be missing or not granted (see prepared.ts).
+    // The row is written as the event's completion already (done, applied, at $4, occurred at
+    // $7): nothing sees it before the commit, which the writes it stands for are part of, and a
+    // rollback removes it. A transaction that completes the event otherwise (stale) rewrites it;
+    // one that completes it as written sends nothing more (`TransactionOperations.completeEvent`),
+    // which saves each applied event the update of its ledger row and that update's index entries.
+    // $5 (the lease) is unused since: kept so the statement's parameters stay those of a claim.
     claimInTransaction: `
       with held as (select pg_try_advisory_xact_lock(hashtextextended($6, 0)) as got),
       claimed as (
-        insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, expires_at)
-        select $1, $2, $3, 'claimed', $4::bigint + $5::bigint from held where got
+        insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
+        select $1, $2, $3, 'done', 'applied', $4::bigint, $7::text from held where got and $5::bigint >= 0
         on conflict (environment_id, organization_id, event_id) do update
-          set expires_at = excluded.expires_at, state = 'claimed', unscoped = false
+          set state = 'done', outcome = 'applied', completed_at = excluded.completed_at, expires_at = null,
+            occurred_at = excluded.occurred_at, unscoped = false
           where l.state = 'claimed' and l.expires_at <= $4::bigint
         returning 1
       )
@@ -731,6 +739,8 @@ function mergedWrites(
   }
   for (const users of memberships) {
     shapes.push(['upsertVersion', ...users, 'complete'], ['upsertVersion', ...users, 'deleteGroup', 'complete']);
+    // A user snapshot whose claim was written as its completion (`claimInTransaction`).
+    shapes.push(['upsertVersion', ...users]);
   }
   shapes.push(['upsertVersion', 'putGroup', 'complete'], ['upsertVersion', 'deleteGroup', 'complete']);
   const merged = new Map<string, PreparedStatement>();
@@ -1360,6 +1370,8 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     readonly client: pg.PoolClient,
     sql: Sql,
     prepared: Prepared,
+    /** The claim `claimInTransaction` wrote as the event's completion (applied, at its `now`). */
+    readonly completedAhead?: TransactionClaim,
   ) {
     super(client, sql, prepared);
     // Inside a transaction the claims are statements of it, which must not make its commit asynchronous.
@@ -1544,6 +1556,17 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   }
 
   override async completeEvent(key: EventKey, outcome: EventOutcome, now: number, occurredAt?: string): Promise<void> {
+    const ahead = this.completedAhead;
+    // Written so by the claim already (see `claimInTransaction`): nothing to change.
+    const written =
+      ahead !== undefined &&
+      outcome === 'applied' &&
+      now === ahead.now &&
+      (occurredAt ?? null) === (ahead.occurredAt ?? null) &&
+      key.eventId === ahead.eventId &&
+      key.organizationId === ahead.organizationId &&
+      key.environmentId === ahead.environmentId;
+    if (written) return;
     this.#queue.push({ statement: this.prepared.complete, values: completeParams(key, outcome, now, occurredAt) });
   }
 
@@ -2142,7 +2165,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     }
     return withClient(pool, async (client) => {
       await prepareOn(client, preparedList);
-      const tx = new TransactionOperations(client, sql, prepared);
+      const tx = new TransactionOperations(client, sql, prepared, head === undefined ? undefined : claim);
       let begun = false;
       try {
         await begin(client, tx, resources, options?.shared ?? [], membersOf, 1, head);
@@ -2163,10 +2186,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   }
 
   /** `claimInTransaction` for `claim`, its advisory lock keyed apart from every resource's. */
-  function claimText(claim: ClaimRequest): string {
+  function claimText(claim: TransactionClaim): string {
     const { environmentId, organizationId, eventId, now, leaseMs } = claim;
     const lock = JSON.stringify(['ledger', environmentId, organizationId, eventId]);
-    return executeText(prepared.claimInTransaction, [environmentId, organizationId, eventId, now, leaseMs, lock]);
+    const values = [environmentId, organizationId, eventId, now, leaseMs, lock, claim.occurredAt ?? null];
+    return executeText(prepared.claimInTransaction, values);
   }
 
   /**

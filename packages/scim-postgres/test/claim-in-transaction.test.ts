@@ -98,6 +98,59 @@ describe('a user snapshot claimed in its transaction (PostgreSQL)', () => {
     expect(await ledgerRow(older)).toEqual({ state: 'done', outcome: 'stale' });
   });
 
+  it("writes an applied event's ledger row once, as its completion, and rewrites it only for another outcome", async () => {
+    // A trigger counts the ledger's row updates per event (the test's own schema, PL/pgSQL).
+    await pool.query(`
+      create table ${store.schema}.ledger_updates (event_id text, outcome text);
+      create function ${store.schema}.count_ledger_update() returns trigger language plpgsql as $$
+        begin insert into ${store.schema}.ledger_updates values (new.event_id, new.outcome); return new; end $$;
+      create trigger count_updates before update on ${store.schema}.ledger
+        for each row execute function ${store.schema}.count_ledger_update();`);
+    const updatesOf = async (event: IncomingEvent) =>
+      (
+        await pool.query<{ outcome: string }>(
+          `select outcome from ${store.schema}.ledger_updates where event_id = $1`,
+          [event.id],
+        )
+      ).rows.map((row) => row.outcome);
+    try {
+      const organizationId = nextOrg();
+      let now = 1_800_000_000_000;
+      const engine = createEngine({ store, now: () => now });
+      const event = upsert(organizationId);
+      expect((await engine.process(event)).status).toBe('applied');
+      const { rows } = await pool.query(
+        `select state, outcome, completed_at::text, occurred_at, expires_at from ${store.schema}.ledger where event_id = $1`,
+        [event.id],
+      );
+      expect(rows).toEqual([
+        {
+          state: 'done',
+          outcome: 'applied',
+          completed_at: String(now),
+          occurred_at: event.occurredAt,
+          expires_at: null,
+        },
+      ]);
+      expect(await updatesOf(event)).toEqual([]);
+      // An older snapshot is completed as stale: its row is written as applied and rewritten once.
+      now += 1_000;
+      const older = { ...upsert(organizationId), occurredAt: '2000-01-01T00:00:00.000000000Z' } as DirectoryEvent;
+      expect((await engine.process(older)).status).toBe('stale');
+      expect(await ledgerRow(older)).toEqual({ state: 'done', outcome: 'stale' });
+      expect(await updatesOf(older)).toEqual(['stale']);
+      // Health reads the organization's last events from those rows.
+      const health = await store.readHealth({ organizationId, since: 0, runKeys: [] });
+      expect(health.lastApplied).toEqual({ eventId: event.id, at: now - 1_000, occurredAt: event.occurredAt });
+      expect(health.lastReceived).toEqual({ eventId: older.id, at: now, outcome: 'stale' });
+    } finally {
+      await pool.query(`
+        drop trigger count_updates on ${store.schema}.ledger;
+        drop function ${store.schema}.count_ledger_update();
+        drop table ${store.schema}.ledger_updates;`);
+    }
+  });
+
   it('refuses a second delivery at once while the first is applied, then answers it as a duplicate', async () => {
     const organizationId = nextOrg();
     const held = gate();

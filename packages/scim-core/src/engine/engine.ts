@@ -49,7 +49,6 @@ import { ClaimRefusedError, UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
 import {
   type BatchOperations,
-  type ClaimRequest,
   type ClaimResult,
   type EventCompletion,
   type EventKey,
@@ -60,6 +59,7 @@ import {
   type ResourceRef,
   type ResourceVersion,
   type StoreOperations,
+  type TransactionClaim,
   type TransactionOptions,
 } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
@@ -805,7 +805,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     now: number,
     parent: TelemetryContext | undefined,
     /** The event's claim, for the store to take in the transaction (`claimsInTransaction`). */
-    claim?: ClaimRequest,
+    claim?: TransactionClaim,
   ): ProcessResult | Promise<ProcessResult> {
     const rules = rulesOf(event.user.organizationId, now);
     if (rules instanceof Promise) {
@@ -820,7 +820,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     now: number,
     parent: TelemetryContext | undefined,
     managed: AccessRules | null,
-    claim: ClaimRequest | undefined,
+    claim: TransactionClaim | undefined,
   ): ProcessResult | Promise<ProcessResult> {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
@@ -1452,7 +1452,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    */
   async function upsertClaimed(event: UserUpserted, key: EventKey, now: number): Promise<ProcessResult> {
     try {
-      return await upsertUser(event, key, now, undefined, claimRequest(key, now));
+      const claim: TransactionClaim = { ...claimRequest(key, now), occurredAt: event.occurredAt };
+      return await upsertUser(event, key, now, undefined, claim);
     } catch (error) {
       if (error instanceof ClaimRefusedError) return notClaimed(event, error.claim, now) as ProcessResult;
       return failed(event, key, now, error, false);

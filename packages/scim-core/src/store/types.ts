@@ -485,7 +485,18 @@ export interface TransactionOptions {
    * undoes it with the rest, so there is nothing to release), and a refused one rejects with
    * `ClaimRefusedError` without calling `fn`.
    */
-  readonly claim?: ClaimRequest;
+  readonly claim?: TransactionClaim;
+}
+
+/**
+ * `TransactionOptions.claim`: the claim, and the `occurredAt` the event's completion will record.
+ * A store may write the claim as that completion at once (outcome `applied`, completed at `now`,
+ * which is the time the engine completes it with) and then skip a `completeEvent` that says the
+ * same: one ledger write per applied event instead of two. Nothing sees the row before the
+ * transaction commits, and a rollback undoes it either way.
+ */
+export interface TransactionClaim extends ClaimRequest {
+  readonly occurredAt?: string;
 }
 
 export interface ProvisioningStore
