@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createEngine,
   createScalekitWebhookReceiver,
+  type DirectoryUser,
   memoryStore,
   type ProvisioningHandlers,
   signWebhook,
@@ -276,6 +277,41 @@ describe('Scalekit webhook route: accepted deliveries', () => {
     const response = await receiver.receive({ headers: signWebhook({ secret, id: 'evt_down', payload: body }), body });
     expect(response.status).toBe(500);
     expect(response.body).toMatchObject({ error: { code: 'store_failed' } });
+  });
+
+  it("hands handlers the delivery's user frozen through, which the memory store keeps as its row without a copy", async () => {
+    const store = memoryStore();
+    const seen: DirectoryUser[] = [];
+    const receiver = createScalekitWebhookReceiver({
+      engine: createEngine({
+        store,
+        handlers: {
+          userCreated: ({ user }) => {
+            seen.push(user);
+          },
+          userUpdated: ({ user }) => {
+            // Treat arguments as read-only (README): a write throws, and fails the event.
+            (user.attributes as Record<string, unknown>).title = 'changed';
+          },
+        },
+      }),
+      secret,
+      onError: () => {},
+    });
+    const deliver = (id: string, occurredAt: string, data: Record<string, unknown> = {}) => {
+      const body = JSON.stringify(userEvent(id, occurredAt, { address: { locality: 'Paris' }, ...data }));
+      return receiver.receive({ headers: signWebhook({ secret, id, payload: body }), body });
+    };
+    expect((await deliver('evt_frozen_1', '2025-01-06T18:44:25Z')).body).toMatchObject({ status: 'applied' });
+    const [user] = seen as [DirectoryUser];
+    expect(Object.isFrozen(user)).toBe(true);
+    expect(Object.isFrozen(user.groups[0])).toBe(true);
+    expect(Object.isFrozen(user.attributes.address)).toBe(true);
+    expect(await store.getUser(ORG, 'diruser_12312312312312')).toBe(user);
+    // The write is refused, the event fails and the row stays as it was.
+    const failed = await deliver('evt_frozen_2', '2025-01-06T18:44:26Z', { name: 'Jane Doe' });
+    expect(failed.status).toBe(500);
+    expect(await store.getUser(ORG, 'diruser_12312312312312')).toBe(user);
   });
 
   it('refuses to start with a malformed secret', () => {

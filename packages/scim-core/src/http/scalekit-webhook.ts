@@ -49,7 +49,7 @@ import {
   validateOptions,
   wholeNumber,
 } from '../options.js';
-import { normalizeScalekitEvent } from '../scalekit/normalize.js';
+import { frozenThrough, normalizeScalekitEvent } from '../scalekit/normalize.js';
 import { UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
 import {
@@ -357,7 +357,8 @@ function buildReceiver(options: ScalekitWebhookOptions, factory: string): Scalek
       if (inbox && parsed.code === 'invalid_event') return park(parsed.message, parsed.json, verified, body);
       return fail(400, parsed.code, parsed.message);
     }
-    const event = normalizeScalekitEvent(parsed.event);
+    // This request's own objects: frozen, the memory store keeps them without a copy.
+    const event = frozenThrough(normalizeScalekitEvent(parsed.event));
     if (inbox) return enqueue(inbox, event, parsed.event.event.type, body);
 
     let result: ProcessResult;

@@ -19,7 +19,7 @@ import {
   validateOptions,
   wholeNumber,
 } from '../options.js';
-import { normalizeScalekitEvent } from '../scalekit/normalize.js';
+import { frozenThrough, normalizeScalekitEvent } from '../scalekit/normalize.js';
 import { eventKey } from '../store/event-key.js';
 import { type InboxItem, type InboxStore, MAX_INBOX_CLAIM } from './types.js';
 
@@ -243,7 +243,7 @@ export function createInboxWorker(options: InboxWorkerOptions): InboxWorker {
       await settle(item, { code: 'invalid_event', message: parsed.message }, true);
       return;
     }
-    const event = normalizeScalekitEvent(parsed.event);
+    const event = frozenThrough(normalizeScalekitEvent(parsed.event));
     const key = eventKey(event);
     if (
       key.eventId !== item.eventId ||

@@ -31,7 +31,7 @@ import {
   validateOptions,
   wholeNumber,
 } from '../options.js';
-import { normalizeScalekitEvent } from '../scalekit/normalize.js';
+import { frozenThrough, normalizeScalekitEvent } from '../scalekit/normalize.js';
 import { parseScalekitEvent, SCALEKIT_DIRECTORY_EVENT_TYPES } from '../scalekit/schemas.js';
 import { MAX_BATCH_EVENTS } from '../store/types.js';
 import { parseRfc3339Nanos } from '../time.js';
@@ -338,7 +338,7 @@ export function createBackfiller(options: BackfillerOptions): Backfiller {
         const slice: IncomingEvent[] = [];
         for (const { raw } of ordered.slice(start, start + MAX_BATCH_EVENTS)) {
           const parsed = parseScalekitEvent(raw);
-          if (parsed.success) slice.push(normalizeScalekitEvent(parsed.value));
+          if (parsed.success) slice.push(frozenThrough(normalizeScalekitEvent(parsed.value)));
           else invalid.push(String((raw as { id?: unknown } | null)?.id ?? '(no id)'));
         }
         for (const result of await run$.processBatch(slice)) outcomes[result.status] += 1;

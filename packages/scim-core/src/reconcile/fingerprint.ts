@@ -146,6 +146,15 @@ function digest(value: object): string {
   return fingerprint;
 }
 
+/**
+ * The digest of `value` if it is one of the last deeply frozen values fingerprinted, without
+ * computing one: for the memory store, which keeps a frozen row as it is given and takes the
+ * digest a reconciliation has just computed of it, but should not compute one for every webhook.
+ */
+export function rememberedFingerprint(value: object): string | undefined {
+  return recentDigests.get(value) ?? olderDigests.get(value);
+}
+
 /** The fingerprint of a user; stores return it from `getUserFingerprints`. */
 export function fingerprintUser(user: DirectoryUser): string {
   return digest(user);

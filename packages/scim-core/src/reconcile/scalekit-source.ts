@@ -16,7 +16,7 @@ import {
   type Report,
   validateOptions,
 } from '../options.js';
-import { normalizeScalekitUser } from '../scalekit/normalize.js';
+import { frozenThrough, normalizeScalekitUser } from '../scalekit/normalize.js';
 import { scalekitDirectoryUserSchema } from '../scalekit/schemas.js';
 import {
   type DirectoryRef,
@@ -125,22 +125,12 @@ function toSourceUser(api: ApiUser, organizationId: string, withDetail: boolean)
       ? scalekitDirectoryUserSchema.safeParse(Object.assign({}, listed, api.userDetail))
       : undefined;
   const complete = detail?.success === true;
+  // Frozen through, it is what the memory store would have copied it into: the store keeps it as
+  // its row without a copy, and with it the fingerprint the reconciler computed of it, which the
+  // next run then does not compute again.
   const user = frozenThrough(normalizeScalekitUser(complete ? detail.data : scalekitDirectoryUserSchema.parse(listed)));
   const updatedAt = nanosOf(api.updatedAt);
   return updatedAt === undefined ? { user, complete } : { user, complete, updatedAt };
-}
-
-/**
- * Freezes a listed user and everything in it, all of it this response's own (built by the
- * normalization, or decoded from the response's detail). Frozen through, it is what the memory
- * store would have copied it into: the store keeps it as its row, without a copy, and with it the
- * fingerprint the reconciler computed of it, which the next run then does not compute again.
- */
-function frozenThrough<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  if (Array.isArray(value)) for (const item of value) frozenThrough(item);
-  else for (const key in value) frozenThrough((value as Record<string, unknown>)[key]);
-  return Object.freeze(value);
 }
 
 function toSourceGroup(api: ApiGroup, directory: DirectoryRef): SourceGroup {

@@ -200,3 +200,16 @@ export function normalizeScalekitEvent(parsed: ScalekitEvent): IncomingEvent {
     payload: event,
   };
 }
+
+/**
+ * Freezes `value` and everything in it, in place: for what a normalization has just built from a
+ * request's or a response's own parse, which nothing else holds. Handlers get it read-only, as
+ * they are told to treat it, and the memory store keeps it as its row instead of copying each
+ * object in it.
+ */
+export function frozenThrough<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  if (Array.isArray(value)) for (const item of value) frozenThrough(item);
+  else for (const key in value) frozenThrough((value as Record<string, unknown>)[key]);
+  return Object.freeze(value);
+}

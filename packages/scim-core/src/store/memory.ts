@@ -7,7 +7,7 @@
 import { SYNC_OPERATIONS, type SyncOperations } from '../engine/sync-operations.js';
 import type { DirectoryGroup, DirectoryUser, GroupRef } from '../model.js';
 import { optionsObject, validateOptions, wholeNumber } from '../options.js';
-import { fingerprintGroup, fingerprintUser } from '../reconcile/fingerprint.js';
+import { fingerprintGroup, fingerprintUser, rememberedFingerprint } from '../reconcile/fingerprint.js';
 import { KeyedLock } from './keyed-lock.js';
 import {
   type ClaimRequest,
@@ -728,9 +728,13 @@ class MemoryOperations implements StoreOperations, SyncOperations {
   putUserNow(user: DirectoryUser): void {
     const stored = this.state.users.get(user.organizationId)?.rows.get(user.id);
     const row = frozenCopy(user, stored);
-    // Kept as it is (frozen already): most likely a listed user the reconciler has just fingerprinted,
-    // whose digest `fingerprintUser` still remembers; taken now, it is not computed again next run.
-    if (row === user && row !== stored) cachedFingerprint(row, fingerprintUser);
+    // Kept as it is (frozen already): a listed user the reconciler has just fingerprinted, whose
+    // digest is taken now so it is not computed again next run; or a webhook's user, whose digest
+    // is left for a reconciliation to ask for.
+    if (row === user && row !== stored) {
+      const known = rememberedFingerprint(row);
+      if (known !== undefined) fingerprints.set(row, known);
+    }
     this.record(this.state.putUser(row));
   }
 
