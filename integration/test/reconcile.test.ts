@@ -36,6 +36,18 @@ function fromWebhook(raw: unknown): DirectoryEvent {
 }
 
 const names = (h: Harness) => h.calls.map((c) => c.name);
+
+/** Counts the checkpoints the harness's store saves from now on. */
+function countSaves(h: Harness): () => number {
+  const store = h.counting.store;
+  const save = store.saveReconcileCheckpoint.bind(store);
+  let saves = 0;
+  store.saveReconcileCheckpoint = (request) => {
+    saves += 1;
+    return save(request);
+  };
+  return () => saves;
+}
 const count = (h: Harness, name: string) => h.calls.filter((c) => c.name === name).length;
 
 describe('a first reconciliation', () => {
@@ -379,25 +391,50 @@ describe('failures', () => {
     for (const id of ['diruser_u0010', 'diruser_u0011']) h.fake.removeUser(h.organizationId, id);
     h.calls.length = 0;
     h.fake.faults.failAfterPages({ pages: 2, method: 'ListDirectoryUsers', code: 'internal' });
+    // A checkpoint after every page (50 users), to resume exactly where the listing failed.
+    const reconciler = h.reconcilerWith({ checkpointEvery: 50 });
 
-    const failed = await h.reconciler.reconcile(h.organizationId);
+    const failed = await reconciler.reconcile(h.organizationId);
     expect(failed.status).toBe('failed');
     expect(failed.error?.code).toBe('remote_error');
     expect(failed.users.deactivated).toBe(0);
     expect(h.calls).toEqual([]);
 
     h.fake.resetStats();
-    const resumed = await h.reconciler.reconcile(h.organizationId);
+    const resumed = await reconciler.reconcile(h.organizationId);
     expect(resumed).toMatchObject({ status: 'completed', resumed: true, runId: failed.runId });
     expect(h.fake.stats().calls.ListDirectoryUsers).toBe(2); // pages 3 and 4 of 4, not all four
     expect(resumed.users).toMatchObject({ deactivated: 2, removed: 2 });
+  });
+
+  it('saves its checkpoint every `checkpointEvery` users by default 1,000: a resumed run lists again what came after the last save', async () => {
+    h = await startHarness();
+    addUsers(h, 400);
+    // 8 pages of 50; saves after pages 2, 4 and 6 (every 100 users), and after the last.
+    const reconciler = h.reconcilerWith({ checkpointEvery: 100 });
+    h.fake.faults.failAfterPages({ pages: 5, method: 'ListDirectoryUsers', code: 'internal' });
+    const failed = await reconciler.reconcile(h.organizationId);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'remote_error' } });
+    h.fake.resetStats();
+    const resumed = await reconciler.reconcile(h.organizationId);
+    expect(resumed).toMatchObject({ status: 'completed', resumed: true, runId: failed.runId });
+    // From page 5, after the save of page 4: pages 5 to 8. Page 5 was applied before the failure
+    // and is listed again, unchanged now.
+    expect(h.fake.stats().calls.ListDirectoryUsers).toBe(4);
+    expect(resumed.users.created + resumed.users.unchanged).toBe(400);
+    expect(await h.counting.store.listUsers(h.organizationId, { limit: 1_000 })).toHaveLength(400);
+
+    // The default saves once per 1,000 users: a run of 400 saves the users phase once, at its end.
+    const saves = countSaves(h);
+    await h.reconciler.reconcile(h.organizationId);
+    expect(saves()).toBe(2); // the groups phase's, the users phase's last page
   });
 
   it("resumes a crashed run from its checkpoint once the crashed run's lock expired", async () => {
     h = await startHarness();
     addUsers(h, 250);
     let clock = Date.now();
-    const reconciler = h.reconcilerWith({ now: () => clock, leaseMs: 60_000 });
+    const reconciler = h.reconcilerWith({ now: () => clock, leaseMs: 60_000, checkpointEvery: 50 });
     let crashed = false;
     void reconciler.reconcile(h.organizationId, {
       onProgress: (p) => {

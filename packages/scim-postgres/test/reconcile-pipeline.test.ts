@@ -150,7 +150,13 @@ it('runs handlers in the listing order across pages, and never saves a checkpoin
   const { source, users } = directory(organizationId, 95);
   const { view, trace } = watched(organizationId);
   const { handlers, created } = recording();
-  const reconciler = createReconciler({ engine: createEngine({ store: view, handlers }), source, pageSize: PAGE });
+  // A checkpoint after every page (`checkpointEvery`, default 1,000 users): each one checked.
+  const reconciler = createReconciler({
+    engine: createEngine({ store: view, handlers }),
+    source,
+    pageSize: PAGE,
+    checkpointEvery: PAGE,
+  });
   const report = await reconciler.reconcile(organizationId);
   expect(report.status).toBe('completed');
   expect(report.users.created).toBe(95);
@@ -182,6 +188,7 @@ it('leaves the pages after a failing page unapplied, and the next run resumes at
     engine: createEngine({ store: view, handlers: failing.handlers }),
     source,
     pageSize: PAGE,
+    checkpointEvery: PAGE,
   });
   const report = await first.reconcile(organizationId);
   expect(report.status).toBe('failed');
