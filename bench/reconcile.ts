@@ -48,6 +48,8 @@ import {
   machineLoad,
   median,
   pinnedCommand,
+  postgresCpu,
+  postgresCpuSince,
   processCpuSeconds,
   quick,
   resultsDir,
@@ -255,6 +257,8 @@ async function runClient(fake: Fake, group: ScenarioGroup, round: number, cpu: n
   }
   const ticksBefore = systemTicks();
   const fakeCpuBefore = processCpuSeconds(fake.child.pid as number);
+  // The database's CPU is the run's own work, not other load (it is reported per scenario too).
+  const databaseBefore = STORE === 'postgres' ? postgresCpu() : undefined;
   const start = performance.now();
   const child = startNode('lib/reconcile-client.ts', cpu, ['--expose-gc', ...clientNodeArgs], {
     ...process.env,
@@ -289,7 +293,9 @@ async function runClient(fake: Fake, group: ScenarioGroup, round: number, cpu: n
   const fakeCpuAfter = processCpuSeconds(fake.child.pid as number);
   const fakeCpuMs =
     fakeCpuBefore === undefined || fakeCpuAfter === undefined ? undefined : (fakeCpuAfter - fakeCpuBefore) * 1000;
-  const noise = machineLoad(ticksBefore, systemTicks(), wallMs / 1000, (done.cpuTotalMs + (fakeCpuMs ?? 0)) / 1000);
+  const databaseCpuMs = postgresCpuSince(databaseBefore) ?? 0;
+  const ownCpuMs = done.cpuTotalMs + (fakeCpuMs ?? 0) + databaseCpuMs;
+  const noise = machineLoad(ticksBefore, systemTicks(), wallMs / 1000, ownCpuMs / 1000);
   return {
     round,
     group,
