@@ -48,8 +48,6 @@ import {
   machineLoad,
   median,
   pinnedCommand,
-  postgresCpu,
-  postgresCpuSince,
   processCpuSeconds,
   quick,
   resultsDir,
@@ -257,8 +255,6 @@ async function runClient(fake: Fake, group: ScenarioGroup, round: number, cpu: n
   }
   const ticksBefore = systemTicks();
   const fakeCpuBefore = processCpuSeconds(fake.child.pid as number);
-  // The database's CPU is the run's own work, not other load (it is reported per scenario too).
-  const databaseBefore = STORE === 'postgres' ? postgresCpu() : undefined;
   const start = performance.now();
   const child = startNode('lib/reconcile-client.ts', cpu, ['--expose-gc', ...clientNodeArgs], {
     ...process.env,
@@ -293,7 +289,9 @@ async function runClient(fake: Fake, group: ScenarioGroup, round: number, cpu: n
   const fakeCpuAfter = processCpuSeconds(fake.child.pid as number);
   const fakeCpuMs =
     fakeCpuBefore === undefined || fakeCpuAfter === undefined ? undefined : (fakeCpuAfter - fakeCpuBefore) * 1000;
-  const databaseCpuMs = postgresCpuSince(databaseBefore) ?? 0;
+  // The database's CPU is the run's own work, not other load. Measured by the client per scenario,
+  // while its connections live (their server processes end with it, and their CPU with them).
+  const databaseCpuMs = done.results.reduce((sum, r) => sum + (r.databaseCpuMs ?? 0), 0);
   const ownCpuMs = done.cpuTotalMs + (fakeCpuMs ?? 0) + databaseCpuMs;
   const noise = machineLoad(ticksBefore, systemTicks(), wallMs / 1000, ownCpuMs / 1000);
   return {
