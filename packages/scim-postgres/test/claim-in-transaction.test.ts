@@ -140,9 +140,9 @@ describe('a user snapshot claimed in its transaction (PostgreSQL)', () => {
       expect(await ledgerRow(older)).toEqual({ state: 'done', outcome: 'stale' });
       expect(await updatesOf(older)).toEqual(['stale']);
       // Health reads the organization's last events from those rows.
-      const health = await store.readHealth({ organizationId, since: 0, runKeys: [] });
-      expect(health.lastApplied).toEqual({ eventId: event.id, at: now - 1_000, occurredAt: event.occurredAt });
-      expect(health.lastReceived).toEqual({ eventId: older.id, at: now, outcome: 'stale' });
+      const health = await store.readHealth?.({ organizationId, since: 0, runKeys: [] });
+      expect(health?.lastApplied).toEqual({ eventId: event.id, at: now - 1_000, occurredAt: event.occurredAt });
+      expect(health?.lastReceived).toEqual({ eventId: older.id, at: now, outcome: 'stale' });
     } finally {
       await pool.query(`
         drop trigger count_updates on ${store.schema}.ledger;
