@@ -209,12 +209,12 @@ function statements(s: string) {
     // rollback removes it. A transaction that completes the event otherwise (stale) rewrites it;
     // one that completes it as written sends nothing more (`TransactionOperations.completeEvent`),
     // which saves each applied event the update of its ledger row and that update's index entries.
-    // $5 (the lease) is unused since: kept so the statement's parameters stay those of a claim.
+    // $1 environment, $2 organization, $3 event id, $4 now, $5 the event's lock key, $6 occurred at.
     claimInTransaction: `
-      with held as (select pg_try_advisory_xact_lock(hashtextextended($6, 0)) as got),
+      with held as (select pg_try_advisory_xact_lock(hashtextextended($5, 0)) as got),
       claimed as (
         insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
-        select $1, $2, $3, 'done', 'applied', $4::bigint, $7::text from held where got and $5::bigint >= 0
+        select $1, $2, $3, 'done', 'applied', $4::bigint, $6::text from held where got
         on conflict (environment_id, organization_id, event_id) do update
           set state = 'done', outcome = 'applied', completed_at = excluded.completed_at, expires_at = null,
             occurred_at = excluded.occurred_at, unscoped = false
@@ -2187,9 +2187,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   /** `claimInTransaction` for `claim`, its advisory lock keyed apart from every resource's. */
   function claimText(claim: TransactionClaim): string {
-    const { environmentId, organizationId, eventId, now, leaseMs } = claim;
+    const { environmentId, organizationId, eventId, now } = claim;
     const lock = JSON.stringify(['ledger', environmentId, organizationId, eventId]);
-    const values = [environmentId, organizationId, eventId, now, leaseMs, lock, claim.occurredAt ?? null];
+    const values = [environmentId, organizationId, eventId, now, lock, claim.occurredAt ?? null];
     return executeText(prepared.claimInTransaction, values);
   }
 
