@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { accessEvent, person } from './access-events.js';
-import { DATABASE_URL, freshSchema } from './database.js';
+import { DATABASE_URL, freshSchema, watchRoundTrips } from './database.js';
 
 let pool: pg.Pool;
 let store: PostgresStore;
@@ -23,16 +23,10 @@ const reset = () => Object.assign(counted, { roundTrips: 0, statements: 0 });
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const first = args[0];
-      const text = typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? '');
-      counted.roundTrips += 1;
-      // A transaction's writes travel as one string of statements (see `flush` in src/store.ts).
-      counted.statements += text.split(';\n').length;
-      return query(...args);
-    };
+  watchRoundTrips(pool, (text) => {
+    counted.roundTrips += 1;
+    // A transaction's writes travel as one string of statements (see `flush` in src/store.ts).
+    counted.statements += text.split(';\n').length;
   });
   store = postgresStore({ pool, schema: freshSchema('access_trips') });
   await store.migrate();

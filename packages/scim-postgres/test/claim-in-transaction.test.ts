@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { accessEvent, person } from './access-events.js';
-import { DATABASE_URL, freshSchema } from './database.js';
+import { DATABASE_URL, freshSchema, watchRoundTrips } from './database.js';
 
 let pool: pg.Pool;
 let store: PostgresStore;
@@ -21,12 +21,8 @@ let org = 0;
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 6 });
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      roundTrips += 1;
-      return query(...args);
-    };
+  watchRoundTrips(pool, () => {
+    roundTrips += 1;
   });
   store = postgresStore({ pool, schema: freshSchema('claim_tx') });
   await store.migrate();

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { accessEvent, person } from './access-events.js';
-import { DATABASE_URL, freshSchema } from './database.js';
+import { DATABASE_URL, freshSchema, watchRoundTrips } from './database.js';
 
 let pool: pg.Pool;
 let store: PostgresStore;
@@ -24,15 +24,9 @@ let sent: string[][] = [];
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      roundTrips += 1;
-      const first = args[0];
-      const text = typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? '');
-      sent.push(text.split(';\n').map((statement) => statement.trim().split(/[\s(]/)[0] ?? ''));
-      return query(...args);
-    };
+  watchRoundTrips(pool, (text) => {
+    roundTrips += 1;
+    sent.push(text.split(';\n').map((statement) => statement.trim().split(/[\s(]/)[0] ?? ''));
   });
   store = postgresStore({ pool, schema: freshSchema('round_trips') });
   await store.migrate();

@@ -17,7 +17,7 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
-import { DATABASE_URL, freshSchema } from './database.js';
+import { DATABASE_URL, freshSchema, watchRoundTrips } from './database.js';
 
 const ORG = 'org_scim_writes';
 let pool: pg.Pool;
@@ -33,13 +33,8 @@ let sent: string[] = [];
 beforeAll(async () => {
   // One connection, so its statements are prepared once, by the first request.
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const first = args[0];
-      sent.push(typeof first === 'string' ? first : ((first as { text?: string } | undefined)?.text ?? ''));
-      return query(...args);
-    };
+  watchRoundTrips(pool, (text) => {
+    sent.push(text);
   });
   store = postgresStore({ pool, schema: freshSchema('scim_writes') });
   await store.migrate();
