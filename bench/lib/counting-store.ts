@@ -226,6 +226,17 @@ export function countingStore(inner: ProvisioningStore): CountingStore {
     getAccessRules: counted(inner, 'getAccessRules'),
     putAccessRules: counted(inner, 'putAccessRules'),
     ...(storeSync && { [SYNC_OPERATIONS]: storeSync }),
+    // What the store tells the engine about itself, read when the engine asks (`resourceLockLimit`
+    // is learnt on first use): without it the engine would take other paths than on the bare store.
+    get locksGroupMembers() {
+      return inner.locksGroupMembers;
+    },
+    get claimsInTransaction() {
+      return inner.claimsInTransaction;
+    },
+    get resourceLockLimit() {
+      return inner.resourceLockLimit;
+    },
   };
 
   return {

@@ -41,6 +41,24 @@ describe('engine.processBatch', () => {
     expect(await store.countUsers(ORG)).toBe(10);
   });
 
+  it("keeps to the store's own resourceLockLimit when it gives one", async () => {
+    const sizesWith = async (limit: unknown) => {
+      const { store, sizes } = counted(Object.assign(memoryStore(), { resourceLockLimit: limit }));
+      const engine = createEngine({ store });
+      const results = await engine.processBatch?.(
+        Array.from({ length: 10 }, (_, i) => events.userUpserted(T0 + BigInt(i), inGroups(`u${i}`, i * 60, 60))),
+      );
+      expect(results?.every((r) => r.status === 'applied')).toBe(true);
+      expect(await store.countUsers(ORG)).toBe(10);
+      return sizes;
+    };
+    // 61 resources a user.
+    expect(await sizesWith(130)).toEqual([122, 122, 122, 122, 122]);
+    expect(await sizesWith(400)).toEqual([366, 244]);
+    // Not a usable count: the default bound, 256.
+    for (const limit of [0, -5, 1.5, Number.NaN, '512']) expect(await sizesWith(limit)).toEqual([244, 244, 122]);
+  });
+
   it('applies a user naming more groups than the bound alone, in a transaction of its own', async () => {
     const { store, sizes } = counted(memoryStore());
     const engine = createEngine({ store });

@@ -4,7 +4,7 @@
  * - Claims, version compare-and-set and the run lock are single statements (`insert … on conflict
  *   … where`, conditional updates), never read-then-write.
  * - A transaction is `begin`, transaction-scoped advisory locks (its organization shared, then
- *   its resources in hash order, so overlapping sets never deadlock; above `MAX_RESOURCE_LOCKS`
+ *   its resources in hash order, so overlapping sets never deadlock; above `resourceLockLimit`
  *   resources its organization exclusively instead), the engine's work, `commit`.
  * - Round trips: a transaction's first round trip takes its locks and reads the locked resources'
  *   versions, mirror rows and (for a group locked exclusively) member ids; writes are queued and
@@ -90,6 +90,13 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Run `migrate()` on first use. Default true. */
   migrate?: boolean;
+  /**
+   * The most resources one transaction locks one by one; above it, it locks their organization
+   * exclusively instead (see `resourceLockLimit`). Default: `LOCK_TABLE_SHARE` (4 %) of the
+   * server's lock table, read from its settings on first use (312 with PostgreSQL 15's defaults),
+   * or `MAX_RESOURCE_LOCKS` (256) when they cannot be read. An integer from 16 to 100,000.
+   */
+  resourceLockLimit?: number;
 }
 
 /** What a transaction hands the engine and your handlers: the store's operations plus its connection. */
@@ -113,6 +120,13 @@ export interface PostgresStore extends ProvisioningStore {
   readonly claimsInTransaction: true;
   /** Creates the schema and applies pending migrations; answers the versions it applied. */
   migrate(): Promise<number[]>;
+  /**
+   * The most resources (exclusive and shared) one transaction locks one by one: the option, or
+   * `LOCK_TABLE_SHARE` of the server's lock table once the store has been used (its first
+   * operation reads the settings), `MAX_RESOURCE_LOCKS` before. The engine keeps a batch's
+   * transactions within it.
+   */
+  readonly resourceLockLimit: number;
   readonly pool: pg.Pool;
   readonly schema: string;
   /** Ends the pool if the store created it. */
@@ -1242,17 +1256,56 @@ function accessWrite(
 }
 
 /**
- * Above this many resources (exclusive and shared together), a transaction locks their whole
- * organization exclusively instead of each one. Every advisory lock takes a slot of PostgreSQL's
- * shared lock table, which holds max_locks_per_transaction (64) × max_connections (100), about
- * 6,400 locks, for the whole server by default: a user in 20,000 groups ran out of it ("out of
- * shared memory"), and so would a few transactions of a few thousand each. 256 keeps one
- * transaction at 4% of that default table, so a pool of 20 at the limit at once still fits beside
- * everything else, while a user in up to 255 groups still upserts beside its organization's other
- * events. Above it (a user in thousands of groups, the deletion of a group of thousands) the
- * organization's events wait for that one transaction.
+ * Above `resourceLockLimit` resources (exclusive and shared together), a transaction locks their
+ * whole organization exclusively instead of each one. Every advisory lock takes a slot of
+ * PostgreSQL's shared lock table, which holds `max_locks_per_transaction` (64) × (`max_connections`
+ * (100) + `max_prepared_transactions` + the server's own processes), 7,808 locks with
+ * PostgreSQL 15's defaults, for the whole server: a user in 20,000 groups ran out of it ("out of
+ * shared memory"), and so would a few transactions of a few thousand each. The limit keeps one
+ * transaction at `LOCK_TABLE_SHARE` of that table (312 by default), so a pool of 20 at the limit
+ * at once still fits beside everything else, while a user in a few hundred groups still upserts
+ * beside its organization's other events. Above it (a user in thousands of groups, the deletion of
+ * a group of thousands) the organization's events wait for that one transaction. Read from the
+ * server's settings (`lockTableSlots`), so a server with a larger table (a raised
+ * `max_locks_per_transaction`) gets larger transactions, and a smaller one smaller.
  */
+export const LOCK_TABLE_SHARE = 0.04;
+
+/** `resourceLockLimit` when the server's settings cannot be read (a proxy or a PostgreSQL-like server without them). */
 export const MAX_RESOURCE_LOCKS = 256;
+
+/** Bounds of `resourceLockLimit`, as an option and as read from the server. */
+const MIN_RESOURCE_LOCKS = 16;
+const MAX_RESOURCE_LOCKS_OPTION = 100_000;
+
+/**
+ * The slots of the server's shared lock table: `max_locks_per_transaction` × (`max_connections` +
+ * `autovacuum_max_workers` + 1 + `max_worker_processes` + `max_wal_senders` +
+ * `max_prepared_transactions`), as PostgreSQL sizes it (`NLOCKENTS`). Settings any role may read.
+ */
+const LOCK_TABLE_SLOTS = `select current_setting('max_locks_per_transaction')::bigint * (
+    current_setting('max_connections')::bigint + current_setting('autovacuum_max_workers')::bigint + 1 +
+    current_setting('max_worker_processes')::bigint + current_setting('max_wal_senders')::bigint +
+    current_setting('max_prepared_transactions')::bigint) as slots`;
+
+/**
+ * `LOCK_TABLE_SHARE` of the server's lock table, within the bounds; `undefined` when the server
+ * answered without the settings (an error with a SQLSTATE: a PostgreSQL-like server that lacks
+ * one). A failure to reach it is thrown, so the next use asks again.
+ */
+async function lockLimitOf(pool: Queryable): Promise<number | undefined> {
+  let rows: unknown[];
+  try {
+    ({ rows } = await pool.query(LOCK_TABLE_SLOTS));
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return undefined;
+    throw error;
+  }
+  const slots = Number((rows[0] as { slots?: unknown } | undefined)?.slots);
+  if (!Number.isFinite(slots) || slots <= 0) return undefined;
+  return Math.min(MAX_RESOURCE_LOCKS_OPTION, Math.max(MIN_RESOURCE_LOCKS, Math.floor(slots * LOCK_TABLE_SHARE)));
+}
 
 /** Times a transaction locking a group's members begins again after one joined under it, before locking the organization whole. */
 const MEMBER_LOCK_ATTEMPTS = 3;
@@ -1356,20 +1409,22 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   readonly #users = new Map<string, Held>();
   readonly #groups = new Map<string, Held>();
   /**
-   * Member ids of the exclusively locked groups of up to `MAX_RESOURCE_LOCKS` members, read under
+   * Member ids of the exclusively locked groups of up to `lockLimit` members, read under
    * the locks (a group's deletion reads them first thing): forgotten at the first user write.
    */
   readonly #members = new Map<string, string[]>();
   readonly #exclusive = new Set<string>();
   /** Its statements planned for each execution: a large set (see `PLAN_EACH`). */
   #planEach = false;
-  /** Organizations locked whole (a set above `MAX_RESOURCE_LOCKS`): every resource in them is writable. */
+  /** Organizations locked whole (a set above `lockLimit`): every resource in them is writable. */
   readonly #organizations = new Set<string>();
 
   constructor(
     readonly client: pg.PoolClient,
     sql: Sql,
     prepared: Prepared,
+    /** The store's `resourceLockLimit` when the transaction began. */
+    private readonly lockLimit: number,
     /** The claim `claimInTransaction` wrote as the event's completion (applied, at its `now`). */
     readonly completedAhead?: TransactionClaim,
   ) {
@@ -1415,7 +1470,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
       else this.#members.get(`${row.organization_id}\u0000${row.kind}`)?.push(row.id as string);
     }
     // A group read to its limit may have more: those go to the table.
-    for (const [key, ids] of this.#members) if (ids.length > MAX_RESOURCE_LOCKS) this.#members.delete(key);
+    for (const [key, ids] of this.#members) if (ids.length > this.lockLimit) this.#members.delete(key);
   }
 
   /** The transaction holds the whole of these organizations, and no resource was loaded ahead. */
@@ -1929,7 +1984,7 @@ function optionsIssues(options: unknown): OptionsIssue[] {
     const what = options === undefined ? 'is missing' : `must be an object, got ${kind(options)}`;
     return [{ path: 'options', message: `${what}: pass { ${CONNECT} }` }];
   }
-  const { pool, connectionString, schema, migrate } = options as Record<string, unknown>;
+  const { pool, connectionString, schema, migrate, resourceLockLimit } = options as Record<string, unknown>;
   const issues: OptionsIssue[] = [];
   const issue = (path: string, message: string) => issues.push({ path: `options.${path}`, message });
   if (pool === undefined && connectionString === undefined) {
@@ -1968,6 +2023,19 @@ function optionsIssues(options: unknown): OptionsIssue[] {
   }
   if (migrate !== undefined && typeof migrate !== 'boolean')
     issue('migrate', `must be true or false, got ${kind(migrate)}`);
+  if (
+    resourceLockLimit !== undefined &&
+    !(
+      Number.isSafeInteger(resourceLockLimit) &&
+      (resourceLockLimit as number) >= MIN_RESOURCE_LOCKS &&
+      (resourceLockLimit as number) <= MAX_RESOURCE_LOCKS_OPTION
+    )
+  ) {
+    issue(
+      'resourceLockLimit',
+      `must be an integer from ${MIN_RESOURCE_LOCKS} to ${MAX_RESOURCE_LOCKS_OPTION}, got ${typeof resourceLockLimit === 'number' ? resourceLockLimit : kind(resourceLockLimit)}`,
+    );
+  }
   return issues;
 }
 
@@ -1987,13 +2055,21 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const sql: Sql = { ...base, claimManyAsync: base.claimMany(false), claimManyDurable: base.claimMany(true) };
   const prepared = preparedStatements(sql);
   const preparedList = Object.values(prepared.statements);
-  let ready: Promise<unknown> | undefined = options.migrate === false ? Promise.resolve() : undefined;
+  let lockLimit = options.resourceLockLimit ?? MAX_RESOURCE_LOCKS;
+  /** The server's lock table, read once beside the migrations unless the option set the limit. */
+  const readLockLimit = async () => {
+    if (options.resourceLockLimit !== undefined) return;
+    lockLimit = (await lockLimitOf(pool)) ?? MAX_RESOURCE_LOCKS;
+  };
+  let ready: Promise<unknown> | undefined;
   const migrate = () => runMigrations(pool, schema, quoted);
   const ensureReady = () => {
-    ready ??= migrate().catch((error: unknown) => {
-      ready = undefined;
-      throw error;
-    });
+    ready ??= Promise.all([options.migrate === false ? undefined : migrate(), readLockLimit()]).catch(
+      (error: unknown) => {
+        ready = undefined;
+        throw error;
+      },
+    );
     return ready;
   };
 
@@ -2165,7 +2241,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     }
     return withClient(pool, async (client) => {
       await prepareOn(client, preparedList);
-      const tx = new TransactionOperations(client, sql, prepared, head === undefined ? undefined : claim);
+      const tx = new TransactionOperations(client, sql, prepared, lockLimit, head === undefined ? undefined : claim);
       let begun = false;
       try {
         await begin(client, tx, resources, options?.shared ?? [], membersOf, 1, head);
@@ -2197,7 +2273,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
    * One round trip: `begin`, the advisory locks, and the locked resources' versions and mirror rows.
    *
    * Locks are hierarchical: each organization in the set, then each resource. Up to
-   * `MAX_RESOURCE_LOCKS` resources, the organizations are locked shared (any number of such
+   * `lockLimit` resources, the organizations are locked shared (any number of such
    * transactions at once) and each resource in its mode. Above it, the organizations alone are
    * locked exclusively, which excludes every transaction on any of their resources, at the cost of
    * one lock whatever the size; nothing is loaded ahead then, and reads go to the tables. One
@@ -2224,7 +2300,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     }
     // Members that keep joining while their group's locks are taken (see `beginWithMembers`) end in
     // the whole organization locked, as for a large set.
-    const whole = all.length > MAX_RESOURCE_LOCKS || attempt > MEMBER_LOCK_ATTEMPTS;
+    const whole = all.length > lockLimit || attempt > MEMBER_LOCK_ATTEMPTS;
     const locks = lockParameters(all, resources.length, whole);
     if (whole) {
       await client.query(`${start};\n${executeText(prepared.lock, locks.values)}`);
@@ -2259,7 +2335,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       lockValues.push(JSON.stringify([r.organizationId, r.kind, r.id]), i < exclusiveCount);
       readValues.push(r.id);
     }
-    if (scalar.limit) readValues.push(MAX_RESOURCE_LOCKS + 1);
+    if (scalar.limit) readValues.push(lockLimit + 1);
     return `${executeText(scalar.lock, lockValues)};\n${executeText(scalar.read, readValues)}`;
   }
 
@@ -2277,7 +2353,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       groups.map((r) => r.id),
       exclusiveGroups.map((r) => r.organizationId),
       exclusiveGroups.map((r) => r.id),
-      MAX_RESOURCE_LOCKS + 1,
+      lockLimit + 1,
     ]);
   }
 
@@ -2304,13 +2380,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           ...locks.values,
           memberGroups.map((g) => g.organizationId),
           memberGroups.map((g) => g.id),
-          MAX_RESOURCE_LOCKS,
+          lockLimit,
         ]),
         lockedText(all, exclusiveGroups),
         executeText(prepared.lockedMembers, [
           memberGroups.map((g) => g.organizationId),
           memberGroups.map((g) => g.id),
-          MAX_RESOURCE_LOCKS + 1,
+          lockLimit + 1,
         ]),
       ].join(';\n'),
     )) as unknown as pg.QueryResult[];
@@ -2363,8 +2439,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     claimsInTransaction: true,
     migrate: async () => {
       const applied = await migrate();
+      await readLockLimit();
       ready = Promise.resolve();
       return applied;
+    },
+    get resourceLockLimit() {
+      return lockLimit;
     },
     pool,
     schema,

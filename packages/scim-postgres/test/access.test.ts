@@ -44,7 +44,12 @@ function accessChanged(change: AccessChanged) {
 }
 
 beforeAll(async () => {
-  store = postgresStore({ connectionString: DATABASE_URL, schema: freshSchema('access') });
+  // The limit pinned: the sizes these tests cross must not follow the server's lock table.
+  store = postgresStore({
+    connectionString: DATABASE_URL,
+    schema: freshSchema('access'),
+    resourceLockLimit: MAX_RESOURCE_LOCKS,
+  });
   await store.migrate();
   await store.pool.query(
     `create table ${store.schema}.app_roles (organization_id text, user_id text, roles text[], primary key (organization_id, user_id))`,

@@ -82,6 +82,24 @@ describe('postgresStore refuses', () => {
       path: 'options.migrate',
       says: /^must be true or false, got string$/,
     },
+    {
+      name: 'a resource lock limit below 16',
+      options: { pool, resourceLockLimit: 8 },
+      path: 'options.resourceLockLimit',
+      says: /^must be an integer from 16 to 100000, got 8$/,
+    },
+    {
+      name: 'a resource lock limit that is not an integer',
+      options: { pool, resourceLockLimit: 300.5 },
+      path: 'options.resourceLockLimit',
+      says: /^must be an integer from 16 to 100000, got 300\.5$/,
+    },
+    {
+      name: 'a resource lock limit given as text',
+      options: bad({ pool, resourceLockLimit: '512' }),
+      path: 'options.resourceLockLimit',
+      says: /^must be an integer from 16 to 100000, got string$/,
+    },
   ])('$name', ({ options, path, says }) => {
     const error = refusal(options);
     expect(error.factory).toBe('postgresStore');

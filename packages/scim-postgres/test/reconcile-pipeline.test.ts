@@ -18,7 +18,7 @@ import {
   type SourceUser,
 } from '@org/scim-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type PostgresStore, postgresStore } from '../src/index.js';
+import { MAX_RESOURCE_LOCKS, type PostgresStore, postgresStore } from '../src/index.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 import { userIn } from './fixtures/large.js';
 
@@ -26,7 +26,12 @@ let store: PostgresStore;
 let org = 0;
 
 beforeAll(async () => {
-  store = postgresStore({ connectionString: DATABASE_URL, schema: freshSchema('pipeline') });
+  // The limit pinned: the sizes these tests cross must not follow the server's lock table.
+  store = postgresStore({
+    connectionString: DATABASE_URL,
+    schema: freshSchema('pipeline'),
+    resourceLockLimit: MAX_RESOURCE_LOCKS,
+  });
   await store.migrate();
 });
 afterAll(async () => {

@@ -166,11 +166,18 @@ export interface ProvisioningEngine {
 const DEFAULT_LEASE_MS = 60_000;
 /**
  * Most resources (users and the groups they name) a batch's transaction locks, beside
- * `MAX_BATCH_EVENTS`: a store whose locks are a bounded resource may lock a whole organization
- * above a few hundred (`@org/scim-postgres` does above 256), which would hold up the organization's
- * webhooks for the batch and forgo what the store loads with the locks.
+ * `MAX_BATCH_EVENTS`, when the store does not say (`ProvisioningStore.resourceLockLimit`): a store
+ * whose locks are a bounded resource may lock a whole organization above a few hundred
+ * (`@org/scim-postgres` does above a share of its server's lock table), which would hold up the
+ * organization's webhooks for the batch and forgo what the store loads with the locks.
  */
 const MAX_BATCH_LOCKS = 256;
+
+/** The store's `resourceLockLimit` when it is a usable count, else `MAX_BATCH_LOCKS`. */
+function batchLockLimit(store: ProvisioningStore): number {
+  const limit = store.resourceLockLimit;
+  return typeof limit === 'number' && Number.isSafeInteger(limit) && limit >= 1 ? limit : MAX_BATCH_LOCKS;
+}
 /** How often a transaction is retried with more locks when the set it needs grew between reading and locking. */
 const LOCK_ATTEMPTS = 8;
 /** What `in_flight` asks for when a lock set kept growing: contention passes quickly. */
@@ -1508,6 +1515,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    */
   async function runBatch(events: readonly IncomingEvent[], parent?: TelemetryContext): Promise<ProcessResult[]> {
     const results: ProcessResult[] = [];
+    const lockLimit = batchLockLimit(store);
     /** Runs formed and not applied yet: consecutive, `MAX_BATCH_EVENTS` events in all at most. */
     let runs: UserUpserted[][] = [];
     let queued = 0;
@@ -1575,7 +1583,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         ids.has(event.user.id) ||
         (first && first.organizationId !== event.organizationId) ||
         // A lock set a store can take resource by resource (see MAX_BATCH_LOCKS); one user alone may exceed it.
-        (chunk.length > 0 && ids.size + groups.size + 1 + joining > MAX_BATCH_LOCKS)
+        (chunk.length > 0 && ids.size + groups.size + 1 + joining > lockLimit)
       ) {
         await endChunk();
       }

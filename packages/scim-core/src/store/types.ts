@@ -449,7 +449,10 @@ export interface HealthStore {
   readHealth(request: HealthRequest): Promise<StoreHealth>;
 }
 
-/** Methods of `ProvisioningStore` a store may leave out (and its optional flags, `locksGroupMembers` and `claimsInTransaction`). */
+/**
+ * Methods of `ProvisioningStore` a store may leave out (and its optional properties,
+ * `locksGroupMembers`, `claimsInTransaction` and `resourceLockLimit`).
+ */
 export type OptionalStoreMethod =
   | keyof HealthStore
   | keyof BatchOperations
@@ -458,7 +461,8 @@ export type OptionalStoreMethod =
   | 'findUsers'
   | 'findGroups'
   | 'locksGroupMembers'
-  | 'claimsInTransaction';
+  | 'claimsInTransaction'
+  | 'resourceLockLimit';
 
 /** Most events `engine.processBatch` applies in one transaction, and most elements a batch method is given. */
 export const MAX_BATCH_EVENTS = 100;
@@ -536,4 +540,13 @@ export interface ProvisioningStore
    * claims with `claimEvent` before the transaction and releases the claim if it fails.
    */
   readonly claimsInTransaction?: boolean;
+  /**
+   * Optional: the most resources (exclusive and shared together) one transaction should lock one
+   * by one, where a store's locks are a bounded resource. The engine keeps each transaction of a
+   * batch (`processBatch`: a reconciliation's page, a backfill) within it, except a single user
+   * that names more groups alone. Read at every batch, so a store may learn it late (from its
+   * server's settings on first use). Absent: 256. A store that locks more than this many anyway
+   * stays correct; it is only less concurrent.
+   */
+  readonly resourceLockLimit?: number;
 }
