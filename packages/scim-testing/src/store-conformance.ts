@@ -1129,6 +1129,26 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
           versions: [{ ...v(5n, 'evt_5', true), createdAt: 5n }],
         });
       });
+
+      it('gives its resourceLockLimit, if any, as a whole number once used, and still applies a transaction above it (optional)', async ({
+        skip,
+      }) => {
+        const org = fresh('org');
+        // The store's first use: a limit it learns then (from its server's settings) is known after.
+        await store.countUsers(org);
+        const limit = store.resourceLockLimit;
+        if (limit === undefined) return skip();
+        expect(Number.isSafeInteger(limit) && limit >= 1, `resourceLockLimit is ${limit}`).toBe(true);
+        const users: ResourceRef[] = Array.from({ length: Math.min(limit + 1, 5_001) }, (_, i) => ({
+          organizationId: org,
+          kind: 'user',
+          id: `diruser_${i}`,
+        }));
+        await store.transaction(users, async (tx) => {
+          await tx.putUser(user(org, 'diruser_0'));
+        });
+        expect(await store.getUser(org, 'diruser_0')).toEqual(user(org, 'diruser_0'));
+      });
     });
 
     describe('group members locked with their group (optional: locksGroupMembers)', () => {
