@@ -1266,7 +1266,7 @@ function accessWrite(
  * at once still fits beside everything else, while a user in a few hundred groups still upserts
  * beside its organization's other events. Above it (a user in thousands of groups, the deletion of
  * a group of thousands) the organization's events wait for that one transaction. Read from the
- * server's settings (`lockTableSlots`), so a server with a larger table (a raised
+ * server's settings (`LOCK_TABLE_SLOTS`), so a server with a larger table (a raised
  * `max_locks_per_transaction`) gets larger transactions, and a smaller one smaller.
  */
 export const LOCK_TABLE_SHARE = 0.04;
