@@ -5,11 +5,12 @@
  * connection while the transaction holds its locks, and in the transactions the engine opens for a
  * batch.
  */
-import { createEngine, type DirectoryUser, type IncomingEvent, type ResourceRef } from '@org/scim-core';
+import { createEngine, formatNanos, type IncomingEvent, type ResourceRef } from '@org/scim-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_TABLE_SHARE, MAX_RESOURCE_LOCKS, type PostgresStore, postgresStore } from '../src/index.js';
 import { DATABASE_URL, freshSchema } from './database.js';
+import { userIn } from './fixtures/large.js';
 
 const ORG = 'org_lock_limit';
 let pool: pg.Pool;
@@ -109,30 +110,19 @@ describe('resourceLockLimit', () => {
       return store.transaction(resources, fn, options);
     };
     const engine = createEngine({ store: watched });
-    const base = 1_800_000_000_000_000_000n;
-    const events: IncomingEvent[] = Array.from({ length: 12 }, (_, i) => {
-      const user: DirectoryUser = {
-        id: `user_${i}`,
-        organizationId: ORG,
-        active: true,
-        userName: `user${i}@example.com`,
-        email: `user${i}@example.com`,
-        groups: Array.from({ length: 9 }, (_, k) => ({ id: `group_${i}_${k}` })),
-        roles: [],
-        attributes: {},
-        customAttributes: {},
-      };
-      const at = base + BigInt(i);
-      return {
-        type: 'user.upserted',
-        id: `evt_limit_${i}`,
-        organizationId: ORG,
-        occurredAt: `2027-01-15T08:00:00.${String(at % 1_000_000_000n).padStart(9, '0')}Z`,
-        source: 'scalekit',
-        sourceType: 'organization.directory.user_updated',
-        user,
-      };
-    });
+    const events: IncomingEvent[] = Array.from({ length: 12 }, (_, i) => ({
+      type: 'user.upserted',
+      id: `evt_limit_${i}`,
+      organizationId: ORG,
+      occurredAt: formatNanos(1_800_000_000_000_000_000n + BigInt(i)),
+      source: 'scalekit',
+      sourceType: 'organization.directory.user_updated',
+      user: userIn(
+        ORG,
+        `user_${i}`,
+        Array.from({ length: 9 }, (_, k) => ({ id: `group_${i}_${k}` })),
+      ),
+    }));
     const results = await engine.processBatch?.(events);
     expect(results?.map((r) => r.status)).toEqual(events.map(() => 'applied'));
     // 10 resources a user: four users a transaction (40), three times.
