@@ -30,13 +30,17 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) {
+  // `for…in` and a count rather than `Object.keys` twice: the same answer for JSON objects without
+  // allocating two arrays per object compared (every field of every user event). An inherited
+  // enumerable key fails `hasOwn`, so the answer can only err towards "changed".
+  let keys = 0;
+  for (const key in a) {
     if (!Object.hasOwn(b, key) || !jsonEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
       return false;
+    keys++;
   }
-  return true;
+  for (const _ in b) keys--;
+  return keys === 0;
 }
 
 export function changedUserFields(previous: DirectoryUser, next: DirectoryUser): UserField[] {

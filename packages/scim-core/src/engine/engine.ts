@@ -760,11 +760,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     managed: AccessRules | null,
   ): Promise<void> | undefined {
     const { organizationId } = user;
+    // Each change is built whole (`event` and `tx` included) rather than completed by `call`: an
+    // object given two more properties after it was made grows a second store for them.
+    const { event, tx } = d;
     // Handler name, then its change; `ACCESS_STEP` (no change) where roles are re-evaluated.
     const steps: unknown[] = [];
     if (!previous) {
-      steps.push('userCreated', { user });
-      for (const group of user.groups) steps.push('membershipAdded', { organizationId, user, group });
+      steps.push('userCreated', { user, event, tx });
+      for (const group of user.groups) steps.push('membershipAdded', { organizationId, user, group, event, tx });
       if (managed) steps.push(ACCESS_STEP, undefined);
       return runSteps(d, steps, 0, managed, user);
     }
@@ -772,13 +775,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const reactivated = !previous.active && user.active;
     const deactivated = previous.active && !user.active;
     const others = changed.length > (changed.includes('active') ? 1 : 0);
-    if (reactivated && handlers.userReactivated) steps.push('userReactivated', { user, previous });
-    if (others || (reactivated && !handlers.userReactivated)) steps.push('userUpdated', { user, previous, changed });
+    if (reactivated && handlers.userReactivated) steps.push('userReactivated', { user, previous, event, tx });
+    if (others || (reactivated && !handlers.userReactivated))
+      steps.push('userUpdated', { user, previous, changed, event, tx });
     const { added, removed } = diffMemberships(previous.groups, user.groups);
-    for (const group of added) steps.push('membershipAdded', { organizationId, user, group });
-    for (const group of removed) steps.push('membershipRemoved', { organizationId, user, group });
+    for (const group of added) steps.push('membershipAdded', { organizationId, user, group, event, tx });
+    for (const group of removed) steps.push('membershipRemoved', { organizationId, user, group, event, tx });
     if (managed) steps.push(ACCESS_STEP, undefined);
-    if (deactivated) steps.push('userDeactivated', { user, previous, reason: 'inactive' });
+    if (deactivated) steps.push('userDeactivated', { user, previous, reason: 'inactive', event, tx });
     return runSteps(d, steps, 0, managed, user);
   }
 
