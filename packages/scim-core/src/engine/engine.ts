@@ -643,7 +643,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       const handler = handlers[name] as ((arg: unknown) => unknown) | undefined;
       if (!handler) return undefined;
       this.called.push(name);
-      // `change` is always a fresh literal at the call site: completing it beats copying it (a hot path).
+      // `change` is always a fresh literal at the call site: completing it beats copying it. The
+      // hottest caller (`userChanged`) builds it with `event` and `tx` already in it; these stores
+      // then only overwrite them with the same values.
       const arg = change as typeof change & { event: DirectoryEvent; tx: StoreOperations };
       arg.event = this.event;
       arg.tx = this.tx;
