@@ -6,14 +6,19 @@
  *   hand:   lib/pg-hand-written.ts: per event one transaction, ledger `insert … on conflict do
  *           nothing`, then an upsert of the resource's row (newer `occurred_at` wins), in its own
  *           schema, on its own pool of the same size
+ *   equal:  lib/pg-equal-work.ts: the same work as the store and engine (ledger, advisory locks,
+ *           versions and tombstones, previous rows, changed fields and membership diffs for the same
+ *           handlers, memberships both ways, the same indexes), written by hand with `pg`, one
+ *           statement per round trip: pg / equal says what the library adds to doing that work, and
+ *           equal / hand what the work itself costs
  *   memory: createEngine({ store: memoryStore(), handlers }).process(event)
  *
  * The same stream of N events (lib/directory-mix.ts: users created, changed, moved between groups
  * and deleted; groups created, renamed and deleted), normalized up front, each round through a
  * fresh state (pg: tables truncated; memory: a new store), `BENCH_PG_CONCURRENCY` (16) events in
  * flight, taken in stream order. Handlers are the Map-writing ones every benchmark uses
- * (lib/handlers.ts). Rounds interleave, the order rotating (pg, hand, memory / hand, memory, pg /
- * memory, pg, hand / …); medians are reported, and pg / hand, the figure issue 18 targets (≥ 0.5). A memory
+ * (lib/handlers.ts). Rounds interleave, the order rotating (pg, hand, equal, memory / hand, equal,
+ * memory, pg / …); medians are reported, and pg / hand, the figure issue 18 targets (≥ 0.5). A memory
  * round runs the stream `BENCH_PG_MEMORY_REPEAT` (5) times, each on a fresh store, so it lasts long
  * enough to time.
  *
@@ -63,6 +68,7 @@ import {
   table,
   writeResults,
 } from './lib/harness.js';
+import { equalWorkReceiver } from './lib/pg-equal-work.js';
 import { handWrittenReceiver } from './lib/pg-hand-written.js';
 import { countRoundTrips, type RoundTripCounter } from './lib/pg-round-trips.js';
 
@@ -87,6 +93,7 @@ const MEMBERSHIP_CHANGES = 200;
 const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
 const schema = `bench_pg_${suffix}`;
 const handSchema = `bench_hand_${suffix}`;
+const equalSchema = `bench_equal_${suffix}`;
 
 /** Runs the events through `process`, `limit` in flight, in stream order; tallies the outcomes. */
 async function drive(
@@ -142,7 +149,7 @@ async function truncate(store: PostgresStore) {
   );
 }
 
-type Which = 'pg' | 'hand' | 'memory';
+type Which = 'pg' | 'hand' | 'equal' | 'memory';
 
 interface Round {
   round: number;
@@ -205,18 +212,20 @@ async function memoryRound(events: readonly LabelledEvent[], round: number): Pro
   };
 }
 
+/** A round of a receiver written by hand (`hand` or `equal`) over a fresh state. */
 async function handRound(
-  hand: ReturnType<typeof handWrittenReceiver>,
+  hand: { process: (event: IncomingEvent) => Promise<{ status: string }>; truncate: () => Promise<void> },
   counter: RoundTripCounter,
   events: readonly LabelledEvent[],
   round: number,
+  store: 'hand' | 'equal' = 'hand',
 ): Promise<Round> {
   await hand.truncate();
   counter.reset();
   const r = await drive(hand.process, events, CONCURRENCY);
   return {
     round,
-    store: 'hand',
+    store,
     events: events.length,
     seconds: r.seconds,
     eventsPerSec: events.length / r.seconds,
@@ -226,6 +235,35 @@ async function handRound(
     roundTripsPerEvent: counter.queries / events.length,
     newConnections: counter.connections,
   };
+}
+
+/**
+ * What the equal-work receiver holds against what the store holds, after both applied the same
+ * events: users, groups, memberships and versions row for row (a missing or extra row, or a row
+ * that differs, is a problem), so the comparison is of the same work.
+ */
+async function compareStates(pool: Pool, ours: string, equal: string): Promise<string[]> {
+  const problems: string[] = [];
+  const tables = [
+    ['users', 'organization_id, id, body'],
+    ['groups', 'organization_id, id, body'],
+    ['memberships', 'organization_id, group_id, user_id'],
+    ['versions', 'organization_id, kind, id, at, event_id, deleted'],
+  ] as const;
+  for (const [table, columns] of tables) {
+    const { rows } = await pool.query<{ missing: number; extra: number; total: number }>(
+      `select (select count(*) from (select ${columns} from ${ours}.${table} except select ${columns} from ${equal}.${table}) a)::int as missing,
+              (select count(*) from (select ${columns} from ${equal}.${table} except select ${columns} from ${ours}.${table}) b)::int as extra,
+              (select count(*) from ${ours}.${table})::int as total`,
+    );
+    const row = rows[0];
+    if (!row || row.missing > 0 || row.extra > 0 || row.total === 0) {
+      problems.push(
+        `equal-work receiver: ${table} differs from the store's (${row?.missing} rows only in the store's, ${row?.extra} only in its own, of ${row?.total})`,
+      );
+    }
+  }
+  return problems;
 }
 
 /**
@@ -336,10 +374,14 @@ async function main() {
   const handPool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-hand' });
   const handCounter = countRoundTrips(handPool);
   const hand = handWrittenReceiver(handPool, handSchema);
+  const equalPool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-equal' });
+  const equalCounter = countRoundTrips(equalPool);
+  const equal = equalWorkReceiver(equalPool, equalSchema, createMapHandlers().handlers);
   const problems: string[] = [];
   try {
     await store.migrate();
     await hand.setUp();
+    await equal.setUp();
     const { rows } = await pool.query<{ server_version: string; synchronous_commit: string; fsync: string }>(
       `select current_setting('server_version') as server_version, current_setting('synchronous_commit') as synchronous_commit, current_setting('fsync') as fsync`,
     );
@@ -351,12 +393,16 @@ async function main() {
     // Warm-up: connections, JIT, plans.
     await pgRound(store, counter, events.slice(0, Math.min(N, 500)), 0);
     await handRound(hand, handCounter, events.slice(0, Math.min(N, 500)), 0);
+    await handRound(equal, equalCounter, events.slice(0, Math.min(N, 500)), 0, 'equal');
+    // The same events, the same state: else the equal-work figure is not of equal work.
+    problems.push(...(await compareStates(pool, schema, equalSchema)));
     await memoryRound(events.slice(0, Math.min(N, 500)), 0);
 
     const orders: readonly (readonly Which[])[] = [
-      ['pg', 'hand', 'memory'],
-      ['hand', 'memory', 'pg'],
-      ['memory', 'pg', 'hand'],
+      ['pg', 'hand', 'equal', 'memory'],
+      ['hand', 'equal', 'memory', 'pg'],
+      ['equal', 'memory', 'pg', 'hand'],
+      ['memory', 'pg', 'hand', 'equal'],
     ];
     const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
@@ -366,7 +412,9 @@ async function main() {
             ? await pgRound(store, counter, events, round)
             : which === 'hand'
               ? await handRound(hand, handCounter, events, round)
-              : await memoryRound(events, round);
+              : which === 'equal'
+                ? await handRound(equal, equalCounter, events, round, 'equal')
+                : await memoryRound(events, round);
         rounds.push(r);
         if (r.errors > 0) problems.push(`round ${round} ${which}: ${r.errors} events failed`);
         console.log(
@@ -386,6 +434,11 @@ async function main() {
     const of = (which: Which) => rounds.filter((r) => r.store === which);
     const pgRate = median(of('pg').map((r) => r.eventsPerSec));
     const handRate = median(of('hand').map((r) => r.eventsPerSec));
+    const equalRate = median(of('equal').map((r) => r.eventsPerSec));
+    const ratioToEqual = pgRate / equalRate;
+    const equalRatios = of('pg').map(
+      (r) => r.eventsPerSec / (of('equal').find((h) => h.round === r.round)?.eventsPerSec ?? Number.NaN),
+    );
     const memoryRate = median(of('memory').map((r) => r.eventsPerSec));
     const ratio = pgRate / memoryRate;
     const ratioToHand = pgRate / handRate;
@@ -395,6 +448,7 @@ async function main() {
     );
     const concurrentTrips = median(of('pg').map((r) => r.roundTripsPerEvent ?? Number.NaN));
     const handTrips = median(of('hand').map((r) => r.roundTripsPerEvent ?? Number.NaN));
+    const equalTrips = median(of('equal').map((r) => r.roundTripsPerEvent ?? Number.NaN));
 
     console.log('');
     console.log(
@@ -416,6 +470,13 @@ async function main() {
               .join(', '),
           ],
           [
+            'equal work, by hand',
+            fmt(equalRate),
+            of('equal')
+              .map((r) => fmt(r.eventsPerSec))
+              .join(', '),
+          ],
+          [
             'memoryStore',
             fmt(memoryRate),
             of('memory')
@@ -429,13 +490,17 @@ async function main() {
       `\nratio pg / hand-written: ${ratioToHand.toFixed(3)} (medians; per round ${roundRatios.map((r) => r.toFixed(3)).join(', ')}, ` +
         `median ${median(roundRatios).toFixed(3)}) ${ratioToHand >= TARGET_RATIO_TO_HAND ? 'ok' : 'below'} (target ≥ ${TARGET_RATIO_TO_HAND})`,
     );
+    console.log(
+      `ratio pg / equal work by hand: ${ratioToEqual.toFixed(3)} (medians; per round ${equalRatios.map((r) => r.toFixed(3)).join(', ')}); ` +
+        `equal work / hand-written: ${(equalRate / handRate).toFixed(3)} (what the work itself costs, done by hand)`,
+    );
     console.log(`ratio pg / memory: ${ratio.toFixed(4)} (memory is ${fmt(1 / ratio, 1)}× faster)`);
     console.log(
-      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}`,
+      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}, equal work ${equalTrips.toFixed(3)}`,
     );
-    const cpu = { pg: cpuMedians(of('pg')), hand: cpuMedians(of('hand')) };
+    const cpu = { pg: cpuMedians(of('pg')), hand: cpuMedians(of('hand')), equal: cpuMedians(of('equal')) };
     console.log(
-      `CPU per event (medians): pg ${cpuLine(cpu.pg)}; hand-written ${cpuLine(cpu.hand)}` +
+      `CPU per event (medians): pg ${cpuLine(cpu.pg)}; hand-written ${cpuLine(cpu.hand)}; equal work ${cpuLine(cpu.equal)}` +
         (cpu.pg.totalUs !== undefined && cpu.hand.totalUs !== undefined
           ? `; hand-written / pg ${(cpu.hand.totalUs / cpu.pg.totalUs).toFixed(3)} (the machine's two cores run both, so events/s follow it)`
           : '') +
@@ -493,6 +558,11 @@ async function main() {
         summary: {
           pgEventsPerSec: pgRate,
           handWrittenEventsPerSec: handRate,
+          equalWorkEventsPerSec: equalRate,
+          ratioPgToEqualWork: ratioToEqual,
+          ratioPgToEqualWorkPerRound: equalRatios,
+          ratioEqualWorkToHandWritten: equalRate / handRate,
+          roundTripsPerEventEqualWork: equalTrips,
           memoryEventsPerSec: memoryRate,
           ratioPgToHandWritten: ratioToHand,
           ratioPgToHandWrittenPerRound: roundRatios,
@@ -512,8 +582,10 @@ async function main() {
   } finally {
     await pool.query(`drop schema if exists ${schema} cascade`).catch(() => {});
     await hand.drop().catch(() => {});
+    await equal.drop().catch(() => {});
     await pool.end();
     await handPool.end();
+    await equalPool.end();
   }
   if (problems.length > 0) {
     console.error(`\n!!! INVALID RUN\n${problems.map((p) => `!!! ${p}`).join('\n')}`);
