@@ -3,6 +3,8 @@
  * and against the memory store, in-process, no HTTP (issue 5).
  *
  *   pg:     createEngine({ store: postgresStore({ pool, schema }), handlers }).process(event)
+ *   pgc:    the same with `coalesce: true`: user snapshots that arrive while others are applied
+ *           share claims and transactions (group commit)
  *   hand:   lib/pg-hand-written.ts: per event one transaction, ledger `insert … on conflict do
  *           nothing`, then an upsert of the resource's row (newer `occurred_at` wins), in its own
  *           schema, on its own pool of the same size
@@ -149,7 +151,7 @@ async function truncate(store: PostgresStore) {
   );
 }
 
-type Which = 'pg' | 'hand' | 'equal' | 'memory';
+type Which = 'pg' | 'pgc' | 'hand' | 'equal' | 'memory';
 
 interface Round {
   round: number;
@@ -169,14 +171,15 @@ async function pgRound(
   counter: RoundTripCounter,
   events: readonly LabelledEvent[],
   round: number,
+  coalesce = false,
 ): Promise<Round> {
   await truncate(store);
-  const engine = createEngine({ store, handlers: createMapHandlers().handlers });
+  const engine = createEngine({ store, handlers: createMapHandlers().handlers, coalesce });
   counter.reset();
   const r = await drive(engine.process, events, CONCURRENCY);
   return {
     round,
-    store: 'pg',
+    store: coalesce ? 'pgc' : 'pg',
     events: events.length,
     seconds: r.seconds,
     eventsPerSec: events.length / r.seconds,
@@ -392,6 +395,7 @@ async function main() {
 
     // Warm-up: connections, JIT, plans.
     await pgRound(store, counter, events.slice(0, Math.min(N, 500)), 0);
+    await pgRound(store, counter, events.slice(0, Math.min(N, 500)), 0, true);
     await handRound(hand, handCounter, events.slice(0, Math.min(N, 500)), 0);
     await handRound(equal, equalCounter, events.slice(0, Math.min(N, 500)), 0, 'equal');
     // The same events, the same state: else the equal-work figure is not of equal work.
@@ -399,17 +403,18 @@ async function main() {
     await memoryRound(events.slice(0, Math.min(N, 500)), 0);
 
     const orders: readonly (readonly Which[])[] = [
-      ['pg', 'hand', 'equal', 'memory'],
-      ['hand', 'equal', 'memory', 'pg'],
-      ['equal', 'memory', 'pg', 'hand'],
-      ['memory', 'pg', 'hand', 'equal'],
+      ['pg', 'pgc', 'hand', 'equal', 'memory'],
+      ['pgc', 'hand', 'equal', 'memory', 'pg'],
+      ['hand', 'equal', 'memory', 'pg', 'pgc'],
+      ['equal', 'memory', 'pg', 'pgc', 'hand'],
+      ['memory', 'pg', 'pgc', 'hand', 'equal'],
     ];
     const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const which of orders[(round - 1) % orders.length] as readonly Which[]) {
         const r =
-          which === 'pg'
-            ? await pgRound(store, counter, events, round)
+          which === 'pg' || which === 'pgc'
+            ? await pgRound(store, counter, events, round, which === 'pgc')
             : which === 'hand'
               ? await handRound(hand, handCounter, events, round)
               : which === 'equal'
@@ -433,20 +438,23 @@ async function main() {
 
     const of = (which: Which) => rounds.filter((r) => r.store === which);
     const pgRate = median(of('pg').map((r) => r.eventsPerSec));
+    const coalescedRate = median(of('pgc').map((r) => r.eventsPerSec));
     const handRate = median(of('hand').map((r) => r.eventsPerSec));
     const equalRate = median(of('equal').map((r) => r.eventsPerSec));
     const ratioToEqual = pgRate / equalRate;
-    const equalRatios = of('pg').map(
-      (r) => r.eventsPerSec / (of('equal').find((h) => h.round === r.round)?.eventsPerSec ?? Number.NaN),
-    );
     const memoryRate = median(of('memory').map((r) => r.eventsPerSec));
     const ratio = pgRate / memoryRate;
     const ratioToHand = pgRate / handRate;
     // Each round's pg figure over the same round's hand-written one: noise shared by a round cancels.
-    const roundRatios = of('pg').map(
-      (r) => r.eventsPerSec / (of('hand').find((h) => h.round === r.round)?.eventsPerSec ?? Number.NaN),
-    );
+    const perRound = (which: Which, baseline: Which) =>
+      of(which).map(
+        (r) => r.eventsPerSec / (of(baseline).find((h) => h.round === r.round)?.eventsPerSec ?? Number.NaN),
+      );
+    const roundRatios = perRound('pg', 'hand');
+    const coalescedRatios = perRound('pgc', 'hand');
+    const equalRatios = perRound('pg', 'equal');
     const concurrentTrips = median(of('pg').map((r) => r.roundTripsPerEvent ?? Number.NaN));
+    const coalescedTrips = median(of('pgc').map((r) => r.roundTripsPerEvent ?? Number.NaN));
     const handTrips = median(of('hand').map((r) => r.roundTripsPerEvent ?? Number.NaN));
     const equalTrips = median(of('equal').map((r) => r.roundTripsPerEvent ?? Number.NaN));
 
@@ -459,6 +467,13 @@ async function main() {
             'postgresStore',
             fmt(pgRate),
             of('pg')
+              .map((r) => fmt(r.eventsPerSec))
+              .join(', '),
+          ],
+          [
+            'postgresStore, coalesce',
+            fmt(coalescedRate),
+            of('pgc')
               .map((r) => fmt(r.eventsPerSec))
               .join(', '),
           ],
@@ -491,16 +506,26 @@ async function main() {
         `median ${median(roundRatios).toFixed(3)}) ${ratioToHand >= TARGET_RATIO_TO_HAND ? 'ok' : 'below'} (target ≥ ${TARGET_RATIO_TO_HAND})`,
     );
     console.log(
+      `ratio pg with coalesce / hand-written: ${(coalescedRate / handRate).toFixed(3)} (medians; per round ${coalescedRatios.map((r) => r.toFixed(3)).join(', ')}, ` +
+        `median ${median(coalescedRatios).toFixed(3)}) ${coalescedRate / handRate >= TARGET_RATIO_TO_HAND ? 'ok' : 'below'} (target ≥ ${TARGET_RATIO_TO_HAND}); ` +
+        `coalesce / without: ${(coalescedRate / pgRate).toFixed(3)}`,
+    );
+    console.log(
       `ratio pg / equal work by hand: ${ratioToEqual.toFixed(3)} (medians; per round ${equalRatios.map((r) => r.toFixed(3)).join(', ')}); ` +
         `equal work / hand-written: ${(equalRate / handRate).toFixed(3)} (what the work itself costs, done by hand)`,
     );
     console.log(`ratio pg / memory: ${ratio.toFixed(4)} (memory is ${fmt(1 / ratio, 1)}× faster)`);
     console.log(
-      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}, equal work ${equalTrips.toFixed(3)}`,
+      `round trips per event in the timed rounds (${CONCURRENCY} in flight): pg ${concurrentTrips.toFixed(3)}, pg with coalesce ${coalescedTrips.toFixed(3)}, hand-written ${handTrips.toFixed(3)}, equal work ${equalTrips.toFixed(3)}`,
     );
-    const cpu = { pg: cpuMedians(of('pg')), hand: cpuMedians(of('hand')), equal: cpuMedians(of('equal')) };
+    const cpu = {
+      pg: cpuMedians(of('pg')),
+      pgCoalesce: cpuMedians(of('pgc')),
+      hand: cpuMedians(of('hand')),
+      equal: cpuMedians(of('equal')),
+    };
     console.log(
-      `CPU per event (medians): pg ${cpuLine(cpu.pg)}; hand-written ${cpuLine(cpu.hand)}; equal work ${cpuLine(cpu.equal)}` +
+      `CPU per event (medians): pg ${cpuLine(cpu.pg)}; pg with coalesce ${cpuLine(cpu.pgCoalesce)}; hand-written ${cpuLine(cpu.hand)}; equal work ${cpuLine(cpu.equal)}` +
         (cpu.pg.totalUs !== undefined && cpu.hand.totalUs !== undefined
           ? `; hand-written / pg ${(cpu.hand.totalUs / cpu.pg.totalUs).toFixed(3)} (the machine's two cores run both, so events/s follow it)`
           : '') +
@@ -557,6 +582,10 @@ async function main() {
         },
         summary: {
           pgEventsPerSec: pgRate,
+          pgCoalesceEventsPerSec: coalescedRate,
+          ratioPgCoalesceToHandWritten: coalescedRate / handRate,
+          ratioPgCoalesceToHandWrittenPerRound: coalescedRatios,
+          roundTripsPerEventCoalesce: coalescedTrips,
           handWrittenEventsPerSec: handRate,
           equalWorkEventsPerSec: equalRate,
           ratioPgToEqualWork: ratioToEqual,

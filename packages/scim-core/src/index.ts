@@ -23,6 +23,7 @@ export {
   accessRulesSchema,
   parseAccessRules,
 } from './access/rules.js';
+export type { CoalesceOptions } from './engine/coalesce.js';
 export * from './engine/engine.js';
 export * from './engine/errors.js';
 export type * from './engine/handlers.js';

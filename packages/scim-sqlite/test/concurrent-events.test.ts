@@ -93,60 +93,67 @@ async function state(store: ProvisioningStore, organizationId: string, userIds: 
   return { users, groups, versions };
 }
 
-it(`${EVENTS} events × ${COPIES}, shuffled, ${IN_FLIGHT} in flight on one SQLite file: each applied once, final state = ordered replay`, async () => {
-  const seed = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
-  const context = `seed ${seed} (TEST_SEED=${seed} replays it)`;
-  const stream = generateDirectoryStream({ count: EVENTS, seed });
-  const deliveries = shuffle(
-    stream.events.flatMap((event) => Array.from({ length: COPIES }, () => event)),
-    seededRandom(seed ^ 0x5eed),
-  );
-  const store = sqliteStore({ filename: database.filename });
-  await store.migrate();
-  store.database.exec(
-    'create table effects (event_id text not null, handler text not null, resource text not null, unique (event_id, handler, resource))',
-  );
-  const engine = createEngine({ store, handlers: recordingHandlers() });
+it.each([
+  ['one transaction each', false],
+  ['coalesced (group commit)', true],
+])(
+  `${EVENTS} events × ${COPIES}, shuffled, ${IN_FLIGHT} in flight on one SQLite file, %s: each applied once, final state = ordered replay`,
+  async (_, coalesce) => {
+    const seed = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const context = `seed ${seed} (TEST_SEED=${seed} replays it)`;
+    const stream = generateDirectoryStream({ count: EVENTS, seed });
+    const deliveries = shuffle(
+      stream.events.flatMap((event) => Array.from({ length: COPIES }, () => event)),
+      seededRandom(seed ^ 0x5eed),
+    );
+    const store = sqliteStore({ filename: coalesce ? `${database.filename}.coalesce` : database.filename });
+    await store.migrate();
+    store.database.exec(
+      'create table effects (event_id text not null, handler text not null, resource text not null, unique (event_id, handler, resource))',
+    );
+    const engine = createEngine({ store, handlers: recordingHandlers(), coalesce });
 
-  const started = performance.now();
-  const results = await mapLimit(deliveries, IN_FLIGHT, async (event) => {
-    const normalized = normalize(event);
-    for (;;) {
-      const result: ProcessResult = await engine.process(normalized);
-      if (result.status !== 'in_flight') return result;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    const started = performance.now();
+    const results = await mapLimit(deliveries, IN_FLIGHT, async (event) => {
+      const normalized = normalize(event);
+      for (;;) {
+        const result: ProcessResult = await engine.process(normalized);
+        if (result.status !== 'in_flight') return result;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    });
+    const seconds = (performance.now() - started) / 1000;
+
+    const byEvent = new Map<string, ProcessResult[]>();
+    for (const result of results) byEvent.set(result.eventId, [...(byEvent.get(result.eventId) ?? []), result]);
+    const effects = store.database.prepare('select event_id, handler from effects').all() as {
+      event_id: string;
+      handler: string;
+    }[];
+    const recorded = new Map<string, string[]>();
+    for (const e of effects) recorded.set(e.event_id, [...(recorded.get(e.event_id) ?? []), e.handler]);
+    for (const [id, answers] of byEvent) {
+      const decisive = answers.filter((a) => a.status === 'applied' || a.status === 'stale');
+      expect(decisive.length, `${context}: ${id} answered ${answers.map((a) => a.status).join(', ')}`).toBe(1);
+      const [decided] = decisive as [ProcessResult];
+      const ran = decided.status === 'applied' ? [...decided.handlers].sort() : [];
+      expect((recorded.get(id) ?? []).sort(), `${context}: effects of ${id}`).toEqual(ran);
     }
-  });
-  const seconds = (performance.now() - started) / 1000;
+    expect(byEvent.size).toBe(EVENTS);
+    const ledger = store.database.prepare('select state, count(*) as n from scim_ledger group by state').all();
+    expect(ledger).toEqual([{ state: 'done', n: BigInt(EVENTS) }]);
 
-  const byEvent = new Map<string, ProcessResult[]>();
-  for (const result of results) byEvent.set(result.eventId, [...(byEvent.get(result.eventId) ?? []), result]);
-  const effects = store.database.prepare('select event_id, handler from effects').all() as {
-    event_id: string;
-    handler: string;
-  }[];
-  const recorded = new Map<string, string[]>();
-  for (const e of effects) recorded.set(e.event_id, [...(recorded.get(e.event_id) ?? []), e.handler]);
-  for (const [id, answers] of byEvent) {
-    const decisive = answers.filter((a) => a.status === 'applied' || a.status === 'stale');
-    expect(decisive.length, `${context}: ${id} answered ${answers.map((a) => a.status).join(', ')}`).toBe(1);
-    const [decided] = decisive as [ProcessResult];
-    const ran = decided.status === 'applied' ? [...decided.handlers].sort() : [];
-    expect((recorded.get(id) ?? []).sort(), `${context}: effects of ${id}`).toEqual(ran);
-  }
-  expect(byEvent.size).toBe(EVENTS);
-  const ledger = store.database.prepare('select state, count(*) as n from scim_ledger group by state').all();
-  expect(ledger).toEqual([{ state: 'done', n: BigInt(EVENTS) }]);
-
-  const replay = memoryStore();
-  const ordered = createEngine({ store: replay });
-  for (const event of stream.events) expect((await ordered.process(normalize(event))).status).toBe('applied');
-  const { organizationId, userIds, groupIds } = stream;
-  expect(await state(store, organizationId, userIds, groupIds), context).toEqual(
-    await state(replay, organizationId, userIds, groupIds),
-  );
-  console.log(
-    `sqlite: ${deliveries.length} deliveries in ${seconds.toFixed(1)} s (${Math.round(deliveries.length / seconds)}/s), ${context}`,
-  );
-  await store.close();
-}, 120_000);
+    const replay = memoryStore();
+    const ordered = createEngine({ store: replay });
+    for (const event of stream.events) expect((await ordered.process(normalize(event))).status).toBe('applied');
+    const { organizationId, userIds, groupIds } = stream;
+    expect(await state(store, organizationId, userIds, groupIds), context).toEqual(
+      await state(replay, organizationId, userIds, groupIds),
+    );
+    console.log(
+      `sqlite${coalesce ? ', coalesced' : ''}: ${deliveries.length} deliveries in ${seconds.toFixed(1)} s (${Math.round(deliveries.length / seconds)}/s), ${context}`,
+    );
+    await store.close();
+  },
+  120_000,
+);

@@ -64,6 +64,7 @@ import {
 } from '../store/types.js';
 import { resourceKey } from '../store/versions.js';
 import { parseRfc3339Nanos } from '../time.js';
+import { type CoalesceOptions, createCoalescer } from './coalesce.js';
 import { changedGroupFields, changedUserFields, diffMemberships } from './diff.js';
 import { EngineError, HandlerError } from './errors.js';
 import type { HandlerName, ProvisioningHandlers } from './handlers.js';
@@ -103,6 +104,20 @@ export interface EngineOptions {
    * when given, or when `handlers.accessChanged` is; off otherwise (no reads, no calls).
    */
   access?: AccessOptions;
+  /**
+   * Group commit for webhooks (`docs/how-the-engine-works.md`, "Coalescing webhooks"): with a store
+   * whose transactions cost round trips (PostgreSQL, MySQL), Scalekit user snapshots (and group
+   * snapshots, with access off) that arrive while others are being applied wait and go together,
+   * one claim and one transaction for the lot (as `processBatch` applies them), instead of one
+   * each. `true`, or `{ batches, events }`: at most `batches` such runs at once (default 2),
+   * `events` events in one (default 32, at most 100). A lone event goes at once. When a run fails,
+   * each of its events is applied again on its own, so only the failing one's request fails; the
+   * others' handlers then run twice, the first time in the transaction that rolled back: turn it on
+   * when your handlers write through `tx` (or are idempotent) and answer quickly, since a run calls
+   * them one after another. Default off. Not with `memoryStore()` (it has nothing to save) nor
+   * while tracing (`telemetry`), where every event keeps its own span.
+   */
+  coalesce?: boolean | CoalesceOptions;
 }
 
 export type ProcessStatus =
@@ -496,6 +511,21 @@ const handlersOption = checked((handlers, report) => {
   }
 });
 
+const coalesceKeys = knownKeys('coalesce option', {
+  batches: wholeNumber(1).optional(),
+  events: wholeNumber(1).max(MAX_BATCH_EVENTS, `must be at most ${MAX_BATCH_EVENTS}`).optional(),
+});
+/** `true`, `false`, or `{ batches, events }` with known keys. */
+const coalesceOption = checked((value, report) => {
+  if (value === undefined || typeof value === 'boolean') return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    report(`must be true, false or { batches, events }, got ${describeValue(value, { quoted: true })}`);
+    return;
+  }
+  const result = coalesceKeys.safeParse(value);
+  if (!result.success) for (const issue of result.error.issues) report(issue.message, ...issue.path);
+});
+
 const engineOptions = optionsObject(
   {
     store: storeOption,
@@ -507,6 +537,7 @@ const engineOptions = optionsObject(
     logger: loggerOption,
     inbox: inboxOption,
     access: knownKeys('access option', { rules: fn(), rulesCacheMs: wholeNumber(0, 'milliseconds').optional() }),
+    coalesce: coalesceOption,
   },
   '{ store, handlers }',
 );
@@ -1700,6 +1731,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       readonly claims: readonly ClaimResult[];
       readonly ledger: boolean;
     },
+    /** Whether a failure is recorded (`recordFailure`); not when each event is applied again on its own (`coalesce`). */
+    record = true,
   ) {
     const ops = batch as BatchOperations;
     const ledger = ahead ? ahead.ledger : !allOwnEvents(events);
@@ -1757,7 +1790,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           (error instanceof HandlerError && events.find((event) => event.id === error.eventId)) ||
           (events[claimed[0] as number] as E);
         const failure = failureOf(error, failed);
-        await recordFailure(failed, failure, now);
+        if (record) await recordFailure(failed, failure, now);
         for (const [i, span] of spans?.entries() ?? []) {
           if (claims[i]?.status === 'claimed') span.end('failed', failure);
           else span.end((results[i] as ProcessResult).status);
@@ -1803,14 +1836,73 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     }
   }
 
+  /**
+   * `EngineOptions.coalesce`: the snapshots `processBatch` applies in runs (Scalekit users, and groups
+   * where no access rules could match them by name), with a store that has the batch operations and
+   * answers with promises, when not tracing.
+   */
+  const coalesced =
+    options.coalesce && batch !== undefined && syncOperationsOf(store) === undefined && instruments === undefined
+      ? createCoalescer<UserUpserted | GroupUpserted>(
+          {
+            organizationOf: (event) => event.organizationId as string,
+            kindOf: (event) => event.type,
+            resourceOf: (event) => (event.type === 'user.upserted' ? event.user.id : event.group.id),
+            keyOf: (event) => `${event.environmentId ?? ''}\0${event.organizationId ?? ''}\0${event.id}`,
+            sharedOf: (event) => (event.type === 'user.upserted' ? event.user.groups.map((g) => g.id) : []),
+            lockLimit: () => batchLockLimit(store),
+            applyRun: (events) =>
+              (events[0] as UserUpserted | GroupUpserted).type === 'user.upserted'
+                ? applyChunk(events as UserUpserted[], upsertUsers, undefined, undefined, false)
+                : applyChunk(events as GroupUpserted[], upsertGroups, undefined, undefined, false),
+            applyOne: (event) => run(event),
+          },
+          options.coalesce === true ? {} : options.coalesce,
+        )
+      : undefined;
+  /**
+   * Whether `process` coalesces `event` (`coalesced`): a well-formed snapshot of a user (its groups
+   * its own, as Scalekit's are) or a group of the event's own organization; a group only with
+   * access off, since rules matching groups by name make a renamed group lock its members. Anything
+   * else goes through `run`, which answers a malformed event on its own.
+   */
+  const coalescible = (event: IncomingEvent): event is UserUpserted | GroupUpserted => {
+    if (typeof event !== 'object' || event === null || typeof event.id !== 'string' || isOwnEvent(event)) return false;
+    if (event.type === 'group.upserted') {
+      const { group } = event as Partial<GroupUpserted>;
+      return (
+        access === undefined &&
+        typeof group === 'object' &&
+        group !== null &&
+        typeof group.id === 'string' &&
+        typeof group.organizationId === 'string' &&
+        event.organizationId === group.organizationId
+      );
+    }
+    if (event.type !== 'user.upserted') return false;
+    const { user } = event as Partial<UserUpserted>;
+    return (
+      typeof user === 'object' &&
+      user !== null &&
+      typeof user.id === 'string' &&
+      typeof user.organizationId === 'string' &&
+      event.organizationId === user.organizationId &&
+      Array.isArray(user.groups) &&
+      user.groups.every((g) => typeof g === 'object' && g !== null && typeof g.id === 'string') &&
+      ownsGroups(event)
+    );
+  };
+
   const { inbox } = options;
   if (instruments !== undefined && inbox !== undefined) observeInbox(instruments, inbox, logger);
   const engine: ProvisioningEngine = {
     store,
     process:
-      instruments === undefined
-        ? (event) => run(event)
-        : (event) => observedProcess(instruments, event, instruments.api.context.active()),
+      instruments !== undefined
+        ? (event) => observedProcess(instruments, event, instruments.api.context.active())
+        : coalesced !== undefined
+          ? (event) => (coalescible(event) ? coalesced(event) : run(event))
+          : (event) => run(event),
     processBatch:
       instruments === undefined
         ? (events) => runBatch(events)
