@@ -46,7 +46,11 @@ function burst(organizationId: string, users: number): DirectoryEvent[] {
     accessEvent('co', organizationId, {
       type: 'user.upserted',
       environmentId: 'env_1',
-      user: person(organizationId, `diruser_${i}`, { name: `User ${i}`, title: 'Changed', groups: groupsOf(i + 1) }),
+      user: person(organizationId, `diruser_${i}`, {
+        name: `User ${i}`,
+        attributes: { title: 'Changed' },
+        groups: groupsOf(i + 1),
+      }),
     }),
   );
   return [...created, ...changed];
