@@ -128,6 +128,21 @@ describe('createEngine({ coalesce })', () => {
     expect(seen.filter((s) => !s.startsWith('created o'))).toEqual(['created u1 a', 'a -> b', 'b -> c', 'c -> d']);
   });
 
+  it('gets through a queue longer than one run looks at: many events of one user ahead of the others', async () => {
+    const { store, transactions } = asyncStore();
+    const engine = createEngine({ store, coalesce: { batches: 1, events: 100 } });
+    const mine = Array.from({ length: 1_200 }, (_, i) =>
+      events.userUpserted(T0 + BigInt(i), user('u1', { name: `v${i}` })),
+    );
+    const others = Array.from({ length: 150 }, (_, i) => events.userUpserted(T0 + BigInt(i), user(`o${i}`)));
+    const results = await Promise.all([...mine, ...others].map((event) => engine.process(event)));
+    expect(results.every((r) => r.status === 'applied')).toBe(true);
+    expect((await store.getUser(ORG, 'u1'))?.name).toBe('v1199');
+    expect(await store.countUsers(ORG)).toBe(151);
+    // Each of u1's events needs a run of its own; the others fill runs beside them.
+    expect(transactions.length).toBeLessThan(1_200 + 150);
+  });
+
   it('answers a second delivery of an event in flight after the first, as a duplicate', async () => {
     const { store } = asyncStore();
     const engine = createEngine({ store, coalesce: true });

@@ -54,6 +54,9 @@ interface Waiting<E> {
   readonly reject: (error: unknown) => void;
 }
 
+/** The most waiting events one run's formation looks at (see `nextRun`). */
+const SCAN_LIMIT = 1_000;
+
 export const DEFAULT_COALESCE_BATCHES = 2;
 export const DEFAULT_COALESCE_EVENTS = 32;
 
@@ -81,13 +84,20 @@ export function createCoalescer<E>(
     const limit = parts.lockLimit();
     let organization: string | undefined;
     let kind: string | undefined;
+    // A full run, or `SCAN_LIMIT` events looked at, ends the scan: forming a run costs at most
+    // that much, however many requests wait behind it.
+    let scanned = 0;
     for (const item of waiting) {
+      if (run.length >= most || scanned >= SCAN_LIMIT) {
+        rest.push(item);
+        continue;
+      }
+      scanned += 1;
       const { event } = item;
       const resource = resourceKey(event);
       const key = parts.keyOf(event);
       const joining = parts.sharedOf(event).filter((ref) => !shared.has(ref));
       const fits =
-        run.length < most &&
         !busy.has(resource) &&
         !resources.has(resource) &&
         !keys.has(key) &&
