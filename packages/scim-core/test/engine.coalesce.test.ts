@@ -23,24 +23,28 @@ import { dumpStore, events, ORG, T0, user } from './helpers.js';
 function asyncStore() {
   const inner = memoryStore();
   const transactions: number[] = [];
+  const calls = new Map<string, number>();
   const store = new Proxy(inner, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
       if (typeof value !== 'function') return value;
+      const called = () => calls.set(String(key), (calls.get(String(key)) ?? 0) + 1);
       if (key === 'transaction') {
         return async (...args: Parameters<ProvisioningStore['transaction']>) => {
+          called();
           transactions.push(args[0].length);
           await new Promise((resolve) => setImmediate(resolve));
           return target.transaction(...args);
         };
       }
       return async (...args: unknown[]) => {
+        called();
         await new Promise((resolve) => setImmediate(resolve));
         return value.apply(target, args);
       };
     },
   }) as ProvisioningStore;
-  return { store, transactions };
+  return { store, transactions, calls };
 }
 
 const inGroups = (id: string, groups: readonly string[], extra: Partial<DirectoryUser> = {}) =>
@@ -141,6 +145,52 @@ describe('createEngine({ coalesce })', () => {
     expect(await store.countUsers(ORG)).toBe(151);
     // Each of u1's events needs a run of its own; the others fill runs beside them.
     expect(transactions.length).toBeLessThan(1_200 + 150);
+  });
+
+  it('sends a lone event as process does: no batch claim, one transaction', async () => {
+    const { store, transactions, calls } = asyncStore();
+    const engine = createEngine({ store, coalesce: true });
+    expect((await engine.process(events.userUpserted(T0, user('u1')))).status).toBe('applied');
+    expect(transactions).toHaveLength(1);
+    expect(calls.get('claimEvents')).toBeUndefined();
+  });
+
+  it('keeps one flooded user from holding up the others: another organization goes in the next run', async () => {
+    const { store } = asyncStore();
+    const engine = createEngine({ store, coalesce: { batches: 1 } });
+    const order: string[] = [];
+    const flood = Array.from({ length: 300 }, (_, i) =>
+      engine.process(events.userUpserted(T0 + BigInt(i), user('u1', { name: `v${i}` }))).then(() => order.push('u1')),
+    );
+    const other = { ...events.userUpserted(T0, { ...user('b1'), organizationId: 'org_2' }), organizationId: 'org_2' };
+    const victim = engine.process(other).then(() => order.push('org_2'));
+    await Promise.all([...flood, victim]);
+    // The first run was u1's first event alone; the victim waits for one run at most.
+    expect(order.indexOf('org_2')).toBeLessThanOrEqual(2);
+  });
+
+  it('answers an event whose version cannot be read on its own, and applies the others of its burst', async () => {
+    const { store } = asyncStore();
+    const engine = createEngine({ store, coalesce: { batches: 1 } });
+    const list: IncomingEvent[] = Array.from({ length: 6 }, (_, i) =>
+      events.userUpserted(T0 + BigInt(i), user(`u${i}`)),
+    );
+    list[3] = { ...(list[3] as DirectoryEvent), occurredAt: 'yesterday' } as IncomingEvent;
+    const hostile = {
+      ...events.userUpserted(T0, user('h')),
+      environmentId: { toString: 1 },
+    } as unknown as IncomingEvent;
+    const settled = await Promise.allSettled([...list, hostile].map((event) => engine.process(event)));
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.status : 'rejected'))).toEqual([
+      'applied',
+      'applied',
+      'applied',
+      'rejected',
+      'applied',
+      'applied',
+      expect.any(String),
+    ]);
+    expect((await engine.health(ORG)).failures.last24h).toBe(1);
   });
 
   it('answers a second delivery of an event in flight after the first, as a duplicate', async () => {

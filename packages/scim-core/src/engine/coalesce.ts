@@ -1,23 +1,29 @@
 /**
  * `EngineOptions.coalesce`: user and group snapshots that arrive while others are being applied
  * wait, and go together as one run of `processBatch` (one claim statement, one transaction) instead
- * of one transaction each. Group commit, for a store whose transactions cost round trips and statements
- * (PostgreSQL, MySQL): under a burst of webhooks the cost of a transaction is shared by the events
- * that waited for it; alone, an event goes at once, as `process` sends it.
+ * of one transaction each. Group commit, for a store whose transactions cost round trips and
+ * statements (PostgreSQL, MySQL): under a burst of webhooks the cost of a transaction is shared by
+ * the events that waited for it.
  *
- * - At most `batches` runs are applied at once; an event that finds them all busy waits for the
- *   first to finish, then goes with everything that waited, up to `events`.
- * - A run is one organization's and one kind's (users or groups), each resource once, its locks
- *   within the store's limit, each event id once. An event of a resource whose earlier event is in
- *   a run being applied waits for that run, so one resource's events are applied in the order they
- *   arrived.
- * - A run is all or nothing (`applyRun`). When it fails, each of its events is applied again on its
- *   own (`applyOne`), so one event's failure (a handler that throws, an event the store refuses)
- *   fails only its own caller. The others' handlers then run a second time: their first calls were
- *   in the transaction that rolled back, and are undone only as far as they wrote through `tx`.
+ * - At most `batches` runs are applied at once. An event that finds a free slot goes at once; alone,
+ *   it goes through `applyOne`, exactly as `process` sends it. Events that find every slot taken
+ *   wait, and go with the others that waited when a slot frees, up to `events`.
+ * - Waiting events queue per resource (organization, kind, id), and a run takes the first event of
+ *   each resource that is not in a run being applied, oldest resource first: one resource's events
+ *   are applied in the order they arrived, and a resource with many events waiting never holds up
+ *   the others (nor another organization's). A run is one organization's and one kind's (users or
+ *   groups), each resource and each event key once, its locks within the store's limit.
+ * - A run is all or nothing (`applyRun`). When it fails, its events are applied again one by one,
+ *   each on its own (`applyOne`), so one event's failure (a handler that throws, an event the store
+ *   refuses) fails only its own caller. The others' handlers then run a second time: their first
+ *   calls were in the transaction that rolled back, and are undone only as far as they wrote
+ *   through `tx`.
+ * - Bounded work: what a run needs of an event (its keys, its shared locks) is computed once, when
+ *   it arrives; an event for which that throws goes through `applyOne` instead. Forming a run looks
+ *   at `SCAN_LIMIT` resources at most.
  *
- * Hand-written: the queue is a few lines over `processBatch`, and what decides a run (busy users, the
- * store's lock limit) is the engine's own.
+ * Hand-written: the queue is small, and what decides a run (busy resources, the store's lock limit)
+ * is the engine's own.
  */
 import type { ProcessResult } from './engine.js';
 
@@ -38,7 +44,7 @@ export interface CoalesceParts<E> {
   resourceOf(event: E): string;
   /** The event's ledger key: once per run. */
   keyOf(event: E): string;
-  /** How many more resources it locks (shared: a user's groups), beside its own. */
+  /** The other resources it locks (shared: a user's groups), beside its own. */
   sharedOf(event: E): readonly string[];
   /** The most resources one run's transaction may lock, read when a run is formed. */
   lockLimit(): number;
@@ -48,13 +54,20 @@ export interface CoalesceParts<E> {
   applyOne(event: E): Promise<ProcessResult>;
 }
 
+/** A waiting event, with what a run needs of it computed once. */
 interface Waiting<E> {
   readonly event: E;
+  /** Organization and kind: a run's events share them. */
+  readonly scope: string;
+  /** `scope` and the resource's id. */
+  readonly resource: string;
+  readonly key: string;
+  readonly shared: readonly string[];
   readonly resolve: (result: ProcessResult) => void;
   readonly reject: (error: unknown) => void;
 }
 
-/** The most waiting events one run's formation looks at (see `nextRun`). */
+/** The most resources one run's formation looks at (see `nextRun`). */
 const SCAN_LIMIT = 1_000;
 
 export const DEFAULT_COALESCE_BATCHES = 2;
@@ -67,80 +80,85 @@ export function createCoalescer<E>(
 ): (event: E) => Promise<ProcessResult> {
   const batches = options.batches ?? DEFAULT_COALESCE_BATCHES;
   const most = options.events ?? DEFAULT_COALESCE_EVENTS;
-  let waiting: Waiting<E>[] = [];
   let running = 0;
-  /** The resources of the runs being applied (organization, kind and id). */
+  /** Waiting events, per resource, oldest first. */
+  const queues = new Map<string, Waiting<E>[]>();
+  /** Resources with events waiting and none in a run being applied, in the order they became ready. */
+  const ready = new Set<string>();
+  /** Resources with an event in a run being applied. */
   const busy = new Set<string>();
-  const resourceKey = (event: E) =>
-    `${parts.organizationOf(event)}\0${parts.kindOf(event)}\0${parts.resourceOf(event)}`;
 
-  /** The next run from `waiting`, in arrival order, or `undefined` when every waiting event's resource is busy. */
-  function nextRun(): Waiting<E>[] | undefined {
+  /** The next run: the first event of each ready resource that fits, oldest resource first. */
+  function nextRun(): Waiting<E>[] {
     const run: Waiting<E>[] = [];
-    const rest: Waiting<E>[] = [];
-    const resources = new Set<string>();
     const keys = new Set<string>();
     const shared = new Set<string>();
-    const limit = parts.lockLimit();
-    let organization: string | undefined;
-    let kind: string | undefined;
-    // A full run, or `SCAN_LIMIT` events looked at, ends the scan: forming a run costs at most
-    // that much, however many requests wait behind it.
-    let scanned = 0;
-    for (const item of waiting) {
-      if (run.length >= most || scanned >= SCAN_LIMIT) {
-        rest.push(item);
-        continue;
-      }
-      scanned += 1;
-      const { event } = item;
-      const resource = resourceKey(event);
-      const key = parts.keyOf(event);
-      const joining = parts.sharedOf(event).filter((ref) => !shared.has(ref));
-      const fits =
-        !busy.has(resource) &&
-        !resources.has(resource) &&
-        !keys.has(key) &&
-        (organization === undefined || parts.organizationOf(event) === organization) &&
-        (kind === undefined || parts.kindOf(event) === kind) &&
-        (run.length === 0 || resources.size + shared.size + 1 + joining.length <= limit);
-      if (!fits) {
-        rest.push(item);
-        continue;
-      }
-      organization ??= parts.organizationOf(event);
-      kind ??= parts.kindOf(event);
+    let limit: number;
+    try {
+      limit = parts.lockLimit();
+    } catch {
+      // A store whose limit cannot be read: each run one event, as `process` applies them.
+      limit = 0;
+    }
+    let scope: string | undefined;
+    let looked = 0;
+    for (const resource of ready) {
+      if (run.length >= most || looked >= SCAN_LIMIT) break;
+      looked += 1;
+      const item = (queues.get(resource) as Waiting<E>[])[0] as Waiting<E>;
+      if (scope !== undefined && item.scope !== scope) continue;
+      if (keys.has(item.key)) continue;
+      const joining = item.shared.filter((ref) => !shared.has(ref));
+      if (run.length > 0 && run.length + shared.size + 1 + joining.length > limit) continue;
+      scope ??= item.scope;
       run.push(item);
-      resources.add(resource);
-      keys.add(key);
+      keys.add(item.key);
       for (const ref of joining) shared.add(ref);
     }
-    if (run.length === 0) return undefined;
-    waiting = rest;
-    for (const resource of resources) busy.add(resource);
+    for (const item of run) {
+      const queue = queues.get(item.resource) as Waiting<E>[];
+      queue.shift();
+      if (queue.length === 0) queues.delete(item.resource);
+      ready.delete(item.resource);
+      busy.add(item.resource);
+    }
     return run;
   }
 
+  /** After a run: its resources free, each ready again (at the back) if more of its events wait. */
+  function release(run: readonly Waiting<E>[]): void {
+    running -= 1;
+    for (const { resource } of run) {
+      busy.delete(resource);
+      if (queues.has(resource)) ready.add(resource);
+    }
+    pump();
+  }
+
   function pump(): void {
-    while (running < batches && waiting.length > 0) {
+    while (running < batches && ready.size > 0) {
       const run = nextRun();
-      if (run === undefined) return;
+      // Never empty while a resource is ready (its first event always fits an empty run); kept as a
+      // guard so that a mistake here stalls nothing.
+      if (run.length === 0) return;
       running += 1;
-      void apply(run).finally(() => {
-        running -= 1;
-        for (const { event } of run) busy.delete(resourceKey(event));
-        pump();
-      });
+      void apply(run).finally(() => release(run));
     }
   }
 
   async function apply(run: readonly Waiting<E>[]): Promise<void> {
+    if (run.length === 1) {
+      const [item] = run as [Waiting<E>];
+      await parts.applyOne(item.event).then(item.resolve, item.reject);
+      return;
+    }
     let results: ProcessResult[];
     try {
       results = await parts.applyRun(run.map((item) => item.event));
     } catch {
-      // Nothing of the run was applied: each event on its own, so a failure is its own caller's.
-      await Promise.all(run.map((item) => parts.applyOne(item.event).then(item.resolve, item.reject)));
+      // Nothing of the run was applied: each event on its own, one after another (a store that is
+      // down is then asked once per event, never many at once), so a failure is its own caller's.
+      for (const item of run) await parts.applyOne(item.event).then(item.resolve, item.reject);
       return;
     }
     for (const [i, item] of run.entries()) item.resolve(results[i] as ProcessResult);
@@ -148,7 +166,29 @@ export function createCoalescer<E>(
 
   return (event) =>
     new Promise<ProcessResult>((resolve, reject) => {
-      waiting.push({ event, resolve, reject });
+      let item: Waiting<E>;
+      try {
+        const scope = `${parts.organizationOf(event)}\0${parts.kindOf(event)}`;
+        item = {
+          event,
+          scope,
+          resource: `${scope}\0${parts.resourceOf(event)}`,
+          key: parts.keyOf(event),
+          shared: [...parts.sharedOf(event)],
+          resolve,
+          reject,
+        };
+      } catch {
+        // What a run needs of it cannot be read: the event goes on its own, which answers for it.
+        parts.applyOne(event).then(resolve, reject);
+        return;
+      }
+      const queue = queues.get(item.resource);
+      if (queue) queue.push(item);
+      else {
+        queues.set(item.resource, [item]);
+        if (!busy.has(item.resource)) ready.add(item.resource);
+      }
       pump();
     });
 }

@@ -1868,6 +1868,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    */
   const coalescible = (event: IncomingEvent): event is UserUpserted | GroupUpserted => {
     if (typeof event !== 'object' || event === null || typeof event.id !== 'string' || isOwnEvent(event)) return false;
+    // Its key and version readable (a run never falls back to one event at a time), else `run` answers.
+    if (event.environmentId !== undefined && typeof event.environmentId !== 'string') return false;
+    if (typeof event.occurredAt !== 'string' || parseRfc3339Nanos(event.occurredAt) === undefined) return false;
     if (event.type === 'group.upserted') {
       const { group } = event as Partial<GroupUpserted>;
       return (
