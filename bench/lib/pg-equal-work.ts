@@ -50,6 +50,7 @@ export interface EqualWorkReceiver {
   drop(): Promise<void>;
 }
 
+/** The fields whose change `userUpdated` reports: the engine's list (diff.ts), kept here as a hand-written receiver would. */
 const USER_FIELDS: readonly UserField[] = [
   'active',
   'externalId',
