@@ -1848,7 +1848,10 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
             organizationOf: (event) => event.organizationId as string,
             kindOf: (event) => event.type,
             resourceOf: (event) => (event.type === 'user.upserted' ? event.user.id : event.group.id),
-            keyOf: (event) => `${event.environmentId ?? ''}\0${event.organizationId ?? ''}\0${event.id}`,
+            keyOf: (event) => {
+              const { environmentId, organizationId, eventId } = eventKey(event);
+              return `${environmentId}\0${organizationId}\0${eventId}`;
+            },
             sharedOf: (event) => (event.type === 'user.upserted' ? event.user.groups.map((g) => g.id) : []),
             lockLimit: () => batchLockLimit(store),
             applyRun: (events) =>
