@@ -146,19 +146,25 @@ export function createCoalescer<E>(
     }
   }
 
-  async function apply(run: readonly Waiting<E>[]): Promise<void> {
-    if (run.length === 1) {
-      const [item] = run as [Waiting<E>];
-      await parts.applyOne(item.event).then(item.resolve, item.reject);
-      return;
+  /** `item` applied on its own, its caller answered whatever happens (never rejects). */
+  async function applyAlone(item: Waiting<E>): Promise<void> {
+    try {
+      item.resolve(await parts.applyOne(item.event));
+    } catch (error) {
+      item.reject(error);
     }
+  }
+
+  /** A run applied, every caller answered (never rejects). */
+  async function apply(run: readonly Waiting<E>[]): Promise<void> {
+    if (run.length === 1) return applyAlone(run[0] as Waiting<E>);
     let results: ProcessResult[];
     try {
       results = await parts.applyRun(run.map((item) => item.event));
     } catch {
       // Nothing of the run was applied: each event on its own, one after another (a store that is
       // down is then asked once per event, never many at once), so a failure is its own caller's.
-      for (const item of run) await parts.applyOne(item.event).then(item.resolve, item.reject);
+      for (const item of run) await applyAlone(item);
       return;
     }
     for (const [i, item] of run.entries()) item.resolve(results[i] as ProcessResult);
@@ -174,7 +180,7 @@ export function createCoalescer<E>(
           scope,
           resource: `${scope}\0${parts.resourceOf(event)}`,
           key: parts.keyOf(event),
-          shared: [...parts.sharedOf(event)],
+          shared: parts.sharedOf(event),
           resolve,
           reject,
         };
