@@ -70,8 +70,8 @@ interface Waiting<E> {
 /** The most resources one run's formation looks at (see `nextRun`). */
 const SCAN_LIMIT = 1_000;
 
-export const DEFAULT_COALESCE_BATCHES = 2;
-export const DEFAULT_COALESCE_EVENTS = 32;
+const DEFAULT_COALESCE_BATCHES = 2;
+const DEFAULT_COALESCE_EVENTS = 32;
 
 /** A `process` for the events `parts` describes, coalescing those that wait into runs. */
 export function createCoalescer<E>(
