@@ -118,6 +118,8 @@ export interface PostgresStore extends ProvisioningStore {
   readonly locksGroupMembers: true;
   /** An event is claimed in its transaction's first round trip and committed with it (`TransactionOptions.claim`). */
   readonly claimsInTransaction: true;
+  /** A run of events is claimed in its transaction's first round trip too (`TransactionOptions.claims`). */
+  readonly claimsManyInTransaction: true;
   /** Creates the schema and applies pending migrations; answers the versions it applied. */
   migrate(): Promise<number[]>;
   /**
@@ -240,6 +242,34 @@ function statements(s: string) {
           coalesce(l.outcome, '') || ':' || coalesce(l.expires_at::text, ''))::int end as claimed
       from (select 1) one
       left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
+    // `claimInTransaction` for several events (`TransactionOptions.claims`), as a statement of the
+    // transaction right after its `begin`: each event's advisory lock tried, each row written as
+    // its completion where the lock was had and the key is free (or its claim's lease ran out), in
+    // key order. A refusal is not an error here but an answer, per event: the others go on. `held`
+    // is read twice and calls a volatile function, so PostgreSQL evaluates it once. The ledger's
+    // rows as the statement's snapshot saw them (before its own insert) say why one was refused.
+    // $1–$3 keys, $4 now, $5 each event's lock key, $6 each one's occurred at.
+    claimManyInTransaction: `
+      with held as (
+        select r.*, pg_try_advisory_xact_lock(hashtextextended(r.lock_key, 0)) as got
+        from unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::text[]) with ordinality
+          as r(environment_id, organization_id, event_id, lock_key, occurred_at, i)
+      ), claimed as (
+        insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
+        select environment_id, organization_id, event_id, 'done', 'applied', $4::bigint, occurred_at from held where got
+        order by environment_id, organization_id, event_id
+        on conflict (environment_id, organization_id, event_id) do update
+          set state = 'done', outcome = 'applied', completed_at = excluded.completed_at, expires_at = null,
+            occurred_at = excluded.occurred_at, unscoped = false
+          where l.state = 'claimed' and l.expires_at <= $4::bigint
+        returning l.environment_id, l.organization_id, l.event_id
+      )
+      select (h.environment_id, h.organization_id, h.event_id) in (select * from claimed) as claimed, h.got,
+        l.state, l.outcome, l.expires_at
+      from held h
+      left join ${s}.ledger l on l.environment_id = h.environment_id and l.organization_id = h.organization_id
+        and l.event_id = h.event_id
+      order by h.i`,
     hasUnscoped: `select exists (select 1 from ${s}.ledger where unscoped) as unscoped`,
     // Many claims in one statement ($1–$3 one element per request, no key twice), each as `claim`
     // decides it; the inserts in key order, so two batches over common keys wait, never deadlock.
@@ -692,6 +722,7 @@ function preparedStatements(sql: Sql) {
     deleteUserAccess: preparedStatement(sql.deleteUserAccess),
     putUserAccessBatch: preparedStatement(sql.putUserAccessBatch),
     claimInTransaction: preparedStatement(sql.claimInTransaction),
+    claimManyInTransaction: preparedStatement(sql.claimManyInTransaction),
   };
   const merged = mergedWrites(statements, preparedStatement);
   const scalar = new Map<string, ScalarStatements>();
@@ -1419,6 +1450,14 @@ class TransactionOperations extends Operations implements PostgresTransaction {
   /** Organizations locked whole (a set above `lockLimit`): every resource in them is writable. */
   readonly #organizations = new Set<string>();
 
+  /** `TransactionOptions.claims`' answers, in their order (`ClaimingOperations`). */
+  claims: readonly ClaimResult[] = [];
+  /**
+   * The claims `claimManyInTransaction` wrote as their events' completions (applied, at their
+   * `now`), by `ledgerKey`: a `completeEvents` that says the same sends nothing for them.
+   */
+  completedAheadMany: ReadonlyMap<string, TransactionClaim> | undefined;
+
   constructor(
     readonly client: pg.PoolClient,
     sql: Sql,
@@ -1431,6 +1470,16 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     super(client, sql, prepared);
     // Inside a transaction the claims are statements of it, which must not make its commit asynchronous.
     this.claimManyText = sql.claimManyDurable;
+  }
+
+  /** `claimManyInTransaction`'s rows for `claims`: the answers, and what the claimed ones wrote as their completions. */
+  takeClaims(rows: readonly ManyClaimRow[], claims: readonly TransactionClaim[]): void {
+    const now = (claims[0] as TransactionClaim).now;
+    this.claims = claims.map((_, i) => claimAnswer(rows[i], now));
+    const written = new Map<string, TransactionClaim>();
+    for (const [i, claim] of claims.entries())
+      if (this.claims[i]?.status === 'claimed') written.set(ledgerKey(claim), claim);
+    this.completedAheadMany = written;
   }
 
   /** Inside a transaction the claim is one more statement of it. */
@@ -1615,9 +1664,7 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     // Written so by the claim already (see `claimInTransaction`): nothing to change.
     const written =
       ahead !== undefined &&
-      outcome === 'applied' &&
-      now === ahead.now &&
-      (occurredAt ?? null) === (ahead.occurredAt ?? null) &&
+      writtenAhead(ahead, outcome, now, occurredAt) &&
       key.eventId === ahead.eventId &&
       key.organizationId === ahead.organizationId &&
       key.environmentId === ahead.environmentId;
@@ -1625,10 +1672,18 @@ class TransactionOperations extends Operations implements PostgresTransaction {
     this.#queue.push({ statement: this.prepared.complete, values: completeParams(key, outcome, now, occurredAt) });
   }
 
-  /** Queued as one statement, sent with the commit. */
+  /** Queued as one statement, sent with the commit; none for what the claims wrote already (`claimManyInTransaction`). */
   override async completeEvents(completions: readonly EventCompletion[]): Promise<void> {
-    for (let i = 0; i < completions.length; i += FLUSH_ROWS) {
-      const batch = completions.slice(i, i + FLUSH_ROWS);
+    const ahead = this.completedAheadMany;
+    const left =
+      ahead === undefined
+        ? completions
+        : completions.filter((c) => {
+            const claim = ahead.get(ledgerKey(c.key));
+            return claim === undefined || !writtenAhead(claim, c.outcome, c.now, c.occurredAt);
+          });
+    for (let i = 0; i < left.length; i += FLUSH_ROWS) {
+      const batch = left.slice(i, i + FLUSH_ROWS);
       this.#queue.push({ statement: this.prepared.completeMany, values: completionsParams(batch) });
     }
   }
@@ -1867,6 +1922,37 @@ export function transactionClient(tx: StoreOperations): pg.PoolClient {
   throw new TypeError(
     'transactionClient(tx) needs the tx of a postgresStore() transaction; this engine uses another store.',
   );
+}
+
+/** Whether a completion is what a claim taken in the transaction wrote already: applied, at its `now`, its `occurredAt`. */
+function writtenAhead(claim: TransactionClaim, outcome: EventOutcome, now: number, occurredAt: string | undefined) {
+  return outcome === 'applied' && now === claim.now && (occurredAt ?? null) === (claim.occurredAt ?? null);
+}
+
+/** An event's ledger key as one string (the parts cannot hold NUL: `UnstorableValueError`). */
+const ledgerKey = (key: EventKey) => `${key.environmentId}\u0000${key.organizationId}\u0000${key.eventId}`;
+
+/** An event's advisory lock key in `claimInTransaction` and `claimManyInTransaction`, apart from every resource's. */
+const claimLockKey = (key: EventKey) => JSON.stringify(['ledger', key.environmentId, key.organizationId, key.eventId]);
+
+/** A row of `claimManyInTransaction`. */
+interface ManyClaimRow {
+  claimed: boolean;
+  got: boolean;
+  state: string | null;
+  outcome: EventOutcome | null;
+  expires_at: string | null;
+}
+
+/** `claimManyInTransaction`'s answer for one event, as `claimEvents` would give it. */
+function claimAnswer(row: ManyClaimRow | undefined, now: number): ClaimResult {
+  if (row?.claimed) return { status: 'claimed' };
+  if (row?.got && row.state === 'done' && row.outcome) return { status: 'done', outcome: row.outcome };
+  if (row?.got && row.state === 'claimed' && row.expires_at)
+    return { status: 'busy', leaseExpiresAt: Number(row.expires_at) };
+  // Held by another transaction (its advisory lock), or a row the statement's snapshot missed:
+  // being applied elsewhere now.
+  return { status: 'busy', leaseExpiresAt: now + CONTENDED_CLAIM_MS };
 }
 
 /** What `claimInTransaction`'s refusal names: the marker, whether the advisory lock was had, and the ledger's row. */
@@ -2226,6 +2312,20 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     await ensureReady();
     const claim = options?.claim;
     const membersOf = options?.membersOf ?? [];
+    const claims = options?.claims !== undefined && options.claims.length > 0 ? options.claims : undefined;
+    if (claim !== undefined && claims !== undefined) {
+      throw new TypeError('scim-postgres: transaction() takes options.claim or options.claims, not both.');
+    }
+    // Several claims as a statement of the transaction, after its `begin` (`claimManyInTransaction`),
+    // where they can be; else taken with `claimEvents` first, and the claimed ones released on a failure.
+    let many: readonly TransactionClaim[] | undefined;
+    let claimedFirst: readonly ClaimResult[] | undefined;
+    if (claims !== undefined) {
+      prepared.ledger.unscoped ??= await hasUnscoped(pool, sql);
+      const now = (claims[0] as TransactionClaim).now;
+      if (!prepared.ledger.unscoped && membersOf.length === 0 && claims.every((c) => c.now === now)) many = claims;
+      else claimedFirst = await direct.claimEvents(claims);
+    }
     // The claim as the first statement of the first round trip, where it can be (see
     // `claimInTransaction`); else taken alone first, as `claimEvent`, and released on a failure.
     let head: string | undefined;
@@ -2242,9 +2342,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     return withClient(pool, async (client) => {
       await prepareOn(client, preparedList);
       const tx = new TransactionOperations(client, sql, prepared, lockLimit, head === undefined ? undefined : claim);
+      if (claimedFirst !== undefined) tx.claims = claimedFirst;
       let begun = false;
       try {
-        await begin(client, tx, resources, options?.shared ?? [], membersOf, 1, head);
+        await begin(client, tx, resources, options?.shared ?? [], membersOf, 1, head, many);
         begun = true;
         const result = await fn(tx);
         await tx.flush(true);
@@ -2256,6 +2357,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         if (refused) throw new ClaimRefusedError(refused);
         await client.query('rollback').catch(ignore);
         if (claimedAlone) await direct.releaseEvent(claim as ClaimRequest).catch(ignore);
+        if (claims !== undefined && claimedFirst !== undefined) {
+          const held = claims.filter((_, i) => claimedFirst[i]?.status === 'claimed');
+          await Promise.all(held.map((c) => direct.releaseEvent(c).catch(ignore)));
+        }
         throw error;
       }
     });
@@ -2264,9 +2369,20 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   /** `claimInTransaction` for `claim`, its advisory lock keyed apart from every resource's. */
   function claimText(claim: TransactionClaim): string {
     const { environmentId, organizationId, eventId, now } = claim;
-    const lock = JSON.stringify(['ledger', environmentId, organizationId, eventId]);
-    const values = [environmentId, organizationId, eventId, now, lock, claim.occurredAt ?? null];
+    const values = [environmentId, organizationId, eventId, now, claimLockKey(claim), claim.occurredAt ?? null];
     return executeText(prepared.claimInTransaction, values);
+  }
+
+  /** `claimManyInTransaction` for `claims` (one `now`: the engine's claims of a run share it). */
+  function claimsText(claims: readonly TransactionClaim[]): string {
+    return executeText(prepared.claimManyInTransaction, [
+      claims.map((c) => c.environmentId),
+      claims.map((c) => c.organizationId),
+      claims.map((c) => c.eventId),
+      (claims[0] as TransactionClaim).now,
+      claims.map(claimLockKey),
+      claims.map((c) => c.occurredAt ?? null),
+    ]);
   }
 
   /**
@@ -2289,13 +2405,25 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     attempt = 1,
     /** A statement to run ahead of `begin` in the same round trip (and transaction): the event's claim. */
     head?: string,
+    /** Events to claim right after `begin`, in the same round trip (`claimManyInTransaction`). */
+    claims?: readonly TransactionClaim[],
   ): Promise<void> {
-    const start = head === undefined ? 'begin' : `${head};\nbegin`;
+    let start = head === undefined ? 'begin' : `${head};\nbegin`;
     /** The index of `begin`'s result among the round trip's. */
-    const at = head === undefined ? 0 : 1;
+    let at = head === undefined ? 0 : 1;
+    /** The claims' rows come right after `begin`'s result, and the reads one later. */
+    const claimsAt = at + 1;
+    const takeClaims = (results: pg.QueryResult[]) => {
+      if (claims !== undefined) tx.takeClaims((results[claimsAt]?.rows ?? []) as ManyClaimRow[], claims);
+    };
+    if (claims !== undefined) {
+      start = `${start};\n${claimsText(claims)}`;
+      at += 1;
+    }
     const all = shared.length === 0 ? resources : [...resources, ...shared];
     if (all.length === 0) {
-      await client.query(start);
+      const results = await client.query(start);
+      takeClaims(results as unknown as pg.QueryResult[]);
       return;
     }
     // Members that keep joining while their group's locks are taken (see `beginWithMembers`) end in
@@ -2303,14 +2431,17 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     const whole = all.length > lockLimit || attempt > MEMBER_LOCK_ATTEMPTS;
     const locks = lockParameters(all, resources.length, whole);
     if (whole) {
-      await client.query(`${start};\n${executeText(prepared.lock, locks.values)}`);
+      const results = await client.query(`${start};\n${executeText(prepared.lock, locks.values)}`);
+      takeClaims(results as unknown as pg.QueryResult[]);
       tx.lockWhole(locks.organizations);
       return;
     }
     const memberGroups = membersOf.length === 0 ? [] : groupsOfMembers(resources, membersOf);
     if (memberGroups.length > 0) {
       // `transaction` claims alone ahead of a set with members to lock.
-      if (head !== undefined) throw new Error('scim-postgres: a claim cannot go ahead of member locks');
+      if (head !== undefined || claims !== undefined) {
+        throw new Error('scim-postgres: a claim cannot go ahead of member locks');
+      }
       return beginWithMembers(client, tx, resources, shared, membersOf, attempt, locks, memberGroups);
     }
     const exclusiveGroups = groupsIn(resources);
@@ -2319,6 +2450,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       ? scalarText(scalar, all, resources.length)
       : `${executeText(prepared.lock, locks.values)};\n${lockedText(all, exclusiveGroups)}`;
     const results = (await client.query(`${start};\n${read}`)) as unknown as pg.QueryResult[];
+    takeClaims(results);
     tx.prime(resources, shared, exclusiveGroups, (results[at + 2]?.rows ?? []) as LockedRow[]);
   }
 
@@ -2437,6 +2569,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     transaction,
     locksGroupMembers: true,
     claimsInTransaction: true,
+    claimsManyInTransaction: true,
     migrate: async () => {
       const applied = await migrate();
       await readLockLimit();

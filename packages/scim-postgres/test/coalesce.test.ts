@@ -105,7 +105,7 @@ describe('createEngine({ coalesce }) on PostgreSQL', () => {
     expect(single.every((r) => !(r instanceof Error) && r.status === 'applied')).toBe(true);
     expect(coalesced.every((r) => !(r instanceof Error) && r.status === 'applied')).toBe(true);
     expect(await rowsOf(together)).toEqual(await rowsOf(alone));
-    // 120 events: about 2 round trips each alone; a run of many costs 3.
+    // 120 events: about 2 round trips each alone; a run of many costs 2 (its claims in its transaction).
     expect(singleTrips).toBeGreaterThanOrEqual(240);
     expect(coalescedTrips).toBeLessThan(singleTrips / 2);
   });
@@ -137,6 +137,44 @@ describe('createEngine({ coalesce }) on PostgreSQL', () => {
     expect(ledger.rows[0].n).toBe(0);
     const mended = createEngine({ store, coalesce: true });
     expect((await mended.process(poisoned)).status).toBe('applied');
+  });
+
+  it('applies a run in two round trips, its claims in its transaction: each written once, as its completion', async () => {
+    const organizationId = nextOrg();
+    const engine = createEngine({ store, coalesce: { batches: 1 } });
+    // Ten new users and one more: the first goes alone, the ten that wait for it go as one run.
+    const list = burst(organizationId, 11).slice(0, 11);
+    roundTrips = 0;
+    const results = (await deliver((e) => engine.process(e), list)) as ProcessResult[];
+    expect(results.map((r) => r.status)).toEqual(list.map(() => 'applied'));
+    // Two for the one alone (its claim in its transaction), two for the run.
+    expect(roundTrips).toBe(4);
+    const ledger = await pool.query(
+      `select state, outcome, count(*)::int as n from ${store.schema}.ledger where organization_id = $1 group by 1, 2`,
+      [organizationId],
+    );
+    expect(ledger.rows).toEqual([{ state: 'done', outcome: 'applied', n: 11 }]);
+
+    // The same again, with a new user's snapshot among them: the ten duplicates refused by the
+    // run's claims, the new one applied by it, in the same two round trips.
+    const newer = accessEvent('co', organizationId, {
+      type: 'user.upserted',
+      environmentId: 'env_1',
+      user: person(organizationId, 'diruser_new', { name: 'New', attributes: { title: 'Newer' }, groups: [] }),
+    });
+    const again = [list[0] as DirectoryEvent, ...list.slice(1, 6), newer, ...list.slice(6)];
+    roundTrips = 0;
+    const second = (await deliver((e) => engine.process(e), again)) as ProcessResult[];
+    expect(second.map((r) => r.status)).toEqual(again.map((e) => (e === newer ? 'applied' : 'duplicate')));
+    // One round trip for the first duplicate alone (its claim, refused), two for the run.
+    expect(roundTrips).toBe(3);
+    const { users } = await rowsOf(organizationId);
+    expect(users.map((u) => u.id)).toContain('diruser_new');
+    const ledgered = await pool.query(
+      `select count(*)::int as n from ${store.schema}.ledger where organization_id = $1`,
+      [organizationId],
+    );
+    expect(ledgered.rows[0].n).toBe(12);
   });
 
   it('answers a redelivery that arrives with the first as a duplicate, and one after it too', async () => {

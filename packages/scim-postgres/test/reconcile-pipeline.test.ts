@@ -254,12 +254,17 @@ function snapshotEvents(organizationId: string, prefix: string, users: readonly 
 }
 
 /** The store, with how many events each `claimEvents` call asked for. */
-function countingClaims(): { view: PostgresStore; claims: number[] } {
-  const claims: number[] = [];
+/** The store, counting its claims: `claimEvents`' as numbers, a transaction's own (`options.claims`) as `tx n`. */
+function countingClaims(): { view: PostgresStore; claims: (number | string)[] } {
+  const claims: (number | string)[] = [];
   const view: PostgresStore = Object.create(store);
   view.claimEvents = async (requests) => {
     claims.push(requests.length);
     return claimEvents(requests);
+  };
+  view.transaction = (resources, fn, options) => {
+    if (options?.claims) claims.push(`tx ${options.claims.length}`);
+    return store.transaction(resources, fn, options);
   };
   return { view, claims };
 }
@@ -296,7 +301,8 @@ it('claims a user listed twice in a batch only once its first snapshot applied',
   const { view, claims } = countingClaims();
   const results = await createEngine({ store: view }).processBatch?.(events);
   expect(results?.map((r) => r.status)).toEqual(events.map(() => 'applied'));
-  expect(claims).toEqual([30, 1]);
+  // The second snapshot is claimed by its own run's transaction, after the first run committed.
+  expect(claims).toEqual([30, 'tx 1']);
   expect(await store.getUser(organizationId, userId(25))).toMatchObject({ groups: [], attributes: { title: 'later' } });
 });
 

@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type BatchOperations,
+  type ClaimingOperations,
   ClaimRefusedError,
   type ClaimResult,
   type DirectoryGroup,
@@ -1372,6 +1373,116 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
           { claim: { ...leased, now: 11_000 } },
         );
         expect(await store.claimEvent({ ...leased, now: 12_000 })).toEqual({ status: 'done', outcome: 'applied' });
+      });
+    });
+
+    describe('a run of claims inside the transaction (optional: claimsManyInTransaction)', () => {
+      const claimOf = (organizationId: string, eventId: string, now = 1_000, leaseMs = 60_000) => ({
+        environmentId: 'env_conformance',
+        organizationId,
+        eventId,
+        now,
+        leaseMs,
+      });
+      const refs = (organizationId: string, ...ids: string[]): ResourceRef[] =>
+        ids.map((id) => ({ organizationId, kind: 'user', id }));
+      const claimsOf = (tx: StoreOperations) => (tx as ClaimingOperations).claims;
+
+      it('answers each claim in order (claimed, done, busy), commits the claimed ones with the writes, and writes nothing for the others', async ({
+        skip,
+      }) => {
+        if (store.claimsManyInTransaction !== true) return skip();
+        const org = fresh('org');
+        const done = claimOf(org, 'evt_cm_done');
+        expect(await store.claimEvent(done)).toEqual({ status: 'claimed' });
+        await store.completeEvent(done, 'stale', 1_000);
+        const leased = claimOf(org, 'evt_cm_leased', 1_000, 5_000);
+        expect(await store.claimEvent(leased)).toEqual({ status: 'claimed' });
+        const fresh1 = claimOf(org, 'evt_cm_a', 2_000);
+        const fresh2 = claimOf(org, 'evt_cm_b', 2_000);
+        const claims = [fresh1, { ...done, now: 2_000 }, { ...leased, now: 2_000 }, fresh2];
+        let seen: readonly ClaimResult[] = [];
+        await store.transaction(
+          refs(org, 'diruser_a', 'diruser_b'),
+          async (tx) => {
+            seen = claimsOf(tx);
+            await tx.putUser(user(org, 'diruser_a'));
+            await tx.completeEvent(fresh1, 'applied', 2_000);
+            await tx.completeEvent(fresh2, 'stale', 2_000);
+          },
+          { claims },
+        );
+        expect(seen).toEqual([
+          { status: 'claimed' },
+          { status: 'done', outcome: 'stale' },
+          { status: 'busy', leaseExpiresAt: 6_000 },
+          { status: 'claimed' },
+        ]);
+        expect(await store.getUser(org, 'diruser_a')).toEqual(user(org, 'diruser_a'));
+        expect(await store.claimEvent({ ...fresh1, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
+        expect(await store.claimEvent({ ...fresh2, now: 3_000 })).toEqual({ status: 'done', outcome: 'stale' });
+        // The others as they were: still done as stale, still leased.
+        expect(await store.claimEvent({ ...done, now: 3_000 })).toEqual({ status: 'done', outcome: 'stale' });
+        expect(await store.claimEvent({ ...leased, now: 3_000 })).toEqual({ status: 'busy', leaseExpiresAt: 6_000 });
+      });
+
+      it('undoes every claim with the transaction: after fn throws each key is free', async ({ skip }) => {
+        if (store.claimsManyInTransaction !== true) return skip();
+        const org = fresh('org');
+        const claims = [claimOf(org, 'evt_cm_1'), claimOf(org, 'evt_cm_2')];
+        await expect(
+          store.transaction(
+            refs(org, 'diruser_a'),
+            async (tx) => {
+              expect(claimsOf(tx)).toEqual([{ status: 'claimed' }, { status: 'claimed' }]);
+              await tx.putUser(user(org, 'diruser_a'));
+              throw new Error('the app is down');
+            },
+            { claims },
+          ),
+        ).rejects.toThrow('the app is down');
+        expect(await store.getUser(org, 'diruser_a')).toBeUndefined();
+        for (const claim of claims)
+          expect(await store.claimEvent({ ...claim, now: 1_001 })).toEqual({ status: 'claimed' });
+      });
+
+      it('answers busy at once for a key another transaction holds, and claims the rest', async ({ skip }) => {
+        if (store.claimsManyInTransaction !== true) return skip();
+        const org = fresh('org');
+        const held = claimOf(org, 'evt_cm_held');
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        let entered = false;
+        const holder = store.transaction(
+          refs(org, 'diruser_a'),
+          async (tx) => {
+            entered = true;
+            await gate;
+            await tx.completeEvent(held, 'applied', 1_000);
+          },
+          { claims: [held] },
+        );
+        await expect.poll(() => entered).toBe(true);
+        const other = claimOf(org, 'evt_cm_other', 1_500);
+        const started = Date.now();
+        let seen: readonly ClaimResult[] = [];
+        await store.transaction(
+          refs(org, 'diruser_b'),
+          async (tx) => {
+            seen = claimsOf(tx);
+            await tx.completeEvent(other, 'applied', 1_500);
+          },
+          { claims: [{ ...held, now: 1_500 }, other] },
+        );
+        expect(Date.now() - started, 'answered at once, not after the holder').toBeLessThan(5_000);
+        expect(seen[0]?.status).toBe('busy');
+        expect(seen[1]).toEqual({ status: 'claimed' });
+        open();
+        await holder;
+        expect(await store.claimEvent({ ...held, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
+        expect(await store.claimEvent({ ...other, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
       });
     });
 

@@ -49,6 +49,7 @@ import { ClaimRefusedError, UnstorableValueError } from '../store/errors.js';
 import { eventKey } from '../store/event-key.js';
 import {
   type BatchOperations,
+  type ClaimingOperations,
   type ClaimResult,
   type EventCompletion,
   type EventKey,
@@ -348,7 +349,61 @@ type RunWriter<E> = (
   contexts: readonly TelemetryContext[] | undefined,
   /** Whether the completions go to the ledger: not for scim-sync's own events (see own-events.ts). */
   ledger: boolean,
+  /**
+   * The events' claims, taken by the transaction (`TransactionOptions.claims`), for a store whose
+   * `claimsManyInTransaction` is `true`: the writer then applies the claimed ones and answers for
+   * every event. Absent: every event was claimed already.
+   */
+  claims?: readonly TransactionClaim[],
 ) => Promise<ProcessResult[]>;
+
+/** The part of a run its transaction claimed (`claimedRun`): the claimed events, with what goes with each. */
+interface ClaimedRun<E> {
+  readonly events: readonly E[];
+  readonly keys: readonly EventKey[];
+  readonly versions: readonly ResourceVersion[];
+  readonly contexts: readonly TelemetryContext[] | undefined;
+  /** Every event's result, in the run's order, from the claimed ones' (`results`) and the refusals. */
+  answer(results: readonly ProcessResult[]): ProcessResult[];
+}
+
+/**
+ * In a transaction given `claims` (`TransactionOptions.claims`), the events its store claimed; the
+ * whole run when `claims` is absent (claimed beforehand).
+ */
+function claimedRun<E extends IncomingEvent>(
+  tx: StoreOperations,
+  claims: readonly TransactionClaim[] | undefined,
+  events: readonly E[],
+  keys: readonly EventKey[],
+  versions: readonly ResourceVersion[],
+  contexts: readonly TelemetryContext[] | undefined,
+  now: number,
+): ClaimedRun<E> {
+  if (claims === undefined)
+    return { events, keys, versions, contexts, answer: (results) => results as ProcessResult[] };
+  const answers = (tx as ClaimingOperations).claims;
+  if (!Array.isArray(answers) || answers.length !== events.length) {
+    throw new Error(
+      `The store's transaction answered ${Array.isArray(answers) ? answers.length : 'no'} claims for ${events.length} events (claimsManyInTransaction).`,
+    );
+  }
+  const taken = events.flatMap((_, i) => ((answers[i] as ClaimResult).status === 'claimed' ? [i] : []));
+  if (taken.length === events.length) return claimedRun(tx, undefined, events, keys, versions, contexts, now);
+  const pick = <T>(list: readonly T[]) => taken.map((i) => list[i] as T);
+  return {
+    events: pick(events),
+    keys: pick(keys),
+    versions: pick(versions),
+    contexts: contexts && pick(contexts),
+    answer: (results) => {
+      let j = 0;
+      return events.map(
+        (event, i) => notClaimed(event, answers[i] as ClaimResult, now) ?? (results[j++] as ProcessResult),
+      );
+    },
+  };
+}
 
 /** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
 const ownsGroups = (event: UserUpserted) => event.source !== 'scim';
@@ -926,16 +981,27 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * each compared-and-set and derived as `upsertUser` does it, in order, then written and completed
    * together. Answers a result per claimed event, in order.
    */
-  const upsertUsers: RunWriter<UserUpserted> = async (events, keys, versions, now, parent, contexts, ledger) => {
+  const upsertUsers: RunWriter<UserUpserted> = async (
+    events,
+    keys,
+    versions,
+    now,
+    parent,
+    contexts,
+    ledger,
+    claims,
+  ) => {
     const organizationId = events[0]?.organizationId as string;
     const refs = events.map((event) => userRef(organizationId, event.user.id));
     const sharedOf = events.map(sharedGroupsOf);
     const shared = new Map<string, ResourceRef>();
     for (const own of sharedOf) for (const ref of own) shared.set(ref.id, ref);
     const managed = await rulesOf(organizationId, now);
-    const options = shared.size > 0 ? { shared: [...shared.values()] } : undefined;
+    const options: TransactionOptions | undefined =
+      shared.size > 0 || claims ? { ...(shared.size > 0 && { shared: [...shared.values()] }), claims } : undefined;
     const ids = events.map((event) => event.user.id);
     const derive = (
+      run: ClaimedRun<UserUpserted>,
       tx: StoreOperations,
       context: TelemetryContext | undefined,
       previous: readonly (DirectoryUser | undefined)[],
@@ -945,7 +1011,19 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       read: readonly (ResourceVersion | undefined)[],
     ) => {
       const groupVersions = new Map(joined.map((ref, i) => [ref.id, read[i]]));
-      return deriveUsers(events, keys, now, managed, tx, contexts, context, previous, advanced, joins, groupVersions);
+      return deriveUsers(
+        run.events,
+        run.keys,
+        now,
+        managed,
+        tx,
+        run.contexts,
+        context,
+        previous,
+        advanced,
+        joins,
+        groupVersions,
+      );
     };
     // A store that answers at once (`memoryStore()`, see `sync-operations.ts`): the whole chunk in
     // one synchronous transaction when the handlers answer at once, so no lock is taken.
@@ -959,7 +1037,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           const joins = sharedOf.map((own, i) => (advanced[i] ? joinedGroups(own, previous[i]?.groups) : []));
           const joined = joinedRefs(joins);
           const read = joined.length > 0 ? tx.getVersionsNow(joined) : [];
-          const derived = derive(tx, undefined, previous, advanced, joins, joined, read);
+          const run = claimedRun(tx, undefined, events, keys, versions, contexts, now);
+          const derived = derive(run, tx, undefined, previous, advanced, joins, joined, read);
           const write = ({ results, users, completions }: DerivedUsers) => {
             for (const user of users) tx.putUserNow(user);
             if (ledger) {
@@ -978,18 +1057,24 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       refs,
       async (tx, context) => {
         const ops = tx as StoreOperations & BatchOperations;
-        const previous = await tx.getUsers(organizationId, ids);
+        const run = claimedRun(tx, claims, events, keys, versions, contexts, now);
+        if (run.events.length === 0) return run.answer([]);
+        // The claimed part's users and groups (all of them, unless the store refused some claims).
+        const whole = run.events === events;
+        const runRefs = whole ? refs : run.events.map((event) => userRef(organizationId, event.user.id));
+        const runShared = whole ? sharedOf : run.events.map(sharedGroupsOf);
+        const previous = await tx.getUsers(organizationId, whole ? ids : run.events.map((event) => event.user.id));
         const advanced = await ops.advanceVersions(
-          refs.map((ref, i) => ({ ref, next: versions[i] as ResourceVersion })),
+          runRefs.map((ref, i) => ({ ref, next: run.versions[i] as ResourceVersion })),
         );
         // The versions of the groups users join (to drop deleted ones): read once for the batch.
-        const joins = sharedOf.map((own, i) => (advanced[i] ? joinedGroups(own, previous[i]?.groups) : []));
+        const joins = runShared.map((own, i) => (advanced[i] ? joinedGroups(own, previous[i]?.groups) : []));
         const joined = joinedRefs(joins);
         const read = await (joined.length > 0 ? tx.getVersions(joined) : []);
-        const { results, users, completions } = await derive(tx, context, previous, advanced, joins, joined, read);
-        if (users.length > 0) await ops.putUsers(users);
-        if (ledger) await ops.completeEvents(completions);
-        return results;
+        const derived = await derive(run, tx, context, previous, advanced, joins, joined, read);
+        if (derived.users.length > 0) await ops.putUsers(derived.users);
+        if (ledger) await ops.completeEvents(derived.completions);
+        return run.answer(derived.results);
       },
       options,
     );
@@ -1154,23 +1239,30 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * rules do not match groups by name or external id (`applyGroupRun` sends the others through
    * `process`): a renamed group would move its members' roles, whose locks `upsertGroup` adds.
    */
-  const upsertGroups: RunWriter<GroupUpserted> = (events, keys, versions, now, parent, contexts, ledger) => {
+  const upsertGroups: RunWriter<GroupUpserted> = (events, keys, versions, now, parent, contexts, ledger, claims) => {
     const organizationId = events[0]?.organizationId as string;
     const refs = events.map((event) => groupRef(organizationId, event.group.id));
-    return transact(parent, refs, async (tx, context) => {
-      const results: ProcessResult[] = [];
-      const completions: EventCompletion[] = [];
-      for (const [i, event] of events.entries()) {
-        const d = new Dispatch(event, keys[i] as EventKey, tx, contexts?.[i] ?? context);
-        const previous = await tx.getGroup(organizationId, event.group.id);
-        const outcome = await writeGroup(d, refs[i] as ResourceRef, versions[i] as ResourceVersion, previous, null, []);
-        results.push(d.result(outcome));
-        if (ledger) completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
-      }
-      // Runs of groups are batched only with a store that has the batch operations, as users' are.
-      if (completions.length > 0) await (tx as StoreOperations & BatchOperations).completeEvents(completions);
-      return results;
-    });
+    return transact(
+      parent,
+      refs,
+      async (tx, context) => {
+        const run = claimedRun(tx, claims, events, keys, versions, contexts, now);
+        const results: ProcessResult[] = [];
+        const completions: EventCompletion[] = [];
+        for (const [i, event] of run.events.entries()) {
+          const d = new Dispatch(event, run.keys[i] as EventKey, tx, run.contexts?.[i] ?? context);
+          const previous = await tx.getGroup(organizationId, event.group.id);
+          const ref = groupRef(organizationId, event.group.id);
+          const outcome = await writeGroup(d, ref, run.versions[i] as ResourceVersion, previous, null, []);
+          results.push(d.result(outcome));
+          if (ledger) completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
+        }
+        // Runs of groups are batched only with a store that has the batch operations, as users' are.
+        if (completions.length > 0) await (tx as StoreOperations & BatchOperations).completeEvents(completions);
+        return run.answer(results);
+      },
+      claims && { claims },
+    );
   };
 
   /** Re-evaluates the roles of these users (locked: a group's members, a page of a re-evaluation), a page at a time. */
@@ -1537,6 +1629,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   const batch: BatchOperations | undefined = hasBatchOperations(store) ? store : undefined;
   /** Whether the store claims an event in its transaction (`TransactionOptions.claim`). */
   const claimsInTransaction = store.claimsInTransaction === true;
+  /** Whether the store claims a run of events in its transaction (`TransactionOptions.claims`). */
+  const claimsManyInTransaction = claimsInTransaction && store.claimsManyInTransaction === true && batch !== undefined;
 
   /** One event as `engine.process` applies it, under `parent` when tracing. */
   function processOne(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {
@@ -1750,9 +1844,12 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       }
     }
     const keys = events.map(eventKey);
+    // With a store that claims a run in its transaction, the transaction does (`upsertUsers`,
+    // `upsertGroups`): one round trip fewer, and nothing to release when it fails.
+    const inTransaction = !ahead && ledger && claimsManyInTransaction;
     let claims: readonly ClaimResult[];
     if (ahead) claims = ahead.claims;
-    else if (!ledger) claims = events.map(() => UNLEDGERED);
+    else if (!ledger || inTransaction) claims = events.map(() => UNLEDGERED);
     else {
       try {
         claims = await ops.claimEvents(keys.map((key) => Object.assign({}, key, { now, leaseMs })));
@@ -1782,10 +1879,14 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
           parent,
           spans && pick(spans).map((span) => span.context),
           ledger,
+          inTransaction
+            ? events.map((event, i) => Object.assign({ now, leaseMs, occurredAt: event.occurredAt }, keys[i]))
+            : undefined,
         );
         for (const [j, i] of claimed.entries()) results[i] = applied[j] as ProcessResult;
       } catch (error) {
-        if (ledger) await Promise.all(pick(keys).map((key) => store.releaseEvent(key).catch(() => {})));
+        if (ledger && !inTransaction)
+          await Promise.all(pick(keys).map((key) => store.releaseEvent(key).catch(() => {})));
         const failed =
           (error instanceof HandlerError && events.find((event) => event.id === error.eventId)) ||
           (events[claimed[0] as number] as E);

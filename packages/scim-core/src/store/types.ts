@@ -451,7 +451,7 @@ export interface HealthStore {
 
 /**
  * Methods of `ProvisioningStore` a store may leave out (and its optional properties,
- * `locksGroupMembers`, `claimsInTransaction` and `resourceLockLimit`).
+ * `locksGroupMembers`, `claimsInTransaction`, `claimsManyInTransaction` and `resourceLockLimit`).
  */
 export type OptionalStoreMethod =
   | keyof HealthStore
@@ -462,6 +462,7 @@ export type OptionalStoreMethod =
   | 'findGroups'
   | 'locksGroupMembers'
   | 'claimsInTransaction'
+  | 'claimsManyInTransaction'
   | 'resourceLockLimit';
 
 /** Most events `engine.processBatch` applies in one transaction, and most elements a batch method is given. */
@@ -490,6 +491,21 @@ export interface TransactionOptions {
    * `ClaimRefusedError` without calling `fn`.
    */
   readonly claim?: TransactionClaim;
+  /**
+   * Events to claim as part of the transaction, before `fn` runs: read only by a store whose
+   * `claimsManyInTransaction` is `true`, and never given with `claim`. Each key at most once. Each
+   * is claimed as `claimEvents` would claim it, without waiting for another caller that holds it
+   * (`busy` at once, not a lock wait); `fn` reads the answers, in this order, from its `tx`
+   * (`ClaimingOperations.claims`) and writes for the claimed ones only. The claims are writes of
+   * the transaction: they commit with it or are undone with it, so there is nothing to release, and
+   * a store may write each as its `applied` completion at once (see `TransactionClaim`).
+   */
+  readonly claims?: readonly TransactionClaim[];
+}
+
+/** The `tx` of a transaction given `TransactionOptions.claims`: the store's answers, in their order. */
+export interface ClaimingOperations extends StoreOperations {
+  readonly claims: readonly ClaimResult[];
 }
 
 /**
@@ -540,6 +556,14 @@ export interface ProvisioningStore
    * claims with `claimEvent` before the transaction and releases the claim if it fails.
    */
   readonly claimsInTransaction?: boolean;
+  /**
+   * Optional: `true` when `transaction` honours `options.claims`, claiming several events in the
+   * same step as its locks (see `TransactionOptions.claims`), and `claimsInTransaction` is `true`
+   * too. The engine then applies a run of snapshots (`coalesce`, `processBatch`) in one transaction
+   * with its claims: on PostgreSQL one round trip fewer per run, and no ledger row written twice.
+   * Absent, the engine claims a run with `claimEvents` before its transaction.
+   */
+  readonly claimsManyInTransaction?: boolean;
   /**
    * Optional: the most resources (exclusive and shared together) one transaction should lock one
    * by one, where a store's locks are a bounded resource. The engine keeps each transaction of a
