@@ -1029,24 +1029,38 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
       });
     });
 
+    /**
+     * A transaction of `options` that runs `first`, reports when it is inside and stays until `open`
+     * is called, then runs `last`.
+     */
+    function heldOpen(
+      resources: ResourceRef[],
+      options: TransactionOptions,
+      last: (tx: StoreOperations) => Promise<void>,
+      first?: (tx: StoreOperations) => Promise<void>,
+    ) {
+      let entered = false;
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const done = store.transaction(
+        resources,
+        async (tx) => {
+          await first?.(tx);
+          entered = true;
+          await gate;
+          await last(tx);
+        },
+        options,
+      );
+      return { done, open, entered: () => entered };
+    }
+
     describe('shared locks', () => {
       /** A transaction that reports when it is inside, and stays until `open` is called. */
-      function holder(resources: ResourceRef[], shared: ResourceRef[]) {
-        let entered = false;
-        let open!: () => void;
-        const gate = new Promise<void>((resolve) => {
-          open = resolve;
-        });
-        const done = store.transaction(
-          resources,
-          async () => {
-            entered = true;
-            await gate;
-          },
-          { shared },
-        );
-        return { done, open, entered: () => entered };
-      }
+      const holder = (resources: ResourceRef[], shared: ResourceRef[]) =>
+        heldOpen(resources, { shared }, async () => {});
       const tick = () => new Promise((resolve) => setTimeout(resolve, 50));
 
       it('keeps an exclusive transaction out while another holds the resource shared, and lets it in after', async () => {
@@ -1159,24 +1173,17 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         options: TransactionOptions = {},
         work?: (tx: StoreOperations) => Promise<void>,
       ) {
-        let entered = false;
         let members: string[] | undefined;
-        let open!: () => void;
-        const gate = new Promise<void>((resolve) => {
-          open = resolve;
-        });
-        const done = store.transaction(
+        const held = heldOpen(
           resources,
+          options,
+          async (tx) => work?.(tx),
           async (tx) => {
             const g = options.membersOf?.[0];
             if (g) members = await tx.listGroupMemberIds(g.organizationId, g.id);
-            entered = true;
-            await gate;
-            await work?.(tx);
           },
-          options,
         );
-        return { done, open, entered: () => entered, members: () => members };
+        return { ...held, members: () => members };
       }
       const tick = () => new Promise((resolve) => setTimeout(resolve, 50));
       const userRef = (organizationId: string, id: string): ResourceRef => ({ organizationId, kind: 'user', id });
@@ -1259,14 +1266,15 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
       });
     });
 
+    /** A claim request in the conformance environment. */
+    const claimOf = (organizationId: string, eventId: string, now = 1_000, leaseMs = 60_000) => ({
+      environmentId: 'env_conformance',
+      organizationId,
+      eventId,
+      now,
+      leaseMs,
+    });
     describe('the claim inside the transaction (optional: claimsInTransaction)', () => {
-      const claimOf = (organizationId: string, eventId: string, now = 1_000, leaseMs = 60_000) => ({
-        environmentId: 'env_conformance',
-        organizationId,
-        eventId,
-        now,
-        leaseMs,
-      });
       const ref = (organizationId: string): ResourceRef => ({ organizationId, kind: 'user', id: 'diruser_a' });
       /** The transaction's refusal, or `undefined` when it ran. */
       const refusal = (promise: Promise<unknown>) =>
@@ -1332,21 +1340,8 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         if (store.claimsInTransaction !== true) return skip();
         const org = fresh('org');
         const claim = claimOf(org, 'evt_ct_3');
-        let open!: () => void;
-        const gate = new Promise<void>((resolve) => {
-          open = resolve;
-        });
-        let entered = false;
-        const holder = store.transaction(
-          [ref(org)],
-          async (tx) => {
-            entered = true;
-            await gate;
-            await tx.completeEvent(claim, 'applied', 1_000);
-          },
-          { claim },
-        );
-        await expect.poll(() => entered).toBe(true);
+        const holder = heldOpen([ref(org)], { claim }, (tx) => tx.completeEvent(claim, 'applied', 1_000));
+        await expect.poll(holder.entered).toBe(true);
         // Another resource, so no lock of the holder's is in the way: only the claim.
         const other: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_b' };
         const started = Date.now();
@@ -1354,8 +1349,8 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         expect(busy).toBeInstanceOf(ClaimRefusedError);
         expect((busy as ClaimRefusedError).claim.status).toBe('busy');
         expect(Date.now() - started, 'refused at once, not after the holder').toBeLessThan(5_000);
-        open();
-        await holder;
+        holder.open();
+        await holder.done;
         expect(await store.claimEvent({ ...claim, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
 
         // A claim of claimEvent's (a batch's, say) holds the key until its lease ends, then yields.
@@ -1377,13 +1372,6 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
     });
 
     describe('a run of claims inside the transaction (optional: claimsManyInTransaction)', () => {
-      const claimOf = (organizationId: string, eventId: string, now = 1_000, leaseMs = 60_000) => ({
-        environmentId: 'env_conformance',
-        organizationId,
-        eventId,
-        now,
-        leaseMs,
-      });
       const refs = (organizationId: string, ...ids: string[]): ResourceRef[] =>
         ids.map((id) => ({ organizationId, kind: 'user', id }));
       const claimsOf = (tx: StoreOperations) => (tx as ClaimingOperations).claims;
@@ -1450,21 +1438,10 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         if (store.claimsManyInTransaction !== true) return skip();
         const org = fresh('org');
         const held = claimOf(org, 'evt_cm_held');
-        let open!: () => void;
-        const gate = new Promise<void>((resolve) => {
-          open = resolve;
-        });
-        let entered = false;
-        const holder = store.transaction(
-          refs(org, 'diruser_a'),
-          async (tx) => {
-            entered = true;
-            await gate;
-            await tx.completeEvent(held, 'applied', 1_000);
-          },
-          { claims: [held] },
+        const holder = heldOpen(refs(org, 'diruser_a'), { claims: [held] }, (tx) =>
+          tx.completeEvent(held, 'applied', 1_000),
         );
-        await expect.poll(() => entered).toBe(true);
+        await expect.poll(holder.entered).toBe(true);
         const other = claimOf(org, 'evt_cm_other', 1_500);
         const started = Date.now();
         let seen: readonly ClaimResult[] = [];
@@ -1479,8 +1456,8 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         expect(Date.now() - started, 'answered at once, not after the holder').toBeLessThan(5_000);
         expect(seen[0]?.status).toBe('busy');
         expect(seen[1]).toEqual({ status: 'claimed' });
-        open();
-        await holder;
+        holder.open();
+        await holder.done;
         expect(await store.claimEvent({ ...held, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
         expect(await store.claimEvent({ ...other, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
       });
