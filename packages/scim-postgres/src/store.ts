@@ -243,20 +243,38 @@ function statements(s: string) {
       from (select 1) one
       left join ${s}.ledger l on l.environment_id = $1 and l.organization_id = $2 and l.event_id = $3`,
     // `claimInTransaction` for several events (`TransactionOptions.claims`), as a statement of the
-    // transaction right after its `begin`: each event's advisory lock tried, each row written as
-    // its completion where the lock was had and the key is free (or its claim's lease ran out), in
-    // key order. A refusal is not an error here but an answer, per event: the others go on. `held`
-    // is read twice and calls a volatile function, so PostgreSQL evaluates it once. The ledger's
-    // rows as the statement's snapshot saw them (before its own insert) say why one was refused.
-    // $1–$3 keys, $4 now, $5 each event's lock key, $6 each one's occurred at.
+    // transaction right after its `begin`: each event's advisory lock tried, then each key written
+    // as its completion where the lock was had and the ledger, as the statement's snapshot sees it,
+    // holds no row for it (`fresh`) or a claim whose lease ran out (`taken`, in key order). A
+    // refusal is not an error here but an answer, per event: the others go on. Only those keys are
+    // written: an `on conflict do update` over a row it then refuses would keep that row locked to
+    // the end of the run, so a caller completing it (a `claimEvents` claim) would wait for the run,
+    // and deadlock with it if the run waits for that caller's resources. A key that appears between
+    // the snapshot and the insert is left alone (`do nothing` locks nothing) and answered busy.
+    // `held` and `seen` are read more than once and `held` calls a volatile function, so PostgreSQL
+    // evaluates each once. $1–$3 keys, $4 now, $5 each event's lock key, $6 each one's occurred at.
     claimManyInTransaction: `
       with held as (
         select r.*, pg_try_advisory_xact_lock(hashtextextended(r.lock_key, 0)) as got
         from unnest($1::text[], $2::text[], $3::text[], $5::text[], $6::text[]) with ordinality
           as r(environment_id, organization_id, event_id, lock_key, occurred_at, i)
-      ), claimed as (
+      ), seen as (
+        select h.i, h.environment_id, h.organization_id, h.event_id, h.occurred_at, h.got,
+          l.state, l.outcome, l.expires_at
+        from held h
+        left join ${s}.ledger l on l.environment_id = h.environment_id and l.organization_id = h.organization_id
+          and l.event_id = h.event_id
+      ), fresh as (
+        insert into ${s}.ledger (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
+        select environment_id, organization_id, event_id, 'done', 'applied', $4::bigint, occurred_at
+        from seen where got and state is null
+        order by environment_id, organization_id, event_id
+        on conflict (environment_id, organization_id, event_id) do nothing
+        returning environment_id, organization_id, event_id
+      ), taken as (
         insert into ${s}.ledger as l (environment_id, organization_id, event_id, state, outcome, completed_at, occurred_at)
-        select environment_id, organization_id, event_id, 'done', 'applied', $4::bigint, occurred_at from held where got
+        select environment_id, organization_id, event_id, 'done', 'applied', $4::bigint, occurred_at
+        from seen where got and state = 'claimed' and expires_at <= $4::bigint
         order by environment_id, organization_id, event_id
         on conflict (environment_id, organization_id, event_id) do update
           set state = 'done', outcome = 'applied', completed_at = excluded.completed_at, expires_at = null,
@@ -264,12 +282,11 @@ function statements(s: string) {
           where l.state = 'claimed' and l.expires_at <= $4::bigint
         returning l.environment_id, l.organization_id, l.event_id
       )
-      select (h.environment_id, h.organization_id, h.event_id) in (select * from claimed) as claimed, h.got,
-        l.state, l.outcome, l.expires_at
-      from held h
-      left join ${s}.ledger l on l.environment_id = h.environment_id and l.organization_id = h.organization_id
-        and l.event_id = h.event_id
-      order by h.i`,
+      select (s.environment_id, s.organization_id, s.event_id) in (select * from fresh union all select * from taken)
+          as claimed,
+        s.got, s.state, s.outcome, s.expires_at
+      from seen s
+      order by s.i`,
     hasUnscoped: `select exists (select 1 from ${s}.ledger where unscoped) as unscoped`,
     // Many claims in one statement ($1–$3 one element per request, no key twice), each as `claim`
     // decides it; the inserts in key order, so two batches over common keys wait, never deadlock.

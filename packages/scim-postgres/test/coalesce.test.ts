@@ -154,6 +154,18 @@ describe('createEngine({ coalesce }) on PostgreSQL', () => {
       [organizationId],
     );
     expect(ledger.rows).toEqual([{ state: 'done', outcome: 'applied', n: 11 }]);
+    // Written once: in each transaction, every ledger row is as the claims statement wrote it, before
+    // the versions were written (a tuple's `cmin` is the command of its transaction that wrote it; a
+    // completion rewriting the row would come after the versions, in the commit's round trip).
+    const order = await pool.query(
+      `select v.xmin::text as tx, min(v.cmin::text::int) as versions,
+         (select max(l.cmin::text::int) from ${store.schema}.ledger l
+          where l.xmin = v.xmin and l.organization_id = $1) as ledger
+       from ${store.schema}.versions v where v.organization_id = $1 group by v.xmin`,
+      [organizationId],
+    );
+    expect(order.rows).toHaveLength(2);
+    for (const row of order.rows) expect(row.ledger).toBeLessThan(row.versions);
 
     // The same again, with a new user's snapshot among them: the ten duplicates refused by the
     // run's claims, the new one applied by it, in the same two round trips.

@@ -1434,6 +1434,46 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
           expect(await store.claimEvent({ ...claim, now: 1_001 })).toEqual({ status: 'claimed' });
       });
 
+      it('holds no key it refused: while the run is open, the holder of one completes it and a duplicate is answered', async ({
+        skip,
+      }) => {
+        if (store.claimsManyInTransaction !== true) return skip();
+        const org = fresh('org');
+        const leased = claimOf(org, 'evt_cm_lease');
+        expect(await store.claimEvent(leased)).toEqual({ status: 'claimed' });
+        const done = claimOf(org, 'evt_cm_finished');
+        expect(await store.claimEvent(done)).toEqual({ status: 'claimed' });
+        await store.completeEvent(done, 'stale', 1_000);
+        const run = heldOpen(
+          refs(org, 'diruser_a'),
+          {
+            claims: [
+              { ...leased, now: 2_000 },
+              { ...done, now: 2_000 },
+            ],
+          },
+          async () => {},
+        );
+        try {
+          await expect.poll(run.entered).toBe(true);
+          // A refused key left locked by the run would make its holder wait for the run (and
+          // deadlock with it, were the run waiting for that holder's resources).
+          const outside = (async () => {
+            await store.completeEvent(leased, 'applied', 2_500);
+            return store.claimEvent({ ...done, now: 2_500 });
+          })();
+          const answered = await Promise.race([
+            outside,
+            new Promise<'held up'>((resolve) => setTimeout(() => resolve('held up'), 3_000)),
+          ]);
+          expect(answered, 'not held up by the open run').toEqual({ status: 'done', outcome: 'stale' });
+        } finally {
+          run.open();
+          await run.done;
+        }
+        expect(await store.claimEvent({ ...leased, now: 3_000 })).toEqual({ status: 'done', outcome: 'applied' });
+      });
+
       it('answers busy at once for a key another transaction holds, and claims the rest', async ({ skip }) => {
         if (store.claimsManyInTransaction !== true) return skip();
         const org = fresh('org');

@@ -1027,7 +1027,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     };
     // A store that answers at once (`memoryStore()`, see `sync-operations.ts`): the whole chunk in
     // one synchronous transaction when the handlers answer at once, so no lock is taken.
-    const storeSync = parent === undefined ? syncOperationsOf(store) : undefined;
+    // Not with claims to take in the transaction: that path has none to give.
+    const storeSync = parent === undefined && claims === undefined ? syncOperationsOf(store) : undefined;
     if (storeSync?.transactionNow) {
       return storeSync.transactionNow(
         refs,
