@@ -2356,7 +2356,20 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         claimedAlone = true;
       }
     }
-    return withClient(pool, async (client) => {
+    try {
+      return await withClient(pool, run);
+    } catch (error) {
+      // Claims taken ahead are released whatever failed, the pool's connection included.
+      if (claimedAlone) await direct.releaseEvent(claim as ClaimRequest).catch(ignore);
+      if (claims !== undefined && claimedFirst !== undefined) {
+        const held = claims.filter((_, i) => claimedFirst[i]?.status === 'claimed');
+        await Promise.all(held.map((c) => direct.releaseEvent(c).catch(ignore)));
+      }
+      throw error;
+    }
+
+    /** The transaction on `client`: begun (with `head` or `many` in its first round trip), `fn`, committed or rolled back. */
+    async function run(client: pg.PoolClient): Promise<T> {
       await prepareOn(client, preparedList);
       const tx = new TransactionOperations(client, sql, prepared, lockLimit, head === undefined ? undefined : claim);
       if (claimedFirst !== undefined) tx.claims = claimedFirst;
@@ -2373,14 +2386,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         // A refused claim ended its round trip's implicit transaction: nothing to roll back.
         if (refused) throw new ClaimRefusedError(refused);
         await client.query('rollback').catch(ignore);
-        if (claimedAlone) await direct.releaseEvent(claim as ClaimRequest).catch(ignore);
-        if (claims !== undefined && claimedFirst !== undefined) {
-          const held = claims.filter((_, i) => claimedFirst[i]?.status === 'claimed');
-          await Promise.all(held.map((c) => direct.releaseEvent(c).catch(ignore)));
-        }
         throw error;
       }
-    });
+    }
   }
 
   /** `claimInTransaction` for `claim`, its advisory lock keyed apart from every resource's. */
