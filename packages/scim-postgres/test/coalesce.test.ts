@@ -71,6 +71,10 @@ async function deliver(process: (event: DirectoryEvent) => Promise<ProcessResult
   return results;
 }
 
+/** Each result that is not `applied`, with its position: an error's message, or the status. */
+const notApplied = (results: (ProcessResult | Error)[]) =>
+  results.flatMap((r, i) => (r instanceof Error ? [[i, r.message]] : r.status === 'applied' ? [] : [[i, r.status]]));
+
 /** The organization's mirror as rows, for comparing two organizations that got the same events. */
 async function rowsOf(organizationId: string) {
   const users = await pool.query(
@@ -95,15 +99,23 @@ describe('createEngine({ coalesce }) on PostgreSQL', () => {
     const one = createEngine({ store });
     const coalescing = createEngine({ store, coalesce: true });
 
+    // The creations as one burst, then the changes as another. Were a user's change in the same
+    // burst as its creation, it could overtake it (the creation's transaction waiting, say, on a
+    // connection the pool is still opening) and the creation would rightly be answered `stale`:
+    // correct, but not the comparison this test makes.
+    const inTwoBursts = async (process: (event: DirectoryEvent) => Promise<ProcessResult>, list: DirectoryEvent[]) => [
+      ...(await deliver(process, list.slice(0, list.length / 2))),
+      ...(await deliver(process, list.slice(list.length / 2))),
+    ];
     roundTrips = 0;
-    const single = await deliver((e) => one.process(e), burst(alone, 60));
+    const single = await inTwoBursts((e) => one.process(e), burst(alone, 60));
     const singleTrips = roundTrips;
     roundTrips = 0;
-    const coalesced = await deliver((e) => coalescing.process(e), burst(together, 60));
+    const coalesced = await inTwoBursts((e) => coalescing.process(e), burst(together, 60));
     const coalescedTrips = roundTrips;
 
-    expect(single.every((r) => !(r instanceof Error) && r.status === 'applied')).toBe(true);
-    expect(coalesced.every((r) => !(r instanceof Error) && r.status === 'applied')).toBe(true);
+    expect(notApplied(single)).toEqual([]);
+    expect(notApplied(coalesced)).toEqual([]);
     expect(await rowsOf(together)).toEqual(await rowsOf(alone));
     // 120 events: about 2 round trips each alone; a run of many costs 2 (its claims in its transaction).
     expect(singleTrips).toBeGreaterThanOrEqual(240);
