@@ -99,15 +99,27 @@ describe('createEngine({ coalesce }) on MySQL/MariaDB', () => {
   it('writes the same mirror as one event at a time, in far fewer statements', async () => {
     const alone = `org_alone_${++org}`;
     const together = `org_together_${org}`;
+    // The groups, the creations and the changes as three bursts: in one, a user's change could
+    // overtake its creation (a connection slow to open under load) and the creation would rightly be
+    // answered `stale`, which is not the comparison this test makes.
+    const inBursts = async (process: (event: DirectoryEvent) => Promise<ProcessResult>, list: DirectoryEvent[]) => [
+      ...(await deliver(process, list.slice(0, 4))),
+      ...(await deliver(process, list.slice(4, 44))),
+      ...(await deliver(process, list.slice(44))),
+    ];
     statements = 0;
-    const single = await deliver((e) => createEngine({ store }).process(e), burst(alone, 40));
+    const single = await inBursts((e) => createEngine({ store }).process(e), burst(alone, 40));
     const singleStatements = statements;
     const coalescing = createEngine({ store, coalesce: true });
     statements = 0;
-    const coalesced = await deliver((e) => coalescing.process(e), burst(together, 40));
+    const coalesced = await inBursts((e) => coalescing.process(e), burst(together, 40));
     const coalescedStatements = statements;
-    expect(single.every((r) => !(r instanceof Error) && r.status === 'applied')).toBe(true);
-    expect(coalesced.every((r) => !(r instanceof Error) && r.status === 'applied')).toBe(true);
+    const notApplied = (results: (ProcessResult | Error)[]) =>
+      results.flatMap((r, i) =>
+        r instanceof Error ? [[i, r.message]] : r.status === 'applied' ? [] : [[i, r.status]],
+      );
+    expect(notApplied(single)).toEqual([]);
+    expect(notApplied(coalesced)).toEqual([]);
     expect(await mirror(together)).toEqual(await mirror(alone));
     expect((await mirror(together)).users).toHaveLength(40);
     expect(coalescedStatements).toBeLessThan(singleStatements / 2);
