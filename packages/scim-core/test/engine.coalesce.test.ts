@@ -188,8 +188,9 @@ describe('createEngine({ coalesce })', () => {
       'rejected',
       'applied',
       'applied',
-      expect.any(String),
+      'rejected',
     ]);
+    expect(settled[6]).toMatchObject({ reason: { name: 'EngineError', code: 'invalid_event' } });
     expect((await engine.health(ORG)).failures.last24h).toBe(1);
   });
 

@@ -3,12 +3,13 @@ import {
   createEngine,
   eventKey,
   HandlerError,
+  type IncomingEvent,
   memoryStore,
   normalizeScalekitEvent,
   type ProvisioningHandlers,
   parseScalekitEvent,
 } from '../src/index.js';
-import { dumpStore, events, gatedHandler, group, ORG, referenceApp, T0, user } from './helpers.js';
+import { countingStore, dumpStore, events, gatedHandler, group, ORG, referenceApp, T0, user } from './helpers.js';
 
 const MS = 1_000_000n;
 
@@ -380,6 +381,35 @@ describe('engine: the ledger key (organization, environment, event id)', () => {
     expect((await engine.process(webhook('org_b'))).status).toBe('applied');
     expect((await engine.process(webhook('org_b'))).status).toBe('duplicate');
     expect(userCreated.mock.calls.map(([change]) => change.user.organizationId)).toEqual(['org_a', 'org_b']);
+  });
+
+  it('refuses an event whose key is not made of strings: invalid_event, nothing claimed, no handler called', async () => {
+    const userCreated = vi.fn();
+    const counted = countingStore(memoryStore());
+    const engine = createEngine({ store: counted.store, handlers: { userCreated } });
+    const good = events.userUpserted(T0, user('u1'), 'evt_good');
+    const hostile = [
+      { ...good, id: 42 },
+      { ...good, id: { toString: () => 'evt_good' } },
+      { ...good, environmentId: { toString: 1 } },
+      { ...good, environmentId: ['env'] },
+      { ...good, organizationId: 7 },
+      null,
+      'evt_good',
+    ] as unknown as IncomingEvent[];
+    for (const event of hostile) {
+      await expect(engine.process(event)).rejects.toMatchObject({ name: 'EngineError', code: 'invalid_event' });
+    }
+    expect(counted.writes()).toBe(0);
+    // In a batch, the events before it applied and the rejection where it stands, as `process` would.
+    const second = events.userUpserted(T0, user('u2'), 'evt_second');
+    await expect(engine.processBatch?.([good, hostile[2] as IncomingEvent, second])).rejects.toMatchObject({
+      code: 'invalid_event',
+    });
+    expect(userCreated.mock.calls.map(([change]) => change.user.id)).toEqual(['u1']);
+    // The one after it was never claimed: its redelivery applies it.
+    expect((await engine.process(second)).status).toBe('applied');
+    expect((await engine.process(good)).status).toBe('duplicate');
   });
 
   it('releases a failed claim under its own key, so only that organization redelivers', async () => {

@@ -314,6 +314,46 @@ function groupRef(organizationId: string, id: string): ResourceRef {
   return { organizationId, kind: 'group', id };
 }
 
+/**
+ * Whether the event's ledger key can be read: a string `id`, and a string (or no) `environmentId`
+ * and `organizationId`. The event types say so; this holds the line against code that builds events
+ * without them (a key that is an object would reach the store's ledger as whatever it stringifies to).
+ */
+function hasKey(event: IncomingEvent): boolean {
+  if (typeof event !== 'object' || event === null) return false;
+  const { id, environmentId, organizationId } = event as {
+    id?: unknown;
+    environmentId?: unknown;
+    organizationId?: unknown;
+  };
+  return (
+    typeof id === 'string' &&
+    (environmentId == null || typeof environmentId === 'string') &&
+    (organizationId == null || typeof organizationId === 'string')
+  );
+}
+
+/** The event's ledger key (`eventKey`), or `invalid_event` when it has none (`hasKey`): nothing claimed, nothing written. */
+function keyOf(event: IncomingEvent): EventKey {
+  if (!hasKey(event)) {
+    if (typeof event !== 'object' || event === null) {
+      throw new EngineError('invalid_event', `An event must be an object; this one is ${typeName(event)}.`);
+    }
+    const { id, environmentId, organizationId } = event as {
+      id?: unknown;
+      environmentId?: unknown;
+      organizationId?: unknown;
+    };
+    throw new EngineError(
+      'invalid_event',
+      `An event's id must be a string, and its environmentId and organizationId strings where it has them; this one's are: ${typeName(id)}, ${typeName(environmentId)}, ${typeName(organizationId)}.`,
+    );
+  }
+  return eventKey(event);
+}
+
+const typeName = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+
 function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
   const at = parseRfc3339Nanos(event.occurredAt);
   if (at === undefined) {
@@ -1525,7 +1565,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
   function runNow(event: IncomingEvent, sync: SyncOperations): Promise<ProcessResult> {
     const now = clock();
-    const key = eventKey(event);
+    const key = keyOf(event);
     let claim: ClaimResult = UNLEDGERED;
     if (!isOwnEvent(event)) {
       try {
@@ -1553,7 +1593,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   /** `run` with a store that answers with promises, or when tracing. */
   async function runAwaiting(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {
     const now = clock();
-    const key = eventKey(event);
+    const key = keyOf(event);
     if (claimsInTransaction && parent === undefined && event.type === 'user.upserted' && !isOwnEvent(event)) {
       return upsertClaimed(event, key, now);
     }
@@ -1686,7 +1726,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       groups.clear();
     };
     for (const event of events) {
-      if (batch !== undefined && event.type === 'group.upserted') {
+      if (batch !== undefined && event.type === 'group.upserted' && hasKey(event)) {
         await endChunk();
         await flushRuns();
         const first = groupRun[0];
@@ -1702,7 +1742,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         continue;
       }
       await endGroupRun();
-      if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event)) {
+      if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event) || !hasKey(event)) {
         await endChunk();
         await flushRuns();
         results.push(await processOne(event, parent));
@@ -1972,9 +2012,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    * else goes through `run`, which answers a malformed event on its own.
    */
   const coalescible = (event: IncomingEvent): event is UserUpserted | GroupUpserted => {
-    if (typeof event !== 'object' || event === null || typeof event.id !== 'string' || isOwnEvent(event)) return false;
     // Its key and version readable (a run never falls back to one event at a time), else `run` answers.
-    if (event.environmentId !== undefined && typeof event.environmentId !== 'string') return false;
+    if (!hasKey(event) || isOwnEvent(event)) return false;
     if (typeof event.occurredAt !== 'string' || parseRfc3339Nanos(event.occurredAt) === undefined) return false;
     if (event.type === 'group.upserted') {
       const { group } = event as Partial<GroupUpserted>;

@@ -2,7 +2,8 @@ import type { HandlerName } from './handlers.js';
 
 /**
  * - `store_failed`: the store threw; a redelivery may succeed.
- * - `invalid_event`: the event cannot be interpreted (a malformed `occurredAt`, a member both added and removed).
+ * - `invalid_event`: the event cannot be interpreted (a malformed `occurredAt`, a member both added and removed,
+ *   an `id`, `environmentId` or `organizationId` that is not a string).
  * - `unknown_group`: a `group.members_changed` names a group the mirror does not hold.
  * - `unknown_members`: a `group.members_changed` adds users the mirror does not hold (`ids` lists them).
  * - `invalid_access_rules`: the organization's access rules (the app's `access.rules` function, or
