@@ -1,11 +1,12 @@
 /**
- * A webhook's user snapshot on PostgreSQL is claimed in its own transaction
+ * A webhook's user snapshot or user deletion on PostgreSQL is claimed in its own transaction
  * (`claimsInTransaction`): the claim is the first statement of the transaction's first round trip
  * and commits with the event's writes. What that must keep, on a real database: a duplicate is
  * answered in one round trip with nothing left open on the connection; a second delivery while the
  * first is being applied is refused at once (`in_flight`), not made to wait; a failure leaves no
  * ledger row, so the redelivery applies it; a live claim of the batch path (`claimEvents`) is
- * respected; and every other event kind keeps its claim before the transaction.
+ * respected; a group's snapshot and a membership change are claimed in their transactions too,
+ * and a group's deletion keeps its claim before its transaction.
  */
 import { createEngine, type DirectoryEvent, type IncomingEvent } from '@org/scim-core';
 import pg from 'pg';
@@ -197,6 +198,40 @@ describe('a user snapshot claimed in its transaction (PostgreSQL)', () => {
     expect(created).toEqual(['diruser_1']);
   });
 
+  it("claims a user's deletion in its transaction too: a failure leaves no ledger row and the user, and the redelivery applies it", async () => {
+    const organizationId = nextOrg();
+    let fail = true;
+    const deactivated: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        userDeactivated: ({ user }) => {
+          if (fail) throw new Error('the app is down');
+          deactivated.push(user.id);
+        },
+      },
+    });
+    await engine.process(upsert(organizationId));
+    const deletion = accessEvent('ctx', organizationId, {
+      type: 'user.deleted',
+      environmentId: 'env_1',
+      user: { id: 'diruser_1', organizationId },
+    });
+    roundTrips = 0;
+    await expect(engine.process(deletion)).rejects.toMatchObject({ name: 'HandlerError' });
+    // Its claim, the transaction's first statement, was undone with it: nothing to release.
+    expect(roundTrips).toBe(3);
+    expect(await ledgerRow(deletion)).toBeUndefined();
+    expect(await store.getUser(organizationId, 'diruser_1')).toBeDefined();
+    fail = false;
+    roundTrips = 0;
+    expect((await engine.process(deletion)).status).toBe('applied');
+    expect(roundTrips).toBe(2);
+    expect(deactivated).toEqual(['diruser_1']);
+    expect(await ledgerRow(deletion)).toEqual({ state: 'done', outcome: 'applied' });
+    expect(await store.getUser(organizationId, 'diruser_1')).toBeUndefined();
+  });
+
   it('respects a live claim of the batch path and takes over one whose lease ran out', async () => {
     const organizationId = nextOrg();
     const engine = createEngine({ store, now: () => 1_000_000 });
@@ -248,20 +283,33 @@ describe('a user snapshot claimed in its transaction (PostgreSQL)', () => {
     }
   });
 
-  it('keeps the claim before the transaction for other kinds, in as many round trips as before', async () => {
+  it("claims a group's snapshot and a membership change in their transactions, and keeps a group deletion's claim before it", async () => {
     const organizationId = nextOrg();
     const engine = createEngine({ store });
-    const group = accessEvent('ctx', organizationId, {
-      type: 'group.upserted',
-      environmentId: 'env_1',
-      group: { id: 'g1', organizationId, displayName: 'G1' },
-    });
+    const event = (change: Record<string, unknown>) =>
+      accessEvent('ctx', organizationId, { environmentId: 'env_1', ...change });
+    const group = { id: 'g1', organizationId, displayName: 'G1' };
     await engine.process(upsert(organizationId, 'diruser_warm'));
-    roundTrips = 0;
-    expect((await engine.process(group)).status).toBe('applied');
-    expect(roundTrips).toBe(3);
-    roundTrips = 0;
-    expect((await engine.process(group)).status).toBe('duplicate');
-    expect(roundTrips).toBe(1);
+    const trips = async (e: IncomingEvent) => {
+      roundTrips = 0;
+      const { status } = await engine.process(e);
+      return [status, roundTrips];
+    };
+    const snapshot = event({ type: 'group.upserted', group });
+    expect(await trips(snapshot)).toEqual(['applied', 2]);
+    expect(await trips(snapshot)).toEqual(['duplicate', 1]);
+    expect(await ledgerRow(snapshot)).toEqual({ state: 'done', outcome: 'applied' });
+    const joins = event({ type: 'group.members_changed', group, added: ['diruser_warm'], removed: [] });
+    expect(await trips(joins)).toEqual(['applied', 2]);
+    expect(await trips(joins)).toEqual(['duplicate', 1]);
+    expect(await store.listGroupMemberIds(organizationId, 'g1')).toEqual(['diruser_warm']);
+    // A membership change naming a user the mirror does not hold fails with nothing written.
+    const unknown = event({ type: 'group.members_changed', group, added: ['diruser_nobody'], removed: [] });
+    await expect(engine.process(unknown)).rejects.toMatchObject({ code: 'unknown_members' });
+    expect(await ledgerRow(unknown)).toBeUndefined();
+    // The deletion locks the group's members in its transaction: its claim goes first, alone.
+    const deletion = event({ type: 'group.deleted', group });
+    expect(await trips(deletion)).toEqual(['applied', 3]);
+    expect(await trips(deletion)).toEqual(['duplicate', 1]);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Round trips per event on PostgreSQL, counted on the pool's connections (a `query` call is one,
- * a multi-statement string included): a user snapshot 2 (its claim, begin, locks and reads; writes
- * and commit: the claim is the transaction's first statement, `claimsInTransaction`), other events
- * 3 (the claim alone first), a duplicate 1, and a group's deletion 3 as well, its members found and locked by
+ * a multi-statement string included): a user snapshot or deletion 2 (its claim, begin, locks and
+ * reads; writes and commit: the claim is the transaction's first statement, `claimsInTransaction`),
+ * other events 3 (the claim alone first), a duplicate 1, and a group's deletion 3 as well, its members found and locked by
  * the transaction's lock statement (`locksGroupMembers`) instead of read by the engine first. The
  * same deletion through the engine's fallback (the store without `locksGroupMembers`) takes 4, in
  * the same run. The lock statement writes the members' lock keys in SQL: they must be the very
@@ -79,6 +79,24 @@ describe('round trips per event on PostgreSQL', () => {
     expect(await counted(engine, upsert)).toEqual({ roundTrips: 2, status: 'applied' });
     expect(sent[0]?.slice(0, 2)).toEqual(['execute', 'begin']);
     expect(await counted(engine, upsert)).toEqual({ roundTrips: 1, status: 'duplicate' });
+  });
+
+  it('deletes a user in 2 (its claim in its transaction), a stale deletion in 2, and answers a duplicate in 1', async () => {
+    const { org, engine, event } = await groupWithMembers(store, 1);
+    const deletion = event({ type: 'user.deleted', user: { id: 'diruser_0', organizationId: org } });
+    expect(await counted(engine, deletion)).toEqual({ roundTrips: 2, status: 'applied' });
+    expect(sent[0]?.slice(0, 2)).toEqual(['execute', 'begin']);
+    expect(await store.getUser(org, 'diruser_0')).toBeUndefined();
+    expect(await store.listGroupMemberIds(org, 'g')).toEqual([]);
+    expect(await counted(engine, deletion)).toEqual({ roundTrips: 1, status: 'duplicate' });
+    // An older deletion of another user, after its newer snapshot: stale, and its ledger row says so.
+    const older = event({ type: 'user.deleted', user: { id: 'diruser_y', organizationId: org } });
+    await engine.process(event({ type: 'user.upserted', user: person(org, 'diruser_y') }));
+    expect(await counted(engine, older)).toEqual({ roundTrips: 2, status: 'stale' });
+    expect(await store.getUser(org, 'diruser_y')).toBeDefined();
+    expect(await counted(engine, older)).toEqual({ roundTrips: 1, status: 'duplicate' });
+    const ledger = await pool.query(`select outcome from ${store.schema}.ledger where event_id = $1`, [older.id]);
+    expect(ledger.rows).toEqual([{ outcome: 'stale' }]);
   });
 
   it("sends an event's writes as one statement with its commit: version, user row, memberships, completion", async () => {

@@ -136,12 +136,14 @@ it('claims without probing for rows from before the ledger was scoped when it ho
   const fresh = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
   try {
     const engine = createEngine({ store: postgresStore({ pool: fresh, schema: store.schema }) });
-    // A user snapshot claims in its transaction; a group, alone before it.
+    // A user snapshot claims in its transaction; a group's deletion, alone before it.
     const user = event(factory.userCreated({ id: 'diruser_6', email: 'kathleen@example.com' }));
     expect((await engine.process(user)).status).toBe('applied');
     expect((await engine.process(user)).status).toBe('duplicate');
     const group = event(factory.groupCreated({ id: 'dirgroup_6', display_name: 'Six' }));
     expect((await engine.process(group)).status).toBe('applied');
+    const deletion = event(factory.groupDeleted({ id: 'dirgroup_6', display_name: 'Six' }));
+    expect((await engine.process(deletion)).status).toBe('applied');
     // The claim alone (a statement pg prepares itself), and the claims in a transaction (ours: one
     // event's, and a run's), prepared on the connection with the rest.
     const { rows } = await fresh.query<{ statement: string }>(

@@ -376,6 +376,23 @@ export function hasBatchOperations<S extends StoreOperations>(store: S): store i
 }
 
 type UserUpserted = Extract<DirectoryEvent, { type: 'user.upserted' }>;
+type UserDeleted = Extract<DirectoryEvent, { type: 'user.deleted' }>;
+/**
+ * The kinds a store with `claimsInTransaction` claims in the event's own transaction: the ones that
+ * come in volume (webhooks, SCIM requests), a round trip fewer each. Not a group's deletion, whose
+ * transaction locks the group's members (`membersOf`), where a store may claim alone first anyway;
+ * nor the rare kinds (directory state, `other`), which keep their claim before the transaction.
+ */
+type ClaimedInTransaction = Extract<
+  DirectoryEvent,
+  { type: 'user.upserted' | 'user.deleted' | 'group.upserted' | 'group.members_changed' }
+>;
+const CLAIMED_IN_TRANSACTION: ReadonlySet<string> = new Set<ClaimedInTransaction['type']>([
+  'user.upserted',
+  'user.deleted',
+  'group.upserted',
+  'group.members_changed',
+]);
 type GroupUpserted = Extract<DirectoryEvent, { type: 'group.upserted' }>;
 
 /** What applies the claimed events of a run in one transaction (`upsertUsers`, `upsertGroups`): each event's result, in order. */
@@ -724,6 +741,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       require: (refs: readonly ResourceRef[]) => void,
       context: TelemetryContext | undefined,
     ) => Promise<T>,
+    /** Given to every attempt's transaction: a claim taken in one that is retried was undone with it. */
+    options?: TransactionOptions,
   ): Promise<T> {
     let refs = initial;
     for (let attempt = 1; ; attempt++) {
@@ -735,7 +754,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         if (missing.length > 0) throw new NeedsLocks(missing);
       };
       try {
-        return await transact(parent, refs, (tx, context) => fn(tx, require, context));
+        return await transact(parent, refs, (tx, context) => fn(tx, require, context), options);
       } catch (error) {
         if (!(error instanceof NeedsLocks) || attempt >= LOCK_ATTEMPTS) throw error;
         refs = [...refs, ...error.refs];
@@ -1187,31 +1206,39 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   }
 
   async function deleteUser(
-    event: Extract<DirectoryEvent, { type: 'user.deleted' }>,
+    event: UserDeleted,
     key: EventKey,
     now: number,
     parent: TelemetryContext | undefined,
+    /** The event's claim, for the store to take in the transaction (`claimsInTransaction`). */
+    claim?: TransactionClaim,
   ) {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    return transact(parent, [ref], async (tx, context) => {
-      const d = new Dispatch(event, key, tx, context);
-      if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
-      const previous = await tx.getUser(organizationId, id);
-      const user: DirectoryUser = { ...(previous ?? userFromDeletion(event.user)), active: false, groups: [] };
-      for (const group of previous?.groups ?? []) {
-        await d.call('membershipRemoved', { organizationId, user, group });
-      }
-      // A deleted user keeps no directory grant, whatever `onDeactivate` says. Its manual roles stay
-      // with the deactivated user the app keeps; a hard delete forgets them with the user.
-      await d.reevaluate(rules, user, true);
-      if (hardDelete && access) await tx.putUserAccess(organizationId, id, undefined);
-      if (hardDelete) await d.call('userDeleted', { user, previous });
-      else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
-      await tx.deleteUser(organizationId, id);
-      return d.done('applied', now);
-    });
+    const options = claim === undefined ? undefined : { claim };
+    return transact(
+      parent,
+      [ref],
+      async (tx, context) => {
+        const d = new Dispatch(event, key, tx, context);
+        if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
+        const previous = await tx.getUser(organizationId, id);
+        const user: DirectoryUser = { ...(previous ?? userFromDeletion(event.user)), active: false, groups: [] };
+        for (const group of previous?.groups ?? []) {
+          await d.call('membershipRemoved', { organizationId, user, group });
+        }
+        // A deleted user keeps no directory grant, whatever `onDeactivate` says. Its manual roles stay
+        // with the deactivated user the app keeps; a hard delete forgets them with the user.
+        await d.reevaluate(rules, user, true);
+        if (hardDelete && access) await tx.putUserAccess(organizationId, id, undefined);
+        if (hardDelete) await d.call('userDeleted', { user, previous });
+        else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
+        await tx.deleteUser(organizationId, id);
+        return d.done('applied', now);
+      },
+      options,
+    );
   }
 
   async function upsertGroup(
@@ -1219,6 +1246,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     key: EventKey,
     now: number,
     parent: TelemetryContext | undefined,
+    /** The event's claim, for the store to take in the transaction (`claimsInTransaction`). */
+    claim?: TransactionClaim,
   ) {
     const { organizationId, id } = event.group;
     const ref = groupRef(organizationId, id);
@@ -1242,6 +1271,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         require(current.map((m) => userRef(organizationId, m)));
         return d.done(await writeGroup(d, ref, versionOf(event, false), previous, moved, current), now);
       },
+      claim === undefined ? undefined : { claim },
     );
   }
 
@@ -1393,6 +1423,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     key: EventKey,
     now: number,
     parent: TelemetryContext | undefined,
+    /** The event's claim, for the store to take in the transaction (`claimsInTransaction`). */
+    claim?: TransactionClaim,
   ) {
     const { organizationId, id } = event.group;
     const added = [...new Set(event.added)];
@@ -1408,55 +1440,60 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const named = [...added, ...removed];
     const ref = groupRef(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    return transact(parent, [ref, ...named.map((userId) => userRef(organizationId, userId))], async (tx, context) => {
-      const d = new Dispatch(event, key, tx, context);
-      if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
-      const group = await tx.getGroup(organizationId, id);
-      if (!group)
-        throw new EngineError(
-          'unknown_group',
-          `Event ${event.id} changes the members of group ${id}, which the mirror does not hold.`,
-        );
-      const users: (DirectoryUser | undefined)[] = [];
-      for (let start = 0; start < named.length; start += MEMBERS_PER_READ) {
-        if (start > 0) await nextTurn();
-        users.push(...(await tx.getUsers(organizationId, named.slice(start, start + MEMBERS_PER_READ))));
-      }
-      const missing = added.filter((_, i) => users[i] === undefined);
-      if (missing.length > 0) {
-        throw new EngineError(
-          'unknown_members',
-          `Event ${event.id} adds ${missing.length} user(s) to group ${id} that the mirror does not hold, such as ${JSON.stringify(missing[0])}.`,
-          { ids: missing },
-        );
-      }
-      const joined: GroupRef = { id, name: group.displayName };
-      for (let start = 0; start < users.length; start += MEMBERS_PER_READ) {
-        if (start > 0) await nextTurn();
-        const page = users.slice(start, start + MEMBERS_PER_READ);
-        // The page's roles and groups read and written at once, not once per member.
-        const access = rules ? await accessPage(tx, rules, organizationId, page) : undefined;
-        for (const member of page) {
-          if (!member) continue;
-          const held = member.groups.find((g) => g.id === id);
-          if (leaving.has(member.id)) {
-            if (!held) continue;
-            const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
-            await d.call('membershipRemoved', { organizationId, user, group: held });
-            if (access) await d.access(await access.step(user), user);
-            await tx.putUser(user);
-          } else {
-            if (held) continue;
-            const user = { ...member, groups: withGroup(member.groups, joined) };
-            await d.call('membershipAdded', { organizationId, user, group: joined });
-            if (access) await d.access(await access.step(user), user);
-            await tx.putUser(user);
-          }
+    return transact(
+      parent,
+      [ref, ...named.map((userId) => userRef(organizationId, userId))],
+      async (tx, context) => {
+        const d = new Dispatch(event, key, tx, context);
+        if (!(await tx.advanceVersion(ref, versionOf(event, false)))) return d.done('stale', now);
+        const group = await tx.getGroup(organizationId, id);
+        if (!group)
+          throw new EngineError(
+            'unknown_group',
+            `Event ${event.id} changes the members of group ${id}, which the mirror does not hold.`,
+          );
+        const users: (DirectoryUser | undefined)[] = [];
+        for (let start = 0; start < named.length; start += MEMBERS_PER_READ) {
+          if (start > 0) await nextTurn();
+          users.push(...(await tx.getUsers(organizationId, named.slice(start, start + MEMBERS_PER_READ))));
         }
-        await access?.flush();
-      }
-      return d.done('applied', now);
-    });
+        const missing = added.filter((_, i) => users[i] === undefined);
+        if (missing.length > 0) {
+          throw new EngineError(
+            'unknown_members',
+            `Event ${event.id} adds ${missing.length} user(s) to group ${id} that the mirror does not hold, such as ${JSON.stringify(missing[0])}.`,
+            { ids: missing },
+          );
+        }
+        const joined: GroupRef = { id, name: group.displayName };
+        for (let start = 0; start < users.length; start += MEMBERS_PER_READ) {
+          if (start > 0) await nextTurn();
+          const page = users.slice(start, start + MEMBERS_PER_READ);
+          // The page's roles and groups read and written at once, not once per member.
+          const access = rules ? await accessPage(tx, rules, organizationId, page) : undefined;
+          for (const member of page) {
+            if (!member) continue;
+            const held = member.groups.find((g) => g.id === id);
+            if (leaving.has(member.id)) {
+              if (!held) continue;
+              const user = { ...member, groups: member.groups.filter((g) => g.id !== id) };
+              await d.call('membershipRemoved', { organizationId, user, group: held });
+              if (access) await d.access(await access.step(user), user);
+              await tx.putUser(user);
+            } else {
+              if (held) continue;
+              const user = { ...member, groups: withGroup(member.groups, joined) };
+              await d.call('membershipAdded', { organizationId, user, group: joined });
+              if (access) await d.access(await access.step(user), user);
+              await tx.putUser(user);
+            }
+          }
+          await access?.flush();
+        }
+        return d.done('applied', now);
+      },
+      claim === undefined ? undefined : { claim },
+    );
   }
 
   async function directoryChanged(
@@ -1594,8 +1631,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   async function runAwaiting(event: IncomingEvent, parent: TelemetryContext | undefined): Promise<ProcessResult> {
     const now = clock();
     const key = keyOf(event);
-    if (claimsInTransaction && parent === undefined && event.type === 'user.upserted' && !isOwnEvent(event)) {
-      return upsertClaimed(event, key, now);
+    if (claimsInTransaction && parent === undefined && CLAIMED_IN_TRANSACTION.has(event.type) && !isOwnEvent(event)) {
+      return applyClaimed(event as ClaimedInTransaction, key, now);
     }
     let claim: ClaimResult = UNLEDGERED;
     if (!isOwnEvent(event)) {
@@ -1622,15 +1659,24 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   }
 
   /**
-   * A user snapshot claimed in its own transaction, with a store whose `claimsInTransaction` is
-   * `true`: the claim commits with the writes or is undone with them, so a failure has no claim to
-   * release, and a refused claim answers as `claimEvent`'s would have. (Not when tracing, whose
-   * `scim_sync.claim` span is the claim's own step.)
+   * An event of a kind with a transaction of its own (`ClaimedInTransaction`) claimed in it, with a store whose
+   * `claimsInTransaction` is `true`: the claim commits with the writes or is undone with them, so a
+   * failure has no claim to release, and a refused claim answers as `claimEvent`'s would have. (Not
+   * when tracing, whose `scim_sync.claim` span is the claim's own step.)
    */
-  async function upsertClaimed(event: UserUpserted, key: EventKey, now: number): Promise<ProcessResult> {
+  async function applyClaimed(event: ClaimedInTransaction, key: EventKey, now: number): Promise<ProcessResult> {
     try {
       const claim: TransactionClaim = { ...claimRequest(key, now), occurredAt: event.occurredAt };
-      return await upsertUser(event, key, now, undefined, claim);
+      switch (event.type) {
+        case 'user.upserted':
+          return await upsertUser(event, key, now, undefined, claim);
+        case 'user.deleted':
+          return await deleteUser(event, key, now, undefined, claim);
+        case 'group.upserted':
+          return await upsertGroup(event, key, now, undefined, claim);
+        case 'group.members_changed':
+          return await changeMembers(event, key, now, undefined, claim);
+      }
     } catch (error) {
       if (error instanceof ClaimRefusedError) return notClaimed(event, error.claim, now) as ProcessResult;
       return failed(event, key, now, error, false);

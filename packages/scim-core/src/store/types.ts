@@ -551,9 +551,10 @@ export interface ProvisioningStore
    * Optional: `true` when `transaction` honours `options.claim`, claiming the event in the same
    * step as its locks and committing the claim with its writes (see `TransactionOptions.claim`).
    * It must answer as `claimEvent` would, without waiting for another caller that holds the event
-   * (`busy`, not a lock wait). The engine then applies a webhook's user snapshot in one transaction
-   * with its claim: on PostgreSQL one round trip and one transaction fewer. Absent, the engine
-   * claims with `claimEvent` before the transaction and releases the claim if it fails.
+   * (`busy`, not a lock wait). The engine then applies a user's snapshot or deletion, a group's
+   * snapshot and a membership change each in one transaction with its claim: on PostgreSQL one
+   * round trip and one transaction fewer. Absent (and for the other kinds), the engine claims with
+   * `claimEvent` before the transaction and releases the claim if it fails.
    */
   readonly claimsInTransaction?: boolean;
   /**
