@@ -401,6 +401,10 @@ describe('engine: the ledger key (organization, environment, event id)', () => {
       await expect(engine.process(event)).rejects.toMatchObject({ name: 'EngineError', code: 'invalid_event' });
     }
     expect(counted.writes()).toBe(0);
+    for (const event of hostile) {
+      await expect(engine.processBatch?.([event])).rejects.toMatchObject({ code: 'invalid_event' });
+    }
+    expect(counted.writes()).toBe(0);
     // In a batch, the events before it applied and the rejection where it stands, as `process` would.
     const second = events.userUpserted(T0, user('u2'), 'evt_second');
     await expect(engine.processBatch?.([good, hostile[2] as IncomingEvent, second])).rejects.toMatchObject({

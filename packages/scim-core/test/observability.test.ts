@@ -21,6 +21,7 @@ import {
   type EngineOptions,
   HealthInputError,
   type InboxStatsSource,
+  type IncomingEvent,
   type Logger,
   memoryStore,
   type ProvisioningHandlers,
@@ -209,6 +210,15 @@ describe('OpenTelemetry spans, over real HTTP', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]?.obj).toMatchObject({ status: 500, code: 'handler_failed' });
     expect(String((errors[0]?.obj.err as Error | undefined)?.cause)).toContain('the app database is down');
+  });
+
+  it('refuses an event without a key as invalid_event, with telemetry too, and opens no span for it', async () => {
+    const { engine, exporter } = await setup({});
+    for (const hostile of [null, 'evt_1', { type: 'other', id: 42 }] as unknown as IncomingEvent[]) {
+      await expect(engine.process(hostile)).rejects.toMatchObject({ name: 'EngineError', code: 'invalid_event' });
+      await expect(engine.processBatch?.([hostile])).rejects.toMatchObject({ code: 'invalid_event' });
+    }
+    expect(exporter.getFinishedSpans().filter((span) => span.name === 'scim_sync.process')).toEqual([]);
   });
 
   it('a bad signature is a 401 with a failed verify span and no process span', async () => {

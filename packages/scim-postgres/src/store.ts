@@ -9,10 +9,11 @@
  * - Round trips: a transaction's first round trip takes its locks and reads the locked resources'
  *   versions, mirror rows and (for a group locked exclusively) member ids; writes are queued and
  *   sent with `commit` in its last one. A read the cache cannot answer first sends the queued
- *   writes, so every read sees the transaction's own writes. An applied event costs 3 round trips
- *   (claim, begin+lock+read, write+commit), a duplicate 1, a group deletion too: its members are
- *   found and locked by the lock statement itself (`locksGroupMembers`), in the canonical order,
- *   and their rows read with the rest.
+ *   writes, so every read sees the transaction's own writes. An applied event costs 2 round trips
+ *   where the engine claims it in its transaction (`claimsInTransaction`: claim+begin+lock+read,
+ *   write+commit), 3 otherwise (the claim alone first), a duplicate 1. A group deletion costs 3: its
+ *   members are found and locked by the lock statement itself (`locksGroupMembers`), in the
+ *   canonical order, and their rows read with the rest.
  * - Server work per event: the statements of a transaction are prepared once per connection and
  *   run by name (prepared.ts), with one plan each; a locked user's membership changes are worked
  *   out from its loaded row and only they are written; an unchanged row is not rewritten; a usual

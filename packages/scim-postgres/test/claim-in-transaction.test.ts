@@ -18,12 +18,16 @@ import { DATABASE_URL, freshSchema, watchRoundTrips } from './database.js';
 let pool: pg.Pool;
 let store: PostgresStore;
 let roundTrips = 0;
+/** The text of each round trip since the last reset of `roundTrips`. */
+let sent: string[] = [];
 let org = 0;
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 6 });
-  watchRoundTrips(pool, () => {
+  watchRoundTrips(pool, (text) => {
+    if (roundTrips === 0) sent = [];
     roundTrips += 1;
+    sent.push(text);
   });
   store = postgresStore({ pool, schema: freshSchema('claim_tx') });
   await store.migrate();
@@ -230,6 +234,29 @@ describe('a user snapshot claimed in its transaction (PostgreSQL)', () => {
     expect(deactivated).toEqual(['diruser_1']);
     expect(await ledgerRow(deletion)).toEqual({ state: 'done', outcome: 'applied' });
     expect(await store.getUser(organizationId, 'diruser_1')).toBeUndefined();
+  });
+
+  it('refuses an occurredAt it cannot read as invalid_event before the claim reaches the database', async () => {
+    const organizationId = nextOrg();
+    const engine = createEngine({ store });
+    await engine.process(upsert(organizationId));
+    const group = { id: 'g1', organizationId, displayName: 'G1' };
+    const kinds = [
+      { type: 'user.upserted', user: person(organizationId, 'diruser_2') },
+      { type: 'user.deleted', user: { id: 'diruser_1', organizationId } },
+      { type: 'group.upserted', group },
+      { type: 'group.members_changed', group, added: ['diruser_1'], removed: [] },
+    ];
+    for (const change of kinds) {
+      const event = accessEvent('ctx', organizationId, { environmentId: 'env_1', ...change });
+      const bad = { ...event, occurredAt: `${event.occurredAt}\u0000` } as IncomingEvent;
+      roundTrips = 0;
+      await expect(engine.process(bad)).rejects.toMatchObject({ name: 'EngineError', code: 'invalid_event' });
+      // One round trip: the failure recorded for `health()`, no claim and no transaction.
+      expect(roundTrips).toBe(1);
+      expect(sent[0]).toContain('.failures');
+      expect(await ledgerRow(bad)).toBeUndefined();
+    }
   });
 
   it('respects a live claim of the batch path and takes over one whose lease ran out', async () => {

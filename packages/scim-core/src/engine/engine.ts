@@ -379,7 +379,8 @@ type UserUpserted = Extract<DirectoryEvent, { type: 'user.upserted' }>;
 type UserDeleted = Extract<DirectoryEvent, { type: 'user.deleted' }>;
 /**
  * The kinds a store with `claimsInTransaction` claims in the event's own transaction: the ones that
- * come in volume (webhooks, SCIM requests), a round trip fewer each. Not a group's deletion, whose
+ * come in volume (webhooks, the Events API's replays), a round trip fewer each. (SCIM requests are
+ * scim-sync's own events, which take no claim.) Not a group's deletion, whose
  * transaction locks the group's members (`membersOf`), where a store may claim alone first anyway;
  * nor the rare kinds (directory state, `other`), which keep their claim before the transaction.
  */
@@ -1666,6 +1667,9 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
    */
   async function applyClaimed(event: ClaimedInTransaction, key: EventKey, now: number): Promise<ProcessResult> {
     try {
+      // The claim goes to the store with the event's `occurredAt`: one that cannot be read is the
+      // event's fault (`invalid_event`), said before the store is asked, not a store failure.
+      versionOf(event, false);
       const claim: TransactionClaim = { ...claimRequest(key, now), occurredAt: event.occurredAt };
       switch (event.type) {
         case 'user.upserted':
@@ -1772,7 +1776,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       groups.clear();
     };
     for (const event of events) {
-      if (batch !== undefined && event.type === 'group.upserted' && hasKey(event)) {
+      if (batch !== undefined && hasKey(event) && event.type === 'group.upserted') {
         await endChunk();
         await flushRuns();
         const first = groupRun[0];
@@ -1788,7 +1792,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         continue;
       }
       await endGroupRun();
-      if (batch === undefined || event.type !== 'user.upserted' || !ownsGroups(event) || !hasKey(event)) {
+      if (batch === undefined || !hasKey(event) || event.type !== 'user.upserted' || !ownsGroups(event)) {
         await endChunk();
         await flushRuns();
         results.push(await processOne(event, parent));
@@ -2013,6 +2017,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     event: IncomingEvent,
     parent: TelemetryContext,
   ): Promise<ProcessResult> {
+    keyOf(event); // A span needs the event's id: an event without a key is refused before one.
     const observed = processSpan(ins, event, parent);
     try {
       const result = await run(event, observed.context);
