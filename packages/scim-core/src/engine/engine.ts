@@ -335,24 +335,21 @@ function hasKey(event: IncomingEvent): boolean {
 
 /** The event's ledger key (`eventKey`), or `invalid_event` when it has none (`hasKey`): nothing claimed, nothing written. */
 function keyOf(event: IncomingEvent): EventKey {
-  if (!hasKey(event)) {
-    if (typeof event !== 'object' || event === null) {
-      throw new EngineError('invalid_event', `An event must be an object; this one is ${typeName(event)}.`);
-    }
-    const { id, environmentId, organizationId } = event as {
-      id?: unknown;
-      environmentId?: unknown;
-      organizationId?: unknown;
-    };
-    throw new EngineError(
-      'invalid_event',
-      `An event's id must be a string, and its environmentId and organizationId strings where it has them; this one's are: ${typeName(id)}, ${typeName(environmentId)}, ${typeName(organizationId)}.`,
-    );
-  }
-  return eventKey(event);
+  if (hasKey(event)) return eventKey(event);
+  const { id, environmentId, organizationId } = (event ?? {}) as Record<string, unknown>;
+  throw new EngineError(
+    'invalid_event',
+    typeof event !== 'object' || event === null
+      ? `An event must be an object; this one is ${typeName(event)}.`
+      : `An event's id must be a string, and its environmentId and organizationId strings where it has them; this one's are: ${typeName(id)}, ${typeName(environmentId)}, ${typeName(organizationId)}.`,
+  );
 }
 
 const typeName = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+
+/** The transaction options that hand the store an event's claim (`claimsInTransaction`), when there is one. */
+const withClaim = (claim: TransactionClaim | undefined): TransactionOptions | undefined =>
+  claim === undefined ? undefined : { claim };
 
 function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
   const at = parseRfc3339Nanos(event.occurredAt);
@@ -380,9 +377,9 @@ type UserDeleted = Extract<DirectoryEvent, { type: 'user.deleted' }>;
 /**
  * The kinds a store with `claimsInTransaction` claims in the event's own transaction: the ones that
  * come in volume (webhooks, the Events API's replays), a round trip fewer each. (SCIM requests are
- * scim-sync's own events, which take no claim.) Not a group's deletion, whose
- * transaction locks the group's members (`membersOf`), where a store may claim alone first anyway;
- * nor the rare kinds (directory state, `other`), which keep their claim before the transaction.
+ * scim-sync's own events, which take no claim.) Not a group's deletion, whose transaction locks the
+ * group's members (`membersOf`), where a store may claim alone first anyway; nor the rare kinds
+ * (directory state, `other`), which keep their claim before the transaction.
  */
 type ClaimedInTransaction = Extract<
   DirectoryEvent,
@@ -1217,7 +1214,6 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const { organizationId, id } = event.user;
     const ref = userRef(organizationId, id);
     const rules = await rulesOf(organizationId, now);
-    const options = claim === undefined ? undefined : { claim };
     return transact(
       parent,
       [ref],
@@ -1238,7 +1234,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         await tx.deleteUser(organizationId, id);
         return d.done('applied', now);
       },
-      options,
+      withClaim(claim),
     );
   }
 
@@ -1272,7 +1268,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         require(current.map((m) => userRef(organizationId, m)));
         return d.done(await writeGroup(d, ref, versionOf(event, false), previous, moved, current), now);
       },
-      claim === undefined ? undefined : { claim },
+      withClaim(claim),
     );
   }
 
@@ -1493,7 +1489,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
         }
         return d.done('applied', now);
       },
-      claim === undefined ? undefined : { claim },
+      withClaim(claim),
     );
   }
 
