@@ -1559,18 +1559,20 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     key: EventKey,
     now: number,
     parent: TelemetryContext | undefined,
+    /** The event's claim for its transaction to take: given only for `ClaimedInTransaction` kinds (`applyClaimed`). */
+    claim?: TransactionClaim,
   ): ProcessResult | Promise<ProcessResult> {
     switch (event.type) {
       case 'user.upserted':
-        return upsertUser(event, key, now, parent);
+        return upsertUser(event, key, now, parent, claim);
       case 'user.deleted':
-        return deleteUser(event, key, now, parent);
+        return deleteUser(event, key, now, parent, claim);
       case 'group.upserted':
-        return upsertGroup(event, key, now, parent);
+        return upsertGroup(event, key, now, parent, claim);
       case 'group.deleted':
         return deleteGroup(event, key, now, parent);
       case 'group.members_changed':
-        return changeMembers(event, key, now, parent);
+        return changeMembers(event, key, now, parent, claim);
       case 'directory.enabled':
       case 'directory.disabled':
         return directoryChanged(event, key, now, parent);
@@ -1667,16 +1669,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       // event's fault (`invalid_event`), said before the store is asked, not a store failure.
       versionOf(event, false);
       const claim: TransactionClaim = { ...claimRequest(key, now), occurredAt: event.occurredAt };
-      switch (event.type) {
-        case 'user.upserted':
-          return await upsertUser(event, key, now, undefined, claim);
-        case 'user.deleted':
-          return await deleteUser(event, key, now, undefined, claim);
-        case 'group.upserted':
-          return await upsertGroup(event, key, now, undefined, claim);
-        case 'group.members_changed':
-          return await changeMembers(event, key, now, undefined, claim);
-      }
+      return await apply(event, key, now, undefined, claim);
     } catch (error) {
       if (error instanceof ClaimRefusedError) return notClaimed(event, error.claim, now) as ProcessResult;
       return failed(event, key, now, error, false);
