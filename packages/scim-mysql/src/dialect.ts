@@ -19,22 +19,22 @@
  *   of exclusive keys is one `INSERT … ON DUPLICATE KEY UPDATE k = k`, which locks each row
  *   exclusively in the order given, inserting the rows of keys never seen (a new user or group costs
  *   no extra statement). A run of shared keys is one `SELECT … LOCK IN SHARE MODE` (both engines
- *   spell it so). A key this process has not seen has its row inserted (`INSERT IGNORE`, in key
- *   order) in autocommit before the transaction begins (`prepareLocks`; on MySQL only a shared
- *   key's): inserted inside, a shared key's row would be locked exclusively until commit. A shared
- *   row still found missing (deleted since) is created between two attempts at the transaction's
- *   start. The table grows by one row per resource ever locked.
- * - **Locks and the read in one statement** (`lockAndRead`, MariaDB): when this process has seen
- *   the row of every exclusive key, one `union all` of parenthesized `select`s, each with its own
- *   locking clause, run in order: each run of lock rows in its mode, then the transaction's read
- *   `LOCK IN SHARE MODE` (a locking read sees the latest committed rows, where a plain one in the
- *   same statement would see the statement's start, before the locks were granted). The rows it
- *   share-locks belong to resources the transaction holds, whose writers all hold their locks
- *   first. A lock row found missing ends the transaction and takes the locks the other way.
+ *   spell it so). A shared key this process has not seen has its row inserted (`INSERT IGNORE`, in
+ *   key order) in autocommit before the transaction begins (`prepareLocks`): inserted inside, it
+ *   would be locked exclusively until commit. A shared row still found missing (deleted since) is
+ *   created between two attempts at the transaction's start. The table grows by one row per
+ *   resource ever locked.
+ * - **The read comes after the locks, in a statement of its own**, on MySQL and MariaDB alike: it
+ *   must see what the last holder of each lock committed. Locks and read were once one `UNION ALL`
+ *   on MariaDB (a locking clause per `select`, run in order), one round trip fewer, but MariaDB's
+ *   optimizer reads a primary-key lookup while it plans the statement, before any part of it waits
+ *   for a lock: a row the lock's holder then created was read as missing (a deleted group's
+ *   tombstone, a group's first row), and a row it then changed was share-locked out of key order
+ *   (a deadlock). `test/locked-reads.test.ts` pins both.
  * - **Retries**: ER_LOCK_DEADLOCK (1213, InnoDB rolled the whole transaction back) and
  *   ER_LOCK_WAIT_TIMEOUT (1205, the store rolls back) make the store run the transaction again.
  */
-import type { SqlDialect, SqlLock, SqlLockedRead, SqlRow, SqlSession, SqlTable } from '@org/scim-sql';
+import type { SqlDialect, SqlLock, SqlSession, SqlTable } from '@org/scim-sql';
 
 const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('latin1') : String(value));
 
@@ -55,33 +55,7 @@ const errno = (error: unknown): unknown =>
 /** A table name as MySQL writes it: `<prefix><name>` in backticks (the prefix is checked to need no escaping). */
 export const quotedTable = (prefix: string, name: string) => `\`${prefix}${name}\``;
 
-/**
- * Whether the server is MariaDB, asked once (`select version()`) on whichever connection asks
- * first: the store asks at `migrate()`, so no event's transaction does. MariaDB takes a locking
- * clause per `select` of a `union`, in order, which `lockAndRead` needs; on MySQL the store keeps
- * to `lock` and a read of its own.
- */
-export interface ServerFlavour {
-  mariadb(query: (sql: string) => Promise<readonly SqlRow[]>): Promise<boolean>;
-}
-
-export function serverFlavour(): ServerFlavour {
-  let answer: Promise<boolean> | undefined;
-  return {
-    mariadb(query) {
-      answer ??= query('select version() as v').then(
-        (rows) => /mariadb/i.test(text(rows[0]?.v)),
-        (error: unknown) => {
-          answer = undefined;
-          throw error;
-        },
-      );
-      return answer;
-    },
-  };
-}
-
-export function mysqlDialect(tablePrefix: string, server: ServerFlavour = serverFlavour()): SqlDialect {
+export function mysqlDialect(tablePrefix: string): SqlDialect {
   const table = (name: SqlTable | 'locks') => quotedTable(tablePrefix, name);
   const values = (columns: number, rows: number) =>
     Array.from({ length: rows }, () => `(${Array.from({ length: columns }, () => '?').join(', ')})`).join(', ');
@@ -128,20 +102,10 @@ export function mysqlDialect(tablePrefix: string, server: ServerFlavour = server
     return [];
   };
 
-  /** The runs of one mode, in key order, each of at most `LOCKS_PER_STATEMENT` keys. */
-  const runsOf = (locks: readonly SqlLock[]) => {
-    const runs: { keys: string[]; exclusive: boolean }[] = [];
-    for (const { key, exclusive } of locks) {
-      const last = runs.at(-1);
-      if (last && last.exclusive === exclusive && last.keys.length < LOCKS_PER_STATEMENT) last.keys.push(key);
-      else runs.push({ keys: [key], exclusive });
-    }
-    return runs;
-  };
-
   /**
-   * Keys whose lock rows this process saw exist (rows are never deleted; a row inserted by a
-   * transaction that rolled back is the exception, caught by `lockAndRead`), so far as memory allows.
+   * Keys whose lock rows this process saw exist, so far as memory allows. Rows are never deleted;
+   * one inserted by a transaction that rolled back is the exception, which `lock` creates again
+   * when a shared lock finds it missing.
    */
   const known = new Set<string>();
   const remember = (locks: readonly SqlLock[]) => {
@@ -185,61 +149,16 @@ export function mysqlDialect(tablePrefix: string, server: ServerFlavour = server
     },
     lock,
     async prepareLocks(session: SqlSession, locks: readonly SqlLock[]) {
-      // The rows of keys this process has not seen, created in autocommit (in key order, as every
-      // transaction takes its locks, so this statement cannot close a cycle of waits): `lock` then
-      // never restarts for a shared key's row, and on MariaDB `lockAndRead` locks every key in the
-      // statement that reads. On MySQL an exclusive key's row is `lock`'s to create.
-      let unseen = locks.filter((l) => !known.has(l.key));
-      if (unseen.some((l) => l.exclusive) && !(await server.mariadb((sql) => session.query(sql, [])))) {
-        unseen = unseen.filter((l) => !l.exclusive);
-      }
+      // The rows of shared keys this process has not seen, created in autocommit (in key order, as
+      // every transaction takes its locks, so this statement cannot close a cycle of waits): `lock`
+      // then never restarts for one. An exclusive key's row is `lock`'s to create.
+      const unseen = locks.filter((l) => !l.exclusive && !known.has(l.key));
       if (unseen.length === 0) return;
       for (let i = 0; i < unseen.length; i += LOCKS_PER_STATEMENT) {
         const keys = unseen.slice(i, i + LOCKS_PER_STATEMENT).map((l) => l.key);
         await session.execute(`insert ignore into ${table('locks')} (k) values ${values(1, keys.length)}`, keys);
       }
       remember(unseen);
-    },
-    async lockAndRead(session: SqlSession, locks: readonly SqlLock[], read: SqlLockedRead) {
-      // Every exclusive key's row must exist: `FOR UPDATE` locks rows, it creates none.
-      if (
-        locks.length === 0 ||
-        !locks.every((l) => !l.exclusive || known.has(l.key)) ||
-        !(await server.mariadb((sql) => session.query(sql, [])))
-      ) {
-        await lock(session, locks);
-        return undefined;
-      }
-      const [tag, first, ...rest] = read.columns;
-      const lockColumns = `'#lock' as ${tag}, k as ${first}${rest.map((c) => `, null as ${c}`).join('')}`;
-      const runs = runsOf(locks);
-      const rows = await session.query(
-        [
-          ...runs.map(
-            ({ keys, exclusive }) =>
-              `(select ${lockColumns} from ${table('locks')} where k in (${keys.map(() => '?').join(', ')}) order by k ${exclusive ? 'for update' : 'lock in share mode'})`,
-          ),
-          ...read.selects.map((select) => `(${select} lock in share mode)`),
-        ].join(' union all '),
-        [...runs.flatMap((run) => run.keys), ...read.params],
-      );
-      const locked = new Set<string>();
-      const data = [];
-      for (const row of rows) {
-        if (text(row[tag as string]) === '#lock') locked.add(text(row[first as string]));
-        else data.push(row);
-      }
-      if (locked.size === locks.length) {
-        remember(locks);
-        return data;
-      }
-      // A row missing (its key's first transaction rolled back, say): nothing is written yet, so
-      // end the transaction and take the locks as `lock` does, which creates rows.
-      for (const l of locks) if (!locked.has(l.key)) known.delete(l.key);
-      await session.rollback();
-      await session.begin();
-      await lock(session, locks);
-      return undefined;
     },
     skipLocked: 'for update skip locked',
     maxKeyBytes: MAX_KEY_BYTES,

@@ -4,9 +4,9 @@
  * driver (`driver.ts`), the migrations and the options.
  */
 import { type InboxStore, OptionsError, type OptionsIssue, type StoreOperations } from '@org/scim-core';
-import { createSqlInbox, createSqlStore, type SqlRow, type SqlStore, transactionSession } from '@org/scim-sql';
+import { createSqlInbox, createSqlStore, type SqlStore, transactionSession } from '@org/scim-sql';
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
-import { mysqlDialect, type ServerFlavour, serverFlavour } from './dialect.js';
+import { mysqlDialect } from './dialect.js';
 import { mysqlDriver, READ_COMMITTED_SESSION } from './driver.js';
 import { runMigrations } from './migrations.js';
 
@@ -141,26 +141,13 @@ function ownPool(connectionString: string): Pool {
  * pool is mysql2's callback pool, or `tablePrefix` is not a name every MySQL keeps as written.
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
-  return createMysqlStore(options, serverFlavour());
-}
-
-/**
- * `mysqlStore` with the server's flavour given rather than asked: not exported from the package.
- * The tests pass a flavour that answers "not MariaDB", so the statements MySQL 8 gets (locks, then a
- * read of their own) run on the MariaDB the tests have.
- */
-export function createMysqlStore(options: MysqlStoreOptions, server: ServerFlavour): MysqlStore {
   const issues = optionsIssues(options);
   if (issues.length > 0) throw new OptionsError('mysqlStore', issues);
   const ownsPool = options.pool === undefined;
   const pool = options.pool ?? ownPool(options.connectionString as string);
   const tablePrefix = options.tablePrefix ?? DEFAULT_PREFIX;
-  const store = createSqlStore(mysqlDialect(tablePrefix, server), mysqlDriver(pool, ownsPool, ownsPool), {
-    migrate: async () => {
-      const applied = await runMigrations(pool, tablePrefix);
-      await server.mariadb(async (sql) => (await pool.query(sql))[0] as SqlRow[]);
-      return applied;
-    },
+  const store = createSqlStore(mysqlDialect(tablePrefix), mysqlDriver(pool, ownsPool, ownsPool), {
+    migrate: () => runMigrations(pool, tablePrefix),
     migrateOnFirstUse: options.migrate !== false,
   });
   return Object.assign(store, { pool, tablePrefix });

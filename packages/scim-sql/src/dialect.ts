@@ -123,10 +123,17 @@ export interface SqlDialect {
   prepareLocks?(session: SqlSession, locks: readonly SqlLock[]): Promise<void>;
   /**
    * Optional, for a dialect whose locks commit or rollback release: takes `locks` as `lock` does
-   * and, where it can, runs `read` in the same statement once they are held, each of its `select`s
-   * reading the latest committed rows (as a locking read does), and answers its rows; `undefined`
-   * when it only took the locks (the store then runs `read` itself). One round trip fewer per
-   * transaction where it can.
+   * and, where it can, runs `read` in the same statement once they are held, and answers its rows;
+   * `undefined` when it only took the locks (the store then runs `read` itself). One round trip
+   * fewer per transaction where it can.
+   *
+   * Every row `read` answers must be read after every lock is granted, and be the latest committed:
+   * the last holder of a lock may have created, changed or deleted it just before releasing it.
+   * An engine that may read part of a statement while planning it does not qualify. MariaDB's
+   * `UNION ALL` of locking `select`s was such a dialect and no longer is: its optimizer reads a
+   * primary-key lookup before the statement waits for any lock, so a row the holder then created
+   * was read as missing (see `@org/scim-mysql`'s `test/locked-reads.test.ts`). Test a dialect's
+   * with a transaction that waits for a lock whose holder then writes.
    */
   lockAndRead?(session: SqlSession, locks: readonly SqlLock[], read: SqlLockedRead): Promise<SqlRow[] | undefined>;
   /**
