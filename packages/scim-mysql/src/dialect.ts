@@ -30,7 +30,7 @@
  *   optimizer reads a primary-key lookup while it plans the statement, before any part of it waits
  *   for a lock: a row the lock's holder then created was read as missing (a deleted group's
  *   tombstone, a group's first row), and a row it then changed was share-locked out of key order
- *   (a deadlock). `test/locked-reads.test.ts` pins both.
+ *   (a deadlock). `test/locked-reads.test.ts` pins the reads.
  * - **Retries**: ER_LOCK_DEADLOCK (1213, InnoDB rolled the whole transaction back) and
  *   ER_LOCK_WAIT_TIMEOUT (1205, the store rolls back) make the store run the transaction again.
  */

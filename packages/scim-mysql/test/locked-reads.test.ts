@@ -27,15 +27,18 @@ afterAll(async () => {
   await store.close();
 });
 
-let cases = 0;
-/** Fresh ids per case, so no lock row or resource is shared with another case. */
-function fresh() {
-  cases += 1;
-  const organizationId = `org_locked_reads_${cases}`;
+/**
+ * Ids of a case's own, so no lock row or resource is shared with another case. Fixed, not counted:
+ * which of a transaction's locks and reads MariaDB's old locking `union` planned first followed
+ * the order of their hashed keys, so each case keeps the keys it was checked against the old code
+ * with, whichever cases run.
+ */
+function idsOf(name: string) {
+  const organizationId = `org_locked_reads_${name}`;
   return {
     organizationId,
-    group: { organizationId, kind: 'group', id: `dirgroup_${cases}` } satisfies ResourceRef,
-    user: { organizationId, kind: 'user', id: `diruser_${cases}` } satisfies ResourceRef,
+    group: { organizationId, kind: 'group', id: `dirgroup_${name}` } satisfies ResourceRef,
+    user: { organizationId, kind: 'user', id: `diruser_${name}` } satisfies ResourceRef,
   };
 }
 
@@ -65,7 +68,8 @@ async function someoneWaits(): Promise<void> {
 
 /**
  * Runs `second` once `first` holds `locked` and before `first` writes; answers what `second` read.
- * `first` writes only after InnoDB reports `second` waiting.
+ * `first` writes only once `second` has been seen waiting; a `second` that ends before then did
+ * not wait for the lock, which fails the case at once.
  */
 async function race<T>(
   locked: readonly ResourceRef[],
@@ -74,15 +78,19 @@ async function race<T>(
 ): Promise<T> {
   let read: Promise<T> | undefined;
   await store.transaction(locked, async (tx) => {
+    // Once: a retried attempt of this transaction must not start a second `second`.
     read ??= second();
-    await someoneWaits();
+    const ended = read.then(() => {
+      throw new Error('the second transaction ended while the first one held its lock');
+    });
+    await Promise.race([someoneWaits(), ended]);
     await write(tx);
   });
   return read as Promise<T>;
 }
 
 it("a user's snapshot locking a group shared reads the version its deletion (the group's first) committed meanwhile", async () => {
-  const { group, user } = fresh();
+  const { group, user } = idsOf('snapshot_tombstone');
   const tombstone = version(20n, 'evt_delete', true);
   const seen = await race(
     [group],
@@ -94,7 +102,7 @@ it("a user's snapshot locking a group shared reads the version its deletion (the
 });
 
 it("a group's deletion (the group and a member locked) reads the row that the transaction before it created", async () => {
-  const { organizationId, group, user } = fresh();
+  const { organizationId, group, user } = idsOf('deletion_reads_row');
   const seen = await race(
     [group],
     async (tx) => {
@@ -112,7 +120,7 @@ it("a group's deletion (the group and a member locked) reads the row that the tr
 });
 
 it("a group's deletion (the group and a member locked) deletes the row that the transaction before it created", async () => {
-  const { organizationId, group, user } = fresh();
+  const { organizationId, group, user } = idsOf('deletion_deletes_row');
   await race(
     [group],
     (tx) => tx.putGroup({ id: group.id, organizationId, displayName: 'Created meanwhile' }),
@@ -121,8 +129,10 @@ it("a group's deletion (the group and a member locked) deletes the row that the 
   expect(await store.getGroup(organizationId, group.id)).toBeUndefined();
 });
 
+// The old code read this user after its lock (its key's order said so): a guard for the read of a
+// user's row and memberships, not a reproduction like the other four.
 it("a user's snapshot (the user locked, a group shared) reads the user and memberships that the transaction before it created", async () => {
-  const { organizationId, group, user } = fresh();
+  const { organizationId, group, user } = idsOf('snapshot_reads_user');
   const seen = await race(
     [user],
     (tx) =>
@@ -141,7 +151,7 @@ it("a user's snapshot (the user locked, a group shared) reads the user and membe
 });
 
 it('a transaction locking a group and a user reads the newer version that the transaction before it wrote over an older one', async () => {
-  const { group, user } = fresh();
+  const { group, user } = idsOf('newer_version');
   await store.transaction([group], (tx) => tx.advanceVersion(group, version(10n, 'evt_create')));
   const seen = await race(
     [group],

@@ -90,11 +90,11 @@ async function measure(ownPool: boolean): Promise<Map<string, { statements: numb
 }
 
 /**
- * Statements per kind, [store's own pool, app's pool], the same on MySQL 8 and MariaDB: a key this
- * process has not seen gets its lock row (if missing) before the transaction begins, a shared key's
- * in a statement of its own, an exclusive key's with its lock; then the locks, a statement per run
- * of keys of one mode in key order (the organization's shared lock, then the resources' hashed
- * keys), then the read, its own statement (see dialect.ts for why it is not one with the locks). Before this count was pinned
+ * Statements per kind, [store's own pool, app's pool], the same on MySQL 8 and MariaDB. Before the
+ * transaction begins, one statement inserts the lock rows of shared keys this process has not seen
+ * (the organization's, a user's groups); an exclusive key's row is created by its lock. Then the
+ * locks, one statement per run of keys of one mode, in key order; then the read, a statement of its
+ * own (dialect.ts says why it is not part of the locking statement). Before this count was pinned
  * (the same stream): 17 to 21 for a created user or group, 11 for an update, 11 for a stale event,
  * 3 for a duplicate, 19 for a group deletion of 2 members.
  */

@@ -59,17 +59,6 @@ export interface SqlDriver {
   close(): Promise<void>;
 }
 
-/**
- * What a transaction reads once its locks are held (see `SqlDialect.lockAndRead`): `select`s with
- * `?` placeholders, each of `columns` (the first a tag, one letter, never `#lock`), to be run in
- * `union all` with `params` in order.
- */
-export interface SqlLockedRead {
-  readonly columns: readonly string[];
-  readonly selects: readonly string[];
-  readonly params: readonly unknown[];
-}
-
 /** One lock of a transaction. Keys are ASCII; ascending key order is the one canonical order every transaction takes them in. */
 export interface SqlLock {
   readonly key: string;
@@ -121,21 +110,6 @@ export interface SqlDialect {
    * the locks it will take: to create the rows `lock` will lock, say, in autocommit.
    */
   prepareLocks?(session: SqlSession, locks: readonly SqlLock[]): Promise<void>;
-  /**
-   * Optional, for a dialect whose locks commit or rollback release: takes `locks` as `lock` does
-   * and, where it can, runs `read` in the same statement once they are held, and answers its rows;
-   * `undefined` when it only took the locks (the store then runs `read` itself). One round trip
-   * fewer per transaction where it can.
-   *
-   * Every row `read` answers must be read after every lock is granted, and be the latest committed:
-   * the last holder of a lock may have created, changed or deleted it just before releasing it.
-   * An engine that may read part of a statement while planning it does not qualify. MariaDB's
-   * `UNION ALL` of locking `select`s was such a dialect and no longer is: its optimizer reads a
-   * primary-key lookup before the statement waits for any lock, so a row the holder then created
-   * was read as missing (see `@org/scim-mysql`'s `test/locked-reads.test.ts`). Test a dialect's
-   * with a transaction that waits for a lock whose holder then writes.
-   */
-  lockAndRead?(session: SqlSession, locks: readonly SqlLock[], read: SqlLockedRead): Promise<SqlRow[] | undefined>;
   /**
    * Appended to the inbox's claim query inside its transaction, where the engine has it: `for update
    * skip locked` (MySQL 8, MariaDB 10.6+), so concurrent claims take disjoint entries without waiting.

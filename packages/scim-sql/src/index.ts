@@ -3,7 +3,6 @@ export type {
   SqlDialect,
   SqlDriver,
   SqlLock,
-  SqlLockedRead,
   SqlRow,
   SqlSession,
   SqlTable,

@@ -58,16 +58,7 @@ import {
   userNameKey,
   versionCreatedAt,
 } from '@org/scim-core';
-import type {
-  SqlConnection,
-  SqlDialect,
-  SqlDriver,
-  SqlLock,
-  SqlLockedRead,
-  SqlRow,
-  SqlSession,
-  SqlTable,
-} from './dialect.js';
+import type { SqlConnection, SqlDialect, SqlDriver, SqlLock, SqlRow, SqlSession, SqlTable } from './dialect.js';
 import { locksFor } from './locks.js';
 import { GROUP_COLUMNS, groupRow, int, json, text, textOrNull, toVersion, USER_COLUMNS, userRow } from './rows.js';
 
@@ -263,8 +254,8 @@ function statements(d: SqlDialect) {
     /**
      * What a transaction's locked resources hold: their versions (`v`), and for those locked
      * exclusively their mirror rows (`u`, `g`) and a user's memberships (`m`). One `select` per
-     * part, each over one organization (and kind, for versions), of `PRIME_COLUMNS`, with `?`
-     * placeholders: run in `union all` (`prime`), or by the dialect with its locks.
+     * part, each over one organization (and kind, for versions), of the same ten columns (a tag
+     * first), with `?` placeholders: run in `union all` (`prime`).
      */
     primeSelects: (parts: readonly PrimePart[]) =>
       parts.map(({ table, count }) => {
@@ -484,20 +475,6 @@ function statements(d: SqlDialect) {
 }
 
 type Statements = ReturnType<typeof statements>;
-
-/** The columns of every `primeSelects` select, in order: a tag first. */
-const PRIME_COLUMNS = [
-  't',
-  'organization_id',
-  'kind',
-  'id',
-  'at',
-  'event_id',
-  'deleted',
-  'created_at',
-  'body',
-  'extra',
-];
 
 /** One part of the `prime` read: `count` ids of one organization (and kind, for versions). */
 interface PrimePart {
@@ -1065,6 +1042,12 @@ const PRIME_MAX = 100;
  * U+FFFD, so that is what a row read back says; the keys below match rows to what was asked so.
  */
 const asStored = (id: string) => (/[\uD800-\uDFFF]/.test(id) ? Buffer.from(id, 'utf8').toString('utf8') : id);
+/** A transaction's read of what its locked resources hold: `primeSelects`, run in `union all` with `params` in order. */
+interface PrimeRead {
+  readonly selects: readonly string[];
+  readonly params: readonly unknown[];
+}
+
 /**
  * The one read of what a transaction's resources hold (see `SqlTransactionOperations.expect`), or
  * `undefined` for none (no resources, or more than `PRIME_MAX`).
@@ -1073,7 +1056,7 @@ function primeRead(
   sql: Statements,
   resources: readonly ResourceRef[],
   shared: readonly ResourceRef[],
-): SqlLockedRead | undefined {
+): PrimeRead | undefined {
   const all = [...resources, ...shared];
   if (all.length === 0 || all.length > PRIME_MAX) return undefined;
   const versions = new Map<string, { organizationId: string; kind: string; ids: Set<string> }>();
@@ -1107,7 +1090,7 @@ function primeRead(
       params.push(organizationId, ...ids);
     }
   }
-  return { columns: PRIME_COLUMNS, selects: sql.primeSelects(parts), params };
+  return { selects: sql.primeSelects(parts), params };
 }
 
 const refKey = (ref: { organizationId: string; kind: string; id: string }) =>
@@ -1438,13 +1421,14 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
 
   /**
    * `work` in a transaction holding `locks`; run again after a deadlock or a lock wait timeout.
-   * With `read`, `work` is handed its rows, read once the locks were held (with them, by a dialect
-   * that can).
+   * With `read`, `work` is handed its rows, read in a statement of its own once every lock is
+   * granted: in READ COMMITTED it then sees what the last holder of each lock committed. (Not in the
+   * locking statement: MariaDB read parts of a locking `union` while planning it, before its locks.)
    */
   async function inTransaction<T>(
     locks: readonly SqlLock[],
     work: (session: SqlSession, read: readonly SqlRow[]) => Promise<T>,
-    read?: SqlLockedRead,
+    read?: PrimeRead,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const session = await driver.session();
@@ -1453,11 +1437,9 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
       try {
         if (locks.length > 0) await dialect.prepareLocks?.(session, locks);
         await session.begin();
-        let rows: readonly SqlRow[] | undefined;
-        if (read && dialect.lockAndRead) rows = await dialect.lockAndRead(session, locks, read);
-        else unlock = await dialect.lock(session, locks);
-        if (read && rows === undefined) rows = await session.query(sql.prime(read.selects), read.params);
-        const result = await work(session, rows ?? []);
+        unlock = await dialect.lock(session, locks);
+        const rows = read ? await session.query(sql.prime(read.selects), read.params) : [];
+        const result = await work(session, rows);
         await session.commit();
         return result;
       } catch (error) {
