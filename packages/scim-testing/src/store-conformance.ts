@@ -1145,6 +1145,40 @@ export function runStoreConformanceSuite<S extends ProvisioningStore>(
         });
       });
 
+      it('reads, once it holds its locks, what the transaction it waited for wrote: versions, rows and memberships created meanwhile', async () => {
+        // A store must read a transaction's resources after its locks are granted, never before
+        // (MariaDB once read parts of a locking statement while planning it, before its locks):
+        // else a user's late snapshot misses its group's tombstone and joins a deleted group, or a
+        // group's deletion misses the row just created and leaves it behind.
+        const org = fresh('org');
+        const g: ResourceRef = { organizationId: org, kind: 'group', id: 'dirgroup_a' };
+        const u: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_1' };
+        const snapshotUser: ResourceRef = { organizationId: org, kind: 'user', id: 'diruser_2' };
+        const writer = heldOpen([g, u], {}, async (tx) => {
+          await tx.advanceVersion(g, v(20n, 'evt_20'));
+          await tx.putGroup(group(org, g.id));
+          await tx.putUser(user(org, u.id, { groups: [{ id: g.id }] }));
+        });
+        await expect.poll(writer.entered).toBe(true);
+        // Waiting for the writer: a snapshot holding the group shared, a deletion holding it and a member.
+        const shared = store.transaction([snapshotUser], (tx) => tx.getVersions([g]), { shared: [g] });
+        const exclusive = store.transaction([g, u], async (tx) => ({
+          version: (await tx.getVersions([g]))[0],
+          group: await tx.getGroup(org, g.id),
+          user: await tx.getUser(org, u.id),
+          members: await tx.listGroupMemberIds(org, g.id),
+        }));
+        await tick();
+        writer.open();
+        await writer.done;
+        expect((await shared)[0]).toMatchObject({ at: 20n, eventId: 'evt_20', deleted: false });
+        const seen = await exclusive;
+        expect(seen.version).toMatchObject({ at: 20n, eventId: 'evt_20' });
+        expect(seen.group).toEqual(group(org, g.id));
+        expect(seen.user?.groups).toEqual([{ id: g.id }]);
+        expect(seen.members).toEqual([u.id]);
+      });
+
       it('gives its resourceLockLimit, if any, as a whole number once used, and still applies a transaction above it (optional)', async ({
         skip,
       }) => {
