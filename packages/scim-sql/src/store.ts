@@ -1480,8 +1480,13 @@ export function createSqlStore(dialect: SqlDialect, driver: SqlDriver, options: 
       for (let attempt = 1; ; attempt++) {
         if ((await db.execute(sql.claimRun, [owner, now + leaseMs, organizationId, now])) === 1) {
           const row = (await db.query(sql.runRow, [organizationId]))[0];
-          const checkpoint = row?.checkpoint;
-          const watermark = row?.watermark;
+          // Taken over between the two statements (its lease ran out at once: a lease shorter than
+          // the clock skew between instances): the checkpoint read is the new owner's, not ours.
+          if (!row || textOrNull(row.owner) !== owner) {
+            return { status: 'busy', leaseExpiresAt: row ? int(row.expires_at) : now };
+          }
+          const checkpoint = row.checkpoint;
+          const watermark = row.watermark;
           return {
             status: 'claimed',
             ...(checkpoint !== null && checkpoint !== undefined && { checkpoint: json<JsonValue>(checkpoint) }),
