@@ -12,7 +12,14 @@ import { appTablesSql, readPostgresApp, readPostgresEffects } from './fixtures/a
 import { type BuiltWorker, buildWorker } from './fixtures/build.js';
 import { type Answer, deliverUntilAccepted, is2xx, mapLimit } from './fixtures/deliver.js';
 import { startWorker, type Worker } from './fixtures/processes.js';
-import { appView, impliedEffects, mirrorMemberships, mirrorSnapshot, replayInOrder } from './fixtures/replay.js';
+import {
+  appView,
+  explainMismatch,
+  impliedEffects,
+  mirrorMemberships,
+  mirrorSnapshot,
+  replayInOrder,
+} from './fixtures/replay.js';
 
 const EVENTS = 2_000;
 const COPIES = 3;
@@ -137,7 +144,7 @@ it(`${EVENTS} events × ${COPIES}, concurrent and shuffled over ${PROCESSES} pro
   const replay = await replayInOrder(stream.events);
   const actual = await mirrorSnapshot(store, stream.organizationId, stream.userIds, stream.groupIds);
   const expected = await mirrorSnapshot(replay.store, stream.organizationId, stream.userIds, stream.groupIds);
-  expect(actual, `${context}: mirror`).toEqual(expected);
+  expect(actual, `${context}: mirror\n${explainMismatch(actual, expected, stream.events, deciding)}`).toEqual(expected);
   const tables = await readPostgresApp(store.pool, schema);
   expect(appView(tables, actual), `${context}: app tables`).toEqual(appView(replay.tables, expected));
   expect([...tables.memberships].sort()).toEqual(mirrorMemberships(actual));
