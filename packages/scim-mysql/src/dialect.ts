@@ -21,8 +21,9 @@
  *   no extra statement). A run of shared keys is one `SELECT … LOCK IN SHARE MODE` (both engines
  *   spell it so). A shared key this process has not seen has its row inserted (`INSERT IGNORE`, in
  *   key order) in autocommit before the transaction begins (`prepareLocks`): inserted inside, it
- *   would be locked exclusively until commit. A shared row still found missing (deleted since) is
- *   created between two attempts at the transaction's start. The table grows by one row per
+ *   would be locked exclusively until commit. A shared row still found missing (its key first locked
+ *   exclusively by a transaction that rolled back) is created between two attempts at the
+ *   transaction's start. The table grows by one row per
  *   resource ever locked.
  * - **The read comes after the locks, in a statement of its own**, on MySQL and MariaDB alike: it
  *   must see what the last holder of each lock committed. Locks and read were once one `UNION ALL`
