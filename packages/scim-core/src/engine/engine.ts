@@ -340,12 +340,10 @@ function keyOf(event: IncomingEvent): EventKey {
   throw new EngineError(
     'invalid_event',
     typeof event !== 'object' || event === null
-      ? `An event must be an object; this one is ${typeName(event)}.`
-      : `An event's id must be a string, and its environmentId and organizationId strings where it has them; this one's are: ${typeName(id)}, ${typeName(environmentId)}, ${typeName(organizationId)}.`,
+      ? `An event must be an object; this one is ${describeValue(event)}.`
+      : `An event's id must be a string, and its environmentId and organizationId strings where it has them; this one's are: ${describeValue(id)}, ${describeValue(environmentId)}, ${describeValue(organizationId)}.`,
   );
 }
-
-const typeName = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
 
 /** The transaction options that hand the store an event's claim (`claimsInTransaction`), when there is one. */
 const withClaim = (claim: TransactionClaim | undefined): TransactionOptions | undefined =>
