@@ -278,18 +278,21 @@ describe('createEngine({ coalesce })', () => {
         let at = T0;
         for (const [i, s] of steps.entries()) {
           at += BigInt(s.gap);
+          // Padded, so that ids order as the steps do: a same-nanosecond tie is broken by id
+          // (compareVersions), and an unpadded evt_10 would sort before evt_9.
+          const id = `evt_${String(i).padStart(2, '0')}`;
           const g = s.groups[0] ?? 'g1';
           const live = s.groups.filter((id) => !deletedGroups.has(id)).sort();
           if (s.kind === 'delete' && !deletedUsers.has(s.user)) {
             deletedUsers.add(s.user);
-            stream.push(events.userDeleted(at, s.user, `evt_${i}`));
+            stream.push(events.userDeleted(at, s.user, id));
           } else if (s.kind === 'group' && !deletedGroups.has(g)) {
-            stream.push(events.groupUpserted(at, { id: g, organizationId: ORG, displayName: s.name }, `evt_${i}`));
+            stream.push(events.groupUpserted(at, { id: g, organizationId: ORG, displayName: s.name }, id));
           } else if (s.kind === 'group deleted' && !deletedGroups.has(g)) {
             deletedGroups.add(g);
-            stream.push(events.groupDeleted(at, { id: g, organizationId: ORG, displayName: s.name }, `evt_${i}`));
+            stream.push(events.groupDeleted(at, { id: g, organizationId: ORG, displayName: s.name }, id));
           } else if (s.kind === 'upsert' && !deletedUsers.has(s.user)) {
-            stream.push(events.userUpserted(at, inGroups(s.user, live, { name: s.name }), `evt_${i}`));
+            stream.push(events.userUpserted(at, inGroups(s.user, live, { name: s.name }), id));
           }
         }
         const ordered = asyncStore();
