@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { inspectJson, locateProblem, plainJson } from '../src/http/json-guard.js';
+import {
+  badString,
+  inspectJson,
+  inspectJsonText,
+  locateProblem,
+  plainJson,
+  storableText,
+} from '../src/http/json-guard.js';
+import { MAX_JSON_DEPTH } from '../src/http/webhook-body.js';
 
 /** Keys and strings with what the guard refuses mixed in: NUL, lone surrogates, prototype keys. */
 const text = fc.oneof(
@@ -48,5 +56,77 @@ describe('inspectJson', () => {
   it('refuses nesting far past the limit without overflowing the stack', () => {
     const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
     expect(inspectJson(deep, 64)).toMatch(/nests deeper than 64 levels/);
+  });
+});
+
+/**
+ * The JSON texts of `value`: as `JSON.stringify` writes them, indented, and with every escaped
+ * surrogate written raw instead (valid JSON too, and what a string body may hold), so a lone one
+ * reaches the text check unescaped.
+ */
+const jsonText = fc.tuple(value, fc.constantFrom('plain', 'indented', 'raw surrogates')).map(([v, style]) => {
+  const text = JSON.stringify(v, null, style === 'indented' ? 2 : undefined);
+  if (style !== 'raw surrogates') return text;
+  // An escape is one when an even number of backslashes (escaped backslashes) comes before it.
+  return text.replace(
+    /(?<!\\)((?:\\\\)*)\\u(d[89a-f][0-9a-f]{2})/gi,
+    (_, before: string, hex: string) => before + String.fromCharCode(Number.parseInt(hex, 16)),
+  );
+});
+
+/** Every string in a parsed JSON value, keys included. */
+function stringsOf(value: unknown, out: string[] = []): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const item of value) stringsOf(item, out);
+  else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      out.push(key);
+      stringsOf(item, out);
+    }
+  }
+  return out;
+}
+
+describe('inspectJsonText', () => {
+  it('answers as inspectJson does, on every text and depth limit; a text it calls storable holds no bad string', () => {
+    let storable = 0;
+    let runs = 0;
+    fc.assert(
+      fc.property(jsonText, fc.integer({ min: 1, max: 6 }), (text, maxDepth) => {
+        const body: unknown = JSON.parse(text);
+        expect(inspectJsonText(text, body, maxDepth)).toBe(inspectJson(body, maxDepth));
+        runs++;
+        if (storableText(text)) {
+          storable++;
+          expect(stringsOf(body).filter((s) => badString(s) !== undefined)).toEqual([]);
+        }
+      }),
+      { numRuns: 5_000 },
+    );
+    // The text decides the strings of a fair share on its own; otherwise this property would say little.
+    expect(storable / runs).toBeGreaterThan(0.2);
+  });
+
+  it("takes a Scalekit event's body as storable, and finds each kind of problem", () => {
+    const body = JSON.stringify({
+      id: 'evt_1',
+      type: 'organization.directory.user_updated',
+      data: { id: 'diruser_1', email: 'a@example.com', groups: [{ id: 'g1', name: 'Ünïcødé 😀' }], raw: { a: [1, 2] } },
+    });
+    expect(storableText(body)).toBe(true);
+    expect(inspectJsonText(body, JSON.parse(body), MAX_JSON_DEPTH)).toBeUndefined();
+    for (const [text, problem] of [
+      ['{"a":"b\\u0000"}', /NUL/],
+      ['{"a":"\\ud800"}', /surrogate/],
+      ['{"a":"\ud800"}', /surrogate/],
+      ['{"__proto__":{}}', /"__proto__"/],
+      ['{"a":[{"constructor":1}]}', /"constructor"/],
+      ['{"prototype":1}', /"prototype"/],
+      [`${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`, /deeper/],
+    ] as const) {
+      expect(inspectJsonText(text, JSON.parse(text), MAX_JSON_DEPTH), text).toMatch(problem);
+    }
+    const deepest = `${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}`;
+    expect(inspectJsonText(deepest, JSON.parse(deepest), MAX_JSON_DEPTH)).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { parseScalekitEvent, type ScalekitEvent } from '../scalekit/schemas.js';
-import { inspectJson } from './json-guard.js';
+import { inspectJsonText } from './json-guard.js';
 
 /**
  * Deepest nesting a webhook body may have. A Scalekit event is 4 levels deep plus whatever the
@@ -35,15 +35,17 @@ function describeIssues(issues: readonly { path: readonly PropertyKey[]; message
 
 /** Parses a verified body (bytes or text): UTF-8 JSON, nothing unstorable or prototype-shaped in it, Scalekit's schema. */
 export function parseWebhookBody(body: Uint8Array | string): ParsedBody {
+  let text: string;
   let json: unknown;
   try {
-    json = JSON.parse(typeof body === 'string' ? body : decodeUtf8(body));
+    text = typeof body === 'string' ? body : decodeUtf8(body);
+    json = JSON.parse(text);
   } catch (error) {
     return { ok: false, code: 'invalid_json', message: `The body is not UTF-8 JSON: ${(error as Error).message}` };
   }
   // Signed is not the same as storable: a NUL, a lone surrogate or a prototype key from the
   // identity provider would fail in the store (a 500, redelivered until Scalekit gives up) or worse.
-  const problem = inspectJson(json, MAX_JSON_DEPTH);
+  const problem = inspectJsonText(text, json, MAX_JSON_DEPTH);
   if (problem) return { ok: false, code: 'invalid_event', message: `The event is not accepted: ${problem}.`, json };
   const parsed = parseScalekitEvent(json);
   if (!parsed.success) {

@@ -208,8 +208,23 @@ export function normalizeScalekitEvent(parsed: ScalekitEvent): IncomingEvent {
  * object in it.
  */
 export function frozenThrough<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  if (Array.isArray(value)) for (const item of value) frozenThrough(item);
-  else for (const key in value) frozenThrough((value as Record<string, unknown>)[key]);
-  return Object.freeze(value);
+  if (typeof value === 'object' && value !== null) freezeObject(value);
+  return value;
+}
+
+/** `frozenThrough` of an object: descends into the parts that are objects only, not every string and number. */
+function freezeObject(value: object): void {
+  if (Object.isFrozen(value)) return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null) freezeObject(item);
+    }
+  } else {
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (typeof item === 'object' && item !== null) freezeObject(item);
+    }
+  }
+  Object.freeze(value);
 }

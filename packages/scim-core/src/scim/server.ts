@@ -19,7 +19,7 @@ import type { ProvisioningEngine } from '../engine/engine.js';
 import { EngineError, HandlerError } from '../engine/errors.js';
 import { markOwnEvent } from '../engine/own-events.js';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
-import { inspectJson } from '../http/json-guard.js';
+import { inspectJsonText } from '../http/json-guard.js';
 import type { DirectoryEvent, DirectoryGroup, DirectoryUser } from '../model.js';
 import { defaultLogger, type Logger } from '../observability/logger.js';
 import { observabilityOf } from '../observability/telemetry.js';
@@ -252,13 +252,15 @@ export function createScimServer(options: ScimServerOptions): ScimServer {
         throw new ScimError(413, undefined, `The body is over ${maxBodyBytes} bytes.`);
       throw new ScimError(400, 'invalidSyntax', 'The body could not be read.');
     }
+    let text: string;
     let body: unknown;
     try {
-      body = JSON.parse(UTF8.decode(bytes));
+      text = UTF8.decode(bytes);
+      body = JSON.parse(text);
     } catch {
       throw new ScimError(400, 'invalidSyntax', 'The body is not UTF-8 JSON.');
     }
-    const problem = inspectJson(body, limits.maxJsonDepth);
+    const problem = inspectJsonText(text, body, limits.maxJsonDepth);
     if (problem) throw new ScimError(400, 'invalidSyntax', `The body is not accepted: ${problem}.`);
     return body;
   }
