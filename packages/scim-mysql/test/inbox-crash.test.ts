@@ -7,11 +7,11 @@
  */
 import { createEventFactory, generateWebhookSecret } from '@org/scim-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverOnce } from '../../../scripts/deliver-webhooks.js';
 import { type MysqlStore, mysqlInbox, mysqlStore } from '../src/index.js';
 import { DATABASE_URL, dropTables, freshPrefix } from './database.js';
 import { appTablesSql, readMysqlApp, readMysqlEffects } from './fixtures/app.js';
 import { type BuiltWorker, buildWorker } from './fixtures/build.js';
-import { deliverOnce } from './fixtures/deliver.js';
 import { startWorker, type Worker } from './fixtures/processes.js';
 import { appView, mirrorSnapshot, replayInOrder } from './fixtures/replay.js';
 

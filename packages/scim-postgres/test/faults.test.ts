@@ -14,11 +14,18 @@
 import { createEventFactory, generateDirectoryStream, generateWebhookSecret } from '@org/scim-testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Answer,
+  deliverOnce,
+  deliverUntilAccepted,
+  is2xx,
+  mapLimit,
+  sleep,
+} from '../../../scripts/deliver-webhooks.js';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 import { appTablesSql, readPostgresApp, readPostgresEffects } from './fixtures/app.js';
 import { type BuiltWorker, buildWorker } from './fixtures/build.js';
-import { type Answer, deliverOnce, deliverUntilAccepted, is2xx, mapLimit, sleep } from './fixtures/deliver.js';
 import { type PrivatePostgres, startPrivatePostgres } from './fixtures/private-postgres.js';
 import { startWorker, type Worker } from './fixtures/processes.js';
 import { appView, mirrorSnapshot, replayInOrder } from './fixtures/replay.js';

@@ -7,11 +7,11 @@
 import { createEventFactory, generateWebhookSecret } from '@org/scim-testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverOnce, sleep } from '../../../scripts/deliver-webhooks.js';
 import { type PostgresStore, postgresInbox, postgresStore } from '../src/index.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 import { appTablesSql, readPostgresApp, readPostgresEffects } from './fixtures/app.js';
 import { type BuiltWorker, buildWorker } from './fixtures/build.js';
-import { deliverOnce, sleep } from './fixtures/deliver.js';
 import { startWorker, type Worker } from './fixtures/processes.js';
 import { appView, mirrorSnapshot, replayInOrder } from './fixtures/replay.js';
 

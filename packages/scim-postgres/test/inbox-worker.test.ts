@@ -17,9 +17,9 @@ import {
 } from '@org/scim-core';
 import { createEventFactory, generateWebhookSecret } from '@org/scim-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverOnce } from '../../../scripts/deliver-webhooks.js';
 import { type PostgresStore, postgresInbox, postgresStore } from '../src/index.js';
 import { DATABASE_URL, freshSchema } from './database.js';
-import { deliverOnce } from './fixtures/deliver.js';
 
 const secret = generateWebhookSecret();
 /** The sender's patience: Scalekit's, 10 s. The handler below blocks until released, far past it. */

@@ -6,11 +6,11 @@
  */
 import { generateDirectoryStream, generateWebhookSecret, seededRandom, shuffle } from '@org/scim-testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Answer, deliverUntilAccepted, is2xx, mapLimit } from '../../../scripts/deliver-webhooks.js';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { DATABASE_URL, freshSchema } from './database.js';
 import { appTablesSql, readPostgresApp, readPostgresEffects } from './fixtures/app.js';
 import { type BuiltWorker, buildWorker } from './fixtures/build.js';
-import { type Answer, deliverUntilAccepted, is2xx, mapLimit } from './fixtures/deliver.js';
 import { startWorker, type Worker } from './fixtures/processes.js';
 import {
   appView,
