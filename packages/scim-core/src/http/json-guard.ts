@@ -41,11 +41,12 @@ export function inspectJson(value: unknown, maxDepth: number): string | undefine
  * `inspectJson` for a value `JSON.parse` made of `text`, cheaper for nearly every body. In JSON text a
  * string (key or value) holds a NUL or a lone surrogate only through a `\u` escape, or a lone
  * surrogate written raw, which `isWellFormed` finds (raw U+0000 is not JSON). A text with neither
- * has no bad string anywhere, so only the keys and the depth are walked (`plainKeys`): one native
- * search of the text instead of two per string. Any other text is walked in full.
+ * has no bad string anywhere, so only the keys and the depth are walked (`plainJson` without its
+ * string checks): one native search of the text instead of two per string. Any other text is walked
+ * in full.
  */
 export function inspectJsonText(text: string, value: unknown, maxDepth: number): string | undefined {
-  return storableText(text) && plainKeys(value, 0, maxDepth) ? undefined : inspectJson(value, maxDepth);
+  return storableText(text) && plainJson(value, 0, maxDepth, false) ? undefined : inspectJson(value, maxDepth);
 }
 
 /** True only when no string `JSON.parse(text)` makes, key or value, is refused by `badString`. */
@@ -53,40 +54,24 @@ export function storableText(text: string): boolean {
   return !text.includes('\\u') && isWellFormed(text);
 }
 
-/** `plainJson` for a value whose strings are known to be storable: the keys and the depth alone. */
-function plainKeys(value: unknown, depth: number, maxDepth: number): boolean {
-  if (depth >= maxDepth) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (typeof item === 'object' && item !== null && !plainKeys(item, depth + 1, maxDepth)) return false;
-    }
-    return true;
-  }
-  for (const key in value as object) {
-    if (FORBIDDEN_KEYS.has(key)) return false;
-    const item: unknown = (value as Record<string, unknown>)[key];
-    if (typeof item === 'object' && item !== null && !plainKeys(item, depth + 1, maxDepth)) return false;
-  }
-  return true;
-}
-
 /**
  * True only when `locateProblem` would find nothing, decided without allocating (it builds a path
  * per node for its message, which made it the largest allocation of a webhook delivery). `false`
  * defers to it. The recursion stops at `maxDepth`, so hostile nesting cannot overflow the stack.
+ * With `strings` false, strings are taken as storable (`storableText` said so) and only keys and
+ * depth are looked at.
  */
-export function plainJson(value: unknown, depth: number, maxDepth: number): boolean {
-  if (typeof value === 'string') return badString(value) === undefined;
+export function plainJson(value: unknown, depth: number, maxDepth: number, strings = true): boolean {
+  if (typeof value === 'string') return !strings || badString(value) === undefined;
   if (typeof value !== 'object' || value === null) return true;
   if (depth >= maxDepth) return false;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, maxDepth)) return false;
+    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, maxDepth, strings)) return false;
     return true;
   }
   for (const key in value) {
-    if (FORBIDDEN_KEYS.has(key) || badString(key) !== undefined) return false;
-    if (!plainJson((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
+    if (FORBIDDEN_KEYS.has(key) || (strings && badString(key) !== undefined)) return false;
+    if (!plainJson((value as Record<string, unknown>)[key], depth + 1, maxDepth, strings)) return false;
   }
   return true;
 }
