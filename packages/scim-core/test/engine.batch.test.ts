@@ -41,6 +41,39 @@ describe('engine.processBatch', () => {
     expect(await store.countUsers(ORG)).toBe(10);
   });
 
+  it('applies runs of user deletions a transaction per 100 users, in order, skipping a stale one', async () => {
+    const { store, sizes } = counted(memoryStore());
+    const calls: string[] = [];
+    const engine = createEngine({
+      store,
+      handlers: {
+        membershipRemoved: ({ user, group }) => void calls.push(`left ${user.id} ${group.id}`),
+        userDeactivated: ({ user, reason }) => void calls.push(`deactivated ${user.id} ${reason}`),
+      },
+    });
+    const ids = Array.from({ length: 250 }, (_, i) => `u${String(i).padStart(3, '0')}`);
+    await engine.processBatch?.(ids.map((id, i) => events.userUpserted(T0 + 10n, inGroups(id, i % 3, 1))));
+    sizes.length = 0;
+    // u001's deletion is older than its snapshot: stale, and it stays.
+    const deletions = ids.map((id, i) => events.userDeleted(T0 + (id === 'u001' ? 1n : 20n + BigInt(i)), id));
+    const results = await engine.processBatch?.(deletions);
+    expect(results?.map((r) => r.status)).toEqual(ids.map((id) => (id === 'u001' ? 'stale' : 'applied')));
+    // One transaction per 100 users (MAX_BATCH_EVENTS), each locking its users alone.
+    expect(sizes).toEqual([100, 100, 50]);
+    expect(calls).toEqual(
+      ids
+        .filter((id) => id !== 'u001')
+        .flatMap((id) => [`left ${id} g000${ids.indexOf(id) % 3}`, `deactivated ${id} deleted`]),
+    );
+    expect(await store.countUsers(ORG)).toBe(1);
+    expect((await store.getVersions([{ organizationId: ORG, kind: 'user', id: 'u000' }]))[0]?.deleted).toBe(true);
+    // Delivered again: every one a duplicate, nothing called.
+    calls.length = 0;
+    const again = await engine.processBatch?.(deletions);
+    expect(again?.map((r) => r.status)).toEqual(ids.map(() => 'duplicate'));
+    expect(calls).toEqual([]);
+  });
+
   it("keeps to the store's own resourceLockLimit when it gives one", async () => {
     const sizesWith = async (limit: unknown) => {
       const { store, sizes } = counted(Object.assign(memoryStore(), { resourceLockLimit: limit }));

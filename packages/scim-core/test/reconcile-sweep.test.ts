@@ -1,7 +1,8 @@
 /**
  * The sweep holds a page, never the directory: the rows a run removes are read from the store's
  * marks (`listUnseen`, at most 1,000 ids an answer) and loaded `pageSize` at a time, and the mirror
- * is never listed whole. Pinned here with a directory that shrinks from 2,500 users to 100.
+ * is never listed whole, and the removals go a run of 100 users per transaction. Pinned here with
+ * a directory that shrinks from 2,500 users to 100.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -44,11 +45,12 @@ function listing(count: number): DirectorySource {
   };
 }
 
-/** The store, with the size of every answer of `listUnseen` and every `getUsers` request recorded, and whole listings counted. */
+/** The store, with the size of every answer of `listUnseen` and every `getUsers` request recorded, and whole listings and transactions counted. */
 function recorded(store: ProvisioningStore) {
   const unseen: number[] = [];
   const reads: number[] = [];
   let listings = 0;
+  let transactions = 0;
   const view = new Proxy(store, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
@@ -66,6 +68,12 @@ function recorded(store: ProvisioningStore) {
           return value.call(target, organizationId, ids);
         };
       }
+      if (key === 'transaction') {
+        return (...args: unknown[]) => {
+          transactions += 1;
+          return value.apply(target, args);
+        };
+      }
       if (key === 'listUsers' || key === 'listGroups') {
         return (...args: unknown[]) => {
           listings += 1;
@@ -75,13 +83,13 @@ function recorded(store: ProvisioningStore) {
       return value.bind(target);
     },
   });
-  return { view, unseen, reads, listings: () => listings };
+  return { view, unseen, reads, listings: () => listings, transactions: () => transactions };
 }
 
 describe('the sweep of a reconciliation', () => {
   it('removes 2,400 users reading its marks 1,000 at most and rows a page at a time, never listing the mirror', async () => {
     const store = memoryStore();
-    const { view, unseen, reads, listings } = recorded(store);
+    const { view, unseen, reads, listings, transactions } = recorded(store);
     const deactivated: string[] = [];
     const engine = createEngine({
       store: view,
@@ -91,6 +99,7 @@ describe('the sweep of a reconciliation', () => {
     expect(first).toMatchObject({ status: 'completed', users: { created: 2_500 } });
     unseen.length = 0;
     reads.length = 0;
+    const before = transactions();
 
     // The directory shrank to its first 100 users: forced past the deprovisioning guard.
     const second = await createReconciler({ engine, source: listing(100), pageSize: 100 }).reconcile(ORG, {
@@ -105,6 +114,9 @@ describe('the sweep of a reconciliation', () => {
     // The rows it removes loaded a page at a time (the diff's reads are a page too).
     expect(Math.max(...reads)).toBeLessThanOrEqual(100);
     expect(listings()).toBe(0);
+    // The removals go a run at a time (`processBatch`, 100 users a transaction), not one by one;
+    // the 100 users listed again are unchanged, and cost none.
+    expect(transactions() - before).toBe(24);
     // Removed from the mirror (the app was told through `userDeactivated`, reason `deleted`).
     expect(await store.countUsers(ORG)).toBe(100);
     expect(await store.getUser(ORG, userId(2_499))).toBeUndefined();

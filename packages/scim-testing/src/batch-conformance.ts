@@ -1,9 +1,9 @@
 /**
  * The store conformance suite's engine-level cases for batched application (`engine.processBatch`,
  * which reconciliation and backfill use): whatever the store, batched or not, a page of user and
- * group snapshots (deletions among them) over any held state ends where applying them one at a time
+ * group snapshots and user deletions over any held state ends where applying them one at a time
  * ends, with the same handler calls in the same order; a replayed page is a no-op; a failing handler
- * leaves nothing of its batch.
+ * leaves nothing of its batch, a run of deletions included.
  *
  * Both runs share the store: the batched one in one organization, the reference in another, with
  * the same event ids (the ledger keys events by organization).
@@ -56,8 +56,16 @@ const heldStep: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('groupDelete' as const), id: fc.constantFrom(...GROUPS), at }),
   },
 );
-/** A page as reconciliation and backfill send them: runs of user and of group snapshots, a deletion now and then. */
-const pageStep: fc.Arbitrary<Step> = fc.oneof({ weight: 3, arbitrary: heldStep }, { weight: 2, arbitrary: groupStep });
+const userDeleteStep = fc.record({ kind: fc.constant('userDelete' as const), id: fc.constantFrom(...USERS), at });
+/**
+ * A page as reconciliation and backfill send them: runs of user and of group snapshots, and of user
+ * deletions (a sweep, a mass offboarding), mixed.
+ */
+const pageStep: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 3, arbitrary: heldStep },
+  { weight: 2, arbitrary: groupStep },
+  { weight: 1, arbitrary: userDeleteStep },
+);
 
 /** A step as an event of `organizationId`, named `id`. */
 function eventOf(step: Step, organizationId: string, id: string): DirectoryEvent {
@@ -130,7 +138,7 @@ async function stateOf(store: ProvisioningStore, organizationId: string) {
 
 /** Registers the batch cases; `store` answers the suite's store once it exists. */
 export function batchApplicationCases(store: () => ProvisioningStore): void {
-  it('applies a page of user and group snapshots batched as one at a time would: same state, same handler calls in the same order, over any held state', async () => {
+  it('applies a page of user and group snapshots and user deletions batched as one at a time would: same state, same handler calls in the same order, over any held state', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(heldStep, { maxLength: 12 }),
@@ -218,5 +226,49 @@ export function batchApplicationCases(store: () => ProvisioningStore): void {
     );
     expect(created).toEqual(s.claimEvents ? USERS : ['u3', 'u4']);
     expect((await stateOf(s, org)).members[0]).toEqual(USERS);
+  });
+
+  it('leaves every user of a run of deletions whose handler throws, and removes them all on the retry', async () => {
+    const s = store();
+    const org = `org_d_${randomUUID()}`;
+    let failOn: string | undefined = 'u3';
+    const removed: string[] = [];
+    const engine = createEngine({
+      store: s,
+      now: () => 1,
+      handlers: {
+        userDeactivated: ({ user }) => {
+          if (user.id === failOn) throw new Error('the app is down');
+          removed.push(user.id);
+        },
+      },
+    });
+    for (const [i, id] of USERS.entries()) {
+      const step: Step = { kind: 'user', id, at: i, active: true, email: 'a@example.com', groups: ['g1'] };
+      await engine.process(eventOf(step, org, `evt_add_${id}`));
+    }
+    const held = await stateOf(s, org);
+    const page = USERS.map((id, i) => eventOf({ kind: 'userDelete', id, at: 10 + i }, org, `evt_del_${id}`));
+    const failure = await engine.processBatch?.(page).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (!engine.processBatch) return;
+    expect(failure).toBeInstanceOf(HandlerError);
+    expect((failure as HandlerError).eventId).toBe('evt_del_u3');
+    // Batched, the run is one unit: no user, membership or version of it changed. One at a time
+    // (a store without the batch operations), the users before the failing one are gone.
+    if (s.claimEvents) expect(await stateOf(s, org)).toEqual(held);
+    failOn = undefined;
+    removed.length = 0;
+    const retried = await engine.processBatch(page);
+    expect(retried.map((r) => r.status)).toEqual(
+      page.map((event) => (s.claimEvents || ['evt_del_u3', 'evt_del_u4'].includes(event.id) ? 'applied' : 'duplicate')),
+    );
+    expect(removed).toEqual(s.claimEvents ? USERS : ['u3', 'u4']);
+    const after = await stateOf(s, org);
+    expect(after.users).toEqual(USERS.map(() => undefined));
+    expect(after.members[0]).toEqual([]);
+    expect(after.versions.slice(0, USERS.length).map((v) => v?.[2])).toEqual(USERS.map(() => true));
   });
 }

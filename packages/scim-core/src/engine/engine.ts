@@ -160,7 +160,9 @@ export interface ProvisioningEngine {
    * one transaction: handlers in the same order, the same ledger, ordering and derived changes,
    * all of the run or none of it. A run of group snapshots (`group.upserted`) of one organization,
    * each group once and at most `MAX_BATCH_EVENTS`, likewise (each on its own where access rules
-   * match groups by name or external id). Other events, and every event with a store that lacks the batch
+   * match groups by name or external id). A run of user deletions (`user.deleted`) of one
+   * organization, each user once, likewise: a reconciliation's sweep or a mass offboarding pays a
+   * transaction per run, not per user. Other events, and every event with a store that lacks the batch
    * operations (`BatchOperations`), go through `process`. Rejects as `process` does for the first
    * event that fails; what came before it stays applied. Optional, so an engine wrapped by hand
    * (`{ store, process }`) still is one: callers then use `process`.
@@ -360,7 +362,7 @@ function versionOf(event: DirectoryEvent, deleted: boolean): ResourceVersion {
   return { at, eventId: event.id, deleted };
 }
 
-/** Whether `store` has every batch operation (`BatchOperations`): `engine.processBatch` then applies runs of user (and group) snapshots in one transaction each. */
+/** Whether `store` has every batch operation (`BatchOperations`): `engine.processBatch` then applies runs of user (and group) snapshots, and of user deletions, in one transaction each. */
 export function hasBatchOperations<S extends StoreOperations>(store: S): store is S & BatchOperations {
   return (
     typeof store.claimEvents === 'function' &&
@@ -459,6 +461,21 @@ function claimedRun<E extends IncomingEvent>(
 }
 
 /** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
+/**
+ * A user deletion `processBatch` may apply in a run (`deleteUsers`): its user named by a string id in
+ * the event's own organization. Any other goes through `process`, which refuses what it must.
+ */
+function isBatchableDeletion(event: UserDeleted): boolean {
+  const user: unknown = event.user;
+  return (
+    typeof event.organizationId === 'string' &&
+    typeof user === 'object' &&
+    user !== null &&
+    typeof (user as { id?: unknown }).id === 'string' &&
+    (user as { organizationId?: unknown }).organizationId === event.organizationId
+  );
+}
+
 const ownsGroups = (event: UserUpserted) => event.source !== 'scim';
 
 /** The groups of a snapshot, locked shared by its transaction (none for SCIM, whose groups are the mirror's). */
@@ -1218,23 +1235,77 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       async (tx, context) => {
         const d = new Dispatch(event, key, tx, context);
         if (!(await tx.advanceVersion(ref, versionOf(event, true)))) return d.done('stale', now);
-        const previous = await tx.getUser(organizationId, id);
-        const user: DirectoryUser = { ...(previous ?? userFromDeletion(event.user)), active: false, groups: [] };
-        for (const group of previous?.groups ?? []) {
-          await d.call('membershipRemoved', { organizationId, user, group });
-        }
-        // A deleted user keeps no directory grant, whatever `onDeactivate` says. Its manual roles stay
-        // with the deactivated user the app keeps; a hard delete forgets them with the user.
-        await d.reevaluate(rules, user, true);
-        if (hardDelete && access) await tx.putUserAccess(organizationId, id, undefined);
-        if (hardDelete) await d.call('userDeleted', { user, previous });
-        else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
-        await tx.deleteUser(organizationId, id);
+        await removeUser(d, rules, await tx.getUser(organizationId, id));
         return d.done('applied', now);
       },
       withClaim(claim),
     );
   }
+
+  /**
+   * A user's deletion once its version moved forward, under its lock (`deleteUser`, `deleteUsers`):
+   * its memberships end, its roles are re-evaluated, the app is told, and the row goes.
+   */
+  async function removeUser(
+    d: Dispatch,
+    rules: AccessRules | null,
+    previous: DirectoryUser | undefined,
+  ): Promise<void> {
+    const { user: deleted } = d.event as UserDeleted;
+    const { organizationId, id } = deleted;
+    const user: DirectoryUser = { ...(previous ?? userFromDeletion(deleted)), active: false, groups: [] };
+    for (const group of previous?.groups ?? []) {
+      await d.call('membershipRemoved', { organizationId, user, group });
+    }
+    // A deleted user keeps no directory grant, whatever `onDeactivate` says. Its manual roles stay
+    // with the deactivated user the app keeps; a hard delete forgets them with the user.
+    await d.reevaluate(rules, user, true);
+    if (hardDelete && access) await d.tx.putUserAccess(organizationId, id, undefined);
+    if (hardDelete) await d.call('userDeleted', { user, previous });
+    else await d.call('userDeactivated', { user, previous, reason: 'deleted' });
+    await d.tx.deleteUser(organizationId, id);
+  }
+
+  /**
+   * Applies user deletions of one organization, each user once, as one transaction (see
+   * `processBatch`): every user locked, then each compared-and-set and removed as `deleteUser` does
+   * it, in order, and the completions written together.
+   */
+  const deleteUsers: RunWriter<UserDeleted> = async (events, keys, versions, now, parent, contexts, ledger, claims) => {
+    const organizationId = events[0]?.organizationId as string;
+    const refs = events.map((event) => userRef(organizationId, event.user.id));
+    const rules = await rulesOf(organizationId, now);
+    return transact(
+      parent,
+      refs,
+      async (tx, context) => {
+        const ops = tx as StoreOperations & BatchOperations;
+        const run = claimedRun(tx, claims, events, keys, versions, contexts, now);
+        if (run.events.length === 0) return run.answer([]);
+        const runRefs =
+          run.events === events ? refs : run.events.map((event) => userRef(organizationId, event.user.id));
+        const previous = await tx.getUsers(
+          organizationId,
+          runRefs.map((ref) => ref.id),
+        );
+        const advanced = await ops.advanceVersions(
+          runRefs.map((ref, i) => ({ ref, next: run.versions[i] as ResourceVersion })),
+        );
+        const results: ProcessResult[] = [];
+        const completions: EventCompletion[] = [];
+        for (const [i, event] of run.events.entries()) {
+          const d = new Dispatch(event, run.keys[i] as EventKey, tx, run.contexts?.[i] ?? context);
+          const outcome: EventOutcome = advanced[i] ? 'applied' : 'stale';
+          if (advanced[i]) await removeUser(d, rules, previous[i]);
+          results.push(d.result(outcome));
+          if (ledger) completions.push({ key: d.key, outcome, now, occurredAt: event.occurredAt });
+        }
+        if (completions.length > 0) await ops.completeEvents(completions);
+        return run.answer(results);
+      },
+      claims && { claims },
+    );
+  };
 
   async function upsertGroup(
     event: Extract<DirectoryEvent, { type: 'group.upserted' }>,
@@ -1737,6 +1808,16 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     /** Group snapshots of one organization, each group once: applied together (`applyGroupRun`). */
     let groupRun: GroupUpserted[] = [];
     const groupIds = new Set<string>();
+    /** User deletions of one organization, each user once: applied together (`deleteUsers`). */
+    let deletionRun: UserDeleted[] = [];
+    const deletedIds = new Set<string>();
+    const endDeletionRun = async () => {
+      if (deletionRun.length === 0) return;
+      const taken = deletionRun;
+      deletionRun = [];
+      deletedIds.clear();
+      for (const result of await applyChunk(taken, deleteUsers, parent)) results.push(result);
+    };
     const endGroupRun = async () => {
       if (groupRun.length === 0) return;
       const taken = groupRun;
@@ -1763,6 +1844,23 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       groups.clear();
     };
     for (const event of events) {
+      if (batch !== undefined && hasKey(event) && event.type === 'user.deleted' && isBatchableDeletion(event)) {
+        await endGroupRun();
+        await endChunk();
+        await flushRuns();
+        const first = deletionRun[0];
+        if (
+          deletionRun.length >= Math.min(MAX_BATCH_EVENTS, lockLimit) ||
+          deletedIds.has(event.user.id) ||
+          (first && first.organizationId !== event.organizationId)
+        ) {
+          await endDeletionRun();
+        }
+        deletionRun.push(event);
+        deletedIds.add(event.user.id);
+        continue;
+      }
+      await endDeletionRun();
       if (batch !== undefined && hasKey(event) && event.type === 'group.upserted') {
         await endChunk();
         await flushRuns();
@@ -1803,6 +1901,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       ids.add(event.user.id);
       for (const g of event.user.groups) groups.add(g.id);
     }
+    await endDeletionRun();
     await endGroupRun();
     await endChunk();
     await flushRuns();
@@ -1887,13 +1986,13 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
 
   /**
    * A run of snapshots: claimed together (or `ahead`, with the runs after it, by `applyChunks`),
-   * then the claimed ones applied in one transaction (`write`: `upsertUsers`, `upsertGroups`): all of them,
+   * then the claimed ones applied in one transaction (`write`: `upsertUsers`, `upsertGroups`, `deleteUsers`): all of them,
    * or, when anything fails, none (every claim released, the failure recorded for the event it came
    * from and thrown, as `process` does). A store whose transaction retries on a lock conflict (a
    * deadlock, a lock wait timeout) retries the whole chunk. scim-sync's own events (see own-events.ts)
    * skip the ledger: not claimed, not completed, nothing to release.
    */
-  async function applyChunk<E extends UserUpserted | GroupUpserted>(
+  async function applyChunk<E extends UserUpserted | GroupUpserted | UserDeleted>(
     events: readonly E[],
     write: RunWriter<E>,
     parent: TelemetryContext | undefined,
@@ -1913,7 +2012,7 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     if (ahead) versions = ahead.versions;
     else {
       try {
-        versions = events.map((event) => versionOf(event, false));
+        versions = events.map((event) => versionOf(event, event.type === 'user.deleted'));
       } catch {
         // An invalid event fails where it stands, after the ones before it: as `process` would.
         const results: ProcessResult[] = [];

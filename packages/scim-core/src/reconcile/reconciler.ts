@@ -898,31 +898,37 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const applied = await applyAll(batch.map(({ user, at }) => userUpserted(user, fingerprintUser(user), at)));
         for (const done of applied) users[done ? 'deactivated' : 'stale'] += 1;
       }
+      // A page of removals at a time: in one transaction per run where the engine batches
+      // (`applyAll`), else `concurrency` at a time.
       for await (const rows of toRemove('user', readUsers, removedUsers)) {
-        await forEachConcurrent(rows, concurrency, async (row) => {
-          if (dryRun) {
-            planned({ kind: 'user', action: 'remove', id: row.id });
-            users.deactivated += 1;
-            users.removed += 1;
-            return;
-          }
-          const ref = { id: row.id, organizationId };
-          for (const key of ['externalId', 'email'] as const)
-            if (row[key] !== undefined) Object.assign(ref, { [key]: row[key] });
-          const applied = await apply({
-            type: 'user.deleted',
-            id: eventId(runId, 'user', row.id, 'removed'),
-            organizationId,
-            occurredAt: stamp(sweptAt),
-            source: 'reconciliation',
-            sourceType: 'directory_api.sweep',
-            user: ref,
-          });
-          if (applied) {
+        if (dryRun) {
+          for (const row of rows) planned({ kind: 'user', action: 'remove', id: row.id });
+          users.deactivated += rows.length;
+          users.removed += rows.length;
+          continue;
+        }
+        const applied = await applyAll(
+          rows.map((row): DirectoryEvent => {
+            const ref = { id: row.id, organizationId };
+            for (const key of ['externalId', 'email'] as const)
+              if (row[key] !== undefined) Object.assign(ref, { [key]: row[key] });
+            return markOwnEvent({
+              type: 'user.deleted',
+              id: eventId(runId, 'user', row.id, 'removed'),
+              organizationId,
+              occurredAt: stamp(sweptAt),
+              source: 'reconciliation',
+              sourceType: 'directory_api.sweep',
+              user: ref,
+            });
+          }),
+        );
+        for (const done of applied) {
+          if (done) {
             users.deactivated += 1;
             users.removed += 1;
           } else users.stale += 1;
-        });
+        }
       }
       for await (const rows of toRemove('group', readGroups, removedGroups)) {
         for (const group of rows) {
