@@ -460,7 +460,6 @@ function claimedRun<E extends IncomingEvent>(
   };
 }
 
-/** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
 /**
  * A user deletion `processBatch` may apply in a run (`deleteUsers`): its user named by a string id in
  * the event's own organization. Any other goes through `process`, which refuses what it must.
@@ -476,6 +475,7 @@ function isBatchableDeletion(event: UserDeleted): boolean {
   );
 }
 
+/** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
 const ownsGroups = (event: UserUpserted) => event.source !== 'scim';
 
 /** The groups of a snapshot, locked shared by its transaction (none for SCIM, whose groups are the mirror's). */
