@@ -1805,26 +1805,44 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     const ids = new Set<string>();
     /** The groups the chunk's snapshots name: locked shared with its users. */
     const groups = new Set<string>();
-    /** Group snapshots of one organization, each group once: applied together (`applyGroupRun`). */
-    let groupRun: GroupUpserted[] = [];
-    const groupIds = new Set<string>();
-    /** User deletions of one organization, each user once: applied together (`deleteUsers`). */
-    let deletionRun: UserDeleted[] = [];
-    const deletedIds = new Set<string>();
-    const endDeletionRun = async () => {
-      if (deletionRun.length === 0) return;
-      const taken = deletionRun;
-      deletionRun = [];
-      deletedIds.clear();
-      for (const result of await applyChunk(taken, deleteUsers, parent)) results.push(result);
+    /**
+     * Consecutive events of one organization, each resource once and at most `limit`, applied
+     * together by `apply` when the run ends: group snapshots (`applyGroupRun`), user deletions
+     * (`deleteUsers`).
+     */
+    const runOf = <E extends GroupUpserted | UserDeleted>(
+      idOf: (event: E) => string,
+      limit: number,
+      apply: (run: E[]) => Promise<ProcessResult[]>,
+    ) => {
+      let run: E[] = [];
+      const held = new Set<string>();
+      const end = async () => {
+        if (run.length === 0) return;
+        const taken = run;
+        run = [];
+        held.clear();
+        for (const result of await apply(taken)) results.push(result);
+      };
+      const add = async (event: E) => {
+        const first = run[0];
+        if (run.length >= limit || held.has(idOf(event)) || (first && first.organizationId !== event.organizationId))
+          await end();
+        run.push(event);
+        held.add(idOf(event));
+      };
+      return { add, end };
     };
-    const endGroupRun = async () => {
-      if (groupRun.length === 0) return;
-      const taken = groupRun;
-      groupRun = [];
-      groupIds.clear();
-      for (const result of await applyGroupRun(taken, parent)) results.push(result);
-    };
+    const groupRun = runOf<GroupUpserted>(
+      (event) => event.group.id,
+      MAX_BATCH_EVENTS,
+      (run) => applyGroupRun(run, parent),
+    );
+    const deletionRun = runOf<UserDeleted>(
+      (event) => event.user.id,
+      Math.min(MAX_BATCH_EVENTS, lockLimit),
+      (run) => applyChunk(run, deleteUsers, parent),
+    );
     const flushRuns = async () => {
       if (runs.length === 0) return;
       const taken = runs;
@@ -1845,38 +1863,20 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     };
     for (const event of events) {
       if (batch !== undefined && hasKey(event) && event.type === 'user.deleted' && isBatchableDeletion(event)) {
-        await endGroupRun();
+        await groupRun.end();
         await endChunk();
         await flushRuns();
-        const first = deletionRun[0];
-        if (
-          deletionRun.length >= Math.min(MAX_BATCH_EVENTS, lockLimit) ||
-          deletedIds.has(event.user.id) ||
-          (first && first.organizationId !== event.organizationId)
-        ) {
-          await endDeletionRun();
-        }
-        deletionRun.push(event);
-        deletedIds.add(event.user.id);
+        await deletionRun.add(event);
         continue;
       }
-      await endDeletionRun();
+      await deletionRun.end();
       if (batch !== undefined && hasKey(event) && event.type === 'group.upserted') {
         await endChunk();
         await flushRuns();
-        const first = groupRun[0];
-        if (
-          groupRun.length >= MAX_BATCH_EVENTS ||
-          groupIds.has(event.group.id) ||
-          (first && first.organizationId !== event.organizationId)
-        ) {
-          await endGroupRun();
-        }
-        groupRun.push(event);
-        groupIds.add(event.group.id);
+        await groupRun.add(event);
         continue;
       }
-      await endGroupRun();
+      await groupRun.end();
       if (batch === undefined || !hasKey(event) || event.type !== 'user.upserted' || !ownsGroups(event)) {
         await endChunk();
         await flushRuns();
@@ -1901,8 +1901,8 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       ids.add(event.user.id);
       for (const g of event.user.groups) groups.add(g.id);
     }
-    await endDeletionRun();
-    await endGroupRun();
+    await deletionRun.end();
+    await groupRun.end();
     await endChunk();
     await flushRuns();
     return results;
