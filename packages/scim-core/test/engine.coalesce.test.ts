@@ -219,16 +219,69 @@ describe('createEngine({ coalesce })', () => {
     expect(transactions.length).toBeLessThan(8);
   });
 
-  it('sends events it does not coalesce through process as they are: deletions, SCIM writes, malformed ones', async () => {
+  it('sends events it does not coalesce through process as they are: group deletions, malformed ones', async () => {
     const { store } = asyncStore();
     const engine = createEngine({ store, coalesce: true });
     await engine.process(events.userUpserted(T0, user('u1')));
-    const [deleted, malformed] = await Promise.allSettled([
+    await engine.process(events.groupUpserted(T0, { id: 'g1', organizationId: ORG, displayName: 'G' }));
+    const [deleted, group, malformed] = await Promise.allSettled([
       engine.process(events.userDeleted(T0 + 1n, 'u1')),
+      engine.process(events.groupDeleted(T0 + 1n, { id: 'g1', organizationId: ORG, displayName: 'G' })),
       engine.process({ type: 'user.upserted', id: 'evt_bad', organizationId: ORG } as unknown as IncomingEvent),
     ]);
     expect(deleted.status === 'fulfilled' && deleted.value.status).toBe('applied');
+    expect(group.status === 'fulfilled' && group.value.status).toBe('applied');
     expect(malformed.status).toBe('rejected');
+  });
+
+  it("keeps a user's events in the order they arrived: its deletion waits behind its snapshot, not in a queue of its own", async () => {
+    const { store } = asyncStore();
+    const calls: string[] = [];
+    const engine = createEngine({
+      store,
+      coalesce: true,
+      handlers: {
+        userCreated: ({ user }) => void calls.push(`created ${user.name}`),
+        userUpdated: ({ user }) => void calls.push(`updated ${user.name}`),
+        userDeactivated: ({ user }) => void calls.push(`deactivated ${user.id}`),
+      },
+    });
+    // The first snapshot goes at once; the second waits for it; the deletion, with a slot free,
+    // must still wait for the second rather than overtake it (which would make it stale).
+    const results = await Promise.all([
+      engine.process(events.userUpserted(T0, user('u1', { name: 'Ada' }))),
+      engine.process(events.userUpserted(T0 + 1n, user('u1', { name: 'Grace' }))),
+      engine.process(events.userDeleted(T0 + 2n, 'u1')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['applied', 'applied', 'applied']);
+    expect(calls).toEqual(['created Ada', 'updated Grace', 'deactivated u1']);
+  });
+
+  it("coalesces user deletions into runs of their own, each after its user's snapshot that came first", async () => {
+    const { store, transactions } = asyncStore();
+    const calls: string[] = [];
+    const engine = createEngine({
+      store,
+      coalesce: true,
+      handlers: {
+        userCreated: ({ user }) => void calls.push(`created ${user.id}`),
+        userDeactivated: ({ user, reason }) => void calls.push(`deactivated ${user.id} ${reason}`),
+      },
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => `u${String(i).padStart(2, '0')}`);
+    // Each user's snapshot, then its deletion, all in one burst: the deletion may not overtake it.
+    const burst = ids.flatMap((id, i) => [
+      events.userUpserted(T0 + BigInt(i), user(id)),
+      events.userDeleted(T0 + 100n + BigInt(i), id),
+    ]);
+    const results = await Promise.all(burst.map((event) => engine.process(event)));
+    expect(results.map((r) => r.status)).toEqual(burst.map(() => 'applied'));
+    for (const id of ids) {
+      expect(calls.indexOf(`created ${id}`)).toBeLessThan(calls.indexOf(`deactivated ${id} deleted`));
+    }
+    expect(calls).toHaveLength(40);
+    expect(await store.countUsers(ORG)).toBe(0);
+    expect(transactions.length).toBeLessThan(16);
   });
 
   it("leaves group snapshots alone when access is on: a renamed group may move its members' roles", async () => {

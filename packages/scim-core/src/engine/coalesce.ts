@@ -1,5 +1,5 @@
 /**
- * `EngineOptions.coalesce`: user and group snapshots that arrive while others are being applied
+ * `EngineOptions.coalesce`: user and group snapshots, and user deletions, that arrive while others are being applied
  * wait, and go together as one run of `processBatch` (one claim statement, one transaction) instead
  * of one transaction each. Group commit, for a store whose transactions cost round trips and
  * statements (PostgreSQL, MySQL): under a burst of webhooks the cost of a transaction is shared by
@@ -11,8 +11,10 @@
  * - Waiting events queue per resource (organization, kind, id), and a run takes the first event of
  *   each resource that is not in a run being applied, oldest resource first: one resource's events
  *   are applied in the order they arrived, and a resource with many events waiting never holds up
- *   the others (nor another organization's). A run is one organization's and one kind's (users or
- *   groups), each resource and each event key once, its locks within the store's limit.
+ *   the others (nor another organization's). A run is one organization's and one kind's (user
+ *   snapshots, user deletions or group snapshots), each resource and each event key once, its locks
+ *   within the store's limit. A ready resource whose next event is of another kind than the run's
+ *   waits for a run of its own kind.
  * - A run is all or nothing (`applyRun`). When it fails, its events are applied again one by one,
  *   each on its own (`applyOne`), so one event's failure (a handler that throws, an event the store
  *   refuses) fails only its own caller. The others' handlers then run a second time: their first
@@ -38,9 +40,13 @@ export interface CoalesceOptions {
 export interface CoalesceParts<E> {
   /** The run's organization: runs never mix two. */
   organizationOf(event: E): string;
-  /** The run's kind (`user`, `group`): runs never mix two. */
+  /** The run's kind (say, user snapshots, user deletions, group snapshots): runs never mix two. */
   kindOf(event: E): string;
-  /** The resource the event writes, locked exclusively: once per run. */
+  /**
+   * The resource the event writes (its kind of resource and its id), locked exclusively: once per
+   * run. Events of one resource queue together whatever their run kind, so they apply in the order
+   * they arrived: a user's deletion waits for its snapshot's run, and the other way round.
+   */
   resourceOf(event: E): string;
   /** The event's ledger key: once per run. */
   keyOf(event: E): string;
@@ -57,9 +63,9 @@ export interface CoalesceParts<E> {
 /** A waiting event, with what a run needs of it computed once. */
 interface Waiting<E> {
   readonly event: E;
-  /** Organization and kind: a run's events share them. */
+  /** Organization and run kind: a run's events share them. */
   readonly scope: string;
-  /** `scope` and the resource's id. */
+  /** Organization and resource (`resourceOf`): its events queue together. */
   readonly resource: string;
   readonly key: string;
   readonly shared: readonly string[];
@@ -174,11 +180,11 @@ export function createCoalescer<E>(
     new Promise<ProcessResult>((resolve, reject) => {
       let item: Waiting<E>;
       try {
-        const scope = `${parts.organizationOf(event)}\0${parts.kindOf(event)}`;
+        const organizationId = parts.organizationOf(event);
         item = {
           event,
-          scope,
-          resource: `${scope}\0${parts.resourceOf(event)}`,
+          scope: `${organizationId}\0${parts.kindOf(event)}`,
+          resource: `${organizationId}\0${parts.resourceOf(event)}`,
           key: parts.keyOf(event),
           shared: parts.sharedOf(event),
           resolve,

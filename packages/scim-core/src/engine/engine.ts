@@ -2116,27 +2116,32 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
   }
 
   /**
-   * `EngineOptions.coalesce`: the snapshots `processBatch` applies in runs (Scalekit users, and groups
-   * where no access rules could match them by name), with a store that has the batch operations and
-   * answers with promises, when not tracing.
+   * `EngineOptions.coalesce`: what `processBatch` applies in runs (Scalekit users' snapshots, user
+   * deletions, and groups' snapshots where no access rules could match them by name), with a store
+   * that has the batch operations and answers with promises, when not tracing.
    */
   const coalesced =
     options.coalesce && batch !== undefined && syncOperationsOf(store) === undefined && instruments === undefined
-      ? createCoalescer<UserUpserted | GroupUpserted>(
+      ? createCoalescer<UserUpserted | GroupUpserted | UserDeleted>(
           {
             organizationOf: (event) => event.organizationId as string,
             kindOf: (event) => event.type,
-            resourceOf: (event) => (event.type === 'user.upserted' ? event.user.id : event.group.id),
+            resourceOf: (event) =>
+              event.type === 'group.upserted' ? `group\0${event.group.id}` : `user\0${event.user.id}`,
             keyOf: (event) => {
               const { environmentId, organizationId, eventId } = eventKey(event);
               return `${environmentId}\0${organizationId}\0${eventId}`;
             },
             sharedOf: (event) => (event.type === 'user.upserted' ? event.user.groups.map((g) => g.id) : []),
             lockLimit: () => batchLockLimit(store),
-            applyRun: (events) =>
-              (events[0] as UserUpserted | GroupUpserted).type === 'user.upserted'
-                ? applyChunk(events as UserUpserted[], upsertUsers, undefined, undefined, false)
-                : applyChunk(events as GroupUpserted[], upsertGroups, undefined, undefined, false),
+            applyRun: (events) => {
+              const { type } = events[0] as UserUpserted | GroupUpserted | UserDeleted;
+              if (type === 'user.upserted')
+                return applyChunk(events as UserUpserted[], upsertUsers, undefined, undefined, false);
+              if (type === 'user.deleted')
+                return applyChunk(events as UserDeleted[], deleteUsers, undefined, undefined, false);
+              return applyChunk(events as GroupUpserted[], upsertGroups, undefined, undefined, false);
+            },
             applyOne: (event) => run(event),
           },
           options.coalesce === true ? {} : options.coalesce,
@@ -2144,14 +2149,15 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
       : undefined;
   /**
    * Whether `process` coalesces `event` (`coalesced`): a well-formed snapshot of a user (its groups
-   * its own, as Scalekit's are) or a group of the event's own organization; a group only with
-   * access off, since rules matching groups by name make a renamed group lock its members. Anything
-   * else goes through `run`, which answers a malformed event on its own.
+   * its own, as Scalekit's are) or a group, or a user's deletion, of the event's own organization; a
+   * group only with access off, since rules matching groups by name make a renamed group lock its
+   * members. Anything else goes through `run`, which answers a malformed event on its own.
    */
-  const coalescible = (event: IncomingEvent): event is UserUpserted | GroupUpserted => {
+  const coalescible = (event: IncomingEvent): event is UserUpserted | GroupUpserted | UserDeleted => {
     // Its key and version readable (a run never falls back to one event at a time), else `run` answers.
     if (!hasKey(event) || isOwnEvent(event)) return false;
     if (typeof event.occurredAt !== 'string' || parseRfc3339Nanos(event.occurredAt) === undefined) return false;
+    if (event.type === 'user.deleted') return isBatchableDeletion(event as UserDeleted);
     if (event.type === 'group.upserted') {
       const { group } = event as Partial<GroupUpserted>;
       return (
