@@ -1,15 +1,15 @@
 /**
- * `EngineOptions.coalesce`: user and group snapshots, and user deletions, that arrive while others are being applied
- * wait, and go together as one run of `processBatch` (one claim statement, one transaction) instead
- * of one transaction each. Group commit, for a store whose transactions cost round trips and
+ * `EngineOptions.coalesce`: user and group snapshots, and user deletions, that arrive while others
+ * are being applied wait, and go together as one run of `processBatch` (one claim statement, one
+ * transaction) instead of one transaction each. Group commit, for a store whose transactions cost round trips and
  * statements (PostgreSQL, MySQL): under a burst of webhooks the cost of a transaction is shared by
  * the events that waited for it.
  *
  * - At most `batches` runs are applied at once. An event that finds a free slot goes at once; alone,
  *   it goes through `applyOne`, exactly as `process` sends it. Events that find every slot taken
  *   wait, and go with the others that waited when a slot frees, up to `events`.
- * - Waiting events queue per resource (organization, kind, id), and a run takes the first event of
- *   each resource that is not in a run being applied, oldest resource first: one resource's events
+ * - Waiting events queue per resource (organization, resource kind, id), and a run takes the first
+ *   event of each resource that is not in a run being applied, oldest resource first: one resource's events
  *   are applied in the order they arrived, and a resource with many events waiting never holds up
  *   the others (nor another organization's). A run is one organization's and one kind's (user
  *   snapshots, user deletions or group snapshots), each resource and each event key once, its locks

@@ -461,19 +461,20 @@ function claimedRun<E extends IncomingEvent>(
 }
 
 /**
- * A user deletion `processBatch` may apply in a run (`deleteUsers`): its user named by a string id in
- * the event's own organization. Any other goes through `process`, which refuses what it must.
+ * Whether `resource` (an event's user or group) is an object with a string id, in the event's own
+ * organization: what a run (`processBatch`, `coalesce`) keys and locks it by.
  */
-function isBatchableDeletion(event: UserDeleted): boolean {
-  const user: unknown = event.user;
-  return (
-    typeof event.organizationId === 'string' &&
-    typeof user === 'object' &&
-    user !== null &&
-    typeof (user as { id?: unknown }).id === 'string' &&
-    (user as { organizationId?: unknown }).organizationId === event.organizationId
-  );
+function isOwnResource(event: IncomingEvent, resource: unknown): resource is { id: string; organizationId: string } {
+  if (typeof resource !== 'object' || resource === null) return false;
+  const { id, organizationId } = resource as { id?: unknown; organizationId?: unknown };
+  return typeof id === 'string' && typeof organizationId === 'string' && organizationId === event.organizationId;
 }
+
+/**
+ * A user deletion `processBatch` may apply in a run (`deleteUsers`): its user one of the event's own
+ * organization (`isOwnResource`). Any other goes through `process`, which refuses what it must.
+ */
+const isBatchableDeletion = (event: UserDeleted): boolean => isOwnResource(event, event.user);
 
 /** SCIM sets memberships through Groups only: a SCIM user snapshot's `groups` are not its own. */
 const ownsGroups = (event: UserUpserted) => event.source !== 'scim';
@@ -2158,25 +2159,11 @@ export function createEngine(options: EngineOptions): ProvisioningEngine {
     if (!hasKey(event) || isOwnEvent(event)) return false;
     if (typeof event.occurredAt !== 'string' || parseRfc3339Nanos(event.occurredAt) === undefined) return false;
     if (event.type === 'user.deleted') return isBatchableDeletion(event as UserDeleted);
-    if (event.type === 'group.upserted') {
-      const { group } = event as Partial<GroupUpserted>;
-      return (
-        access === undefined &&
-        typeof group === 'object' &&
-        group !== null &&
-        typeof group.id === 'string' &&
-        typeof group.organizationId === 'string' &&
-        event.organizationId === group.organizationId
-      );
-    }
+    if (event.type === 'group.upserted') return access === undefined && isOwnResource(event, event.group);
     if (event.type !== 'user.upserted') return false;
     const { user } = event as Partial<UserUpserted>;
     return (
-      typeof user === 'object' &&
-      user !== null &&
-      typeof user.id === 'string' &&
-      typeof user.organizationId === 'string' &&
-      event.organizationId === user.organizationId &&
+      isOwnResource(event, user) &&
       Array.isArray(user.groups) &&
       user.groups.every((g) => typeof g === 'object' && g !== null && typeof g.id === 'string') &&
       ownsGroups(event)
