@@ -33,7 +33,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import {
@@ -70,6 +69,7 @@ import {
   writeResults,
 } from './lib/harness.js';
 import { createLoopProbe, handleProbeRoute, type ProbeReading, probed } from './lib/loop-probe.js';
+import { newPool } from './lib/pg.js';
 import { CORE_USER_SCHEMA, SCIM_BASE_PATH, SCIM_BENCH_TOKEN, scimUserBody, userNameOf } from './lib/scim-users.js';
 
 const ORG = 'org_bench_hostile';
@@ -86,16 +86,13 @@ const RESOLUTION_MS = envNumber('BENCH_HOSTILE_LOOP_RESOLUTION_MS', 5);
 /** Seeding and the in-process set-up run this many SCIM requests or engine events at once. */
 const SEED_CONCURRENCY = 16;
 
-/** A pg Pool, from scim-postgres's own dependency (bench does not depend on pg), as postgres.ts does. */
+/** What this bench uses of a pool (`lib/pg.ts`). */
 type PgPool = {
   query(text: string): Promise<unknown>;
   end(): Promise<void>;
 };
 function pgPool(application: string, max: number, options?: string): PgPool {
-  const pg = createRequire(new URL('../packages/scim-postgres/package.json', import.meta.url))('pg') as {
-    Pool: new (config: { connectionString: string; max: number; application_name: string; options?: string }) => PgPool;
-  };
-  return new pg.Pool({
+  return newPool({
     connectionString: DATABASE_URL,
     max,
     application_name: application,

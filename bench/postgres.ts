@@ -45,7 +45,6 @@
  * copy not recognized, an engine error). A round trip target missed is reported, not an error.
  */
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import {
   createEngine,
   formatNanos,
@@ -70,14 +69,10 @@ import {
   table,
   writeResults,
 } from './lib/harness.js';
+import { newPool, type Pool } from './lib/pg.js';
 import { equalWorkReceiver } from './lib/pg-equal-work.js';
 import { handWrittenReceiver } from './lib/pg-hand-written.js';
 import { countRoundTrips, type RoundTripCounter } from './lib/pg-round-trips.js';
-
-type Pool = PostgresStore['pool'];
-const pg = createRequire(new URL('../packages/scim-postgres/package.json', import.meta.url))('pg') as {
-  Pool: new (config: { connectionString: string; max: number; application_name: string }) => Pool;
-};
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const N = Math.floor(envNumber('BENCH_PG_EVENTS', quick ? 1_000 : 5_000));
@@ -371,13 +366,13 @@ async function main() {
   );
   console.log(`  mix ${JSON.stringify(mix)}`);
 
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-postgres' });
+  const pool = newPool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-postgres' });
   const counter = countRoundTrips(pool);
   const store = postgresStore({ pool, schema });
-  const handPool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-hand' });
+  const handPool = newPool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-hand' });
   const handCounter = countRoundTrips(handPool);
   const hand = handWrittenReceiver(handPool, handSchema);
-  const equalPool = new pg.Pool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-equal' });
+  const equalPool = newPool({ connectionString: DATABASE_URL, max: CONCURRENCY, application_name: 'bench-equal' });
   const equalCounter = countRoundTrips(equalPool);
   const equal = equalWorkReceiver(equalPool, equalSchema, createMapHandlers().handlers);
   const problems: string[] = [];

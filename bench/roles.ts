@@ -19,7 +19,6 @@
  * called exactly once per changed user.
  */
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import {
   type AccessRulesInput,
   createEngine,
@@ -27,13 +26,9 @@ import {
   memoryStore,
   type ProvisioningStore,
 } from '@org/scim-core';
-import { type PostgresStore, postgresStore } from '../packages/scim-postgres/src/index.js';
+import { postgresStore } from '../packages/scim-postgres/src/index.js';
 import { detectPinning, envNumber, fmt, machine, quick, table, writeResults } from './lib/harness.js';
-
-type Pool = PostgresStore['pool'];
-const pg = createRequire(new URL('../packages/scim-postgres/package.json', import.meta.url))('pg') as {
-  Pool: new (config: { connectionString: string; max: number; application_name: string }) => Pool;
-};
+import { newPool } from './lib/pg.js';
 
 const USERS = envNumber('BENCH_ROLES_USERS', quick ? 10_000 : 100_000);
 const GROUPS = envNumber('BENCH_ROLES_GROUPS', quick ? 200 : 2_000);
@@ -147,7 +142,7 @@ async function main() {
   const problems: string[] = [];
   const results = [await measure('memory', memoryStore(), problems)];
   const schema = `bench_roles_${randomBytes(3).toString('hex')}`;
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4, application_name: 'bench-roles' });
+  const pool = newPool({ connectionString: DATABASE_URL, max: 4, application_name: 'bench-roles' });
   const store = postgresStore({ pool, schema });
   try {
     await store.migrate();

@@ -17,7 +17,6 @@
  * and dropped after. Exit code 1 when a run does not complete or leaves a user behind.
  */
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import {
   createEngine,
   createReconciler,
@@ -25,14 +24,11 @@ import {
   type ProvisioningEngine,
   type SourceUser,
 } from '@org/scim-core';
-import { type PostgresStore, postgresStore } from '../packages/scim-postgres/src/index.js';
+import { postgresStore } from '../packages/scim-postgres/src/index.js';
 import { envNumber, fmt, median, quick, table, writeResults } from './lib/harness.js';
+import { newPool } from './lib/pg.js';
 import { countRoundTrips } from './lib/pg-round-trips.js';
 
-type Pool = PostgresStore['pool'];
-const pg = createRequire(new URL('../packages/scim-postgres/package.json', import.meta.url))('pg') as {
-  Pool: new (config: { connectionString: string; max: number; application_name: string }) => Pool;
-};
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const USERS = Math.floor(envNumber('BENCH_SWEEP_USERS', quick ? 2_000 : 10_000));
 const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_ROUNDS', quick ? 1 : 3)));
@@ -69,7 +65,7 @@ function directory(organizationId: string, count: number): DirectorySource {
 
 async function main() {
   const schema = `bench_sweep_${randomBytes(4).toString('hex')}`;
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10, application_name: 'bench-sweep' });
+  const pool = newPool({ connectionString: DATABASE_URL, max: 10, application_name: 'bench-sweep' });
   const counter = countRoundTrips(pool);
   const store = postgresStore({ pool, schema });
   await store.migrate();
