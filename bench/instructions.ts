@@ -89,11 +89,12 @@ function readDump(file: string): Dump {
   const under = (names: readonly string[]) => {
     const sums = events.map(() => 0);
     for (const name of names) {
-      // The counts in `events:` order, each followed by its share in parentheses, then the function.
+      // The counts in `events:` order, each followed by its share in parentheses, then the function;
+      // a count of zero is printed as `.`.
       const line = report.find((l) => l.includes(name));
-      const cells = line?.split(/\s+/).filter((cell) => /^[\d,]+$/.test(cell)) ?? [];
+      const cells = line?.split(/\s+/).filter((cell) => /^([\d,]+|\.)$/.test(cell)) ?? [];
       cells.slice(0, events.length).forEach((cell, i) => {
-        sums[i] = (sums[i] as number) + Number(cell.replaceAll(',', ''));
+        if (cell !== '.') sums[i] = (sums[i] as number) + Number(cell.replaceAll(',', ''));
       });
     }
     return sums;
