@@ -8,8 +8,8 @@
  * warm-up stay out of the count. Inside the window, `callgrind_annotate` separates what V8 spent
  * compiling (`Runtime_CompileOptimized`, `Runtime_CompileLazy`: it lands in a window or not by
  * chance) and collecting garbage (collections, incremental marking, lazy sweeping; see `GC`) from
- * the rest, the work. `--single-threaded` keeps V8's helper threads' work on the main thread, where it is
- * counted. Rounds are repeated and medians reported.
+ * the rest, the work. `--single-threaded` keeps V8's helper threads' work on the main thread, where
+ * it is counted. Rounds are repeated and medians reported.
  *
  * What the count does not see is what an instruction waits for: cache and TLB misses. On this kind
  * of machine the engine's instructions run several times slower than the baseline's (pointer-chasing
@@ -19,8 +19,9 @@
  *
  * Env: BENCH_INSTRUCTIONS_ROUNDS (default 3, quick 1), BENCH_INSTRUCTIONS_WARM (5,000; quick 3,000),
  * BENCH_INSTRUCTIONS_EVENTS (counted: 3,000; quick 1,000), BENCH_INSTRUCTIONS_CACHE=1 (callgrind's
- * cache model too: first-level instruction and data cache misses per event, about 3 times slower). Needs `valgrind` (Debian:
- * `apt-get install -y valgrind`). About 2 minutes a round (node runs about 50 times slower under it).
+ * cache model too: first-level instruction and data cache misses per event, about 3 times slower).
+ * Needs `valgrind` (Debian: `apt-get install -y valgrind`). About 2 minutes a round (node runs about
+ * 50 times slower under it).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
